@@ -1,0 +1,109 @@
+"""What `panel serve apps/dashboard.py --args LAYOUT [--producer MOD:FUNC]` runs per session.
+
+The layout comes from the first argument or STREAMVIS_LAYOUT. A producer (`module:function`
+or `path/to/file.py:function`, also STREAMVIS_PRODUCER) is started once per server process
+in a daemon thread, for data generated inside the server; remote producers use the ingest
+API instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from streamvis.errors import SpecError, StreamvisError
+from streamvis.spec import Layout, load_layout
+
+log = logging.getLogger("streamvis")
+_started: set[str] = set()
+_started_lock = threading.Lock()
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="panel serve apps/dashboard.py --args",
+        description="Serve a streamvis layout.",
+        epilog="example: panel serve apps/dashboard.py --args examples/training.yaml",
+    )
+    parser.add_argument(
+        "layout",
+        nargs="?",
+        default=os.environ.get("STREAMVIS_LAYOUT"),
+        help="layout YAML file (default: $STREAMVIS_LAYOUT)",
+    )
+    parser.add_argument(
+        "--producer",
+        default=os.environ.get("STREAMVIS_PRODUCER"),
+        help="module:function or file.py:function run in a background thread",
+    )
+    parser.add_argument("--run", default=None, help="run to show (default: the layout's)")
+    return parser.parse_args(list(argv))
+
+
+def resolve(reference: str) -> Callable[[], Any]:
+    """Find `module:function` or `path/file.py:function`."""
+    target, _, attribute = reference.rpartition(":")
+    if not target or not attribute:
+        raise StreamvisError(f"producer {reference!r} must look like module:function")
+    if target.endswith(".py"):
+        path = Path(target)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None or not path.exists():
+            raise StreamvisError(f"producer file {target!r} not found")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise StreamvisError(f"producer {reference!r}: {attribute!r} is not a function")
+    return function
+
+
+def start_producer(reference: str) -> None:
+    """Run the producer once per process in a daemon thread; log (not raise) its failure."""
+    with _started_lock:
+        if reference in _started:
+            return
+        _started.add(reference)
+    function = resolve(reference)
+
+    def run() -> None:
+        try:
+            function()
+        except Exception:
+            log.exception("producer %s stopped with an error", reference)
+
+    threading.Thread(target=run, name=f"streamvis-producer:{reference}", daemon=True).start()
+
+
+def build_page(argv: Sequence[str]) -> Any:
+    """The page for one session, or a page explaining what is wrong with the arguments."""
+    import panel as pn
+
+    from streamvis.dashboard import dashboard
+
+    args = parse_args(argv)
+    try:
+        if not args.layout:
+            raise SpecError(
+                "no layout given: panel serve apps/dashboard.py --args LAYOUT.yaml "
+                "(or set STREAMVIS_LAYOUT)"
+            )
+        layout: Layout = load_layout(args.layout)
+        if args.producer:
+            start_producer(args.producer)
+        return dashboard(layout, run=args.run)
+    except StreamvisError as exc:
+        log.error("%s", exc)
+        return pn.Column(
+            pn.pane.HTML("<h2>streamvis cannot show this layout</h2>"),
+            pn.pane.Str(str(exc), styles={"color": "#b00020"}),
+        )

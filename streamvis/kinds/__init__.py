@@ -1,0 +1,15 @@
+"""Plot kinds, registered by name. Each module declares its layout fields, the options it
+accepts, and `build(plot, buffer)` returning a HoloViews DynamicMap. Adding a kind means
+one module here and one line in KINDS. HoloViews is imported inside `build` so that the
+layout validator can read FIELDS and OPTIONS without loading the plotting stack."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from streamvis.kinds import line, scatter
+
+KINDS: dict[str, ModuleType] = {
+    "line": line,
+    "scatter": scatter,
+}

@@ -1,0 +1,99 @@
+"""What every kind shares: options -> HoloViews opts, and the live-view hook.
+
+The hook gives each figure and data source a stable `name` (tests and users find them in
+`Bokeh.documents`), shows a 'waiting for data' note while a plot is empty, and swaps
+HoloViews' zoom handling for the browser's: axes are DataRange1d, which follow the data
+until the user zooms or pans and follow again after the toolbar's reset. HoloViews would
+instead stop drawing new rows after a zoom (Buffer.following / hold_render).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streamvis.spec import Plot
+
+DEFAULT_POINTS = 10_000
+WAITING = "waiting for data"
+
+
+def figure_name(plot_id: str) -> str:
+    return f"sv-figure:{plot_id}"
+
+
+def source_name(plot_id: str, column: str) -> str:
+    return f"sv:{plot_id}:{column}"
+
+
+def points(plot: Plot) -> int:
+    """How many rows the plot keeps drawn (its Buffer length)."""
+    return int(plot.options.get("points", DEFAULT_POINTS))
+
+
+def axis_opts(plot: Plot) -> dict[str, Any]:
+    """HoloViews opts for title, axis labels, log axes and stretching to the grid cell."""
+    options = plot.options
+    opts: dict[str, Any] = {
+        "title": plot.title,
+        "responsive": True,
+        "show_grid": True,
+        "apply_ranges": False,
+        "framewise": False,
+        "tools": ["hover"],
+        "hooks": [live_hook(plot)],
+        "xlabel": options.get("xlabel", plot.x or ""),
+        "ylabel": options.get("ylabel", ", ".join(plot.y) if len(plot.y) == 1 else ""),
+        "logx": options.get("logx", False),
+        "logy": options.get("logy", False),
+    }
+    legend = options.get("legend", True)
+    opts["show_legend"] = bool(legend)
+    if isinstance(legend, str):
+        opts["legend_position"] = legend
+    return opts
+
+
+def _series_plots(hv_plot: Any) -> list[Any]:
+    subplots = getattr(hv_plot, "subplots", None)
+    return list(subplots.values()) if subplots else [hv_plot]
+
+
+def live_hook(plot: Plot) -> Callable[[Any, Any], None]:
+    """A HoloViews hook run on every render of `plot` (see the module docstring)."""
+
+    def hook(hv_plot: Any, element: Any) -> None:
+        from bokeh.models import DataRange1d, Label, Node
+
+        figure = hv_plot.handles["plot"]
+        figure.name = figure_name(plot.id)
+        if not getattr(hv_plot, "_sv_live", False):
+            hv_plot._sv_live = True
+            figure.x_range = DataRange1d(name=f"sv-x:{plot.id}")
+            figure.y_range = DataRange1d(name=f"sv-y:{plot.id}")
+            figure._event_callbacks.pop("rangesupdate", None)  # HoloViews' pause-on-zoom
+            figure.add_layout(
+                Label(
+                    name=f"sv-waiting:{plot.id}",
+                    text=WAITING,
+                    anchor="center",
+                    x=Node(target="frame", symbol="center"),
+                    y=Node(target="frame", symbol="center"),
+                    x_units="screen",
+                    y_units="screen",
+                    text_color="#888888",
+                    text_font_size="13px",
+                )
+            )
+        for series in _series_plots(hv_plot):
+            source = series.handles.get("source")
+            frame = series.current_frame
+            if source is not None and frame is not None and frame.vdims:
+                source.name = source_name(plot.id, frame.vdims[0].name)
+        empty = all(len(s.current_frame or ()) == 0 for s in _series_plots(hv_plot))
+        for label in figure.center:
+            if getattr(label, "name", "") == f"sv-waiting:{plot.id}":
+                label.visible = empty
+
+    return hook

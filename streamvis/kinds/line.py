@@ -1,0 +1,45 @@
+"""`line`: one line per y column against a shared x (the 'tandem lines' of the first
+release). NaN and inf are drawn as gaps."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streamvis.kinds.base import axis_opts
+
+if TYPE_CHECKING:
+    from streamvis.spec import Plot
+
+FIELDS = {"x": True, "y": True}
+OPTIONS = (
+    "title",
+    "xlabel",
+    "ylabel",
+    "logx",
+    "logy",
+    "legend",
+    "points",
+    "colors",
+    "line_width",
+    "alpha",
+)
+
+
+def build(plot: Plot, buffer: Any) -> Any:
+    """A DynamicMap drawing `plot.y` against `plot.x` from the session's Buffer."""
+    import holoviews as hv
+
+    colors = plot.options.get("colors") or []
+    width = plot.options.get("line_width", 2.0)
+    alpha = plot.options.get("alpha", 1.0)
+
+    def draw(data: Any) -> Any:
+        curves = []
+        for index, column in enumerate(plot.y):
+            style: dict[str, Any] = {"line_width": width, "alpha": alpha}
+            if index < len(colors):
+                style["color"] = colors[index]
+            curves.append(hv.Curve(data, plot.x, column, label=column).opts(**style))
+        return curves[0] if len(curves) == 1 else hv.Overlay(curves)
+
+    return hv.DynamicMap(draw, streams=[buffer]).opts(**axis_opts(plot))

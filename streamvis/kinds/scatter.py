@@ -1,0 +1,50 @@
+"""`scatter`: points of (x, y), appended or replaced as a whole (an evolving point cloud),
+optionally colored by a numeric `color` column through a colormap (`palette`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streamvis.kinds.base import axis_opts
+
+if TYPE_CHECKING:
+    from streamvis.spec import Plot
+
+FIELDS = {"x": True, "y": True, "color": False}
+OPTIONS = (
+    "title",
+    "xlabel",
+    "ylabel",
+    "logx",
+    "logy",
+    "legend",
+    "points",
+    "colors",
+    "palette",
+    "size",
+    "alpha",
+)
+
+
+def build(plot: Plot, buffer: Any) -> Any:
+    """A DynamicMap of hv.Scatter per y column from the session's Buffer."""
+    import holoviews as hv
+
+    colors = plot.options.get("colors") or []
+    size = plot.options.get("size", 5.0)
+    alpha = plot.options.get("alpha", 0.8)
+    palette = plot.options.get("palette", "Viridis")
+
+    def draw(data: Any) -> Any:
+        layers = []
+        for index, column in enumerate(plot.y):
+            vdims = [column, plot.color] if plot.color else [column]
+            style: dict[str, Any] = {"size": size, "alpha": alpha}
+            if plot.color:
+                style.update(color=plot.color, cmap=palette, colorbar=index == 0)
+            elif index < len(colors):
+                style["color"] = colors[index]
+            layers.append(hv.Scatter(data, plot.x, vdims, label=column).opts(**style))
+        return layers[0] if len(layers) == 1 else hv.Overlay(layers)
+
+    return hv.DynamicMap(draw, streams=[buffer]).opts(**axis_opts(plot))

@@ -1,0 +1,212 @@
+"""Turn anything a producer passes into a batch: a dict of equal-length numpy columns.
+
+Every way of writing data (scalar dict, dict of lists, list of row dicts, DataFrame, 2-D
+array with column names, torch tensors) meets here, so the hub only ever sees one shape.
+Columns come out in one of five dtypes: float64, int64, bool, datetime64[ns] or object
+(text), which keeps the ring buffers and the browser side simple.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from streamvis.errors import StreamError
+
+Batch = dict[str, np.ndarray]
+
+TEXT = np.dtype(object)
+TIME = np.dtype("datetime64[ns]")
+FLOAT = np.dtype(np.float64)
+INT = np.dtype(np.int64)
+BOOL = np.dtype(bool)
+
+
+def describe_dtype(dtype: np.dtype) -> str:
+    """Name a column dtype the way an error message should say it."""
+    if dtype == TEXT:
+        return "text"
+    if dtype == TIME:
+        return "timestamps"
+    if dtype == BOOL:
+        return "booleans"
+    if dtype == INT:
+        return "integers"
+    return "numbers"
+
+
+def _to_array(value: Any) -> Any:
+    """Bring tensors (torch, jax, ...) to host memory so numpy can read them."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu()
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, (str, bytes, numbers.Number, _dt.datetime, np.generic)) or value is None:
+        return True
+    ndim = getattr(value, "ndim", None)
+    if ndim is not None:
+        return ndim == 0
+    return not isinstance(value, (Sequence, np.ndarray)) and not hasattr(value, "__array__")
+
+
+def _object_column(values: np.ndarray, where: str) -> np.ndarray:
+    """Sort an object array into text, numbers or timestamps, or say what is mixed."""
+    kinds = set()
+    for item in values:
+        if item is None or (isinstance(item, float) and item != item):
+            continue
+        if isinstance(item, str):
+            kinds.add("text")
+        elif isinstance(item, bool | np.bool_):
+            kinds.add("numbers")
+        elif isinstance(item, numbers.Real):
+            kinds.add("numbers")
+        elif isinstance(item, _dt.datetime | np.datetime64):
+            kinds.add("timestamps")
+        else:
+            raise StreamError(f"{where}: cannot store a {type(item).__name__} ({item!r:.60})")
+        if len(kinds) > 1:
+            break
+    if len(kinds) > 1:
+        raise StreamError(f"{where}: mixes {' and '.join(sorted(kinds))} in one column")
+    kind = kinds.pop() if kinds else "numbers"
+    if kind == "text":
+        return values.astype(object)
+    if kind == "timestamps":
+        return np.array([np.datetime64("NaT") if v is None else v for v in values], dtype=TIME)
+    return np.array([np.nan if v is None else v for v in values], dtype=FLOAT)
+
+
+def as_column(values: Any, where: str) -> np.ndarray:
+    """Convert one column's values to a 1-D array of a supported dtype."""
+    values = _to_array(values)
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise StreamError(f"{where}: values are not one value per row ({exc})") from None
+    if array.ndim != 1:
+        raise StreamError(
+            f"{where}: expected one value per row (a 1-D sequence), "
+            f"got an array of shape {array.shape}"
+        )
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.astype(FLOAT, copy=False)
+    if kind in "iu":
+        return array.astype(INT, copy=False)
+    if kind == "b":
+        return array
+    if kind == "M":
+        return array.astype(TIME, copy=False)
+    if kind in "US":
+        if not isinstance(values, np.ndarray) and not all(isinstance(v, str) for v in values):
+            return _object_column(np.array(list(values), dtype=object), where)
+        return array.astype(str).astype(object)
+    if kind == "O":
+        return _object_column(array, where)
+    raise StreamError(f"{where}: cannot store values of dtype {array.dtype}")
+
+
+def _check_names(names: Sequence[Any], where: str) -> list[str]:
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise StreamError(f"{where}: column names must be non-empty strings, got {name!r}")
+    if len(set(names)) != len(names):
+        raise StreamError(f"{where}: column names repeat: {list(names)}")
+    return list(names)
+
+
+def _from_mapping(data: Mapping[str, Any], where: str) -> Batch:
+    names = _check_names(list(data), where)
+    scalar = [_is_scalar(data[name]) for name in names]
+    if all(scalar):
+        return {name: as_column([data[name]], f"{where}, column '{name}'") for name in names}
+    if any(scalar):
+        one = names[scalar.index(True)]
+        many = names[scalar.index(False)]
+        raise StreamError(
+            f"{where}: ragged columns: '{one}' is a single value but '{many}' is a sequence"
+        )
+    batch = {name: as_column(data[name], f"{where}, column '{name}'") for name in names}
+    return _check_lengths(batch, where)
+
+
+def _check_lengths(batch: Batch, where: str) -> Batch:
+    lengths = {name: len(col) for name, col in batch.items()}
+    if len(set(lengths.values())) > 1:
+        raise StreamError(f"{where}: ragged columns: lengths {lengths}")
+    return batch
+
+
+def _from_rows(rows: Sequence[Mapping[str, Any]], where: str) -> Batch:
+    names: dict[str, None] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise StreamError(
+                f"{where}: row {index} is a {type(row).__name__}; a list of rows must hold dicts"
+            )
+        names.update(dict.fromkeys(row))
+    _check_names(list(names), where)
+    return {
+        name: as_column([row.get(name) for row in rows], f"{where}, column '{name}'")
+        for name in names
+    }
+
+
+def _from_array(array: np.ndarray, columns: Sequence[str] | None, where: str) -> Batch:
+    if array.ndim > 2 or array.ndim == 0:
+        raise StreamError(
+            f"{where}: expected a 2-D array (rows x columns), got {array.ndim}-D "
+            f"with shape {array.shape}"
+        )
+    if columns is None:
+        raise StreamError(
+            f"{where}: an array needs columns=[...] naming its {array.shape[-1]} column(s)"
+        )
+    names = _check_names(list(columns), where)
+    if array.ndim == 1:
+        array = array.reshape(1, -1) if len(names) == len(array) else array.reshape(-1, 1)
+    if array.shape[1] != len(names):
+        raise StreamError(
+            f"{where}: expected {len(names)} columns {names}, got an array with "
+            f"{array.shape[1]} columns"
+        )
+    return {
+        name: as_column(array[:, i], f"{where}, column '{name}'") for i, name in enumerate(names)
+    }
+
+
+def normalize(data: Any, *, columns: Sequence[str] | None = None, where: str = "data") -> Batch:
+    """Convert producer data to a batch; raise StreamError naming `where` if it cannot be."""
+    data = _to_array(data)
+    if isinstance(data, Mapping):
+        return _from_mapping(data, where)
+    if _is_dataframe(data):
+        names = _check_names([str(c) for c in data.columns], where)
+        return {
+            name: as_column(data[col].to_numpy(), f"{where}, column '{name}'")
+            for name, col in zip(names, data.columns, strict=True)
+        }
+    if isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        return _from_array(np.asarray(data), columns, where)
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        if not data:
+            return {}
+        if isinstance(data[0], Mapping):
+            return _from_rows(data, where)
+        return _from_array(np.asarray(data, dtype=object), columns, where)
+    raise StreamError(
+        f"{where}: cannot stream a {type(data).__name__}; pass a dict, a list of dicts, "
+        "a DataFrame or an array with columns=[...]"
+    )
+
+
+def _is_dataframe(data: Any) -> bool:
+    module = type(data).__module__
+    return module.startswith("pandas") and hasattr(data, "columns")

@@ -1,0 +1,143 @@
+"""Per browser session: hub subscriptions feeding this session's HoloViews Buffers.
+
+The only module that touches a Bokeh document. Every refresh tick (a Panel periodic
+callback, which Bokeh runs under the session's document lock) each subscription is polled
+once and its new rows are sent to every Buffer drawing that stream, so work per tick is
+proportional to the new rows. Closing the tab closes the subscriptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamvis.errors import SpecError
+from streamvis.hub import Hub, Subscription, Update
+from streamvis.spec import Layout, Plot
+
+log = logging.getLogger("streamvis")
+
+
+def finite_frame(batch: dict[str, np.ndarray], columns: list[str]) -> pd.DataFrame:
+    """The plot's columns as a DataFrame, with inf turned into NaN so it draws as a gap."""
+    data = {}
+    for name in columns:
+        values = batch[name]
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            values = np.where(np.isinf(values), np.nan, values)
+        data[name] = values
+    return pd.DataFrame(data)
+
+
+@dataclass
+class Target:
+    """One plot in this session: its Buffer and where to show its errors."""
+
+    plot: Plot
+    buffer: Any
+    show_error: Callable[[str | None], None]
+    error: str | None = None
+
+    def apply(self, update: Update, layout: Layout) -> int:
+        """Send an update to the Buffer; returns rows sent (0 when the plot is in error)."""
+        if update.batch:
+            problem = layout.check_columns(self.plot, update.batch)
+            if problem is not None:
+                self._fail(problem)
+                return 0
+        if self.error:
+            self.error = None
+            self.show_error(None)
+        if not update.batch:
+            if update.reset:
+                self.buffer.clear()
+            return 0
+        frame = finite_frame(update.batch, self.plot.columns)
+        if update.reset or len(self.buffer.data) == 0:
+            self._restart(frame)
+        self.buffer.send(frame)
+        return len(frame)
+
+    def _restart(self, frame: pd.DataFrame) -> None:
+        """Empty the Buffer with the new data's dtypes, so the next send redraws in full."""
+        import param
+
+        if len(self.buffer.data):
+            self.buffer.clear()
+        with param.parameterized.edit_constant(self.buffer):
+            self.buffer.data = frame.iloc[:0]
+
+    def _fail(self, problem: SpecError) -> None:
+        message = str(problem)
+        if message != self.error:
+            self.error = message
+            log.error("%s", message)
+            self.show_error(message)
+
+
+@dataclass
+class Feed:
+    """One hub subscription and the plots of this session that draw its stream."""
+
+    subscription: Subscription
+    targets: list[Target] = field(default_factory=list)
+
+
+class LiveSession:
+    """Subscriptions and Buffers of one browser session, advanced by `tick`."""
+
+    def __init__(self, layout: Layout, hub: Hub, run: str | None = None) -> None:
+        self.layout = layout
+        self.hub = hub
+        self.run = run or layout.run
+        self.feeds: dict[str, Feed] = {}
+        self.rows_sent = 0
+        self._callback: Any = None
+
+    def add(
+        self, plot: Plot, buffer: Any, show_error: Callable[[str | None], None], limit: int
+    ) -> None:
+        feed = self.feeds.get(plot.stream)
+        if feed is None:
+            subscription = self.hub.subscribe(plot.stream, run=self.run, limit=limit)
+            feed = self.feeds[plot.stream] = Feed(subscription)
+        feed.subscription.limit = max(feed.subscription.limit or 0, limit)
+        feed.targets.append(Target(plot, buffer, show_error))
+
+    def tick(self) -> int:
+        """Move every new row of every subscribed stream into this session's Buffers."""
+        sent = 0
+        for feed in self.feeds.values():
+            update = feed.subscription.poll()
+            if update is None:
+                continue
+            for target in feed.targets:
+                try:
+                    sent += target.apply(update, self.layout)
+                except Exception:  # one broken plot must not stop the others updating
+                    log.exception("plot '%s' failed to update", target.plot.id)
+        self.rows_sent += sent
+        return sent
+
+    def start(self) -> None:
+        """Tick every refresh period in this session; stop and unsubscribe when it closes."""
+        import panel as pn
+
+        self.tick()
+        self._callback = pn.state.add_periodic_callback(self.tick, period=self.layout.refresh_ms)
+        document = pn.state.curdoc
+        if document is not None and document.session_context is not None:
+            document.on_session_destroyed(lambda _context: self.close())
+
+    def close(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        for feed in self.feeds.values():
+            feed.subscription.close()
+        self.feeds.clear()

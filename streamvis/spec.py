@@ -1,0 +1,542 @@
+"""Layouts: a YAML file or Python dicts -> a validated `Layout` of `Plot`s.
+
+Errors are `SpecError`s that say where (file:line:col and the key path, such as
+`plots.loss.kind`), what is required and what came, offer the closest valid word, and quote
+the offending line. Only safe YAML loading is used. No Panel or HoloViews here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streamvis.errors import SpecError, StreamError
+from streamvis.hub import check_name
+from streamvis.kinds import KINDS
+
+Path_ = tuple[str | int, ...]
+LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots")
+PLOT_KEYS = ("id", "kind", "stream", "at", "options")
+MAX_GRID = 48
+
+
+class _Problem(Exception):
+    """A validation failure at a key path; turned into a SpecError with a location."""
+
+    def __init__(self, path: Path_, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
+
+
+# Option validators: each returns the cleaned value or raises ValueError with "must be ...".
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, not {_type_name(value)}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {_type_name(value)}")
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, not {_type_name(value)}")
+    if value < 1:
+        raise ValueError(f"must be at least 1, not {value}")
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, not {_type_name(value)}")
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, not {value}")
+    return float(value)
+
+
+def _fraction(value: Any) -> float:
+    number = _number(value)
+    if number > 1:
+        raise ValueError(f"must be between 0 and 1, not {value}")
+    return number
+
+
+def _text_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        raise ValueError(f"must be a list of text, not {_type_name(value)}")
+    return value
+
+
+LEGEND_POSITIONS = (
+    "top_left",
+    "top_right",
+    "bottom_left",
+    "bottom_right",
+    "top",
+    "bottom",
+    "left",
+    "right",
+)
+
+
+def _legend(value: Any) -> str | bool:
+    if isinstance(value, bool):
+        return value
+    if value not in LEGEND_POSITIONS:
+        raise ValueError(
+            f"must be true, false or one of {', '.join(LEGEND_POSITIONS)}, not {value!r}."
+            + _suggest(value, LEGEND_POSITIONS)
+        )
+    return value
+
+
+OPTION_CHECKS = {
+    "title": _text,
+    "xlabel": _text,
+    "ylabel": _text,
+    "logx": _flag,
+    "logy": _flag,
+    "legend": _legend,
+    "points": _count,
+    "colors": _text_list,
+    "palette": _text,
+    "size": _number,
+    "alpha": _fraction,
+    "line_width": _number,
+}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One plot of a layout: what to draw (kind, stream, columns), where, and how."""
+
+    id: str
+    kind: str
+    stream: str
+    at: tuple[int, int, int, int]
+    x: str | None = None
+    y: tuple[str, ...] = ()
+    color: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every stream column this plot reads, x first."""
+        names = [self.x, *self.y, self.color]
+        return list(dict.fromkeys(n for n in names if n))
+
+    @property
+    def title(self) -> str:
+        return str(self.options.get("title", self.id))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A validated dashboard: title, refresh period, the run it shows and its plots."""
+
+    plots: Sequence[Plot | Mapping[str, Any]]
+    title: str = "streamvis"
+    refresh_ms: int = 200
+    run: str = "default"
+    grid: tuple[int, int] | None = None
+    source: str | None = None
+    _marks: Mapping[Path_, tuple[int, int]] = field(default_factory=dict, repr=False)
+    _lines: tuple[str, ...] = field(default=(), repr=False)
+    _checked: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Built in Python (`sv.Layout(plots=[...], title=...)`): validate like YAML."""
+        if self._checked:
+            return
+        raw = {
+            "plots": [_plot_to_dict(p) if isinstance(p, Plot) else p for p in self.plots],
+            "title": self.title,
+            "refresh_ms": self.refresh_ms,
+            "run": self.run,
+        }
+        if self.grid is not None:
+            raw["grid"] = list(self.grid)
+        checked = layout_from_dict(raw, source=self.source)
+        for name in ("plots", "grid"):
+            object.__setattr__(self, name, getattr(checked, name))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Grid rows and columns: declared, or just enough to hold every plot."""
+        if self.grid:
+            return self.grid
+        rows = max((p.at[0] + p.at[2] for p in self.plots), default=1)
+        cols = max((p.at[1] + p.at[3] for p in self.plots), default=1)
+        return rows, cols
+
+    def plot(self, plot_id: str) -> Plot:
+        for plot in self.plots:
+            if plot.id == plot_id:
+                return plot
+        raise KeyError(plot_id)
+
+    def error(self, path: Path_, message: str) -> SpecError:
+        """A SpecError located at `path` in this layout's source, quoting the line."""
+        return _located(path, message, self.source, self._marks, self._lines, self.plots)
+
+    def check_columns(self, plot: Plot, available: Iterable[str]) -> SpecError | None:
+        """The error to show when `plot` names a column its stream does not have."""
+        available = list(available)
+        for key in ("x", "y", "color"):
+            names = [plot.x] if key == "x" else list(plot.y) if key == "y" else [plot.color]
+            for position, name in enumerate(names):
+                if name and name not in available:
+                    path: Path_ = ("plots", self.plots.index(plot), key)
+                    if key == "y" and len(plot.y) > 1:
+                        path = (*path, position)
+                    return self.error(
+                        path,
+                        f"stream '{plot.stream}' has no column '{name}'; it has "
+                        f"{sorted(available)}.{_suggest(name, available)}",
+                    )
+        return None
+
+
+def _render_path(path: Path_, plots: Sequence[Plot] | Sequence[Any]) -> str:
+    parts: list[str] = []
+    for index, part in enumerate(path):
+        if index == 1 and path[0] == "plots" and isinstance(part, int):
+            plot = plots[part] if part < len(plots) else None
+            plot_id = (
+                plot.id
+                if isinstance(plot, Plot)
+                else (plot.get("id") if isinstance(plot, Mapping) else None)
+            )
+            parts.append(str(plot_id) if isinstance(plot_id, str) else f"[{part}]")
+        elif isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(str(part))
+    return ".".join(parts).replace(".[", "[")
+
+
+def _located(
+    path: Path_,
+    message: str,
+    source: str | None,
+    marks: Mapping[Path_, tuple[int, int]],
+    lines: Sequence[str],
+    plots: Sequence[Any],
+) -> SpecError:
+    probe = path
+    while probe and probe not in marks:
+        probe = probe[:-1]
+    where = source or "layout"
+    snippet = ""
+    if probe in marks:
+        line, col = marks[probe]
+        where = f"{where}:{line + 1}:{col + 1}"
+        if line < len(lines):
+            snippet = f"\n    {line + 1:>4} | {lines[line]}"
+    key = _render_path(path, plots)
+    return SpecError(
+        f"{where}: {key}: {message}{snippet}" if key else f"{where}: {message}{snippet}"
+    )
+
+
+def _check_at(value: Any, path: Path_) -> tuple[int, int, int, int]:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise _Problem(path, f"must be four integers [top, left, height, width], not {value!r}")
+    top, left, height, width = value
+    for name, number, least in (
+        ("top", top, 0),
+        ("left", left, 0),
+        ("height", height, 1),
+        ("width", width, 1),
+    ):
+        if number < least:
+            raise _Problem(path, f"{name} must be at least {least}, not {number}")
+        if number > MAX_GRID:
+            raise _Problem(path, f"{name} must be at most {MAX_GRID}, not {number}")
+    return top, left, height, width
+
+
+def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], path: Path_, what: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise _Problem(
+                (*path, key),
+                f"unknown key in {what}.{_suggest(key, allowed)} "
+                f"Valid keys: {', '.join(allowed)}.",
+            )
+
+
+def _parse_plot(raw: Any, index: int) -> Plot:
+    path: Path_ = ("plots", index)
+    if not isinstance(raw, Mapping):
+        raise _Problem(path, f"each plot must be a mapping of keys, not {_type_name(raw)}")
+    kind_name = raw.get("kind")
+    if kind_name is None:
+        raise _Problem(path, f"'kind' is required (one of: {', '.join(KINDS)})")
+    if kind_name not in KINDS:
+        raise _Problem(
+            (*path, "kind"),
+            f"unknown kind {kind_name!r}.{_suggest(kind_name, KINDS)} Kinds: {', '.join(KINDS)}.",
+        )
+    kind = KINDS[kind_name]
+    _check_keys(raw, (*PLOT_KEYS, *kind.FIELDS), path, f"a {kind_name} plot")
+    for key in ("id", "stream", "at", *(k for k, required in kind.FIELDS.items() if required)):
+        if key not in raw:
+            raise _Problem(path, f"'{key}' is required for a {kind_name} plot")
+    for key in ("id", "stream"):
+        try:
+            check_name(key, raw[key])
+        except StreamError as exc:
+            raise _Problem((*path, key), str(exc)) from None
+    fields: dict[str, Any] = {}
+    for key in kind.FIELDS:
+        if key in raw:
+            try:
+                fields[key] = _text_list(raw[key]) if key == "y" else _text(raw[key])
+            except ValueError as exc:
+                raise _Problem((*path, key), str(exc)) from None
+    options = raw.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise _Problem((*path, "options"), f"must be a mapping, not {_type_name(options)}")
+    _check_keys(options, kind.OPTIONS, (*path, "options"), f"{kind_name} options")
+    clean = {}
+    for key, value in options.items():
+        try:
+            clean[key] = OPTION_CHECKS[key](value)
+        except ValueError as exc:
+            raise _Problem((*path, "options", key), str(exc)) from None
+    return Plot(
+        id=raw["id"],
+        kind=kind_name,
+        stream=raw["stream"],
+        at=_check_at(raw["at"], (*path, "at")),
+        x=fields.get("x"),
+        y=tuple(fields.get("y", ())),
+        color=fields.get("color"),
+        options=clean,
+    )
+
+
+def _occupancy(plots: Sequence[Plot], rows: int, cols: int) -> str:
+    grid = [["." for _ in range(cols)] for _ in range(rows)]
+    letters = {}
+    for number, plot in enumerate(plots):
+        letter = chr(ord("A") + number % 26)
+        letters[letter] = plot.id
+        top, left, height, width = plot.at
+        for r in range(top, min(top + height, rows)):
+            for c in range(left, min(left + width, cols)):
+                grid[r][c] = "#" if grid[r][c] != "." else letter
+    legend = ", ".join(f"{k}={v}" for k, v in letters.items())
+    body = "\n".join("      " + " ".join(row) for row in grid)
+    return f"\n{body}\n      ({legend}; # = overlap)"
+
+
+def _check_grid(plots: Sequence[Plot], grid: tuple[int, int] | None) -> None:
+    rows = max(p.at[0] + p.at[2] for p in plots)
+    cols = max(p.at[1] + p.at[3] for p in plots)
+    if grid:
+        for index, plot in enumerate(plots):
+            top, left, height, width = plot.at
+            if top + height > grid[0] or left + width > grid[1]:
+                raise _Problem(
+                    ("plots", index, "at"),
+                    f"cell {list(plot.at)} reaches row {top + height} and column "
+                    f"{left + width}, outside the {grid[0]}x{grid[1]} grid",
+                )
+        rows, cols = max(rows, grid[0]), max(cols, grid[1])
+    owner: dict[tuple[int, int], int] = {}
+    for index, plot in enumerate(plots):
+        top, left, height, width = plot.at
+        for r in range(top, top + height):
+            for c in range(left, left + width):
+                if (r, c) in owner:
+                    other = plots[owner[(r, c)]]
+                    raise _Problem(
+                        ("plots", index, "at"),
+                        f"overlaps plot '{other.id}' at row {r}, column {c}"
+                        + _occupancy(plots, rows, cols),
+                    )
+                owner[(r, c)] = index
+
+
+def _parse_layout(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise _Problem((), f"a layout must be a mapping with 'plots', not {_type_name(raw)}")
+    _check_keys(raw, LAYOUT_KEYS, (), "the layout")
+    plots_raw = raw.get("plots")
+    if not isinstance(plots_raw, list) or not plots_raw:
+        raise _Problem(("plots",), "'plots' must be a non-empty list of plots")
+    plots = [_parse_plot(p, i) for i, p in enumerate(plots_raw)]
+    seen: dict[str, int] = {}
+    for index, plot in enumerate(plots):
+        if plot.id in seen:
+            raise _Problem(("plots", index, "id"), f"plot id '{plot.id}' is used twice")
+        seen[plot.id] = index
+    values: dict[str, Any] = {"plots": tuple(plots)}
+    if "title" in raw:
+        values["title"] = _checked(_text, raw["title"], ("title",))
+    if "refresh_ms" in raw:
+        refresh = _checked(_count, raw["refresh_ms"], ("refresh_ms",))
+        if not 10 <= refresh <= 60_000:
+            raise _Problem(("refresh_ms",), f"must be between 10 and 60000, not {refresh}")
+        values["refresh_ms"] = refresh
+    if "run" in raw:
+        try:
+            values["run"] = check_name("run", raw["run"])
+        except StreamError as exc:
+            raise _Problem(("run",), str(exc)) from None
+    if raw.get("grid") is not None:
+        grid = raw["grid"]
+        if (
+            not isinstance(grid, list | tuple)
+            or len(grid) != 2
+            or not all(isinstance(v, int) and 1 <= v <= MAX_GRID for v in grid)
+        ):
+            raise _Problem(
+                ("grid",), f"must be [rows, columns] between 1 and {MAX_GRID}, not {grid!r}"
+            )
+        values["grid"] = tuple(grid)
+    _check_grid(plots, values.get("grid"))
+    return values
+
+
+def _checked(check: Any, value: Any, path: Path_) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise _Problem(path, str(exc)) from None
+
+
+def layout_from_dict(
+    raw: Any,
+    *,
+    source: str | None = None,
+    marks: Mapping[Path_, tuple[int, int]] | None = None,
+    lines: Sequence[str] = (),
+) -> Layout:
+    """Validate a layout given as plain data (the YAML schema); raise SpecError if invalid."""
+    marks = marks or {}
+    try:
+        values = _parse_layout(raw)
+    except _Problem as problem:
+        plots = raw.get("plots") if isinstance(raw, Mapping) else None
+        plots = plots if isinstance(plots, list) else []
+        raise _located(problem.path, problem.message, source, marks, lines, plots) from None
+    return Layout(**values, source=source, _marks=dict(marks), _lines=tuple(lines), _checked=True)
+
+
+class _MarkedLoader(yaml.SafeLoader):
+    """Safe YAML loader that refuses duplicate keys."""
+
+
+def _to_data(
+    node: yaml.Node,
+    path: Path_,
+    marks: dict[Path_, tuple[int, int]],
+    constructor: yaml.constructor.SafeConstructor,
+    source: str,
+) -> Any:
+    marks[path] = (node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            if key in result:
+                line = key_node.start_mark.line + 1
+                raise SpecError(
+                    f"{source}:{line}:{key_node.start_mark.column + 1}: key '{key}' appears twice"
+                )
+            result[key] = _to_data(value_node, (*path, key), marks, constructor, source)
+            marks[(*path, key)] = (key_node.start_mark.line, key_node.start_mark.column)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _to_data(item, (*path, i), marks, constructor, source)
+            for i, item in enumerate(node.value)
+        ]
+    return constructor.construct_object(node, deep=True)
+
+
+def layout_from_yaml(text: str, *, source: str = "<layout>") -> Layout:
+    """Parse and validate layout YAML text; errors name `source` with line and column."""
+    lines = text.splitlines()
+    try:
+        node = yaml.compose(text, Loader=_MarkedLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        snippet = (
+            f"\n    {mark.line + 1:>4} | {lines[mark.line]}"
+            if (mark and mark.line < len(lines))
+            else ""
+        )
+        raise SpecError(f"{where}: YAML syntax error: {exc.problem}{snippet}") from None
+    if node is None:
+        raise SpecError(f"{source}: the layout is empty; it needs at least 'plots'")
+    marks: dict[Path_, tuple[int, int]] = {}
+    data = _to_data(node, (), marks, yaml.constructor.SafeConstructor(), source)
+    return layout_from_dict(data, source=source, marks=marks, lines=lines)
+
+
+def load_layout(layout: Layout | Mapping[str, Any] | str | Path) -> Layout:
+    """Accept a Layout, a dict of the YAML schema, or a path to a YAML file."""
+    if isinstance(layout, Layout):
+        return layout
+    if isinstance(layout, Mapping):
+        return layout_from_dict(layout)
+    path = Path(layout)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read layout file {str(path)!r}: {exc.strerror}") from None
+    return layout_from_yaml(text, source=str(path))
+
+
+def _plot_to_dict(plot: Plot) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "id": plot.id,
+        "kind": plot.kind,
+        "stream": plot.stream,
+        "at": list(plot.at),
+        "options": dict(plot.options),
+    }
+    if plot.x:
+        raw["x"] = plot.x
+    if plot.y:
+        raw["y"] = list(plot.y)
+    if plot.color:
+        raw["color"] = plot.color
+    return raw
