@@ -2,7 +2,7 @@
 
 import streamvis as sv
 sv.stream("loss", {"step": step, "train": value})   # from your loop
-sv.serve("layout.yaml")                             # or: panel serve apps/dashboard.py --args layout.yaml
+sv.serve("layout.yaml")        # or: panel serve apps/dashboard.py --args layout.yaml
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ call makes fresh Buffers and subscriptions, so viewers never share state.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from typing import Any
 
 from streamvis.hub import Hub, default_hub
@@ -44,6 +43,7 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
     chart = pn.pane.HoloViews(dynamic_map, sizing_mode="stretch_both", linked_axes=False)
     error_box = pn.pane.Str(
         "",
+        stylesheets=["pre { white-space: pre-wrap; margin: 0; }"],
         visible=False,
         styles=ERROR_STYLE,
         sizing_mode="stretch_width",
@@ -106,21 +106,26 @@ def serve(
     show: bool = False,
     threaded: bool = True,
     hub: Hub | None = None,
+    **server_settings: Any,
 ) -> Any:
     """Serve `layout` from this process (the producer keeps calling `sv.stream`).
 
     Returns Panel's server handle; with `threaded=True` (default) it runs in a background
-    thread and `handle.stop()` ends it."""
+    thread and `handle.stop()` ends it. Extra keyword arguments go to `panel.serve`."""
     import panel as pn
 
     checked = load_layout(layout)
-    factory: Callable[[], Any] = lambda: dashboard(checked, hub=hub)  # noqa: E731
+
+    def page() -> Any:
+        return dashboard(checked, hub=hub)
+
     return pn.serve(
-        {"/": factory},
+        {"/": page},
         port=port,
         address=address,
         show=show,
         threaded=threaded,
         title=checked.title,
         websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
+        **server_settings,
     )

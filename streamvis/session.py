@@ -64,11 +64,14 @@ class Target:
         return len(frame)
 
     def _restart(self, frame: pd.DataFrame) -> None:
-        """Empty the Buffer with the new data's dtypes, so the next send redraws in full."""
+        """Empty the Buffer (with the new data's dtypes) so the next send redraws in full.
+
+        HoloViews streams only the tail when a Buffer's event count moved by exactly one;
+        stepping it one further makes the next send replace the whole data source in one
+        message, so viewers never see the empty plot that `Buffer.clear()` would draw."""
         import param
 
-        if len(self.buffer.data):
-            self.buffer.clear()
+        self.buffer._count += 1
         with param.parameterized.edit_constant(self.buffer):
             self.buffer.data = frame.iloc[:0]
 

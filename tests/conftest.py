@@ -1,0 +1,151 @@
+"""Shared test helpers: polling with a deadline, free ports, a real `panel serve`
+subprocess, and headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05,
+               message: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PanelServer:
+    """`panel serve apps/dashboard.py` on 127.0.0.1 in a subprocess; output kept for failures."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/dashboard"
+        self.log_path = log_path
+        command = [sys.executable, "-m", "panel", "serve", str(ROOT / "apps" / "dashboard.py"),
+                   "--address", "127.0.0.1", "--port", str(self.port),
+                   "--allow-websocket-origin", f"127.0.0.1:{self.port}",
+                   "--check-unused-sessions", "500", "--unused-session-lifetime", "5000"]
+        if args:
+            command += ["--args", *args]
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self._log,
+                                        stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        wait_until(self._ready, timeout=60, interval=0.1, message=f"panel serve on {self.port}")
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"panel serve exited early:\n{self.output()}")
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def panel_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., PanelServer]]:
+    """Factory: start `panel serve apps/dashboard.py --args ...`; dumps its log on failure."""
+    servers: list[PanelServer] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> PanelServer:
+        server = PanelServer(list(args), tmp_path / f"server-{len(servers)}.log", env)
+        servers.append(server)
+        return server
+
+    yield start
+    failed = getattr(request.node, "rep_call", None)
+    for server in servers:
+        server.stop()
+        if failed is not None and failed.failed:
+            print(f"---- panel serve log ({server.log_path}) ----\n{server.output()}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the whole run (never a downloaded browser)."""
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+class Console:
+    """Browser console messages and page errors of every page opened through `open_page`."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []
+
+    def errors(self) -> list[tuple[str, str]]:
+        return [(kind, text) for kind, text in self.messages if kind in ("error", "pageerror")]
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[tuple[Callable[[str], Any], Console]]:
+    """Open URLs in fresh browser contexts (separate sessions); collect console errors."""
+    console = Console()
+    contexts: list[Any] = []
+
+    def open_(url: str) -> Any:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("console", lambda message: console.messages.append(
+            (message.type, f"{message.text} [{message.location.get('url', '')}]")))
+        page.on("pageerror", lambda error: console.messages.append(("pageerror", str(error))))
+        page.on("requestfailed", lambda request: console.messages.append(
+            ("requestfailed", request.url)))
+        page.goto(url)
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+        return page
+
+    yield open_, console
+    for context in contexts:
+        context.close()
