@@ -22,7 +22,8 @@ from streamvis.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype, n
 from streamvis.ring import Ring, merged_dtype
 
 DEFAULT_RETAIN = 1_000_000
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+_INT64_LIMIT = 2**63
 Mode = Literal["append", "replace"]
 # Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely.
 _ROW_TYPES: dict[np.dtype, tuple[type, ...]] = {
@@ -33,9 +34,18 @@ _ROW_TYPES: dict[np.dtype, tuple[type, ...]] = {
 }
 
 
+def all_missing(values: np.ndarray) -> bool:
+    """True when a column holds no value at all (only None, NaN or NaT)."""
+    if values.dtype == TEXT:
+        return all(v is None for v in values)
+    if values.dtype.kind in "fM":
+        return bool(np.isnan(values).all())
+    return False
+
+
 def check_name(kind: str, name: Any) -> str:
     """Refuse run and stream names that are empty or unsafe in a URL or a file name."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise StreamError(
             f"{kind} name {name!r} is not allowed: use 1-128 letters, digits, '_', '.' or '-', "
             "not starting with '.' or '-'"
@@ -88,11 +98,24 @@ class Table:
             allowed = types.get(name)
             if allowed is None or type(value) not in allowed:
                 return False
+            if type(value) is int and not -_INT64_LIMIT <= value < _INT64_LIMIT:
+                return False  # too big for int64: the general path widens the column
         with self.lock:
             if self._row_types is not types or self.mode != "append":
                 return False
             self.ring.append_row(row)
         return True
+
+    def _fit_missing(self, batch: Batch) -> Batch:
+        """Columns that hold nothing but missing values fit any stored column: drop them, so
+        the ring fills them with that column's own missing value (None, NaN or NaT)."""
+        fitted = {}
+        for name, values in batch.items():
+            stored = self.ring.columns.get(name)
+            if stored is not None and stored.dtype != values.dtype and all_missing(values):
+                continue
+            fitted[name] = values
+        return fitted
 
     def _check_schema(self, batch: Batch) -> None:
         for name, values in batch.items():
@@ -111,6 +134,7 @@ class Table:
                 self.ring.reset()
                 self.generation += 1
             else:
+                batch = self._fit_missing(batch)
                 self._check_schema(batch)
             self.mode = mode
             self.ring.append(batch, rows)

@@ -55,11 +55,15 @@ def _is_scalar(value: Any) -> bool:
     return not isinstance(value, (Sequence, np.ndarray)) and not hasattr(value, "__array__")
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _object_column(values: np.ndarray, where: str) -> np.ndarray:
     """Sort an object array into text, numbers or timestamps, or say what is mixed."""
     kinds = set()
     for item in values:
-        if item is None or (isinstance(item, float) and item != item):
+        if _is_missing(item):
             continue
         if isinstance(item, str):
             kinds.add("text")
@@ -77,7 +81,7 @@ def _object_column(values: np.ndarray, where: str) -> np.ndarray:
         raise StreamError(f"{where}: mixes {' and '.join(sorted(kinds))} in one column")
     kind = kinds.pop() if kinds else "numbers"
     if kind == "text":
-        return values.astype(object)
+        return np.array([None if _is_missing(v) else v for v in values], dtype=object)
     if kind == "timestamps":
         return np.array([np.datetime64("NaT") if v is None else v for v in values], dtype=TIME)
     return np.array([np.nan if v is None else v for v in values], dtype=FLOAT)
@@ -200,7 +204,13 @@ def normalize(data: Any, *, columns: Sequence[str] | None = None, where: str = "
             return {}
         if isinstance(data[0], Mapping):
             return _from_rows(data, where)
-        return _from_array(np.asarray(data, dtype=object), columns, where)
+        try:
+            array = np.asarray(data)
+        except ValueError:
+            raise StreamError(f"{where}: rows of a list have different lengths") from None
+        if array.dtype.kind not in "fiub":
+            array = np.asarray(data, dtype=object)  # keep text and numbers apart per column
+        return _from_array(array, columns, where)
     raise StreamError(
         f"{where}: cannot stream a {type(data).__name__}; pass a dict, a list of dicts, "
         "a DataFrame or an array with columns=[...]"

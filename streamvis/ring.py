@@ -144,16 +144,15 @@ class Ring:
 
     def append_row(self, row: dict[str, Any]) -> None:
         """Append one row whose keys and value types match the schema exactly (fast path)."""
-        if self.hi - self.lo >= self.capacity:
-            if self.capacity < self.retain:
-                self._grow(self.capacity + 1)
-            else:
-                self.lo += 1
+        if self.hi - self.lo >= self.capacity and self.capacity < self.retain:
+            self._grow(self.capacity + 1)
         position = self.hi % self.capacity
         columns = self.columns
         for name, value in row.items():
             columns[name][position] = value
         self.hi += 1
+        if self.hi - self.lo > self.capacity:
+            self.lo += 1
 
     def read(self, since: int, limit: int | None = None) -> tuple[int, Batch]:
         """Copies of the rows with seq >= `since` (at most the newest `limit`), and the first

@@ -305,7 +305,7 @@ def _parse_plot(raw: Any, index: int) -> Plot:
     kind_name = raw.get("kind")
     if kind_name is None:
         raise _Problem(path, f"'kind' is required (one of: {', '.join(KINDS)})")
-    if kind_name not in KINDS:
+    if not isinstance(kind_name, str) or kind_name not in KINDS:
         raise _Problem(
             (*path, "kind"),
             f"unknown kind {kind_name!r}.{_suggest(kind_name, KINDS)} Kinds: {', '.join(KINDS)}.",
@@ -423,7 +423,9 @@ def _parse_layout(raw: Any) -> dict[str, Any]:
         if (
             not isinstance(grid, list | tuple)
             or len(grid) != 2
-            or not all(isinstance(v, int) and 1 <= v <= MAX_GRID for v in grid)
+            or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_GRID for v in grid
+            )
         ):
             raise _Problem(
                 ("grid",), f"must be [rows, columns] between 1 and {MAX_GRID}, not {grid!r}"
@@ -493,9 +495,13 @@ def _to_data(
 def layout_from_yaml(text: str, *, source: str = "<layout>") -> Layout:
     """Parse and validate layout YAML text; errors name `source` with line and column."""
     lines = text.splitlines()
+    marks: dict[Path_, tuple[int, int]] = {}
     try:
         node = yaml.compose(text, Loader=_MarkedLoader)
-    except yaml.MarkedYAMLError as exc:
+        if node is None:
+            raise SpecError(f"{source}: the layout is empty; it needs at least 'plots'")
+        data = _to_data(node, (), marks, yaml.constructor.SafeConstructor(), source)
+    except yaml.MarkedYAMLError as exc:  # syntax errors, and tags safe loading refuses
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         snippet = (
@@ -503,11 +509,16 @@ def layout_from_yaml(text: str, *, source: str = "<layout>") -> Layout:
             if (mark and mark.line < len(lines))
             else ""
         )
-        raise SpecError(f"{where}: YAML syntax error: {exc.problem}{snippet}") from None
-    if node is None:
-        raise SpecError(f"{source}: the layout is empty; it needs at least 'plots'")
-    marks: dict[Path_, tuple[int, int]] = {}
-    data = _to_data(node, (), marks, yaml.constructor.SafeConstructor(), source)
+        what = (
+            "cannot load"
+            if isinstance(exc, yaml.constructor.ConstructorError)
+            else "YAML syntax error"
+        )
+        raise SpecError(f"{where}: {what}: {exc.problem}{snippet}") from None
+    except RecursionError:
+        raise SpecError(
+            f"{source}: an alias (*name) refers to the node that contains it"
+        ) from None
     return layout_from_dict(data, source=source, marks=marks, lines=lines)
 
 

@@ -17,12 +17,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05,
-               message: str = "condition") -> Any:
+def wait_until(
+    condition: Callable[[], Any],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
     """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -47,15 +58,33 @@ class PanelServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/dashboard"
         self.log_path = log_path
-        command = [sys.executable, "-m", "panel", "serve", str(ROOT / "apps" / "dashboard.py"),
-                   "--address", "127.0.0.1", "--port", str(self.port),
-                   "--allow-websocket-origin", f"127.0.0.1:{self.port}",
-                   "--check-unused-sessions", "500", "--unused-session-lifetime", "5000"]
+        command = [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            str(ROOT / "apps" / "dashboard.py"),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--allow-websocket-origin",
+            f"127.0.0.1:{self.port}",
+            "--check-unused-sessions",
+            "500",
+            "--unused-session-lifetime",
+            "5000",
+        ]
         if args:
             command += ["--args", *args]
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self._log,
-                                        stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
         wait_until(self._ready, timeout=60, interval=0.1, message=f"panel serve on {self.port}")
 
     def _ready(self) -> bool:
@@ -79,7 +108,9 @@ class PanelServer:
 
 
 @pytest.fixture
-def panel_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., PanelServer]]:
+def panel_server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., PanelServer]]:
     """Factory: start `panel serve apps/dashboard.py --args ...`; dumps its log on failure."""
     servers: list[PanelServer] = []
 
@@ -137,11 +168,17 @@ def open_page(browser: Any) -> Iterator[tuple[Callable[[str], Any], Console]]:
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(20_000)
-        page.on("console", lambda message: console.messages.append(
-            (message.type, f"{message.text} [{message.location.get('url', '')}]")))
+        page.on(
+            "console",
+            lambda message: console.messages.append(
+                (message.type, f"{message.text} [{message.location.get('url', '')}]")
+            ),
+        )
         page.on("pageerror", lambda error: console.messages.append(("pageerror", str(error))))
-        page.on("requestfailed", lambda request: console.messages.append(
-            ("requestfailed", request.url)))
+        page.on(
+            "requestfailed",
+            lambda request: console.messages.append(("requestfailed", request.url)),
+        )
         page.goto(url)
         page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
         return page

@@ -27,7 +27,13 @@ def counting(delay: float = 0.02) -> None:
         sv.stream("metrics", {"step": step, "a": metric_a(step), "b": step * 0.5})
         if step % 12 == 0:
             generation += 1
-            sv.stream("cloud", {"x": np.arange(float(CLOUD_POINTS)),
-                                "y": np.full(CLOUD_POINTS, float(generation))}, mode="replace")
+            sv.stream(
+                "cloud",
+                {
+                    "x": np.arange(float(CLOUD_POINTS)),
+                    "y": np.full(CLOUD_POINTS, float(generation)),
+                },
+                mode="replace",
+            )
         step += 1
         time.sleep(delay)

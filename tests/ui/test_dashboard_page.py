@@ -66,8 +66,10 @@ def test_page_draws_live_rows_and_replaces(served, open_page, tmp_path: Path) ->
     open_, console = open_page
     page = open_(served.url)
     for plot_id in ("metrics", "cloud", "pending", "typo"):
-        wait_until(lambda p=plot_id: prop(page, f"sv-figure:{p}", "type") == "Figure",
-                   message=f"figure {plot_id}")
+        wait_until(
+            lambda p=plot_id: prop(page, f"sv-figure:{p}", "type") == "Figure",
+            message=f"figure {plot_id}",
+        )
 
     # rows streamed after the page loaded arrive, in order, with the producer's values
     start = wait_until(lambda: last_step(page) >= 0 and last_step(page), message="first rows")
@@ -75,8 +77,9 @@ def test_page_draws_live_rows_and_replaces(served, open_page, tmp_path: Path) ->
     data = page.evaluate(SOURCE, "sv:metrics:a")  # one read: the columns of one moment
     steps, values = data["step"], data["a"]
     assert all(b - a == 1 for a, b in zip(steps, steps[1:], strict=False)), "gap or repeat"
-    assert all(math.isclose(v, metric_a(int(s)), abs_tol=1e-9) for s, v in zip(steps, values,
-                                                                              strict=True))
+    assert all(
+        math.isclose(v, metric_a(int(s)), abs_tol=1e-9) for s, v in zip(steps, values, strict=True)
+    )
     other = page.evaluate(SOURCE, "sv:metrics:b")
     assert other["b"] == [step * 0.5 for step in other["step"]]
 
@@ -85,7 +88,8 @@ def test_page_draws_live_rows_and_replaces(served, open_page, tmp_path: Path) ->
         ys = column(page, "sv:cloud:y", "y")
         if not ys:
             return None
-        assert len(ys) == CLOUD_POINTS and len(set(ys)) == 1, f"not replaced: {len(ys)} rows"
+        assert len(ys) == CLOUD_POINTS, f"not replaced: {len(ys)} rows"
+        assert len(set(ys)) == 1, "rows of two replacements mixed"
         return ys[0]
 
     first = wait_until(cloud_generation, message="cloud drawn")
@@ -99,8 +103,10 @@ def test_page_draws_live_rows_and_replaces(served, open_page, tmp_path: Path) ->
     error = page.locator(".sv-error pre", has_text="no column")
     wait_until(lambda: error.count() == 1, message="column error shown")
     text = error.text_content()
-    assert "layout.yaml:7:" in text and "plots.typo.y" in text
-    assert "stream 'metrics' has no column 'bb'" in text and "Did you mean 'b'" in text
+    assert "layout.yaml:7:" in text
+    assert "plots.typo.y" in text
+    assert "stream 'metrics' has no column 'bb'" in text
+    assert "Did you mean 'b'" in text
 
     # producer text is shown escaped, never as markup
     assert page.get_by_text("UI test <b>not bold</b>").count() == 1
@@ -113,8 +119,10 @@ def test_two_pages_update_independently(served, open_page) -> None:
     open_, console = open_page
     first, second = open_(served.url), open_(served.url)
     for page in (first, second):
-        start = wait_until(lambda p=page: last_step(p) >= 0 and last_step(p) + 1,
-                           message="first rows") - 1
+        start = (
+            wait_until(lambda p=page: last_step(p) >= 0 and last_step(p) + 1, message="first rows")
+            - 1
+        )
         wait_until(lambda p=page, s=start: last_step(p) >= s + 10, message="both pages update")
     first.close()
     start = last_step(second)

@@ -457,12 +457,6 @@ def test_object_dtype_dataframe_keeps_none_for_missing_text():
     assert normalize(frame)["tag"].tolist() == ["a", None]
 
 
-@pytest.mark.xfail(
-    reason="BUG: with pandas' default string dtype (pandas 3) a missing text value arrives as "
-    "float NaN and is stored as NaN in the text column, while a list of rows stores None "
-    "(streamvis/normalize.py:193 DataFrame branch; :80 _object_column keeps the NaN as text)",
-    strict=True,
-)
 def test_dataframe_missing_text_is_none_like_rows():
     frame = pd.DataFrame({"tag": ["a", None]})
     rows = normalize([{"tag": "a"}, {}])

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from streamvis.errors import SpecError, StreamvisError
 from streamvis.spec import Layout, Plot, layout_from_dict, layout_from_yaml, load_layout
@@ -514,13 +513,6 @@ def test_yaml_timestamps_and_binary_are_just_wrong_types():
         layout_from_yaml("title: 2024-01-01\n" + edit("title: Demo\n", ""), source="bad.yaml")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a scalar with an unknown or unsafe tag is constructed outside the try in "
-    "layout_from_yaml, so yaml.constructor.ConstructorError (located in '<unicode string>') "
-    "escapes instead of a SpecError naming bad.yaml (streamvis/spec.py:490,510)",
-    raises=yaml.constructor.ConstructorError,
-    strict=True,
-)
 @pytest.mark.parametrize("tag", ["!!python/name:os.system", "!custom"])
 def test_unknown_yaml_tag_is_a_spec_error(tag):
     text = edit("title: Demo", f"title: {tag} x")
@@ -528,33 +520,19 @@ def test_unknown_yaml_tag_is_a_spec_error(tag):
         layout_from_yaml(text, source="bad.yaml")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a self-referencing YAML alias (`title: &a [*a]`) makes _to_data recurse "
-    "until RecursionError instead of raising a SpecError (streamvis/spec.py:465-490)",
-    raises=RecursionError,
-    strict=True,
-)
 def test_recursive_alias_is_a_spec_error():
     with pytest.raises(SpecError):
         layout_from_yaml(edit("title: Demo", "title: &a [*a]"), source="bad.yaml")
 
 
-@pytest.mark.xfail(
-    reason="BUG: an unhashable kind (kind: [line]) reaches `kind_name not in KINDS` and "
-    "raises TypeError instead of a SpecError (streamvis/spec.py:308, _parse_plot)",
-    raises=TypeError,
-    strict=True,
-)
 def test_unhashable_kind_is_a_spec_error():
     with pytest.raises(SpecError, match=re.escape("bad.yaml:4:5: plots.loss.kind: unknown kind")):
-        layout_from_yaml(edit("kind: line\n    stream: loss", "kind: [line]\n    stream: loss"))
+        layout_from_yaml(
+            edit("kind: line\n    stream: loss", "kind: [line]\n    stream: loss"),
+            source="bad.yaml",
+        )
 
 
-@pytest.mark.xfail(
-    reason="BUG: grid accepts booleans (isinstance(True, int)); `grid: [true, 2]` becomes "
-    "(True, 2) while `at` and options refuse booleans (streamvis/spec.py:423-429, _parse_layout)",
-    strict=True,
-)
 def test_grid_refuses_booleans():
     with pytest.raises(SpecError, match=re.escape("grid: must be [rows, columns]")):
         layout_from_yaml("grid: [true, 2]\n" + BASE, source="bad.yaml")
