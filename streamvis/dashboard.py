@@ -58,6 +58,16 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
     return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
 
 
+def _equal_tracks(rows: int, cols: int) -> str:
+    """CSS giving every grid row and column the same share of the page. Without it the grid
+    tracks size to their content and a plot can push its neighbours off screen."""
+    return (
+        ":host { "
+        f"grid-template-columns: repeat({cols}, minmax(0, 1fr)) !important; "
+        f"grid-template-rows: repeat({rows}, minmax(0, 1fr)) !important; }}"
+    )
+
+
 def _header(layout: Layout, session: LiveSession) -> Any:
     import panel as pn
 
@@ -87,7 +97,12 @@ def dashboard(
     layout = load_layout(layout)
     session = LiveSession(layout, hub or default_hub(), run=run)
     rows, cols = layout.shape
-    grid = pn.GridSpec(sizing_mode="stretch_both", min_height=ROW_HEIGHT * rows, name="sv-grid")
+    grid = pn.GridSpec(
+        sizing_mode="stretch_both",
+        min_height=ROW_HEIGHT * rows,
+        name="sv-grid",
+        stylesheets=[_equal_tracks(rows, cols)],
+    )
     for plot in layout.plots:
         top, left, height, width = plot.at
         grid[top : top + height, left : left + width] = _cell(plot, session)

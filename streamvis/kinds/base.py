@@ -40,6 +40,7 @@ def axis_opts(plot: Plot) -> dict[str, Any]:
         "responsive": True,
         "show_grid": True,
         "apply_ranges": False,
+        "backend_opts": {"plot.output_backend": "canvas"},
         "framewise": False,
         "tools": ["hover"],
         "hooks": [live_hook(plot)],

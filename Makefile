@@ -1,0 +1,39 @@
+# The README's two opening commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5006
+
+.PHONY: demo test lint bench chromium clean
+
+demo: $(VENV)/.installed  ## create the venv, install, serve the training demo on 127.0.0.1:$(PORT)
+	$(BIN)/python examples/train_demo.py --port $(PORT)
+
+test: $(VENV)/.installed-test chromium  ## install test needs (Debian chromium too) and run everything
+	$(BIN)/ruff check streamvis apps examples tests bench
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check streamvis apps examples tests bench
+	$(BIN)/ruff format --check streamvis apps examples tests bench
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/ingest.py
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+chromium:  ## Debian's chromium drives the browser tests (never a downloaded browser)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
