@@ -126,7 +126,9 @@ def serve(
     """Serve `layout` from this process (the producer keeps calling `sv.stream`).
 
     Returns Panel's server handle; with `threaded=True` (default) it runs in a background
-    thread and `handle.stop()` ends it. Extra keyword arguments go to `panel.serve`."""
+    thread and `handle.stop()` ends it. Extra keyword arguments go to `panel.serve` and on to
+    Bokeh's server under Bokeh's names, e.g. `unused_session_lifetime_milliseconds=5000`
+    (not the `panel serve` flag spellings, which Tornado would silently ignore)."""
     import panel as pn
 
     checked = load_layout(layout)

@@ -34,6 +34,25 @@ def finite_frame(batch: dict[str, np.ndarray], columns: list[str]) -> pd.DataFra
     return pd.DataFrame(data)
 
 
+class _ClosedTabFilter(logging.Filter):
+    """Drop asyncio's 'Task exception was never retrieved' for a websocket the browser already
+    closed: Bokeh writes to the socket without awaiting, so every closed tab printed a
+    traceback that is not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tornado.websocket import WebSocketClosedError
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, WebSocketClosedError)
+
+
+def quiet_closed_tabs() -> None:
+    """Install the filter above once per process."""
+    asyncio_log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _ClosedTabFilter) for f in asyncio_log.filters):
+        asyncio_log.addFilter(_ClosedTabFilter())
+
+
 @dataclass
 class Target:
     """One plot in this session: its Buffer and where to show its errors."""
@@ -41,15 +60,25 @@ class Target:
     plot: Plot
     buffer: Any
     show_error: Callable[[str | None], None]
+    reread: Callable[[], Update | None]
     error: str | None = None
+    stale: bool = False
 
     def apply(self, update: Update, layout: Layout) -> int:
-        """Send an update to the Buffer; returns rows sent (0 when the plot is in error)."""
+        """Send an update to the Buffer; returns rows sent (0 when the plot is in error).
+
+        An update the plot cannot draw leaves it stale: when the data fits again it redraws
+        from the stream's current content, so rows that a skipped replace removed never
+        come back and rows that arrived meanwhile are not lost."""
         if update.batch:
             problem = layout.check_columns(self.plot, update.batch)
             if problem is not None:
+                self.stale = True
                 self._fail(problem)
                 return 0
+        if self.stale and not update.reset:
+            update = self.reread() or update
+        self.stale = False
         if self.error:
             self.error = None
             self.show_error(None)
@@ -110,7 +139,16 @@ class LiveSession:
             subscription = self.hub.subscribe(plot.stream, run=self.run, limit=limit)
             feed = self.feeds[plot.stream] = Feed(subscription)
         feed.subscription.limit = max(feed.subscription.limit or 0, limit)
-        feed.targets.append(Target(plot, buffer, show_error))
+        feed.targets.append(Target(plot, buffer, show_error, self._rereader(plot.stream, limit)))
+
+    def _rereader(self, stream: str, limit: int) -> Callable[[], Update | None]:
+        """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""
+
+        def reread() -> Update | None:
+            table = self.hub.table(self.run, stream)
+            return table.read(-1, 0, limit) if table is not None else None
+
+        return reread
 
     def tick(self) -> int:
         """Move every new row of every subscribed stream into this session's Buffers."""
@@ -131,6 +169,7 @@ class LiveSession:
         """Tick every refresh period in this session; stop and unsubscribe when it closes."""
         import panel as pn
 
+        quiet_closed_tabs()
         self.tick()
         self._callback = pn.state.add_periodic_callback(self.tick, period=self.layout.refresh_ms)
         document = pn.state.curdoc

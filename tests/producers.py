@@ -37,3 +37,29 @@ def counting(delay: float = 0.02) -> None:
             )
         step += 1
         time.sleep(delay)
+
+
+OTHER_RUN_ROWS = 20
+
+
+def other_value(step: int) -> float:
+    return step * 3.0 + 1.0
+
+
+def other_run(delay: float = 0.05) -> None:
+    """`metrics` of run 'other' gets OTHER_RUN_ROWS rows valued `other_value(step)`; run
+    'default' gets rows valued -1, so a page can show which run it reads."""
+    for step in range(OTHER_RUN_ROWS):
+        sv.stream("metrics", {"step": step, "a": other_value(step)}, run="other")
+        sv.stream("metrics", {"step": step, "a": -1.0})
+    while True:
+        time.sleep(delay)
+
+
+FAILURE_MESSAGE = "producer failed on purpose"
+
+
+def failing() -> None:
+    """Writes one row, then raises: the server must log it and keep serving."""
+    sv.stream("metrics", {"step": 0, "a": 1.0})
+    raise RuntimeError(FAILURE_MESSAGE)
