@@ -50,8 +50,12 @@ def scalar_rows_with_reader(calls: int = 200_000) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def batches(make: Callable[[int], object], batch_rows: int = 10_000, count: int = 300,
-            columns: list[str] | None = None) -> float:
+def batches(
+    make: Callable[[int], object],
+    batch_rows: int = 10_000,
+    count: int = 300,
+    columns: list[str] | None = None,
+) -> float:
     hub = Hub()
     data = make(batch_rows)
     hub.stream("batch", data, columns=columns)
@@ -67,15 +71,32 @@ def main() -> None:
     rows = [
         ("sv.stream scalar dict (4 numbers)", "us/call", 1e6, scalar_rows, "<= 3 us"),
         ("Hub.stream scalar dict, page reading", "us/call", 1e6, scalar_rows_with_reader, ""),
-        ("10k-row dict of 4 numpy columns", "Mrows/s", None,
-         lambda: batches(lambda n: {k: rng.random(n) for k in names}), ">= 10 Mrows/s"),
-        ("10k-row 2-D array, columns=", "Mrows/s", None,
-         lambda: batches(lambda n: rng.random((n, 4)), columns=names), ">= 10 Mrows/s"),
-        ("10k-row DataFrame", "Mrows/s", None,
-         lambda: batches(lambda n: pd.DataFrame({k: rng.random(n) for k in names})), ""),
+        (
+            "10k-row dict of 4 numpy columns",
+            "Mrows/s",
+            None,
+            lambda: batches(lambda n: {k: rng.random(n) for k in names}),
+            ">= 10 Mrows/s",
+        ),
+        (
+            "10k-row 2-D array, columns=",
+            "Mrows/s",
+            None,
+            lambda: batches(lambda n: rng.random((n, 4)), columns=names),
+            ">= 10 Mrows/s",
+        ),
+        (
+            "10k-row DataFrame",
+            "Mrows/s",
+            None,
+            lambda: batches(lambda n: pd.DataFrame({k: rng.random(n) for k in names})),
+            "",
+        ),
     ]
-    print(f"streamvis {sv.__version__} ingest, Python {platform.python_version()}, "
-          f"numpy {np.__version__}, {platform.machine()}, best/median of {REPEATS}")
+    print(
+        f"streamvis {sv.__version__} ingest, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, {platform.machine()}, best/median of {REPEATS}"
+    )
     print(f"{'case':40} {'best':>10} {'median':>10}  {'unit':8} target")
     for label, unit, scale, run, target in rows:
         best, median = best_of(run)
