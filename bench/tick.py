@@ -31,17 +31,32 @@ LAYOUT = {
     ]
 }
 
+THREE_PLOTS = {
+    "plots": [
+        {
+            "id": f"p{i}",
+            "kind": "line",
+            "stream": "loss",
+            "x": "step",
+            "y": ["train", "val"],
+            "at": [0, i, 1, 1],
+        }
+        for i in range(3)
+    ]
+}
 
-def tick_ms(kept: int, new: int, ticks: int = 50) -> float:
+
+def tick_ms(kept: int, new: int, layout: dict = LAYOUT, ticks: int = 50) -> float:
     hub = Hub()
     hub.stream(
         "loss",
         {"step": np.arange(kept), "train": np.random.rand(kept), "val": np.random.rand(kept)},
     )
-    page = sv.dashboard(LAYOUT, hub=hub, start=False)
+    page = sv.dashboard(layout, hub=hub, start=False)
     document = Document()
     document.add_root(page.get_root(document))
     session = page.sv_session
+    session.document = document  # what LiveSession.start does in a served page
     session.tick()  # first draw: the newest 10,000 rows
     step = kept
     timings = []
@@ -63,10 +78,11 @@ def tick_ms(kept: int, new: int, ticks: int = 50) -> float:
 
 
 def main() -> None:
-    print(f"{'rows kept':>10} {'new rows/tick':>14} {'median ms/tick':>15}")
+    print(f"{'plots':>5} {'rows kept':>10} {'new rows/tick':>14} {'median ms/tick':>15}")
     for kept in (10_000, 1_000_000):
         for new in (1, 10, 1_000):
-            print(f"{kept:>10,} {new:>14,} {tick_ms(kept, new):>15.2f}")
+            print(f"{1:>5} {kept:>10,} {new:>14,} {tick_ms(kept, new):>15.2f}")
+    print(f"{3:>5} {10_000:>10,} {10:>14,} {tick_ms(10_000, 10, THREE_PLOTS):>15.2f}")
 
 
 if __name__ == "__main__":

@@ -415,3 +415,17 @@ def test_rows_from_before_a_failed_replace_never_return(render) -> None:
     x = view.column("sv:m:b", "x").tolist()
     assert x == [10.0, 11.0, 12.0], f"not the stream's content after the replace: x={x}"
     np.testing.assert_array_equal(view.column("sv:m:b", "b"), [np.nan, np.nan, 7.0])
+
+
+def test_a_slow_session_skips_ticks_but_loses_no_rows(render) -> None:
+    view = render(one_plot(y="b"))
+    view.hub.stream("s", {"x": [0.0], "b": [1.0]})
+    assert view.session.on_timer() == 1
+    assert view.session._resume_at > 0  # the tick's own duration sets the earliest next one
+    view.session._resume_at = float("inf")  # as if the last tick had been very slow
+    view.hub.stream("s", {"x": [1.0, 2.0], "b": [2.0, 3.0]})
+    assert view.session.on_timer() == 0
+    view.hub.stream("s", {"x": 3.0, "b": 4.0})
+    view.session._resume_at = 0.0
+    assert view.session.on_timer() == 3
+    np.testing.assert_array_equal(view.column("sv:m:b", "x"), [0.0, 1.0, 2.0, 3.0])
