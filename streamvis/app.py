@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from streamvis.errors import SpecError, StreamvisError
-from streamvis.spec import Layout, load_layout
+from streamvis.errors import StreamvisError
+from streamvis.hub import default_hub
+from streamvis.spec import load_layout
 
 log = logging.getLogger("streamvis")
 _started: set[str] = set()
@@ -92,15 +93,13 @@ def build_page(argv: Sequence[str]) -> Any:
 
     args = parse_args(argv)
     try:
-        if not args.layout:
-            raise SpecError(
-                "no layout given: panel serve apps/dashboard.py --args LAYOUT.yaml "
-                "(or set STREAMVIS_LAYOUT)"
-            )
-        layout: Layout = load_layout(args.layout)
+        layout = load_layout(args.layout) if args.layout else None
+        run = args.run or (layout.run if layout is not None else "default")
+        if layout is not None:  # the file is the run's layout until a producer sets another
+            default_hub().set_layout(run, layout, only_if_missing=True)
         if args.producer:
             start_producer(args.producer)
-        return dashboard(layout, run=args.run)
+        return dashboard(None, run=run)
     except StreamvisError as exc:
         log.error("%s", exc)
         return pn.Column(

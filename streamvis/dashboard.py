@@ -12,10 +12,11 @@ from typing import Any
 from streamvis.hub import Hub, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
-from streamvis.session import LiveSession
+from streamvis.session import LiveSession, quiet_closed_tabs
 from streamvis.spec import Layout, Plot, load_layout
 
 ROW_HEIGHT = 260
+DEFAULT_REFRESH_MS = 200
 ERROR_STYLE = {
     "color": "#b00020",
     "background": "#fdecea",
@@ -68,34 +69,23 @@ def _equal_tracks(rows: int, cols: int) -> str:
     )
 
 
-def _header(layout: Layout, session: LiveSession) -> Any:
+def _header(title: str, run: str) -> Any:
     import panel as pn
 
-    title = pn.pane.HTML(
-        f"<h2 style='margin:4px 8px'>{html.escape(layout.title)}</h2>", sizing_mode="stretch_width"
+    heading = pn.pane.HTML(
+        f"<h2 style='margin:4px 8px'>{html.escape(title)}</h2>", sizing_mode="stretch_width"
     )
-    run = pn.pane.HTML(
-        f"<span style='color:#666;margin:12px'>run: {html.escape(session.run)}</span>",
+    run_label = pn.pane.HTML(
+        f"<span style='color:#666;margin:12px'>run: {html.escape(run)}</span>",
         width=260,
         align="end",
     )
-    return pn.Row(title, run, sizing_mode="stretch_width", height=48)
+    return pn.Row(heading, run_label, sizing_mode="stretch_width", height=48)
 
 
-def dashboard(
-    layout: Layout | dict[str, Any] | str,
-    *,
-    hub: Hub | None = None,
-    run: str | None = None,
-    start: bool = True,
-) -> Any:
-    """A live page for `layout` (a Layout, a dict of the YAML schema, or a YAML path).
-
-    Returns a Panel object; `.servable()` it in an app, or show it in a notebook."""
+def _grid(layout: Layout, session: LiveSession) -> Any:
     import panel as pn
 
-    layout = load_layout(layout)
-    session = LiveSession(layout, hub or default_hub(), run=run)
     rows, cols = layout.shape
     grid = pn.GridSpec(
         sizing_mode="stretch_both",
@@ -106,11 +96,120 @@ def dashboard(
     for plot in layout.plots:
         top, left, height, width = plot.at
         grid[top : top + height, left : left + width] = _cell(plot, session)
-    page = pn.Column(_header(layout, session), grid, sizing_mode="stretch_both")
-    page.sv_session = session  # for tests and notebooks: the session behind this page
+    return grid
+
+
+class LivePage:
+    """One browser session's page for a run: a header and the grid of its layout.
+
+    With a fixed layout the page shows it; without one it follows the layout the hub holds
+    for the run (set by a layout file, `PUT /api/v1/runs/{run}/layout` or `Client.set_layout`)
+    and rebuilds itself in place, without a reload, whenever that layout changes."""
+
+    def __init__(self, hub: Hub, run: str | None, layout: Layout | None) -> None:
+        import panel as pn
+
+        self.hub = hub
+        self.fixed = layout
+        self.run = run or (layout.run if layout is not None else "default")
+        self.version = -1
+        self.session: LiveSession | None = None
+        self.document: Any = None
+        self.view = pn.Column(sizing_mode="stretch_both")
+        self._callback: Any = None
+        self._period: int | None = None
+        self.rebuild_if_changed()
+
+    def _layout(self) -> tuple[int, Layout | None]:
+        if self.fixed is not None:
+            return 0, self.fixed
+        return self.hub.layout(self.run)
+
+    @property
+    def refresh_ms(self) -> int:
+        return self.session.layout.refresh_ms if self.session else DEFAULT_REFRESH_MS
+
+    def rebuild_if_changed(self) -> bool:
+        """Swap in the run's current layout if it changed; True when the page was rebuilt."""
+        import panel as pn
+
+        version, layout = self._layout()
+        if version == self.version:
+            return False
+        self.version = version
+        if self.session is not None:
+            self.session.close()
+        if layout is None:
+            self.session = None
+            note = pn.pane.HTML(
+                f"<p style='color:#888;margin:16px'>waiting for a layout for run "
+                f"'{html.escape(self.run)}' (a layout file, PUT /api/v1/runs/{{run}}/layout "
+                "or Client.set_layout)</p>",
+                name="sv-waiting-layout",
+            )
+            self.view[:] = [_header("streamvis", self.run), note]
+        else:
+            self.session = LiveSession(layout, self.hub, run=self.run)
+            self.session.document = self.document
+            self.view[:] = [_header(layout.title, self.run), _grid(layout, self.session)]
+        self.view.sv_session = self.session  # for tests and notebooks
+        return True
+
+    def on_timer(self) -> None:
+        if self.rebuild_if_changed() and self.session is not None:
+            self.session.tick()
+            if self._period != self.refresh_ms:
+                self._schedule()
+            return
+        if self.session is not None:
+            self.session.on_timer()
+
+    def _schedule(self) -> None:
+        import panel as pn
+
+        if self._callback is not None:
+            self._callback.stop()
+        self._period = self.refresh_ms
+        self._callback = pn.state.add_periodic_callback(self.on_timer, period=self._period)
+
+    def start(self) -> None:
+        """Refresh every period in this session; stop and unsubscribe when it closes."""
+        import panel as pn
+
+        quiet_closed_tabs()
+        self.document = pn.state.curdoc
+        if self.session is not None:
+            self.session.document = self.document
+            self.session.tick()
+        self._schedule()
+        if self.document is not None and self.document.session_context is not None:
+            self.document.on_session_destroyed(lambda _context: self.close())
+
+    def close(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        if self.session is not None:
+            self.session.close()
+
+
+def dashboard(
+    layout: Layout | dict[str, Any] | str | None = None,
+    *,
+    hub: Hub | None = None,
+    run: str | None = None,
+    start: bool = True,
+) -> Any:
+    """A live page: for `layout` (a Layout, a dict of the YAML schema, or a YAML path), or,
+    with no layout, for whatever layout the hub holds for `run` (updated live).
+
+    Returns a Panel object; `.servable()` it in an app, or show it in a notebook."""
+    fixed = load_layout(layout) if layout is not None else None
+    page = LivePage(hub or default_hub(), run, fixed)
+    page.view.sv_page = page
     if start:
-        session.start()
-    return page
+        page.start()
+    return page.view
 
 
 def serve(

@@ -206,6 +206,8 @@ class Hub:
         self._tables: dict[tuple[str, str], Table] = {}
         self._lock = threading.Lock()
         self._subscriptions: set[Subscription] = set()
+        self._layouts: dict[str, tuple[int, Any]] = {}
+        self._layout_version = 0
 
     def table(self, run: str, name: str) -> Table | None:
         return self._tables.get((run, name))
@@ -280,7 +282,22 @@ class Hub:
             return table.ring.read(since)[1]
 
     def runs(self) -> list[str]:
-        return sorted({run for run, _ in self._tables})
+        return sorted({run for run, _ in self._tables} | set(self._layouts))
+
+    def set_layout(self, run: str, layout: Any, *, only_if_missing: bool = False) -> int:
+        """Make `layout` the one pages of `run` show; returns its version (pages following
+        the run rebuild when it changes). The hub stores it without looking inside."""
+        check_name("run", run)
+        with self._lock:
+            if only_if_missing and run in self._layouts:
+                return self._layouts[run][0]
+            self._layout_version += 1
+            self._layouts[run] = (self._layout_version, layout)
+            return self._layout_version
+
+    def layout(self, run: str) -> tuple[int, Any]:
+        """(version, layout) for `run`; (0, None) when none was set."""
+        return self._layouts.get(run, (0, None))
 
     def tables(self, run: str | None = None) -> Iterator[Table]:
         for (r, _), table in sorted(self._tables.items()):

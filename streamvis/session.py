@@ -133,7 +133,6 @@ class LiveSession:
         self.run = run or layout.run
         self.feeds: dict[str, Feed] = {}
         self.rows_sent = 0
-        self._callback: Any = None
         self.document: Any = None  # the Bokeh document this session's plots live in
         self._resume_at = 0.0
 
@@ -189,23 +188,7 @@ class LiveSession:
             return 0
         return self.tick()
 
-    def start(self) -> None:
-        """Tick every refresh period in this session; stop and unsubscribe when it closes."""
-        import panel as pn
-
-        quiet_closed_tabs()
-        document = self.document = pn.state.curdoc
-        self.tick()
-        self._callback = pn.state.add_periodic_callback(
-            self.on_timer, period=self.layout.refresh_ms
-        )
-        if document is not None and document.session_context is not None:
-            document.on_session_destroyed(lambda _context: self.close())
-
     def close(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
         for feed in self.feeds.values():
             feed.subscription.close()
         self.feeds.clear()
