@@ -157,6 +157,12 @@ class Table:
             _, batch = self.ring.read(since, limit)
             return Update(reset, batch, self.ring.hi, self.generation)
 
+    def rows(self, since: int = 0, limit: int | None = None) -> tuple[int, int, Batch]:
+        """(first seq returned, next seq, copies of the kept rows with seq >= since)."""
+        with self.lock:
+            first, batch = self.ring.read(since, limit)
+            return first, self.ring.hi, batch
+
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -280,6 +286,11 @@ class Hub:
             raise StreamError(f"run '{run}' has no stream '{name}'")
         with table.lock:
             return table.ring.read(since)[1]
+
+    def seq(self, name: str, *, run: str = "default") -> int:
+        """The seq the next row of this stream will get (0 for a stream never written)."""
+        table = self.table(run, name)
+        return table.ring.hi if table is not None else 0
 
     def runs(self) -> list[str]:
         return sorted({run for run, _ in self._tables} | set(self._layouts))

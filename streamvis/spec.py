@@ -536,6 +536,19 @@ def load_layout(layout: Layout | Mapping[str, Any] | str | Path) -> Layout:
     return layout_from_yaml(text, source=str(path))
 
 
+def layout_to_dict(layout: Layout) -> dict[str, Any]:
+    """The YAML schema of a layout, as plain data (what GET .../layout returns)."""
+    raw: dict[str, Any] = {
+        "title": layout.title,
+        "refresh_ms": layout.refresh_ms,
+        "run": layout.run,
+        "plots": [_plot_to_dict(p) for p in layout.plots],
+    }
+    if layout.grid:
+        raw["grid"] = list(layout.grid)
+    return raw
+
+
 def _plot_to_dict(plot: Plot) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "id": plot.id,
