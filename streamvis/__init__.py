@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamvis.client import Client
 from streamvis.dashboard import dashboard, serve
 from streamvis.errors import SpecError, StreamError, StreamvisError
 from streamvis.hub import Hub, Mode, default_hub
@@ -36,6 +37,7 @@ def clear(name: str | None = None, run: str | None = None) -> int:
 
 
 __all__ = [
+    "Client",
     "Hub",
     "Layout",
     "Plot",
@@ -43,6 +45,7 @@ __all__ = [
     "StreamError",
     "StreamvisError",
     "clear",
+    "connect",
     "dashboard",
     "default_hub",
     "load_layout",
