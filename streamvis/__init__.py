@@ -1,8 +1,9 @@
 """streamvis: live, interactive dashboards of streaming data.
 
-import streamvis as sv
-sv.stream("loss", {"step": step, "train": value})   # from your loop
-sv.serve("layout.yaml")        # or: panel serve apps/dashboard.py --args layout.yaml
+    import streamvis as sv
+    sv.stream("loss", {"step": step, "train": value})   # from your loop
+    sv.serve("layout.yaml")        # or: panel serve apps/dashboard.py --args layout.yaml
+    sv.connect("localhost:5006")   # or send to a server in another process
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from streamvis.hub import Hub, Mode, default_hub
 from streamvis.spec import Layout, Plot, load_layout
 
 __version__ = "0.1.0"
+_connected: Client | None = None
 
 
 def stream(
@@ -27,13 +29,34 @@ def stream(
     columns: list[str] | None = None,
 ) -> int:
     """Write `data` (row dict, dict of columns, list of rows, DataFrame, 2-D array with
-    `columns=`, tensor) to stream `name` of `run`; returns the rows stored."""
+    `columns=`, tensor) to stream `name` of `run`; returns the rows stored. After
+    `sv.connect`, the rows are queued for the server (in the connected client's run)."""
+    if _connected is not None:
+        return _connected.stream(name, data, mode=mode, columns=columns)
     return default_hub().stream(name, data, run=run, mode=mode, columns=columns)
 
 
 def clear(name: str | None = None, run: str | None = None) -> int:
-    """Empty one stream, every stream of a run, or everything; returns streams cleared."""
+    """Empty one stream, every stream of a run, or everything; returns streams cleared.
+    After `sv.connect` it clears on the server, in the connected run, and returns 0."""
+    if _connected is not None:
+        _connected.clear(name)
+        return 0
     return default_hub().clear(name, run)
+
+
+def connect(
+    url: str | None, *, run: str = "default", token: str | None = None, **options: Any
+) -> Client | None:
+    """Send module-level `sv.stream`/`sv.clear` to a server from now on (a `Client`);
+    `connect(None)` closes it, delivering what is queued, and returns to the local hub."""
+    global _connected
+    if _connected is not None:
+        _connected.close()
+        _connected = None
+    if url is not None:
+        _connected = Client(url, run, token, **options)
+    return _connected
 
 
 __all__ = [
