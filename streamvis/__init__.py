@@ -1,9 +1,9 @@
 """streamvis: live, interactive dashboards of streaming data.
 
-    import streamvis as sv
-    sv.stream("loss", {"step": step, "train": value})   # from your loop
-    sv.serve("layout.yaml")        # or: panel serve apps/dashboard.py --args layout.yaml
-    sv.connect("localhost:5006")   # or send to a server in another process
+import streamvis as sv
+sv.stream("loss", {"step": step, "train": value})   # from your loop
+sv.serve("layout.yaml")        # or: panel serve apps/dashboard.py --args layout.yaml
+sv.connect("localhost:5006")   # or send to a server in another process
 """
 
 from __future__ import annotations

@@ -92,6 +92,8 @@ def access_from_environment(argv: Sequence[str] | None = None) -> Access:
     """Settings for `panel serve ... --plugins streamvis.ingest`: the address and allowed
     websocket origins from this process's command line, the rest from STREAMVIS_* variables."""
     argv = list(sys.argv if argv is None else argv)
+    if "--args" in argv:  # what follows --args belongs to the app, not to panel serve
+        argv = argv[: argv.index("--args")]
     addresses = _option(argv, "--address")
     origins = [o for value in _option(argv, "--allow-websocket-origin") for o in value.split(",")]
     extra = origins + os.environ.get("STREAMVIS_ALLOWED_HOSTS", "").split(",")

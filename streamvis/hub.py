@@ -237,15 +237,24 @@ class Hub:
         columns: Sequence[str] | None = None,
     ) -> int:
         """Store `data` in stream `name` of `run`; returns the number of rows stored."""
-        table = self._table_for_write(run, name)
-        if mode == "append" and type(data) is dict and table.try_append_row(data):
-            return 1
+        table = self._tables.get((run, name))
+        if table is not None and mode == "append" and type(data) is dict:
+            if table.try_append_row(data):
+                return 1
+        where = table.where if table is not None else self._where(run, name)
         if mode not in ("append", "replace"):
-            raise StreamError(f"{table.where}: mode must be 'append' or 'replace', not {mode!r}")
-        batch = normalize(data, columns=columns, where=table.where)
+            raise StreamError(f"{where}: mode must be 'append' or 'replace', not {mode!r}")
+        batch = normalize(data, columns=columns, where=where)
         rows = len(next(iter(batch.values()))) if batch else 0
-        table.write(batch, rows, mode)
+        # created only now, so data refused by normalize leaves no empty stream behind
+        (table or self._table_for_write(run, name)).write(batch, rows, mode)
         return rows
+
+    @staticmethod
+    def _where(run: str, name: str) -> str:
+        check_name("run", run)
+        check_name("stream", name)
+        return f"run '{run}', stream '{name}'"
 
     def clear(self, name: str | None = None, run: str | None = None) -> int:
         """Empty matching streams (all of them by default); returns how many were cleared."""

@@ -47,12 +47,12 @@ class BatchLedger:
         self.size = size
         self._ids: OrderedDict[str, int] = OrderedDict()
 
-    def seen(self, batch_id: str | None) -> bool:
-        return bool(batch_id) and batch_id in self._ids
+    def seen(self, run: str, stream: str, batch_id: str | None) -> bool:
+        return bool(batch_id) and f"{run}/{stream}/{batch_id}" in self._ids
 
-    def record(self, batch_id: str | None, seq: int) -> None:
+    def record(self, run: str, stream: str, batch_id: str | None, seq: int) -> None:
         if batch_id:
-            self._ids[batch_id] = seq
+            self._ids[f"{run}/{stream}/{batch_id}"] = seq
             if len(self._ids) > self.size:
                 self._ids.popitem(last=False)
 
@@ -87,7 +87,7 @@ def store(
             run=run,
             stream=stream,
         )
-    if ledger.seen(batch_id):
+    if ledger.seen(run, stream, batch_id):
         return {
             "run": run,
             "stream": stream,
@@ -108,7 +108,7 @@ def store(
             column=column.group(1) if column else None,
         ) from None
     seq = hub.seq(stream, run=run)
-    ledger.record(batch_id, seq)
+    ledger.record(run, stream, batch_id, seq)
     return {"run": run, "stream": stream, "rows": rows, "seq": seq}
 
 
@@ -204,7 +204,7 @@ class _BodyApi(_Api):
         self._size = 0
         declared = self.request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.access.max_body:
-            raise ApiError(413, "too_large", self._too_large(int(declared)))
+            raise ApiError(413, "too_large", self._too_large(int(declared)), **self.path_kwargs)
 
     def _too_large(self, size: int) -> str:
         return (
@@ -221,12 +221,12 @@ class _BodyApi(_Api):
 
     def body(self) -> Any:
         if self._size > self.access.max_body:
-            raise ApiError(413, "too_large", self._too_large(self._size))
+            raise ApiError(413, "too_large", self._too_large(self._size), **self.path_kwargs)
         try:
             return parse_body(b"".join(self._chunks), self.request.headers.get("Content-Type"))
         except WireError as exc:
             status = 415 if exc.code == "unsupported_media_type" else 400
-            raise ApiError(status, exc.code, exc.detail) from None
+            raise ApiError(status, exc.code, exc.detail, **self.path_kwargs) from None
 
 
 class RunsHandler(_Api):
@@ -323,8 +323,9 @@ class StreamHandler(_BodyApi):
 
 class IngestSocket(tornado.websocket.WebSocketHandler):
     """One long-lived connection carrying the same messages as the HTTP routes:
-    `{"id", "run", "stream", "mode", "data"}` (or `"op": "clear" | "layout"`), one JSON
-    object or a list of them per frame; each gets a reply with its `id`."""
+    `{"id", "run", "stream", "mode", "data", "batch"}` (or `"op": "clear" | "layout"`), one
+    JSON object or a list of them per frame; each gets a reply with its `id`. `batch`, when
+    given, makes a resent message be stored once (like the X-Streamvis-Batch header)."""
 
     def initialize(self, access: Access, ledger: BatchLedger, hub: Hub | None = None) -> None:
         self.access = access
@@ -338,14 +339,20 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
             if self.get_query_argument("token", None)
             else None
         )
-        if not self.access.host_ok(headers.get("Host")) or not self.access.token_ok(token):
-            self.set_status(401 if self.access.host_ok(headers.get("Host")) else 403)
-            self.set_header("Content-Type", "application/json")
-            self.finish(
-                json.dumps(
-                    {"error": "unauthorized", "detail": "wrong Host or missing/wrong ingest token"}
-                )
+        refusal = None
+        if not self.access.host_ok(headers.get("Host")):
+            refusal = (403, "forbidden_host", f"Host {headers.get('Host')!r} is not served here")
+        elif not self.access.token_ok(token):
+            refusal = (
+                401,
+                "unauthorized",
+                "missing or wrong ingest token: send "
+                "'Authorization: Bearer TOKEN' or ?token=TOKEN",
             )
+        if refusal is not None:
+            self.set_status(refusal[0])
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"error": refusal[1], "detail": refusal[2]}))
             return
         await super().get(*args, **kwargs)
 
@@ -398,7 +405,7 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
                     str(message.get("stream", "")),
                     message.get("data"),
                     message.get("mode", "append"),
-                    reply_id if isinstance(reply_id, str) else None,
+                    str(message["batch"]) if message.get("batch") is not None else None,
                     message.get("columns"),
                 )
             elif op == "clear":

@@ -52,9 +52,19 @@ def free_port() -> int:
 
 
 class PanelServer:
-    """`panel serve apps/dashboard.py` on 127.0.0.1 in a subprocess; output kept for failures."""
+    """`panel serve apps/dashboard.py` on 127.0.0.1 in a subprocess; output kept for failures.
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    `plugins=True` mounts the ingest routes (`--plugins streamvis.ingest`); `extra` adds more
+    `panel serve` flags (placed before `--args`)."""
+
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        plugins: bool = False,
+        extra: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/dashboard"
         self.log_path = log_path
@@ -75,6 +85,9 @@ class PanelServer:
             "--unused-session-lifetime",
             "5000",
         ]
+        if plugins:  # the ingest routes, as documented: --plugins streamvis.ingest
+            command += ["--plugins", "streamvis.ingest"]
+        command += extra or []  # more `panel serve` flags; they must come before --args
         if args:
             command += ["--args", *args]
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -114,8 +127,15 @@ def panel_server(
     """Factory: start `panel serve apps/dashboard.py --args ...`; dumps its log on failure."""
     servers: list[PanelServer] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> PanelServer:
-        server = PanelServer(list(args), tmp_path / f"server-{len(servers)}.log", env)
+    def start(
+        *args: str,
+        env: dict[str, str] | None = None,
+        plugins: bool = False,
+        extra: list[str] | None = None,
+    ) -> PanelServer:
+        server = PanelServer(
+            list(args), tmp_path / f"server-{len(servers)}.log", env, plugins=plugins, extra=extra
+        )
         servers.append(server)
         return server
 
@@ -186,3 +206,115 @@ def open_page(browser: Any) -> Iterator[tuple[Callable[[str], Any], Console]]:
     yield open_, console
     for context in contexts:
         context.close()
+
+
+def accepts_connections(port: int) -> bool:
+    """True when something listens on 127.0.0.1:`port`."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class StreamvisServer:
+    """The first release's `streamvis_server` in a subprocess on 127.0.0.1: the dashboard of
+    `run` on `bokeh_port` and the ingest API on `rest_port`. Ports are chosen when it is made,
+    so a producer can be pointed at it before `start()` (a server that is down)."""
+
+    def __init__(self, run: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.run = run
+        self.rest_port = free_port()
+        self.bokeh_port = free_port()
+        while self.bokeh_port == self.rest_port:
+            self.bokeh_port = free_port()
+        self.rest_url = f"http://127.0.0.1:{self.rest_port}"
+        self.page_url = f"http://127.0.0.1:{self.bokeh_port}/"
+        self.log_path = log_path
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def start(self, timeout: float = 60.0) -> StreamvisServer:
+        command = [
+            str(Path(sys.executable).with_name("streamvis_server")),
+            "--rest_port",
+            str(self.rest_port),
+            "--bokeh_port",
+            str(self.bokeh_port),
+            "--run_name",
+            self.run,
+        ]
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(self.env or {})},
+        )
+        wait_until(
+            self._ready,
+            timeout=timeout,
+            message=f"streamvis_server on ports {self.rest_port} and {self.bokeh_port}",
+        )
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"streamvis_server exited early:\n{self.output()}")
+        return accepts_connections(self.rest_port) and accepts_connections(self.bokeh_port)
+
+    def get_stream(self, run: str, stream: str, since: int = 0) -> dict[str, Any] | None:
+        """GET /api/v1/runs/RUN/streams/STREAM?since=SINCE as JSON; None when it is missing."""
+        import http.client
+        import json
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.rest_port, timeout=10)
+        try:
+            connection.request("GET", f"/api/v1/runs/{run}/streams/{stream}?since={since}")
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status == 404:
+            return None
+        assert response.status == 200, (response.status, body[:500])
+        return json.loads(body)
+
+    def output(self) -> str:
+        if self._log is None:
+            return "(never started)"
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def streamvis_server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., StreamvisServer]]:
+    """Factory: `streamvis_server(run, start=True)`; stopped at the end, log dumped on failure."""
+    servers: list[StreamvisServer] = []
+
+    def make(run: str = "default", *, start: bool = True) -> StreamvisServer:
+        server = StreamvisServer(run, tmp_path / f"streamvis-server-{len(servers)}.log")
+        servers.append(server)
+        return server.start() if start else server
+
+    yield make
+    failed = getattr(request.node, "rep_call", None)
+    for server in servers:
+        server.stop()
+        if failed is not None and failed.failed:
+            print(f"---- streamvis_server log ({server.log_path}) ----\n{server.output()}")
