@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
+import numpy as np
+
 from streamvis.compat import SeedClientMethods
 from streamvis.errors import StreamError
 from streamvis.hub import check_name
@@ -141,8 +143,9 @@ class Client(SeedClientMethods):
         if self._is_grid_map(layout):
             self._set_grid_map(layout)  # type: ignore[arg-type]
             return
-        checked = load_layout(layout)
-        self._put(_Item(None, "layout", layout_to_dict(checked), rows=0))
+        raw = layout_to_dict(load_layout(layout))
+        raw["run"] = self.run  # the layout is this client's run's, whatever the file said
+        self._put(_Item(None, "layout", raw, rows=0))
 
     def _put_layout_dict(self, raw: dict[str, Any]) -> None:
         self._put(_Item(None, "layout", raw, rows=0))
@@ -229,60 +232,62 @@ class Client(SeedClientMethods):
                 self._idle.notify_all()
 
     def _requests(self, items: list[_Item]) -> list[_Request]:
-        """Turn queued items into requests, keeping each stream's order: runs of scalar rows
-        become one column-wise POST per stream, chunked by `batch_rows`."""
+        """Turn queued items into requests, keeping each stream's order. Consecutive appends
+        to a stream (scalar rows, or batches with the same columns) travel together, in
+        requests of at most `batch_rows` rows; replaces, clears and layouts go alone."""
         requests: list[_Request] = []
-        pending: dict[str, list[dict[str, Any]]] = {}
+        pending: dict[str, list[_Item]] = {}
 
-        def close_rows(name: str) -> None:
-            rows = pending.pop(name, None)
-            for start in range(0, len(rows or ()), self.batch_rows):
-                chunk = rows[start : start + self.batch_rows]  # type: ignore[index]
-                requests.append(self._post(name, _rows_payload(chunk), "append", len(chunk)))
+        def close(name: str) -> None:
+            group: list[_Item] = []
+            for item in pending.pop(name, []):
+                if group and not _joinable(group[-1], item):
+                    requests.extend(self._append_requests(name, group))
+                    group = []
+                group.append(item)
+            if group:
+                requests.extend(self._append_requests(name, group))
 
         for item in items:
-            if item.kind == "row":
-                pending.setdefault(item.stream, []).append(item.payload)  # type: ignore[arg-type]
+            if item.kind in ("row", "batch") and item.mode == "append" and item.stream:
+                pending.setdefault(item.stream, []).append(item)
                 continue
+            for name in [item.stream] if item.stream else list(pending):
+                close(name)
             if item.kind == "layout":
-                for name in list(pending):
-                    close_rows(name)
-                requests.append(
-                    _Request("PUT", f"{self._prefix}/layout", dumps(item.payload), None, 0)
-                )
-                continue
-            if item.stream is None:  # clear the whole run
-                for name in list(pending):
-                    close_rows(name)
+                path = f"{self._prefix}/layout"
+                requests.append(_Request("PUT", path, dumps(item.payload), None, 0))
+            elif item.kind == "clear" and item.stream is None:
                 requests.append(_Request("DELETE", self._prefix, None, None, 0))
-                continue
-            close_rows(item.stream)
-            if item.kind == "clear":
-                path = f"{self._prefix}/streams/{quote(item.stream)}"
+            elif item.kind == "clear":
+                path = f"{self._prefix}/streams/{quote(item.stream or '')}"
                 requests.append(_Request("DELETE", path, None, item.stream, 0))
-            else:
-                requests.extend(self._batch_requests(item))
+            else:  # a replace: the whole new content in one request
+                payload = _batch_payload(item.payload)
+                requests.append(self._post(item.stream or "", payload, "replace", item.rows))
         for name in list(pending):
-            close_rows(name)
+            close(name)
         return requests
 
-    def _batch_requests(self, item: _Item) -> list[_Request]:
-        batch: Batch = item.payload
-        if item.mode == "replace" or item.rows <= self.batch_rows:
-            return [self._post(item.stream, _batch_payload(batch), item.mode, item.rows)]  # type: ignore[arg-type]
+    def _append_requests(self, name: str, items: list[_Item]) -> list[_Request]:
+        """Requests for a group of joinable appends, chunked by `batch_rows`."""
+        size = self.batch_rows
+        if items[0].kind == "row":
+            rows = [item.payload for item in items]
+            chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+            return [self._post(name, _rows_payload(c), "append", len(c)) for c in chunks]
+        batch = {
+            key: np.concatenate([item.payload[key] for item in items]) for key in items[0].payload
+        }
+        total = sum(item.rows for item in items)
         return [
             self._post(
-                item.stream,
-                _batch_payload(
-                    {
-                        k: v[s : s + self.batch_rows]  # type: ignore[arg-type]
-                        for k, v in batch.items()
-                    }
-                ),
+                name,
+                _batch_payload({k: v[i : i + size] for k, v in batch.items()}),
                 "append",
-                min(self.batch_rows, item.rows - s),
+                min(size, total - i),
             )
-            for s in range(0, item.rows, self.batch_rows)
+            for i in range(0, total, size)
         ]
 
     def _post(self, stream: str, payload: Any, mode: str, rows: int) -> _Request:
@@ -365,6 +370,16 @@ class Client(SeedClientMethods):
         if (stream, code) not in self._warned:
             self._warned.add((stream, code))
             log.warning("%s", message)
+
+
+def _joinable(previous: _Item, item: _Item) -> bool:
+    """Rows join rows; batches join batches with the same columns and dtypes."""
+    if previous.kind != item.kind:
+        return False
+    if item.kind == "row":
+        return True
+    before = [(k, v.dtype) for k, v in previous.payload.items()]
+    return before == [(k, v.dtype) for k, v in item.payload.items()]
 
 
 def _rows_payload(rows: list[dict[str, Any]]) -> Any:
