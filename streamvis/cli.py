@@ -66,7 +66,7 @@ def serve_command(args: argparse.Namespace) -> int:
         )
         return 2
     print(
-        f"streamvis: dashboard at http://{args.address}:{args.port}/serve_app, ingest API "
+        f"streamvis: dashboard at http://{args.address}:{args.port}/, ingest API "
         f"at http://{args.address}:{args.port}/api/v1",
         flush=True,
     )
