@@ -22,7 +22,7 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -58,6 +58,7 @@ class _Request:
     body: bytes | None
     stream: str | None
     rows: int
+    appended: Any = None  # the rows (list of dicts or a batch), kept to split a refusal
 
 
 class Client(SeedClientMethods):
@@ -106,6 +107,7 @@ class Client(SeedClientMethods):
         self._client_id = uuid.uuid4().hex[:12]
         self._connection: http.client.HTTPConnection | None = None
         self._warned: set[tuple[str | None, str]] = set()
+        self._checked_names: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="streamvis-client", daemon=True)
         self._thread.start()
         _open_clients.add(self)
@@ -121,6 +123,9 @@ class Client(SeedClientMethods):
                 if type(value) not in _PLAIN:
                     break
             else:
+                if name not in self._checked_names:
+                    check_name("stream", name)
+                    self._checked_names.add(name)
                 self._put(_Item(name, "row", data.copy()))
                 return 1
         if mode not in ("append", "replace"):
@@ -153,8 +158,12 @@ class Client(SeedClientMethods):
     def _put(self, item: _Item) -> None:
         with self._lock:
             if self._queued + item.rows > self.queue_rows and item.rows:
-                if self.when_full == "block":
-                    while self._queued + item.rows > self.queue_rows and not self._closing:
+                if self.when_full == "block":  # an item bigger than the queue waits for empty
+                    while (
+                        self._queued
+                        and self._queued + item.rows > self.queue_rows
+                        and not self._closing
+                    ):
                         self._space.wait(0.1)
                 else:
                     self._drop_oldest(item.rows)
@@ -196,13 +205,15 @@ class Client(SeedClientMethods):
         if self._closing:
             return not self._queue
         delivered = self.flush(self.exit_timeout if timeout is None else timeout)
+        undelivered = self._queued
         self._closing = True
         self._deadline = time.monotonic()
         self._wake.set()
         self._thread.join(2.0)
+        self._disconnect()
         _open_clients.discard(self)
         if not delivered:
-            log.warning("streamvis client closed with %d rows undelivered", self._queued)
+            log.warning("streamvis client closed with %d rows undelivered", undelivered)
         return delivered
 
     def __enter__(self) -> Client:
@@ -274,21 +285,34 @@ class Client(SeedClientMethods):
         size = self.batch_rows
         if items[0].kind == "row":
             rows = [item.payload for item in items]
-            chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
-            return [self._post(name, _rows_payload(c), "append", len(c)) for c in chunks]
+            return [self._append(name, rows[i : i + size]) for i in range(0, len(rows), size)]
         batch = {
             key: np.concatenate([item.payload[key] for item in items]) for key in items[0].payload
         }
         total = sum(item.rows for item in items)
         return [
-            self._post(
-                name,
-                _batch_payload({k: v[i : i + size] for k, v in batch.items()}),
-                "append",
-                min(size, total - i),
-            )
+            self._append(name, {k: v[i : i + size] for k, v in batch.items()})
             for i in range(0, total, size)
         ]
+
+    def _append(self, name: str, appended: list[dict[str, Any]] | Batch) -> _Request:
+        if isinstance(appended, list):
+            payload, rows = _rows_payload(appended), len(appended)
+        else:
+            payload, rows = _batch_payload(appended), len(next(iter(appended.values())))
+        return replace(self._post(name, payload, "append", rows), appended=appended)
+
+    def _halves(self, request: _Request) -> list[_Request]:
+        """A refused append split in two, so the rows the server accepts are still stored."""
+        half, appended = request.rows // 2, request.appended
+        if isinstance(appended, list):
+            parts = [appended[:half], appended[half:]]
+        else:
+            parts = [
+                {k: v[:half] for k, v in appended.items()},
+                {k: v[half:] for k, v in appended.items()},
+            ]
+        return [self._append(request.stream or "", part) for part in parts]
 
     def _post(self, stream: str, payload: Any, mode: str, rows: int) -> _Request:
         query = "?mode=replace" if mode == "replace" else ""
@@ -309,6 +333,10 @@ class Client(SeedClientMethods):
                 self.sent_rows += request.rows
                 return
             if status is not None and status not in _RETRY_STATUS:
+                if status == 422 and request.rows > 1 and request.appended is not None:
+                    for part in self._halves(request):  # find the bad rows, keep the rest
+                        self._deliver(part)
+                    return
                 self._refused(request, status, body)
                 return
             if self._closing and (self._deadline is None or time.monotonic() > self._deadline):

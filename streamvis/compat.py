@@ -12,6 +12,7 @@ fixes its kind (line or scatter) and columns and re-sends the run's layout.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,7 +41,7 @@ class SeedClientMethods:
         return (
             isinstance(layout, Mapping)
             and bool(layout)
-            and all(isinstance(cell, (tuple, list)) and len(cell) == 4 for cell in layout.values())
+            and all(_is_cell(cell) for cell in layout.values())
         )
 
     def _set_grid_map(self, grid: Mapping[str, Any]) -> None:
@@ -92,8 +93,19 @@ class SeedClientMethods:
     ) -> None:
         """Draw N points of 2 coordinates laid out along `spatial_dim`; replace the previous
         points unless `append`. `color_mode="index"` colors points by their index."""
-        array = np.asarray(points, dtype=float)
-        if array.ndim != 2 or array.shape[spatial_dim] != 2 or spatial_dim not in (0, 1):
+        try:
+            array = np.asarray(points, dtype=float)
+        except (ValueError, TypeError) as exc:
+            raise StreamError(
+                f"scatter('{plot_name}'): points must be an N x 2 (or 2 x N) "
+                f"array of numbers ({exc})"
+            ) from None
+        if spatial_dim not in (0, 1):
+            raise StreamError(
+                f"scatter('{plot_name}'): spatial_dim={spatial_dim!r}; it must be 0 (2 x N "
+                f"points) or 1 (N x 2 points); the points have shape {array.shape}"
+            )
+        if array.ndim != 2 or array.shape[spatial_dim] != 2:
             raise StreamError(
                 f"scatter('{plot_name}'): expected points with 2 coordinates along "
                 f"spatial_dim={spatial_dim}, got an array of shape {array.shape}"
@@ -117,6 +129,17 @@ class SeedClientMethods:
             plot["color"] = "index"
         self._declare(plot_name, plot)
         self.stream(plot_name, data, mode="append" if append else "replace")
+
+
+def _is_cell(cell: Any) -> bool:
+    """(top, left, height, width): four integers."""
+    return (
+        isinstance(cell, (tuple, list))
+        and len(cell) == 4
+        and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in cell
+        )
+    )
 
 
 def _options(fig_kwargs: dict[str, Any] | None) -> dict[str, Any]:

@@ -118,6 +118,7 @@ class LivePage:
         self.view = pn.Column(sizing_mode="stretch_both")
         self._callback: Any = None
         self._period: int | None = None
+        self._closed = False
         self.rebuild_if_changed()
 
     def _layout(self) -> tuple[int, Layout | None]:
@@ -173,19 +174,31 @@ class LivePage:
         self._callback = pn.state.add_periodic_callback(self.on_timer, period=self._period)
 
     def start(self) -> None:
-        """Refresh every period in this session; stop and unsubscribe when it closes."""
+        """Refresh every period in this session, once the browser has loaded the page;
+        stop and unsubscribe when the session closes.
+
+        Waiting for the load matters: a layout swap between the page's HTML render and the
+        browser's first sync could leave the browser with references it never received."""
         import panel as pn
 
         quiet_closed_tabs()
         self.document = pn.state.curdoc
         if self.session is not None:
             self.session.document = self.document
-            self.session.tick()
-        self._schedule()
         if self.document is not None and self.document.session_context is not None:
             self.document.on_session_destroyed(lambda _context: self.close())
+        pn.state.onload(self._begin)
+
+    def _begin(self) -> None:
+        if self._closed:
+            return
+        self.rebuild_if_changed()
+        if self.session is not None:
+            self.session.tick()
+        self._schedule()
 
     def close(self) -> None:
+        self._closed = True
         if self._callback is not None:
             self._callback.stop()
             self._callback = None

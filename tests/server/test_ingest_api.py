@@ -12,6 +12,7 @@ page follows live, with producer text shown escaped.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import http.client
 import json
 import os
@@ -154,7 +155,9 @@ def ws_exchange(
     return the reply to each; raises WsRefused when the handshake is refused."""
     texts = [f if isinstance(f, str) else json.dumps(f) for f in frames]
     url = f"ws://127.0.0.1:{port}{API}/ws{query}"
-    return asyncio.run(_exchange(url, headers or {}, texts))
+    # a thread of its own: Playwright's sync API may already run an event loop in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _exchange(url, headers or {}, texts)).result()
 
 
 # ------------------------------------------------------------------------------- servers

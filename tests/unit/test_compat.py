@@ -178,21 +178,11 @@ def test_scatter_wrong_shapes_name_the_plot(
     assert rec.items == []
 
 
-@pytest.mark.xfail(
-    reason="BUG: scatter(spatial_dim=2) on a 2-D array raises IndexError from "
-    "array.shape[spatial_dim] before the spatial_dim check (streamvis/compat.py:96)",
-    strict=True,
-)
 def test_scatter_out_of_range_spatial_dim_is_a_stream_error(rec: Recorded) -> None:
     with pytest.raises(StreamError, match=r"scatter\('cloud'\)"):
         rec.client.scatter("cloud", np.zeros((5, 2)), spatial_dim=2)
 
 
-@pytest.mark.xfail(
-    reason="BUG: ragged points raise numpy's ValueError ('inhomogeneous shape'), not a "
-    "StreamError naming the plot (np.asarray in streamvis/compat.py:95 is unguarded)",
-    strict=True,
-)
 def test_scatter_ragged_points_are_a_stream_error(rec: Recorded) -> None:
     with pytest.raises(StreamError, match=r"scatter\('cloud'\)"):
         rec.client.scatter("cloud", [[1.0, 2.0], [3.0]])
@@ -257,12 +247,6 @@ def test_yaml_schema_dicts_are_not_grid_maps(rec: Recorded) -> None:
     assert not hasattr(rec.client, "_grid")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a YAML-schema layout dict whose only key is 'plots' with exactly 4 plots "
-    "passes _is_grid_map (a list of length 4) and set_layout raises TypeError from "
-    "int(dict) in _set_grid_map (streamvis/compat.py:43, 47)",
-    strict=True,
-)
 def test_yaml_schema_dict_with_four_plots_is_not_a_grid_map(rec: Recorded) -> None:
     plots = [
         {"id": f"p{i}", "kind": "line", "stream": "s", "x": "x", "y": "y", "at": [0, i, 1, 1]}
