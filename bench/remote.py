@@ -80,17 +80,21 @@ def server_seq(rest: int) -> int:
     return next((s["seq"] for s in streams if s["stream"] == "m"), 0)
 
 
+def start_server(run: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    """streamvis_server for `run` on two free loopback ports: (process, rest, bokeh)."""
+    rest, bokeh = free_port(), free_port()
+    command = [SERVER, "--rest_port", str(rest), "--bokeh_port", str(bokeh), "--run_name", run]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    return process, rest, bokeh
+
+
 def call_cost_us(calls: int = 200_000) -> float:
     """Client.stream per call while its sender thread ships to a live server."""
     from streamvis import Client
 
-    rest, bokeh = free_port(), free_port()
-    server = subprocess.Popen(
-        [SERVER, "--rest_port", str(rest), "--bokeh_port", str(bokeh), "--run_name", "cost"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    server, rest, bokeh = start_server("cost")
     try:
         wait_port(rest)
         client = Client(f"127.0.0.1:{rest}", "cost")
@@ -112,13 +116,7 @@ def sustained(rows: int, mode: str) -> dict[str, float]:
     """Rows/s from a separate producer process until the server holds them all, page open."""
     from playwright.sync_api import sync_playwright
 
-    rest, bokeh = free_port(), free_port()
-    server = subprocess.Popen(
-        [SERVER, "--rest_port", str(rest), "--bokeh_port", str(bokeh), "--run_name", "bench"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    server, rest, bokeh = start_server("bench")
     script = ROOT / "bench" / ".remote_producer.py"
     script.write_text(PRODUCER)
     try:
