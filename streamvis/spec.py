@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from streamvis.errors import SpecError, StreamError
+from streamvis.fields import Field
 from streamvis.hub import check_name
 from streamvis.kinds import KINDS
 
@@ -146,12 +147,32 @@ class Plot:
     y: tuple[str, ...] = ()
     color: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str) -> Any:
+        """A kind field's value (x, y, color or any other declared key), or its default."""
+        if key in ("x", "color"):
+            return getattr(self, key)
+        if key == "y":
+            return self.y
+        if key in self.extra:
+            return self.extra[key]
+        declared = KINDS[self.kind].FIELDS.get(key)
+        return declared.default if declared is not None else None
+
+    def column_fields(self) -> list[tuple[str, list[str]]]:
+        """(key, the columns it names) for every column-valued field that is set."""
+        found = []
+        for key, declared in KINDS[self.kind].FIELDS.items():
+            value = self.get(key)
+            if declared.names_columns and value:
+                found.append((key, [value] if isinstance(value, str) else list(value)))
+        return found
 
     @property
     def columns(self) -> list[str]:
-        """Every stream column this plot reads, x first."""
-        names = [self.x, *self.y, self.color]
-        return list(dict.fromkeys(n for n in names if n))
+        """Every stream column this plot reads, in the order its kind declares them."""
+        return list(dict.fromkeys(n for _, names in self.column_fields() for n in names))
 
     @property
     def title(self) -> str:
@@ -210,12 +231,11 @@ class Layout:
     def check_columns(self, plot: Plot, available: Iterable[str]) -> SpecError | None:
         """The error to show when `plot` names a column its stream does not have."""
         available = list(available)
-        for key in ("x", "y", "color"):
-            names = [plot.x] if key == "x" else list(plot.y) if key == "y" else [plot.color]
+        for key, names in plot.column_fields():
             for position, name in enumerate(names):
-                if name and name not in available:
+                if name not in available:
                     path: Path_ = ("plots", self.plots.index(plot), key)
-                    if key == "y" and len(plot.y) > 1:
+                    if len(names) > 1:
                         path = (*path, position)
                     return self.error(
                         path,
@@ -312,21 +332,22 @@ def _parse_plot(raw: Any, index: int) -> Plot:
         )
     kind = KINDS[kind_name]
     _check_keys(raw, (*PLOT_KEYS, *kind.FIELDS), path, f"a {kind_name} plot")
-    for key in ("id", "stream", "at", *(k for k, required in kind.FIELDS.items() if required)):
+    needs_stream = getattr(kind, "STREAM", True)
+    required = [k for k, declared in kind.FIELDS.items() if declared.required]
+    for key in ("id", "at", *(["stream"] if needs_stream else []), *required):
         if key not in raw:
             raise _Problem(path, f"'{key}' is required for a {kind_name} plot")
     for key in ("id", "stream"):
-        try:
-            check_name(key, raw[key])
-        except StreamError as exc:
-            raise _Problem((*path, key), str(exc)) from None
-    fields: dict[str, Any] = {}
-    for key in kind.FIELDS:
         if key in raw:
             try:
-                fields[key] = _text_list(raw[key]) if key == "y" else _text(raw[key])
-            except ValueError as exc:
+                check_name(key, raw[key])
+            except StreamError as exc:
                 raise _Problem((*path, key), str(exc)) from None
+    fields = {
+        key: _checked(_field_check(declared), raw[key], (*path, key))
+        for key, declared in kind.FIELDS.items()
+        if key in raw
+    }
     options = raw.get("options") or {}
     if not isinstance(options, Mapping):
         raise _Problem((*path, "options"), f"must be a mapping, not {_type_name(options)}")
@@ -340,13 +361,42 @@ def _parse_plot(raw: Any, index: int) -> Plot:
     return Plot(
         id=raw["id"],
         kind=kind_name,
-        stream=raw["stream"],
+        stream=raw.get("stream", ""),
         at=_check_at(raw["at"], (*path, "at")),
-        x=fields.get("x"),
-        y=tuple(fields.get("y", ())),
-        color=fields.get("color"),
+        x=fields.pop("x", None),
+        y=tuple(fields.pop("y", ())),
+        color=fields.pop("color", None),
         options=clean,
+        extra=fields,
     )
+
+
+def _field_check(declared: Field) -> Any:
+    """The validator for a kind field of this type."""
+    if declared.type == "columns":
+        return _text_list
+    if declared.type == "count":
+        return _count
+    if declared.type == "number":
+        return _real
+    if declared.type == "choice":
+
+        def one_of(value: Any) -> str:
+            if value not in declared.choices:
+                raise ValueError(
+                    f"must be one of {', '.join(declared.choices)}, not {value!r}."
+                    + _suggest(value, declared.choices)
+                )
+            return str(value)
+
+        return one_of
+    return _text
+
+
+def _real(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, not {_type_name(value)}")
+    return float(value)
 
 
 def _occupancy(plots: Sequence[Plot], rows: int, cols: int) -> str:
@@ -563,4 +613,7 @@ def _plot_to_dict(plot: Plot) -> dict[str, Any]:
         raw["y"] = list(plot.y)
     if plot.color:
         raw["color"] = plot.color
+    raw.update(plot.extra)
+    if not plot.stream:
+        del raw["stream"]
     return raw

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from streamvis import fields
 from streamvis.kinds.base import axis_opts
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
-FIELDS = {"x": True, "y": True}
+FIELDS = {"x": fields.column(required=True), "y": fields.columns(required=True)}
 OPTIONS = (
     "title",
     "xlabel",

@@ -1,0 +1,47 @@
+"""The layout keys a plot kind declares, with their types (no imports: kinds and the spec
+validator both read them). `x: column(required=True)` means: the key `x` names one column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FieldType = Literal["column", "columns", "text", "count", "number", "choice"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One kind-specific layout key: its type, whether it is required, its default."""
+
+    type: FieldType
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def names_columns(self) -> bool:
+        return self.type in ("column", "columns")
+
+
+def column(required: bool = False) -> Field:
+    return Field("column", required)
+
+
+def columns(required: bool = False) -> Field:
+    return Field("columns", required)
+
+
+def text(required: bool = False, default: str | None = None) -> Field:
+    return Field("text", required, default)
+
+
+def count(default: int | None = None) -> Field:
+    return Field("count", False, default)
+
+
+def number(default: float | None = None) -> Field:
+    return Field("number", False, default)
+
+
+def choice(*choices: str, default: str | None = None) -> Field:
+    return Field("choice", False, default if default is not None else choices[0], choices)
