@@ -7,6 +7,7 @@ call makes fresh Buffers and subscriptions, so viewers never share state.
 from __future__ import annotations
 
 import html
+import logging
 from typing import Any
 
 from streamvis.hub import Hub, default_hub
@@ -15,6 +16,7 @@ from streamvis.kinds.base import points
 from streamvis.session import LiveSession, quiet_closed_tabs
 from streamvis.spec import Layout, Plot, load_layout
 
+log = logging.getLogger("streamvis")
 ROW_HEIGHT = 260
 DEFAULT_REFRESH_MS = 200
 ERROR_STYLE = {
@@ -27,21 +29,42 @@ ERROR_STYLE = {
 }
 
 
+def _buffer_length(plot: Plot) -> int:
+    """Rows a plot keeps: its kind's own need (a table's rows, a number's last two), or the
+    `points` option."""
+    length = getattr(KINDS[plot.kind], "buffer_length", None)
+    return int(length(plot)) if length is not None else points(plot)
+
+
 def _empty_buffer(plot: Plot) -> Any:
     import holoviews as hv
     import pandas as pd
 
     example = pd.DataFrame({name: pd.Series(dtype="float64") for name in plot.columns})
-    return hv.streams.Buffer(example, length=points(plot), index=False)
+    return hv.streams.Buffer(example, length=_buffer_length(plot), index=False)
 
 
 def _cell(plot: Plot, session: LiveSession) -> Any:
     """One grid cell: the plot, and a hidden error box shown when its data does not fit."""
     import panel as pn
 
-    buffer = _empty_buffer(plot)
-    dynamic_map = KINDS[plot.kind].build(plot, buffer)
-    chart = pn.pane.HoloViews(dynamic_map, sizing_mode="stretch_both", linked_axes=False)
+    kind = KINDS[plot.kind]
+    try:
+        if not getattr(kind, "STREAM", True):  # static content: no Buffer, no subscription
+            return pn.Column(kind.build(plot, None), sizing_mode="stretch_both", margin=2)
+        buffer = _empty_buffer(plot)
+        view = kind.build(plot, buffer)
+        chart = (
+            view
+            if isinstance(view, pn.viewable.Viewable)
+            else pn.pane.HoloViews(view, sizing_mode="stretch_both", linked_axes=False)
+        )
+    except Exception as exc:  # one broken plot must not blank the page
+        log.exception("plot '%s' (%s) could not be built", plot.id, plot.kind)
+        message = f"plot '{plot.id}' ({plot.kind}) could not be built: {exc}"
+        return pn.pane.Str(
+            message, styles=ERROR_STYLE, css_classes=["sv-error"], sizing_mode="stretch_both"
+        )
     error_box = pn.pane.Str(
         "",
         stylesheets=["pre { white-space: pre-wrap; margin: 0; }"],
@@ -55,7 +78,7 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
         error_box.object = message or ""
         error_box.visible = message is not None
 
-    session.add(plot, buffer, show_error, limit=points(plot))
+    session.add(plot, buffer, show_error, limit=_buffer_length(plot))
     return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
 
 

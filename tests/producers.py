@@ -63,3 +63,12 @@ def failing() -> None:
     """Writes one row, then raises: the server must log it and keep serving."""
     sv.stream("metrics", {"step": 0, "a": 1.0})
     raise RuntimeError(FAILURE_MESSAGE)
+
+
+def tagged(delay: float = 0.02) -> None:
+    """`tagged`: step, v = metric_a(step), tag = 't<step % 3>' every `delay` seconds."""
+    step = 0
+    while True:
+        sv.stream("tagged", {"step": step, "v": metric_a(step), "tag": f"t{step % 3}"})
+        step += 1
+        time.sleep(delay)

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from streamvis.kinds import line, scatter
+from streamvis.kinds import histogram, line, markdown, number, scatter, table
 
 KINDS: dict[str, ModuleType] = {
     "line": line,
     "scatter": scatter,
+    "histogram": histogram,
+    "table": table,
+    "number": number,
+    "markdown": markdown,
 }

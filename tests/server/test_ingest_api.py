@@ -28,6 +28,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from streamvis.kinds import KINDS
 from tests.conftest import ROOT, PanelServer, free_port, wait_until
 
 pytestmark = [pytest.mark.server]
@@ -947,7 +948,7 @@ def test_put_layout_validates_and_locates_errors(ingest: PanelServer) -> None:
         {
             "error": "invalid_layout",
             "detail": f"layout of run '{run}': plots.m.kind: unknown kind 'lnie'. Did you mean "
-            "'line'? Kinds: line, scatter.",
+            f"'line'? Kinds: {', '.join(KINDS)}.",
             "run": run,
         },
     )

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from streamvis.errors import SpecError, StreamvisError
+from streamvis.kinds import KINDS
 from streamvis.spec import Layout, Plot, layout_from_dict, layout_from_yaml, load_layout
+
+KIND_NAMES = ", ".join(KINDS)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "training.yaml"
 
@@ -272,14 +275,14 @@ BAD_LAYOUTS = [
         edit("kind: line\n    stream: loss", "kind: lien\n    stream: loss"),
         [
             "bad.yaml:4:5: plots.loss.kind: unknown kind 'lien'. Did you mean 'line'? "
-            "Kinds: line, scatter.",
+            f"Kinds: {KIND_NAMES}.",
             "4 |     kind: lien",
         ],
         id="unknown-kind",
     ),
     pytest.param(
         edit("    kind: line\n    stream: loss\n", "    stream: loss\n"),
-        ["bad.yaml:3:5: plots.loss: 'kind' is required (one of: line, scatter)"],
+        [f"bad.yaml:3:5: plots.loss: 'kind' is required (one of: {KIND_NAMES})"],
         id="missing-kind",
     ),
     pytest.param(

@@ -1,0 +1,35 @@
+"""`table`: the newest rows of a stream, newest first."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streamvis import fields
+
+if TYPE_CHECKING:
+    from streamvis.spec import Plot
+
+FIELDS = {"columns": fields.columns(required=True), "rows": fields.count(default=20)}
+OPTIONS = ("title",)
+
+
+def buffer_length(plot: Plot) -> int:
+    return int(plot.get("rows"))
+
+
+def build(plot: Plot, buffer: Any) -> Any:
+    """A DynamicMap of hv.Table showing the Buffer's rows in reverse order."""
+    import holoviews as hv
+
+    def draw(data: Any) -> Any:
+        return hv.Table(data.iloc[::-1].reset_index(drop=True), kdims=[], vdims=plot.columns)
+
+    def name_source(hv_plot: Any, element: Any) -> None:
+        """Name the data source for tests and users; let the table fill its cell (TablePlot
+        takes no sizing options of its own)."""
+        source = hv_plot.handles.get("source")
+        if source is not None:
+            source.name = f"sv:{plot.id}:table"
+        hv_plot.state.sizing_mode = "stretch_both"
+
+    return hv.DynamicMap(draw, streams=[buffer]).opts(title=plot.title, hooks=[name_source])
