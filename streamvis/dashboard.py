@@ -40,7 +40,9 @@ def _empty_buffer(plot: Plot) -> Any:
     import holoviews as hv
     import pandas as pd
 
-    example = pd.DataFrame({name: pd.Series(dtype="float64") for name in plot.columns})
+    declared = getattr(KINDS[plot.kind], "buffer_columns", None)
+    dtypes = declared(plot) if declared is not None else dict.fromkeys(plot.columns, "float64")
+    example = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
     return hv.streams.Buffer(example, length=_buffer_length(plot), index=False)
 
 
@@ -78,7 +80,11 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
         error_box.object = message or ""
         error_box.visible = message is not None
 
-    session.add(plot, buffer, show_error, limit=_buffer_length(plot))
+    make_state = getattr(kind, "make_state", None)
+    if make_state is not None:  # summaries (aggregates) see every kept row
+        session.add(plot, buffer, show_error, limit=None, state=make_state(plot))
+    else:
+        session.add(plot, buffer, show_error, limit=_buffer_length(plot))
     return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
 
 

@@ -65,6 +65,7 @@ class Target:
     buffer: Any
     show_error: Callable[[str | None], None]
     reread: Callable[[], Update | None]
+    state: Any = None  # a kind's running summary (e.g. aggregates): it draws a table instead
     error: str | None = None
     stale: bool = False
 
@@ -86,6 +87,11 @@ class Target:
         if self.error:
             self.error = None
             self.show_error(None)
+        if self.state is not None:  # fold new rows into the summary, draw the whole summary
+            table = self.state.update(update.batch, update.reset)
+            self._restart(table)
+            self.buffer.send(table)
+            return update.rows
         if not update.batch:
             if update.reset:
                 self.buffer.clear()
@@ -137,16 +143,24 @@ class LiveSession:
         self._resume_at = 0.0
 
     def add(
-        self, plot: Plot, buffer: Any, show_error: Callable[[str | None], None], limit: int
+        self,
+        plot: Plot,
+        buffer: Any,
+        show_error: Callable[[str | None], None],
+        limit: int | None,
+        state: Any = None,
     ) -> None:
+        """Draw `plot` from its stream; `limit=None` means every kept row (exact summaries)."""
         feed = self.feeds.get(plot.stream)
         if feed is None:
             subscription = self.hub.subscribe(plot.stream, run=self.run, limit=limit)
             feed = self.feeds[plot.stream] = Feed(subscription)
-        feed.subscription.limit = max(feed.subscription.limit or 0, limit)
-        feed.targets.append(Target(plot, buffer, show_error, self._rereader(plot.stream, limit)))
+        current = feed.subscription.limit
+        feed.subscription.limit = None if limit is None or current is None else max(current, limit)
+        reread = self._rereader(plot.stream, limit)
+        feed.targets.append(Target(plot, buffer, show_error, reread, state))
 
-    def _rereader(self, stream: str, limit: int) -> Callable[[], Update | None]:
+    def _rereader(self, stream: str, limit: int | None) -> Callable[[], Update | None]:
         """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""
 
         def reread() -> Update | None:

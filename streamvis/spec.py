@@ -348,6 +348,10 @@ def _parse_plot(raw: Any, index: int) -> Plot:
         for key, declared in kind.FIELDS.items()
         if key in raw
     }
+    validate = getattr(kind, "validate", None)
+    problem = validate(fields) if validate is not None else None
+    if problem is not None:
+        raise _Problem((*path, problem[0]), problem[1])
     options = raw.get("options") or {}
     if not isinstance(options, Mapping):
         raise _Problem((*path, "options"), f"must be a mapping, not {_type_name(options)}")

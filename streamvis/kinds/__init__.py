@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from streamvis.kinds import histogram, line, markdown, number, scatter, table
+from streamvis.kinds import bar, histogram, line, markdown, number, row, scatter, table
 
 KINDS: dict[str, ModuleType] = {
     "line": line,
     "scatter": scatter,
+    "bar": bar,
+    "row": row,
     "histogram": histogram,
     "table": table,
     "number": number,

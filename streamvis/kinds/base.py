@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
@@ -32,18 +34,21 @@ def points(plot: Plot) -> int:
     return int(plot.options.get("points", DEFAULT_POINTS))
 
 
-def axis_opts(plot: Plot) -> dict[str, Any]:
-    """HoloViews opts for title, axis labels, log axes and stretching to the grid cell."""
+def axis_opts(plot: Plot, follow_in_browser: bool = True) -> dict[str, Any]:
+    """HoloViews opts for title, axis labels, log axes and stretching to the grid cell.
+
+    `follow_in_browser=False` (categorical charts) leaves the axes to HoloViews, which then
+    rescales them on every update (`framewise`)."""
     options = plot.options
     opts: dict[str, Any] = {
         "title": plot.title,
         "responsive": True,
         "show_grid": True,
-        "apply_ranges": False,
+        "apply_ranges": not follow_in_browser,
         "backend_opts": {"plot.output_backend": "canvas"},
-        "framewise": False,
+        "framewise": not follow_in_browser,
         "tools": ["hover"],
-        "hooks": [live_hook(plot)],
+        "hooks": [live_hook(plot, follow_in_browser)],
         "xlabel": options.get("xlabel", plot.x or ""),
         "ylabel": options.get("ylabel", ", ".join(plot.y) if len(plot.y) == 1 else ""),
         "logx": options.get("logx", False),
@@ -61,7 +66,17 @@ def _series_plots(hv_plot: Any) -> list[Any]:
     return list(subplots.values()) if subplots else [hv_plot]
 
 
-def live_hook(plot: Plot) -> Callable[[Any, Any], None]:
+def _drew_nothing(frame: Any) -> bool:
+    """No rows, or only a placeholder row whose values are all NaN."""
+    if frame is None or len(frame) == 0:
+        return True
+    if not frame.vdims:
+        return False
+    values = frame.dimension_values(frame.vdims[0])
+    return values.dtype.kind == "f" and bool(np.isnan(values).all())
+
+
+def live_hook(plot: Plot, follow_in_browser: bool = True) -> Callable[[Any, Any], None]:
     """A HoloViews hook run on every render of `plot` (see the module docstring)."""
 
     def hook(hv_plot: Any, element: Any) -> None:
@@ -71,8 +86,9 @@ def live_hook(plot: Plot) -> Callable[[Any, Any], None]:
         figure.name = figure_name(plot.id)
         if not getattr(hv_plot, "_sv_live", False):
             hv_plot._sv_live = True
-            figure.x_range = DataRange1d(name=f"sv-x:{plot.id}")
-            figure.y_range = DataRange1d(name=f"sv-y:{plot.id}")
+            if follow_in_browser:
+                figure.x_range = DataRange1d(name=f"sv-x:{plot.id}")
+                figure.y_range = DataRange1d(name=f"sv-y:{plot.id}")
             figure._event_callbacks.pop("rangesupdate", None)  # HoloViews' pause-on-zoom
             figure.add_layout(
                 Label(
@@ -92,7 +108,7 @@ def live_hook(plot: Plot) -> Callable[[Any, Any], None]:
             frame = series.current_frame
             if source is not None and frame is not None and frame.vdims:
                 source.name = source_name(plot.id, frame.vdims[0].name)
-        empty = all(len(s.current_frame or ()) == 0 for s in _series_plots(hv_plot))
+        empty = all(_drew_nothing(s.current_frame) for s in _series_plots(hv_plot))
         for label in figure.center:
             if getattr(label, "name", "") == f"sv-waiting:{plot.id}":
                 label.visible = empty
