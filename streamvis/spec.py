@@ -22,7 +22,7 @@ from streamvis.kinds import KINDS
 
 Path_ = tuple[str | int, ...]
 LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots")
-PLOT_KEYS = ("id", "kind", "stream", "at", "options")
+PLOT_KEYS = ("id", "kind", "stream", "at", "options", "crossfilter")
 MAX_GRID = 48
 
 
@@ -148,6 +148,7 @@ class Plot:
     color: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    crossfilter: str | None = None  # plots naming the same group (and stream) filter each other
 
     def get(self, key: str) -> Any:
         """A kind field's value (x, y, color or any other declared key), or its default."""
@@ -372,6 +373,9 @@ def _parse_plot(raw: Any, index: int) -> Plot:
         color=fields.pop("color", None),
         options=clean,
         extra=fields,
+        crossfilter=_checked(_group_name, raw["crossfilter"], (*path, "crossfilter"))
+        if "crossfilter" in raw
+        else None,
     )
 
 
@@ -395,6 +399,12 @@ def _field_check(declared: Field) -> Any:
 
         return one_of
     return _text
+
+
+def _group_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a group name (text), not {_type_name(value)}")
+    return value
 
 
 def _real(value: Any) -> float:
@@ -618,6 +628,8 @@ def _plot_to_dict(plot: Plot) -> dict[str, Any]:
     if plot.color:
         raw["color"] = plot.color
     raw.update(plot.extra)
+    if plot.crossfilter:
+        raw["crossfilter"] = plot.crossfilter
     if not plot.stream:
         del raw["stream"]
     return raw
