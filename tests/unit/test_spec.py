@@ -266,7 +266,7 @@ BAD_LAYOUTS = [
         edit("stream: loss", "strem: loss"),
         [
             "bad.yaml:5:5: plots.loss.strem: unknown key in a line plot. "
-            "Did you mean 'stream'? Valid keys: id, kind, stream, at, options, x, y.",
+            "Did you mean 'stream'? Valid keys: id, kind, stream, at, options, crossfilter, x, y.",
             "5 |     strem: loss",
         ],
         id="unknown-plot-key",
