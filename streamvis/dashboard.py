@@ -7,9 +7,11 @@ call makes fresh Buffers and subscriptions, so viewers never share state.
 from __future__ import annotations
 
 import html
+import inspect
 import logging
 from typing import Any
 
+from streamvis.crossfilter import Crossfilter
 from streamvis.hub import Hub, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
@@ -54,8 +56,16 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
     try:
         if not getattr(kind, "STREAM", True):  # static content: no Buffer, no subscription
             return pn.Column(kind.build(plot, None), sizing_mode="stretch_both", margin=2)
+        make_state = getattr(kind, "make_state", None)
+        state = make_state(plot) if make_state is not None else None
+        group = None
+        if state is not None and plot.crossfilter:
+            group = session.crossfilter(plot.stream, plot.crossfilter)
+            state.group = group
+            group.join(plot.id, state)
         buffer = _empty_buffer(plot)
-        view = kind.build(plot, buffer)
+        takes_state = "state" in inspect.signature(kind.build).parameters
+        view = kind.build(plot, buffer, state=state) if takes_state else kind.build(plot, buffer)
         chart = (
             view
             if isinstance(view, pn.viewable.Viewable)
@@ -80,12 +90,52 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
         error_box.object = message or ""
         error_box.visible = message is not None
 
-    make_state = getattr(kind, "make_state", None)
-    if make_state is not None:  # summaries (aggregates) see every kept row
-        session.add(plot, buffer, show_error, limit=None, state=make_state(plot))
+    if state is not None:  # summaries (aggregates, filtered tables) see every kept row
+        session.add(plot, buffer, show_error, limit=None, state=state)
     else:
         session.add(plot, buffer, show_error, limit=_buffer_length(plot))
+    if group is not None and getattr(state, "column", ""):  # a member that can hold a filter
+        return pn.Column(
+            error_box, _reset_button(plot, group), chart, sizing_mode="stretch_both", margin=2
+        )
     return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
+
+
+def _reset_button(plot: Plot, group: Crossfilter) -> Any:
+    """'reset' for one chart's selection, shown only while it has one."""
+    import panel as pn
+
+    button = pn.widgets.Button(
+        name=f"reset {plot.id}",
+        button_type="light",
+        height=30,
+        width=140,
+        visible=False,
+        css_classes=["sv-reset"],
+    )
+    button.on_click(lambda _event: group.select(plot.id, None))
+    group.listeners.append(lambda: setattr(button, "visible", plot.id in group.selections))
+    return button
+
+
+def _group_resets(session: LiveSession) -> list[Any]:
+    """'reset all' per crossfilter group of the page, shown while any member filters."""
+    import panel as pn
+
+    buttons = []
+    for group in session.crossfilters.values():
+        button = pn.widgets.Button(
+            name=f"reset all ({group.name})",
+            button_type="light",
+            height=30,
+            width=180,
+            visible=False,
+            css_classes=["sv-reset-group"],
+        )
+        button.on_click(lambda _event, g=group: g.reset())
+        group.listeners.append(lambda b=button, g=group: setattr(b, "visible", g.active))
+        buttons.append(button)
+    return buttons
 
 
 def _equal_tracks(rows: int, cols: int) -> str:
@@ -181,7 +231,10 @@ class LivePage:
         else:
             self.session = LiveSession(layout, self.hub, run=self.run)
             self.session.document = self.document
-            self.view[:] = [_header(layout.title, self.run), _grid(layout, self.session)]
+            grid = _grid(layout, self.session)
+            header = _header(layout.title, self.run)
+            header.extend(_group_resets(self.session))
+            self.view[:] = [header, grid]
         self.view.sv_session = self.session  # for tests and notebooks
         return True
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from streamvis.crossfilter import Crossfilter
 from streamvis.errors import SpecError
 from streamvis.hub import Hub, Subscription, Update
 from streamvis.spec import Layout, Plot
@@ -88,9 +89,8 @@ class Target:
             self.error = None
             self.show_error(None)
         if self.state is not None:  # fold new rows into the summary, draw the whole summary
-            table = self.state.update(update.batch, update.reset)
-            self._restart(table)
-            self.buffer.send(table)
+            key = (update.generation, update.seq, update.reset)
+            self.redraw(self.state.update(update.batch, update.reset, key))
             return update.rows
         if not update.batch:
             if update.reset:
@@ -101,6 +101,12 @@ class Target:
             self._restart(frame)
         self.buffer.send(frame)
         return len(frame)
+
+    def redraw(self, table: pd.DataFrame | None = None) -> None:
+        """Replace what the plot shows with its state's table (summaries are small)."""
+        table = self.state.table() if table is None else table
+        self._restart(table)
+        self.buffer.send(table)
 
     def _restart(self, frame: pd.DataFrame) -> None:
         """Empty the Buffer (with the new data's dtypes) so the next send redraws in full.
@@ -138,6 +144,7 @@ class LiveSession:
         self.hub = hub
         self.run = run or layout.run
         self.feeds: dict[str, Feed] = {}
+        self.crossfilters: dict[tuple[str, str], Crossfilter] = {}
         self.rows_sent = 0
         self.document: Any = None  # the Bokeh document this session's plots live in
         self._resume_at = 0.0
@@ -159,6 +166,20 @@ class LiveSession:
         feed.subscription.limit = None if limit is None or current is None else max(current, limit)
         reread = self._rereader(plot.stream, limit)
         feed.targets.append(Target(plot, buffer, show_error, reread, state))
+
+    def crossfilter(self, stream: str, name: str) -> Crossfilter:
+        """This session's group `name` over `stream`; a selection in it redraws its members."""
+        group = self.crossfilters.get((stream, name))
+        if group is None:
+            group = self.crossfilters[(stream, name)] = Crossfilter(name)
+            group.listeners.append(lambda: self._redraw_members(group))
+        return group
+
+    def _redraw_members(self, group: Crossfilter) -> None:
+        for feed in self.feeds.values():
+            for target in feed.targets:
+                if target.state is not None and getattr(target.state, "group", None) is group:
+                    target.redraw()
 
     def _rereader(self, stream: str, limit: int | None) -> Callable[[], Update | None]:
         """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""

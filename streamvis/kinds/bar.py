@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamvis import fields
 from streamvis.aggregate import AGGS, SORTS, GroupAggregate
+from streamvis.crossfilter import Crossfilter, Selection, toggle
 from streamvis.kinds.base import axis_opts
 
 if TYPE_CHECKING:
@@ -34,31 +35,65 @@ PALETTE = (
     "#bcbd22",
     "#17becf",
 )
-TABLE_COLUMNS = {"category": "object", "value": "float64", "color": "object"}
+TABLE_COLUMNS = {"category": "object", "value": "float64", "color": "object", "alpha": "float64"}
+DIMMED = 0.25  # fill alpha of categories outside a selection
 
 
 class BarState:
-    """This page's running aggregate for one chart, turned into the table it draws."""
+    """This page's running aggregate for one chart, turned into the table it draws. In a
+    crossfilter group it is also a member: it filters on `by` and is rebuilt or folded by the
+    group with the rows that pass the other members' selections."""
 
     def __init__(self, plot: Plot) -> None:
         self.plot = plot
-        self.groups = GroupAggregate(plot.get("by"), plot.get("value"))
+        self.column = plot.get("by")
+        self.groups = GroupAggregate(self.column, plot.get("value"))
         self.colors = list(plot.options.get("colors") or PALETTE)
+        self.group: Crossfilter | None = None
+        self.shown: list[str] = []  # categories in the order the chart last drew them
+        self.source: Any = None  # the Bokeh data source, to clear its tap selection
 
-    def update(self, batch: dict[str, Any], reset: bool) -> pd.DataFrame:
-        if reset:
-            self.groups.reset()
-        if batch:
-            self.groups.add(batch)
+    def rebuild(self, rows: dict[str, Any]) -> None:
+        self.groups.reset()
+        self.fold(rows)
+
+    def fold(self, rows: dict[str, Any]) -> None:
+        if rows and len(rows[self.column]):
+            self.groups.add(rows)
+
+    def update(self, batch: dict[str, Any], reset: bool, key: Any = None) -> pd.DataFrame:
+        if self.group is not None:
+            self.group.ingest(batch, reset, key)
+        else:
+            if reset:
+                self.groups.reset()
+            self.fold(batch)
+        return self.table()
+
+    @property
+    def selection(self) -> Selection | None:
+        return self.group.selections.get(self.plot.id) if self.group is not None else None
+
+    def table(self) -> pd.DataFrame:
         table = self.groups.table(self.plot.get("agg"), self.plot.get("sort"))
         table["color"] = [self.colors[int(rank) % len(self.colors)] for rank in table["rank"]]
+        chosen = self.selection.categories if self.selection is not None else None
+        table["alpha"] = [1.0 if not chosen or c in chosen else DIMMED for c in table["category"]]
         return table[list(TABLE_COLUMNS)]
+
+    def tap(self, index: int) -> None:
+        """A click on the bar drawn at `index`: toggle its category in this chart's selection."""
+        if self.group is None or not 0 <= index < len(self.shown):
+            return
+        self.group.select(self.plot.id, toggle(self.selection, self.column, self.shown[index]))
 
 
 def _placeholder() -> Any:
     import pandas as pd
 
-    return pd.DataFrame({"category": [" "], "value": [float("nan")], "color": ["#ffffff"]})
+    return pd.DataFrame(
+        {"category": [" "], "value": [float("nan")], "color": ["#ffffff"], "alpha": [1.0]}
+    )
 
 
 PLACEHOLDER = _placeholder()
@@ -87,8 +122,9 @@ def value_label(plot: Plot) -> str:
     return "count" if agg == "count" and not value else f"{agg} of {value}"
 
 
-def build(plot: Plot, buffer: Any, horizontal: bool = False) -> Any:
-    """A DynamicMap of hv.Bars drawn from the aggregate table in the session's Buffer."""
+def build(plot: Plot, buffer: Any, horizontal: bool = False, state: BarState | None = None) -> Any:
+    """A DynamicMap of hv.Bars drawn from the aggregate table in the session's Buffer; in a
+    crossfilter group a click (tap) on a bar toggles its category."""
     import holoviews as hv
 
     label = value_label(plot)
@@ -99,7 +135,9 @@ def build(plot: Plot, buffer: Any, horizontal: bool = False) -> Any:
         shown = data if len(data) else PLACEHOLDER
         if horizontal:  # rows are drawn bottom-up: reverse so the first category is on top
             shown = shown.iloc[::-1]
-        return hv.Bars(shown, kdims=["category"], vdims=["value", "color"])
+        if state is not None:
+            state.shown = [str(c) for c in shown["category"]]
+        return hv.Bars(shown, kdims=["category"], vdims=["value", "color", "alpha"])
 
     opts = axis_opts(plot, follow_in_browser=False)
     opts.update(
@@ -108,6 +146,40 @@ def build(plot: Plot, buffer: Any, horizontal: bool = False) -> Any:
         show_legend=False,
         invert_axes=horizontal,
         color="color",
-        alpha=plot.options.get("alpha", 0.9),
+        alpha="alpha",
+        nonselection_alpha=1.0,
+        selection_alpha=1.0,
     )
-    return hv.DynamicMap(draw, streams=[buffer]).opts(**opts)
+    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    if state is not None and plot.crossfilter:
+        opts["tools"] = [*opts["tools"], "tap"]
+        opts["hooks"] = [*opts["hooks"], _remember_source(state)]
+        taps = hv.streams.Selection1D(source=dynamic_map)
+        taps.add_subscriber(lambda index: _on_tap(state, index))
+    return dynamic_map.opts(**opts)
+
+
+def _remember_source(state: BarState) -> Any:
+    def hook(hv_plot: Any, element: Any) -> None:
+        state.source = hv_plot.handles.get("source")
+
+    return hook
+
+
+def _on_tap(state: BarState, index: list[int]) -> None:
+    """Toggle the tapped category, then clear Bokeh's own selection so the next click on
+    the same bar is seen again (our alpha column shows what is selected). Runs as a
+    next-tick callback: stream callbacks may arrive without the document lock."""
+    if not index:
+        return
+    document = state.source.document if state.source is not None else None
+
+    def apply() -> None:
+        state.tap(index[0])
+        if state.source is not None:
+            state.source.selected.indices = []
+
+    if document is not None:
+        document.add_next_tick_callback(apply)
+    else:
+        apply()

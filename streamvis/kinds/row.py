@@ -17,6 +17,6 @@ buffer_columns = bar.buffer_columns
 validate = bar.validate
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
     """Horizontal bars, the first category (the largest, by default) on top."""
-    return bar.build(plot, buffer, horizontal=True)
+    return bar.build(plot, buffer, horizontal=True, state=state)
