@@ -106,8 +106,7 @@ def _reset_button(plot: Plot, group: Crossfilter) -> Any:
     import panel as pn
 
     button = pn.widgets.Button(
-        name=f"reset {plot.id}",
-        button_type="light",
+        label=f"reset {plot.id}",
         height=30,
         width=140,
         visible=False,
@@ -125,8 +124,7 @@ def _group_resets(session: LiveSession) -> list[Any]:
     buttons = []
     for group in session.crossfilters.values():
         button = pn.widgets.Button(
-            name=f"reset all ({group.name})",
-            button_type="light",
+            label=f"reset all ({group.name})",
             height=30,
             width=180,
             visible=False,
