@@ -1,0 +1,76 @@
+"""A websocket feed of purchases, like the crossfilter tutorial's: one random record per
+second (Name, Year, Spent, payType, quantity, total, tip) to every connected client.
+
+    python examples/purchases_feed.py            # ws://127.0.0.1:8001/ws
+    panel serve apps/dashboard.py --args examples/purchases.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+
+from tornado import web, websocket
+
+NAMES = ("Ben", "Aziz", "Vijay", "Jarrod", "Maria", "Chen")
+PAY_TYPES = ("cash", "visa", "tab")
+
+
+def purchase(rng: random.Random) -> dict[str, object]:
+    """One random record in the tutorial's shape."""
+    quantity = rng.randint(1, 5)
+    spent = float(rng.randint(10, 600))
+    tip = round(spent * rng.choice((0.0, 0.1, 0.15, 0.2)), 2)
+    return {
+        "Name": rng.choice(NAMES),
+        "Year": rng.choice((2012, 2013, 2014, 2015)),
+        "Spent": spent,
+        "payType": rng.choice(PAY_TYPES),
+        "quantity": quantity,
+        "total": spent + tip,
+        "tip": tip,
+    }
+
+
+class Feed(websocket.WebSocketHandler):
+    """Sends every record of the shared clock to each connected client."""
+
+    clients: set[Feed] = set()
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # a demo feed of made-up data: any page may listen
+
+    def open(self) -> None:
+        Feed.clients.add(self)
+
+    def on_close(self) -> None:
+        Feed.clients.discard(self)
+
+
+async def publish(interval: float, seed: int | None) -> None:
+    rng = random.Random(seed)
+    while True:
+        message = json.dumps(purchase(rng))
+        for client in list(Feed.clients):
+            try:
+                client.write_message(message)
+            except websocket.WebSocketClosedError:
+                Feed.clients.discard(client)
+        await asyncio.sleep(interval)
+
+
+async def main(port: int, interval: float, seed: int | None) -> None:
+    web.Application([(r"/ws", Feed)]).listen(port, "127.0.0.1")
+    print(f"purchases feed on ws://127.0.0.1:{port}/ws, one record every {interval}s", flush=True)
+    await publish(interval, seed)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+    options = parser.parse_args()
+    asyncio.run(main(options.port, options.interval, options.seed))
