@@ -33,21 +33,31 @@ class Member(Protocol):
 
 @dataclass(frozen=True)
 class Selection:
-    """Categories (compared as text) or an inclusive [low, high] range of one column."""
+    """Categories of `column` (compared as text), or inclusive ranges: [low, high] of
+    `column`, plus more `(column, low, high)` in `also` (a box on a scatter: x and y)."""
 
     column: str
     categories: frozenset[str] | None = None
     low: float | None = None
     high: float | None = None
+    also: tuple[tuple[str, float, float], ...] = ()
 
     def mask(self, rows: Batch) -> np.ndarray:
-        values = rows[self.column]
         if self.categories is not None:
-            return np.isin(values.astype(str), list(self.categories))
-        numbers = np.asarray(values, dtype=float)
-        low = -np.inf if self.low is None else self.low
-        high = np.inf if self.high is None else self.high
-        return (numbers >= low) & (numbers <= high)
+            return np.isin(rows[self.column].astype(str), list(self.categories))
+        mask = _within(rows[self.column], self.low, self.high)
+        for column, low, high in self.also:
+            mask &= _within(rows[column], low, high)
+        return mask
+
+
+def _within(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    if values.dtype.kind == "M":
+        values = values.astype("datetime64[ms]").astype(float)  # Bokeh's time unit
+    numbers = np.asarray(values, dtype=float)
+    return (numbers >= (-np.inf if low is None else low)) & (
+        numbers <= (np.inf if high is None else high)
+    )
 
 
 def _take(rows: Batch, mask: np.ndarray | None) -> Batch:
@@ -134,6 +144,50 @@ class Crossfilter:
     @property
     def active(self) -> bool:
         return bool(self.selections)
+
+
+class RowsState:
+    """A group member that draws rows (table, line, scatter, histogram): the newest `keep`
+    rows passing the other members' selections. `column` is what its own range selection
+    filters on (empty: it filters nothing)."""
+
+    def __init__(self, plot: Any, keep: int, column: str = "") -> None:
+        self.plot = plot
+        self.keep = keep
+        self.column = column
+        self.group: Crossfilter | None = None
+        self.kept: Batch = {}
+
+    def rebuild(self, rows: Batch) -> None:
+        self.kept = {}
+        self.fold(rows)
+
+    def fold(self, rows: Batch) -> None:
+        if not rows or not len(next(iter(rows.values()))):
+            return
+        self.kept = {
+            name: (
+                np.concatenate([self.kept[name], rows[name]]) if name in self.kept else rows[name]
+            )[-self.keep :]
+            for name in self.plot.columns
+        }
+
+    def update(self, batch: Batch, reset: bool, key: Any = None) -> Any:
+        if self.group is not None:
+            self.group.ingest(batch, reset, key)
+        return self.table()
+
+    def table(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame({name: self.kept.get(name, []) for name in self.plot.columns})
+
+    def select_range(self, ranges: list[tuple[str, float, float]]) -> None:
+        """A box or range drawn on this chart: filter the rest of the group by it."""
+        if self.group is None or not ranges:
+            return
+        (column, low, high), *more = ranges
+        self.group.select(self.plot.id, Selection(column, low=low, high=high, also=tuple(more)))
 
 
 def toggle(selection: Selection | None, column: str, category: Any) -> Selection | None:

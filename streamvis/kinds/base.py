@@ -114,3 +114,47 @@ def live_hook(plot: Plot, follow_in_browser: bool = True) -> Callable[[Any, Any]
                 label.visible = empty
 
     return hook
+
+
+def range_selection(
+    dynamic_map: Any, opts: dict[str, Any], plot: Plot, state: Any, columns: tuple[str, ...]
+) -> None:
+    """In a crossfilter group: a box (two columns) or x-range (one column) drawn on the chart
+    filters the rest of the group. Adds the select tool, and a hook that remembers the
+    document so the selection is applied in a next-tick callback (under its lock)."""
+    import holoviews as hv
+
+    if state is None or not plot.crossfilter:
+        return
+    holder: dict[str, Any] = {}
+
+    def remember(hv_plot: Any, element: Any) -> None:
+        holder["document"] = hv_plot.handles["plot"].document
+
+    def apply(ranges: list[tuple[str, float, float]]) -> None:
+        document = holder.get("document")
+        if document is not None:
+            document.add_next_tick_callback(lambda: state.select_range(ranges))
+        else:
+            state.select_range(ranges)
+
+    if len(columns) == 2:
+        opts["tools"] = [*opts["tools"], "box_select"]
+        stream = hv.streams.BoundsXY(source=dynamic_map)
+
+        def on_box(bounds: Any = None) -> None:
+            if bounds:
+                left, bottom, right, top = bounds
+                apply([(columns[0], left, right), (columns[1], bottom, top)])
+
+        stream.add_subscriber(on_box)
+    else:
+        opts["tools"] = [*opts["tools"], "xbox_select"]
+        stream = hv.streams.BoundsX(source=dynamic_map)
+
+        def on_range(boundsx: Any = None) -> None:
+            if boundsx:
+                apply([(columns[0], boundsx[0], boundsx[1])])
+
+        stream.add_subscriber(on_range)
+    opts["hooks"] = [*opts["hooks"], remember]

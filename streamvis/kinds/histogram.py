@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamvis import fields
-from streamvis.kinds.base import axis_opts
+from streamvis.crossfilter import RowsState
+from streamvis.kinds.base import axis_opts, points, range_selection
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
@@ -50,7 +51,12 @@ def counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.histogram(finite, bins=edges)[0]
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def make_state(plot: Plot) -> RowsState | None:
+    """In a crossfilter group: the newest rows passing the other charts' selections."""
+    return RowsState(plot, points(plot), plot.get("value")) if plot.crossfilter else None
+
+
+def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
     """A DynamicMap of hv.Histogram over the Buffer's rows."""
     import holoviews as hv
 
@@ -72,4 +78,6 @@ def build(plot: Plot, buffer: Any) -> Any:
     style = {"alpha": plot.options.get("alpha", 0.85)}
     if plot.options.get("colors"):
         style["color"] = plot.options["colors"][0]
-    return hv.DynamicMap(draw, streams=[buffer]).opts(**opts, **style)
+    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    range_selection(dynamic_map, opts, plot, state, (column,))
+    return dynamic_map.opts(**opts, **style)

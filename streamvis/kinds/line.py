@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from streamvis import fields
-from streamvis.kinds.base import axis_opts
+from streamvis.crossfilter import RowsState
+from streamvis.kinds.base import axis_opts, points, range_selection
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
@@ -26,7 +27,12 @@ OPTIONS = (
 )
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def make_state(plot: Plot) -> RowsState | None:
+    """In a crossfilter group: the newest rows passing the other charts' selections."""
+    return RowsState(plot, points(plot), plot.x or "") if plot.crossfilter else None
+
+
+def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
     """A DynamicMap drawing `plot.y` against `plot.x` from the session's Buffer."""
     import holoviews as hv
 
@@ -43,4 +49,7 @@ def build(plot: Plot, buffer: Any) -> Any:
             curves.append(hv.Curve(data, plot.x, column, label=column).opts(**style))
         return curves[0] if len(curves) == 1 else hv.Overlay(curves)
 
-    return hv.DynamicMap(draw, streams=[buffer]).opts(**axis_opts(plot))
+    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    opts = axis_opts(plot)
+    range_selection(dynamic_map, opts, plot, state, (plot.x or "",))
+    return dynamic_map.opts(**opts)

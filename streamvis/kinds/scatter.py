@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from streamvis import fields
-from streamvis.kinds.base import axis_opts
+from streamvis.crossfilter import RowsState
+from streamvis.kinds.base import axis_opts, points, range_selection
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
@@ -31,7 +32,12 @@ OPTIONS = (
 )
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def make_state(plot: Plot) -> RowsState | None:
+    """In a crossfilter group: the newest rows passing the other charts' selections."""
+    return RowsState(plot, points(plot), plot.x or "") if plot.crossfilter else None
+
+
+def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
     """A DynamicMap of hv.Scatter per y column from the session's Buffer."""
     import holoviews as hv
 
@@ -52,4 +58,7 @@ def build(plot: Plot, buffer: Any) -> Any:
             layers.append(hv.Scatter(data, plot.x, vdims, label=column).opts(**style))
         return layers[0] if len(layers) == 1 else hv.Overlay(layers)
 
-    return hv.DynamicMap(draw, streams=[buffer]).opts(**axis_opts(plot))
+    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    opts = axis_opts(plot)
+    range_selection(dynamic_map, opts, plot, state, (plot.x or "", plot.y[0]))
+    return dynamic_map.opts(**opts)

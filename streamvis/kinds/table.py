@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from streamvis import fields
+from streamvis.crossfilter import RowsState
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
@@ -17,47 +18,10 @@ def buffer_length(plot: Plot) -> int:
     return int(plot.get("rows"))
 
 
-class TableState:
-    """In a crossfilter group: the newest rows that pass every selection of the group (the
-    table filters nothing itself)."""
-
-    column = ""
-
-    def __init__(self, plot: Plot) -> None:
-        self.plot = plot
-        self.group: Any = None
-        self.kept: dict[str, Any] = {}
-
-    def rebuild(self, rows: dict[str, Any]) -> None:
-        self.kept = {}
-        self.fold(rows)
-
-    def fold(self, rows: dict[str, Any]) -> None:
-        import numpy as np
-
-        if not rows or not len(next(iter(rows.values()))):
-            return
-        keep = buffer_length(self.plot)
-        self.kept = {
-            name: np.concatenate([self.kept[name], rows[name]])[-keep:]
-            if name in self.kept
-            else rows[name][-keep:]
-            for name in self.plot.columns
-        }
-
-    def update(self, batch: dict[str, Any], reset: bool, key: Any = None) -> Any:
-        self.group.ingest(batch, reset, key)
-        return self.table()
-
-    def table(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame({name: self.kept.get(name, []) for name in self.plot.columns})
-
-
-def make_state(plot: Plot) -> TableState | None:
-    """Only a table in a crossfilter group needs a state; otherwise its Buffer suffices."""
-    return TableState(plot) if plot.crossfilter else None
+def make_state(plot: Plot) -> RowsState | None:
+    """Only a table in a crossfilter group needs a state (the newest rows passing the
+    group's filters); otherwise its Buffer suffices."""
+    return RowsState(plot, buffer_length(plot)) if plot.crossfilter else None
 
 
 def build(plot: Plot, buffer: Any) -> Any:

@@ -117,3 +117,63 @@ def test_two_sessions_filter_independently(render) -> None:
     tap(first, "years", "2015")
     assert values(first, "names") == {"Aziz": 100.0}
     assert values(second, "names") == {"Ben": 770.0, "Vijay": 555.0, "Aziz": 100.0}
+
+
+SCATTER_GROUP = {
+    "plots": [
+        {
+            "id": "cloud",
+            "kind": "scatter",
+            "stream": "q",
+            "x": "x",
+            "y": "y",
+            "crossfilter": "g",
+            "at": [0, 0, 1, 1],
+        },
+        {
+            "id": "kinds",
+            "kind": "bar",
+            "stream": "q",
+            "by": "kind",
+            "crossfilter": "g",
+            "at": [0, 1, 1, 1],
+        },
+        {
+            "id": "spread",
+            "kind": "histogram",
+            "stream": "q",
+            "value": "x",
+            "bins": 4,
+            "crossfilter": "g",
+            "at": [1, 0, 1, 2],
+        },
+    ]
+}
+POINTS = {
+    "x": [0.0, 1.0, 2.0, 3.0, 4.0],
+    "y": [0.0, 1.0, 2.0, 3.0, 4.0],
+    "kind": ["a", "a", "b", "b", "c"],
+}
+
+
+def test_a_box_on_the_scatter_filters_the_bars(render) -> None:
+    view = render(SCATTER_GROUP)
+    view.hub.stream("q", POINTS)
+    view.session.tick()
+    cloud = next(t.state for t in view.session.feeds["q"].targets if t.plot.id == "cloud")
+    cloud.select_range([("x", 0.5, 3.5), ("y", -1.0, 2.5)])  # x in 1..3 and y in 0..2
+    assert values(view, "kinds") == {"a": 1.0, "b": 1.0}
+    assert len(view.column("sv:cloud:y", "x")) == 5  # the box's own chart keeps every point
+    assert view.column("sv:spread:count", "top").sum() == 2
+    button(view, "sv-reset-group").clicks += 1
+    assert values(view, "kinds") == {"a": 2.0, "b": 2.0, "c": 1.0}
+
+
+def test_an_x_range_on_the_histogram_filters_the_scatter(render) -> None:
+    view = render(SCATTER_GROUP)
+    view.hub.stream("q", POINTS)
+    view.session.tick()
+    spread = next(t.state for t in view.session.feeds["q"].targets if t.plot.id == "spread")
+    spread.select_range([("x", 3.0, 10.0)])
+    assert sorted(view.column("sv:cloud:y", "x")) == [3.0, 4.0]
+    assert values(view, "kinds") == {"b": 1.0, "c": 1.0}
