@@ -72,3 +72,17 @@ def tagged(delay: float = 0.02) -> None:
         sv.stream("tagged", {"step": step, "v": metric_a(step), "tag": f"t{step % 3}"})
         step += 1
         time.sleep(delay)
+
+
+CLUSTERS = {"a": 50, "b": 30}
+
+
+def clusters() -> None:
+    """`clusters`: 50 points of kind 'a' near (0, 0) and 30 of kind 'b' near (10, 10), once."""
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.normal(0, 0.2, CLUSTERS["a"]), rng.normal(10, 0.2, CLUSTERS["b"])])
+    ys = np.concatenate([rng.normal(0, 0.2, CLUSTERS["a"]), rng.normal(10, 0.2, CLUSTERS["b"])])
+    kinds = ["a"] * CLUSTERS["a"] + ["b"] * CLUSTERS["b"]
+    sv.stream("clusters", {"x": xs, "y": ys, "kind": kinds})
+    while True:
+        time.sleep(1)
