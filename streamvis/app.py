@@ -3,7 +3,7 @@
 The layout comes from the first argument or STREAMVIS_LAYOUT. A producer (`module:function`
 or `path/to/file.py:function`, also STREAMVIS_PRODUCER) is started once per server process
 in a daemon thread, for data generated inside the server; remote producers use the ingest
-API instead.
+API instead. The layout's `sources:` start once per process too, writing to the run shown.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from streamvis.errors import StreamvisError
 from streamvis.hub import default_hub
+from streamvis.sources import start_sources
 from streamvis.spec import load_layout
 
 log = logging.getLogger("streamvis")
@@ -97,6 +98,7 @@ def build_page(argv: Sequence[str]) -> Any:
         run = args.run or (layout.run if layout is not None else "default")
         if layout is not None:  # the file is the run's layout until a producer sets another
             default_hub().set_layout(run, layout, only_if_missing=True)
+            start_sources(layout, run=run)  # once per process, like the producer
         if args.producer:
             start_producer(args.producer)
         return dashboard(None, run=run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import inspect
 import logging
+import time
 from typing import Any
 
 from streamvis.crossfilter import Crossfilter
@@ -157,7 +158,44 @@ def _header(title: str, run: str) -> Any:
         width=260,
         align="end",
     )
-    return pn.Row(heading, run_label, sizing_mode="stretch_width", height=48)
+    status = _source_status(run)
+    parts = [heading, run_label] if status is None else [heading, status, run_label]
+    row = pn.Row(*parts, sizing_mode="stretch_width", height=48)
+    row.sv_refresh = getattr(status, "sv_refresh", None)  # LivePage calls it on its timer
+    return row
+
+
+def _source_status(run: str) -> Any:
+    """One line per failing source of `run` (layout `sources:`), refreshed every second;
+    None when the run has no sources."""
+    import panel as pn
+
+    from streamvis import sources
+
+    if not sources.states(run):
+        return None
+    pane = pn.pane.HTML(
+        "",
+        css_classes=["sv-sources"],
+        sizing_mode="stretch_width",
+        height=44,
+        styles={"color": "#b00020", "font-size": "12px", "overflow": "auto"},
+    )
+
+    last = [0.0]
+
+    def update() -> None:
+        """Called by the page's own timer; looks at the sources at most once a second."""
+        if time.monotonic() - last[0] < 1.0:
+            return
+        last[0] = time.monotonic()
+        text = "<br>".join(html.escape(line) for line in sources.problems(run))
+        if pane.object != text:
+            pane.object = text
+
+    update()
+    pane.sv_refresh = update
+    return pane
 
 
 def _grid(layout: Layout, session: LiveSession) -> Any:
@@ -196,6 +234,7 @@ class LivePage:
         self._callback: Any = None
         self._period: int | None = None
         self._closed = False
+        self._refresh_header: Any = None
         self.rebuild_if_changed()
 
     def _layout(self) -> tuple[int, Layout | None]:
@@ -225,18 +264,23 @@ class LivePage:
                 "or Client.set_layout)</p>",
                 name="sv-waiting-layout",
             )
-            self.view[:] = [_header("streamvis", self.run), note]
+            header = _header("streamvis", self.run)
+            self._refresh_header = header.sv_refresh
+            self.view[:] = [header, note]
         else:
             self.session = LiveSession(layout, self.hub, run=self.run)
             self.session.document = self.document
             grid = _grid(layout, self.session)
             header = _header(layout.title, self.run)
+            self._refresh_header = header.sv_refresh
             header.extend(_group_resets(self.session))
             self.view[:] = [header, grid]
         self.view.sv_session = self.session  # for tests and notebooks
         return True
 
     def on_timer(self) -> None:
+        if self._refresh_header is not None:
+            self._refresh_header()
         if self.rebuild_if_changed() and self.session is not None:
             self.session.tick()
             if self._period != self.refresh_ms:
@@ -323,7 +367,10 @@ def serve(
     (not the `panel serve` flag spellings, which Tornado would silently ignore)."""
     import panel as pn
 
+    from streamvis.sources import start_sources
+
     checked = load_layout(layout)
+    start_sources(checked, hub=hub)
 
     def page() -> Any:
         return dashboard(checked, hub=hub)

@@ -1,4 +1,4 @@
-"""Layouts: a YAML file or Python dicts -> a validated `Layout` of `Plot`s.
+"""Layouts: a YAML file or Python dicts -> a validated `Layout` of `Plot`s and `Source`s.
 
 Errors are `SpecError`s that say where (file:line:col and the key path, such as
 `plots.loss.kind`), what is required and what came, offer the closest valid word, and quote
@@ -8,7 +8,7 @@ the offending line. Only safe YAML loading is used. No Panel or HoloViews here.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ from streamvis.hub import check_name
 from streamvis.kinds import KINDS
 
 Path_ = tuple[str | int, ...]
-LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots")
+LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots", "sources")
 PLOT_KEYS = ("id", "kind", "stream", "at", "options", "crossfilter")
+SOURCE_KEYS = ("name", "type", "stream")
 MAX_GRID = 48
 
 
@@ -135,6 +136,74 @@ OPTION_CHECKS = {
 }
 
 
+def _one_of(choices: Sequence[str]) -> Callable[[Any], str]:
+    def one_of(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(
+                f"must be one of {', '.join(choices)}, not {value!r}." + _suggest(value, choices)
+            )
+        return str(value)
+
+    return one_of
+
+
+def _filled(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        shown = repr(value) if isinstance(value, str) else _type_name(value)
+        raise ValueError(f"must be non-empty text, not {shown}")
+    return value
+
+
+def _ws_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith(("ws://", "wss://")):
+        raise ValueError(f"must be a ws:// or wss:// URL, not {value!r}")
+    return value
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"must be a port number between 1 and 65535, not {value!r}")
+    return value
+
+
+def _every_ms(value: Any) -> int:
+    count = _count(value)
+    if count < 10:
+        raise ValueError(f"must be at least 10, not {count}")
+    return count
+
+
+def _reference(value: Any) -> str:
+    target, _, attribute = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+    if not target or not attribute:
+        raise ValueError(f"must look like module:function or path/file.py:function, not {value!r}")
+    return str(value)
+
+
+# Source types: each layout key a type takes -> (validator, required). Defaults that depend on
+# other keys (a file's format from its extension) are filled in by `_parse_source`.
+SOURCE_TYPES: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
+    "websocket": {"url": (_ws_url, True)},
+    "file": {
+        "path": (_filled, True),
+        "format": (_one_of(("jsonl", "csv")), False),
+        "from": (_one_of(("start", "end")), False),
+    },
+    "tcp": {"host": (_filled, True), "port": (_port, True)},
+    "python": {
+        "function": (_reference, True),
+        "every_ms": (_every_ms, False),
+        "mode": (_one_of(("append", "replace")), False),
+    },
+    "kafka": {
+        "topic": (_filled, True),
+        "bootstrap_servers": (_text_list, True),
+        "group_id": (_filled, False),
+    },
+}
+FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}  # not .json: one document
+
+
 @dataclass(frozen=True)
 class Plot:
     """One plot of a layout: what to draw (kind, stream, columns), where, and how."""
@@ -181,8 +250,27 @@ class Plot:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A feed the server reads by itself (layout key `sources`), writing rows to `stream`
+    of the layout's run. `options` holds its type's keys (url, path, port...), defaults
+    filled in; `streamvis.sources` runs it."""
+
+    name: str
+    type: str
+    stream: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.options[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass(frozen=True)
 class Layout:
-    """A validated dashboard: title, refresh period, the run it shows and its plots."""
+    """A validated dashboard: title, refresh period, the run it shows, its plots, and the
+    sources that feed it. (`source` is the file the layout came from, for error messages.)"""
 
     plots: Sequence[Plot | Mapping[str, Any]]
     title: str = "streamvis"
@@ -190,6 +278,7 @@ class Layout:
     run: str = "default"
     grid: tuple[int, int] | None = None
     source: str | None = None
+    sources: Sequence[Source | Mapping[str, Any]] = ()
     _marks: Mapping[Path_, tuple[int, int]] = field(default_factory=dict, repr=False)
     _lines: tuple[str, ...] = field(default=(), repr=False)
     _checked: bool = field(default=False, repr=False, compare=False)
@@ -206,8 +295,12 @@ class Layout:
         }
         if self.grid is not None:
             raw["grid"] = list(self.grid)
+        if self.sources:
+            raw["sources"] = [
+                _source_to_dict(s) if isinstance(s, Source) else s for s in self.sources
+            ]
         checked = layout_from_dict(raw, source=self.source)
-        for name in ("plots", "grid"):
+        for name in ("plots", "grid", "sources"):
             object.__setattr__(self, name, getattr(checked, name))
 
     @property
@@ -227,7 +320,9 @@ class Layout:
 
     def error(self, path: Path_, message: str) -> SpecError:
         """A SpecError located at `path` in this layout's source, quoting the line."""
-        return _located(path, message, self.source, self._marks, self._lines, self.plots)
+        return _located(
+            path, message, self.source, self._marks, self._lines, self.plots, self.sources
+        )
 
     def check_columns(self, plot: Plot, available: Iterable[str]) -> SpecError | None:
         """The error to show when `plot` names a column its stream does not have."""
@@ -246,17 +341,19 @@ class Layout:
         return None
 
 
-def _render_path(path: Path_, plots: Sequence[Plot] | Sequence[Any]) -> str:
+def _render_path(path: Path_, plots: Sequence[Any], sources: Sequence[Any] = ()) -> str:
+    """`plots.loss.kind`, `sources.feed.url`: list indexes become the item's id or name."""
     parts: list[str] = []
     for index, part in enumerate(path):
-        if index == 1 and path[0] == "plots" and isinstance(part, int):
-            plot = plots[part] if part < len(plots) else None
-            plot_id = (
-                plot.id
-                if isinstance(plot, Plot)
-                else (plot.get("id") if isinstance(plot, Mapping) else None)
+        if index == 1 and path[0] in ("plots", "sources") and isinstance(part, int):
+            items, key = (plots, "id") if path[0] == "plots" else (sources, "name")
+            item = items[part] if part < len(items) else None
+            label = (
+                getattr(item, key)
+                if isinstance(item, Plot | Source)
+                else (item.get(key) if isinstance(item, Mapping) else None)
             )
-            parts.append(str(plot_id) if isinstance(plot_id, str) else f"[{part}]")
+            parts.append(str(label) if isinstance(label, str) else f"[{part}]")
         elif isinstance(part, int):
             parts.append(f"[{part}]")
         else:
@@ -271,6 +368,7 @@ def _located(
     marks: Mapping[Path_, tuple[int, int]],
     lines: Sequence[str],
     plots: Sequence[Any],
+    sources: Sequence[Any] = (),
 ) -> SpecError:
     probe = path
     while probe and probe not in marks:
@@ -282,7 +380,7 @@ def _located(
         where = f"{where}:{line + 1}:{col + 1}"
         if line < len(lines):
             snippet = f"\n    {line + 1:>4} | {lines[line]}"
-    key = _render_path(path, plots)
+    key = _render_path(path, plots, sources)
     return SpecError(
         f"{where}: {key}: {message}{snippet}" if key else f"{where}: {message}{snippet}"
     )
@@ -379,6 +477,66 @@ def _parse_plot(raw: Any, index: int) -> Plot:
     )
 
 
+def _parse_source(raw: Any, index: int) -> Source:
+    path: Path_ = ("sources", index)
+    if not isinstance(raw, Mapping):
+        raise _Problem(path, f"each source must be a mapping of keys, not {_type_name(raw)}")
+    type_name = raw.get("type")
+    if type_name is None:
+        raise _Problem(path, f"'type' is required (one of: {', '.join(SOURCE_TYPES)})")
+    if not isinstance(type_name, str) or type_name not in SOURCE_TYPES:
+        raise _Problem(
+            (*path, "type"),
+            f"unknown source type {type_name!r}.{_suggest(type_name, SOURCE_TYPES)} "
+            f"Types: {', '.join(SOURCE_TYPES)}.",
+        )
+    keys = SOURCE_TYPES[type_name]
+    _check_keys(raw, (*SOURCE_KEYS, *keys), path, f"a {type_name} source")
+    for key in ("name", "stream", *(k for k, (_, required) in keys.items() if required)):
+        if key not in raw:
+            raise _Problem(path, f"'{key}' is required for a {type_name} source")
+    for key in ("name", "stream"):
+        try:
+            check_name("source" if key == "name" else key, raw[key])
+        except StreamError as exc:
+            raise _Problem((*path, key), str(exc)) from None
+    options = {
+        key: _checked(check, raw[key], (*path, key))
+        for key, (check, _) in keys.items()
+        if key in raw
+    }
+    if type_name == "file":
+        suffix = Path(options["path"]).suffix.lower()
+        if "format" not in options and suffix not in FILE_FORMATS:
+            raise _Problem(
+                (*path, "path"),
+                f"cannot tell the format from the extension {suffix or '(none)'!r}; "
+                "add format: jsonl or csv",
+            )
+        options.setdefault("format", FILE_FORMATS.get(suffix, "jsonl"))
+        options.setdefault("from", "start")
+    elif type_name == "python":
+        options.setdefault("every_ms", 1000)
+        options.setdefault("mode", "append")
+    return Source(name=raw["name"], type=type_name, stream=raw["stream"], options=options)
+
+
+def _parse_sources(raw: Any) -> tuple[Source, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _Problem(("sources",), f"'sources' must be a list of sources, not {_type_name(raw)}")
+    sources = [_parse_source(s, i) for i, s in enumerate(raw)]
+    seen: set[str] = set()
+    for index, source in enumerate(sources):
+        if source.name in seen:
+            raise _Problem(
+                ("sources", index, "name"), f"source name '{source.name}' is used twice"
+            )
+        seen.add(source.name)
+    return tuple(sources)
+
+
 def _field_check(declared: Field) -> Any:
     """The validator for a kind field of this type."""
     if declared.type == "columns":
@@ -388,16 +546,7 @@ def _field_check(declared: Field) -> Any:
     if declared.type == "number":
         return _real
     if declared.type == "choice":
-
-        def one_of(value: Any) -> str:
-            if value not in declared.choices:
-                raise ValueError(
-                    f"must be one of {', '.join(declared.choices)}, not {value!r}."
-                    + _suggest(value, declared.choices)
-                )
-            return str(value)
-
-        return one_of
+        return _one_of(declared.choices)
     return _text
 
 
@@ -469,7 +618,7 @@ def _parse_layout(raw: Any) -> dict[str, Any]:
         if plot.id in seen:
             raise _Problem(("plots", index, "id"), f"plot id '{plot.id}' is used twice")
         seen[plot.id] = index
-    values: dict[str, Any] = {"plots": tuple(plots)}
+    values: dict[str, Any] = {"plots": tuple(plots), "sources": _parse_sources(raw.get("sources"))}
     if "title" in raw:
         values["title"] = _checked(_text, raw["title"], ("title",))
     if "refresh_ms" in raw:
@@ -518,9 +667,18 @@ def layout_from_dict(
     try:
         values = _parse_layout(raw)
     except _Problem as problem:
-        plots = raw.get("plots") if isinstance(raw, Mapping) else None
-        plots = plots if isinstance(plots, list) else []
-        raise _located(problem.path, problem.message, source, marks, lines, plots) from None
+        plots, sources = (
+            (raw.get(key) if isinstance(raw, Mapping) else None) for key in ("plots", "sources")
+        )
+        raise _located(
+            problem.path,
+            problem.message,
+            source,
+            marks,
+            lines,
+            plots if isinstance(plots, list) else [],
+            sources if isinstance(sources, list) else [],
+        ) from None
     return Layout(**values, source=source, _marks=dict(marks), _lines=tuple(lines), _checked=True)
 
 
@@ -610,7 +768,13 @@ def layout_to_dict(layout: Layout) -> dict[str, Any]:
     }
     if layout.grid:
         raw["grid"] = list(layout.grid)
+    if layout.sources:
+        raw["sources"] = [_source_to_dict(s) for s in layout.sources]
     return raw
+
+
+def _source_to_dict(source: Source) -> dict[str, Any]:
+    return {"name": source.name, "type": source.type, "stream": source.stream, **source.options}
 
 
 def _plot_to_dict(plot: Plot) -> dict[str, Any]:

@@ -257,7 +257,7 @@ BAD_LAYOUTS = [
         edit("title: Demo", "titel: Demo"),
         [
             "bad.yaml:1:1: titel: unknown key in the layout. Did you mean 'title'? "
-            "Valid keys: title, refresh_ms, run, grid, plots.",
+            "Valid keys: title, refresh_ms, run, grid, plots, sources.",
             "1 | titel: Demo",
         ],
         id="unknown-top-level-key",

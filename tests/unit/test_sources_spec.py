@@ -1,0 +1,293 @@
+"""Layout key `sources:`: valid sources, defaults, round-trip, and the exact error messages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from streamvis.errors import SpecError
+from streamvis.spec import (
+    Layout,
+    Source,
+    layout_from_dict,
+    layout_from_yaml,
+    layout_to_dict,
+)
+
+# Line numbers matter: the error table below points into this text.
+BASE = """\
+title: Feeds
+sources:
+  - name: feed
+    type: websocket
+    stream: purchases
+    url: ws://127.0.0.1:8765/feed
+  - name: log
+    type: file
+    stream: metrics
+    path: data/metrics.csv
+plots:
+  - {id: a, kind: line, stream: metrics, x: step, y: loss, at: [0, 0, 1, 1]}
+"""
+PLOT = {"id": "a", "kind": "line", "stream": "s", "x": "t", "y": "v", "at": [0, 0, 1, 1]}
+
+
+def edit(old: str, new: str, text: str = BASE) -> str:
+    """BASE with one exact, unique fragment replaced."""
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def with_source(**raw) -> str:
+    """A layout whose only source is `raw`, one key per line from line 3 on."""
+    lines = "".join(f"    {key}: {value}\n" for key, value in raw.items())
+    plot = "  - {id: a, kind: line, stream: s, x: t, y: v, at: [0, 0, 1, 1]}\n"
+    return f"sources:\n  -\n{lines}plots:\n{plot}"
+
+
+def test_sources_are_parsed_with_defaults():
+    layout = layout_from_yaml(BASE, source="ok.yaml")
+    feed, log = layout.sources
+    assert feed == Source("feed", "websocket", "purchases", {"url": "ws://127.0.0.1:8765/feed"})
+    assert log == Source(
+        "log", "file", "metrics", {"path": "data/metrics.csv", "format": "csv", "from": "start"}
+    )
+    assert log["path"] == "data/metrics.csv"
+    assert log.get("group_id") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "options"),
+    [
+        (
+            {"type": "file", "path": "a.ndjson"},
+            {"path": "a.ndjson", "format": "jsonl", "from": "start"},
+        ),
+        (
+            {"type": "file", "path": "a.log", "format": "csv", "from": "end"},
+            {"path": "a.log", "format": "csv", "from": "end"},
+        ),
+        ({"type": "tcp", "host": "localhost", "port": 9000}, {"host": "localhost", "port": 9000}),
+        (
+            {"type": "python", "function": "tests/producers.py:rows"},
+            {"function": "tests/producers.py:rows", "every_ms": 1000, "mode": "append"},
+        ),
+        (
+            {"type": "python", "function": "pkg.mod:f", "every_ms": 50, "mode": "replace"},
+            {"function": "pkg.mod:f", "every_ms": 50, "mode": "replace"},
+        ),
+        (
+            {"type": "kafka", "topic": "t", "bootstrap_servers": "k:9092", "group_id": "g"},
+            {"topic": "t", "bootstrap_servers": ["k:9092"], "group_id": "g"},
+        ),
+    ],
+)
+def test_each_type_and_its_defaults(raw, options):
+    layout = layout_from_dict({"plots": [PLOT], "sources": [{"name": "n", "stream": "s", **raw}]})
+    assert layout.sources == (Source("n", raw["type"], "s", options),)
+
+
+def test_no_sources_is_an_empty_tuple_and_not_in_the_dict():
+    layout = layout_from_dict({"plots": [PLOT]})
+    assert layout.sources == ()
+    assert "sources" not in layout_to_dict(layout)
+    assert layout_from_dict({"plots": [PLOT], "sources": None}).sources == ()
+
+
+def test_round_trip_through_layout_to_dict():
+    layout = layout_from_yaml(BASE)
+    raw = layout_to_dict(layout)
+    assert raw["sources"] == [
+        {
+            "name": "feed",
+            "type": "websocket",
+            "stream": "purchases",
+            "url": "ws://127.0.0.1:8765/feed",
+        },
+        {
+            "name": "log",
+            "type": "file",
+            "stream": "metrics",
+            "path": "data/metrics.csv",
+            "format": "csv",
+            "from": "start",
+        },
+    ]
+    assert layout_from_dict(raw).sources == layout.sources
+
+
+def test_layout_built_in_python_validates_sources():
+    source = Source("f", "tcp", "s", {"host": "h", "port": 1})
+    layout = Layout(
+        plots=[PLOT],
+        sources=[source, {"name": "g", "type": "file", "stream": "s", "path": "x.csv"}],
+    )
+    assert layout.sources[0] == source
+    assert layout.sources[1].options["format"] == "csv"
+    with pytest.raises(
+        SpecError, match=re.escape("layout: sources.f.port: must be a port number")
+    ):
+        Layout(
+            plots=[PLOT],
+            sources=[{"name": "f", "type": "tcp", "stream": "s", "host": "h", "port": 0}],
+        )
+
+
+BAD = [
+    pytest.param(
+        edit("type: websocket", "type: websockett"),
+        "bad.yaml:4:5: sources.feed.type: unknown source type 'websockett'. Did you mean "
+        "'websocket'? Types: websocket, file, tcp, python, kafka.\n"
+        "       4 |     type: websockett",
+        id="unknown-type",
+    ),
+    pytest.param(
+        edit("url: ws", "urll: ws"),
+        "bad.yaml:6:5: sources.feed.urll: unknown key in a websocket source. Did you mean 'url'? "
+        "Valid keys: name, type, stream, url.\n       6 |     urll: ws://127.0.0.1:8765/feed",
+        id="unknown-key",
+    ),
+    pytest.param(
+        edit("    url: ws://127.0.0.1:8765/feed\n", ""),
+        "bad.yaml:3:5: sources.feed: 'url' is required for a websocket source\n"
+        "       3 |   - name: feed",
+        id="missing-url",
+    ),
+    pytest.param(
+        edit("    type: websocket\n", ""),
+        "bad.yaml:3:5: sources.feed: 'type' is required (one of: websocket, file, tcp, python, "
+        "kafka)\n       3 |   - name: feed",
+        id="missing-type",
+    ),
+    pytest.param(
+        edit("    stream: purchases\n", ""),
+        "bad.yaml:3:5: sources.feed: 'stream' is required for a websocket source",
+        id="missing-stream",
+    ),
+    pytest.param(
+        edit("  - name: feed\n    type", "  - type"),
+        "bad.yaml:3:5: sources[0]: 'name' is required for a websocket source",
+        id="missing-name",
+    ),
+    pytest.param(
+        edit("url: ws://127.0.0.1:8765/feed", "url: http://127.0.0.1/feed"),
+        "bad.yaml:6:5: sources.feed.url: must be a ws:// or wss:// URL, not 'http://127.0.0.1/feed'",
+        id="url-scheme",
+    ),
+    pytest.param(
+        edit("name: log", "name: feed"),
+        "bad.yaml:7:5: sources.feed.name: source name 'feed' is used twice",
+        id="duplicate-name",
+    ),
+    pytest.param(
+        edit("name: feed", "name: bad name"),
+        "bad.yaml:3:5: sources.bad name.name: source name 'bad name' is not allowed: use 1-128 "
+        "letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+        id="bad-name",
+    ),
+    pytest.param(
+        edit("stream: purchases", "stream: [a]"),
+        "bad.yaml:5:5: sources.feed.stream: stream name ['a'] is not allowed",
+        id="stream-not-text",
+    ),
+    pytest.param(
+        edit("path: data/metrics.csv", "path: data/metrics.txt"),
+        "bad.yaml:10:5: sources.log.path: cannot tell the format from the extension '.txt'; "
+        "add format: jsonl or csv",
+        id="file-format-unknown",
+    ),
+    pytest.param(
+        edit("path: data/metrics.csv", "path: data/metrics.csv\n    format: tsv"),
+        "bad.yaml:11:5: sources.log.format: must be one of jsonl, csv, not 'tsv'. "
+        "Did you mean 'csv'?",
+        id="file-format-choice",
+    ),
+    pytest.param(
+        edit("path: data/metrics.csv", "path: data/metrics.csv\n    from: ending"),
+        "bad.yaml:11:5: sources.log.from: must be one of start, end, not 'ending'. "
+        "Did you mean 'end'?",
+        id="file-from-choice",
+    ),
+    pytest.param(
+        edit("path: data/metrics.csv", "path: ''"),
+        "bad.yaml:10:5: sources.log.path: must be non-empty text, not ''",
+        id="file-path-empty",
+    ),
+    pytest.param(
+        with_source(name="t", type="tcp", stream="s", host="h", port="'80'"),
+        "bad.yaml:7:5: sources.t.port: must be a port number between 1 and 65535, not '80'",
+        id="tcp-port-text",
+    ),
+    pytest.param(
+        with_source(name="t", type="tcp", stream="s", host="h", port=70000),
+        "bad.yaml:7:5: sources.t.port: must be a port number between 1 and 65535, not 70000",
+        id="tcp-port-range",
+    ),
+    pytest.param(
+        with_source(name="t", type="tcp", stream="s", port=80),
+        "bad.yaml:3:5: sources.t: 'host' is required for a tcp source",
+        id="tcp-host-missing",
+    ),
+    pytest.param(
+        with_source(name="p", type="python", stream="s", function="producers.rows"),
+        "bad.yaml:6:5: sources.p.function: must look like module:function or "
+        "path/file.py:function, not 'producers.rows'",
+        id="python-reference",
+    ),
+    pytest.param(
+        with_source(name="p", type="python", stream="s", function="m:f", every_ms=5),
+        "bad.yaml:7:5: sources.p.every_ms: must be at least 10, not 5",
+        id="python-every-ms-small",
+    ),
+    pytest.param(
+        with_source(name="p", type="python", stream="s", function="m:f", every_ms=1.5),
+        "bad.yaml:7:5: sources.p.every_ms: must be an integer, not a number",
+        id="python-every-ms-float",
+    ),
+    pytest.param(
+        with_source(name="p", type="python", stream="s", function="m:f", mode="replase"),
+        "bad.yaml:7:5: sources.p.mode: must be one of append, replace, not 'replase'. "
+        "Did you mean 'replace'?",
+        id="python-mode",
+    ),
+    pytest.param(
+        with_source(name="k", type="kafka", stream="s", topic="t"),
+        "bad.yaml:3:5: sources.k: 'bootstrap_servers' is required for a kafka source",
+        id="kafka-servers-missing",
+    ),
+    pytest.param(
+        with_source(name="k", type="kafka", stream="s", topic="t", bootstrap_servers=9092),
+        "bad.yaml:7:5: sources.k.bootstrap_servers: must be a list of text, not an integer",
+        id="kafka-servers-type",
+    ),
+    pytest.param(
+        with_source(name="k", type="kafka", stream="s", topic="t", bootstrap_servers="b", url="x"),
+        "bad.yaml:8:5: sources.k.url: unknown key in a kafka source. Valid keys: name, type, "
+        "stream, topic, bootstrap_servers, group_id.",
+        id="kafka-unknown-key",
+    ),
+    pytest.param(
+        "sources: {name: feed}\n" + BASE.split("plots:\n")[1].join(["plots:\n", ""]),
+        "bad.yaml:1:1: sources: 'sources' must be a list of sources, not a mapping",
+        id="sources-not-a-list",
+    ),
+    pytest.param(
+        "sources: [3]\nplots:\n  - {id: a, kind: line, stream: s, x: t, y: v, at: [0, 0, 1, 1]}\n",
+        "bad.yaml:1:11: sources[0]: each source must be a mapping of keys, not an integer",
+        id="source-not-a-mapping",
+    ),
+    pytest.param(
+        edit("sources:", "sourses:"),
+        "bad.yaml:2:1: sourses: unknown key in the layout. Did you mean 'sources'? "
+        "Valid keys: title, refresh_ms, run, grid, plots, sources.",
+        id="top-level-typo",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD)
+def test_bad_sources(text, expected):
+    with pytest.raises(SpecError) as info:
+        layout_from_yaml(text, source="bad.yaml")
+    assert str(info.value).startswith(expected), str(info.value)
