@@ -86,3 +86,40 @@ def clusters() -> None:
     sv.stream("clusters", {"x": xs, "y": ys, "kind": kinds})
     while True:
         time.sleep(1)
+
+
+PURCHASE_NAMES = ("Ann", "Bob", "Cy <b>", "Dee")
+PURCHASE_YEARS = (2011, 2012, 2013, 2014)
+ATTENTION_SHAPE = (6, 8)
+
+
+def purchase(index: int) -> dict[str, object]:
+    """Purchase number `index`: Name and Year cycle, Spent = 10 + index % 7."""
+    return {
+        "Name": PURCHASE_NAMES[index % len(PURCHASE_NAMES)],
+        "Year": PURCHASE_YEARS[index % 3 if index < 6 else index % len(PURCHASE_YEARS)],
+        "Spent": 10.0 + index % 7,
+        "payType": ("cash", "visa")[index % 2],
+    }
+
+
+def attention(generation: int) -> np.ndarray:
+    """The ATTENTION_SHAPE matrix of replacement `generation`: 100 * generation plus the
+    cell's row-major position."""
+    rows, cols = ATTENTION_SHAPE
+    return np.arange(rows * cols, dtype=float).reshape(rows, cols) + 100.0 * generation
+
+
+def purchases_and_matrix(delay: float = 0.05) -> None:
+    """`purchases`: one `purchase(index)` per `delay` (year 2014 first appears at index 7);
+    `attn`: `attention(generation)` written in replace mode every 10 purchases, as a
+    DataFrame whose columns are "0" .. "7"."""
+    import pandas as pd
+
+    index = 0
+    while True:
+        sv.stream("purchases", purchase(index))
+        if index % 10 == 0:
+            sv.stream("attn", pd.DataFrame(attention(index // 10)), mode="replace")
+        index += 1
+        time.sleep(delay)

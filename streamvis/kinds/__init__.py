@@ -7,14 +7,30 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from streamvis.kinds import bar, histogram, line, markdown, number, row, scatter, table
+from streamvis.kinds import (
+    bar,
+    histogram,
+    image,
+    line,
+    markdown,
+    number,
+    pie,
+    ring,
+    row,
+    scatter,
+    table,
+)
 
 KINDS: dict[str, ModuleType] = {
     "line": line,
     "scatter": scatter,
     "bar": bar,
     "row": row,
+    "ring": ring,
+    "pie": pie,
     "histogram": histogram,
+    "heatmap": image,
+    "image": image,
     "table": table,
     "number": number,
     "markdown": markdown,
