@@ -49,22 +49,29 @@ class Feed(websocket.WebSocketHandler):
         Feed.clients.discard(self)
 
 
-async def publish(interval: float, seed: int | None) -> None:
+async def publish(interval: float, seed: int | None, log: str | None) -> None:
+    """Send a record to every client each `interval`; with `log`, append each record that
+    reached at least one client to that JSONL file (what tests compare the page against)."""
     rng = random.Random(seed)
     while True:
         message = json.dumps(purchase(rng))
+        sent = False
         for client in list(Feed.clients):
             try:
                 client.write_message(message)
+                sent = True
             except websocket.WebSocketClosedError:
                 Feed.clients.discard(client)
+        if sent and log:
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(message + "\n")
         await asyncio.sleep(interval)
 
 
-async def main(port: int, interval: float, seed: int | None) -> None:
+async def main(port: int, interval: float, seed: int | None, log: str | None) -> None:
     web.Application([(r"/ws", Feed)]).listen(port, "127.0.0.1")
     print(f"purchases feed on ws://127.0.0.1:{port}/ws, one record every {interval}s", flush=True)
-    await publish(interval, seed)
+    await publish(interval, seed, log)
 
 
 if __name__ == "__main__":
@@ -72,5 +79,6 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--log", default=None, help="append the records sent to this JSONL file")
     options = parser.parse_args()
-    asyncio.run(main(options.port, options.interval, options.seed))
+    asyncio.run(main(options.port, options.interval, options.seed, options.log))

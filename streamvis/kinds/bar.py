@@ -153,20 +153,20 @@ def build(plot: Plot, buffer: Any, horizontal: bool = False, state: BarState | N
     dynamic_map = hv.DynamicMap(draw, streams=[buffer])
     if state is not None and plot.crossfilter:
         opts["tools"] = [*opts["tools"], "tap"]
-        opts["hooks"] = [*opts["hooks"], _remember_source(state)]
+        opts["hooks"] = [*opts["hooks"], remember_source(state)]
         taps = hv.streams.Selection1D(source=dynamic_map)
-        taps.add_subscriber(lambda index: _on_tap(state, index))
+        taps.add_subscriber(lambda index: on_tap(state, index))
     return dynamic_map.opts(**opts)
 
 
-def _remember_source(state: BarState) -> Any:
+def remember_source(state: BarState) -> Any:
     def hook(hv_plot: Any, element: Any) -> None:
         state.source = hv_plot.handles.get("source")
 
     return hook
 
 
-def _on_tap(state: BarState, index: list[int]) -> None:
+def on_tap(state: BarState, index: list[int]) -> None:
     """Toggle the tapped category, then clear Bokeh's own selection so the next click on
     the same bar is seen again (our alpha column shows what is selected). Runs as a
     next-tick callback: stream callbacks may arrive without the document lock."""

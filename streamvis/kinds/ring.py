@@ -109,8 +109,9 @@ def wedges(table: pd.DataFrame, inner: float, alpha: float) -> list[dict[str, An
     return polygons
 
 
-def build(plot: Plot, buffer: Any) -> Any:
-    """A DynamicMap of hv.Polygons, one annular sector per category of the aggregate."""
+def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
+    """A DynamicMap of hv.Polygons, one annular sector per category of the aggregate; in a
+    crossfilter group a click on a wedge toggles its category."""
     import holoviews as hv
 
     inner = float(plot.get("inner_radius"))
@@ -118,6 +119,8 @@ def build(plot: Plot, buffer: Any) -> Any:
     legend = plot.options.get("legend", True)
 
     def draw(data: Any) -> Any:
+        if state is not None:  # polygon i is table row i: what a tap's index refers to
+            state.shown = [str(c) for c in data["category"]]
         return hv.Polygons(wedges(data, inner, alpha), vdims=VDIMS)
 
     def ring_hook(hv_plot: Any, element: Any) -> None:
@@ -174,4 +177,11 @@ def build(plot: Plot, buffer: Any) -> Any:
         line_color="white",
         line_width=1.5,
     )
-    return hv.DynamicMap(draw, streams=[buffer]).opts(**opts)
+    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    if state is not None and plot.crossfilter:
+        opts["tools"] = [*opts["tools"], "tap"]
+        opts["hooks"] = [*opts["hooks"], bar.remember_source(state)]
+        opts.update(nonselection_alpha=1.0, selection_alpha=1.0)
+        taps = hv.streams.Selection1D(source=dynamic_map)
+        taps.add_subscriber(lambda index: bar.on_tap(state, index))
+    return dynamic_map.opts(**opts)
