@@ -67,12 +67,14 @@ def _take(rows: Batch, mask: np.ndarray | None) -> Batch:
 class Crossfilter:
     """One group in one session: its rows, each member's selection, and the members."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, keep: int | None = None) -> None:
         self.name = name
+        self.keep = keep  # rows kept (the hub's retain): summaries are exact over these
         self.members: dict[str, Member] = {}
         self.selections: dict[str, Selection] = {}
         self._chunks: list[Batch] = []
         self._rows: Batch | None = None
+        self._count = 0
         self.listeners: list[Callable[[], None]] = []
         self.last_update: tuple[int, int] | None = None
 
@@ -112,6 +114,7 @@ class Crossfilter:
             self.last_update = key
         if reset:
             self._chunks, self._rows = ([rows] if rows else []), None
+            self._count = len(next(iter(rows.values()))) if rows else 0
             for member_id, member in self.members.items():
                 member.rebuild(_take(self.rows, self._mask(self.rows, member_id)))
             return
@@ -119,8 +122,19 @@ class Crossfilter:
             return
         self._chunks.append(rows)
         self._rows = None
+        self._count += len(next(iter(rows.values())))
+        if self.keep is not None and self._count > self.keep * 1.1:
+            self._trim()  # occasional: drop the oldest rows and rebuild over the rest
+            return
         for member_id, member in self.members.items():
             member.fold(_take(rows, self._mask(rows, member_id)))
+
+    def _trim(self) -> None:
+        kept = {name: values[-self.keep :] for name, values in self.rows.items()}
+        self._chunks, self._rows = [kept], None
+        self._count = len(next(iter(kept.values())))
+        for member_id, member in self.members.items():
+            member.rebuild(_take(kept, self._mask(kept, member_id)))
 
     def select(self, member_id: str, selection: Selection | None) -> None:
         """Set (or with None clear) a member's selection; rebuild every other member."""

@@ -171,7 +171,7 @@ class LiveSession:
         """This session's group `name` over `stream`; a selection in it redraws its members."""
         group = self.crossfilters.get((stream, name))
         if group is None:
-            group = self.crossfilters[(stream, name)] = Crossfilter(name)
+            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=self.hub.retain)
             group.listeners.append(lambda: self._redraw_members(group))
         return group
 

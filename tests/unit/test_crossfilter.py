@@ -114,3 +114,14 @@ def test_range_selection_filters_numbers() -> None:
     group.select("years", Selection("spent", low=300.0, high=600.0))
     middle = PURCHASES[PURCHASES["spent"].between(300.0, 600.0)]
     assert names.shown() == expected(middle, "name")
+
+
+def test_a_group_keeps_at_most_its_window_and_stays_exact_over_it() -> None:
+    group = Crossfilter("shop", keep=4)
+    names = Totals("name")
+    group.join("names", names)
+    frame = pd.DataFrame({"name": list("abcdef"), "spent": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    group.ingest(batch(frame.iloc[:4]), reset=True)
+    group.ingest(batch(frame.iloc[4:]), reset=False, key=(0, 6, False))  # 6 > 4 * 1.1: trim
+    assert len(group.rows["name"]) == 4
+    assert names.shown() == {"c": 3.0, "d": 4.0, "e": 5.0, "f": 6.0}
