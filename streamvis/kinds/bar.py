@@ -126,6 +126,7 @@ def build(plot: Plot, buffer: Any, horizontal: bool = False, state: BarState | N
     """A DynamicMap of hv.Bars drawn from the aggregate table in the session's Buffer; in a
     crossfilter group a click (tap) on a bar toggles its category."""
     import holoviews as hv
+    from bokeh.models import HoverTool
 
     label = value_label(plot)
 
@@ -150,6 +151,9 @@ def build(plot: Plot, buffer: Any, horizontal: bool = False, state: BarState | N
         nonselection_alpha=1.0,
         selection_alpha=1.0,
     )
+    # our own hover: HoloViews' default would also list the internal color and alpha columns
+    hover = HoverTool(tooltips=[(plot.get("by"), "@category"), (label, "@value")])
+    opts["tools"] = [hover, *(tool for tool in opts["tools"] if tool != "hover")]
     dynamic_map = hv.DynamicMap(draw, streams=[buffer])
     if state is not None and plot.crossfilter:
         opts["tools"] = [*opts["tools"], "tap"]

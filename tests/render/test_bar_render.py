@@ -99,3 +99,13 @@ def test_bar_fields_are_validated() -> None:
         load_layout(bars(agg="sum"))
     with pytest.raises(SpecError, match=r"plots\.b: 'by' is required for a row plot"):
         load_layout({"plots": [{"id": "b", "kind": "row", "stream": "p", "at": [0, 0, 1, 1]}]})
+
+
+def test_hover_shows_the_category_and_value_only(render) -> None:
+    from bokeh.models import HoverTool
+
+    view = render(bars(value="spent", agg="sum"))
+    view.hub.stream("p", {"who": ["a"], "spent": [1.0]})
+    view.session.tick()
+    (hover,) = view.root.select({"type": HoverTool})
+    assert hover.tooltips == [("who", "@category"), ("sum of spent", "@value")]
