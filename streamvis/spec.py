@@ -7,201 +7,36 @@ the offending line. Only safe YAML loading is used. No Panel or HoloViews here.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from streamvis.checks import (
+    FILE_FORMATS,
+    OPTION_CHECKS,
+    SOURCE_TYPES,
+    Path_,
+    Problem,
+    check_count,
+    check_group_name,
+    check_keys,
+    check_text,
+    checked,
+    describe_type,
+    field_check,
+    suggest,
+)
 from streamvis.errors import SpecError, StreamError
-from streamvis.fields import Field
 from streamvis.hub import check_name
 from streamvis.kinds import KINDS
 
-Path_ = tuple[str | int, ...]
 LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots", "sources")
 PLOT_KEYS = ("id", "kind", "stream", "at", "options", "crossfilter")
 SOURCE_KEYS = ("name", "type", "stream")
 MAX_GRID = 48
-
-
-class _Problem(Exception):
-    """A validation failure at a key path; turned into a SpecError with a location."""
-
-    def __init__(self, path: Path_, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
-
-def _type_name(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "text",
-        list: "a list",
-        dict: "a mapping",
-        type(None): "nothing",
-    }.get(type(value), type(value).__name__)
-
-
-# Option validators: each returns the cleaned value or raises ValueError with "must be ...".
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be text, not {_type_name(value)}")
-    return value
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {_type_name(value)}")
-    return value
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be an integer, not {_type_name(value)}")
-    if value < 1:
-        raise ValueError(f"must be at least 1, not {value}")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, not {_type_name(value)}")
-    if value <= 0:
-        raise ValueError(f"must be greater than 0, not {value}")
-    return float(value)
-
-
-def _fraction(value: Any) -> float:
-    number = _number(value)
-    if number > 1:
-        raise ValueError(f"must be between 0 and 1, not {value}")
-    return number
-
-
-def _text_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
-        raise ValueError(f"must be a list of text, not {_type_name(value)}")
-    return value
-
-
-LEGEND_POSITIONS = (
-    "top_left",
-    "top_right",
-    "bottom_left",
-    "bottom_right",
-    "top",
-    "bottom",
-    "left",
-    "right",
-)
-
-
-def _legend(value: Any) -> str | bool:
-    if isinstance(value, bool):
-        return value
-    if value not in LEGEND_POSITIONS:
-        raise ValueError(
-            f"must be true, false or one of {', '.join(LEGEND_POSITIONS)}, not {value!r}."
-            + _suggest(value, LEGEND_POSITIONS)
-        )
-    return value
-
-
-OPTION_CHECKS = {
-    "title": _text,
-    "xlabel": _text,
-    "ylabel": _text,
-    "logx": _flag,
-    "logy": _flag,
-    "legend": _legend,
-    "points": _count,
-    "colors": _text_list,
-    "palette": _text,
-    "size": _number,
-    "alpha": _fraction,
-    "line_width": _number,
-}
-
-
-def _one_of(choices: Sequence[str]) -> Callable[[Any], str]:
-    def one_of(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(
-                f"must be one of {', '.join(choices)}, not {value!r}." + _suggest(value, choices)
-            )
-        return str(value)
-
-    return one_of
-
-
-def _filled(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        shown = repr(value) if isinstance(value, str) else _type_name(value)
-        raise ValueError(f"must be non-empty text, not {shown}")
-    return value
-
-
-def _ws_url(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith(("ws://", "wss://")):
-        raise ValueError(f"must be a ws:// or wss:// URL, not {value!r}")
-    return value
-
-
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ValueError(f"must be a port number between 1 and 65535, not {value!r}")
-    return value
-
-
-def _every_ms(value: Any) -> int:
-    count = _count(value)
-    if count < 10:
-        raise ValueError(f"must be at least 10, not {count}")
-    return count
-
-
-def _reference(value: Any) -> str:
-    target, _, attribute = value.rpartition(":") if isinstance(value, str) else ("", "", "")
-    if not target or not attribute:
-        raise ValueError(f"must look like module:function or path/file.py:function, not {value!r}")
-    return str(value)
-
-
-# Source types: each layout key a type takes -> (validator, required). Defaults that depend on
-# other keys (a file's format from its extension) are filled in by `_parse_source`.
-SOURCE_TYPES: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
-    "websocket": {"url": (_ws_url, True)},
-    "file": {
-        "path": (_filled, True),
-        "format": (_one_of(("jsonl", "csv")), False),
-        "from": (_one_of(("start", "end")), False),
-    },
-    "tcp": {"host": (_filled, True), "port": (_port, True)},
-    "python": {
-        "function": (_reference, True),
-        "every_ms": (_every_ms, False),
-        "mode": (_one_of(("append", "replace")), False),
-    },
-    "kafka": {
-        "topic": (_filled, True),
-        "bootstrap_servers": (_text_list, True),
-        "group_id": (_filled, False),
-    },
-}
-FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}  # not .json: one document
 
 
 @dataclass(frozen=True)
@@ -299,9 +134,9 @@ class Layout:
             raw["sources"] = [
                 _source_to_dict(s) if isinstance(s, Source) else s for s in self.sources
             ]
-        checked = layout_from_dict(raw, source=self.source)
+        validated = layout_from_dict(raw, source=self.source)
         for name in ("plots", "grid", "sources"):
-            object.__setattr__(self, name, getattr(checked, name))
+            object.__setattr__(self, name, getattr(validated, name))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -336,7 +171,7 @@ class Layout:
                     return self.error(
                         path,
                         f"stream '{plot.stream}' has no column '{name}'; it has "
-                        f"{sorted(available)}.{_suggest(name, available)}",
+                        f"{sorted(available)}.{suggest(name, available)}",
                     )
         return None
 
@@ -392,7 +227,7 @@ def _check_at(value: Any, path: Path_) -> tuple[int, int, int, int]:
         or len(value) != 4
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
-        raise _Problem(path, f"must be four integers [top, left, height, width], not {value!r}")
+        raise Problem(path, f"must be four integers [top, left, height, width], not {value!r}")
     top, left, height, width = value
     for name, number, least in (
         ("top", top, 0),
@@ -401,66 +236,56 @@ def _check_at(value: Any, path: Path_) -> tuple[int, int, int, int]:
         ("width", width, 1),
     ):
         if number < least:
-            raise _Problem(path, f"{name} must be at least {least}, not {number}")
+            raise Problem(path, f"{name} must be at least {least}, not {number}")
         if number > MAX_GRID:
-            raise _Problem(path, f"{name} must be at most {MAX_GRID}, not {number}")
+            raise Problem(path, f"{name} must be at most {MAX_GRID}, not {number}")
     return top, left, height, width
-
-
-def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], path: Path_, what: str) -> None:
-    for key in data:
-        if key not in allowed:
-            raise _Problem(
-                (*path, key),
-                f"unknown key in {what}.{_suggest(key, allowed)} "
-                f"Valid keys: {', '.join(allowed)}.",
-            )
 
 
 def _parse_plot(raw: Any, index: int) -> Plot:
     path: Path_ = ("plots", index)
     if not isinstance(raw, Mapping):
-        raise _Problem(path, f"each plot must be a mapping of keys, not {_type_name(raw)}")
+        raise Problem(path, f"each plot must be a mapping of keys, not {describe_type(raw)}")
     kind_name = raw.get("kind")
     if kind_name is None:
-        raise _Problem(path, f"'kind' is required (one of: {', '.join(KINDS)})")
+        raise Problem(path, f"'kind' is required (one of: {', '.join(KINDS)})")
     if not isinstance(kind_name, str) or kind_name not in KINDS:
-        raise _Problem(
+        raise Problem(
             (*path, "kind"),
-            f"unknown kind {kind_name!r}.{_suggest(kind_name, KINDS)} Kinds: {', '.join(KINDS)}.",
+            f"unknown kind {kind_name!r}.{suggest(kind_name, KINDS)} Kinds: {', '.join(KINDS)}.",
         )
     kind = KINDS[kind_name]
-    _check_keys(raw, (*PLOT_KEYS, *kind.FIELDS), path, f"a {kind_name} plot")
+    check_keys(raw, (*PLOT_KEYS, *kind.FIELDS), path, f"a {kind_name} plot")
     needs_stream = getattr(kind, "STREAM", True)
     required = [k for k, declared in kind.FIELDS.items() if declared.required]
     for key in ("id", "at", *(["stream"] if needs_stream else []), *required):
         if key not in raw:
-            raise _Problem(path, f"'{key}' is required for a {kind_name} plot")
+            raise Problem(path, f"'{key}' is required for a {kind_name} plot")
     for key in ("id", "stream"):
         if key in raw:
             try:
                 check_name(key, raw[key])
             except StreamError as exc:
-                raise _Problem((*path, key), str(exc)) from None
+                raise Problem((*path, key), str(exc)) from None
     fields = {
-        key: _checked(_field_check(declared), raw[key], (*path, key))
+        key: checked(field_check(declared), raw[key], (*path, key))
         for key, declared in kind.FIELDS.items()
         if key in raw
     }
     validate = getattr(kind, "validate", None)
     problem = validate(fields) if validate is not None else None
     if problem is not None:
-        raise _Problem((*path, problem[0]), problem[1])
+        raise Problem((*path, problem[0]), problem[1])
     options = raw.get("options") or {}
     if not isinstance(options, Mapping):
-        raise _Problem((*path, "options"), f"must be a mapping, not {_type_name(options)}")
-    _check_keys(options, kind.OPTIONS, (*path, "options"), f"{kind_name} options")
+        raise Problem((*path, "options"), f"must be a mapping, not {describe_type(options)}")
+    check_keys(options, kind.OPTIONS, (*path, "options"), f"{kind_name} options")
     clean = {}
     for key, value in options.items():
         try:
             clean[key] = OPTION_CHECKS[key](value)
         except ValueError as exc:
-            raise _Problem((*path, "options", key), str(exc)) from None
+            raise Problem((*path, "options", key), str(exc)) from None
     return Plot(
         id=raw["id"],
         kind=kind_name,
@@ -471,7 +296,7 @@ def _parse_plot(raw: Any, index: int) -> Plot:
         color=fields.pop("color", None),
         options=clean,
         extra=fields,
-        crossfilter=_checked(_group_name, raw["crossfilter"], (*path, "crossfilter"))
+        crossfilter=checked(check_group_name, raw["crossfilter"], (*path, "crossfilter"))
         if "crossfilter" in raw
         else None,
     )
@@ -480,35 +305,35 @@ def _parse_plot(raw: Any, index: int) -> Plot:
 def _parse_source(raw: Any, index: int) -> Source:
     path: Path_ = ("sources", index)
     if not isinstance(raw, Mapping):
-        raise _Problem(path, f"each source must be a mapping of keys, not {_type_name(raw)}")
+        raise Problem(path, f"each source must be a mapping of keys, not {describe_type(raw)}")
     type_name = raw.get("type")
     if type_name is None:
-        raise _Problem(path, f"'type' is required (one of: {', '.join(SOURCE_TYPES)})")
+        raise Problem(path, f"'type' is required (one of: {', '.join(SOURCE_TYPES)})")
     if not isinstance(type_name, str) or type_name not in SOURCE_TYPES:
-        raise _Problem(
+        raise Problem(
             (*path, "type"),
-            f"unknown source type {type_name!r}.{_suggest(type_name, SOURCE_TYPES)} "
+            f"unknown source type {type_name!r}.{suggest(type_name, SOURCE_TYPES)} "
             f"Types: {', '.join(SOURCE_TYPES)}.",
         )
     keys = SOURCE_TYPES[type_name]
-    _check_keys(raw, (*SOURCE_KEYS, *keys), path, f"a {type_name} source")
+    check_keys(raw, (*SOURCE_KEYS, *keys), path, f"a {type_name} source")
     for key in ("name", "stream", *(k for k, (_, required) in keys.items() if required)):
         if key not in raw:
-            raise _Problem(path, f"'{key}' is required for a {type_name} source")
+            raise Problem(path, f"'{key}' is required for a {type_name} source")
     for key in ("name", "stream"):
         try:
             check_name("source" if key == "name" else key, raw[key])
         except StreamError as exc:
-            raise _Problem((*path, key), str(exc)) from None
+            raise Problem((*path, key), str(exc)) from None
     options = {
-        key: _checked(check, raw[key], (*path, key))
+        key: checked(check, raw[key], (*path, key))
         for key, (check, _) in keys.items()
         if key in raw
     }
     if type_name == "file":
         suffix = Path(options["path"]).suffix.lower()
         if "format" not in options and suffix not in FILE_FORMATS:
-            raise _Problem(
+            raise Problem(
                 (*path, "path"),
                 f"cannot tell the format from the extension {suffix or '(none)'!r}; "
                 "add format: jsonl or csv",
@@ -525,41 +350,16 @@ def _parse_sources(raw: Any) -> tuple[Source, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise _Problem(("sources",), f"'sources' must be a list of sources, not {_type_name(raw)}")
+        raise Problem(
+            ("sources",), f"'sources' must be a list of sources, not {describe_type(raw)}"
+        )
     sources = [_parse_source(s, i) for i, s in enumerate(raw)]
     seen: set[str] = set()
     for index, source in enumerate(sources):
         if source.name in seen:
-            raise _Problem(
-                ("sources", index, "name"), f"source name '{source.name}' is used twice"
-            )
+            raise Problem(("sources", index, "name"), f"source name '{source.name}' is used twice")
         seen.add(source.name)
     return tuple(sources)
-
-
-def _field_check(declared: Field) -> Any:
-    """The validator for a kind field of this type."""
-    if declared.type == "columns":
-        return _text_list
-    if declared.type == "count":
-        return _count
-    if declared.type == "number":
-        return _real
-    if declared.type == "choice":
-        return _one_of(declared.choices)
-    return _text
-
-
-def _group_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a group name (text), not {_type_name(value)}")
-    return value
-
-
-def _real(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, not {_type_name(value)}")
-    return float(value)
 
 
 def _occupancy(plots: Sequence[Plot], rows: int, cols: int) -> str:
@@ -584,7 +384,7 @@ def _check_grid(plots: Sequence[Plot], grid: tuple[int, int] | None) -> None:
         for index, plot in enumerate(plots):
             top, left, height, width = plot.at
             if top + height > grid[0] or left + width > grid[1]:
-                raise _Problem(
+                raise Problem(
                     ("plots", index, "at"),
                     f"cell {list(plot.at)} reaches row {top + height} and column "
                     f"{left + width}, outside the {grid[0]}x{grid[1]} grid",
@@ -597,7 +397,7 @@ def _check_grid(plots: Sequence[Plot], grid: tuple[int, int] | None) -> None:
             for c in range(left, left + width):
                 if (r, c) in owner:
                     other = plots[owner[(r, c)]]
-                    raise _Problem(
+                    raise Problem(
                         ("plots", index, "at"),
                         f"overlaps plot '{other.id}' at row {r}, column {c}"
                         + _occupancy(plots, rows, cols),
@@ -607,30 +407,30 @@ def _check_grid(plots: Sequence[Plot], grid: tuple[int, int] | None) -> None:
 
 def _parse_layout(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
-        raise _Problem((), f"a layout must be a mapping with 'plots', not {_type_name(raw)}")
-    _check_keys(raw, LAYOUT_KEYS, (), "the layout")
+        raise Problem((), f"a layout must be a mapping with 'plots', not {describe_type(raw)}")
+    check_keys(raw, LAYOUT_KEYS, (), "the layout")
     plots_raw = raw.get("plots")
     if not isinstance(plots_raw, list) or not plots_raw:
-        raise _Problem(("plots",), "'plots' must be a non-empty list of plots")
+        raise Problem(("plots",), "'plots' must be a non-empty list of plots")
     plots = [_parse_plot(p, i) for i, p in enumerate(plots_raw)]
     seen: dict[str, int] = {}
     for index, plot in enumerate(plots):
         if plot.id in seen:
-            raise _Problem(("plots", index, "id"), f"plot id '{plot.id}' is used twice")
+            raise Problem(("plots", index, "id"), f"plot id '{plot.id}' is used twice")
         seen[plot.id] = index
     values: dict[str, Any] = {"plots": tuple(plots), "sources": _parse_sources(raw.get("sources"))}
     if "title" in raw:
-        values["title"] = _checked(_text, raw["title"], ("title",))
+        values["title"] = checked(check_text, raw["title"], ("title",))
     if "refresh_ms" in raw:
-        refresh = _checked(_count, raw["refresh_ms"], ("refresh_ms",))
+        refresh = checked(check_count, raw["refresh_ms"], ("refresh_ms",))
         if not 10 <= refresh <= 60_000:
-            raise _Problem(("refresh_ms",), f"must be between 10 and 60000, not {refresh}")
+            raise Problem(("refresh_ms",), f"must be between 10 and 60000, not {refresh}")
         values["refresh_ms"] = refresh
     if "run" in raw:
         try:
             values["run"] = check_name("run", raw["run"])
         except StreamError as exc:
-            raise _Problem(("run",), str(exc)) from None
+            raise Problem(("run",), str(exc)) from None
     if raw.get("grid") is not None:
         grid = raw["grid"]
         if (
@@ -640,19 +440,12 @@ def _parse_layout(raw: Any) -> dict[str, Any]:
                 isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_GRID for v in grid
             )
         ):
-            raise _Problem(
+            raise Problem(
                 ("grid",), f"must be [rows, columns] between 1 and {MAX_GRID}, not {grid!r}"
             )
         values["grid"] = tuple(grid)
     _check_grid(plots, values.get("grid"))
     return values
-
-
-def _checked(check: Any, value: Any, path: Path_) -> Any:
-    try:
-        return check(value)
-    except ValueError as exc:
-        raise _Problem(path, str(exc)) from None
 
 
 def layout_from_dict(
@@ -666,7 +459,7 @@ def layout_from_dict(
     marks = marks or {}
     try:
         values = _parse_layout(raw)
-    except _Problem as problem:
+    except Problem as problem:
         plots, sources = (
             (raw.get(key) if isinstance(raw, Mapping) else None) for key in ("plots", "sources")
         )

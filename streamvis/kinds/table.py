@@ -37,6 +37,8 @@ def build(plot: Plot, buffer: Any) -> Any:
         source = hv_plot.handles.get("source")
         if source is not None:
             source.name = f"sv:{plot.id}:table"
-        hv_plot.state.sizing_mode = "stretch_both"
+        table = hv_plot.handles.get("plot")  # not there yet on the very first call
+        if table is not None:
+            table.sizing_mode = "stretch_both"
 
     return hv.DynamicMap(draw, streams=[buffer]).opts(title=plot.title, hooks=[name_source])
