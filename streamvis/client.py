@@ -241,6 +241,7 @@ class Client(SeedClientMethods):
                 self._busy = False
                 self._space.notify_all()
                 self._idle.notify_all()
+        self._disconnect()  # the thread owns the connection: it closes it on the way out
 
     def _requests(self, items: list[_Item]) -> list[_Request]:
         """Turn queued items into requests, keeping each stream's order. Consecutive appends
