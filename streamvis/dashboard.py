@@ -7,7 +7,6 @@ call makes fresh Buffers and subscriptions, so viewers never share state.
 from __future__ import annotations
 
 import html
-import inspect
 import logging
 import time
 from typing import Any
@@ -65,8 +64,7 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
             state.group = group
             group.join(plot.id, state)
         buffer = _empty_buffer(plot)
-        takes_state = "state" in inspect.signature(kind.build).parameters
-        view = kind.build(plot, buffer, state=state) if takes_state else kind.build(plot, buffer)
+        view = kind.build(plot, buffer, state=state)
         chart = (
             view
             if isinstance(view, pn.viewable.Viewable)

@@ -60,13 +60,11 @@ class Ring:
     def dtypes(self) -> dict[str, np.dtype]:
         return {name: column.dtype for name, column in self.columns.items()}
 
-    def reset(self, keep_seq: bool = True) -> None:
+    def reset(self) -> None:
         """Drop every row and the schema; sequence numbers keep counting up."""
         self.columns = {}
         self.capacity = 0
-        self.lo = self.hi if keep_seq else 0
-        if not keep_seq:
-            self.hi = 0
+        self.lo = self.hi
 
     def _positions(self, start: int, stop: int, capacity: int) -> np.ndarray:
         return np.arange(start, stop) % capacity

@@ -145,7 +145,6 @@ class LiveSession:
         self.run = run or layout.run
         self.feeds: dict[str, Feed] = {}
         self.crossfilters: dict[tuple[str, str], Crossfilter] = {}
-        self.rows_sent = 0
         self.document: Any = None  # the Bokeh document this session's plots live in
         self._resume_at = 0.0
 
@@ -209,7 +208,6 @@ class LiveSession:
                         sent += target.apply(update, self.layout)
                     except Exception:  # one broken plot must not stop the others updating
                         log.exception("plot '%s' failed to update", target.plot.id)
-        self.rows_sent += sent
         self._resume_at = started + TICK_DUTY_LIMIT * (time.monotonic() - started)
         return sent
 

@@ -1,5 +1,6 @@
 """Plot kinds, registered by name. Each module declares its layout fields, the options it
-accepts, and `build(plot, buffer)` returning a HoloViews DynamicMap. Adding a kind means
+accepts, and `build(plot, buffer, state=None)` returning a HoloViews DynamicMap (or a Panel
+object); kinds with a `make_state` get that state passed in. Adding a kind means
 one module here and one line in KINDS. HoloViews is imported inside `build` so that the
 layout validator can read FIELDS and OPTIONS without loading the plotting stack."""
 

@@ -104,7 +104,7 @@ def buffer_length(plot: Plot) -> int:
     return 1
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
     """A DynamicMap of hv.Image over the matrix in the session's Buffer, with a colorbar."""
     import holoviews as hv
     from holoviews.plotting.util import process_cmap

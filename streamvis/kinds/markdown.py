@@ -15,7 +15,7 @@ OPTIONS = ("title",)
 STREAM = False  # no data: nothing to subscribe to
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
     """A Panel Markdown pane (the one kind that is not a HoloViews object)."""
     import panel as pn
 

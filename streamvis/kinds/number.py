@@ -59,7 +59,7 @@ def render(plot: Plot, values: list[Any]) -> str:
     return f"<div class='sv-number' style='padding:8px'>{''.join(parts)}</div>"
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
     """A Panel HTML card redrawn from the Buffer's last two rows on every Buffer event."""
     import panel as pn
 

@@ -24,7 +24,7 @@ def make_state(plot: Plot) -> RowsState | None:
     return RowsState(plot, buffer_length(plot)) if plot.crossfilter else None
 
 
-def build(plot: Plot, buffer: Any) -> Any:
+def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
     """A DynamicMap of hv.Table showing the Buffer's rows in reverse order."""
     import holoviews as hv
 

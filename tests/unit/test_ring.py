@@ -267,15 +267,6 @@ def test_reset_drops_rows_and_schema_but_keeps_counting():
     assert batch["t"].tolist() == ["a", "b"]
 
 
-def test_reset_without_keeping_seq_starts_at_zero():
-    ring = Ring(10)
-    fill(ring, 0, 5)
-    ring.reset(keep_seq=False)
-    assert (ring.lo, ring.hi) == (0, 0)
-    fill(ring, 0, 2)
-    assert values(ring) == [0, 1]
-
-
 def test_conform_plans_dtypes_without_mutating():
     ring = Ring(10)
     ring.append({"i": np.array([1]), "t": np.array(["x"], dtype=object)}, 1)
