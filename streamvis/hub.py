@@ -3,16 +3,20 @@
 Producers write with `Hub.stream` from any thread; each browser session holds a
 `Subscription` per stream and polls it for the rows it has not drawn yet. Each (run, stream)
 also has a `streamz.Stream` that emits every stored batch, for users who want to attach
-their own streamz pipeline. No Panel or HoloViews here.
+their own streamz pipeline. With a `store` every change is also queued to the durable log
+(store/), and a new hub replays what the store holds. No Panel or HoloViews here.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import streamz
@@ -20,6 +24,10 @@ import streamz
 from streamvis.errors import StreamError
 from streamvis.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype, normalize
 from streamvis.ring import Ring, merged_dtype
+from streamvis.store.journal import Op as _Op
+
+if TYPE_CHECKING:
+    from streamvis.store import Store
 
 DEFAULT_RETAIN = 1_000_000
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
@@ -61,6 +69,7 @@ class Update:
     batch: Batch
     seq: int
     generation: int
+    times: np.ndarray | None = None  # each row's arrival (int64 ns since the epoch)
 
     @property
     def rows(self) -> int:
@@ -70,7 +79,7 @@ class Update:
 class Table:
     """One stream: its ring of columns, mode, generation and lock."""
 
-    def __init__(self, run: str, name: str, retain: int) -> None:
+    def __init__(self, run: str, name: str, retain: int, store: Store | None = None) -> None:
         self.run = run
         self.name = name
         self.lock = threading.Lock()
@@ -78,33 +87,48 @@ class Table:
         self.generation = 0
         self.mode: Mode = "append"
         self.source = streamz.Stream(stream_name=f"{run}/{name}")
+        self.store = store
+        self.created = self.updated = time.time_ns()
         self._row_types: dict[str, tuple[type, ...]] | None = None
+        self._dtypes: dict[str, np.dtype] = {}
 
     @property
     def where(self) -> str:
         return f"run '{self.run}', stream '{self.name}'"
 
     def _refresh_row_types(self) -> None:
-        types = {name: _ROW_TYPES.get(dtype) for name, dtype in self.ring.dtypes.items()}
+        self._dtypes = self.ring.dtypes
+        types = {name: _ROW_TYPES.get(dtype) for name, dtype in self._dtypes.items()}
         usable = types and all(types.values()) and self.ring.capacity > 0
         self._row_types = types if usable else None  # type: ignore[assignment]
 
-    def try_append_row(self, row: dict[str, Any]) -> bool:
-        """Store a scalar-dict row that matches the schema exactly; False if it does not."""
+    def try_append_row(self, row: dict[str, Any]) -> int:
+        """Store a scalar-dict row that matches the schema exactly; returns the store ticket
+        (0 without a store), or -1 when the row does not fit this fast path."""
         types = self._row_types
         if types is None or len(row) != len(types) or self.source.downstreams:
-            return False
+            return -1
         for name, value in row.items():
             allowed = types.get(name)
             if allowed is None or type(value) not in allowed:
-                return False
+                return -1
             if type(value) is int and not -_INT64_LIMIT <= value < _INT64_LIMIT:
-                return False  # too big for int64: the general path widens the column
+                return -1  # too big for int64: the general path widens the column
+        store = self.store
+        if store is not None:
+            store.admit(1)
+        now = time.time_ns()
         with self.lock:
             if self._row_types is not types or self.mode != "append":
-                return False
-            self.ring.append_row(row)
-        return True
+                return -1
+            seq = self.ring.hi
+            self.ring.append_row(row, now)
+            self.updated = now
+            if store is None:
+                return 0
+            return store.put(
+                _Op("row", self.run, self.name, seq, 1, dict(row), now, dtypes=self._dtypes)
+            )
 
     def _fit_missing(self, batch: Batch) -> Batch:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
@@ -127,8 +151,14 @@ class Table:
                     f"got {describe_dtype(values.dtype)} ({sample!r:.40})"
                 )
 
-    def write(self, batch: Batch, rows: int, mode: Mode) -> None:
-        """Append or replace under the lock; the schema is checked before anything changes."""
+    def write(self, batch: Batch, rows: int, mode: Mode, batch_id: str | None = None) -> int:
+        """Append or replace under the lock; the schema is checked before anything changes.
+        Returns the store ticket of the change (0 without a store)."""
+        store = self.store
+        if store is not None:
+            store.admit(rows)
+        ticket = 0
+        now = time.time_ns()
         with self.lock:
             if mode == "replace":
                 self.ring.reset()
@@ -137,16 +167,45 @@ class Table:
                 batch = self._fit_missing(batch)
                 self._check_schema(batch)
             self.mode = mode
-            self.ring.append(batch, rows)
+            seq = self.ring.hi
+            self.ring.append(batch, rows, now)
+            self.updated = now
             self._refresh_row_types()
+            if store is not None:
+                kept = {name: values.copy() for name, values in batch.items()}
+                ticket = store.put(
+                    _Op("append", self.run, self.name, seq, rows, kept, now, mode,
+                        self.generation, batch_id=batch_id)
+                )  # fmt: skip
         if self.source.downstreams:
             self.source.emit(batch)
+        return ticket
 
-    def clear(self) -> None:
+    def restore(
+        self, first_seq: int, batches: list[tuple[Batch, np.ndarray]], mode: str, generation: int
+    ) -> None:
+        """Fill an empty table with stored rows numbered from `first_seq` (replay)."""
+        with self.lock:
+            self.ring.restart_at(first_seq)
+            for batch, times in batches:
+                rows = len(times)
+                self._check_schema(batch)
+                self.ring.append(batch, rows, times)
+            self.mode = "replace" if mode == "replace" else "append"
+            self.generation = generation
+            self._refresh_row_types()
+
+    def clear(self) -> int:
+        """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
         with self.lock:
             self.ring.reset()
             self.generation += 1
             self._refresh_row_types()
+            if self.store is None:
+                return 0
+            return self.store.put(
+                _Op("clear", self.run, self.name, self.ring.hi, generation=self.generation)
+            )
 
     def read(self, generation: int, seq: int, limit: int | None) -> Update | None:
         with self.lock:
@@ -155,7 +214,8 @@ class Table:
             if not reset and since >= self.ring.hi:
                 return None
             _, batch = self.ring.read(since, limit)
-            return Update(reset, batch, self.ring.hi, self.generation)
+            times = self.ring.read_times(since, limit)
+            return Update(reset, batch, self.ring.hi, self.generation, times)
 
     def rows(self, since: int = 0, limit: int | None = None) -> tuple[int, int, Batch]:
         """(first seq returned, next seq, copies of the kept rows with seq >= since)."""
@@ -173,7 +233,14 @@ class Table:
                 "rows": len(self.ring),
                 "seq": self.ring.hi,
                 "generation": self.generation,
+                "created": _iso(self.created),
+                "updated": _iso(self.updated),
             }
+
+
+def _iso(ns: int) -> str:
+    """A time in ns since the epoch as ISO 8601 UTC text (what the API shows)."""
+    return str(np.datetime64(ns, "ns").astype("datetime64[ms]")) + "Z"
 
 
 class Subscription:
@@ -207,13 +274,19 @@ class Subscription:
 class Hub:
     """All streams of this process, keyed by (run, stream); thread-safe."""
 
-    def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
+    def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
         self.retain = retain
+        self.store = store
         self._tables: dict[tuple[str, str], Table] = {}
         self._lock = threading.Lock()
         self._subscriptions: set[Subscription] = set()
         self._layouts: dict[str, tuple[int, Any]] = {}
         self._layout_version = 0
+        self._run_created: dict[str, int] = {}
+        if store is not None:
+            from streamvis.replay import replay
+
+            replay(self, store)
 
     def table(self, run: str, name: str) -> Table | None:
         return self._tables.get((run, name))
@@ -224,7 +297,17 @@ class Hub:
             check_name("run", run)
             check_name("stream", name)
             with self._lock:
-                table = self._tables.setdefault((run, name), Table(run, name, self.retain))
+                table = self._tables.get((run, name))
+                if table is None:
+                    table = self._tables[(run, name)] = Table(run, name, self.retain, self.store)
+                    self._run_created.setdefault(run, table.created)
+        return table
+
+    def restore_table(self, run: str, name: str, created: int, updated: int) -> Table:
+        """An empty table for a stream being replayed from the store."""
+        table = self._table_for_write(run, name)
+        table.created, table.updated = created, updated
+        self._run_created[run] = min(self._run_created.get(run, created), created)
         return table
 
     def stream(
@@ -239,16 +322,46 @@ class Hub:
         """Store `data` in stream `name` of `run`; returns the number of rows stored."""
         table = self._tables.get((run, name))
         if table is not None and mode == "append" and type(data) is dict:
-            if table.try_append_row(data):
+            if table.try_append_row(data) >= 0:
                 return 1
+        return self.write(name, data, run=run, mode=mode, columns=columns)[0]
+
+    def write(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run: str = "default",
+        mode: Mode = "append",
+        columns: Sequence[str] | None = None,
+        batch_id: str | None = None,
+    ) -> tuple[int, int]:
+        """Like `stream`, returning (rows stored, store ticket): `durable(ticket)` tells when
+        the rows are on disk. `batch_id` is remembered by the store for deduplication."""
+        table = self._tables.get((run, name))
+        if table is not None and mode == "append" and type(data) is dict and not batch_id:
+            ticket = table.try_append_row(data)
+            if ticket >= 0:
+                return 1, ticket
         where = table.where if table is not None else self._where(run, name)
         if mode not in ("append", "replace"):
             raise StreamError(f"{where}: mode must be 'append' or 'replace', not {mode!r}")
         batch = normalize(data, columns=columns, where=where)
         rows = len(next(iter(batch.values()))) if batch else 0
         # created only now, so data refused by normalize leaves no empty stream behind
-        (table or self._table_for_write(run, name)).write(batch, rows, mode)
-        return rows
+        table = table or self._table_for_write(run, name)
+        return rows, table.write(batch, rows, mode, batch_id)
+
+    def durable(self, ticket: int) -> Future[int] | None:
+        """A future resolved when the change with this ticket is in the store (None when
+        there is no store or nothing to wait for)."""
+        if self.store is None or ticket <= 0:
+            return None
+        return self.store.when_durable(ticket)
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every change so far is in the store; True when it is (or no store)."""
+        return self.store.flush(timeout) if self.store is not None else True
 
     @staticmethod
     def _where(run: str, name: str) -> str:
@@ -266,6 +379,25 @@ class Hub:
         for table in tables:
             table.clear()
         return len(tables)
+
+    def delete_run(self, run: str) -> int:
+        """Forget a run: its streams, layout and stored rows; returns streams deleted.
+        Pages showing it go back to 'waiting'."""
+        check_name("run", run)
+        with self._lock:
+            doomed = [key for key in self._tables if key[0] == run]
+            for key in doomed:
+                table = self._tables.pop(key)
+                with table.lock:
+                    table.ring.reset()
+                    table.generation += 1
+            had_layout = self._layouts.pop(run, None) is not None
+            self._run_created.pop(run, None)
+            if had_layout:
+                self._layout_version += 1
+            if self.store is not None:
+                self.store.put(_Op("delete_run", run))
+        return len(doomed)
 
     def subscribe(
         self, name: str, *, run: str = "default", limit: int | None = None
@@ -304,15 +436,33 @@ class Hub:
     def runs(self) -> list[str]:
         return sorted({run for run, _ in self._tables} | set(self._layouts))
 
-    def set_layout(self, run: str, layout: Any, *, only_if_missing: bool = False) -> int:
+    def run_times(self, run: str) -> tuple[int, int]:
+        """(start, last write) of a run in ns since the epoch (0, 0 for an unknown run)."""
+        tables = [t for (r, _), t in list(self._tables.items()) if r == run]
+        created = self._run_created.get(run, 0)
+        updated = max((t.updated for t in tables), default=created)
+        return created, updated
+
+    def set_layout(
+        self,
+        run: str,
+        layout: Any,
+        *,
+        only_if_missing: bool = False,
+        stored: dict[str, Any] | None = None,
+    ) -> int:
         """Make `layout` the one pages of `run` show; returns its version (pages following
-        the run rebuild when it changes). The hub stores it without looking inside."""
+        the run rebuild when it changes). The hub keeps it without looking inside; `stored`
+        (its plain-dict form) is also written to the store, so it survives a restart."""
         check_name("run", run)
         with self._lock:
             if only_if_missing and run in self._layouts:
                 return self._layouts[run][0]
             self._layout_version += 1
             self._layouts[run] = (self._layout_version, layout)
+            self._run_created.setdefault(run, time.time_ns())
+            if stored is not None and self.store is not None:
+                self.store.put(_Op("layout", run, data=stored))
             return self._layout_version
 
     def layout(self, run: str) -> tuple[int, Any]:
@@ -330,10 +480,36 @@ _default_lock = threading.Lock()
 
 
 def default_hub() -> Hub:
-    """The process-wide hub, created on first use."""
+    """The process-wide hub, created on first use: in memory, or on the store named by
+    STREAMVIS_STORE (servers configure theirs with `use_default_store` first)."""
     global _default_hub
     if _default_hub is None:
         with _default_lock:
             if _default_hub is None:
-                _default_hub = Hub()
+                from streamvis.store import store_from_environment
+
+                _default_hub = Hub(store=store_from_environment(default=None, argv=[]))
     return _default_hub
+
+
+def use_default_store(opener: Callable[[], Store | None], path: Any) -> Hub:
+    """Make the process-wide hub one backed by the store at `path` (opened by `opener`),
+    replaying what it holds. Allowed before anything was written to the default hub (a
+    server's start, the top of a script); asking again for the same path changes nothing."""
+    global _default_hub
+    with _default_lock:
+        current = _default_hub
+        wanted = None if path is None or str(path).lower() == "none" else Path(path).resolve()
+        if current is not None:
+            have = current.store.path.resolve() if current.store is not None else None
+            if have == wanted:
+                return current
+            if any(True for _ in current.tables()):
+                raise StreamError(
+                    "choose the store before the first sv.stream: this process has already "
+                    "stored rows elsewhere"
+                )
+            if current.store is not None:
+                current.store.close()
+        _default_hub = Hub(store=opener())
+        return _default_hub

@@ -2,7 +2,9 @@
 
 Row number `seq` lives at position `seq % capacity`; memory grows geometrically until it
 holds `retain` rows, after which the oldest rows are overwritten. Reads copy out the rows
-newer than a cursor, so readers never hold references into the ring. Not thread-safe on
+newer than a cursor, so readers never hold references into the ring. Beside the columns the
+ring keeps each row's arrival time (int64 nanoseconds since the epoch), which is not a
+column: it drives wall-time axes and age-based retention. Not thread-safe on
 its own: the hub holds a lock around every call.
 """
 
@@ -50,6 +52,7 @@ class Ring:
         self.retain = retain
         self.capacity = 0
         self.columns: dict[str, np.ndarray] = {}
+        self.times = np.empty(0, dtype=np.int64)
         self.lo = 0
         self.hi = 0
 
@@ -63,8 +66,14 @@ class Ring:
     def reset(self) -> None:
         """Drop every row and the schema; sequence numbers keep counting up."""
         self.columns = {}
+        self.times = np.empty(0, dtype=np.int64)
         self.capacity = 0
         self.lo = self.hi
+
+    def restart_at(self, seq: int) -> None:
+        """Empty the ring and number the next row `seq` (replaying a stored stream)."""
+        self.reset()
+        self.lo = self.hi = seq
 
     def _positions(self, start: int, stop: int, capacity: int) -> np.ndarray:
         return np.arange(start, stop) % capacity
@@ -79,6 +88,10 @@ class Ring:
             grown = np.empty(new_capacity, dtype=column.dtype)
             grown[new] = column[old]
             self.columns[name] = grown
+        times = np.zeros(new_capacity, dtype=np.int64)
+        if len(self.times):
+            times[new] = self.times[old]
+        self.times = times
         self.capacity = new_capacity
 
     def positions_of_live_rows(self) -> np.ndarray:
@@ -111,8 +124,9 @@ class Ring:
                 plan[name] = holds_missing(values.dtype) if live else values.dtype
         return plan
 
-    def append(self, batch: Batch, rows: int) -> None:
-        """Append `rows` rows; the caller has checked the dtypes with `conform`."""
+    def append(self, batch: Batch, rows: int, when: int | np.ndarray = 0) -> None:
+        """Append `rows` rows that arrived at `when` (ns, one for all or one per row); the
+        caller has checked the dtypes with `conform`."""
         if rows == 0:
             return
         for name, dtype in self.conform(batch, rows).items():
@@ -137,10 +151,17 @@ class Ring:
             values = values[skip:]
             column[position : position + first] = values[:first]
             column[: kept - first] = values[first:]
+        if isinstance(when, np.ndarray):
+            when = when[skip:]
+            self.times[position : position + first] = when[:first]
+            self.times[: kept - first] = when[first:]
+        else:
+            self.times[position : position + first] = when
+            self.times[: kept - first] = when
         self.hi += rows
         self.lo = max(self.lo, self.hi - self.capacity)
 
-    def append_row(self, row: dict[str, Any]) -> None:
+    def append_row(self, row: dict[str, Any], when: int = 0) -> None:
         """Append one row whose keys and value types match the schema exactly (fast path)."""
         if self.hi - self.lo >= self.capacity and self.capacity < self.retain:
             self._grow(self.capacity + 1)
@@ -148,27 +169,35 @@ class Ring:
         columns = self.columns
         for name, value in row.items():
             columns[name][position] = value
+        self.times[position] = when
         self.hi += 1
         if self.hi - self.lo > self.capacity:
             self.lo += 1
 
-    def read(self, since: int, limit: int | None = None) -> tuple[int, Batch]:
-        """Copies of the rows with seq >= `since` (at most the newest `limit`), and the first
-        seq returned."""
+    def _window(self, since: int, limit: int | None) -> tuple[int, int]:
         start = max(since, self.lo)
         if limit is not None:
             start = max(start, self.hi - limit)
-        count = self.hi - start
+        return start, self.hi - start
+
+    def _copy(self, column: np.ndarray, start: int, count: int) -> np.ndarray:
         if count <= 0:
-            return self.hi, {name: column[:0].copy() for name, column in self.columns.items()}
+            return column[:0].copy()
         position = start % self.capacity
         end = position + count
         if end <= self.capacity:
-            return start, {
-                name: column[position:end].copy() for name, column in self.columns.items()
-            }
-        wrapped = end - self.capacity
-        return start, {
-            name: np.concatenate((column[position:], column[:wrapped]))
-            for name, column in self.columns.items()
-        }
+            return column[position:end].copy()
+        return np.concatenate((column[position:], column[: end - self.capacity]))
+
+    def read(self, since: int, limit: int | None = None) -> tuple[int, Batch]:
+        """Copies of the rows with seq >= `since` (at most the newest `limit`), and the first
+        seq returned."""
+        start, count = self._window(since, limit)
+        if count <= 0:
+            start = self.hi
+        return start, {name: self._copy(c, start, count) for name, c in self.columns.items()}
+
+    def read_times(self, since: int, limit: int | None = None) -> np.ndarray:
+        """Arrival times (ns) of the rows `read(since, limit)` returns."""
+        start, count = self._window(since, limit)
+        return self._copy(self.times, start, count)

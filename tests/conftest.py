@@ -96,7 +96,7 @@ class PanelServer:
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "STREAMVIS_STORE": str(log_path.with_suffix(".db")), **(env or {})},
         )
         wait_until(self._ready, timeout=60, interval=0.1, message=f"panel serve on {self.port}")
 
@@ -248,7 +248,11 @@ class StreamvisServer:
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(self.env or {})},
+            env={
+                **os.environ,
+                "STREAMVIS_STORE": str(self.log_path.with_suffix(".db")),
+                **(self.env or {}),
+            },
         )
         wait_until(
             self._ready,

@@ -1,0 +1,67 @@
+"""Fill a new hub from its store: each stream's newest kept rows, and producers' layouts.
+
+Runs when a hub is created on a store (a server start, `sv.use_store` in a script), so a
+page opened right after a restart draws the whole retained history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from streamvis.errors import StreamvisError
+
+if TYPE_CHECKING:
+    from streamvis.hub import Hub
+    from streamvis.store import Store
+
+log = logging.getLogger("streamvis")
+Progress = Callable[[int], None]
+
+
+def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
+    """Load every stored stream's last `hub.retain` rows into `hub`; returns rows loaded.
+    `progress(rows)` is called as segments load (the CLI's progress bar)."""
+    from streamvis.spec import layout_from_dict
+
+    backend = store.backend
+    loaded = 0
+    for record in backend.streams():
+        since = max(record.first_seq, record.next_seq - hub.retain)
+        pieces = []
+        first = None
+        for first_seq, batch, times in backend.segments(record, since):
+            if first is not None and first_seq != first + sum(len(t) for _, t in pieces):
+                log.warning(
+                    "store %s: run '%s', stream '%s' has a gap before row %d; "
+                    "replaying from there",
+                    backend.path, record.run, record.stream, first_seq,
+                )  # fmt: skip
+                pieces, first = [], None
+            if first is None:
+                first = first_seq
+            pieces.append((batch, times))
+            if progress is not None:
+                progress(len(times))
+        table = hub.restore_table(record.run, record.stream, record.created, record.updated)
+        table.restore(
+            first if first is not None else record.next_seq,
+            pieces,
+            record.mode,
+            record.generation,
+        )
+        if first is not None and table.ring.hi != record.next_seq:
+            log.warning(
+                "store %s: run '%s', stream '%s' ends at row %d, expected %d",
+                backend.path, record.run, record.stream, table.ring.hi, record.next_seq,
+            )  # fmt: skip
+        loaded += len(table.ring)
+    for run, raw in backend.layouts().items():
+        try:
+            layout = layout_from_dict(raw, source=f"stored layout of run '{run}'")
+        except StreamvisError as exc:
+            log.error("%s", exc)
+            continue
+        hub.set_layout(run, layout)
+    return loaded

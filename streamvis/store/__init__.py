@@ -1,0 +1,110 @@
+"""Durable stores behind one small interface: write through a journal, read directly.
+
+    store = open_store("./.streamvis/streamvis.db")   # or open_store("none") -> None
+    hub = Hub(store=store)                              # replays what the file holds
+
+`Store` pairs a backend (SQLite, the embedded default) with the journal that groups its
+writes. The hub queues every change; the ingest API waits for `when_durable(ticket)` before
+it acknowledges a producer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+from streamvis.store.journal import Journal, Op
+from streamvis.store.sqlite import Retention, SQLiteStore, StoreError, StreamRecord
+
+DEFAULT_PATH = Path(".streamvis") / "streamvis.db"
+MEMORY = "none"
+
+__all__ = [
+    "DEFAULT_PATH",
+    "Op",
+    "Retention",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "StreamRecord",
+    "open_store",
+    "store_from_environment",
+]
+
+
+class Store:
+    """A backend and its write journal: `put` queues, reads go straight to the file."""
+
+    def __init__(self, backend: SQLiteStore) -> None:
+        self.backend = backend
+        self.journal = Journal(backend)
+
+    @property
+    def path(self) -> Path:
+        return self.backend.path
+
+    def admit(self, rows: int) -> None:
+        self.journal.admit(rows)
+
+    def put(self, op: Op) -> int:
+        return self.journal.put(op)
+
+    def when_durable(self, ticket: int) -> Future[int]:
+        return self.journal.when_durable(ticket)
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        return self.journal.flush(timeout)
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def open_store(
+    path: str | os.PathLike[str] | None, retention: Retention | None = None
+) -> Store | None:
+    """The store at `path` (created if missing); None for 'none' or None: memory only."""
+    if path is None or str(path).lower() == MEMORY:
+        return None
+    return Store(SQLiteStore(path, retention=retention))
+
+
+def _argument(argv: Sequence[str], flag: str) -> str | None:
+    """`flag VALUE` or `flag=VALUE` among the app's arguments (after `--args`)."""
+    args = list(argv)
+    if "--args" in args:
+        args = args[args.index("--args") + 1 :]
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _number(text: str | None, name: str) -> float | None:
+    if text in (None, "", MEMORY):
+        return None
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except ValueError:
+        raise StoreError(f"{name} must be a number, not {text!r}") from None
+
+
+def store_from_environment(
+    default: str | os.PathLike[str] | None = DEFAULT_PATH, argv: Sequence[str] | None = None
+) -> Store | None:
+    """The store a server process should use: `--store` among its app arguments, else
+    STREAMVIS_STORE, else `default`. Retention from STREAMVIS_KEEP_ROWS / _KEEP_SECONDS /
+    _KEEP_BYTES (or --keep-rows, --keep-seconds, --keep-bytes)."""
+    argv = sys.argv if argv is None else argv
+    path = _argument(argv, "--store") or os.environ.get("STREAMVIS_STORE") or default
+    values = {}
+    for field, flag in (("rows", "keep-rows"), ("age", "keep-seconds"), ("bytes", "keep-bytes")):
+        variable = "STREAMVIS_" + flag.upper().replace("-", "_")
+        text = _argument(argv, f"--{flag}") or os.environ.get(variable)
+        number = _number(text, f"--{flag}")
+        values[field] = None if number is None else (number if field == "age" else int(number))
+    return open_store(path, Retention(**values))

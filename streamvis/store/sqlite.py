@@ -1,0 +1,561 @@
+"""The embedded store: one SQLite file in WAL mode, one blob per segment of rows.
+
+Tables: `meta` (format version), `runs` (start time, layout), `streams` (schema, mode,
+generation, seq window, row and byte counts), `segments` (a columnar blob of consecutive
+rows of one stream, see codec.py) and `batches` (recent producer batch ids, so a batch
+retried across a crash is still stored once). Only the journal's writer thread writes;
+readers use their own connection, which WAL lets run alongside the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamvis.errors import StreamvisError
+from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode
+from streamvis.store.journal import Op
+
+FORMAT = 1  # bump with a migration in MIGRATIONS when the schema changes
+MIGRATIONS: dict[int, str] = {}  # from-format -> SQL bringing it to from-format + 1
+SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most this size
+KEEP_BATCH_IDS = 100_000
+SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs(run TEXT PRIMARY KEY, created INTEGER NOT NULL, layout TEXT);
+CREATE TABLE streams(
+    id INTEGER PRIMARY KEY, run TEXT NOT NULL, stream TEXT NOT NULL, mode TEXT NOT NULL,
+    generation INTEGER NOT NULL, columns TEXT NOT NULL, first_seq INTEGER NOT NULL,
+    next_seq INTEGER NOT NULL, rows INTEGER NOT NULL, bytes INTEGER NOT NULL,
+    created INTEGER NOT NULL, updated INTEGER NOT NULL, UNIQUE(run, stream));
+CREATE TABLE segments(
+    id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+    rows INTEGER NOT NULL, written INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE UNIQUE INDEX segments_by_seq ON segments(stream_id, first_seq);
+CREATE INDEX segments_by_age ON segments(written);
+CREATE TABLE batches(
+    id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, batch TEXT NOT NULL,
+    seq INTEGER NOT NULL, UNIQUE(stream_id, batch));
+"""
+
+
+class StoreError(StreamvisError):
+    """The store cannot be opened or written: names the file and what to do."""
+
+
+@dataclass
+class Retention:
+    """What the store keeps: rows per stream, age in seconds, total bytes (None: no limit).
+    Whole segments are dropped, oldest first, so a little more than a limit may remain."""
+
+    rows: int | None = None
+    age: float | None = None
+    bytes: int | None = None
+
+
+@dataclass
+class StreamRecord:
+    """A stream as the store knows it (also what `streamvis ls` prints)."""
+
+    id: int
+    run: str
+    stream: str
+    mode: str
+    generation: int
+    columns: dict[str, str]
+    first_seq: int
+    next_seq: int
+    rows: int
+    bytes: int
+    created: int
+    updated: int
+
+
+class _Pending:
+    """Consecutive rows of one stream waiting to become one segment."""
+
+    def __init__(self, first_seq: int, codes: dict[str, str]) -> None:
+        self.first_seq = first_seq
+        self.codes = codes
+        self.batches: list[dict[str, np.ndarray]] = []
+        self.times: list[np.ndarray] = []
+        self.rows = 0
+        self.row_dicts: list[dict[str, Any]] = []
+        self.row_times: list[int] = []
+        self.row_dtypes: dict[str, Any] = {}
+
+    @property
+    def next_seq(self) -> int:
+        return self.first_seq + self.rows + len(self.row_dicts)
+
+    def _fold_rows(self) -> None:
+        if not self.row_dicts:
+            return
+        rows = self.row_dicts
+        batch = {
+            name: np.array([row[name] for row in rows], dtype=dtype)
+            for name, dtype in self.row_dtypes.items()
+        }
+        self.batches.append(batch)
+        self.times.append(np.array(self.row_times, dtype=np.int64))
+        self.rows += len(rows)
+        self.row_dicts, self.row_times = [], []
+
+    def add(self, op: Op) -> None:
+        if op.kind == "row":
+            self.row_dicts.append(op.data)
+            self.row_times.append(op.times)
+            self.row_dtypes = op.dtypes
+            return
+        self._fold_rows()
+        self.batches.append(op.data)
+        times = op.times
+        if not isinstance(times, np.ndarray):
+            times = np.full(op.rows, times, dtype=np.int64)
+        self.times.append(times)
+        self.rows += op.rows
+
+    def blob(self) -> tuple[int, int, bytes]:
+        """(rows, newest arrival ns, encoded segment)."""
+        self._fold_rows()
+        if len(self.batches) == 1:
+            batch, times = self.batches[0], self.times[0]
+        else:
+            batch = {n: np.concatenate([b[n] for b in self.batches]) for n in self.codes}
+            times = np.concatenate(self.times)
+        newest = int(times.max()) if len(times) else 0
+        return self.rows, newest, encode(batch, times)
+
+
+def _codes(op: Op) -> dict[str, str]:
+    if op.kind == "row":
+        return {name: dtype_code(dtype) for name, dtype in op.dtypes.items()}
+    return {name: dtype_code(values.dtype) for name, values in op.data.items()}
+
+
+class SQLiteStore:
+    """Reads and (from one writer thread) writes a streamvis SQLite file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        retention: Retention | None = None,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.retention = retention or Retention()
+        self._lock_file: Any = None
+        self._read_lock = threading.Lock()
+        if readonly:
+            if not self.path.exists():
+                raise StoreError(f"store {self.path}: no such file")
+            self._writer = None
+            self._reader = self._connect(f"file:{self.path}?mode=ro", uri=True)
+            self._check_format(self._reader)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+            self._writer = self._connect(str(self.path))
+            self._writer.execute(f"PRAGMA synchronous={synchronous}")
+            self._prepare(self._writer)
+            self._reader = self._connect(str(self.path))
+        self._streams: dict[tuple[str, str], StreamRecord] = {
+            (r.run, r.stream): r for r in self.streams()
+        }
+
+    # -- opening -------------------------------------------------------------------------
+    def _connect(self, target: str, uri: bool = False) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                target, uri=uri, check_same_thread=False, isolation_level=None, timeout=10
+            )
+            connection.execute("PRAGMA busy_timeout=10000")
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"store {self.path}: cannot open it as an SQLite database ({exc}); "
+                "give --store another path"
+            ) from None
+        return connection
+
+    def _take_lock(self) -> None:
+        """One writing process per store: a second server on the same file would reuse
+        sequence numbers. The lock is released when this process ends, even by kill -9."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the process's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"store {self.path} is in use by {owner}; stop it, or give this one another "
+                "--store (reading with `streamvis ls/export` works meanwhile)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock_file = handle
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        if not tables:
+            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            connection.execute("PRAGMA journal_mode=WAL")
+            with self._transaction(connection):
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
+            return
+        connection.execute("PRAGMA journal_mode=WAL")
+        found = self._check_format(connection)
+        while found < FORMAT:
+            with self._transaction(connection):
+                for statement in MIGRATIONS[found].split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                found += 1
+                connection.execute("UPDATE meta SET value=? WHERE key='format'", (str(found),))
+
+    def _check_format(self, connection: sqlite3.Connection) -> int:
+        try:
+            row = connection.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        if row is None:
+            raise StoreError(
+                f"store {self.path}: this SQLite file is not a streamvis store (no format "
+                "record); give --store a new or streamvis-made file"
+            )
+        found = int(row[0])
+        if found > FORMAT:
+            raise StoreError(
+                f"store {self.path} was written by a newer streamvis (store format {found}); "
+                f"this version reads formats up to {FORMAT}: upgrade streamvis"
+            )
+        if found < FORMAT and any(f not in MIGRATIONS for f in range(found, FORMAT)):
+            raise StoreError(
+                f"store {self.path} has store format {found}, which this version cannot "
+                f"upgrade to format {FORMAT}; export it with the streamvis that wrote it"
+            )
+        return found
+
+    @contextlib.contextmanager
+    def _transaction(self, connection: sqlite3.Connection) -> Iterator[None]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    # -- writing (the journal's thread only) ------------------------------------------------
+    def commit(self, ops: list[Op]) -> None:
+        """Apply queued changes in one transaction; consecutive rows of a stream merge."""
+        connection = self._writer
+        assert connection is not None, "a read-only store cannot be written"
+        pending: dict[tuple[str, str], _Pending] = {}
+        touched: set[tuple[str, str]] = set()
+        with self._transaction(connection):
+            for op in ops:
+                key = (op.run, op.stream)
+                if op.kind in ("append", "row"):
+                    record = self._record(connection, op)
+                    touched.add(key)
+                    if op.kind == "append" and op.mode == "replace":
+                        pending.pop(key, None)
+                        self._drop_rows(connection, record, op.seq)
+                        record.mode = "replace"
+                        record.generation = op.generation
+                    elif op.kind == "append":
+                        record.mode = "append"
+                    codes = _codes(op)
+                    waiting = pending.get(key)
+                    if waiting is not None and (
+                        waiting.codes != codes
+                        or waiting.next_seq != op.seq
+                        or waiting.rows + len(waiting.row_dicts) >= SEGMENT_ROWS
+                    ):
+                        self._write_segment(connection, record, pending.pop(key))
+                        waiting = None
+                    if waiting is None:
+                        waiting = pending[key] = _Pending(op.seq, codes)
+                    waiting.add(op)
+                    self._merge_columns(record, codes)
+                    record.next_seq = max(record.next_seq, op.seq + op.rows)
+                    record.updated = max(record.updated, self._newest(op))
+                    if op.batch_id:
+                        connection.execute(
+                            "INSERT OR IGNORE INTO batches(stream_id, batch, seq) "
+                            "VALUES (?, ?, ?)",
+                            (record.id, op.batch_id, op.seq + op.rows),
+                        )
+                elif op.kind == "clear":
+                    record = self._streams.get(key)
+                    pending.pop(key, None)
+                    if record is not None:
+                        self._drop_rows(connection, record, op.seq)
+                        record.generation = op.generation
+                        record.columns = {}
+                        touched.add(key)
+                elif op.kind == "delete_run":
+                    for stream_key in [k for k in pending if k[0] == op.run]:
+                        del pending[stream_key]
+                    touched -= {k for k in touched if k[0] == op.run}
+                    self._delete_run(connection, op.run)
+                elif op.kind == "layout":
+                    self._ensure_run(connection, op.run, time.time_ns())
+                    connection.execute(
+                        "UPDATE runs SET layout=? WHERE run=?", (json.dumps(op.data), op.run)
+                    )
+            for key, waiting in pending.items():
+                self._write_segment(connection, self._streams[key], waiting)
+            for key in touched:
+                self._save_record(connection, self._streams[key])
+
+    @staticmethod
+    def _newest(op: Op) -> int:
+        times = op.times
+        if isinstance(times, np.ndarray):
+            return int(times.max()) if len(times) else 0
+        return int(times or 0)
+
+    @staticmethod
+    def _merge_columns(record: StreamRecord, codes: dict[str, str]) -> None:
+        for name, code in codes.items():
+            old = record.columns.get(name)
+            if old is None or old == code:
+                record.columns[name] = code
+            elif {old, code} <= {"b1", "i8", "f8"}:  # numbers widen like the ring does
+                record.columns[name] = max((old, code), key=["b1", "i8", "f8"].index)
+
+    def _ensure_run(self, connection: sqlite3.Connection, run: str, now: int) -> None:
+        connection.execute("INSERT OR IGNORE INTO runs(run, created) VALUES (?, ?)", (run, now))
+
+    def _record(self, connection: sqlite3.Connection, op: Op) -> StreamRecord:
+        key = (op.run, op.stream)
+        record = self._streams.get(key)
+        if record is None:
+            now = self._newest(op) or time.time_ns()
+            self._ensure_run(connection, op.run, now)
+            cursor = connection.execute(
+                "INSERT INTO streams(run, stream, mode, generation, columns, first_seq, "
+                "next_seq, rows, bytes, created, updated) VALUES (?,?,?,?,?,?,?,0,0,?,?)",
+                (op.run, op.stream, op.mode, op.generation, "{}", op.seq, op.seq, now, now),
+            )
+            record = StreamRecord(
+                cursor.lastrowid or 0, op.run, op.stream, op.mode, op.generation, {},
+                op.seq, op.seq, 0, 0, now, now,
+            )  # fmt: skip
+            self._streams[key] = record
+        return record
+
+    def _write_segment(
+        self, connection: sqlite3.Connection, record: StreamRecord, waiting: _Pending
+    ) -> None:
+        rows, newest, blob = waiting.blob()
+        connection.execute(
+            "INSERT INTO segments(stream_id, first_seq, rows, written, data) VALUES (?,?,?,?,?)",
+            (record.id, waiting.first_seq, rows, newest, blob),
+        )
+        record.rows += rows
+        record.bytes += len(blob)
+
+    def _drop_rows(self, connection: sqlite3.Connection, record: StreamRecord, seq: int) -> None:
+        """Forget every stored row of a stream (replace, clear); numbering goes on at seq."""
+        connection.execute("DELETE FROM segments WHERE stream_id=?", (record.id,))
+        record.rows = record.bytes = 0
+        record.first_seq = record.next_seq = seq
+
+    def _save_record(self, connection: sqlite3.Connection, record: StreamRecord) -> None:
+        connection.execute(
+            "UPDATE streams SET mode=?, generation=?, columns=?, first_seq=?, next_seq=?, "
+            "rows=?, bytes=?, updated=? WHERE id=?",
+            (
+                record.mode, record.generation, json.dumps(record.columns), record.first_seq,
+                record.next_seq, record.rows, record.bytes, record.updated, record.id,
+            ),
+        )  # fmt: skip
+
+    def _delete_run(self, connection: sqlite3.Connection, run: str) -> None:
+        ids = [r.id for k, r in self._streams.items() if k[0] == run]
+        for stream_id in ids:
+            connection.execute("DELETE FROM segments WHERE stream_id=?", (stream_id,))
+            connection.execute("DELETE FROM batches WHERE stream_id=?", (stream_id,))
+        connection.execute("DELETE FROM streams WHERE run=?", (run,))
+        connection.execute("DELETE FROM runs WHERE run=?", (run,))
+        for key in [k for k in self._streams if k[0] == run]:
+            del self._streams[key]
+
+    # -- retention (the journal's thread, between commits) ------------------------------------
+    def maintain(self) -> None:
+        """Apply the retention limits and forget old batch ids, in short transactions."""
+        connection = self._writer
+        if connection is None:
+            return
+        policy = self.retention
+        now = time.time_ns()
+        for record in list(self._streams.values()):
+            if policy.rows is not None and record.rows > policy.rows:
+                self._drop_before(connection, record, record.next_seq - policy.rows, None)
+            if policy.age is not None:
+                self._drop_before(connection, record, None, now - int(policy.age * 1e9))
+        if policy.bytes is not None:
+            self._shrink_to(connection, policy.bytes)
+        with self._transaction(connection):
+            connection.execute(
+                "DELETE FROM batches WHERE id <= (SELECT max(id) FROM batches) - ?",
+                (KEEP_BATCH_IDS,),
+            )
+        connection.execute("PRAGMA incremental_vacuum(2000)")
+
+    def _drop_before(
+        self,
+        connection: sqlite3.Connection,
+        record: StreamRecord,
+        seq: int | None,
+        written: int | None,
+    ) -> None:
+        """Delete whole segments ending at or before `seq`, or written before `written`."""
+        with self._transaction(connection):
+            if seq is not None:
+                connection.execute(
+                    "DELETE FROM segments WHERE stream_id=? AND first_seq + rows <= ?",
+                    (record.id, seq),
+                )
+            else:
+                connection.execute(
+                    "DELETE FROM segments WHERE stream_id=? AND written < ?", (record.id, written)
+                )
+            self._recount(connection, record)
+
+    def _recount(self, connection: sqlite3.Connection, record: StreamRecord) -> None:
+        first, rows, size = connection.execute(
+            "SELECT min(first_seq), coalesce(sum(rows), 0), coalesce(sum(length(data)), 0) "
+            "FROM segments WHERE stream_id=?",
+            (record.id,),
+        ).fetchone()
+        record.first_seq = record.next_seq if first is None else first
+        record.rows, record.bytes = rows, size
+        self._save_record(connection, record)
+
+    def _shrink_to(self, connection: sqlite3.Connection, limit: int) -> None:
+        total = sum(r.bytes for r in self._streams.values())
+        by_id = {r.id: r for r in self._streams.values()}
+        while total > limit:
+            oldest = connection.execute(
+                "SELECT id, stream_id, length(data) FROM segments ORDER BY written LIMIT 200"
+            ).fetchall()
+            if not oldest:
+                return
+            doomed, touched = [], set()
+            for segment_id, stream_id, size in oldest:
+                if total <= limit:
+                    break
+                doomed.append((segment_id,))
+                touched.add(stream_id)
+                total -= size
+            with self._transaction(connection):
+                connection.executemany("DELETE FROM segments WHERE id=?", doomed)
+                for stream_id in touched:
+                    self._recount(connection, by_id[stream_id])
+
+    # -- reading (any thread) ---------------------------------------------------------------
+    def _query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        with self._read_lock:
+            return self._reader.execute(sql, parameters).fetchall()
+
+    def streams(self, run: str | None = None) -> list[StreamRecord]:
+        """Every stored stream (of one run), by run then name."""
+        rows = self._query(
+            "SELECT id, run, stream, mode, generation, columns, first_seq, next_seq, rows, "
+            "bytes, created, updated FROM streams"
+            + (" WHERE run=?" if run is not None else "")
+            + " ORDER BY run, stream",
+            (run,) if run is not None else (),
+        )
+        return [StreamRecord(*row[:5], json.loads(row[5]), *row[6:]) for row in rows]
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Each run: start, last write (ns), streams and stored rows."""
+        rows = self._query(
+            "SELECT runs.run, runs.created, max(streams.updated), count(streams.id), "
+            "coalesce(sum(streams.rows), 0), runs.layout IS NOT NULL FROM runs "
+            "LEFT JOIN streams ON streams.run = runs.run GROUP BY runs.run ORDER BY runs.run"
+        )
+        return [
+            {
+                "run": run,
+                "created": created,
+                "updated": updated or created,
+                "streams": streams,
+                "rows": rows_stored,
+                "layout": bool(has_layout),
+            }
+            for run, created, updated, streams, rows_stored, has_layout in rows
+        ]
+
+    def layouts(self) -> dict[str, Any]:
+        """Layouts sent by producers (PUT .../layout), as the dicts they were stored as."""
+        rows = self._query("SELECT run, layout FROM runs WHERE layout IS NOT NULL")
+        return {run: json.loads(text) for run, text in rows}
+
+    def segments(
+        self, record: StreamRecord, since: int = 0
+    ) -> Iterator[tuple[int, dict[str, np.ndarray], np.ndarray]]:
+        """(first seq, batch, times) of each stored segment holding rows >= `since`."""
+        rows = self._query(
+            "SELECT first_seq, rows, data FROM segments WHERE stream_id=? AND "
+            "first_seq + rows > ? ORDER BY first_seq",
+            (record.id, since),
+        )
+        for first_seq, _count, blob in rows:
+            try:
+                batch, times = decode(blob)
+            except CorruptSegment as exc:
+                raise StoreError(
+                    f"store {self.path}: run '{record.run}', stream '{record.stream}', "
+                    f"rows from {first_seq}: {exc}"
+                ) from None
+            yield first_seq, batch, times
+
+    def batch_ids(self, limit: int = KEEP_BATCH_IDS) -> list[tuple[str, str, str, int]]:
+        """The newest producer batch ids: (run, stream, batch id, seq after it)."""
+        rows = self._query(
+            "SELECT streams.run, streams.stream, batches.batch, batches.seq FROM batches "
+            "JOIN streams ON streams.id = batches.stream_id ORDER BY batches.id DESC LIMIT ?",
+            (limit,),
+        )
+        return list(reversed(rows))
+
+    def integrity(self) -> str:
+        """SQLite's own check of the file: 'ok' when sound."""
+        return "; ".join(row[0] for row in self._query("PRAGMA integrity_check"))
+
+    def close(self) -> None:
+        for connection in (self._writer, self._reader):
+            if connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+        self._writer = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
