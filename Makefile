@@ -7,7 +7,7 @@ PORT ?= 5006
 .PHONY: demo test lint bench chromium clean
 
 demo: $(VENV)/.installed  ## create the venv, install, serve the training demo on 127.0.0.1:$(PORT)
-	$(BIN)/python examples/train_demo.py --port $(PORT)
+	$(BIN)/streamvis demo --port $(PORT)
 
 test: $(VENV)/.installed-test chromium  ## install test needs (Debian chromium too) and run everything
 	$(BIN)/ruff check streamvis apps examples tests bench

@@ -4,16 +4,20 @@ import streamvis as sv
 sv.stream("loss", {"step": step, "train": value})   # from your loop
 sv.serve("layout.yaml")        # or: panel serve apps/dashboard.py --args layout.yaml
 sv.connect("localhost:5006")   # or send to a server in another process
+sv.use_store("runs.db")        # keep what is streamed in a file; a restart replays it
+sv.export(run="default", stream="loss")   # -> pandas.DataFrame
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from streamvis.client import Client
 from streamvis.dashboard import dashboard, serve
 from streamvis.errors import SpecError, StreamError, StreamvisError
-from streamvis.hub import Hub, Mode, default_hub
+from streamvis.export import export
+from streamvis.hub import Hub, Mode, default_hub, use_default_store
 from streamvis.spec import Layout, Plot, load_layout
 
 __version__ = "0.1.0"
@@ -45,6 +49,15 @@ def clear(name: str | None = None, run: str | None = None) -> int:
     return default_hub().clear(name, run)
 
 
+def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
+    """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only) and
+    replay what it already holds, so a restarted script continues where it stopped. Call it
+    before the first `sv.stream`. `retention`: rows=, age= (seconds), bytes= limits."""
+    from streamvis.store import Retention, open_store
+
+    return use_default_store(lambda: open_store(path, Retention(**retention)), path)
+
+
 def connect(
     url: str | None, *, run: str = "default", token: str | None = None, **options: Any
 ) -> Client | None:
@@ -71,7 +84,9 @@ __all__ = [
     "connect",
     "dashboard",
     "default_hub",
+    "export",
     "load_layout",
     "serve",
     "stream",
+    "use_store",
 ]

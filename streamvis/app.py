@@ -22,6 +22,7 @@ from streamvis.errors import StreamvisError
 from streamvis.hub import default_hub
 from streamvis.sources import start_sources
 from streamvis.spec import load_layout
+from streamvis.store import server_hub
 
 log = logging.getLogger("streamvis")
 _started: set[str] = set()
@@ -46,6 +47,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="module:function or file.py:function run in a background thread",
     )
     parser.add_argument("--run", default=None, help="run to show (default: the layout's)")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="SQLite file the data is kept in, or 'none' for memory only "
+        "(default: $STREAMVIS_STORE or ./.streamvis/streamvis.db)",
+    )
+    parser.add_argument("--keep-rows", default=None, help="keep at most this many rows per stream")
+    parser.add_argument("--keep-seconds", default=None, help="drop stored rows older than this")
+    parser.add_argument("--keep-bytes", default=None, help="keep the store under this size")
     return parser.parse_args(list(argv))
 
 
@@ -94,6 +104,7 @@ def build_page(argv: Sequence[str]) -> Any:
 
     args = parse_args(argv)
     try:
+        server_hub(argv)  # this process's store, replayed once, before anything is drawn
         layout = load_layout(args.layout) if args.layout else None
         run = args.run or (layout.run if layout is not None else "default")
         if layout is not None:  # the file is the run's layout until a producer sets another

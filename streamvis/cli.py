@@ -1,20 +1,42 @@
-"""Command lines: `streamvis serve LAYOUT` and the first release's `streamvis_server`."""
+"""Command lines: `streamvis serve | demo | ls | export | rm` and the first release's
+`streamvis_server`. Each subcommand has `--help` with examples."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from streamvis.access import DEFAULT_MAX_BODY, is_loopback, make_access
+from streamvis.errors import StreamvisError
+from streamvis.store import DEFAULT_PATH, Op, SQLiteStore, StoreError
 
 SERVE_EXAMPLES = """examples:
-  streamvis serve examples/training.yaml
+  streamvis serve layout.yaml                 # keeps data in ./.streamvis/streamvis.db
   streamvis serve layout.yaml --port 8000 --producer train.py:main
+  streamvis serve layout.yaml --store runs.db --keep-seconds 604800   # a week of history
+  streamvis serve layout.yaml --store none    # memory only
   STREAMVIS_TOKEN=s3cret streamvis serve layout.yaml --address 0.0.0.0 --allow-host myhost
+"""
+LS_EXAMPLES = """examples:
+  streamvis ls                      # runs in ./.streamvis/streamvis.db
+  streamvis ls train-3              # the streams of one run, with columns
+  streamvis ls --store runs.db --json
+"""
+EXPORT_EXAMPLES = """examples:
+  streamvis export --run train-3 --stream loss -o loss.csv
+  streamvis export --run train-3 --stream loss -o loss.parquet   # needs pyarrow
+  streamvis export --run train-3 -o train-3/      # every stream, one CSV each
+"""
+RM_EXAMPLES = """examples:
+  streamvis rm train-3 --yes                       # from ./.streamvis/streamvis.db
+  streamvis rm train-3 --url http://127.0.0.1:5006 # through a running server
 """
 SERVER_EXAMPLES = """examples:
   streamvis_server --rest_port 8080 --bokeh_port 5006 --run_name myapp
@@ -49,6 +71,10 @@ def serve_command(args: argparse.Namespace) -> int:
     for origin in _origins(args.address, args.port, args.allow_host):
         command += ["--allow-websocket-origin", origin]
     command += ["--args", args.layout] if args.layout else ["--args"]
+    command += ["--store", args.store]
+    for flag in ("keep_rows", "keep_seconds", "keep_bytes"):
+        if getattr(args, flag) is not None:
+            command += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     if args.producer:
         command += ["--producer", args.producer]
     if args.run:
@@ -73,16 +99,182 @@ def serve_command(args: argparse.Namespace) -> int:
     return subprocess.call(command, env=env)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="streamvis", description="Live dashboards of streaming data."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
-        "serve",
-        help="serve a layout with the ingest API (wraps panel serve)",
-        epilog=SERVE_EXAMPLES,
+def _store_path(args: argparse.Namespace) -> Path:
+    path = Path(args.store)
+    if not path.exists():
+        raise StoreError(f"no store at {path} (give --store PATH, or run a server first)")
+    return path
+
+
+def _time(ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9)) if ns else "-"
+
+
+def ls_command(args: argparse.Namespace) -> int:
+    """Print the runs of a store, or the streams of one run, with row counts."""
+    backend = SQLiteStore(_store_path(args), readonly=True)
+    try:
+        if args.run:
+            records = backend.streams(args.run)
+            if not records:
+                raise StoreError(f"no run '{args.run}' in {backend.path}")
+            rows = [
+                {
+                    "stream": r.stream,
+                    "rows": r.rows,
+                    "first_seq": r.first_seq,
+                    "next_seq": r.next_seq,
+                    "bytes": r.bytes,
+                    "last_write": _time(r.updated),
+                    "columns": ", ".join(f"{n}:{c}" for n, c in r.columns.items()),
+                }
+                for r in records
+            ]
+        else:
+            rows = [
+                {
+                    "run": r["run"],
+                    "started": _time(r["created"]),
+                    "last_write": _time(r["updated"]),
+                    "streams": r["streams"],
+                    "rows": r["rows"],
+                }
+                for r in backend.runs()
+            ]
+    finally:
+        backend.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"{backend.path}: no runs")
+    else:
+        print(_table(rows))
+    return 0
+
+
+def _table(rows: list[dict[str, object]]) -> str:
+    names = list(rows[0])
+    widths = {n: max(len(n), *(len(str(r[n])) for r in rows)) for n in names}
+    lines = ["  ".join(n.ljust(widths[n]) for n in names)]
+    for row in rows:
+        lines.append("  ".join(str(row[n]).ljust(widths[n]) for n in names))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write one stream to a file, or every stream of a run into a directory."""
+    from tqdm import tqdm
+
+    from streamvis.export import export, write_file
+
+    backend = SQLiteStore(_store_path(args), readonly=True)
+    try:
+        records = [r for r in backend.streams(args.run) if args.stream in (None, r.stream)]
+        total = sum(r.rows for r in records)
+        with tqdm(total=total, unit="rows", desc="exporting", delay=0.5, leave=False) as bar:
+            result = export(
+                args.run,
+                args.stream,
+                store=backend,
+                wall_time=args.wall_time,
+                progress=bar.update,
+            )
+    finally:
+        backend.close()
+    if args.stream is not None:
+        target = write_file(result, args.output)  # type: ignore[arg-type]
+        print(f"{target}: {len(result)} rows of run '{args.run}', stream '{args.stream}'")
+        return 0
+    folder = Path(args.output)
+    if folder.suffix:
+        raise StoreError(
+            f"-o {folder}: without --stream every stream is written, so -o names a directory"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in result.items():  # type: ignore[union-attr]
+        target = write_file(frame, folder / f"{name}.csv")
+        print(f"{target}: {len(frame)} rows")
+    return 0
+
+
+def rm_command(args: argparse.Namespace) -> int:
+    """Delete a run from a store file, or through a running server's API."""
+    if args.url:
+        return _rm_through_server(args)
+    path = _store_path(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise StoreError(f"deleting run '{args.run}' from {path}: add --yes to confirm")
+        answer = input(f"delete run '{args.run}' and all its rows from {path}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    backend = SQLiteStore(path)  # takes the writer's lock: refused while a server has it
+    try:
+        if not backend.streams(args.run) and args.run not in {r["run"] for r in backend.runs()}:
+            raise StoreError(f"no run '{args.run}' in {path}")
+        streams = len(backend.streams(args.run))
+        backend.commit([Op("delete_run", args.run)])
+    finally:
+        backend.close()
+    print(f"deleted run '{args.run}' ({streams} streams) from {path}")
+    return 0
+
+
+def _rm_through_server(args: argparse.Namespace) -> int:
+    from urllib.error import HTTPError, URLError
+    from urllib.parse import quote
+    from urllib.request import Request, urlopen
+
+    url = args.url.rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    request = Request(f"{url}/api/v1/runs/{quote(args.run)}", method="DELETE")
+    token = args.token or os.environ.get("STREAMVIS_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urlopen(request, timeout=30) as response:
+            reply = json.loads(response.read())
+    except HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("detail", exc.reason)
+        raise StoreError(f"{url}: {detail}") from None
+    except URLError as exc:
+        raise StoreError(f"{url}: cannot reach the server ({exc.reason})") from None
+    print(f"deleted run '{args.run}' ({reply.get('deleted', 0)} streams) on {url}")
+    return 0
+
+
+def _subcommand(commands: Any, name: str, summary: str, examples: str) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=str(DEFAULT_PATH),
+        help=f"the SQLite store (default ./{DEFAULT_PATH})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamvis",
+        description="Live dashboards of streaming data.",
+        epilog="run `streamvis COMMAND --help` for a command's options and examples",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = _subcommand(
+        commands,
+        "serve",
+        "serve a layout with the ingest API, keeping data in a store (wraps panel serve)",
+        SERVE_EXAMPLES,
     )
     serve.add_argument("layout", nargs="?", help="layout YAML (optional: producers may PUT one)")
     serve.add_argument("--port", type=int, default=5006)
@@ -90,6 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--address",
         default="127.0.0.1",
         help="interface to listen on (default 127.0.0.1: this machine only)",
+    )
+    serve.add_argument(
+        "--store",
+        default=os.environ.get("STREAMVIS_STORE", str(DEFAULT_PATH)),
+        help=f"SQLite file to keep data in, or 'none' (default ./{DEFAULT_PATH})",
+    )
+    serve.add_argument("--keep-rows", type=int, default=None, help="stored rows per stream")
+    serve.add_argument(
+        "--keep-seconds", type=float, default=None, help="drop stored rows older than this"
+    )
+    serve.add_argument(
+        "--keep-bytes", type=int, default=None, help="keep the store's data under this size"
     )
     serve.add_argument("--token", default=None, help="ingest token (or STREAMVIS_TOKEN)")
     serve.add_argument(
@@ -100,8 +304,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument("--producer", default=None, help="module:function run in the server")
     serve.add_argument("--run", default=None, help="run to show (default: the layout's)")
-    args = parser.parse_args(argv)
-    return serve_command(args)
+    serve.set_defaults(handler=serve_command)
+
+    demo = _subcommand(
+        commands,
+        "demo",
+        "serve a live dashboard of a fake training run",
+        "examples:\n  streamvis demo\n  streamvis demo --port 8000 --store none\n",
+    )
+    demo.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    demo.set_defaults(handler=demo_command)
+
+    ls = _subcommand(
+        commands, "ls", "list runs (or one run's streams) with row counts", LS_EXAMPLES
+    )
+    ls.add_argument("run", nargs="?", help="show this run's streams")
+    _store_option(ls)
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(handler=ls_command)
+
+    export = _subcommand(
+        commands, "export", "write a run's streams to CSV or Parquet", EXPORT_EXAMPLES
+    )
+    export.add_argument("--run", default="default", help="the run (default 'default')")
+    export.add_argument("--stream", default=None, help="one stream (default: all of them)")
+    export.add_argument(
+        "-o", "--output", required=True, help="file (.csv/.parquet), or a directory"
+    )
+    export.add_argument("--wall-time", action="store_true", help="add each row's arrival time")
+    _store_option(export)
+    export.set_defaults(handler=export_command)
+
+    rm = _subcommand(commands, "rm", "delete a run and all its stored rows", RM_EXAMPLES)
+    rm.add_argument("run", help="the run to delete")
+    _store_option(rm)
+    rm.add_argument("--url", default=None, help="delete through this running server instead")
+    rm.add_argument("--token", default=None, help="the server's ingest token")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(handler=rm_command)
+    return parser
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from streamvis.demo import main as demo_main
+
+    return demo_main(args.rest)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`streamvis COMMAND ...`; a user mistake ends with one line on stderr and exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:  # the demo parses its own options (and --help)
+        from streamvis.demo import main as demo_main
+
+        return _guarded(lambda: demo_main(argv[1:]))
+    args = build_parser().parse_args(argv)
+    return _guarded(lambda: args.handler(args))
+
+
+def _guarded(action: Callable[[], int]) -> int:
+    try:
+        return action()
+    except StreamvisError as exc:
+        print(f"streamvis: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 def streamvis_server(argv: Sequence[str] | None = None) -> int:
@@ -132,13 +400,26 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_MAX_BODY,
         help="largest request body accepted, in bytes",
     )
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("STREAMVIS_STORE", str(DEFAULT_PATH)),
+        help=f"SQLite file to keep data in, or 'none' (default ./{DEFAULT_PATH})",
+    )
     args = parser.parse_args(argv)
 
     import panel as pn
     import tornado.web
 
     from streamvis.dashboard import dashboard
+    from streamvis.hub import use_default_store
     from streamvis.ingest import routes
+    from streamvis.store import configured_retention, open_store
+
+    try:
+        use_default_store(lambda: open_store(args.store, configured_retention([])), args.store)
+    except StreamvisError as exc:
+        print(f"streamvis_server: {exc}", file=sys.stderr)
+        return 2
 
     origins = _origins(args.address, args.bokeh_port, [])
     access = make_access(

@@ -270,7 +270,8 @@ class Client(SeedClientMethods):
                 path = f"{self._prefix}/layout"
                 requests.append(_Request("PUT", path, dumps(item.payload), None, 0))
             elif item.kind == "clear" and item.stream is None:
-                requests.append(_Request("DELETE", self._prefix, None, None, 0))
+                path = f"{self._prefix}/streams"
+                requests.append(_Request("DELETE", path, None, None, 0))
             elif item.kind == "clear":
                 path = f"{self._prefix}/streams/{quote(item.stream or '')}"
                 requests.append(_Request("DELETE", path, None, item.stream, 0))

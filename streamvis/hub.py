@@ -233,12 +233,12 @@ class Table:
                 "rows": len(self.ring),
                 "seq": self.ring.hi,
                 "generation": self.generation,
-                "created": _iso(self.created),
-                "updated": _iso(self.updated),
+                "created": iso_time(self.created),
+                "updated": iso_time(self.updated),
             }
 
 
-def _iso(ns: int) -> str:
+def iso_time(ns: int) -> str:
     """A time in ns since the epoch as ISO 8601 UTC text (what the API shows)."""
     return str(np.datetime64(ns, "ns").astype("datetime64[ms]")) + "Z"
 
@@ -380,9 +380,9 @@ class Hub:
             table.clear()
         return len(tables)
 
-    def delete_run(self, run: str) -> int:
-        """Forget a run: its streams, layout and stored rows; returns streams deleted.
-        Pages showing it go back to 'waiting'."""
+    def delete_run(self, run: str) -> tuple[int, int]:
+        """Forget a run: its streams, layout and stored rows. Pages showing it go back to
+        'waiting'. Returns (streams deleted, store ticket)."""
         check_name("run", run)
         with self._lock:
             doomed = [key for key in self._tables if key[0] == run]
@@ -395,9 +395,8 @@ class Hub:
             self._run_created.pop(run, None)
             if had_layout:
                 self._layout_version += 1
-            if self.store is not None:
-                self.store.put(_Op("delete_run", run))
-        return len(doomed)
+            ticket = self.store.put(_Op("delete_run", run)) if self.store is not None else 0
+        return len(doomed), ticket
 
     def subscribe(
         self, name: str, *, run: str = "default", limit: int | None = None

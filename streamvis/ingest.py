@@ -3,13 +3,17 @@
     panel serve apps/dashboard.py --plugins streamvis.ingest --address 127.0.0.1 ...
 
 mounts `ROUTES` (built on first access from STREAMVIS_* variables and this process's
-`panel serve` arguments; see access.py). Every error is a JSON body
+`panel serve` arguments; see access.py). Building them also opens the server's store
+(`--store`, default ./.streamvis/streamvis.db) and replays it, so the history is there before
+the first page or producer arrives. A write is answered only once it is in the store.
+Every error is a JSON body
 `{"error": code, "detail": message, ...}` naming the run, stream and column where known;
 nothing stored is changed by a refused request. docs/http-api.md describes each route.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -21,7 +25,7 @@ import tornado.websocket
 
 from streamvis.access import Access, access_from_environment, host_name
 from streamvis.errors import SpecError, StreamError
-from streamvis.hub import Hub, check_name, default_hub
+from streamvis.hub import Hub, check_name, default_hub, iso_time
 from streamvis.spec import layout_from_dict, layout_to_dict
 from streamvis.wire import WireError, columns_csv, columns_json, parse_body
 
@@ -56,6 +60,33 @@ class BatchLedger:
             if len(self._ids) > self.size:
                 self._ids.popitem(last=False)
 
+    @classmethod
+    def from_store(cls, hub: Hub) -> BatchLedger:
+        """A ledger holding the batch ids the hub's store remembers, so a batch retried
+        across a server crash is still stored once."""
+        ledger = cls()
+        if hub.store is not None:
+            for run, stream, batch_id, seq in hub.store.backend.batch_ids(ledger.size):
+                ledger.record(run, stream, batch_id, seq)
+        return ledger
+
+
+async def durable(hub: Hub, ticket: int, **where: Any) -> None:
+    """Wait until the change with `ticket` is in the store; a failed store is a 503."""
+    future = hub.durable(ticket)
+    if future is None:
+        return
+    try:
+        await asyncio.wrap_future(future)
+    except Exception as exc:
+        raise ApiError(
+            503,
+            "store_failed",
+            f"the server could not save this to its store ({exc}); it was not acknowledged, "
+            "send it again",
+            **where,
+        ) from None
+
 
 def _names(run: str, stream: str | None = None) -> tuple[str, str | None]:
     try:
@@ -67,7 +98,7 @@ def _names(run: str, stream: str | None = None) -> tuple[str, str | None]:
     return run, stream
 
 
-def store(
+async def store(
     hub: Hub,
     ledger: BatchLedger,
     run: str,
@@ -77,7 +108,8 @@ def store(
     batch_id: str | None = None,
     columns: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Write one message to the hub (shared by HTTP and websocket); raises ApiError."""
+    """Write one message to the hub (shared by HTTP and websocket) and wait until it is in
+    the store; raises ApiError."""
     _names(run, stream)
     if mode not in ("append", "replace"):
         raise ApiError(
@@ -96,7 +128,14 @@ def store(
             "duplicate": True,
         }
     try:
-        rows = hub.stream(stream, data, run=run, mode=mode, columns=columns)  # type: ignore[arg-type]
+        rows, ticket = hub.write(
+            stream,
+            data,
+            run=run,
+            mode=mode,  # type: ignore[arg-type]
+            columns=columns,
+            batch_id=batch_id,
+        )
     except StreamError as exc:
         column = _COLUMN.search(str(exc))
         raise ApiError(
@@ -108,11 +147,51 @@ def store(
             column=column.group(1) if column else None,
         ) from None
     seq = hub.seq(stream, run=run)
+    await durable(hub, ticket, run=run, stream=stream)
     ledger.record(run, stream, batch_id, seq)
     return {"run": run, "stream": stream, "rows": rows, "seq": seq}
 
 
-def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
+async def clear(hub: Hub, run: str, stream: str | None) -> dict[str, Any]:
+    """Empty one stream or every stream of a run (numbering and layout stay)."""
+    _names(run, stream)
+    tickets = [table.clear() for table in hub.tables(run) if stream in (None, table.name)]
+    await durable(hub, max(tickets, default=0), run=run, stream=stream)
+    return {"run": run, **({"stream": stream} if stream else {}), "cleared": len(tickets)}
+
+
+async def delete_run(hub: Hub, run: str) -> dict[str, Any]:
+    """Forget a run entirely: streams, stored rows and layout."""
+    _names(run)
+    if run not in hub.runs():
+        raise ApiError(404, "not_found", f"no run '{run}'", run=run)
+    deleted, ticket = hub.delete_run(run)
+    await durable(hub, ticket, run=run)
+    return {"run": run, "deleted": deleted}
+
+
+def describe_runs(hub: Hub) -> list[dict[str, Any]]:
+    """Each run with its start, last write and row counts (kept in memory, and on disk)."""
+    stored = {r["run"]: r for r in hub.store.backend.runs()} if hub.store is not None else {}
+    described = []
+    for run in hub.runs():
+        tables = [t.describe() for t in hub.tables(run)]
+        started, updated = hub.run_times(run)
+        entry = {
+            "run": run,
+            "started": iso_time(started),
+            "last_write": iso_time(updated),
+            "streams": len(tables),
+            "rows": sum(t["rows"] for t in tables),
+            "layout": hub.layout(run)[1] is not None,
+        }
+        if run in stored:
+            entry["stored_rows"] = stored[run]["rows"]
+        described.append(entry)
+    return described
+
+
+async def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
     """Validate and install a run's layout; open pages of the run rebuild themselves."""
     _names(run)
     if not isinstance(raw, dict):
@@ -130,7 +209,10 @@ def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
         layout = layout_from_dict(raw, source=f"layout of run '{run}'")
     except SpecError as exc:
         raise ApiError(422, "invalid_layout", str(exc), run=run) from None
-    return {"run": run, "version": hub.set_layout(run, layout)}
+    version = hub.set_layout(run, layout, stored=layout_to_dict(layout))
+    if hub.store is not None:
+        await durable(hub, hub.store.journal.last_ticket, run=run)
+    return {"run": run, "version": version}
 
 
 class _Api(tornado.web.RequestHandler):
@@ -231,29 +313,17 @@ class _BodyApi(_Api):
 
 class RunsHandler(_Api):
     def get(self) -> None:
-        runs = []
-        for run in self.hub.runs():
-            tables = [t.describe() for t in self.hub.tables(run)]
-            runs.append(
-                {
-                    "run": run,
-                    "streams": len(tables),
-                    "rows": sum(t["rows"] for t in tables),
-                    "layout": self.hub.layout(run)[1] is not None,
-                }
-            )
-        self.reply({"runs": runs})
+        self.reply({"runs": describe_runs(self.hub)})
 
 
 class RunHandler(_Api):
-    def delete(self, run: str) -> None:
-        _names(run)
-        self.reply({"run": run, "cleared": self.hub.clear(run=run)})
+    async def delete(self, run: str) -> None:
+        self.reply(await delete_run(self.hub, run))
 
 
 class LayoutHandler(_BodyApi):
-    def put(self, run: str) -> None:
-        self.reply(put_layout(self.hub, run, self.body()))
+    async def put(self, run: str) -> None:
+        self.reply(await put_layout(self.hub, run, self.body()))
 
     def get(self, run: str) -> None:
         _names(run)
@@ -270,11 +340,14 @@ class StreamsHandler(_Api):
             raise ApiError(404, "not_found", f"no run '{run}'", run=run)
         self.reply({"run": run, "streams": [t.describe() for t in self.hub.tables(run)]})
 
+    async def delete(self, run: str) -> None:
+        self.reply(await clear(self.hub, run, None))
+
 
 class StreamHandler(_BodyApi):
-    def post(self, run: str, stream: str) -> None:
+    async def post(self, run: str, stream: str) -> None:
         columns = self.get_query_argument("columns", None)
-        result = store(
+        result = await store(
             self.hub,
             self.ledger,
             run,
@@ -286,9 +359,8 @@ class StreamHandler(_BodyApi):
         )
         self.reply(result)
 
-    def delete(self, run: str, stream: str) -> None:
-        _names(run, stream)
-        self.reply({"run": run, "stream": stream, "cleared": self.hub.clear(stream, run)})
+    async def delete(self, run: str, stream: str) -> None:
+        self.reply(await clear(self.hub, run, stream))
 
     def get(self, run: str, stream: str) -> None:
         _names(run, stream)
@@ -366,7 +438,7 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
     def max_message_size(self) -> int:
         return self.access.max_body
 
-    def on_message(self, message: str | bytes) -> None:
+    async def on_message(self, message: str | bytes) -> None:
         try:
             parsed = json.loads(message)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -380,16 +452,14 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
                 )
             )
             return
-        messages = parsed if isinstance(parsed, list) else [parsed]
-        self.write_message(
-            json.dumps(
-                [self._apply(m) for m in messages]
-                if isinstance(parsed, list)
-                else self._apply(parsed)
-            )
-        )
+        if isinstance(parsed, list):
+            replies: Any = [await self._apply(m) for m in parsed]
+        else:
+            replies = await self._apply(parsed)
+        if self.ws_connection is not None:  # the producer may have gone meanwhile
+            self.write_message(json.dumps(replies))
 
-    def _apply(self, message: Any) -> dict[str, Any]:
+    async def _apply(self, message: Any) -> dict[str, Any]:
         hub = self._hub or default_hub()
         if not isinstance(message, dict):
             return {"ok": False, "error": "invalid_message", "detail": "each message is an object"}
@@ -398,7 +468,7 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
             op = message.get("op", "stream")
             run = str(message.get("run", "default"))
             if op == "stream":
-                result = store(
+                result = await store(
                     hub,
                     self.ledger,
                     run,
@@ -409,14 +479,16 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
                     message.get("columns"),
                 )
             elif op == "clear":
-                stream = message.get("stream")
-                _names(run, stream)
-                result = {"run": run, "cleared": hub.clear(stream, run)}
+                result = await clear(hub, run, message.get("stream"))
+            elif op == "delete_run":
+                result = await delete_run(hub, run)
             elif op == "layout":
-                result = put_layout(hub, run, message.get("layout"))
+                result = await put_layout(hub, run, message.get("layout"))
             else:
                 raise ApiError(
-                    400, "invalid_op", f"op must be stream, clear or layout, not {op!r}"
+                    400,
+                    "invalid_op",
+                    f"op must be stream, clear, layout or delete_run, not {op!r}",
                 )
         except ApiError as exc:
             return {"id": reply_id, "ok": False, **exc.body}
@@ -427,7 +499,9 @@ def routes(
     access: Access, hub: Hub | None = None, ledger: BatchLedger | None = None
 ) -> list[tuple[str, Any, dict[str, Any]]]:
     """Tornado (pattern, handler, kwargs) triples for a server with these access settings."""
-    kwargs = {"access": access, "ledger": ledger or BatchLedger(), "hub": hub}
+    if ledger is None:
+        ledger = BatchLedger.from_store(hub or default_hub())
+    kwargs = {"access": access, "ledger": ledger, "hub": hub}
     run, stream = f"(?P<run>{NAME})", f"(?P<stream>{NAME})"
     return [
         (f"{API}/runs", RunsHandler, kwargs),
@@ -442,5 +516,8 @@ def routes(
 def __getattr__(name: str) -> Any:
     """`ROUTES` for `panel serve --plugins streamvis.ingest`, built when Panel asks for it."""
     if name == "ROUTES":
+        from streamvis.store import server_hub
+
+        server_hub()  # open and replay the store now, not when the first request comes
         return routes(access_from_environment())
     raise AttributeError(f"module 'streamvis.ingest' has no attribute {name!r}")

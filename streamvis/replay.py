@@ -14,7 +14,7 @@ from streamvis.errors import StreamvisError
 
 if TYPE_CHECKING:
     from streamvis.hub import Hub
-    from streamvis.store import Store
+    from streamvis.store import SQLiteStore, Store, StreamRecord
 
 log = logging.getLogger("streamvis")
 Progress = Callable[[int], None]
@@ -26,13 +26,37 @@ def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
     from streamvis.spec import layout_from_dict
 
     backend = store.backend
+    records = backend.streams()
+    bar = None
+    if progress is None:
+        from tqdm import tqdm
+
+        total = sum(min(r.rows, hub.retain) for r in records)
+        bar = tqdm(total=total, unit="rows", desc="replaying", delay=1.0, leave=False)
+        progress = bar.update
+    try:
+        loaded = _load(hub, backend, records, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for run, raw in backend.layouts().items():
+        try:
+            layout = layout_from_dict(raw, source=f"stored layout of run '{run}'")
+        except StreamvisError as exc:
+            log.error("%s", exc)
+            continue
+        hub.set_layout(run, layout)
+    return loaded
+
+
+def _load(hub: Hub, backend: SQLiteStore, records: list[StreamRecord], progress: Progress) -> int:
     loaded = 0
-    for record in backend.streams():
+    for record in records:
         since = max(record.first_seq, record.next_seq - hub.retain)
         pieces = []
-        first = None
+        first = expected = None
         for first_seq, batch, times in backend.segments(record, since):
-            if first is not None and first_seq != first + sum(len(t) for _, t in pieces):
+            if expected is not None and first_seq != expected:
                 log.warning(
                     "store %s: run '%s', stream '%s' has a gap before row %d; "
                     "replaying from there",
@@ -41,9 +65,9 @@ def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
                 pieces, first = [], None
             if first is None:
                 first = first_seq
+            expected = first_seq + len(times)
             pieces.append((batch, times))
-            if progress is not None:
-                progress(len(times))
+            progress(len(times))
         table = hub.restore_table(record.run, record.stream, record.created, record.updated)
         table.restore(
             first if first is not None else record.next_seq,
@@ -57,11 +81,4 @@ def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
                 backend.path, record.run, record.stream, table.ring.hi, record.next_seq,
             )  # fmt: skip
         loaded += len(table.ring)
-    for run, raw in backend.layouts().items():
-        try:
-            layout = layout_from_dict(raw, source=f"stored layout of run '{run}'")
-        except StreamvisError as exc:
-            log.error("%s", exc)
-            continue
-        hub.set_layout(run, layout)
     return loaded

@@ -15,9 +15,13 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamvis.store.journal import Journal, Op
 from streamvis.store.sqlite import Retention, SQLiteStore, StoreError, StreamRecord
+
+if TYPE_CHECKING:
+    from streamvis.hub import Hub
 
 DEFAULT_PATH = Path(".streamvis") / "streamvis.db"
 MEMORY = "none"
@@ -30,7 +34,10 @@ __all__ = [
     "Store",
     "StoreError",
     "StreamRecord",
+    "configured_path",
+    "configured_retention",
     "open_store",
+    "server_hub",
     "store_from_environment",
 ]
 
@@ -93,18 +100,39 @@ def _number(text: str | None, name: str) -> float | None:
         raise StoreError(f"{name} must be a number, not {text!r}") from None
 
 
-def store_from_environment(
-    default: str | os.PathLike[str] | None = DEFAULT_PATH, argv: Sequence[str] | None = None
-) -> Store | None:
-    """The store a server process should use: `--store` among its app arguments, else
-    STREAMVIS_STORE, else `default`. Retention from STREAMVIS_KEEP_ROWS / _KEEP_SECONDS /
-    _KEEP_BYTES (or --keep-rows, --keep-seconds, --keep-bytes)."""
+def configured_path(
+    default: str | os.PathLike[str] | None, argv: Sequence[str] | None = None
+) -> str | os.PathLike[str] | None:
+    """The store a process should use: `--store` among its app arguments, else
+    STREAMVIS_STORE, else `default` ('none' means memory only)."""
     argv = sys.argv if argv is None else argv
-    path = _argument(argv, "--store") or os.environ.get("STREAMVIS_STORE") or default
-    values = {}
+    return _argument(argv, "--store") or os.environ.get("STREAMVIS_STORE") or default
+
+
+def configured_retention(argv: Sequence[str] | None = None) -> Retention:
+    """Retention from --keep-rows/--keep-seconds/--keep-bytes or STREAMVIS_KEEP_ROWS,
+    STREAMVIS_KEEP_SECONDS, STREAMVIS_KEEP_BYTES (unset: keep everything)."""
+    argv = sys.argv if argv is None else argv
+    values: dict[str, float | int | None] = {}
     for field, flag in (("rows", "keep-rows"), ("age", "keep-seconds"), ("bytes", "keep-bytes")):
         variable = "STREAMVIS_" + flag.upper().replace("-", "_")
         text = _argument(argv, f"--{flag}") or os.environ.get(variable)
         number = _number(text, f"--{flag}")
         values[field] = None if number is None else (number if field == "age" else int(number))
-    return open_store(path, Retention(**values))
+    return Retention(**values)  # type: ignore[arg-type]
+
+
+def store_from_environment(
+    default: str | os.PathLike[str] | None = DEFAULT_PATH, argv: Sequence[str] | None = None
+) -> Store | None:
+    """Open the store `configured_path` names, with `configured_retention`."""
+    return open_store(configured_path(default, argv), configured_retention(argv))
+
+
+def server_hub(argv: Sequence[str] | None = None) -> Hub:
+    """The process-wide hub of a server, on its configured store (default
+    ./.streamvis/streamvis.db), replayed on first call; later calls return it."""
+    from streamvis.hub import use_default_store
+
+    path = configured_path(DEFAULT_PATH, argv)
+    return use_default_store(lambda: open_store(path, configured_retention(argv)), path)

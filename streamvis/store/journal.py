@@ -92,6 +92,11 @@ class Journal:
     def durable_ticket(self) -> int:
         return self._durable
 
+    @property
+    def last_ticket(self) -> int:
+        """The ticket of the newest queued change (wait for it to cover everything)."""
+        return self._ticket
+
     def when_durable(self, ticket: int) -> Future[int]:
         """A future resolved once `ticket` is committed (or failed with the store's error)."""
         future: Future[int] = Future()

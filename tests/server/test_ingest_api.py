@@ -18,7 +18,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
+from datetime import datetime
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,11 @@ def get_json(port: int, path: str, **kwargs: Any) -> Any:
 def columns(port: int, run: str, stream: str, since: int | None = None) -> dict[str, list]:
     query = "" if since is None else f"?since={since}"
     return get_json(port, f"{API}/runs/{run}/streams/{stream}{query}")["columns"]
+
+
+def iso_seconds(text: str) -> float:
+    """Seconds since the epoch of an ISO time the API sent ('...Z' is UTC)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def unique(prefix: str) -> str:
@@ -281,9 +288,17 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     port, run = ingest.port, unique("listing")
     post(port, run, "metrics", {"step": [1, 2, 3], "loss": [0.5, 0.25, 0.125]})
     post(port, run, "events", {"t": 1.5, "what": "start", "ok": True})
-    runs = get_json(port, f"{API}/runs")["runs"]
-    assert {"run": run, "streams": 2, "rows": 4, "layout": False} in runs
-    assert get_json(port, f"{API}/runs/{run}/streams") == {
+    before = time.time()
+    runs = {r["run"]: r for r in get_json(port, f"{API}/runs")["runs"]}
+    listed = runs[run]
+    started, last_write = listed.pop("started"), listed.pop("last_write")
+    assert listed == {"run": run, "streams": 2, "rows": 4, "stored_rows": 4, "layout": False}
+    assert started.endswith("Z") and started <= last_write
+    assert time.time() - iso_seconds(last_write) < 60 and iso_seconds(started) <= before
+    streams = get_json(port, f"{API}/runs/{run}/streams")
+    for described in streams["streams"]:
+        assert described.pop("created") <= described.pop("updated")
+    assert streams == {
         "run": run,
         "streams": [
             {
@@ -320,7 +335,7 @@ def test_delete_stream_then_run(ingest: PanelServer) -> None:
     assert columns(port, run, "a") == {}
     assert columns(port, run, "b") == {"y": [3, 4, 5]}
 
-    reply = call(port, "DELETE", f"{API}/runs/{run}")
+    reply = call(port, "DELETE", f"{API}/runs/{run}/streams")
     assert (reply.status, reply.json) == (200, {"run": run, "cleared": 2})
     assert columns(port, run, "b") == {}
     described = get_json(port, f"{API}/runs/{run}/streams")["streams"]
@@ -329,6 +344,15 @@ def test_delete_stream_then_run(ingest: PanelServer) -> None:
     # a cleared stream takes new rows, with any schema
     assert post(port, run, "a", {"x": ["text now"]}).status == 200
     assert columns(port, run, "a") == {"x": ["text now"]}
+
+    # deleting the run forgets it entirely
+    reply = call(port, "DELETE", f"{API}/runs/{run}")
+    assert (reply.status, reply.json) == (200, {"run": run, "deleted": 2})
+    assert run not in {r["run"] for r in get_json(port, f"{API}/runs")["runs"]}
+    assert call(port, "GET", f"{API}/runs/{run}/streams").status == 404
+    reply = call(port, "DELETE", f"{API}/runs/{run}")
+    assert reply.status == 404 and reply.json["error"] == "not_found"
+    assert columns(port, other, "a") == {"x": [7]}, "another run was deleted too"
 
 
 # ------------------------------------------------------------------------------ refusals
@@ -853,7 +877,7 @@ def test_websocket_invalid_messages_get_errors_and_change_nothing(ingest: PanelS
         "id": 9,
         "ok": False,
         "error": "invalid_op",
-        "detail": "op must be stream, clear or layout, not 'drop'",
+        "detail": "op must be stream, clear, layout or delete_run, not 'drop'",
     }
     assert replies[5] == [
         {"ok": False, "error": "invalid_message", "detail": "each message is an object"},
@@ -890,7 +914,7 @@ def test_websocket_clear_and_layout_ops(ingest: PanelServer) -> None:
             {"id": "r", "op": "clear", "run": run},
         ],
     )
-    assert cleared == {"id": "c", "ok": True, "run": run, "cleared": 1}
+    assert cleared == {"id": "c", "ok": True, "run": run, "stream": "s", "cleared": 1}
     assert (layout["id"], layout["ok"], layout["run"]) == ("l", True, run)
     assert isinstance(layout["version"], int)
     assert bad_layout == {
@@ -995,9 +1019,8 @@ def test_put_layout_validates_and_locates_errors(ingest: PanelServer) -> None:
             }
         ],
     }
-    assert {"run": run, "streams": 0, "rows": 0, "layout": True} in get_json(port, f"{API}/runs")[
-        "runs"
-    ]
+    listed = {r["run"]: r for r in get_json(port, f"{API}/runs")["runs"]}[run]
+    assert (listed["streams"], listed["rows"], listed["layout"]) == (0, 0, True)
     assert call(port, "PUT", path, json.dumps(LINE_LAYOUT)).json["version"] > version
 
 

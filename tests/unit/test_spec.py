@@ -15,7 +15,7 @@ from streamvis.spec import Layout, Plot, layout_from_dict, layout_from_yaml, loa
 
 KIND_NAMES = ", ".join(KINDS)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "training.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "streamvis" / "demo.yaml"
 
 # Line numbers matter: the error table below points into this text.
 BASE = """\
