@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -29,38 +30,62 @@ def dtype_code(dtype: np.dtype) -> str:
     return DTYPE_CODES[np.dtype(dtype)]
 
 
-def _column_bytes(values: np.ndarray) -> tuple[str, bytes]:
-    code = dtype_code(values.dtype)
+def _column_parts(parts: list[np.ndarray]) -> tuple[str, list[Any]]:
+    """A column's dtype code and its bytes as buffers (no copy for little-endian numbers)."""
+    code = dtype_code(parts[0].dtype)
     if code == "text":
-        return code, json.dumps(values.tolist(), ensure_ascii=False).encode()
-    return code, np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes()
+        values = [v for part in parts for v in part.tolist()]
+        return code, [json.dumps(values, ensure_ascii=False).encode()]
+    little = parts[0].dtype.newbyteorder("<")
+    buffers = []
+    for part in parts:
+        if part.dtype != little or not part.flags.c_contiguous:
+            part = np.ascontiguousarray(part, dtype=little)
+        buffers.append(memoryview(part.view(np.uint8)))
+    return code, buffers
 
 
-def _times_bytes(times: np.ndarray) -> tuple[str, bytes]:
+def time_runs(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival times as (distinct consecutive values, how many rows each)."""
     if len(times) == 0:
-        return "i8", b""
-    changes = np.flatnonzero(np.diff(times)) + 1
-    if len(changes) * 12 < len(times) * 8:  # run-length is smaller: (value, count) pairs
-        starts = np.concatenate(([0], changes))
-        counts = np.diff(np.concatenate((starts, [len(times)]))).astype("<i4")
-        return "rle", times[starts].astype("<i8").tobytes() + counts.tobytes()
-    return "i8", times.astype("<i8").tobytes()
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(times)) + 1))
+    counts = np.diff(np.concatenate((starts, [len(times)])))
+    return times[starts], counts
+
+
+def _times_bytes(values: np.ndarray, counts: np.ndarray) -> tuple[str, bytes]:
+    rows = int(counts.sum())
+    if len(values) * 12 < rows * 8:  # run-length is smaller: values then counts
+        return "rle", values.astype("<i8").tobytes() + counts.astype("<i4").tobytes()
+    return "i8", np.repeat(values, counts).astype("<i8").tobytes()
+
+
+def encode_parts(
+    columns: dict[str, list[np.ndarray]],
+    time_values: np.ndarray,
+    time_counts: np.ndarray,
+) -> bytes:
+    """One blob from columns given as consecutive pieces (joined without concatenating) and
+    arrival times given as runs; every column's pieces add up to the same row count."""
+    rows = int(np.sum(time_counts))
+    buffers: list[Any] = []
+    header: dict[str, Any] = {"rows": rows, "columns": []}
+    for name, parts in columns.items():
+        code, data = _column_parts(parts)
+        header["columns"].append([name, code, sum(len(b) for b in data)])
+        buffers.extend(data)
+    code, data = _times_bytes(np.asarray(time_values), np.asarray(time_counts))
+    header["times"] = [code, len(data)]
+    buffers.append(data)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return b"".join([MAGIC, _LENGTH.pack(len(head)), head, *buffers])
 
 
 def encode(batch: Batch, times: np.ndarray) -> bytes:
     """One blob holding `batch` (a dict of equal-length columns) and each row's arrival."""
-    rows = len(times)
-    parts: list[bytes] = []
-    header: dict[str, object] = {"rows": rows, "columns": []}
-    for name, values in batch.items():
-        code, data = _column_bytes(values)
-        header["columns"].append([name, code, len(data)])  # type: ignore[union-attr]
-        parts.append(data)
-    code, data = _times_bytes(np.asarray(times, dtype=np.int64))
-    header["times"] = [code, len(data)]
-    parts.append(data)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    return MAGIC + _LENGTH.pack(len(head)) + head + b"".join(parts)
+    values, counts = time_runs(np.asarray(times, dtype=np.int64))
+    return encode_parts({name: [column] for name, column in batch.items()}, values, counts)
 
 
 def _decode_column(code: str, data: bytes, rows: int) -> np.ndarray:

@@ -85,7 +85,8 @@ class Journal:
             self._ticket += 1
             self._queue.append((self._ticket, op))
             self._pending_rows += op.rows
-            self._cond.notify_all()
+            if len(self._queue) == 1:  # the writer sleeps only when the queue is empty
+                self._cond.notify_all()
             return self._ticket
 
     @property

@@ -24,13 +24,15 @@ from typing import Any
 import numpy as np
 
 from streamvis.errors import StreamvisError
-from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode
+from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.journal import Op
 
 FORMAT = 1  # bump with a migration in MIGRATIONS when the schema changes
 MIGRATIONS: dict[int, str] = {}  # from-format -> SQL bringing it to from-format + 1
 SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most this size
 KEEP_BATCH_IDS = 100_000
+WAL_LIMIT = 64 * 2**20  # bytes the WAL file is cut back to after a checkpoint
+CHECKPOINT_SECONDS = 0.25
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs(run TEXT PRIMARY KEY, created INTEGER NOT NULL, layout TEXT);
@@ -88,11 +90,11 @@ class _Pending:
     def __init__(self, first_seq: int, codes: dict[str, str]) -> None:
         self.first_seq = first_seq
         self.codes = codes
-        self.batches: list[dict[str, np.ndarray]] = []
-        self.times: list[np.ndarray] = []
+        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in codes}
+        self.time_values: list[int] = []
+        self.time_counts: list[int] = []
         self.rows = 0
         self.row_dicts: list[dict[str, Any]] = []
-        self.row_times: list[int] = []
         self.row_dtypes: dict[str, Any] = {}
 
     @property
@@ -103,45 +105,71 @@ class _Pending:
         if not self.row_dicts:
             return
         rows = self.row_dicts
-        batch = {
-            name: np.array([row[name] for row in rows], dtype=dtype)
-            for name, dtype in self.row_dtypes.items()
-        }
-        self.batches.append(batch)
-        self.times.append(np.array(self.row_times, dtype=np.int64))
+        for name, dtype in self.row_dtypes.items():
+            self.parts[name].append(np.array([row[name] for row in rows], dtype=dtype))
         self.rows += len(rows)
-        self.row_dicts, self.row_times = [], []
+        self.row_dicts = []
+
+    def _add_times(self, value: int, count: int) -> None:
+        if self.time_values and self.time_values[-1] == value:
+            self.time_counts[-1] += count
+        else:
+            self.time_values.append(value)
+            self.time_counts.append(count)
 
     def add(self, op: Op) -> None:
         if op.kind == "row":
             self.row_dicts.append(op.data)
-            self.row_times.append(op.times)
             self.row_dtypes = op.dtypes
+            self._add_times(op.times, 1)
             return
         self._fold_rows()
-        self.batches.append(op.data)
-        times = op.times
-        if not isinstance(times, np.ndarray):
-            times = np.full(op.rows, times, dtype=np.int64)
-        self.times.append(times)
+        for name, values in op.data.items():
+            self.parts[name].append(values)
+        if isinstance(op.times, np.ndarray):
+            values, counts = time_runs(op.times)
+            for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+                self._add_times(value, count)
+        else:
+            self._add_times(int(op.times), op.rows)
         self.rows += op.rows
 
     def blob(self) -> tuple[int, int, bytes]:
         """(rows, newest arrival ns, encoded segment)."""
         self._fold_rows()
-        if len(self.batches) == 1:
-            batch, times = self.batches[0], self.times[0]
-        else:
-            batch = {n: np.concatenate([b[n] for b in self.batches]) for n in self.codes}
-            times = np.concatenate(self.times)
-        newest = int(times.max()) if len(times) else 0
-        return self.rows, newest, encode(batch, times)
+        values = np.array(self.time_values, dtype=np.int64)
+        counts = np.array(self.time_counts, dtype=np.int64)
+        newest = int(values.max()) if len(values) else 0
+        return self.rows, newest, encode_parts(self.parts, values, counts)
 
 
 def _codes(op: Op) -> dict[str, str]:
     if op.kind == "row":
         return {name: dtype_code(dtype) for name, dtype in op.dtypes.items()}
     return {name: dtype_code(values.dtype) for name, values in op.data.items()}
+
+
+class _Checkpointer:
+    """Copies committed WAL pages into the database file in the background (PASSIVE: never
+    blocks the writer), and a last full checkpoint on close."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="streamvis-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(CHECKPOINT_SECONDS):
+            with contextlib.suppress(sqlite3.Error):
+                self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self.connection.close()
 
 
 class SQLiteStore:
@@ -159,6 +187,7 @@ class SQLiteStore:
         self.readonly = readonly
         self.retention = retention or Retention()
         self._lock_file: Any = None
+        self._checkpointer: _Checkpointer | None = None
         self._read_lock = threading.Lock()
         if readonly:
             if not self.path.exists():
@@ -172,7 +201,12 @@ class SQLiteStore:
             self._writer = self._connect(str(self.path))
             self._writer.execute(f"PRAGMA synchronous={synchronous}")
             self._prepare(self._writer)
+            # checkpoints (copying the WAL into the main file) run on their own thread, so
+            # the writer only ever appends to the WAL
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._writer.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             self._reader = self._connect(str(self.path))
+            self._checkpointer = _Checkpointer(self._connect(str(self.path)))
         self._streams: dict[tuple[str, str], StreamRecord] = {
             (r.run, r.stream): r for r in self.streams()
         }
@@ -551,6 +585,9 @@ class SQLiteStore:
         return "; ".join(row[0] for row in self._query("PRAGMA integrity_check"))
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         for connection in (self._writer, self._reader):
             if connection is not None:
                 with contextlib.suppress(sqlite3.Error):
