@@ -104,7 +104,8 @@ def remote(store: str, rows: int, folder: Path) -> float:
             capture_output=True, text=True, timeout=600, check=True,
         )  # fmt: skip
         report = json.loads(done.stdout.strip().splitlines()[-1])
-        assert report["ok"] and not report["errors"], report
+        if not report["ok"] or report["errors"]:
+            raise RuntimeError(f"the producer did not deliver everything: {report}")
         return rows / report["seconds"]
     finally:
         server.terminate()
