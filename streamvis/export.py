@@ -53,6 +53,23 @@ def _stored(
     return _frame(pieces, wall_time)
 
 
+def stored_rows(
+    backend: SQLiteStore, run: str, stream: str, since: int, limit: int | None
+) -> tuple[int, int, Batch] | None:
+    """(first seq, next seq, rows with seq >= since, at most the newest `limit`) from the
+    store; None when the store does not hold the stream."""
+    record = next((r for r in backend.streams(run) if r.stream == stream), None)
+    if record is None:
+        return None
+    since = max(since, record.first_seq)
+    if limit is not None:
+        since = max(since, record.next_seq - limit)
+    frame = _frame(list(backend.segments(record, since)), wall_time=False)
+    frame = frame[frame.index >= since]
+    batch = {name: frame[name].to_numpy() for name in frame.columns}
+    return (int(frame.index[0]) if len(frame) else record.next_seq), record.next_seq, batch
+
+
 def _open(store: str | os.PathLike[str] | SQLiteStore | None, hub: Hub) -> SQLiteStore | None:
     if isinstance(store, SQLiteStore):
         return store

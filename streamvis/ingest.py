@@ -25,6 +25,7 @@ import tornado.websocket
 
 from streamvis.access import Access, access_from_environment, host_name
 from streamvis.errors import SpecError, StreamError
+from streamvis.export import stored_rows
 from streamvis.hub import Hub, check_name, default_hub, iso_time
 from streamvis.spec import layout_from_dict, layout_to_dict
 from streamvis.wire import WireError, columns_csv, columns_json, parse_body
@@ -378,6 +379,11 @@ class StreamHandler(_BodyApi):
                 404, "not_found", f"run '{run}' has no stream '{stream}'", run=run, stream=stream
             )
         first, next_seq, batch = table.rows(since, limit)
+        if since < first and self.hub.store is not None:  # older rows: read them from disk
+            self.hub.flush()
+            stored = stored_rows(self.hub.store.backend, run, stream, since, limit)
+            if stored is not None:
+                first, next_seq, batch = stored
         if self.get_query_argument("format", "json") == "csv":
             self.set_header("X-Streamvis-Seq", str(next_seq))
             self.reply(columns_csv(batch), content_type="text/csv; charset=utf-8")
