@@ -3,7 +3,8 @@
 A blob is `SVB1`, a 4-byte header length, a JSON header naming each column, its dtype code
 and byte count, then the raw little-endian buffers. Numbers, booleans and timestamps are
 stored as their numpy bytes; text as a JSON list (which keeps missing values). Arrival times
-are run-length coded when many rows share one (a batch), else stored as int64.
+are run-length coded when many rows share one (a batch), else as int32 steps from the first
+(rows a moment apart), else as int64.
 """
 
 from __future__ import annotations
@@ -55,10 +56,16 @@ def time_runs(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _times_bytes(values: np.ndarray, counts: np.ndarray) -> tuple[str, bytes]:
+    """The smallest exact coding: run-length pairs (a batch shares one time), the first time
+    and int32 ns steps (rows a moment apart), or plain int64."""
     rows = int(counts.sum())
-    if len(values) * 12 < rows * 8:  # run-length is smaller: values then counts
+    if len(values) * 12 < rows * 4 + 8:
         return "rle", values.astype("<i8").tobytes() + counts.astype("<i4").tobytes()
-    return "i8", np.repeat(values, counts).astype("<i8").tobytes()
+    times = np.repeat(values, counts)
+    steps = np.diff(times)
+    if len(steps) == 0 or (steps.min() >= -(2**31) and steps.max() < 2**31):
+        return "d4", times[:1].astype("<i8").tobytes() + steps.astype("<i4").tobytes()
+    return "i8", times.astype("<i8").tobytes()
 
 
 def encode_parts(
@@ -108,6 +115,10 @@ def _decode_times(code: str, data: bytes, rows: int) -> np.ndarray:
         values = np.frombuffer(data[: pairs * 8], dtype="<i8")
         counts = np.frombuffer(data[pairs * 8 :], dtype="<i4")
         return np.repeat(values, counts).astype(np.int64, copy=False)
+    if code == "d4":
+        first = np.frombuffer(data[:8], dtype="<i8").astype(np.int64)
+        steps = np.frombuffer(data[8:], dtype="<i4").astype(np.int64)
+        return np.concatenate((first, first[0] + np.cumsum(steps))) if rows else first[:0]
     return np.frombuffer(data, dtype="<i8").astype(np.int64, copy=False)
 
 
