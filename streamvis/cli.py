@@ -53,7 +53,8 @@ def _origins(address: str, port: int, extra: Sequence[str]) -> list[str]:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Run `panel serve` on the packaged page with the ingest routes mounted."""
+    """Run `panel serve` on the packaged page with the ingest routes mounted (and the store
+    opened and replayed as it starts)."""
     app = Path(__file__).with_name("serve_app.py")
     command = [
         sys.executable,
@@ -91,6 +92,8 @@ def serve_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.store.lower() != "none":  # a locked or foreign store: one line now, not a trace
+        SQLiteStore(args.store).close()
     print(
         f"streamvis: dashboard at http://{args.address}:{args.port}/, ingest API "
         f"at http://{args.address}:{args.port}/api/v1",

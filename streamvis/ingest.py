@@ -24,7 +24,7 @@ import tornado.web
 import tornado.websocket
 
 from streamvis.access import Access, access_from_environment, host_name
-from streamvis.errors import SpecError, StreamError
+from streamvis.errors import SpecError, StreamError, StreamvisError
 from streamvis.export import stored_rows
 from streamvis.hub import Hub, check_name, default_hub, iso_time
 from streamvis.spec import layout_from_dict, layout_to_dict
@@ -524,6 +524,9 @@ def __getattr__(name: str) -> Any:
     if name == "ROUTES":
         from streamvis.store import server_hub
 
-        server_hub()  # open and replay the store now, not when the first request comes
+        try:
+            server_hub()  # open and replay the store now, not when the first request comes
+        except StreamvisError as exc:  # e.g. another server holds the store: say so, stop
+            raise SystemExit(f"streamvis: {exc}") from None
         return routes(access_from_environment())
     raise AttributeError(f"module 'streamvis.ingest' has no attribute {name!r}")
