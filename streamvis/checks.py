@@ -109,6 +109,25 @@ def check_legend(value: Any) -> str | bool:
     return value
 
 
+def check_smoothing(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number from 0 to 0.99, not {describe_type(value)}")
+    if not 0 <= value <= 0.99:
+        raise ValueError(f"must be a number from 0 (off) to 0.99, not {value}")
+    return float(value)
+
+
+X_AXES = ("step", "wall", "relative")
+
+
+def check_x_axis(value: Any) -> str:
+    if value not in X_AXES:
+        raise ValueError(
+            f"must be one of {', '.join(X_AXES)}, not {value!r}." + suggest(str(value), X_AXES)
+        )
+    return str(value)
+
+
 OPTION_CHECKS = {
     "title": check_text,
     "xlabel": check_text,
@@ -122,6 +141,8 @@ OPTION_CHECKS = {
     "size": check_number,
     "alpha": check_fraction,
     "line_width": check_number,
+    "smoothing": check_smoothing,
+    "x_axis": check_x_axis,
 }
 
 

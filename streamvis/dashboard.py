@@ -1,7 +1,10 @@
 """Compile a Layout into one browser session's page: a Panel GridSpec of live plots.
 
 Call `dashboard(layout)` once per session (Panel runs the app script per session); each
-call makes fresh Buffers and subscriptions, so viewers never share state.
+call makes fresh Buffers and subscriptions, so viewers never share state. The page address
+picks what is drawn: `?run=NAME` another run, `?runs=REGEX` several runs compared
+(streamvis/compare.py). Line plots follow the header's smoothing and x axis controls
+(streamvis/controls.py); the header and reset buttons are in streamvis/header.py.
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ import logging
 import time
 from typing import Any
 
-from streamvis.crossfilter import Crossfilter
-from streamvis.hub import Hub, default_hub
+from streamvis import compare
+from streamvis.compare import COMPARED, first_run_plot
+from streamvis.controls import LineControls, smoothing_streams
+from streamvis.errors import StreamError
+from streamvis.header import group_resets, reset_button
+from streamvis.header import header as make_header
+from streamvis.hub import Hub, check_name, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
 from streamvis.session import LiveSession, quiet_closed_tabs
@@ -48,28 +56,49 @@ def _empty_buffer(plot: Plot) -> Any:
     return hv.streams.Buffer(example, length=_buffer_length(plot), index=False)
 
 
-def _cell(plot: Plot, session: LiveSession) -> Any:
-    """One grid cell: the plot, and a hidden error box shown when its data does not fit."""
+def _cell(
+    plot: Plot, session: LiveSession, controls: LineControls, runs: list[str] | None = None
+) -> Any:
+    """One grid cell: the plot, and a hidden error box shown when its data does not fit.
+    With `runs` (runs compared) a line or scatter plot draws each of them."""
     import panel as pn
 
     kind = KINDS[plot.kind]
+    compared = bool(runs) and plot.kind in COMPARED
+    if runs and not compared and getattr(kind, "STREAM", True):
+        plot = first_run_plot(plot, session.run)
+    state = group = None
     try:
         if not getattr(kind, "STREAM", True):  # static content: no Buffer, no subscription
             return pn.Column(kind.build(plot, None), sizing_mode="stretch_both", margin=2)
-        make_state = getattr(kind, "make_state", None)
-        state = make_state(plot) if make_state is not None else None
-        group = None
-        if state is not None and plot.crossfilter:
-            group = session.crossfilter(plot.stream, plot.crossfilter)
-            state.group = group
-            group.join(plot.id, state)
-        buffer = _empty_buffer(plot)
-        view = kind.build(plot, buffer, state=state)
-        chart = (
-            view
-            if isinstance(view, pn.viewable.Viewable)
-            else pn.pane.HoloViews(view, sizing_mode="stretch_both", linked_axes=False)
-        )
+        if compared:
+            buffers = {run: _empty_buffer(plot) for run in runs or ()}
+
+            def make(shown: Plot) -> tuple[Any, list[Any]]:
+                return compare.view(shown, buffers)
+
+        else:
+            make_state = getattr(kind, "make_state", None)
+            state = make_state(plot) if make_state is not None else None
+            if state is not None and plot.crossfilter:
+                group = session.crossfilter(plot.stream, plot.crossfilter)
+                state.group = group
+                group.join(plot.id, state)
+            buffers = {session.run: _empty_buffer(plot)}
+
+            def make(shown: Plot) -> tuple[Any, list[Any]]:
+                view = kind.build(shown, buffers[session.run], state=state)
+                return view, smoothing_streams(view)
+
+        if plot.kind == "line":
+            chart = controls.chart(plot, make)
+        else:
+            view = make(plot)[0]
+            chart = (
+                view
+                if isinstance(view, pn.viewable.Viewable)
+                else pn.pane.HoloViews(view, sizing_mode="stretch_both", linked_axes=False)
+            )
     except Exception as exc:  # one broken plot must not blank the page
         log.exception("plot '%s' (%s) could not be built", plot.id, plot.kind)
         message = f"plot '{plot.id}' ({plot.kind}) could not be built: {exc}"
@@ -89,50 +118,16 @@ def _cell(plot: Plot, session: LiveSession) -> Any:
         error_box.object = message or ""
         error_box.visible = message is not None
 
-    if state is not None:  # summaries (aggregates, filtered tables) see every kept row
-        session.add(plot, buffer, show_error, limit=None, state=state)
-    else:
-        session.add(plot, buffer, show_error, limit=_buffer_length(plot))
+    for run, buffer in buffers.items():
+        if state is not None:  # summaries (aggregates, filtered tables) see every kept row
+            session.add(plot, buffer, show_error, limit=None, state=state)
+        else:
+            session.add(plot, buffer, show_error, limit=_buffer_length(plot), run=run)
     if group is not None and getattr(state, "column", ""):  # a member that can hold a filter
         return pn.Column(
-            error_box, _reset_button(plot, group), chart, sizing_mode="stretch_both", margin=2
+            error_box, reset_button(plot, group), chart, sizing_mode="stretch_both", margin=2
         )
     return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
-
-
-def _reset_button(plot: Plot, group: Crossfilter) -> Any:
-    """'reset' for one chart's selection, shown only while it has one."""
-    import panel as pn
-
-    button = pn.widgets.Button(
-        label=f"reset {plot.id}",
-        height=30,
-        width=140,
-        visible=False,
-        css_classes=["sv-reset"],
-    )
-    button.on_click(lambda _event: group.select(plot.id, None))
-    group.listeners.append(lambda: setattr(button, "visible", plot.id in group.selections))
-    return button
-
-
-def _group_resets(session: LiveSession) -> list[Any]:
-    """'reset all' per crossfilter group of the page, shown while any member filters."""
-    import panel as pn
-
-    buttons = []
-    for group in session.crossfilters.values():
-        button = pn.widgets.Button(
-            label=f"reset all ({group.name})",
-            height=30,
-            width=180,
-            visible=False,
-            css_classes=["sv-reset-group"],
-        )
-        button.on_click(lambda _event, g=group: g.reset())
-        group.listeners.append(lambda b=button, g=group: setattr(b, "visible", g.active))
-        buttons.append(button)
-    return buttons
 
 
 def _equal_tracks(rows: int, cols: int) -> str:
@@ -145,58 +140,9 @@ def _equal_tracks(rows: int, cols: int) -> str:
     )
 
 
-def _header(title: str, run: str) -> Any:
-    import panel as pn
-
-    heading = pn.pane.HTML(
-        f"<h2 style='margin:4px 8px'>{html.escape(title)}</h2>", sizing_mode="stretch_width"
-    )
-    run_label = pn.pane.HTML(
-        f"<span style='color:#666;margin:12px'>run: {html.escape(run)}</span>",
-        width=260,
-        align="end",
-    )
-    status = _source_status(run)
-    parts = [heading, run_label] if status is None else [heading, status, run_label]
-    row = pn.Row(*parts, sizing_mode="stretch_width", height=48)
-    row.sv_refresh = getattr(status, "sv_refresh", None)  # LivePage calls it on its timer
-    return row
-
-
-def _source_status(run: str) -> Any:
-    """One line per failing source of `run` (layout `sources:`), refreshed every second;
-    None when the run has no sources."""
-    import panel as pn
-
-    from streamvis import sources
-
-    if not sources.states(run):
-        return None
-    pane = pn.pane.HTML(
-        "",
-        css_classes=["sv-sources"],
-        sizing_mode="stretch_width",
-        height=44,
-        styles={"color": "#b00020", "font-size": "12px", "overflow": "auto"},
-    )
-
-    last = [0.0]
-
-    def update() -> None:
-        """Called by the page's own timer; looks at the sources at most once a second."""
-        if time.monotonic() - last[0] < 1.0:
-            return
-        last[0] = time.monotonic()
-        text = "<br>".join(html.escape(line) for line in sources.problems(run))
-        if pane.object != text:
-            pane.object = text
-
-    update()
-    pane.sv_refresh = update
-    return pane
-
-
-def _grid(layout: Layout, session: LiveSession) -> Any:
+def _grid(
+    layout: Layout, session: LiveSession, controls: LineControls, runs: list[str] | None = None
+) -> Any:
     import panel as pn
 
     rows, cols = layout.shape
@@ -208,25 +154,45 @@ def _grid(layout: Layout, session: LiveSession) -> Any:
     )
     for plot in layout.plots:
         top, left, height, width = plot.at
-        grid[top : top + height, left : left + width] = _cell(plot, session)
+        grid[top : top + height, left : left + width] = _cell(plot, session, controls, runs)
     return grid
 
 
 class LivePage:
-    """One browser session's page for a run: a header and the grid of its layout.
+    """One browser session's page for a run (or, with `runs`, several runs compared): a
+    header and the grid of its layout.
 
     With a fixed layout the page shows it; without one it follows the layout the hub holds
     for the run (set by a layout file, `PUT /api/v1/runs/{run}/layout` or `Client.set_layout`)
-    and rebuilds itself in place, without a reload, whenever that layout changes."""
+    and rebuilds itself in place, without a reload, whenever that layout changes. `run` is
+    the app's run; `shown` (from `?run=`) is drawn instead, with its own layout if the hub
+    has one, else the app's run's. `runs` (from `?runs=`) is a regular expression over run
+    names; the set of matching runs is checked once a second and the page rebuilt when it
+    changes. `problem` is shown instead of any plot (a bad page address)."""
 
-    def __init__(self, hub: Hub, run: str | None, layout: Layout | None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        run: str | None,
+        layout: Layout | None,
+        *,
+        shown: str | None = None,
+        runs: str | None = None,
+        problem: str | None = None,
+    ) -> None:
         import panel as pn
 
         self.hub = hub
         self.fixed = layout
-        self.run = run or (layout.run if layout is not None else "default")
-        self.version = -1
+        self.home = run or (layout.run if layout is not None else "default")
+        self.run = shown or self.home
+        self.pattern = runs
+        self.problem = problem
+        self.runs: list[str] = []
+        self._runs_checked: float | None = None
+        self.version: Any = None
         self.session: LiveSession | None = None
+        self.controls: LineControls | None = None
         self.document: Any = None
         self.view = pn.Column(sizing_mode="stretch_both")
         self._callback: Any = None
@@ -235,19 +201,76 @@ class LivePage:
         self._refresh_header: Any = None
         self.rebuild_if_changed()
 
-    def _layout(self) -> tuple[int, Layout | None]:
+    def _matching(self) -> list[str]:
+        """The runs `?runs=` matches, looked up at most once a second."""
+        now = time.monotonic()
+        if self.pattern is not None and (
+            self._runs_checked is None or now - self._runs_checked >= 1.0
+        ):
+            self._runs_checked = now
+            try:
+                self.runs = compare.matching_runs(self.pattern, self.hub.runs())
+            except ValueError as exc:
+                self.problem = str(exc)
+        return self.runs
+
+    def _layout(self) -> tuple[Any, Layout | None]:
+        if self.problem is not None:
+            return "problem", None
+        if self.pattern is not None:
+            runs = self._matching()
+            if self.problem is not None or not runs:
+                return ("runs", tuple(runs), self.problem), None
+            version, layout = (
+                (0, self.fixed)
+                if self.fixed is not None
+                else compare.shared_layout(self.hub, self.home, runs)
+            )
+            return (version, tuple(runs)), layout
         if self.fixed is not None:
             return 0, self.fixed
-        return self.hub.layout(self.run)
+        version, layout = self.hub.layout(self.run)
+        if layout is None and self.run != self.home:  # a run without its own layout
+            home_version, layout = self.hub.layout(self.home)
+            return (version, home_version), layout
+        return version, layout
 
     @property
     def refresh_ms(self) -> int:
         return self.session.layout.refresh_ms if self.session else DEFAULT_REFRESH_MS
 
-    def rebuild_if_changed(self) -> bool:
-        """Swap in the run's current layout if it changed; True when the page was rebuilt."""
+    @property
+    def shown(self) -> str:
+        """What the header says the page shows."""
+        if self.pattern is None:
+            return f"run: {self.run}"
+        return f"runs: {', '.join(self.runs)}" if self.runs else f"runs: {self.pattern}"
+
+    def _note(self) -> Any:
+        """The text shown while there is nothing to draw."""
         import panel as pn
 
+        if self.problem is not None:
+            return pn.pane.Str(
+                self.problem, styles=ERROR_STYLE, css_classes=["sv-error", "sv-page-error"]
+            )
+        if self.pattern is not None and not self.runs:
+            text = (
+                f"no run matches runs={self.pattern!r} yet (runs: "
+                f"{', '.join(self.hub.runs()) or 'none'}); waiting for one"
+            )
+        else:
+            text = (
+                f"waiting for a layout for run '{self.run}' (a layout file, "
+                "PUT /api/v1/runs/{run}/layout or Client.set_layout)"
+            )
+        return pn.pane.HTML(
+            f"<p style='color:#888;margin:16px'>{html.escape(text)}</p>", name="sv-waiting-layout"
+        )
+
+    def rebuild_if_changed(self) -> bool:
+        """Swap in the run's current layout (or set of compared runs) if it changed; True
+        when the page was rebuilt."""
         version, layout = self._layout()
         if version == self.version:
             return False
@@ -255,23 +278,19 @@ class LivePage:
         if self.session is not None:
             self.session.close()
         if layout is None:
-            self.session = None
-            note = pn.pane.HTML(
-                f"<p style='color:#888;margin:16px'>waiting for a layout for run "
-                f"'{html.escape(self.run)}' (a layout file, PUT /api/v1/runs/{{run}}/layout "
-                "or Client.set_layout)</p>",
-                name="sv-waiting-layout",
-            )
-            header = _header("streamvis", self.run)
+            self.session = self.controls = None
+            header = make_header("streamvis", self.home, self.shown)
             self._refresh_header = header.sv_refresh
-            self.view[:] = [header, note]
+            self.view[:] = [header, self._note()]
         else:
-            self.session = LiveSession(layout, self.hub, run=self.run)
+            runs = self.runs if self.pattern is not None else None
+            self.session = LiveSession(layout, self.hub, run=runs[0] if runs else self.run)
             self.session.document = self.document
-            grid = _grid(layout, self.session)
-            header = _header(layout.title, self.run)
+            self.controls = LineControls()
+            grid = _grid(layout, self.session, self.controls, runs)
+            header = make_header(layout.title, self.home, self.shown, self.controls.widgets())
             self._refresh_header = header.sv_refresh
-            header.extend(_group_resets(self.session))
+            header.extend(group_resets(self.session))
             self.view[:] = [header, grid]
         self.view.sv_session = self.session  # for tests and notebooks
         return True
@@ -328,19 +347,45 @@ class LivePage:
             self.session.close()
 
 
+def page_query(arguments: dict[str, list[bytes]]) -> tuple[str | None, str | None, str | None]:
+    """(`?run=`, `?runs=`, the problem with them or None) from a page request's arguments."""
+    values = {key: arguments[key][-1].decode("utf-8", "replace") for key in ("run", "runs")
+              if arguments.get(key)}  # fmt: skip
+    shown, runs = values.get("run"), values.get("runs")
+    if shown is not None:
+        try:
+            check_name("run", shown)
+        except StreamError as exc:
+            return None, None, f"cannot show ?run={shown}: {exc}"
+    if runs is not None:
+        try:
+            compare.matching_runs(runs, ())
+        except ValueError as exc:
+            return shown, None, str(exc)
+    return shown, runs, None
+
+
 def dashboard(
     layout: Layout | dict[str, Any] | str | None = None,
     *,
     hub: Hub | None = None,
     run: str | None = None,
+    runs: str | None = None,
     start: bool = True,
 ) -> Any:
     """A live page: for `layout` (a Layout, a dict of the YAML schema, or a YAML path), or,
     with no layout, for whatever layout the hub holds for `run` (updated live).
 
+    `runs` (a regular expression) compares the matching runs. In a server the page address
+    overrides both: `?run=NAME` shows that run, `?runs=REGEX` compares runs.
     Returns a Panel object; `.servable()` it in an app, or show it in a notebook."""
+    import panel as pn
+
     fixed = load_layout(layout) if layout is not None else None
-    page = LivePage(hub or default_hub(), run, fixed)
+    shown, pattern, problem = page_query(pn.state.session_args)
+    page = LivePage(
+        hub or default_hub(), run, fixed, shown=shown, runs=pattern or runs, problem=problem
+    )
     page.view.sv_page = page
     if start:
         page.start()
@@ -355,6 +400,7 @@ def serve(
     show: bool = False,
     threaded: bool = True,
     hub: Hub | None = None,
+    run: str | None = None,
     **server_settings: Any,
 ) -> Any:
     """Serve `layout` from this process (the producer keeps calling `sv.stream`).
@@ -368,10 +414,10 @@ def serve(
     from streamvis.sources import start_sources
 
     checked = load_layout(layout)
-    start_sources(checked, hub=hub)
+    start_sources(checked, hub=hub, run=run)
 
     def page() -> Any:
-        return dashboard(checked, hub=hub)
+        return dashboard(checked, hub=hub, run=run)
 
     return pn.serve(
         {"/": page},

@@ -21,6 +21,7 @@ import pandas as pd
 from streamvis.crossfilter import Crossfilter
 from streamvis.errors import SpecError
 from streamvis.hub import Hub, Subscription, Update
+from streamvis.smoothing import WALL, with_times
 from streamvis.spec import Layout, Plot
 
 log = logging.getLogger("streamvis")
@@ -67,8 +68,10 @@ class Target:
     show_error: Callable[[str | None], None]
     reread: Callable[[], Update | None]
     state: Any = None  # a kind's running summary (e.g. aggregates): it draws a table instead
+    first_time: Callable[[], int | None] | None = None  # set when the Buffer holds times
     error: str | None = None
     stale: bool = False
+    origin: int | None = None  # arrival (ns) of the stream's oldest row, for relative time
 
     def apply(self, update: Update, layout: Layout) -> int:
         """Send an update to the Buffer; returns rows sent (0 when the plot is in error).
@@ -97,7 +100,12 @@ class Target:
                 self.buffer.clear()
             return 0
         frame = finite_frame(update.batch, self.plot.columns)
-        if update.reset or len(self.buffer.data) == 0:
+        restart = update.reset or len(self.buffer.data) == 0
+        if self.first_time is not None:  # a line plot: add arrival times for its x axis
+            if restart or self.origin is None:
+                self.origin = self.first_time()
+            frame = with_times(frame, update.times, self.origin)
+        if restart:
             self._restart(frame)
         self.buffer.send(frame)
         return len(frame)
@@ -128,6 +136,18 @@ class Target:
             self.show_error(message)
 
 
+def first_arrival(hub: Hub, run: str, stream: str) -> int | None:
+    """Arrival time (ns) of the oldest row the hub keeps of a stream; None when empty."""
+    table = hub.table(run, stream)
+    if table is None:
+        return None
+    with table.lock:
+        ring = table.ring
+        if len(ring) == 0 or ring.capacity == 0:
+            return None
+        return int(ring.times[ring.lo % ring.capacity])
+
+
 @dataclass
 class Feed:
     """One hub subscription and the plots of this session that draw its stream."""
@@ -143,6 +163,7 @@ class LiveSession:
         self.layout = layout
         self.hub = hub
         self.run = run or layout.run
+        # by stream; a stream of another run (runs compared on one page) by "run/stream"
         self.feeds: dict[str, Feed] = {}
         self.crossfilters: dict[tuple[str, str], Crossfilter] = {}
         self.document: Any = None  # the Bokeh document this session's plots live in
@@ -155,16 +176,23 @@ class LiveSession:
         show_error: Callable[[str | None], None],
         limit: int | None,
         state: Any = None,
+        run: str | None = None,
     ) -> None:
-        """Draw `plot` from its stream; `limit=None` means every kept row (exact summaries)."""
-        feed = self.feeds.get(plot.stream)
+        """Draw `plot` from its stream of `run` (default: the session's); `limit=None` means
+        every kept row (exact summaries). A Buffer with a `_wall_time` column also gets
+        each row's arrival time."""
+        run = run or self.run
+        key = plot.stream if run == self.run else f"{run}/{plot.stream}"
+        feed = self.feeds.get(key)
         if feed is None:
-            subscription = self.hub.subscribe(plot.stream, run=self.run, limit=limit)
-            feed = self.feeds[plot.stream] = Feed(subscription)
+            subscription = self.hub.subscribe(plot.stream, run=run, limit=limit)
+            feed = self.feeds[key] = Feed(subscription)
         current = feed.subscription.limit
         feed.subscription.limit = None if limit is None or current is None else max(current, limit)
-        reread = self._rereader(plot.stream, limit)
-        feed.targets.append(Target(plot, buffer, show_error, reread, state))
+        reread = self._rereader(run, plot.stream, limit)
+        timed = WALL in getattr(buffer.data, "columns", ())
+        first = (lambda: first_arrival(self.hub, run, plot.stream)) if timed else None
+        feed.targets.append(Target(plot, buffer, show_error, reread, state, first))
 
     def crossfilter(self, stream: str, name: str) -> Crossfilter:
         """This session's group `name` over `stream`; a selection in it redraws its members."""
@@ -180,11 +208,11 @@ class LiveSession:
                 if target.state is not None and getattr(target.state, "group", None) is group:
                     target.redraw()
 
-    def _rereader(self, stream: str, limit: int | None) -> Callable[[], Update | None]:
+    def _rereader(self, run: str, stream: str, limit: int | None) -> Callable[[], Update | None]:
         """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""
 
         def reread() -> Update | None:
-            table = self.hub.table(self.run, stream)
+            table = self.hub.table(run, stream)
             return table.read(-1, 0, limit) if table is not None else None
 
         return reread

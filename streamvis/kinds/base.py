@@ -34,11 +34,16 @@ def points(plot: Plot) -> int:
     return int(plot.options.get("points", DEFAULT_POINTS))
 
 
-def axis_opts(plot: Plot, follow_in_browser: bool = True) -> dict[str, Any]:
+def axis_opts(
+    plot: Plot,
+    follow_in_browser: bool = True,
+    source_key: Callable[[Any], str] | None = None,
+) -> dict[str, Any]:
     """HoloViews opts for title, axis labels, log axes and stretching to the grid cell.
 
     `follow_in_browser=False` (categorical charts) leaves the axes to HoloViews, which then
-    rescales them on every update (`framewise`)."""
+    rescales them on every update (`framewise`). `source_key` names data sources (see
+    `live_hook`)."""
     options = plot.options
     opts: dict[str, Any] = {
         "title": plot.title,
@@ -48,7 +53,7 @@ def axis_opts(plot: Plot, follow_in_browser: bool = True) -> dict[str, Any]:
         "backend_opts": {"plot.output_backend": "canvas"},
         "framewise": not follow_in_browser,
         "tools": ["hover"],
-        "hooks": [live_hook(plot, follow_in_browser)],
+        "hooks": [live_hook(plot, follow_in_browser, source_key)],
         "xlabel": options.get("xlabel", plot.x or ""),
         "ylabel": options.get("ylabel", ", ".join(plot.y) if len(plot.y) == 1 else ""),
         "logx": options.get("logx", False),
@@ -76,8 +81,20 @@ def _drew_nothing(frame: Any) -> bool:
     return values.dtype.kind == "f" and bool(np.isnan(values).all())
 
 
-def live_hook(plot: Plot, follow_in_browser: bool = True) -> Callable[[Any, Any], None]:
-    """A HoloViews hook run on every render of `plot` (see the module docstring)."""
+def value_key(frame: Any) -> str:
+    """A data source's key: the name of the first value dimension (the y column)."""
+    return str(frame.vdims[0].name)
+
+
+def live_hook(
+    plot: Plot,
+    follow_in_browser: bool = True,
+    source_key: Callable[[Any], str] | None = None,
+) -> Callable[[Any, Any], None]:
+    """A HoloViews hook run on every render of `plot` (see the module docstring). Data
+    sources are named `sv:<plot id>:<key>`, the key from `source_key(element)` (default:
+    the y column; `run/column` when runs are compared)."""
+    key_of = source_key or value_key
 
     def hook(hv_plot: Any, element: Any) -> None:
         from bokeh.models import DataRange1d, Label, Node
@@ -107,7 +124,7 @@ def live_hook(plot: Plot, follow_in_browser: bool = True) -> Callable[[Any, Any]
             source = series.handles.get("source")
             frame = series.current_frame
             if source is not None and frame is not None and frame.vdims:
-                source.name = source_name(plot.id, frame.vdims[0].name)
+                source.name = source_name(plot.id, key_of(frame))
         empty = all(_drew_nothing(s.current_frame) for s in _series_plots(hv_plot))
         for label in figure.center:
             if getattr(label, "name", "") == f"sv-waiting:{plot.id}":

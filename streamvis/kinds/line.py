@@ -1,5 +1,9 @@
 """`line`: one line per y column against a shared x (the 'tandem lines' of the first
-release). NaN and inf are drawn as gaps."""
+release). NaN and inf are drawn as gaps.
+
+Options `smoothing` (TensorBoard's moving average; the raw line stays, faint, behind) and
+`x_axis` (step, wall or relative time) are the starting values of the page's controls,
+which restyle every line plot of the page (see streamvis/controls.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,18 @@ from typing import TYPE_CHECKING, Any
 from streamvis import fields
 from streamvis.crossfilter import RowsState
 from streamvis.kinds.base import axis_opts, points, range_selection
+from streamvis.smoothing import (
+    PALETTE,
+    RAW_ALPHA,
+    TIME_COLUMNS,
+    ema,
+    smoothed_name,
+    smoothing_stream,
+    weight_of,
+    x_axis_of,
+    x_column,
+    x_label,
+)
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
@@ -24,7 +40,10 @@ OPTIONS = (
     "colors",
     "line_width",
     "alpha",
+    "smoothing",
+    "x_axis",
 )
+DASHES = ("solid", "dashed", "dotted", "dotdash", "dashdot")  # y columns of one compared run
 
 
 def make_state(plot: Plot) -> RowsState | None:
@@ -32,24 +51,73 @@ def make_state(plot: Plot) -> RowsState | None:
     return RowsState(plot, points(plot), plot.x or "") if plot.crossfilter else None
 
 
-def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
-    """A DynamicMap drawing `plot.y` against `plot.x` from the session's Buffer."""
+def buffer_columns(plot: Plot) -> dict[str, str]:
+    """The Buffer's columns: the plot's, and the arrival times the x axis choice needs
+    (not for crossfilter members, whose rows come from a filtered summary)."""
+    columns = dict.fromkeys(plot.columns, "float64")
+    return columns if plot.crossfilter else {**columns, **TIME_COLUMNS}
+
+
+def legend_label(plot: Plot, column: str, run: str | None) -> str:
+    """The legend entry of one line: the column, or in a comparison the run (and column)."""
+    if run is None:
+        return column
+    return run if len(plot.y) == 1 else f"{run}: {column}"
+
+
+def layers(
+    plot: Plot, buffer: Any, smoothing: Any, run: str | None = None, color: str | None = None
+) -> Any:
+    """A DynamicMap of `plot`'s lines from one Buffer, redrawn on new rows and on a
+    smoothing event. `run` and `color` are set when several runs share the figure.
+
+    With the `smoothing` option above 0 each column is a faint raw line and, in the same
+    color, the smoothed line the legend names; at 0 it is the plain line."""
     import holoviews as hv
+    import pandas as pd
 
     colors = plot.options.get("colors") or []
     width = plot.options.get("line_width", 2.0)
     alpha = plot.options.get("alpha", 1.0)
+    smoothed = weight_of(plot) > 0
+    x = x_column(plot, x_axis_of(plot))
 
-    def draw(data: Any) -> Any:
+    def draw(data: Any, weight: float) -> Any:
         curves = []
         for index, column in enumerate(plot.y):
+            label = legend_label(plot, column, run)
             style: dict[str, Any] = {"line_width": width, "alpha": alpha}
-            if index < len(colors):
+            if color is not None:
+                style.update(color=color, line_dash=DASHES[index % len(DASHES)])
+            elif index < len(colors):
                 style["color"] = colors[index]
-            curves.append(hv.Curve(data, plot.x, column, label=column).opts(**style))
-        return curves[0] if len(curves) == 1 else hv.Overlay(curves)
+            elif smoothed:  # the raw and the smoothed line must share a color
+                style["color"] = PALETTE[index % len(PALETTE)]
+            if not smoothed:
+                curves.append(hv.Curve(data, x, column, label=label).opts(**style))
+                continue
+            raw = hv.Curve(data, x, column, label=label)
+            curves.append(raw.opts(**{**style, "alpha": alpha * RAW_ALPHA}, show_legend=False))
+            name = smoothed_name(column)
+            frame = pd.DataFrame({x: data[x], name: ema(data[column], weight)})
+            value = hv.Dimension(name, label=column)
+            curves.append(hv.Curve(frame, x, value, label=label).opts(**style))
+        return curves[0] if len(curves) == 1 and run is None else hv.Overlay(curves)
 
-    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
-    opts = axis_opts(plot)
+    return hv.DynamicMap(draw, streams=[buffer, smoothing])
+
+
+def figure_opts(plot: Plot, **kwargs: Any) -> dict[str, Any]:
+    """axis_opts with the x axis titled for the plot's x axis choice."""
+    opts = axis_opts(plot, **kwargs)
+    opts["xlabel"] = x_label(plot, x_axis_of(plot))
+    return opts
+
+
+def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
+    """A DynamicMap drawing `plot.y` against `plot.x` (or a time axis) from the session's
+    Buffer; its Smoothing stream is in `.streams` for the page's slider."""
+    dynamic_map = layers(plot, buffer, smoothing_stream(weight_of(plot)))
+    opts = figure_opts(plot)
     range_selection(dynamic_map, opts, plot, state, (plot.x or "",))
     return dynamic_map.opts(**opts)

@@ -37,28 +37,43 @@ def make_state(plot: Plot) -> RowsState | None:
     return RowsState(plot, points(plot), plot.x or "") if plot.crossfilter else None
 
 
-def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
-    """A DynamicMap of hv.Scatter per y column from the session's Buffer."""
+MARKERS = ("circle", "square", "triangle", "diamond", "inverted_triangle")  # y columns of a run
+
+
+def layers(plot: Plot, buffer: Any, run: str | None = None, color: str | None = None) -> Any:
+    """A DynamicMap of hv.Scatter per y column from one Buffer. With `run` and `color` (runs
+    compared in one figure) every point of the run has its color, one marker per column,
+    and the legend names the run; the `color` column is not mapped then."""
     import holoviews as hv
 
     colors = plot.options.get("colors") or []
     size = plot.options.get("size", 5.0)
     alpha = plot.options.get("alpha", 0.8)
     palette = plot.options.get("palette", "Viridis")
+    mapped = plot.color if run is None else None
 
     def draw(data: Any) -> Any:
         layers = []
         for index, column in enumerate(plot.y):
-            vdims = [column, plot.color] if plot.color else [column]
+            vdims = [column, mapped] if mapped else [column]
             style: dict[str, Any] = {"size": size, "alpha": alpha}
-            if plot.color:
-                style.update(color=plot.color, cmap=palette, colorbar=index == 0)
+            label = column
+            if run is not None:
+                label = run if len(plot.y) == 1 else f"{run}: {column}"
+                style.update(color=color, marker=MARKERS[index % len(MARKERS)])
+            elif mapped:
+                style.update(color=mapped, cmap=palette, colorbar=index == 0)
             elif index < len(colors):
                 style["color"] = colors[index]
-            layers.append(hv.Scatter(data, plot.x, vdims, label=column).opts(**style))
-        return layers[0] if len(layers) == 1 else hv.Overlay(layers)
+            layers.append(hv.Scatter(data, plot.x, vdims, label=label).opts(**style))
+        return layers[0] if len(layers) == 1 and run is None else hv.Overlay(layers)
 
-    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    return hv.DynamicMap(draw, streams=[buffer])
+
+
+def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
+    """A DynamicMap of hv.Scatter per y column from the session's Buffer."""
+    dynamic_map = layers(plot, buffer)
     opts = axis_opts(plot)
     range_selection(dynamic_map, opts, plot, state, (plot.x or "", plot.y[0]))
     return dynamic_map.opts(**opts)

@@ -85,9 +85,11 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]
     monkeypatch.setattr(ColumnDataSource, "stream", spy)
     made: list[Rendered] = []
 
-    def make(layout: Any, hub: Hub | None = None, run: str | None = None) -> Rendered:
+    def make(
+        layout: Any, hub: Hub | None = None, run: str | None = None, runs: str | None = None
+    ) -> Rendered:
         hub = hub if hub is not None else Hub()
-        page = sv.dashboard(layout, hub=hub, run=run, start=False)
+        page = sv.dashboard(layout, hub=hub, run=run, runs=runs, start=False)
         document = bokeh.document.Document()
         root = page.get_root(document)
         document.add_root(root)
@@ -105,4 +107,4 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]
 
     yield make
     for rendered in made:
-        rendered.session.close()
+        rendered.page.sv_page.close()  # its current session, even after a rebuild
