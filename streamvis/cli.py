@@ -212,7 +212,14 @@ def rm_command(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 1
-    backend = SQLiteStore(path)  # takes the writer's lock: refused while a server has it
+    try:
+        backend = SQLiteStore(path)  # takes the writer's lock: refused while a server has it
+    except StoreError as exc:
+        if "in use" not in str(exc):
+            raise
+        raise StoreError(
+            f"{exc}. To delete through that server: streamvis rm {args.run} --url http://HOST:PORT"
+        ) from None
     try:
         if not backend.streams(args.run) and args.run not in {r["run"] for r in backend.runs()}:
             raise StoreError(f"no run '{args.run}' in {path}")

@@ -32,10 +32,15 @@ def _frame(pieces: list[tuple[int, Batch, np.ndarray]], wall_time: bool) -> pd.D
     """One DataFrame indexed by seq from (first seq, batch, times) pieces."""
     frames = []
     for first_seq, batch, times in pieces:
-        columns: dict[str, Any] = dict(batch)
+        index = pd.RangeIndex(first_seq, first_seq + len(times), name="seq")
+        # text stays object with None (pandas 3 would otherwise infer its own str dtype)
+        columns: dict[str, Any] = {
+            name: pd.Series(values, index=index, dtype=object) if values.dtype == object
+            else values
+            for name, values in batch.items()
+        }  # fmt: skip
         if wall_time:
             columns[WALL_TIME] = times.astype("datetime64[ns]")
-        index = pd.RangeIndex(first_seq, first_seq + len(times), name="seq")
         frames.append(pd.DataFrame(columns, index=index))
     if not frames:
         return pd.DataFrame(index=pd.RangeIndex(0, name="seq"))

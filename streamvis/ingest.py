@@ -51,9 +51,23 @@ class BatchLedger:
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
         self._ids: OrderedDict[str, int] = OrderedDict()
+        self._pending: dict[str, asyncio.Event] = {}
 
     def seen(self, run: str, stream: str, batch_id: str | None) -> bool:
         return bool(batch_id) and f"{run}/{stream}/{batch_id}" in self._ids
+
+    def pending(self, run: str, stream: str, batch_id: str | None) -> asyncio.Event | None:
+        """Set once the first copy of this batch is committed (or failed), while it is."""
+        return self._pending.get(f"{run}/{stream}/{batch_id}") if batch_id else None
+
+    def begin(self, run: str, stream: str, batch_id: str | None) -> None:
+        if batch_id:
+            self._pending[f"{run}/{stream}/{batch_id}"] = asyncio.Event()
+
+    def end(self, run: str, stream: str, batch_id: str | None) -> None:
+        event = self._pending.pop(f"{run}/{stream}/{batch_id}", None) if batch_id else None
+        if event is not None:
+            event.set()
 
     def record(self, run: str, stream: str, batch_id: str | None, seq: int) -> None:
         if batch_id:
@@ -120,14 +134,21 @@ async def store(
             run=run,
             stream=stream,
         )
+    duplicate = {"run": run, "stream": stream, "rows": 0, "duplicate": True}
     if ledger.seen(run, stream, batch_id):
-        return {
-            "run": run,
-            "stream": stream,
-            "rows": 0,
-            "seq": hub.seq(stream, run=run),
-            "duplicate": True,
-        }
+        return {**duplicate, "seq": hub.seq(stream, run=run)}
+    first_copy = ledger.pending(run, stream, batch_id)
+    if first_copy is not None:  # a retry while the first copy is still being committed
+        await first_copy.wait()
+        if ledger.seen(run, stream, batch_id):
+            return {**duplicate, "seq": hub.seq(stream, run=run)}
+        raise ApiError(
+            503,
+            "store_failed",
+            "the first copy of this batch could not be saved; send it again",
+            run=run,
+            stream=stream,
+        )
     try:
         rows, ticket = hub.write(
             stream,
@@ -148,8 +169,12 @@ async def store(
             column=column.group(1) if column else None,
         ) from None
     seq = hub.seq(stream, run=run)
-    await durable(hub, ticket, run=run, stream=stream)
-    ledger.record(run, stream, batch_id, seq)
+    ledger.begin(run, stream, batch_id)
+    try:
+        await durable(hub, ticket, run=run, stream=stream)
+        ledger.record(run, stream, batch_id, seq)
+    finally:
+        ledger.end(run, stream, batch_id)
     return {"run": run, "stream": stream, "rows": rows, "seq": seq}
 
 

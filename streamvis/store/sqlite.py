@@ -190,30 +190,48 @@ class SQLiteStore:
         self._lock_file: Any = None
         self._checkpointer: _Checkpointer | None = None
         self._read_lock = threading.Lock()
-        if readonly:
-            if not self.path.exists():
-                raise StoreError(f"store {self.path}: no such file")
-            self._writer = None
-            self._reader = self._connect(f"file:{self.path}?mode=ro", uri=True)
-            self._check_format(self._reader)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._take_lock()
-            self._writer = self._connect(str(self.path))
-            self._writer.execute(f"PRAGMA synchronous={synchronous}")
-            self._prepare(self._writer)
-            # checkpoints (copying the WAL into the main file) run on their own thread, so
-            # the writer only ever appends to the WAL
-            self._writer.execute("PRAGMA wal_autocheckpoint=0")
-            self._writer.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
-            self._reader = self._connect(str(self.path))
-            self._checkpointer = _Checkpointer(self._connect(str(self.path)))
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"store {self.path}: no such file")
+                self._reader = self._connect(f"file:{self.path}?mode=ro", uri=True)
+                self._check_format(self._reader)
+            else:
+                self._open_writer(synchronous)
+        except BaseException:
+            self.close()  # a refused file leaves no lock, connection or thread behind
+            raise
         self._streams: dict[tuple[str, str], StreamRecord] = {
             (r.run, r.stream): r for r in self.streams()
         }
 
     # -- opening -------------------------------------------------------------------------
+    def _open_writer(self, synchronous: str) -> None:
+        """Check the file is ours (or new) before touching it, then lock, then prepare."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            probe = self._connect(str(self.path))
+            try:
+                has_tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if has_tables:
+                    self._check_format(probe)
+            finally:
+                probe.close()
+        self._take_lock()
+        self._writer = self._connect(str(self.path))
+        self._writer.execute(f"PRAGMA synchronous={synchronous}")
+        self._prepare(self._writer)
+        # checkpoints (copying the WAL into the main file) run on their own thread, so the
+        # writer only ever appends to the WAL
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._writer.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+        self._reader = self._connect(str(self.path))
+        self._checkpointer = _Checkpointer(self._connect(str(self.path)))
+
     def _connect(self, target: str, uri: bool = False) -> sqlite3.Connection:
+        connection = None
         try:
             connection = sqlite3.connect(
                 target, uri=uri, check_same_thread=False, isolation_level=None, timeout=10
@@ -221,6 +239,8 @@ class SQLiteStore:
             connection.execute("PRAGMA busy_timeout=10000")
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
+            if connection is not None:
+                connection.close()
             raise StoreError(
                 f"store {self.path}: cannot open it as an SQLite database ({exc}); "
                 "give --store another path"
@@ -516,6 +536,7 @@ class SQLiteStore:
 
     # -- reading (any thread) ---------------------------------------------------------------
     def _query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        assert self._reader is not None, "the store is closed"
         with self._read_lock:
             return self._reader.execute(sql, parameters).fetchall()
 
@@ -594,7 +615,7 @@ class SQLiteStore:
             if connection is not None:
                 with contextlib.suppress(sqlite3.Error):
                     connection.close()
-        self._writer = None
+        self._writer = self._reader = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None

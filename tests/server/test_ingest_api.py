@@ -20,9 +20,9 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -293,8 +293,10 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     listed = runs[run]
     started, last_write = listed.pop("started"), listed.pop("last_write")
     assert listed == {"run": run, "streams": 2, "rows": 4, "stored_rows": 4, "layout": False}
-    assert started.endswith("Z") and started <= last_write
-    assert time.time() - iso_seconds(last_write) < 60 and iso_seconds(started) <= before
+    assert started.endswith("Z")
+    assert started <= last_write
+    assert time.time() - iso_seconds(last_write) < 60
+    assert iso_seconds(started) <= before
     streams = get_json(port, f"{API}/runs/{run}/streams")
     for described in streams["streams"]:
         assert described.pop("created") <= described.pop("updated")
@@ -351,7 +353,8 @@ def test_delete_stream_then_run(ingest: PanelServer) -> None:
     assert run not in {r["run"] for r in get_json(port, f"{API}/runs")["runs"]}
     assert call(port, "GET", f"{API}/runs/{run}/streams").status == 404
     reply = call(port, "DELETE", f"{API}/runs/{run}")
-    assert reply.status == 404 and reply.json["error"] == "not_found"
+    assert reply.status == 404
+    assert reply.json["error"] == "not_found"
     assert columns(port, other, "a") == {"x": [7]}, "another run was deleted too"
 
 

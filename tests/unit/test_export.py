@@ -161,7 +161,9 @@ def test_write_file_csv_and_parquet_read_back_equal(stored, tmp_path: Path) -> N
 
     parquet = write_file(frame, tmp_path / "m.parquet")
     back = pd.read_parquet(parquet)
-    pd.testing.assert_frame_equal(back, frame)
+    # pandas 3 reads Parquet text as its own str dtype; everything else comes back identical
+    pd.testing.assert_frame_equal(back.drop(columns="tag"), frame.drop(columns="tag"))
+    assert missing_as_none(back["tag"]) == missing_as_none(frame["tag"])
     assert back.index.name == "seq"
     assert_exported(back, sent)
 
@@ -185,12 +187,6 @@ def test_parquet_without_pyarrow_says_to_install_it(
     write_file(frame, tmp_path / "m.csv")  # CSV still works without it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: export._frame builds pd.DataFrame(dict(batch)); pandas 3 infers its "
-    "'str' dtype for object text columns, so text comes back as dtype 'str' with None turned "
-    "into NaN, not the stored object column with None",
-)
 def test_text_columns_keep_object_dtype_and_none() -> None:
     hub = Hub()
     tag = np.empty(3, dtype=object)

@@ -205,12 +205,6 @@ def test_an_sqlite_file_that_is_not_a_streamvis_store_is_refused(tmp_path: Path)
     assert tables == {"customers"}  # nothing was added to someone else's database
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: SQLiteStore._prepare runs 'PRAGMA journal_mode=WAL' on an existing "
-    "file before _check_format refuses it, so a refused foreign SQLite database is left "
-    "switched to WAL mode for good",
-)
 def test_a_refused_foreign_database_keeps_its_journal_mode(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as raw:
@@ -239,12 +233,6 @@ def test_a_store_from_a_newer_streamvis_is_refused(tmp_path: Path) -> None:
         assert f"format {newer}" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: SQLiteStore.__init__ takes the .lock before connecting/checking the "
-    "format and never releases it when that raises, so while the StoreError is alive a retry "
-    "in the same process is refused as 'in use by pid <own pid>' (and the lock file leaks)",
-)
 def test_a_refused_writer_open_releases_the_lock_at_once(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as raw:
