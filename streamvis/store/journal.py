@@ -23,6 +23,7 @@ from typing import Any, Protocol
 log = logging.getLogger("streamvis")
 MAX_PENDING_ROWS = 2_000_000  # producers wait (backpressure) while more rows than this queue
 MAINTENANCE_SECONDS = 5.0
+LINGER_SECONDS = 0.002  # the shortest time between two commits
 
 
 @dataclass
@@ -124,7 +125,13 @@ class Journal:
 
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_SECONDS
+        last_commit = 0.0
         while True:
+            # under load, let writes gather for a moment: fewer, larger commits, and the
+            # producers are not interrupted by this thread after every batch
+            pause = last_commit + LINGER_SECONDS - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
             with self._cond:
                 while not self._queue and not self._closed:
                     if not self._cond.wait(max(0.0, next_maintenance - time.monotonic())):
@@ -134,6 +141,7 @@ class Journal:
                 closing = self._closed
             if taken:
                 self._commit(taken)
+                last_commit = time.monotonic()
             if time.monotonic() >= next_maintenance or closing:
                 self._maintain()
                 next_maintenance = time.monotonic() + MAINTENANCE_SECONDS

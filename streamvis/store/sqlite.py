@@ -33,6 +33,8 @@ SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most
 KEEP_BATCH_IDS = 100_000
 WAL_LIMIT = 64 * 2**20  # bytes the WAL file is cut back to after a checkpoint
 CHECKPOINT_SECONDS = 0.25
+IDLE_SECONDS = 0.5  # writes paused this long: copy the WAL into the file now
+WAL_CHECKPOINT = 256 * 2**20  # during a longer burst, checkpoint once the WAL is this big
 PAGE_SIZE = 16_384  # segments are tens of KB to MBs: fewer, larger pages write faster
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -152,18 +154,32 @@ def _codes(op: Op) -> dict[str, str]:
 
 class _Checkpointer:
     """Copies committed WAL pages into the database file in the background (PASSIVE: never
-    blocks the writer), and a last full checkpoint on close."""
+    blocks the writer): when writes pause, or when the WAL has grown past WAL_CHECKPOINT
+    bytes during a long burst; a last full checkpoint on close. Keeping it off the writer's
+    thread, and out of short bursts, leaves the CPU to producers while they are busy."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, wal: Path) -> None:
         self.connection = connection
+        self.wal = wal
+        self.last_write = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="streamvis-checkpoint", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        checkpointed = True
         while not self._stop.wait(CHECKPOINT_SECONDS):
-            with contextlib.suppress(sqlite3.Error):
-                self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            try:
+                size = self.wal.stat().st_size
+            except OSError:
+                continue
+            idle = time.monotonic() - self.last_write > IDLE_SECONDS
+            if size > WAL_CHECKPOINT or (idle and not checkpointed):
+                with contextlib.suppress(sqlite3.Error):
+                    self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                checkpointed = idle
+            elif not idle:
+                checkpointed = False
 
     def close(self) -> None:
         self._stop.set()
@@ -228,7 +244,9 @@ class SQLiteStore:
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._writer.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         self._reader = self._connect(str(self.path))
-        self._checkpointer = _Checkpointer(self._connect(str(self.path)))
+        self._checkpointer = _Checkpointer(
+            self._connect(str(self.path)), self.path.with_name(self.path.name + "-wal")
+        )
 
     def _connect(self, target: str, uri: bool = False) -> sqlite3.Connection:
         connection = None
@@ -328,6 +346,8 @@ class SQLiteStore:
         """Apply queued changes in one transaction; consecutive rows of a stream merge."""
         connection = self._writer
         assert connection is not None, "a read-only store cannot be written"
+        if self._checkpointer is not None:
+            self._checkpointer.last_write = time.monotonic()
         pending: dict[tuple[str, str], _Pending] = {}
         touched: set[tuple[str, str]] = set()
         with self._transaction(connection):
