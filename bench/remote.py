@@ -12,12 +12,14 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STORE_FOLDER = Path(tempfile.mkdtemp(prefix="streamvis-bench-"))
 SERVER = str(Path(sys.executable).with_name("streamvis_server"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -83,7 +85,9 @@ def server_seq(rest: int) -> int:
 def start_server(run: str) -> tuple[subprocess.Popen[bytes], int, int]:
     """streamvis_server for `run` on two free loopback ports: (process, rest, bokeh)."""
     rest, bokeh = free_port(), free_port()
+    store = STORE_FOLDER / f"{run}-{rest}.db"  # the server's default: a durable store
     command = [SERVER, "--rest_port", str(rest), "--bokeh_port", str(bokeh), "--run_name", run]
+    command += ["--store", str(store)]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )

@@ -32,16 +32,17 @@ def lr_at(step: int, warmup: int = 100, total: int = 3000, peak: float = 3e-3) -
 
 
 def produce(
-    steps: int = 1_000_000, delay: float = 0.05, seed: int = 0, run: str = "default"
+    steps: int = 1_000_000, delay: float = 0.05, seed: int | None = 0, run: str = "default"
 ) -> None:
     """Stream loss, learning rate and an embedding snapshot, like a training loop would."""
     rng = np.random.default_rng(seed)
+    pace = rng.uniform(0.7, 1.3)  # each seed learns at its own speed: runs differ
     centers = rng.normal(scale=4.0, size=(3, 2))
     points = rng.normal(scale=3.0, size=(600, 2))
     cluster = np.repeat(np.arange(3), 200)
     for step in range(steps):
-        train = 2.5 * math.exp(-step / 400) + 0.08 + 0.05 * rng.random()
-        val = 2.5 * math.exp(-step / 450) + 0.12 + 0.03 * rng.random()
+        train = 2.5 * math.exp(-step / (400 * pace)) + 0.08 + 0.05 * rng.random()
+        val = 2.5 * math.exp(-step / (450 * pace)) + 0.12 + 0.03 * rng.random()
         sv.stream("loss", {"step": step, "train": train, "val": val}, run=run)
         sv.stream("lr", {"step": step, "lr": lr_at(step)}, run=run)
         if step % 10 == 0:
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     try:
-        produce(args.steps, run=run)
+        produce(args.steps, seed=None, run=run)  # a fresh seed: each demo run differs
     except KeyboardInterrupt:
         pass
     finally:
