@@ -5,240 +5,41 @@
 mounts `ROUTES` (built on first access from STREAMVIS_* variables and this process's
 `panel serve` arguments; see access.py). Building them also opens the server's store
 (`--store`, default ./.streamvis/streamvis.db) and replays it, so the history is there before
-the first page or producer arrives. A write is answered only once it is in the store.
-Every error is a JSON body
-`{"error": code, "detail": message, ...}` naming the run, stream and column where known;
-nothing stored is changed by a refused request. docs/http-api.md describes each route.
+the first page or producer arrives. What each request does is in operations.py; here are
+the Tornado handlers around it. Every error is a JSON body `{"error": code, "detail":
+message, ...}` naming the run, stream and column where known. docs/http-api.md describes
+each route.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import re
-from collections import OrderedDict
 from typing import Any
 
 import tornado.web
 import tornado.websocket
 
 from streamvis.access import Access, access_from_environment, host_name
-from streamvis.errors import SpecError, StreamError, StreamvisError
+from streamvis.errors import StreamvisError
 from streamvis.export import stored_rows
-from streamvis.hub import Hub, check_name, default_hub, iso_time
-from streamvis.spec import layout_from_dict, layout_to_dict
+from streamvis.hub import Hub, default_hub
+from streamvis.operations import (
+    ApiError,
+    BatchLedger,
+    clear,
+    delete_run,
+    describe_runs,
+    names,
+    put_layout,
+    store,
+)
+from streamvis.spec import layout_to_dict
 from streamvis.wire import WireError, columns_csv, columns_json, parse_body
 
 log = logging.getLogger("streamvis")
 API = "/api/v1"
 NAME = r"[^/]+"
-_COLUMN = re.compile(r"column '([^']+)'")
-
-
-class ApiError(Exception):
-    """A refused request: HTTP status, short code, message, and where (run/stream/column)."""
-
-    def __init__(self, status: int, code: str, detail: str, **where: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.body = {"error": code, "detail": detail, **{k: v for k, v in where.items() if v}}
-
-
-class BatchLedger:
-    """Recently applied batch ids, so a batch a client retries is stored once."""
-
-    def __init__(self, size: int = 100_000) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, int] = OrderedDict()
-        self._pending: dict[str, asyncio.Event] = {}
-
-    def seen(self, run: str, stream: str, batch_id: str | None) -> bool:
-        return bool(batch_id) and f"{run}/{stream}/{batch_id}" in self._ids
-
-    def pending(self, run: str, stream: str, batch_id: str | None) -> asyncio.Event | None:
-        """Set once the first copy of this batch is committed (or failed), while it is."""
-        return self._pending.get(f"{run}/{stream}/{batch_id}") if batch_id else None
-
-    def begin(self, run: str, stream: str, batch_id: str | None) -> None:
-        if batch_id:
-            self._pending[f"{run}/{stream}/{batch_id}"] = asyncio.Event()
-
-    def end(self, run: str, stream: str, batch_id: str | None) -> None:
-        event = self._pending.pop(f"{run}/{stream}/{batch_id}", None) if batch_id else None
-        if event is not None:
-            event.set()
-
-    def record(self, run: str, stream: str, batch_id: str | None, seq: int) -> None:
-        if batch_id:
-            self._ids[f"{run}/{stream}/{batch_id}"] = seq
-            if len(self._ids) > self.size:
-                self._ids.popitem(last=False)
-
-    @classmethod
-    def from_store(cls, hub: Hub) -> BatchLedger:
-        """A ledger holding the batch ids the hub's store remembers, so a batch retried
-        across a server crash is still stored once."""
-        ledger = cls()
-        if hub.store is not None:
-            for run, stream, batch_id, seq in hub.store.backend.batch_ids(ledger.size):
-                ledger.record(run, stream, batch_id, seq)
-        return ledger
-
-
-async def durable(hub: Hub, ticket: int, **where: Any) -> None:
-    """Wait until the change with `ticket` is in the store; a failed store is a 503."""
-    future = hub.durable(ticket)
-    if future is None:
-        return
-    try:
-        await asyncio.wrap_future(future)
-    except Exception as exc:
-        raise ApiError(
-            503,
-            "store_failed",
-            f"the server could not save this to its store ({exc}); it was not acknowledged, "
-            "send it again",
-            **where,
-        ) from None
-
-
-def _names(run: str, stream: str | None = None) -> tuple[str, str | None]:
-    try:
-        check_name("run", run)
-        if stream is not None:
-            check_name("stream", stream)
-    except StreamError as exc:
-        raise ApiError(400, "invalid_name", str(exc), run=run, stream=stream) from None
-    return run, stream
-
-
-async def store(
-    hub: Hub,
-    ledger: BatchLedger,
-    run: str,
-    stream: str,
-    data: Any,
-    mode: str,
-    batch_id: str | None = None,
-    columns: list[str] | None = None,
-) -> dict[str, Any]:
-    """Write one message to the hub (shared by HTTP and websocket) and wait until it is in
-    the store; raises ApiError."""
-    _names(run, stream)
-    if mode not in ("append", "replace"):
-        raise ApiError(
-            400,
-            "invalid_mode",
-            f"mode must be 'append' or 'replace', not {mode!r}",
-            run=run,
-            stream=stream,
-        )
-    duplicate = {"run": run, "stream": stream, "rows": 0, "duplicate": True}
-    if ledger.seen(run, stream, batch_id):
-        return {**duplicate, "seq": hub.seq(stream, run=run)}
-    first_copy = ledger.pending(run, stream, batch_id)
-    if first_copy is not None:  # a retry while the first copy is still being committed
-        await first_copy.wait()
-        if ledger.seen(run, stream, batch_id):
-            return {**duplicate, "seq": hub.seq(stream, run=run)}
-        raise ApiError(
-            503,
-            "store_failed",
-            "the first copy of this batch could not be saved; send it again",
-            run=run,
-            stream=stream,
-        )
-    try:
-        rows, ticket = hub.write(
-            stream,
-            data,
-            run=run,
-            mode=mode,  # type: ignore[arg-type]
-            columns=columns,
-            batch_id=batch_id,
-        )
-    except StreamError as exc:
-        column = _COLUMN.search(str(exc))
-        raise ApiError(
-            422,
-            "invalid_data",
-            str(exc),
-            run=run,
-            stream=stream,
-            column=column.group(1) if column else None,
-        ) from None
-    seq = hub.seq(stream, run=run)
-    ledger.begin(run, stream, batch_id)
-    try:
-        await durable(hub, ticket, run=run, stream=stream)
-        ledger.record(run, stream, batch_id, seq)
-    finally:
-        ledger.end(run, stream, batch_id)
-    return {"run": run, "stream": stream, "rows": rows, "seq": seq}
-
-
-async def clear(hub: Hub, run: str, stream: str | None) -> dict[str, Any]:
-    """Empty one stream or every stream of a run (numbering and layout stay)."""
-    _names(run, stream)
-    tickets = [table.clear() for table in hub.tables(run) if stream in (None, table.name)]
-    await durable(hub, max(tickets, default=0), run=run, stream=stream)
-    return {"run": run, **({"stream": stream} if stream else {}), "cleared": len(tickets)}
-
-
-async def delete_run(hub: Hub, run: str) -> dict[str, Any]:
-    """Forget a run entirely: streams, stored rows and layout."""
-    _names(run)
-    if run not in hub.runs():
-        raise ApiError(404, "not_found", f"no run '{run}'", run=run)
-    deleted, ticket = hub.delete_run(run)
-    await durable(hub, ticket, run=run)
-    return {"run": run, "deleted": deleted}
-
-
-def describe_runs(hub: Hub) -> list[dict[str, Any]]:
-    """Each run with its start, last write and row counts (kept in memory, and on disk)."""
-    stored = {r["run"]: r for r in hub.store.backend.runs()} if hub.store is not None else {}
-    described = []
-    for run in hub.runs():
-        tables = [t.describe() for t in hub.tables(run)]
-        started, updated = hub.run_times(run)
-        entry = {
-            "run": run,
-            "started": iso_time(started),
-            "last_write": iso_time(updated),
-            "streams": len(tables),
-            "rows": sum(t["rows"] for t in tables),
-            "layout": hub.layout(run)[1] is not None,
-        }
-        if run in stored:
-            entry["stored_rows"] = stored[run]["rows"]
-        described.append(entry)
-    return described
-
-
-async def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
-    """Validate and install a run's layout; open pages of the run rebuild themselves."""
-    _names(run)
-    if not isinstance(raw, dict):
-        raise ApiError(
-            422, "invalid_layout", "a layout must be a JSON object with 'plots'", run=run
-        )
-    if raw.setdefault("run", run) != run:
-        raise ApiError(
-            422,
-            "invalid_layout",
-            f"the layout names run {raw['run']!r} but was sent for run {run!r}",
-            run=run,
-        )
-    try:
-        layout = layout_from_dict(raw, source=f"layout of run '{run}'")
-    except SpecError as exc:
-        raise ApiError(422, "invalid_layout", str(exc), run=run) from None
-    version = hub.set_layout(run, layout, stored=layout_to_dict(layout))
-    if hub.store is not None:
-        await durable(hub, hub.store.journal.last_ticket, run=run)
-    return {"run": run, "version": version}
 
 
 class _Api(tornado.web.RequestHandler):
@@ -352,7 +153,7 @@ class LayoutHandler(_BodyApi):
         self.reply(await put_layout(self.hub, run, self.body()))
 
     def get(self, run: str) -> None:
-        _names(run)
+        names(run)
         layout = self.hub.layout(run)[1]
         if layout is None:
             raise ApiError(404, "not_found", f"run '{run}' has no layout", run=run)
@@ -361,7 +162,7 @@ class LayoutHandler(_BodyApi):
 
 class StreamsHandler(_Api):
     def get(self, run: str) -> None:
-        _names(run)
+        names(run)
         if run not in self.hub.runs():
             raise ApiError(404, "not_found", f"no run '{run}'", run=run)
         self.reply({"run": run, "streams": [t.describe() for t in self.hub.tables(run)]})
@@ -389,7 +190,7 @@ class StreamHandler(_BodyApi):
         self.reply(await clear(self.hub, run, stream))
 
     def get(self, run: str, stream: str) -> None:
-        _names(run, stream)
+        names(run, stream)
         try:
             since = int(self.get_query_argument("since", "0"))
             limit_text = self.get_query_argument("limit", None)

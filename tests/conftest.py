@@ -322,3 +322,14 @@ def streamvis_server(
         server.stop()
         if failed is not None and failed.failed:
             print(f"---- streamvis_server log ({server.log_path}) ----\n{server.output()}")
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Collect garbage at the end of each server and browser test, so an unclosed socket is
+    reported (as a ResourceWarning error) by the test that leaked it, not by a later one."""
+    yield
+    if request.node.get_closest_marker("server") or request.node.get_closest_marker("ui"):
+        import gc
+
+        gc.collect()
