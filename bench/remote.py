@@ -9,7 +9,6 @@ Targets (2-core machine): <= 5 us per `Client.stream` call; >= 100,000 rows/s su
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
+
+from ports import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_FOLDER = Path(tempfile.mkdtemp(prefix="streamvis-bench-"))
@@ -54,22 +55,6 @@ PRODUCER = textwrap.dedent("""
     print(json.dumps({"enqueue_s": enqueued, "calls": rows if mode == "rows" else rows // 1000,
                       "dropped": client.dropped_rows, "errors": len(client.errors)}))
 """)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def server_seq(rest: int) -> int:

@@ -16,7 +16,6 @@ same bytes is printed as the ceiling any durable in-process path has on this mac
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ports import free_port, wait_port
 
 from streamvis.hub import Hub
 from streamvis.store import open_store
@@ -84,22 +84,6 @@ def plain_file_rows_per_s(path: Path, data: list[dict[str, np.ndarray]]) -> floa
     elapsed = time.perf_counter() - start
     path.unlink()
     return len(data) * BATCH / elapsed
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def remote(store: str, rows: int, folder: Path) -> float:
