@@ -25,6 +25,7 @@ import numpy as np
 
 from streamvis.errors import StreamvisError
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
+from streamvis.store.compact import compact
 from streamvis.store.journal import Op
 
 FORMAT = 1  # bump with a migration in MIGRATIONS when the schema changes
@@ -483,7 +484,8 @@ class SQLiteStore:
 
     # -- retention (the journal's thread, between commits) ------------------------------------
     def maintain(self) -> None:
-        """Apply the retention limits and forget old batch ids, in short transactions."""
+        """Apply the retention limits, merge small segments and forget old batch ids, in
+        short transactions."""
         connection = self._writer
         if connection is None:
             return
@@ -496,6 +498,10 @@ class SQLiteStore:
                 self._drop_before(connection, record, None, now - int(policy.age * 1e9))
         if policy.bytes is not None:
             self._shrink_to(connection, policy.bytes)
+        for record in list(self._streams.values()):
+            if compact(connection, record, self._transaction):
+                with self._transaction(connection):
+                    self._recount(connection, record)
         with self._transaction(connection):
             connection.execute(
                 "DELETE FROM batches WHERE id <= (SELECT max(id) FROM batches) - ?",
