@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from streamvis.header import header as make_header
 from streamvis.hub import Hub, check_name, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
+from streamvis.served import ServedDashboard
 from streamvis.session import LiveSession, quiet_closed_tabs
 from streamvis.spec import Layout, Plot, load_layout
 
@@ -406,7 +408,8 @@ def serve(
     """Serve `layout` from this process (the producer keeps calling `sv.stream`).
 
     Returns Panel's server handle; with `threaded=True` (default) it runs in a background
-    thread and `handle.stop()` ends it. Extra keyword arguments go to `panel.serve` and on to
+    thread and `handle.stop()` ends it, closing the connections open pages still hold.
+    Extra keyword arguments go to `panel.serve` and on to
     Bokeh's server under Bokeh's names, e.g. `unused_session_lifetime_milliseconds=5000`
     (not the `panel serve` flag spellings, which Tornado would silently ignore)."""
     import panel as pn
@@ -415,11 +418,14 @@ def serve(
 
     checked = load_layout(layout)
     start_sources(checked, hub=hub, run=run)
+    # pages load BokehJS and Panel's CSS from this server, as under `panel serve`, not from
+    # a CDN: they work offline, and models built later (rebuilds) never point at a CDN
+    os.environ.setdefault("BOKEH_RESOURCES", "server")
 
     def page() -> Any:
         return dashboard(checked, hub=hub, run=run)
 
-    return pn.serve(
+    handle = pn.serve(
         {"/": page},
         port=port,
         address=address,
@@ -429,3 +435,4 @@ def serve(
         websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
         **server_settings,
     )
+    return ServedDashboard(handle) if threaded else handle

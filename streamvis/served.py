@@ -1,0 +1,50 @@
+"""The handle `sv.serve` returns: Panel's server thread, with a `stop()` that also closes
+the connections browsers still hold open.
+
+Bokeh's server stops listening on `stop()` but leaves accepted keep-alive and websocket
+connections open (its own code says so in a TODO); in a process that goes on running (a
+notebook, a script serving several times, tests) those sockets would linger. Closing them
+on the server's own event loop first makes `stop()` release everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from typing import Any
+
+log = logging.getLogger("streamvis")
+CLOSE_SECONDS = 5.0
+
+
+class ServedDashboard:
+    """Wraps Panel's StoppableThread; every other attribute is the thread's."""
+
+    def __init__(self, thread: Any) -> None:
+        self.thread = thread
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.thread, name)
+
+    def stop(self) -> None:
+        """Close open browser connections, then stop the server thread and wait for it."""
+        import panel as pn
+
+        entry = pn.state._servers.get(getattr(self.thread, "server_id", None))
+        loop = getattr(self.thread, "asyncio_loop", None)
+        if entry is not None and loop is not None and self.thread.is_alive():
+            closing = asyncio.run_coroutine_threadsafe(_close_connections(entry[0]), loop)
+            try:
+                closing.result(CLOSE_SECONDS)
+            except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+                log.debug("closing browser connections did not finish: %s", exc)
+        self.thread.stop()
+        self.thread.join(CLOSE_SECONDS)
+
+
+async def _close_connections(server: Any) -> None:
+    """Close the websocket of every Bokeh session, then every HTTP connection."""
+    for connection in list(getattr(server._tornado, "_clients", ())):
+        connection._socket.close()
+    await server._http.close_all_connections()
