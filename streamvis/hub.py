@@ -161,6 +161,11 @@ class Hub:
             return None
         return self.store.when_durable(ticket)
 
+    def last_ticket(self) -> int:
+        """The ticket of the newest change queued to the store (0 without a store): once it
+        is durable, everything written before is too."""
+        return self.store.journal.last_ticket if self.store is not None else 0
+
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every change so far is in the store; True when it is (or no store)."""
         return self.store.flush(timeout) if self.store is not None else True

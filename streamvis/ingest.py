@@ -30,6 +30,7 @@ from streamvis.operations import (
     clear,
     delete_run,
     describe_runs,
+    durable,
     names,
     put_layout,
     store,
@@ -189,7 +190,7 @@ class StreamHandler(_BodyApi):
     async def delete(self, run: str, stream: str) -> None:
         self.reply(await clear(self.hub, run, stream))
 
-    def get(self, run: str, stream: str) -> None:
+    async def get(self, run: str, stream: str) -> None:
         names(run, stream)
         try:
             since = int(self.get_query_argument("since", "0"))
@@ -206,7 +207,7 @@ class StreamHandler(_BodyApi):
             )
         first, next_seq, batch = table.rows(since, limit)
         if since < first and self.hub.store is not None:  # older rows: read them from disk
-            self.hub.flush()
+            await durable(self.hub, self.hub.last_ticket(), run=run, stream=stream)
             stored = stored_rows(self.hub.store.backend, run, stream, since, limit)
             if stored is not None:
                 first, next_seq, batch = stored

@@ -218,6 +218,5 @@ async def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
     except SpecError as exc:
         raise ApiError(422, "invalid_layout", str(exc), run=run) from None
     version = hub.set_layout(run, layout, stored=layout_to_dict(layout))
-    if hub.store is not None:
-        await durable(hub, hub.store.journal.last_ticket, run=run)
+    await durable(hub, hub.last_ticket(), run=run)
     return {"run": run, "version": version}

@@ -79,7 +79,7 @@ class Journal:
                 self._cond.wait(0.5)
 
     def put(self, op: Op) -> int:
-        """Queue `op`; returns its ticket (durable once `durable_ticket` reaches it)."""
+        """Queue `op`; returns its ticket (see `when_durable`)."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("the store is closed")
@@ -89,10 +89,6 @@ class Journal:
             if len(self._queue) == 1:  # the writer sleeps only when the queue is empty
                 self._cond.notify_all()
             return self._ticket
-
-    @property
-    def durable_ticket(self) -> int:
-        return self._durable
 
     @property
     def last_ticket(self) -> int:
