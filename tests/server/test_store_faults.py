@@ -108,7 +108,9 @@ def test_bad_writes_leave_every_stream_writable_and_the_store_equal_to_memory(
 
 
 def test_a_full_disk_answers_503_then_recovers_without_loss_or_duplicates(
-    panel_server, layout: Path, small_disk: Path  # noqa: F811 - the fixture imported above
+    panel_server,
+    layout: Path,
+    small_disk: Path,  # noqa: F811 - the fixture imported above
 ) -> None:
     db = str(small_disk / "store.db")
     server = panel_server(
@@ -139,7 +141,8 @@ def test_a_full_disk_answers_503_then_recovers_without_loss_or_duplicates(
         if status != 200:
             codes.add((status, reply["error"]))
             break
-    assert codes and codes <= {(503, "store_pending"), (503, "store_unavailable")}, codes
+    assert codes, "the store never reported the full disk"
+    assert codes <= {(503, "store_pending"), (503, "store_unavailable")}, codes
     status, reply = send(batch + 1)  # while failing, new writes are refused up front...
     assert (status, reply["error"]) in {(503, "store_unavailable"), (503, "store_pending")}
     assert columns(port, "s") is not None  # ...and reads still answer

@@ -235,7 +235,8 @@ def test_a_full_disk_keeps_changes_pending_and_recovers_when_space_returns(
     _, ticket = hub.write("loss", big)
     wait_until(lambda: hub.store_failure() is not None, 60, message="the store to fail")
     pending = hub.durable(ticket)
-    assert pending is not None and not pending.done()  # kept, not refused
+    assert pending is not None
+    assert not pending.done()  # kept, not refused
     _, later = hub.write("other", {"x": [1, 2, 3]})
     assert not hub.flush(0.5)
     filler.unlink()  # space returns
