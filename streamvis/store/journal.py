@@ -20,6 +20,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamvis.errors import StreamvisError
+
 log = logging.getLogger("streamvis")
 MAX_PENDING_ROWS = 2_000_000  # producers wait (backpressure) while more rows than this queue
 MAINTENANCE_SECONDS = 5.0
@@ -50,7 +52,7 @@ class Backend(Protocol):
     def transient(self, error: BaseException) -> bool: ...
 
 
-class StoreFailing(RuntimeError):
+class StoreFailing(StreamvisError, RuntimeError):
     """The store cannot write now (its disk is full, its file unreachable); the journal
     keeps what was queued and retries until it can."""
 
