@@ -341,7 +341,7 @@ class Client(SeedClientMethods):
                 self._disconnect()
                 broken_sends += failed.fresh
                 if broken_sends >= _FRESH_SEND_FAILURES:
-                    self._too_large(request, {"detail": f"sending the body failed: {failed}"})
+                    self._too_large(request, {}, answered=False)
                     return
                 status, body = None, {"detail": str(failed)}
             except (OSError, http.client.HTTPException) as exc:
@@ -374,7 +374,7 @@ class Client(SeedClientMethods):
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    def _too_large(self, request: Request, body: dict[str, Any]) -> None:
+    def _too_large(self, request: Request, body: dict[str, Any], answered: bool = True) -> None:
         """The server refused `request` as too large: learn its limit, then send the rows
         in smaller requests; a lone row (or a layout) that cannot be split is reported."""
         size = len(request.body or b"")
@@ -386,7 +386,10 @@ class Client(SeedClientMethods):
             return
         what = "a row" if request.stream else "the layout"
         where = f"run '{self.run}'" + (f", stream '{request.stream}'" if request.stream else "")
-        known = f"{limit} bytes" if limit else "unknown: the server stopped reading the body"
+        if limit:
+            known = f"{limit} bytes"
+        else:
+            known = "not stated" if answered else "not stated: the server stopped reading it"
         detail = (
             f"{where}: {what} of {size} bytes is over the server's body limit ({known}; "
             "STREAMVIS_MAX_BODY on the server); dropped"

@@ -6,6 +6,7 @@ server here is a minimal loopback HTTP listener acting like such a proxy."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -25,7 +26,8 @@ class ResettingServer:
     """Answers 200 to bodies up to LIMIT bytes (keeping their JSON); to a larger one, an
     HTML 413 without a limit, then a reset without reading the body."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: bool = True) -> None:
+        self.answer = answer  # False: reset without a word, like a server gone mid-body
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.bodies: list[dict] = []
@@ -60,13 +62,11 @@ class ResettingServer:
             if length > LIMIT:  # like a proxy: a page saying 413, then a reset, body unread
                 self.resets += 1
                 page = b"<html><h1>413 Request Entity Too Large</h1></html>"
-                try:
-                    connection.sendall(
-                        b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/html\r\n"
-                        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
-                    )
-                except OSError:
-                    pass
+                head = b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/html\r\n"
+                head += b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(page)
+                if self.answer:
+                    with contextlib.suppress(OSError):
+                        connection.sendall(head + page)
                 linger = struct.pack("ii", 1, 0)
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                 return
@@ -142,4 +142,24 @@ def test_a_row_the_server_always_refuses_is_reported_and_the_rest_goes(
     )
     assert f"a row of {error['bytes']} bytes is over the server's body limit" in error["detail"]
     assert error["bytes"] > size
+    wait_until(lambda: server.values("i") == [1], message="the later row")
+
+
+def test_a_row_whose_send_always_breaks_is_reported_after_a_second_try() -> None:
+    """No answer at all, and a body far larger than the socket buffers: the send breaks on
+    a fresh connection twice, which the client takes for a 413 instead of retrying forever."""
+    server = ResettingServer(answer=False)
+    client = Client(f"http://127.0.0.1:{server.port}", "r")
+    try:
+        client.stream("s", {"i": 0, "t": "x" * 64_000_000})
+        assert client.flush(timeout=120)
+        client.stream("s", {"i": 1, "t": "small"})
+        assert client.flush(timeout=120)
+    finally:
+        client.close()
+        server.close()
+    (error,) = client.errors
+    assert (error["stream"], error["status"], error["error"]) == ("s", 413, "too_large")
+    assert "not stated: the server stopped reading it" in error["detail"]
+    assert server.resets == 2
     wait_until(lambda: server.values("i") == [1], message="the later row")
