@@ -10,7 +10,6 @@ readers use their own connection, which WAL lets run alongside the writer.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from streamvis.errors import StreamvisError
+from streamvis.store import lock
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.compact import compact
 from streamvis.store.journal import Op
@@ -206,7 +206,7 @@ class SQLiteStore:
         self.path = Path(path)
         self.readonly = readonly
         self.retention = retention or Retention()
-        self._lock_file: Any = None
+        self._lock_file: lock.WriterLock | None = None
         self._checkpointer: _Checkpointer | None = None
         self._read_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
@@ -272,24 +272,16 @@ class SQLiteStore:
 
     def _take_lock(self) -> None:
         """One writing process per store: a second server on the same file would reuse
-        sequence numbers. The lock is released when this process ends, even by kill -9."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the process's life
+        sequence numbers. Held on the file itself (lock.py), so a symlink, a hard link or a
+        deleted lock file cannot let a second writer in; released when this process ends,
+        even by kill -9."""
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            handle.close()
+            self._lock_file = lock.take(self.path)
+        except lock.StoreBusy as busy:
             raise StoreError(
-                f"store {self.path} is in use by {owner}; stop it, or give this one another "
-                "--store (reading with `streamvis ls/export` works meanwhile)"
+                f"store {self.path} is in use by {busy.owner}; stop it, or give this one "
+                "another --store (reading with `streamvis ls/export` works meanwhile)"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        self._lock_file = handle
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
@@ -697,5 +689,5 @@ class SQLiteStore:
                     connection.close()
         self._writer = self._reader = None
         if self._lock_file is not None:
-            self._lock_file.close()
+            self._lock_file.release()
             self._lock_file = None
