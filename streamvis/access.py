@@ -15,7 +15,14 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-DEFAULT_MAX_BODY = 8 * 1024 * 1024
+from streamvis.limits import (
+    DEFAULT_MAX_BODY,
+    Limits,
+    limits_from_environment,
+    max_body_from_environment,
+)
+
+__all__ = ["DEFAULT_MAX_BODY", "Access", "Limits", "make_access", "access_from_environment"]
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -46,6 +53,7 @@ class Access:
     token: str | None = None
     allowed_hosts: frozenset[str] = field(default_factory=lambda: frozenset(LOOPBACK_NAMES))
     max_body: int = DEFAULT_MAX_BODY
+    limits: Limits = field(default_factory=Limits)
 
     def token_ok(self, authorization: str | None) -> bool:
         if not self.token:
@@ -62,9 +70,11 @@ def make_access(
     token: str | None,
     extra_hosts: Iterable[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
+    limits: Limits | None = None,
 ) -> Access:
     """Settings for a server listening on `address`; refuses a non-loopback one without
-    a token (raises SystemExit with the reason, so the server never starts open)."""
+    a token (raises SystemExit with the reason, so the server never starts open). Limits
+    not given come from STREAMVIS_* variables (limits.py)."""
     if not is_loopback(address) and not token:
         where = f"on {address}" if address else "on every interface (no --address given)"
         raise SystemExit(
@@ -75,7 +85,12 @@ def make_access(
     if address and address not in ("0.0.0.0", "::"):
         hosts.add(host_name(address))
     hosts.update(host_name(h) for h in extra_hosts if h)
-    return Access(token=token or None, allowed_hosts=frozenset(hosts), max_body=max_body)
+    return Access(
+        token=token or None,
+        allowed_hosts=frozenset(hosts),
+        max_body=max_body,
+        limits=limits if limits is not None else limits_from_environment(),
+    )
 
 
 def _option(argv: Sequence[str], name: str) -> list[str]:
@@ -97,7 +112,7 @@ def access_from_environment(argv: Sequence[str] | None = None) -> Access:
     addresses = _option(argv, "--address")
     origins = [o for value in _option(argv, "--allow-websocket-origin") for o in value.split(",")]
     extra = origins + os.environ.get("STREAMVIS_ALLOWED_HOSTS", "").split(",")
-    max_body = int(os.environ.get("STREAMVIS_MAX_BODY", DEFAULT_MAX_BODY))
+    max_body = max_body_from_environment()
     return make_access(
         addresses[-1] if addresses else None, os.environ.get("STREAMVIS_TOKEN"), extra, max_body
     )
