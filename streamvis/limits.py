@@ -8,10 +8,12 @@ them with the error code each refusal carries.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+MIN_BODY = 1024
 NAME_LIMIT = 128  # run and stream names: fixed by the name rule (hub.check_name)
 
 
@@ -78,6 +80,34 @@ def max_body_from_environment(environ: Mapping[str, str] | None = None) -> int:
     text = environ.get("STREAMVIS_MAX_BODY", "").strip()
     if not text:
         return DEFAULT_MAX_BODY
-    if not text.isdigit() or int(text) <= 0:
-        raise SystemExit(f"streamvis: STREAMVIS_MAX_BODY={text!r} is not a positive integer")
+    if not text.isdigit() or int(text) < MIN_BODY:
+        raise SystemExit(
+            f"streamvis: STREAMVIS_MAX_BODY={text!r} is not a whole number of at least "
+            f"{MIN_BODY} (bytes)"
+        )
     return int(text)
+
+
+class TokenBucket:
+    """A message budget for one websocket connection: `burst` messages at once, refilled
+    at `rate` per second."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = float(burst)
+        self.stamp = clock()
+
+    def take(self, count: int) -> float:
+        """Spend `count` messages if the budget allows (returns 0.0); otherwise spend
+        nothing and return the seconds until it would."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if count <= self.tokens:
+            self.tokens -= count
+            return 0.0
+        return (count - self.tokens) / self.rate
