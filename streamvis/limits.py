@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 MIN_BODY = 1024
 NAME_LIMIT = 128  # run and stream names: fixed by the name rule (hub.check_name)
+COLUMN_NAME_LIMIT = 256  # column names, in-process too (normalize._check_names)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class Limits:
         for spec in fields(self):
             if getattr(self, spec.name) <= 0:
                 raise ValueError(f"{ENVIRONMENT[spec.name]} must be positive")
+        if self.max_column_name > COLUMN_NAME_LIMIT:
+            raise ValueError(
+                f"STREAMVIS_MAX_COLUMN_NAME ({self.max_column_name}) may not exceed "
+                f"{COLUMN_NAME_LIMIT}, the limit every stream keeps"
+            )
         if self.ws_burst < self.ws_max_messages:
             raise ValueError(
                 f"STREAMVIS_WS_BURST ({self.ws_burst}) must be at least "
