@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from typing import Any
 
 import tornado.web
 import tornado.websocket
-from tornado.websocket import WebSocketClosedError, WebSocketProtocol13
+from tornado.websocket import WebSocketProtocol13
 
 from streamvis.access import Access, access_from_environment, host_name
 from streamvis.errors import StreamvisError
@@ -47,7 +48,6 @@ from streamvis.wire import WireError, columns_csv, columns_json, parse_body, par
 log = logging.getLogger("streamvis")
 API = "/api/v1"
 NAME = r"[^/]+"
-HARD_LIMIT_FACTOR = 4  # websocket frames up to this many times max_body are drained, not cut
 SEQ_LIMIT = 2**63 - 1  # seq numbers are SQLite integers
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
@@ -200,6 +200,7 @@ class RunHandler(_Api):
 
 class LayoutHandler(_BodyApi):
     async def put(self, run: str) -> None:
+        names(run)  # before the body is parsed
         self.reply(await put_layout(self.hub, run, self.body()))
 
     def get(self, run: str) -> None:
@@ -297,8 +298,8 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
     `{"id", "run", "stream", "mode", "data", "batch"}` (or `"op": "clear" | "layout"`), one
     JSON object or a list of them per frame; each gets a reply with its `id`. `batch`, when
     given, makes a resent message be stored once (like the X-Streamvis-Batch header). Every
-    frame gets an answer, errors included, and the connection stays open, except for a
-    frame over the size limit (an error, then close code 1009)."""
+    frame gets an answer, errors included (a frame over the size limit too), and the
+    connection stays open."""
 
     def initialize(self, access: Access, ledger: BatchLedger, hub: Hub | None = None) -> None:
         self.access = access
@@ -337,9 +338,12 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
 
     @property
     def max_message_size(self) -> int:
-        """Tornado's bound: past it the connection closes (1009); up to it frames over
-        `access.max_body` are drained and refused (see _AnsweringProtocol)."""
-        return self.access.max_body * HARD_LIMIT_FACTOR
+        """Tornado's own bound, past which it closes the connection: none here, since
+        frames over `access.max_body` are drained and refused (see _AnsweringProtocol)."""
+        return sys.maxsize
+
+    def get_compression_options(self) -> None:
+        return None  # frames are size-checked as they are read; compressed ones could grow
 
     def get_websocket_protocol(self) -> WebSocketProtocol13 | None:
         protocol = super().get_websocket_protocol()
@@ -347,20 +351,14 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
             return _AnsweringProtocol(self, False, protocol.params, self.access.max_body)
         return protocol
 
-    def too_large(self, size: int | None, closing: bool) -> dict[str, Any]:
-        """The reply to a frame over the size limit (`size` bytes, None when unknown)."""
-        limit = self.access.max_body
-        if closing:
-            detail = (
-                f"frame over {HARD_LIMIT_FACTOR} times the limit of {limit} bytes "
-                "(STREAMVIS_MAX_BODY); the connection closes with code 1009"
-            )
-        else:
-            detail = (
-                f"frame of {size} bytes is over the limit of {limit} bytes "
-                "(STREAMVIS_MAX_BODY); it was not applied: send smaller frames"
-            )
-        return {"ok": False, "error": "too_large", "detail": detail}
+    def too_large(self, size: int) -> dict[str, Any]:
+        """The reply to a frame of `size` bytes, over the size limit."""
+        return {
+            "ok": False,
+            "error": "too_large",
+            "detail": f"frame of {size} bytes is over the limit of {self.access.max_body} "
+            "bytes (STREAMVIS_MAX_BODY); it was not applied: send smaller frames",
+        }
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         limits = self.access.limits
@@ -454,9 +452,9 @@ class _AnsweringProtocol(WebSocketProtocol13):
     """Tornado's websocket protocol, answering frames it would drop the connection for.
 
     Text that is not UTF-8 reaches on_message as bytes (which answers invalid_json). A frame
-    over `limit` (STREAMVIS_MAX_BODY) is read and thrown away as it arrives, never held,
-    and answered with too_large; the connection stays open. Only a frame over Tornado's own
-    bound (HARD_LIMIT_FACTOR times the limit) closes it: a too_large error, then code 1009.
+    over `limit` (STREAMVIS_MAX_BODY), whole or in fragments, is read and thrown away as it
+    arrives, never held, and answered with too_large; the connection stays open.
+    (Compression is off, so no frame grows after it is read.)
     """
 
     DRAIN_CHUNK = 64 * 1024
@@ -479,17 +477,9 @@ class _AnsweringProtocol(WebSocketProtocol13):
     def _handle_message(self, opcode: int, data: bytes) -> Any:
         if self.oversize and opcode in (0x1, 0x2):  # the last fragment of a refused frame
             size, self.oversize = self.oversize, 0
-            self.write_message(json.dumps(self.handler.too_large(size, closing=False)))
+            self.write_message(json.dumps(self.handler.too_large(size)))
             return None
         return super()._handle_message(0x2 if opcode == 0x1 else opcode, data)
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        if code == 1009 and not self.server_terminated:
-            try:
-                self.write_message(json.dumps(self.handler.too_large(None, closing=True)))
-            except WebSocketClosedError:
-                pass
-        super().close(code, reason)
 
 
 def routes(
