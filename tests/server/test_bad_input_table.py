@@ -403,6 +403,10 @@ for name, body in (
     ("empty column name", b'{"": 1}'),
     ("row not an object", b'[{"step": 3}, 5]'),
     ("list of lists without columns", b"[[3, 1.0]]"),
+    ("lone surrogate", b'{"step": 3, "loss": 1.0, "tag": "\\ud800"}'),
+    ("2**63", b'{"step": 9223372036854775808, "loss": 1.0}'),
+    ("below -2**63", b'{"step": -9223372036854775809, "loss": 1.0}'),
+    ("2**64 - 1 in rows", b'[{"step": 3, "loss": 1.0}, {"step": 18446744073709551615}]'),
 ):
     case(f"invalid data: {name}", Http("POST", STREAM, 422, "invalid_data", body, where=HERE))
 case(
@@ -589,6 +593,8 @@ for name, fields in (
     ("ragged", {"data": {"step": [3, 4], "loss": [1.0]}}),
     ("text into numbers", {"data": {"step": 3, "loss": "high"}}),
     ("nested value", {"data": {"step": 3, "loss": {"a": 1}}}),
+    ("lone surrogate", {"data": {"step": 3, "loss": 1.0, "tag": "\ud800"}}),
+    ("2**63", {"data": {"step": 2**63, "loss": 1.0}}),
 ):
     case(f"ws invalid data: {name}", Ws(frame(write_message(**fields)), "invalid_data"))
 case(
