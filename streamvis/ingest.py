@@ -324,12 +324,40 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
                 "missing or wrong ingest token: send "
                 "'Authorization: Bearer TOKEN' or ?token=TOKEN",
             )
+        refusal = refusal or self._handshake_refusal()
         if refusal is not None:
             self.set_status(refusal[0])
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"error": refusal[1], "detail": refusal[2]}))
             return
         await super().get(*args, **kwargs)
+
+    def _handshake_refusal(self) -> tuple[int, str, str] | None:
+        """What Tornado would refuse in plain text, refused as JSON: a request that is not a
+        websocket upgrade, a foreign Origin (check_origin decides), an unknown version."""
+        headers = self.request.headers
+        connection = {part.strip().lower() for part in headers.get("Connection", "").split(",")}
+        if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection:
+            detail = f"{API}/ws takes a websocket upgrade (Upgrade: websocket)"
+            return (400, "bad_request", detail)
+        origin = headers.get("Origin", headers.get("Sec-Websocket-Origin"))
+        if origin is not None and not self.check_origin(origin):
+            return (403, "forbidden_origin", f"Origin {origin[:100]!r} may not open {API}/ws")
+        if headers.get("Sec-WebSocket-Version") != "13":
+            self.set_header("Sec-WebSocket-Version", "13")
+            return (426, "upgrade_required", "only websocket version 13 is spoken here")
+        return None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors before the upgrade (a method other than GET) as JSON, like every route."""
+        self.set_header("Content-Type", "application/json")
+        if status_code == 405:
+            self.set_header("Allow", "GET")
+            detail = f"{self.request.method} is not allowed here; use GET (a websocket upgrade)"
+            self.finish(json.dumps({"error": "method_not_allowed", "detail": detail}))
+        else:
+            code = _HTTP_CODES.get(status_code, "internal_error")
+            self.finish(json.dumps({"error": code, "detail": self._reason}))
 
     def check_origin(self, origin: str) -> bool:
         """Browsers send Origin: refuse pages served from anywhere but an allowed host."""

@@ -507,6 +507,48 @@ for name, layout in (
     body = json.dumps(layout).encode()
     case(f"invalid layout: {name}", Http("PUT", LAYOUT_PATH, 422, "invalid_layout", body))
 
+# --- the websocket route, asked for something other than a websocket
+WS_PATH = f"{API}/ws"
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "a2V5a2V5a2V5a2V5a2V5a2V5",
+}
+case("ws route: plain GET", Http("GET", WS_PATH, 400, "bad_request"))
+case(
+    "ws route: upgrade to something else",
+    Http("GET", WS_PATH, 400, "bad_request", headers={**AUTH, **UPGRADE, "Upgrade": "h2c"}),
+)
+for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+    body = ROW if method in ("POST", "PUT", "PATCH") else None
+    case(f"ws route: {method}", Http(method, WS_PATH, 405, "method_not_allowed", body))
+case(
+    "ws route: websocket version 8",
+    Http(
+        "GET",
+        WS_PATH,
+        426,
+        "upgrade_required",
+        headers={**AUTH, **UPGRADE, "Sec-WebSocket-Version": "8"},
+    ),
+)
+case(
+    "ws route: foreign origin",
+    Http(
+        "GET",
+        WS_PATH,
+        403,
+        "forbidden_origin",
+        headers={
+            **AUTH,
+            **UPGRADE,
+            "Sec-WebSocket-Version": "13",
+            "Origin": "http://evil.example",
+        },
+    ),
+)
+case("ws route: no token", Http("GET", WS_PATH, 401, "unauthorized", headers=dict(UPGRADE)))
+
 # --- websocket handshakes
 case("ws handshake: no token", WsHandshake(401, "unauthorized", {}))
 case("ws handshake: wrong token", WsHandshake(401, "unauthorized", {"Authorization": "Bearer x"}))
@@ -646,6 +688,8 @@ def test_the_table_covers_every_route_and_error_code() -> None:
         "too_many_columns",
         "invalid_layout",
         "invalid_message",
+        "forbidden_origin",
+        "upgrade_required",
         "invalid_op",
         "too_many_messages",
     }  # rate_limited: test_websocket_rate_limit below; store_failed is not about input
