@@ -85,9 +85,11 @@ def test_markdown_needs_no_stream_and_shows_raw_html_as_text(render) -> None:
     text = "## Notes\n<script>alert(1)</script> **bold**"
     view = render({"plots": [{"id": "n", "kind": "markdown", "text": text, "at": [0, 0, 1, 1]}]})
     assert view.session.feeds == {}  # nothing to subscribe to
-    (pane,) = [p for p in view.page.select(pn.pane.Markdown) if p.name == "sv-markdown:n"]
-    assert pane.renderer_options == {"html": False}
-    assert pane.object == text
+    (pane,) = [p for p in view.page.select(pn.pane.HTML) if p.name == "sv-markdown:n"]
+    assert pane.object == (  # rendered and sanitised in Python (streamvis/sanitize.py)
+        "<h2>Notes</h2>\n<p>&lt;script&gt;alert(1)&lt;/script&gt; <strong>bold</strong></p>\n"
+    )
+    assert pane.disable_math
 
 
 def test_new_kinds_validate_their_fields() -> None:
