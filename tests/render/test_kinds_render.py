@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import panel as pn
 import pytest
@@ -111,3 +113,16 @@ def test_a_kind_column_missing_from_the_stream_is_reported_on_its_key(render) ->
     view.session.tick()
     (error,) = view.errors()
     assert "plots.k.value: stream 's' has no column 'loss'" in error
+
+
+def test_literal_pane_escapes_what_panel_str_does_not() -> None:
+    from streamvis.panes import literal
+
+    text = "<img src=x onerror=sv_pwn(1)> & {{7*7}}"
+    pane = literal(text)
+    assert isinstance(pane, pn.pane.Str)
+    assert pane.object == text
+    sent = html.unescape(pane._transform_object(pane.object)["object"])  # what the browser gets
+    assert sent == f"<pre>{html.escape(text)}</pre>"
+    unsafe = html.unescape(pn.pane.Str(text)._transform_object(text)["object"])
+    assert "<img" in unsafe  # why LiteralStr exists

@@ -1,10 +1,10 @@
 """Text from producers and layouts on a page: markdown is sanitised by an allowlist,
-HoloViews titles keep their braces, error panes escape, and the page policy is found only
-where the server wrote it (streamvis/sanitize.py, panes.py, csp.py)."""
+HoloViews titles keep their braces, and the page policy is found only where the server
+wrote it (streamvis/sanitize.py, csp.py). The escaping error pane is in
+tests/render/test_kinds_render.py (it needs Panel)."""
 
 from __future__ import annotations
 
-import html
 from html.parser import HTMLParser
 
 import pytest
@@ -136,21 +136,6 @@ def test_unclosed_and_stray_tags_are_balanced() -> None:
 @pytest.mark.parametrize("title", ["{label}", "${7*7}", "{{7*7}}", "{0.__class__}", "a}b{"])
 def test_format_literal_survives_holoviews_formatting(title: str) -> None:
     assert format_literal(title).format(label="L", group="G", type="T", dimensions="D") == title
-
-
-def test_literal_pane_escapes_what_panel_str_does_not() -> None:
-    import panel as pn
-
-    from streamvis.panes import literal
-
-    text = "<img src=x onerror=sv_pwn(1)> & {{7*7}}"
-    pane = literal(text)
-    assert isinstance(pane, pn.pane.Str)
-    assert pane.object == text
-    sent = html.unescape(pane._transform_object(pane.object)["object"])  # what the browser gets
-    assert sent == f"<pre>{html.escape(text)}</pre>"
-    unsafe = html.unescape(pn.pane.Str(text)._transform_object(text)["object"])
-    assert "<img" in unsafe  # why LiteralStr exists
 
 
 def test_policy_forbids_inline_script_except_the_nonce() -> None:
