@@ -13,7 +13,9 @@ missed). The last test hits a sink on purpose and sees the policy refuse it.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -110,7 +112,7 @@ class Watched:
     """A page opened with the payload trap installed, collecting console errors and
     dialogs (an `alert` that ran)."""
 
-    def __init__(self, browser: Any, url: str) -> None:
+    def __init__(self, browser: Any, url: str, bokeh: bool = True) -> None:
         self.context = browser.new_context(viewport={"width": 1400, "height": 1200})
         self.context.add_init_script(WATCH)
         self.page = self.context.new_page()
@@ -121,7 +123,8 @@ class Watched:
         self.page.on("pageerror", lambda e: self.console.append(("pageerror", str(e))))
         self.page.on("dialog", self._dialog)
         self.response = self.page.goto(url)
-        self.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+        if bokeh:  # a streamvis page: wait until Bokeh has its document
+            self.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
@@ -152,8 +155,8 @@ class Watched:
 def watched(browser: Any) -> Any:
     opened: list[Watched] = []
 
-    def open_(url: str) -> Watched:
-        page = Watched(browser, url)
+    def open_(url: str, bokeh: bool = True) -> Watched:
+        page = Watched(browser, url, bokeh)
         opened.append(page)
         return page
 
@@ -363,3 +366,99 @@ def test_policy_refuses_script_that_reaches_the_page_anyway(
     # is a data: URL that fails to decode, so its error event fires without a request)
     assert page.errors(), "the refusals are reported"
     assert all("Content Security Policy" in text for _kind, text in page.errors()), page.errors()
+
+
+ATTACKS = """async (target) => {
+    const outcomes = {};
+    const attempt = async (name, url, init) => {
+        try {
+            const response = await fetch(url, init);
+            outcomes[name] = response.type === "opaque" ? "opaque" : response.status;
+        } catch (error) {
+            outcomes[name] = "blocked";
+        }
+    };
+    const json = {"Content-Type": "application/json"};
+    const body = JSON.stringify({"v": [666]});
+    await attempt("post json", `${target}/streams/s`, {method: "POST", headers: json, body});
+    await attempt("put layout", `${target}/layout`, {method: "PUT", headers: json,
+        body: JSON.stringify({"plots": []})});
+    await attempt("delete run", target, {method: "DELETE"});
+    await attempt("delete streams", `${target}/streams`, {method: "DELETE"});
+    await attempt("post text/plain", `${target}/streams/s`,
+        {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body});
+    return outcomes;
+}"""
+FORM = """(target) => {
+    const form = document.createElement("form");
+    form.method = "POST";
+    form.action = `${target}/streams/s`;
+    form.target = "sink";
+    form.enctype = "text/plain";
+    const field = document.createElement("input");
+    field.name = '{"v": [667], "x": "';
+    field.value = '"}';
+    form.appendChild(field);
+    const sink = document.createElement("iframe");
+    sink.name = "sink";
+    document.body.append(sink, form);
+    form.submit();
+    return true;
+}"""
+
+
+def test_another_site_cannot_write_delete_or_replace_a_layout(panel_server, watched) -> None:
+    """A page of another origin (a second local server) tries what a forged request would:
+    JSON writes, a layout PUT, DELETEs, a text/plain POST and a form post."""
+    server = panel_server(plugins=True)
+    post(server.port, "streams/s", {"v": [1.0, 2.0]})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/api/v1/runs/{RUN}/layout",
+        data=json.dumps({"plots": [ONE_PLOT]}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        assert response.status == 200
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            page = b"<!doctype html><title>another site</title><p>hello</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        page = watched(f"http://localhost:{attacker.server_address[1]}/", bokeh=False)
+        target = target_url(server.port)
+        outcomes = page.evaluate(ATTACKS, target)
+        # JSON bodies, PUT and DELETE need a CORS preflight, which the server never approves
+        for name in ("post json", "put layout", "delete run", "delete streams"):
+            assert outcomes[name] == "blocked", outcomes
+        assert outcomes["post text/plain"] == "opaque"  # sent, but refused: 415 (below)
+        page.evaluate(FORM, target)
+
+        def refusal() -> str:
+            frame = page.page.frame(name="sink")
+            return frame.content() if frame is not None else ""
+
+        wait_until(lambda: "unsupported_media_type" in refusal(), message="the form refused")
+    finally:
+        attacker.shutdown()
+        attacker.server_close()
+
+    with urllib.request.urlopen(f"{target_url(server.port)}/streams/s", timeout=20) as reply:
+        assert json.load(reply)["columns"]["v"] == [1.0, 2.0]  # nothing written or deleted
+    with urllib.request.urlopen(f"{target_url(server.port)}/layout", timeout=20) as reply:
+        assert json.load(reply)["plots"][0]["id"] == "m"  # the layout was not replaced
+
+
+def target_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api/v1/runs/{RUN}"
