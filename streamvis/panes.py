@@ -12,6 +12,8 @@ from typing import Any
 
 import panel as pn
 
+WRAP = "pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }"
+
 
 class LiteralStr(pn.pane.Str):
     """A `Str` pane whose text is escaped before Panel wraps it: `<script>` shows as the
@@ -23,5 +25,7 @@ class LiteralStr(pn.pane.Str):
 
 
 def literal(text: str, **params: Any) -> LiteralStr:
-    """A pane showing `text` exactly as it is (fixed width, like `pn.pane.Str`)."""
+    """A pane showing `text` exactly as it is (fixed width, like `pn.pane.Str`; long lines
+    wrap)."""
+    params.setdefault("stylesheets", [WRAP])
     return LiteralStr(text, **params)
