@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -97,6 +98,7 @@ def _serve(command: list[str], port: int, tmp_path: Path) -> subprocess.Popen[by
         stdout=log,
         stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if k != "STREAMVIS_TOKEN"},
+        start_new_session=True,  # `streamvis serve` runs panel serve as its child: stop both
     )
     log.close()
 
@@ -110,11 +112,12 @@ def _serve(command: list[str], port: int, tmp_path: Path) -> subprocess.Popen[by
 
 
 def _stop(process: subprocess.Popen[Any]) -> None:
-    process.terminate()
+    """Stop `streamvis serve` and the panel serve it started (its own process group)."""
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(10)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
 
 
