@@ -534,7 +534,10 @@ def routes(
 def __getattr__(name: str) -> Any:
     """`ROUTES` for `panel serve --plugins streamvis.ingest`, built when Panel asks for it."""
     if name == "ROUTES":
+        from streamvis.csp import install_header
         from streamvis.store import server_hub
+
+        install_header()  # the pages of this server send their Content-Security-Policy
 
         try:
             server_hub()  # open and replay the store now, not when the first request comes
