@@ -20,6 +20,7 @@ from typing import Any
 
 from streamvis.errors import StreamvisError
 from streamvis.hub import default_hub
+from streamvis.page_assets import use_server_assets
 from streamvis.sources import start_sources
 from streamvis.spec import load_layout
 from streamvis.store import server_hub
@@ -102,6 +103,7 @@ def build_page(argv: Sequence[str]) -> Any:
 
     from streamvis.dashboard import dashboard
 
+    use_server_assets()  # the error page too takes its stylesheets from this server
     args = parse_args(argv)
     try:
         server_hub(argv)  # this process's store, replayed once, before anything is drawn

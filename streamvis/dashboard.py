@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from streamvis.header import header as make_header
 from streamvis.hub import Hub, check_name, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
+from streamvis.page_assets import use_server_assets
 from streamvis.served import ServedDashboard
 from streamvis.session import LiveSession, quiet_closed_tabs
 from streamvis.spec import Layout, Plot, load_layout
@@ -383,6 +383,7 @@ def dashboard(
     Returns a Panel object; `.servable()` it in an app, or show it in a notebook."""
     import panel as pn
 
+    use_server_assets()  # before any model exists: a served page never points at a CDN
     fixed = load_layout(layout) if layout is not None else None
     shown, pattern, problem = page_query(pn.state.session_args)
     page = LivePage(
@@ -418,9 +419,8 @@ def serve(
 
     checked = load_layout(layout)
     start_sources(checked, hub=hub, run=run)
-    # pages load BokehJS and Panel's CSS from this server, as under `panel serve`, not from
-    # a CDN: they work offline, and models built later (rebuilds) never point at a CDN
-    os.environ.setdefault("BOKEH_RESOURCES", "server")
+    # pages load BokehJS from this server (Bokeh's server default) and Panel's CSS too
+    # (dashboard() pins each session's stylesheets; see page_assets.py), never from a CDN
 
     def page() -> Any:
         return dashboard(checked, hub=hub, run=run)
