@@ -20,6 +20,7 @@ from typing import Any
 
 from streamvis.errors import StreamvisError
 from streamvis.hub import default_hub
+from streamvis.page_assets import use_server_assets
 from streamvis.sources import start_sources
 from streamvis.spec import load_layout
 from streamvis.store import server_hub
@@ -104,6 +105,7 @@ def build_page(argv: Sequence[str]) -> Any:
     from streamvis.dashboard import dashboard
     from streamvis.panes import literal
 
+    use_server_assets()  # the error page too takes its stylesheets from this server
     protect(pn.state.curdoc)  # also for the page that explains a problem
     args = parse_args(argv)
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from streamvis.header import header as make_header
 from streamvis.hub import Hub, check_name, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
+from streamvis.page_assets import use_server_assets
 from streamvis.served import ServedDashboard
 from streamvis.session import LiveSession, quiet_closed_tabs
 from streamvis.spec import Layout, Plot, load_layout
@@ -387,6 +387,8 @@ def dashboard(
     Returns a Panel object; `.servable()` it in an app, or show it in a notebook."""
     import panel as pn
 
+    use_server_assets()  # before any model exists: a served page never points at a CDN
+
     from streamvis.csp import protect
 
     protect(pn.state.curdoc)  # served: the page's Content-Security-Policy (streamvis/csp.py)
@@ -426,9 +428,8 @@ def serve(
 
     checked = load_layout(layout)
     start_sources(checked, hub=hub, run=run)
-    # pages load BokehJS and Panel's CSS from this server, as under `panel serve`, not from
-    # a CDN: they work offline, and models built later (rebuilds) never point at a CDN
-    os.environ.setdefault("BOKEH_RESOURCES", "server")
+    # pages load BokehJS from this server (Bokeh's server default) and Panel's CSS too
+    # (dashboard() pins each session's stylesheets; see page_assets.py), never from a CDN
     install_header()  # each page's Content-Security-Policy also as a response header
 
     def page() -> Any:
