@@ -10,7 +10,7 @@ from streamvis import fields
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
-FIELDS = {"text": fields.text(required=True)}
+FIELDS = {"text": fields.text(required=True, limit="markdown")}
 OPTIONS = ("title",)
 STREAM = False  # no data: nothing to subscribe to
 

@@ -10,7 +10,10 @@ from streamvis.crossfilter import RowsState
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
-FIELDS = {"columns": fields.columns(required=True), "rows": fields.count(default=20)}
+FIELDS = {
+    "columns": fields.columns(required=True),
+    "rows": fields.count(default=20, limit="table_rows"),
+}
 OPTIONS = ("title",)
 
 
