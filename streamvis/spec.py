@@ -537,9 +537,13 @@ class _Reader:
     def scalar(self, node: yaml.Node) -> Any:
         try:
             return self.constructor.construct_object(node, deep=True)
-        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2001-02-30
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # PyYAML's own parsing of one scalar: a date like 2001-02-30
+            # (ValueError), an empty `!!float` (IndexError)... the scalar is to blame
             raise SpecError(
-                f"{self.where(node)}: cannot load {shown(node.value)}: {exc}"
+                f"{self.where(node)}: cannot load {shown(node.value)} as {node.tag}: "
+                f"{type(exc).__name__}: {shown(str(exc))}"
             ) from None
 
     def read(self, node: yaml.Node, path: Path_) -> Any:
