@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,18 +122,23 @@ def wait_drawn(page: Any, count: int) -> None:
 def start(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("w") as output:
         process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
+            command,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # `streamvis serve` starts `panel serve`: stop both
         )
     wait_port(port, timeout=120)
     return process
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.terminate()
+    """End the server and the processes it started (its own process group)."""
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def time_streamvis(browser: Any, count: int, folder: Path) -> tuple[float, float]:

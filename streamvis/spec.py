@@ -516,8 +516,26 @@ def layout_from_dict(
     return Layout(**values, source=source, _marks=dict(marks), _lines=tuple(lines), _checked=True)
 
 
+MAX_DEPTH = 50  # YAML nesting; a layout needs about 5, and PyYAML's scanner is quadratic in it
+
+
 class _MarkedLoader(yaml.SafeLoader):
-    """Safe YAML loader that refuses duplicate keys."""
+    """Safe YAML loader that refuses nesting deeper than MAX_DEPTH while scanning, before
+    PyYAML spends time quadratic in the depth (5,000 '[' took 14 s)."""
+
+    def _check_depth(self, depth: int) -> None:
+        if depth >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"the layout is nested more than {MAX_DEPTH} deep", self.get_mark()
+            )
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's
+        self._check_depth(self.flow_level)
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        self._check_depth(len(self.indents))
+        return super().add_indent(column)
 
 
 class _Reader:
