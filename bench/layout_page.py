@@ -43,7 +43,7 @@ STREAMVIS = str(Path(sys.executable).with_name("streamvis"))
 ROWS = 50  # rows of the one stream every plot draws
 DEADLINE = 900.0  # seconds to wait for one page before giving up
 
-DRAWN = """(n) => {
+DRAWN = """([n, rows]) => {
     const doc = (window.Bokeh && Bokeh.documents) ? Bokeh.documents[0] : null;
     if (!doc) return 0;
     let done = 0;
@@ -52,12 +52,12 @@ DRAWN = """(n) => {
                        doc.get_model_by_name(`bench-figure:p${i}`);
         const source = doc.get_model_by_name(`sv:p${i}:y`) ||
                        doc.get_model_by_name(`bench:p${i}`);
-        if (!figure || !source || source.data.y.length < %d) continue;
+        if (!figure || !source || source.data.y.length < rows) continue;
         const view = Bokeh.index.find_one(figure);
         if (view && view.has_finished()) done++;
     }
     return done;
-}""" % ROWS  # noqa: UP031 - JavaScript braces make an f-string unreadable
+}"""
 
 RAW_APP = textwrap.dedent("""
     import math, os
@@ -113,7 +113,7 @@ def call(port: int, method: str, path: str, body: Any) -> dict[str, Any]:
 
 def wait_drawn(page: Any, count: int) -> None:
     deadline = time.monotonic() + DEADLINE
-    while page.evaluate(DRAWN, count) < count:
+    while page.evaluate(DRAWN, [count, ROWS]) < count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the page did not draw {count} plots in {DEADLINE:.0f} s")
         time.sleep(0.05)
@@ -176,8 +176,8 @@ def time_raw_bokeh(browser: Any, count: int, folder: Path) -> float:
     app = folder / "raw_app.py"
     app.write_text(RAW_APP)
     port = free_port()
-    command = [sys.executable, "-m", "bokeh", "serve", str(app), "--port", str(port),
-               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]  # fmt: skip
+    command = [sys.executable, "-m", "bokeh", "serve", str(app), "--port", str(port)]
+    command += ["--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
     env = {"BENCH_PLOTS": str(count), "BENCH_ROWS": str(ROWS), "BOKEH_RESOURCES": "server"}
     server = start(command, port, env, folder / f"bokeh-{count}.log")
     try:
@@ -198,8 +198,10 @@ def main(sizes: list[int]) -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="streamvis-layout-bench-"))
     print(f"streamvis layout page bench, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'plots':>5} {'rebuild s':>10} {'open s':>8} {'raw bokeh s':>12} "
-          f"{'rebuild ms/plot':>16} {'open ms/plot':>13} {'raw ms/plot':>12} {'open/raw':>9}")  # fmt: skip
+    print(
+        f"{'plots':>5} {'rebuild s':>10} {'open s':>8} {'raw bokeh s':>12} "
+        f"{'rebuild ms/plot':>16} {'open ms/plot':>13} {'raw ms/plot':>12} {'open/raw':>9}"
+    )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

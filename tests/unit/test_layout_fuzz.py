@@ -88,7 +88,9 @@ def damaged_layouts(draw: st.DrawFn) -> dict[str, Any]:
             if where == "plot":
                 plot[key] = value
             else:
-                plot.setdefault("options", {})[key] = value
+                if not isinstance(plot.get("options"), dict):
+                    plot["options"] = {}
+                plot["options"][key] = value
     return layout
 
 
