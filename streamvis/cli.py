@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from streamvis.access import DEFAULT_MAX_BODY, is_loopback, make_access
+from streamvis.access import DEFAULT_MAX_BODY, is_loopback, make_access, token_problem
 from streamvis.errors import StreamvisError
 from streamvis.store import DEFAULT_PATH, Op, SQLiteStore, StoreError
 
@@ -87,10 +87,16 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.run:
         command += ["--run", args.run]
     env = dict(os.environ)
-    if args.token:
+    if args.token is not None:
         env["STREAMVIS_TOKEN"] = args.token
+    problem = token_problem(env.get("STREAMVIS_TOKEN"))
+    if problem is not None:
+        print(f"streamvis serve: {problem}", file=sys.stderr)
+        return 2
     if args.allow_host:
         env["STREAMVIS_ALLOWED_HOSTS"] = ",".join(args.allow_host)
+    if args.allow_origin:
+        env["STREAMVIS_ALLOWED_ORIGINS"] = ",".join(args.allow_origin)
     if not is_loopback(args.address) and not env.get("STREAMVIS_TOKEN"):
         print(
             f"streamvis serve: --address {args.address} is reachable from other machines; "
@@ -318,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="extra host name the page and API may be reached by (repeatable)",
     )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        help="extra page origin (scheme://host[:port]) allowed to open the ingest websocket, "
+        "e.g. behind a proxy (repeatable; or STREAMVIS_ALLOWED_ORIGINS)",
+    )
     serve.add_argument("--producer", default=None, help="module:function run in the server")
     serve.add_argument("--run", default=None, help="run to show (default: the layout's)")
     serve.set_defaults(handler=serve_command)
@@ -422,6 +435,10 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
         help=f"SQLite file to keep data in, or 'none' (default ./{DEFAULT_PATH})",
     )
     args = parser.parse_args(argv)
+    problem = token_problem(args.token)
+    if problem is not None:
+        print(f"streamvis_server: {problem}", file=sys.stderr)
+        return 2
 
     import panel as pn
     import tornado.web
@@ -439,7 +456,12 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
 
     origins = _origins(args.address, args.bokeh_port, [])
     access = make_access(
-        args.address, args.token, [o.rsplit(":", 1)[0] for o in origins], args.max_body
+        args.address,
+        args.token,
+        [o.rsplit(":", 1)[0] for o in origins],
+        args.max_body,
+        ports=(args.bokeh_port, args.rest_port),
+        extra_origins=os.environ.get("STREAMVIS_ALLOWED_ORIGINS", "").split(","),
     )
     tornado.web.Application(routes(access)).listen(args.rest_port, args.address)
     print(

@@ -3,9 +3,13 @@
 A background thread sends what is queued every few milliseconds, as one request per stream
 and batch, over one keep-alive HTTP connection. Connection errors, 5xx and 429 are retried
 with exponential backoff (each request carries a batch id, so a retried batch is stored
-once); other 4xx are reported in `Client.errors` and logged, never raised in your loop. The
-queue is bounded: when full, the oldest rows are dropped and counted (or, with
-`when_full="block"`, the caller waits). `flush()` and interpreter exit deliver what is queued.
+once); other 4xx are reported in `Client.errors` and logged, never raised in your loop.
+Requests stay under the server's body limit: a batch over it is split (the limit is learnt
+from the server's 413, or from a send the server stopped reading), and a single row too
+large for any request is reported and dropped, so nothing waits behind it. The queue is
+bounded: when full, the oldest rows are dropped and counted (or, with `when_full="block"`,
+the caller waits). `flush()` and interpreter exit deliver what is queued; rows still
+undelivered when the client closes are reported in `Client.errors` and logged.
 """
 
 from __future__ import annotations
@@ -22,22 +26,33 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import numpy as np
 
+from streamvis.access import DEFAULT_MAX_BODY
+from streamvis.client_requests import Request, fit, pieces, rows_request, stated_limit
 from streamvis.compat import SeedClientMethods
 from streamvis.errors import StreamError
 from streamvis.hub import check_name
-from streamvis.normalize import Batch, normalize
+from streamvis.normalize import normalize
 from streamvis.spec import Layout, layout_to_dict, load_layout
 from streamvis.wire import dumps
 
 log = logging.getLogger("streamvis.client")
 _PLAIN = frozenset((int, float, bool, str))
 _RETRY_STATUS = frozenset((429, 500, 502, 503, 504))
+_FRESH_SEND_FAILURES = 2  # a fresh connection broken this often mid-body: probably a 413
+
+
+class _SendFailed(Exception):
+    """The body could not be sent (the server stopped reading) and no answer came back."""
+
+    def __init__(self, fresh: bool, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.fresh = fresh  # on a connection opened for this attempt, not a stale keep-alive
 
 
 @dataclass(frozen=True)
@@ -49,16 +64,6 @@ class _Item:
     payload: Any
     mode: str = "append"
     rows: int = 1
-
-
-@dataclass(frozen=True)
-class _Request:
-    method: str
-    path: str
-    body: bytes | None
-    stream: str | None
-    rows: int
-    appended: Any = None  # the rows (list of dicts or a batch), kept to split a refusal
 
 
 class Client(SeedClientMethods):
@@ -76,6 +81,7 @@ class Client(SeedClientMethods):
         batch_rows: int = 10_000,
         timeout: float = 10.0,
         exit_timeout: float = 10.0,
+        max_body: int | None = None,
     ) -> None:
         self.url = url if "://" in url else f"http://{url}"
         parts = urlsplit(self.url)
@@ -89,6 +95,9 @@ class Client(SeedClientMethods):
         self.batch_rows = batch_rows
         self.timeout = timeout
         self.exit_timeout = exit_timeout
+        # the server's body limit as far as we know it: its default (or STREAMVIS_MAX_BODY
+        # here), lowered when the server says or shows it is smaller
+        self.max_body = max_body or int(os.environ.get("STREAMVIS_MAX_BODY", DEFAULT_MAX_BODY))
         self.errors: list[dict[str, Any]] = []
         self.dropped_rows = 0
         self.sent_rows = 0
@@ -108,6 +117,8 @@ class Client(SeedClientMethods):
         self._connection: http.client.HTTPConnection | None = None
         self._warned: set[tuple[str | None, str]] = set()
         self._checked_names: set[str] = set()
+        self._given_up: dict[str | None, int] = {}  # rows per stream dropped while closing
+        self._last_failure = ""
         self._thread = threading.Thread(target=self._run, name="streamvis-client", daemon=True)
         self._thread.start()
         _open_clients.add(self)
@@ -210,6 +221,12 @@ class Client(SeedClientMethods):
         self._deadline = time.monotonic()
         self._wake.set()
         self._thread.join(2.0)
+        with self._lock:  # what the sender never took: reported, not dropped silently
+            for item in self._queue:
+                self._given_up[item.stream] = self._given_up.get(item.stream, 0) + item.rows
+            self._queued -= sum(item.rows for item in self._queue)
+            self._queue.clear()
+        self._report_given_up()
         self._disconnect()
         _open_clients.discard(self)
         if not delivered:
@@ -233,9 +250,13 @@ class Client(SeedClientMethods):
                 self._busy = bool(items)
             try:
                 for request in self._requests(items):
-                    self._deliver(request)
+                    if self._past_deadline():  # closing: report it instead of trying
+                        self._give_up(request)
+                    else:
+                        self._deliver(request)
             except Exception:  # never let the sender die: log and keep going
                 log.exception("streamvis client: unexpected error while sending")
+            self._report_given_up()
             with self._lock:
                 self._queued -= sum(item.rows for item in items)
                 self._busy = False
@@ -243,11 +264,11 @@ class Client(SeedClientMethods):
                 self._idle.notify_all()
         self._disconnect()  # the thread owns the connection: it closes it on the way out
 
-    def _requests(self, items: list[_Item]) -> list[_Request]:
+    def _requests(self, items: list[_Item]) -> list[Request]:
         """Turn queued items into requests, keeping each stream's order. Consecutive appends
         to a stream (scalar rows, or batches with the same columns) travel together, in
         requests of at most `batch_rows` rows; replaces, clears and layouts go alone."""
-        requests: list[_Request] = []
+        requests: list[Request] = []
         pending: dict[str, list[_Item]] = {}
 
         def close(name: str) -> None:
@@ -268,80 +289,81 @@ class Client(SeedClientMethods):
                 close(name)
             if item.kind == "layout":
                 path = f"{self._prefix}/layout"
-                requests.append(_Request("PUT", path, dumps(item.payload), None, 0))
+                requests.append(Request("PUT", path, dumps(item.payload), None, 0))
             elif item.kind == "clear" and item.stream is None:
                 path = f"{self._prefix}/streams"
-                requests.append(_Request("DELETE", path, None, None, 0))
+                requests.append(Request("DELETE", path, None, None, 0))
             elif item.kind == "clear":
                 path = f"{self._prefix}/streams/{quote(item.stream or '')}"
-                requests.append(_Request("DELETE", path, None, item.stream, 0))
-            else:  # a replace: the whole new content in one request
-                payload = _batch_payload(item.payload)
-                requests.append(self._post(item.stream or "", payload, "replace", item.rows))
+                requests.append(Request("DELETE", path, None, item.stream, 0))
+            else:  # a replace: the whole new content in one request (if it fits)
+                requests.append(
+                    rows_request(self._prefix, item.stream or "", item.payload, "replace")
+                )
         for name in list(pending):
             close(name)
         return requests
 
-    def _append_requests(self, name: str, items: list[_Item]) -> list[_Request]:
+    def _append_requests(self, name: str, items: list[_Item]) -> list[Request]:
         """Requests for a group of joinable appends, chunked by `batch_rows`."""
         size = self.batch_rows
         if items[0].kind == "row":
             rows = [item.payload for item in items]
-            return [self._append(name, rows[i : i + size]) for i in range(0, len(rows), size)]
+            return [
+                rows_request(self._prefix, name, rows[i : i + size])
+                for i in range(0, len(rows), size)
+            ]
         batch = {
             key: np.concatenate([item.payload[key] for item in items]) for key in items[0].payload
         }
         total = sum(item.rows for item in items)
         return [
-            self._append(name, {k: v[i : i + size] for k, v in batch.items()})
+            rows_request(self._prefix, name, {k: v[i : i + size] for k, v in batch.items()})
             for i in range(0, total, size)
         ]
 
-    def _append(self, name: str, appended: list[dict[str, Any]] | Batch) -> _Request:
-        if isinstance(appended, list):
-            payload, rows = _rows_payload(appended), len(appended)
-        else:
-            payload, rows = _batch_payload(appended), len(next(iter(appended.values())))
-        return replace(self._post(name, payload, "append", rows), appended=appended)
-
-    def _halves(self, request: _Request) -> list[_Request]:
-        """A refused append split in two, so the rows the server accepts are still stored."""
-        half, appended = request.rows // 2, request.appended
-        if isinstance(appended, list):
-            parts = [appended[:half], appended[half:]]
-        else:
-            parts = [
-                {k: v[:half] for k, v in appended.items()},
-                {k: v[half:] for k, v in appended.items()},
-            ]
-        return [self._append(request.stream or "", part) for part in parts]
-
-    def _post(self, stream: str, payload: Any, mode: str, rows: int) -> _Request:
-        query = "?mode=replace" if mode == "replace" else ""
-        path = f"{self._prefix}/streams/{quote(stream)}{query}"
-        return _Request("POST", path, dumps(payload), stream, rows)
-
-    def _deliver(self, request: _Request) -> None:
-        """Send until stored, refused (4xx), or the client is closing past its deadline."""
+    def _deliver(self, request: Request) -> None:
+        """Send until stored, refused (4xx), or the client is closing past its deadline.
+        Bodies over the known limit go as smaller requests; a 413 (or a body the server
+        stops reading, twice on a fresh connection) lowers the limit and splits again."""
+        fitted = fit(self._prefix, request, self.max_body)
+        if len(fitted) > 1:
+            for piece in fitted:
+                self._deliver(piece)
+            return
         batch_id = f"{self._client_id}:{next(self._ids)}"
         delay = 0.05
+        broken_sends = 0
         while True:
             try:
                 status, body = self._send(request, batch_id)
+            except _SendFailed as failed:
+                self._disconnect()
+                broken_sends += failed.fresh
+                if broken_sends >= _FRESH_SEND_FAILURES:
+                    self._too_large(request, {}, answered=False)
+                    return
+                status, body = None, {"detail": str(failed)}
             except (OSError, http.client.HTTPException) as exc:
                 self._disconnect()
                 status, body = None, {"detail": f"{type(exc).__name__}: {exc}"}
             if status is not None and status < 300:
                 self.sent_rows += request.rows
                 return
+            if status == 413:
+                self._too_large(request, body)
+                return
             if status is not None and status not in _RETRY_STATUS:
-                if status == 422 and request.rows > 1 and request.appended is not None:
-                    for part in self._halves(request):  # find the bad rows, keep the rest
+                if status == 422 and request.rows > 1 and request.mode == "append":
+                    halves = pieces(self._prefix, request, 2)  # find the bad rows, keep the rest
+                    for part in halves:
                         self._deliver(part)
                     return
                 self._refused(request, status, body)
                 return
-            if self._closing and (self._deadline is None or time.monotonic() > self._deadline):
+            self._last_failure = str(body.get("detail", status))
+            if self._past_deadline():
+                self._give_up(request)
                 return
             self._warn(
                 None,
@@ -352,7 +374,69 @@ class Client(SeedClientMethods):
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    def _send(self, request: _Request, batch_id: str) -> tuple[int, dict[str, Any]]:
+    def _too_large(self, request: Request, body: dict[str, Any], answered: bool = True) -> None:
+        """The server refused `request` as too large: learn its limit, then send the rows
+        in smaller requests; a lone row (or a layout) that cannot be split is reported."""
+        size = len(request.body or b"")
+        limit = stated_limit(body)
+        self.max_body = max(1, min(self.max_body, limit if limit else size // 2))
+        if request.rows > 1 and request.appended is not None:
+            for piece in fit(self._prefix, request, self.max_body):
+                self._deliver(piece)
+            return
+        what = "a row" if request.stream else "the layout"
+        where = f"run '{self.run}'" + (f", stream '{request.stream}'" if request.stream else "")
+        if limit:
+            known = f"{limit} bytes"
+        else:
+            known = "not stated" if answered else "not stated: the server stopped reading it"
+        detail = (
+            f"{where}: {what} of {size} bytes is over the server's body limit ({known}; "
+            "STREAMVIS_MAX_BODY on the server); dropped"
+        )
+        error = {"error": "too_large", "detail": detail, "limit": limit}
+        self._refused(request, 413, error, size=size)
+
+    def _past_deadline(self) -> bool:
+        return self._closing and (self._deadline is None or time.monotonic() > self._deadline)
+
+    def _give_up(self, request: Request) -> None:
+        """Closing with the server unreachable: count the request's rows as undelivered."""
+        with self._lock:
+            self._given_up[request.stream] = self._given_up.get(request.stream, 0) + request.rows
+
+    def _report_given_up(self) -> None:
+        """One error per stream (and one warning) for rows given up while closing."""
+        with self._lock:
+            given_up, self._given_up = self._given_up, {}
+        for stream, rows in given_up.items():
+            if not rows:
+                continue
+            where = f"run '{self.run}'" + (f", stream '{stream}'" if stream else "")
+            why = f" ({self._last_failure})" if self._last_failure else ""
+            self.errors.append(
+                {
+                    "run": self.run,
+                    "stream": stream,
+                    "status": None,
+                    "error": "undelivered",
+                    "detail": f"{where}: {rows} rows not delivered: the server at {self.url} "
+                    f"could not be reached before the client closed{why}",
+                    "rows": rows,
+                }
+            )
+        if any(given_up.values()):
+            log.warning(
+                "streamvis client: %d rows of run '%s' (streams %s) not delivered: the server "
+                "at %s could not be reached before the client closed; see Client.errors",
+                sum(given_up.values()),
+                self.run,
+                ", ".join(repr(s) for s, rows in given_up.items() if rows),
+                self.url,
+            )
+
+    def _send(self, request: Request, batch_id: str) -> tuple[int, dict[str, Any]]:
+        fresh = self._connection is None
         if self._connection is None:
             kind = (
                 http.client.HTTPSConnection
@@ -360,12 +444,26 @@ class Client(SeedClientMethods):
                 else http.client.HTTPConnection
             )
             self._connection = kind(self._parts.hostname, self._parts.port, timeout=self.timeout)
+            self._connection.connect()  # unreachable: OSError, retried with backoff
         headers = {"X-Streamvis-Batch": batch_id, "Connection": "keep-alive"}
         if request.body is not None:
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        self._connection.request(request.method, request.path, body=request.body, headers=headers)
+        try:
+            self._connection.request(
+                request.method, request.path, body=request.body, headers=headers
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            # the server stopped reading (a 413 it may still have sent) or went away
+            try:
+                return self._response()
+            except (OSError, http.client.HTTPException):
+                raise _SendFailed(fresh, exc) from None
+        return self._response()
+
+    def _response(self) -> tuple[int, dict[str, Any]]:
+        assert self._connection is not None
         response = self._connection.getresponse()
         raw = response.read()
         try:
@@ -379,7 +477,9 @@ class Client(SeedClientMethods):
             self._connection.close()
             self._connection = None
 
-    def _refused(self, request: _Request, status: int, body: dict[str, Any]) -> None:
+    def _refused(
+        self, request: Request, status: int, body: dict[str, Any], size: int | None = None
+    ) -> None:
         error = {
             "stream": request.stream,
             "status": status,
@@ -387,6 +487,8 @@ class Client(SeedClientMethods):
             "detail": body.get("detail"),
             "rows": request.rows,
         }
+        if size is not None:
+            error.update(run=self.run, bytes=size, limit=body.get("limit"))
         self.errors.append(error)
         where = f"stream '{request.stream}'" if request.stream else f"run '{self.run}'"
         self._warn(
@@ -410,25 +512,6 @@ def _joinable(previous: _Item, item: _Item) -> bool:
         return True
     before = [(k, v.dtype) for k, v in previous.payload.items()]
     return before == [(k, v.dtype) for k, v in item.payload.items()]
-
-
-def _rows_payload(rows: list[dict[str, Any]]) -> Any:
-    """Rows with the same keys go column-wise (smaller, faster); others as a list of rows."""
-    keys = tuple(rows[0])
-    if all(tuple(row) == keys for row in rows):
-        return {key: [row[key] for row in rows] for key in keys}
-    return rows
-
-
-def _batch_payload(batch: Batch) -> dict[str, list[Any]]:
-    return {
-        name: (
-            values.astype("datetime64[ms]").astype(str).tolist()
-            if values.dtype.kind == "M"
-            else values.tolist()
-        )
-        for name, values in batch.items()
-    }
 
 
 _open_clients: weakref.WeakSet[Client] = weakref.WeakSet()

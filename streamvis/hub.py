@@ -89,6 +89,18 @@ class Hub:
             from streamvis.replay import replay
 
             replay(self, store)
+            store.journal.on_refused = self._refused
+
+    def _refused(self, op: _Op, error: BaseException) -> None:
+        """The store refused a change for good (called from its writer thread): rows it
+        will never hold are shown as missing, so memory stays what a replay would give."""
+        table = self.table(op.run, op.stream)
+        if table is not None and op.kind in ("append", "row"):
+            table.lose(op.seq, op.rows)
+
+    def store_failure(self) -> BaseException | None:
+        """Why the store cannot write right now (a full disk...), or None when it can."""
+        return self.store.journal.failure if self.store is not None else None
 
     def table(self, run: str, name: str) -> Table | None:
         return self._tables.get((run, name))
@@ -150,6 +162,8 @@ class Hub:
             raise StreamError(f"{where}: mode must be 'append' or 'replace', not {mode!r}")
         batch = normalize(data, columns=columns, where=where)
         rows = len(next(iter(batch.values()))) if batch else 0
+        if rows == 0 and (mode == "append" or table is None):
+            return 0, 0  # nothing to add; an empty replace of a stream never written: no-op
         # created only now, so data refused by normalize leaves no empty stream behind
         table = table or self._table_for_write(run, name)
         return rows, table.write(batch, rows, mode, batch_id)

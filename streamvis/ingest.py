@@ -20,7 +20,7 @@ from typing import Any
 import tornado.web
 import tornado.websocket
 
-from streamvis.access import Access, access_from_environment, host_name
+from streamvis.access import Access, access_from_environment
 from streamvis.errors import StreamvisError
 from streamvis.export import stored_rows
 from streamvis.hub import Hub, default_hub
@@ -207,7 +207,8 @@ class StreamHandler(_BodyApi):
             )
         first, next_seq, batch = table.rows(since, limit)
         if since < first and self.hub.store is not None:  # older rows: read them from disk
-            await durable(self.hub, self.hub.last_ticket(), run=run, stream=stream)
+            if self.hub.store_failure() is None:  # a failing store: read what it holds
+                await durable(self.hub, self.hub.last_ticket(), run=run, stream=stream)
             stored = stored_rows(self.hub.store.backend, run, stream, since, limit)
             if stored is not None:
                 first, next_seq, batch = stored
@@ -247,6 +248,8 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
         refusal = None
         if not self.access.host_ok(headers.get("Host")):
             refusal = (403, "forbidden_host", f"Host {headers.get('Host')!r} is not served here")
+        elif not self.access.origin_ok(headers.get("Origin")):  # whole origin, scheme too
+            refusal = (403, "forbidden_origin", f"Origin {headers.get('Origin')!r} not allowed")
         elif not self.access.token_ok(token):
             refusal = (
                 401,
@@ -262,10 +265,9 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        """Browsers send Origin: refuse pages served from anywhere but an allowed host."""
-        from urllib.parse import urlparse
-
-        return host_name(urlparse(origin).netloc) in self.access.allowed_hosts
+        """Browsers send Origin: refuse pages from anywhere but an allowed origin (scheme,
+        host and port; the served address by default, see access.py)."""
+        return self.access.origin_ok(origin)
 
     @property
     def max_message_size(self) -> int:

@@ -59,6 +59,43 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+INT64_MIN, INT64_END = -(2**63), 2**63
+
+
+def _refuse_big_int(value: int, where: str) -> None:
+    shown = str(value) if value.bit_length() < 128 else f"an integer of {value.bit_length()} bits"
+    raise StreamError(
+        f"{where}: {shown} is outside the 64-bit integer range (-2**63 to 2**63-1); "
+        "send it as a float or as text"
+    )
+
+
+def _check_int_range(values: Any, where: str) -> None:
+    """Python ints beyond int64 would wrap or round silently: refuse them."""
+    for value in values:
+        if type(value) is int and not INT64_MIN <= value < INT64_END:
+            _refuse_big_int(value, where)
+
+
+def check_text(values: Any, where: str) -> None:
+    """Text must be storable as UTF-8: a lone surrogate ('\\ud800') is refused up front, so
+    the store never meets a value it cannot encode."""
+    texts = [v for v in values if type(v) is str and not v.isascii()]
+    if not texts:
+        return
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise StreamError(
+                    f"{where}: text {text!r:.60} is not valid Unicode ({exc.reason} at "
+                    f"character {exc.start}); send UTF-8 text"
+                ) from None
+
+
 def _object_column(values: np.ndarray, where: str) -> np.ndarray:
     """Sort an object array into text, numbers or timestamps, or say what is mixed."""
     kinds = set()
@@ -81,9 +118,11 @@ def _object_column(values: np.ndarray, where: str) -> np.ndarray:
         raise StreamError(f"{where}: mixes {' and '.join(sorted(kinds))} in one column")
     kind = kinds.pop() if kinds else "numbers"
     if kind == "text":
+        check_text(values, where)
         return np.array([None if _is_missing(v) else v for v in values], dtype=object)
     if kind == "timestamps":
         return np.array([np.datetime64("NaT") if v is None else v for v in values], dtype=TIME)
+    _check_int_range(values, where)
     return np.array([np.nan if v is None else v for v in values], dtype=FLOAT)
 
 
@@ -101,20 +140,36 @@ def as_column(values: Any, where: str) -> np.ndarray:
         )
     kind = array.dtype.kind
     if kind == "f":
+        if not isinstance(values, np.ndarray) and _may_hold_big_ints(array):
+            _check_int_range(values, where)
         return array.astype(FLOAT, copy=False)
+    if kind == "u" and array.dtype.itemsize == 8 and len(array) and array.max() >= INT64_END:
+        _refuse_big_int(int(array.max()), where)
     if kind in "iu":
         return array.astype(INT, copy=False)
     if kind == "b":
         return array
     if kind == "M":
         return array.astype(TIME, copy=False)
-    if kind in "US":
+    if kind == "S":
+        raise StreamError(f"{where}: cannot store bytes ({array[0]!r:.40}); decode them to text")
+    if kind == "U":
         if not isinstance(values, np.ndarray) and not all(isinstance(v, str) for v in values):
             return _object_column(np.array(list(values), dtype=object), where)
-        return array.astype(str).astype(object)
+        column = array.astype(object)
+        check_text(column, where)
+        return column
     if kind == "O":
         return _object_column(array, where)
     raise StreamError(f"{where}: cannot store values of dtype {array.dtype}")
+
+
+def _may_hold_big_ints(array: np.ndarray) -> bool:
+    """A float column built from a list may hide ints past int64 (numpy rounds them)."""
+    if not len(array):
+        return False
+    finite = array[np.isfinite(array)]
+    return bool(len(finite)) and float(np.abs(finite).max()) >= INT64_END
 
 
 def _check_names(names: Sequence[Any], where: str) -> list[str]:
@@ -187,7 +242,27 @@ def _from_array(array: np.ndarray, columns: Sequence[str] | None, where: str) ->
 
 
 def normalize(data: Any, *, columns: Sequence[str] | None = None, where: str = "data") -> Batch:
-    """Convert producer data to a batch; raise StreamError naming `where` if it cannot be."""
+    """Convert producer data to a batch; raise StreamError naming `where` if it cannot be.
+    Only StreamError leaves: whatever else numpy or the data's own methods raise is
+    reported as a StreamError too, so callers never meet a foreign exception."""
+    if columns is not None and (
+        isinstance(columns, str | bytes) or not isinstance(columns, Sequence | np.ndarray)
+    ):
+        raise StreamError(
+            f"{where}: columns must be a list of column names, not {type(columns).__name__} "
+            f"({columns!r:.40})"
+        )
+    try:
+        return _normalize(data, columns, where)
+    except StreamError:
+        raise
+    except (TypeError, ValueError, OverflowError, ArithmeticError, LookupError) as exc:
+        raise StreamError(
+            f"{where}: cannot store this data ({type(exc).__name__}: {exc!s:.200})"
+        ) from None
+
+
+def _normalize(data: Any, columns: Sequence[str] | None, where: str) -> Batch:
     data = _to_array(data)
     if isinstance(data, Mapping):
         return _from_mapping(data, where)

@@ -7,8 +7,10 @@ anything it refuses; nothing stored is changed by a refused request.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections import OrderedDict
+from concurrent.futures import Future
 from typing import Any
 
 from streamvis.errors import SpecError, StreamError
@@ -16,6 +18,8 @@ from streamvis.hub import Hub, check_name, iso_time
 from streamvis.spec import layout_from_dict, layout_to_dict
 
 _COLUMN = re.compile(r"column '([^']+)'")
+# how long a request waits for a failing store before answering 503 store_pending
+STORE_WAIT_SECONDS = float(os.environ.get("STREAMVIS_STORE_WAIT", "30"))
 
 
 class ApiError(Exception):
@@ -68,11 +72,32 @@ class BatchLedger:
         return ledger
 
 
-async def durable(hub: Hub, ticket: int, **where: Any) -> None:
-    """Wait until the change with `ticket` is in the store; a failed store is a 503."""
-    future = hub.durable(ticket)
-    if future is None:
-        return
+def check_store(hub: Hub, **where: Any) -> None:
+    """Refuse a write up front while the store cannot write (a full disk): it would sit in
+    memory unacknowledged; refused now, it is in neither memory nor the store."""
+    failure = hub.store_failure()
+    if failure is not None:
+        raise ApiError(
+            503,
+            "store_unavailable",
+            f"the server cannot write to its store right now ({failure}); nothing was "
+            "stored, send it again later",
+            **where,
+        )
+
+
+def _pending(hub: Hub, **where: Any) -> ApiError:
+    return ApiError(
+        503,
+        "store_pending",
+        f"not acknowledged yet: the server's store is behind ({hub.store_failure()}); the "
+        f"change is kept and will be stored when the store recovers. Sending it again with "
+        "the same batch id (X-Streamvis-Batch) is safe and answers once it is stored",
+        **where,
+    )
+
+
+async def _outcome(future: Future[int], **where: Any) -> None:
     try:
         await asyncio.wrap_future(future)
     except Exception as exc:
@@ -83,6 +108,19 @@ async def durable(hub: Hub, ticket: int, **where: Any) -> None:
             "send it again",
             **where,
         ) from None
+
+
+async def durable(hub: Hub, ticket: int, **where: Any) -> None:
+    """Wait until the change with `ticket` is in the store: a refused change is a 503
+    store_failed, one still waiting for a failing store after STORE_WAIT_SECONDS a 503
+    store_pending (it stays queued and is stored later)."""
+    future = hub.durable(ticket)
+    if future is None:
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(_outcome(future, **where)), STORE_WAIT_SECONDS)
+    except TimeoutError:
+        raise _pending(hub, **where) from None
 
 
 def names(run: str, stream: str | None = None) -> tuple[str, str | None]:
@@ -121,7 +159,10 @@ async def store(
         return {**duplicate, "seq": hub.seq(stream, run=run)}
     first_copy = ledger.pending(run, stream, batch_id)
     if first_copy is not None:  # a retry while the first copy is still being committed
-        await first_copy.wait()
+        try:
+            await asyncio.wait_for(first_copy.wait(), STORE_WAIT_SECONDS)
+        except TimeoutError:
+            raise _pending(hub, run=run, stream=stream) from None
         if ledger.seen(run, stream, batch_id):
             return {**duplicate, "seq": hub.seq(stream, run=run)}
         raise ApiError(
@@ -131,6 +172,7 @@ async def store(
             run=run,
             stream=stream,
         )
+    check_store(hub, run=run, stream=stream)
     try:
         rows, ticket = hub.write(
             stream,
@@ -151,18 +193,46 @@ async def store(
             column=column.group(1) if column else None,
         ) from None
     seq = hub.seq(stream, run=run)
-    ledger.begin(run, stream, batch_id)
+    future = hub.durable(ticket)
+    if future is None:
+        ledger.record(run, stream, batch_id, seq)
+    else:
+        ledger.begin(run, stream, batch_id)
+        # settles the ledger when the store decides, even if this request stops waiting
+        settled = asyncio.ensure_future(_settle(ledger, future, run, stream, batch_id, seq))
+        _SETTLING.add(settled)
+        settled.add_done_callback(_SETTLING.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(settled), STORE_WAIT_SECONDS)
+        except TimeoutError:
+            raise _pending(hub, run=run, stream=stream) from None
+    return {"run": run, "stream": stream, "rows": rows, "seq": seq}
+
+
+_SETTLING: set[asyncio.Task[None]] = set()  # strong references: the loop keeps weak ones
+
+
+async def _settle(
+    ledger: BatchLedger,
+    future: Future[int],
+    run: str,
+    stream: str,
+    batch_id: str | None,
+    seq: int,
+) -> None:
+    """Wait for the store's outcome of a batch and remember it, so a retry of the same
+    batch id is answered from the ledger and never stored twice."""
     try:
-        await durable(hub, ticket, run=run, stream=stream)
+        await _outcome(future, run=run, stream=stream)
         ledger.record(run, stream, batch_id, seq)
     finally:
         ledger.end(run, stream, batch_id)
-    return {"run": run, "stream": stream, "rows": rows, "seq": seq}
 
 
 async def clear(hub: Hub, run: str, stream: str | None) -> dict[str, Any]:
     """Empty one stream or every stream of a run (numbering and layout stay)."""
     names(run, stream)
+    check_store(hub, run=run, stream=stream)
     tickets = [table.clear() for table in hub.tables(run) if stream in (None, table.name)]
     await durable(hub, max(tickets, default=0), run=run, stream=stream)
     return {"run": run, **({"stream": stream} if stream else {}), "cleared": len(tickets)}
@@ -173,6 +243,7 @@ async def delete_run(hub: Hub, run: str) -> dict[str, Any]:
     names(run)
     if run not in hub.runs():
         raise ApiError(404, "not_found", f"no run '{run}'", run=run)
+    check_store(hub, run=run)
     deleted, ticket = hub.delete_run(run)
     await durable(hub, ticket, run=run)
     return {"run": run, "deleted": deleted}
@@ -217,6 +288,7 @@ async def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
         layout = layout_from_dict(raw, source=f"layout of run '{run}'")
     except SpecError as exc:
         raise ApiError(422, "invalid_layout", str(exc), run=run) from None
+    check_store(hub, run=run)
     version = hub.set_layout(run, layout, stored=layout_to_dict(layout))
     await durable(hub, hub.last_ticket(), run=run)
     return {"run": run, "version": version}

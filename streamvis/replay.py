@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from streamvis.errors import StreamvisError
 
 if TYPE_CHECKING:
@@ -56,13 +58,11 @@ def _load(hub: Hub, backend: SQLiteStore, records: list[StreamRecord], progress:
         pieces = []
         first = expected = None
         for first_seq, batch, times in backend.segments(record, since):
-            if expected is not None and first_seq != expected:
-                log.warning(
-                    "store %s: run '%s', stream '%s' has a gap before row %d; "
-                    "replaying from there",
-                    backend.path, record.run, record.stream, first_seq,
-                )  # fmt: skip
-                pieces, first = [], None
+            if expected is not None and first_seq > expected:
+                # rows the store lost (a damaged segment, a refused change) come back as
+                # missing values, so every other row keeps its seq and pages show a gap
+                gap = first_seq - expected
+                pieces.append(({}, np.full(gap, times[0] if len(times) else 0, np.int64)))
             if first is None:
                 first = first_seq
             expected = first_seq + len(times)

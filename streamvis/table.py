@@ -18,7 +18,7 @@ import streamz
 
 from streamvis.errors import StreamError
 from streamvis.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
-from streamvis.ring import Ring, merged_dtype
+from streamvis.ring import Ring, holds_missing, merged_dtype, missing_value
 from streamvis.store.journal import Op as _Op
 
 if TYPE_CHECKING:
@@ -96,7 +96,9 @@ class Table:
             if allowed is None or type(value) not in allowed:
                 return -1
             if type(value) is int and not -_INT64_LIMIT <= value < _INT64_LIMIT:
-                return -1  # too big for int64: the general path widens the column
+                return -1  # too big for int64: the general path refuses it with a message
+            if type(value) is str and not value.isascii():
+                return -1  # the general path checks the text can be stored as UTF-8
         store = self.store
         if store is not None:
             store.admit(1)
@@ -136,7 +138,8 @@ class Table:
 
     def write(self, batch: Batch, rows: int, mode: Mode, batch_id: str | None = None) -> int:
         """Append or replace under the lock; the schema is checked before anything changes.
-        Returns the store ticket of the change (0 without a store)."""
+        An empty replace empties the stream. Returns the store ticket of the change (0
+        without a store)."""
         store = self.store
         if store is not None:
             store.admit(rows)
@@ -176,6 +179,22 @@ class Table:
                 self.ring.append(batch, rows, times)
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
+            self._refresh_row_types()
+
+    def lose(self, seq: int, rows: int) -> None:
+        """The store refused rows `seq` .. `seq + rows - 1`: show them as missing values, as
+        a replay of the store would, and make pages redraw."""
+        with self.lock:
+            ring = self.ring
+            start, stop = max(seq, ring.lo), min(seq + rows, ring.hi)
+            if start >= stop:
+                return
+            positions = np.arange(start, stop) % ring.capacity
+            for name, column in list(ring.columns.items()):
+                if holds_missing(column.dtype) != column.dtype:
+                    ring._replace_column(name, holds_missing(column.dtype))
+                ring.columns[name][positions] = missing_value(ring.columns[name].dtype)
+            self.generation += 1
             self._refresh_row_types()
 
     def clear(self) -> int:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamvis.store.codec import decode, dtype_code, encode_parts, time_runs
+from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 
 if TYPE_CHECKING:
     from streamvis.store.sqlite import StreamRecord
@@ -70,7 +70,10 @@ def _merge(
     blobs = connection.execute(
         f"SELECT data FROM segments WHERE id IN ({marks}) ORDER BY first_seq", ids
     ).fetchall()
-    pieces = [decode(blob) for (blob,) in blobs]
+    try:
+        pieces = [decode(blob) for (blob,) in blobs]
+    except CorruptSegment:
+        return 0  # a damaged segment stays as it is (reads skip and report it)
     merged = 0
     start = 0
     with transaction(connection):

@@ -20,6 +20,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamvis.errors import StreamvisError
+
 log = logging.getLogger("streamvis")
 MAX_PENDING_ROWS = 2_000_000  # producers wait (backpressure) while more rows than this queue
 MAINTENANCE_SECONDS = 5.0
@@ -47,19 +49,38 @@ class Backend(Protocol):
     def commit(self, ops: list[Op]) -> None: ...
     def maintain(self) -> None: ...
     def close(self) -> None: ...
+    def transient(self, error: BaseException) -> bool: ...
+
+
+class StoreFailing(StreamvisError, RuntimeError):
+    """The store cannot write now (its disk is full, its file unreachable); the journal
+    keeps what was queued and retries until it can."""
+
+
+Refused = Callable[[Op, BaseException], None]
+KEEP_OUTCOMES = 100_000  # refused tickets remembered, so a late waiter still learns why
+RETRY_SECONDS = (0.05, 0.2, 0.5, 1.0, 2.0)  # waits between tries while the store fails
+CLOSE_TRIES = 3  # tries left for a failing store once the journal is asked to close
 
 
 class Journal:
-    """Queue + writer thread in front of a backend; thread-safe."""
+    """Queue + writer thread in front of a backend; thread-safe.
+
+    Every ticket gets exactly one outcome: stored, or refused for good (a change the backend
+    can never take, reported to `on_refused`). A transient failure (a full disk) refuses
+    nothing: the same changes are tried again, with what was queued meanwhile, until they
+    are stored; `failure` says why the store is behind meanwhile."""
 
     def __init__(self, backend: Backend, max_pending_rows: int = MAX_PENDING_ROWS) -> None:
         self.backend = backend
         self.max_pending_rows = max_pending_rows
-        self.error: BaseException | None = None
+        self.failure: BaseException | None = None
+        self.on_refused: Refused | None = None
         self._queue: deque[tuple[int, Op]] = deque()
         self._cond = threading.Condition()
         self._ticket = 0
-        self._durable = 0
+        self._done = 0  # every ticket up to this one has its outcome
+        self._refused: dict[int, BaseException] = {}
         self._pending_rows = 0
         self._waiters: list[tuple[int, Future[int]]] = []
         self._closed = False
@@ -82,7 +103,7 @@ class Journal:
         """Queue `op`; returns its ticket (see `when_durable`)."""
         with self._cond:
             if self._closed:
-                raise RuntimeError("the store is closed")
+                raise StoreFailing("the store is closed")
             self._ticket += 1
             self._queue.append((self._ticket, op))
             self._pending_rows += op.rows
@@ -95,33 +116,42 @@ class Journal:
         """The ticket of the newest queued change (wait for it to cover everything)."""
         return self._ticket
 
+    def _outcome(self, ticket: int, future: Future[int]) -> None:
+        error = self._refused.get(ticket)
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(ticket)
+
     def when_durable(self, ticket: int) -> Future[int]:
-        """A future resolved once `ticket` is committed (or failed with the store's error)."""
+        """A future resolved once `ticket` is stored, or failed with the reason it was
+        refused. A store that is failing for now keeps it pending."""
         future: Future[int] = Future()
         with self._cond:
-            if self.error is not None and ticket > self._durable:
-                future.set_exception(self.error)
-            elif ticket <= self._durable:
-                future.set_result(ticket)
+            if ticket <= self._done:
+                self._outcome(ticket, future)
             else:
                 self._waiters.append((ticket, future))
         return future
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until everything queued so far is committed; False on timeout or error."""
+        """Wait until everything queued so far has its outcome; True when all of it was
+        stored, False on timeout (a failing store) or when some of it was refused."""
         with self._cond:
-            target = self._ticket
+            start, target = self._done, self._ticket
             deadline = None if timeout is None else time.monotonic() + timeout
-            while self._durable < target and self.error is None:
+            while self._done < target:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(remaining)
-            return self._durable >= target
+            return not any(start < ticket <= target for ticket in self._refused)
 
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_SECONDS
         last_commit = 0.0
+        taken: list[tuple[int, Op]] = []  # what the store could not take yet
+        failures = closing_tries = 0
         while True:
             # under load, let writes gather for a moment: fewer, larger commits, and the
             # producers are not interrupted by this thread after every batch
@@ -129,43 +159,99 @@ class Journal:
             if pause > 0:
                 time.sleep(pause)
             with self._cond:
-                while not self._queue and not self._closed:
+                if taken:  # failing: wait a little before trying again (close cuts it short)
+                    self._cond.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
+                while not taken and not self._queue and not self._closed:
                     if not self._cond.wait(max(0.0, next_maintenance - time.monotonic())):
                         break  # timed out: time for maintenance
-                taken = list(self._queue)
+                taken.extend(self._queue)
                 self._queue.clear()
                 closing = self._closed
             if taken:
-                self._commit(taken)
+                taken = self._commit(taken)
                 last_commit = time.monotonic()
-            if time.monotonic() >= next_maintenance or closing:
+                failures = failures + 1 if taken else 0
+                if taken and closing:
+                    closing_tries += 1
+                    if closing_tries >= CLOSE_TRIES:
+                        self._give_up(taken)
+                        return
+                    continue
+            if not taken and (time.monotonic() >= next_maintenance or closing):
                 self._maintain()
                 next_maintenance = time.monotonic() + MAINTENANCE_SECONDS
             if closing and not taken:
                 return
 
-    def _commit(self, taken: list[tuple[int, Op]]) -> None:
-        error: BaseException | None = None
+    def _commit(self, taken: list[tuple[int, Op]]) -> list[tuple[int, Op]]:
+        """Store `taken` in one transaction; returns what is left to retry later."""
         try:
             self.backend.commit([op for _, op in taken])
-        except BaseException as exc:  # the disk is full, the file vanished, ...
-            log.exception("streamvis store: could not commit %d changes", len(taken))
-            error = exc
+        except BaseException as exc:
+            if self.backend.transient(exc):
+                self._failing(exc, len(taken))
+                return taken
+            log.error("streamvis store: a change was refused (%s); storing one at a time", exc)
+            return self._commit_each(taken)
+        self._settle(taken, {})
+        return []
+
+    def _commit_each(self, taken: list[tuple[int, Op]]) -> list[tuple[int, Op]]:
+        """Find the change the store refuses and store every other one: one producer's bad
+        change never costs another producer its acknowledgement."""
+        for index, (ticket, op) in enumerate(taken):
+            try:
+                self.backend.commit([op])
+            except BaseException as exc:
+                if self.backend.transient(exc):
+                    self._failing(exc, len(taken) - index)
+                    return taken[index:]
+                log.exception(
+                    "streamvis store: refused %s of run '%s', stream '%s' (seq %d, %d rows)",
+                    op.kind, op.run, op.stream, op.seq, op.rows,
+                )  # fmt: skip
+                if self.on_refused is not None:
+                    self.on_refused(op, exc)
+                self._settle([(ticket, op)], {ticket: exc})
+                continue
+            self._settle([(ticket, op)], {})
+        return []
+
+    def _failing(self, error: BaseException, count: int) -> None:
+        if self.failure is None:
+            log.error(
+                "streamvis store: cannot write (%s); keeping %d changes and retrying until it can",
+                error,
+                count,
+            )
+        self.failure = error
+
+    def _settle(self, taken: list[tuple[int, Op]], refused: dict[int, BaseException]) -> None:
+        """Record the outcome of `taken` (the oldest tickets still open) and tell waiters."""
         with self._cond:
+            if self.failure is not None and not refused:
+                log.warning("streamvis store: writing again after: %s", self.failure)
+                self.failure = None
             self._pending_rows -= sum(op.rows for _, op in taken)
-            if error is None:
-                self._durable = taken[-1][0]
-                self.error = None
-            else:
-                self.error = error
-            ready = [(t, f) for t, f in self._waiters if t <= self._durable or error]
-            self._waiters = [(t, f) for t, f in self._waiters if t > self._durable and not error]
+            self._done = taken[-1][0]
+            self._refused.update(refused)
+            while len(self._refused) > KEEP_OUTCOMES:
+                del self._refused[next(iter(self._refused))]
+            ready = [(t, f, self._refused.get(t)) for t, f in self._waiters if t <= self._done]
+            self._waiters = [(t, f) for t, f in self._waiters if t > self._done]
             self._cond.notify_all()
-        for _ticket, future in ready:
+        for ticket, future, error in ready:  # outside the lock: callbacks may queue more
             if error is not None:
                 future.set_exception(error)
             else:
-                future.set_result(self._durable)
+                future.set_result(ticket)
+
+    def _give_up(self, taken: list[tuple[int, Op]]) -> None:
+        """Closing while the store still fails: what it never took is refused, loudly."""
+        error = StoreFailing(f"the store was closed while failing ({self.failure})")
+        rows = sum(op.rows for _, op in taken)
+        log.error("streamvis store: closing; %d changes (%d rows) not stored", len(taken), rows)
+        self._settle(taken, dict.fromkeys((t for t, _ in taken), error))
 
     def _maintain(self) -> None:
         try:

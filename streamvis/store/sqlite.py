@@ -10,8 +10,8 @@ readers use their own connection, which WAL lets run alongside the writer.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from streamvis.errors import StreamvisError
+from streamvis.store import lock
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.compact import compact
 from streamvis.store.journal import Op
 
+log = logging.getLogger("streamvis")
 FORMAT = 1  # bump with a migration in MIGRATIONS when the schema changes
 MIGRATIONS: dict[int, str] = {}  # from-format -> SQL bringing it to from-format + 1
 SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most this size
@@ -204,11 +206,13 @@ class SQLiteStore:
         self.path = Path(path)
         self.readonly = readonly
         self.retention = retention or Retention()
-        self._lock_file: Any = None
+        self._lock_file: lock.WriterLock | None = None
         self._checkpointer: _Checkpointer | None = None
         self._read_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        # (run, stream, first seq, rows, why) of each segment that did not decode
+        self.damaged: list[tuple[str, str, int, int, str]] = []
         try:
             if readonly:
                 if not self.path.exists():
@@ -268,24 +272,16 @@ class SQLiteStore:
 
     def _take_lock(self) -> None:
         """One writing process per store: a second server on the same file would reuse
-        sequence numbers. The lock is released when this process ends, even by kill -9."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the process's life
+        sequence numbers. Held on the file itself (lock.py), so a symlink, a hard link or a
+        deleted lock file cannot let a second writer in; released when this process ends,
+        even by kill -9."""
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            handle.close()
+            self._lock_file = lock.take(self.path)
+        except lock.StoreBusy as busy:
             raise StoreError(
-                f"store {self.path} is in use by {owner}; stop it, or give this one another "
-                "--store (reading with `streamvis ls/export` works meanwhile)"
+                f"store {self.path} is in use by {busy.owner}; stop it, or give this one "
+                "another --store (reading with `streamvis ls/export` works meanwhile)"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        self._lock_file = handle
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
@@ -334,21 +330,53 @@ class SQLiteStore:
 
     @contextlib.contextmanager
     def _transaction(self, connection: sqlite3.Connection) -> Iterator[None]:
+        """BEGIN ... COMMIT; whatever fails, COMMIT included (a full disk), the transaction
+        is rolled back, so the connection is never left inside one and the next write can
+        succeed once the cause is gone."""
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield
+            connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
+
+    @staticmethod
+    def transient(error: BaseException) -> bool:
+        """True for failures of the disk or file (full, I/O error, locked) that may pass, so
+        the journal retries; False for a change this store can never take."""
+        return isinstance(error, sqlite3.OperationalError | OSError)
+
+    def _reload_records(self) -> None:
+        """After a failed transaction, forget what it changed in memory (new stream ids,
+        counts): the file, rolled back, is the truth."""
+        connection = self._writer
+        assert connection is not None
+        rows = connection.execute(
+            "SELECT id, run, stream, mode, generation, columns, first_seq, next_seq, rows, "
+            "bytes, created, updated FROM streams"
+        ).fetchall()
+        self._streams = {
+            (row[1], row[2]): StreamRecord(*row[:5], json.loads(row[5]), *row[6:]) for row in rows
+        }
 
     # -- writing (the journal's thread only) ------------------------------------------------
     def commit(self, ops: list[Op]) -> None:
-        """Apply queued changes in one transaction; consecutive rows of a stream merge."""
+        """Apply queued changes in one transaction; consecutive rows of a stream merge. When
+        it fails, the file and this object's view of it are as they were before."""
         connection = self._writer
         assert connection is not None, "a read-only store cannot be written"
         if self._checkpointer is not None:
             self._checkpointer.last_write = time.monotonic()
+        try:
+            self._apply(connection, ops)
+        except BaseException:
+            self._reload_records()
+            raise
+
+    def _apply(self, connection: sqlite3.Connection, ops: list[Op]) -> None:
         pending: dict[tuple[str, str], _Pending] = {}
         touched: set[tuple[str, str]] = set()
         with self._transaction(connection):
@@ -364,6 +392,8 @@ class SQLiteStore:
                         record.generation = op.generation
                     elif op.kind == "append":
                         record.mode = "append"
+                    if op.rows == 0:  # an empty replace: the stream is now empty
+                        continue
                     codes = _codes(op)
                     waiting = pending.get(key)
                     if waiting is not None and (
@@ -449,6 +479,8 @@ class SQLiteStore:
         self, connection: sqlite3.Connection, record: StreamRecord, waiting: _Pending
     ) -> None:
         rows, newest, blob = waiting.blob()
+        if rows == 0:
+            return  # never store an empty segment: it would claim a seq the next one needs
         connection.execute(
             "INSERT INTO segments(stream_id, first_seq, rows, written, data) VALUES (?,?,?,?,?)",
             (record.id, waiting.first_seq, rows, newest, blob),
@@ -489,6 +521,13 @@ class SQLiteStore:
         connection = self._writer
         if connection is None:
             return
+        try:
+            self._maintain(connection)
+        except BaseException:
+            self._reload_records()
+            raise
+
+    def _maintain(self, connection: sqlite3.Connection) -> None:
         policy = self.retention
         now = time.time_ns()
         for record in list(self._streams.values()):
@@ -610,15 +649,22 @@ class SQLiteStore:
             "first_seq + rows > ? ORDER BY first_seq",
             (record.id, since),
         )
-        for first_seq, _count, blob in rows:
+        for first_seq, count, blob in rows:
             try:
                 batch, times = decode(blob)
             except CorruptSegment as exc:
-                raise StoreError(
-                    f"store {self.path}: run '{record.run}', stream '{record.stream}', "
-                    f"rows from {first_seq}: {exc}"
-                ) from None
+                self._report_damage(record, first_seq, count, str(exc))
+                continue  # a damaged segment costs its own rows, not the stream
             yield first_seq, batch, times
+
+    def _report_damage(self, record: StreamRecord, first_seq: int, rows: int, why: str) -> None:
+        damage = (record.run, record.stream, first_seq, rows, why)
+        if damage not in self.damaged:
+            self.damaged.append(damage)
+            log.error(
+                "store %s: run '%s', stream '%s', rows %d to %d are damaged and skipped: %s",
+                self.path, record.run, record.stream, first_seq, first_seq + rows - 1, why,
+            )  # fmt: skip
 
     def batch_ids(self, limit: int = KEEP_BATCH_IDS) -> list[tuple[str, str, str, int]]:
         """The newest producer batch ids: (run, stream, batch id, seq after it)."""
@@ -643,5 +689,5 @@ class SQLiteStore:
                     connection.close()
         self._writer = self._reader = None
         if self._lock_file is not None:
-            self._lock_file.close()
+            self._lock_file.release()
             self._lock_file = None

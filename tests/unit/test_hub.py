@@ -517,9 +517,12 @@ def test_huge_int_on_the_fast_path_behaves_like_the_slow_path():
     for step in range(4):
         fast.stream("m", {"a": step})
         slow.stream("m", [{"a": step}])
-    slow.stream("m", [{"a": 2**70}])
-    fast.stream("m", {"a": 2**70})
+    with pytest.raises(StreamError, match=r"column 'a': 1180591620717411303424 is outside"):
+        slow.stream("m", [{"a": 2**70}])
+    with pytest.raises(StreamError, match=r"column 'a': 1180591620717411303424 is outside"):
+        fast.stream("m", {"a": 2**70})
     assert_same_batch(fast.read("m"), slow.read("m"))
+    assert fast.read("m")["a"].tolist() == [0, 1, 2, 3]
 
 
 def test_a_failed_fast_path_write_changes_nothing():
@@ -536,13 +539,18 @@ def test_a_failed_fast_path_write_changes_nothing():
         assert hub.read("m")["a"].tolist() == [1.0, 2.0, 3.0, float(2**70)]
 
 
-def test_huge_int_on_the_slow_path_widens_to_float():
+def test_ints_past_int64_are_refused_never_wrapped_or_rounded():
     hub = Hub(retain=4)
     hub.stream("m", [{"a": 1}])
-    hub.stream("m", [{"a": 2**70}])
+    for value in (2**63, 2**64 - 1, -(2**63) - 1, 2**70):
+        with pytest.raises(StreamError, match=r"outside the 64-bit integer range"):
+            hub.stream("m", [{"a": 1}, {"a": value}])
+    with pytest.raises(StreamError, match=r"outside the 64-bit integer range"):
+        hub.stream("m", {"a": np.array([2**63], dtype=np.uint64)})
+    hub.stream("m", [{"a": 2**63 - 1}, {"a": -(2**63)}, {"a": 2.0**70}])
     batch = hub.read("m")
-    assert batch["a"].dtype == FLOAT
-    assert batch["a"].tolist() == [1.0, float(2**70)]
+    assert batch["a"].dtype == FLOAT  # the float widened the column, as documented
+    assert batch["a"].tolist() == [1.0, float(2**63 - 1), float(-(2**63)), 2.0**70]
 
 
 def test_none_for_a_text_column_is_a_missing_value():
