@@ -27,7 +27,7 @@ from streamvis import limits
 
 MAX_REPEAT = 100  # the largest m or n in {m,n}
 MAX_STATES = 5_000  # NFA states a pattern may compile to ({m,n} copies its atom)
-MAX_CACHED = 10_000  # DFA states kept before the cache starts over
+MAX_CACHED = 2_000  # DFA transitions kept (per pattern) before the cache starts over
 META = set(".[]()|*+?{}\\^$")
 CLASS_ESCAPES: dict[str, Callable[[str], bool]] = {
     "d": str.isdecimal,
@@ -298,6 +298,7 @@ class RunPattern:
         except RecursionError:
             raise PatternError("the pattern is nested too deeply") from None
         self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+        self._sets: dict[frozenset[int], frozenset[int]] = {}  # one object per DFA state
         self._accepts: dict[frozenset[int], bool] = {}
         self.steps = 0  # NFA states visited while matching (for tests: linear, not exponential)
 
@@ -325,6 +326,7 @@ class RunPattern:
         """Whether the whole of `name` matches (as `re.fullmatch` would)."""
         if len(self._moves) > MAX_CACHED:
             self._moves.clear()
+            self._sets.clear()
             self._accepts.clear()
         current = self._closure([self.entry], at_start=True, at_end=False)
         states = self.nfa.states
@@ -338,6 +340,7 @@ class RunPattern:
                     if states[i].kind == "char" and states[i].test(char)  # type: ignore[misc]
                 ]
                 following = self._closure(targets, at_start=False, at_end=False)
+                following = self._sets.setdefault(following, following)
                 self._moves[key] = following
             current = following
             if not current:
@@ -364,6 +367,6 @@ def compile_runs(text: str) -> RunPattern:
     return _compiled(text)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _compiled(text: str) -> RunPattern:
     return RunPattern(text)
