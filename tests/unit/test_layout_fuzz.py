@@ -77,14 +77,15 @@ def valid_plot(kind: str, index: int) -> dict[str, Any]:
 def damaged_layouts(draw: st.DrawFn) -> dict[str, Any]:
     """A valid layout with some keys (top level, plot, options) set to random values."""
     kinds = draw(st.lists(st.sampled_from(list(KINDS)), min_size=1, max_size=4))
-    layout: dict[str, Any] = {"plots": [valid_plot(k, i) for i, k in enumerate(kinds)]}
+    plots = [valid_plot(k, i) for i, k in enumerate(kinds)]
+    layout: dict[str, Any] = {"plots": plots}  # `plots` may itself be replaced below
     for _ in range(draw(st.integers(1, 4))):
         where = draw(st.sampled_from(["layout", "plot", "options"]))
         key, value = draw(st.sampled_from(WORDS)), draw(VALUES)
         if where == "layout":
             layout[key] = value
         else:
-            plot = draw(st.sampled_from(layout["plots"]))
+            plot = draw(st.sampled_from(plots))
             if where == "plot":
                 plot[key] = value
             else:
