@@ -420,19 +420,26 @@ def _check_grid(plots: Sequence[Plot], grid: tuple[int, int] | None) -> None:
                     f"{left + width}, outside the {grid[0]}x{grid[1]} grid",
                 )
         rows, cols = max(rows, grid[0]), max(cols, grid[1])
-    owner: dict[tuple[int, int], int] = {}
+    # Rectangles against rectangles, not cell by cell: the cost does not grow with the grid.
     for index, plot in enumerate(plots):
         top, left, height, width = plot.at
-        for r in range(top, top + height):
-            for c in range(left, left + width):
-                if (r, c) in owner:
-                    other = plots[owner[(r, c)]]
-                    raise Problem(
-                        ("plots", index, "at"),
-                        f"overlaps plot '{other.id}' at row {r}, column {c}"
-                        + _occupancy(plots, rows, cols),
-                    )
-                owner[(r, c)] = index
+        overlaps = []
+        for earlier in range(index):
+            other_top, other_left, other_height, other_width = plots[earlier].at
+            if (
+                top < other_top + other_height
+                and other_top < top + height
+                and left < other_left + other_width
+                and other_left < left + width
+            ):
+                overlaps.append((max(top, other_top), max(left, other_left), earlier))
+        if overlaps:
+            row, column, earlier = min(overlaps)  # the first shared cell, row by row
+            raise Problem(
+                ("plots", index, "at"),
+                f"overlaps plot '{plots[earlier].id}' at row {row}, column {column}"
+                + _occupancy(plots, rows, cols),
+            )
 
 
 def _parse_layout(raw: Any) -> dict[str, Any]:
