@@ -15,7 +15,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from streamvis import limits
+from streamvis import layout_limits as limits
 from streamvis.fields import Field
 
 Path_ = tuple[str | int, ...]
@@ -63,7 +63,7 @@ def describe_type(value: Any) -> str:
 
 # Option validators: each returns the cleaned value or raises ValueError with "must be ...".
 def bounded_text(value: Any, limit: str = "text") -> str:
-    """Text no longer than the `limit` field of the limits in force (see limits.py)."""
+    """Text no longer than the `limit` field of the limits in force (see layout_limits.py)."""
     if not isinstance(value, str):
         raise ValueError(f"must be text, not {describe_type(value)}")
     most = getattr(limits.current(), limit)
@@ -146,7 +146,7 @@ def check_fraction(value: Any) -> float:
 
 
 def check_text_list(value: Any) -> list[str]:
-    """One text or a non-empty list of them, each and the list bounded (limits.py)."""
+    """One text or a non-empty list of them, each and the list bounded (layout_limits.py)."""
     if isinstance(value, str):
         return [check_text(value)]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:

@@ -12,7 +12,7 @@ FieldType = Literal["column", "columns", "text", "count", "number", "choice", "f
 @dataclass(frozen=True)
 class Field:
     """One kind-specific layout key: its type, whether it is required, its default, and
-    for a count or a text the `streamvis.limits.Limits` field that bounds it."""
+    for a count or a text the `streamvis.layout_limits.LayoutLimits` field that bounds it."""
 
     type: FieldType
     required: bool = False

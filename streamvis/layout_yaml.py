@@ -1,7 +1,7 @@
 """Layout YAML text -> plain data, with where each key path starts (line, column) for
 error messages. Safe loading only; whatever the text, only SpecError comes out: bytes YAML
 cannot hold, syntax errors, tags safe loading refuses, a list or mapping used as a key, a
-scalar PyYAML cannot read, nesting deeper than MAX_DEPTH, alias bombs (limits.py)."""
+scalar PyYAML cannot read, nesting deeper than MAX_DEPTH, alias bombs (layout_limits.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from streamvis import limits
+from streamvis import layout_limits as limits
 from streamvis.checks import Path_, describe_type, shown
 from streamvis.errors import SpecError
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from streamvis import limits
+from streamvis import layout_limits as limits
 
 MAX_REPEAT = 100  # the largest m or n in {m,n}
 MAX_STATES = 5_000  # NFA states a pattern may compile to ({m,n} copies its atom)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamvis import limits
+from streamvis import layout_limits as limits
 from streamvis.checks import (
     FILE_FORMATS,
     OPTION_CHECKS,
@@ -37,7 +37,7 @@ from streamvis.layout_yaml import read_yaml
 LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots", "sources")
 PLOT_KEYS = ("id", "kind", "stream", "at", "options", "crossfilter")
 SOURCE_KEYS = ("name", "type", "stream")
-MAX_GRID = limits.DEFAULTS.grid  # the default; STREAMVIS_MAX_GRID changes it (limits.py)
+MAX_GRID = limits.DEFAULTS.grid  # the default; STREAMVIS_MAX_GRID changes it (layout_limits.py)
 PICTURE_CELLS = 24  # an overlap error draws the grid when it is at most this many cells wide
 
 

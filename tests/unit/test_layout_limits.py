@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streamvis import limits
+from streamvis import layout_limits as limits
 from streamvis.compare import matching_runs
 from streamvis.errors import SpecError
 from streamvis.spec import layout_from_dict, layout_from_yaml, load_layout
@@ -240,5 +240,5 @@ def test_runs_patterns_outside_the_safe_subset_are_refused(pattern: str, problem
 
 
 def test_limits_default_table_is_complete() -> None:
-    assert set(limits.ENVIRONMENT) == {f.name for f in limits.fields(limits.Limits)}
+    assert set(limits.ENVIRONMENT) == {f.name for f in limits.fields(limits.LayoutLimits)}
     assert limits.current() == limits.DEFAULTS

@@ -1,4 +1,5 @@
-"""Bounds on what a layout (and a page address) may ask for, so that no layout can make the
+"""Bounds on what a layout (and a page address) may ask for (limits.py bounds what
+producers send), so that no layout can make the
 server spend unbounded time or memory: plots, grid size, option values that size work, text
 lengths. Each has a default and an environment variable that changes it; a layout beyond a
 bound is refused when it is set (a SpecError, 422 over HTTP), never when a page opens.
@@ -13,7 +14,7 @@ from streamvis.errors import SpecError
 
 
 @dataclass(frozen=True)
-class Limits:
+class LayoutLimits:
     """The bounds in force; `current()` reads them from the environment."""
 
     plots: int = 64  # plots in one layout (each costs ~0.2 s of server time per page)
@@ -37,21 +38,21 @@ ENVIRONMENT = {
     "bins": "STREAMVIS_MAX_BINS",
     "points": "STREAMVIS_MAX_POINTS",
     "table_rows": "STREAMVIS_MAX_TABLE_ROWS",
-    "columns": "STREAMVIS_MAX_COLUMNS",
+    "columns": "STREAMVIS_MAX_PLOT_COLUMNS",
     "text": "STREAMVIS_MAX_TEXT",
     "markdown": "STREAMVIS_MAX_MARKDOWN",
     "format_width": "STREAMVIS_MAX_FORMAT_WIDTH",
     "yaml_nodes": "STREAMVIS_MAX_LAYOUT_NODES",
     "runs_pattern": "STREAMVIS_MAX_RUNS_PATTERN",
 }
-DEFAULTS = Limits()
+DEFAULTS = LayoutLimits()
 
 
-def current() -> Limits:
+def current() -> LayoutLimits:
     """The limits in force: the defaults, each overridden by its environment variable.
     Read on every call (cheap), so a test or a server started with another value sees it."""
     values = {}
-    for item in fields(Limits):
+    for item in fields(LayoutLimits):
         variable = ENVIRONMENT[item.name]
         text = os.environ.get(variable)
         if text is None or not text.strip():
@@ -63,4 +64,4 @@ def current() -> Limits:
         if number < 1:
             raise SpecError(f"{variable}={text!r} must be a whole number of at least 1")
         values[item.name] = number
-    return Limits(**values) if values else DEFAULTS
+    return LayoutLimits(**values) if values else DEFAULTS
