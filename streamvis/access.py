@@ -16,7 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-DEFAULT_MAX_BODY = 8 * 1024 * 1024
+from streamvis.limits import (
+    DEFAULT_MAX_BODY,
+    Limits,
+    limits_from_environment,
+    max_body_from_environment,
+)
+
+__all__ = ["DEFAULT_MAX_BODY", "Access", "Limits", "make_access", "access_from_environment"]
 DEFAULT_PORT = 5006  # panel serve's
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -51,6 +58,7 @@ class Access:
     allowed_hosts: frozenset[str] = field(default_factory=lambda: frozenset(LOOPBACK_NAMES))
     max_body: int = DEFAULT_MAX_BODY
     allowed_origins: frozenset[str] = frozenset()  # "scheme://host:port", or "*" for any
+    limits: Limits = field(default_factory=Limits)
 
     def token_ok(self, authorization: str | None) -> bool:
         if not self.token:
@@ -132,10 +140,12 @@ def make_access(
     ports: Sequence[int] = (),
     extra_origins: Iterable[str] = (),
     scheme: str = "http",
+    limits: Limits | None = None,
 ) -> Access:
     """Settings for a server listening on `address`; refuses a non-loopback one without
     a token, and a blank token (raises SystemExit with the reason, so the server never
-    starts open). Websocket origins: the hosts served on `ports`, plus `extra_origins`."""
+    starts open). Websocket origins: the hosts served on `ports`, plus `extra_origins`.
+    Limits not given come from STREAMVIS_* variables (limits.py)."""
     problem = token_problem(token)
     if problem is not None:
         raise SystemExit(f"streamvis: refusing to start: {problem}")
@@ -155,6 +165,7 @@ def make_access(
         allowed_hosts=frozenset(hosts),
         max_body=max_body,
         allowed_origins=allowed_origins(hosts, ports, extra, scheme),
+        limits=limits if limits is not None else limits_from_environment(),
     )
 
 
@@ -180,7 +191,7 @@ def access_from_environment(argv: Sequence[str] | None = None) -> Access:
     scheme = "https" if _option(argv, "--ssl-certfile") else "http"
     origins = [o for value in _option(argv, "--allow-websocket-origin") for o in value.split(",")]
     extra = origins + os.environ.get("STREAMVIS_ALLOWED_HOSTS", "").split(",")
-    max_body = int(os.environ.get("STREAMVIS_MAX_BODY", DEFAULT_MAX_BODY))
+    max_body = max_body_from_environment()
     return make_access(
         addresses[-1] if addresses else None,
         os.environ.get("STREAMVIS_TOKEN"),

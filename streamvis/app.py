@@ -100,8 +100,11 @@ def build_page(argv: Sequence[str]) -> Any:
     """The page for one session, or a page explaining what is wrong with the arguments."""
     import panel as pn
 
+    from streamvis.csp import protect
     from streamvis.dashboard import dashboard
+    from streamvis.panes import literal
 
+    protect(pn.state.curdoc)  # also for the page that explains a problem
     args = parse_args(argv)
     try:
         server_hub(argv)  # this process's store, replayed once, before anything is drawn
@@ -117,5 +120,5 @@ def build_page(argv: Sequence[str]) -> Any:
         log.error("%s", exc)
         return pn.Column(
             pn.pane.HTML("<h2>streamvis cannot show this layout</h2>"),
-            pn.pane.Str(str(exc), styles={"color": "#b00020"}),
+            literal(str(exc), styles={"color": "#b00020"}),
         )

@@ -443,6 +443,7 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
     import panel as pn
     import tornado.web
 
+    from streamvis.csp import install_header
     from streamvis.dashboard import dashboard
     from streamvis.hub import use_default_store
     from streamvis.ingest import routes
@@ -473,6 +474,7 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
     def page() -> object:
         return dashboard(None, run=args.run_name)
 
+    install_header()  # each page's Content-Security-Policy also as a response header
     pn.serve(
         {"/": page},
         port=args.bokeh_port,

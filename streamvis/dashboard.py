@@ -65,6 +65,8 @@ def _cell(
     With `runs` (runs compared) a line or scatter plot draws each of them."""
     import panel as pn
 
+    from streamvis.panes import literal
+
     kind = KINDS[plot.kind]
     compared = bool(runs) and plot.kind in COMPARED
     if runs and not compared and getattr(kind, "STREAM", True):
@@ -104,10 +106,10 @@ def _cell(
     except Exception as exc:  # one broken plot must not blank the page
         log.exception("plot '%s' (%s) could not be built", plot.id, plot.kind)
         message = f"plot '{plot.id}' ({plot.kind}) could not be built: {exc}"
-        return pn.pane.Str(
+        return literal(
             message, styles=ERROR_STYLE, css_classes=["sv-error"], sizing_mode="stretch_both"
         )
-    error_box = pn.pane.Str(
+    error_box = literal(
         "",
         stylesheets=["pre { white-space: pre-wrap; margin: 0; }"],
         visible=False,
@@ -252,8 +254,10 @@ class LivePage:
         """The text shown while there is nothing to draw."""
         import panel as pn
 
+        from streamvis.panes import literal
+
         if self.problem is not None:
-            return pn.pane.Str(
+            return literal(
                 self.problem, styles=ERROR_STYLE, css_classes=["sv-error", "sv-page-error"]
             )
         if self.pattern is not None and not self.runs:
@@ -387,6 +391,9 @@ def dashboard(
     Returns a Panel object; `.servable()` it in an app, or show it in a notebook."""
     import panel as pn
 
+    from streamvis.csp import protect
+
+    protect(pn.state.curdoc)  # served: the page's Content-Security-Policy (streamvis/csp.py)
     fixed = load_layout(layout) if layout is not None else None
     shown, pattern, problem = page_query(pn.state.session_args)
     page = LivePage(
@@ -418,6 +425,7 @@ def serve(
     (not the `panel serve` flag spellings, which Tornado would silently ignore)."""
     import panel as pn
 
+    from streamvis.csp import install_header
     from streamvis.sources import start_sources
 
     checked = load_layout(layout)
@@ -425,6 +433,7 @@ def serve(
     # pages load BokehJS and Panel's CSS from this server, as under `panel serve`, not from
     # a CDN: they work offline, and models built later (rebuilds) never point at a CDN
     os.environ.setdefault("BOKEH_RESOURCES", "server")
+    install_header()  # each page's Content-Security-Policy also as a response header
 
     def page() -> Any:
         return dashboard(checked, hub=hub, run=run)

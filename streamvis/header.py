@@ -54,7 +54,9 @@ def header(title: str, run: str, shown: str, widgets: Sequence[Any] = ()) -> Any
     import panel as pn
 
     heading = pn.pane.HTML(
-        f"<h2 style='margin:4px 8px'>{html.escape(title)}</h2>", sizing_mode="stretch_width"
+        f"<h2 style='margin:4px 8px'>{html.escape(title)}</h2>",
+        sizing_mode="stretch_width",
+        css_classes=["sv-title"],
     )
     run_label = pn.pane.HTML(
         f"<span style='color:#666;margin:12px'>{html.escape(shown)}</span>",

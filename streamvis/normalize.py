@@ -176,6 +176,11 @@ def _check_names(names: Sequence[Any], where: str) -> list[str]:
     for name in names:
         if not isinstance(name, str) or not name:
             raise StreamError(f"{where}: column names must be non-empty strings, got {name!r}")
+        if len(name) > 256:  # the ingest API's STREAMVIS_MAX_COLUMN_NAME may only lower this
+            raise StreamError(
+                f"{where}: column name '{name[:40]}...' is {len(name)} characters long; "
+                "the limit is 256"
+            )
     if len(set(names)) != len(names):
         raise StreamError(f"{where}: column names repeat: {list(names)}")
     return list(names)

@@ -15,6 +15,7 @@ from typing import Any
 
 from streamvis.errors import SpecError, StreamError
 from streamvis.hub import Hub, check_name, iso_time
+from streamvis.limits import NAME_LIMIT, Limits
 from streamvis.spec import layout_from_dict, layout_to_dict
 
 _COLUMN = re.compile(r"column '([^']+)'")
@@ -123,7 +124,28 @@ async def durable(hub: Hub, ticket: int, **where: Any) -> None:
         raise _pending(hub, **where) from None
 
 
-def names(run: str, stream: str | None = None) -> tuple[str, str | None]:
+def shorten(text: str, keep: int = 40) -> str:
+    """A name as an error message may quote it: its first `keep` characters."""
+    return text if len(text) <= keep else f"{text[:keep]}..."
+
+
+def names(run: Any, stream: Any = None) -> tuple[str, str | None]:
+    """Check a run (and stream) name: 400 name_too_long past 128 characters, 400
+    invalid_name for anything the name rule refuses (including names that are not text)."""
+    for kind, name in (("run", run), ("stream", stream)):
+        if isinstance(name, str) and len(name) > NAME_LIMIT:
+            raise ApiError(
+                400,
+                "name_too_long",
+                f"{kind} name '{shorten(name)}' is {len(name)} characters long; the limit is "
+                f"{NAME_LIMIT}",
+                run=shorten(run) if isinstance(run, str) else None,
+                stream=shorten(stream) if isinstance(stream, str) else None,
+            )
+        if name is not None and not isinstance(name, str):
+            raise ApiError(
+                400, "invalid_name", f"{kind} name must be text, not {type(name).__name__}"
+            )
     try:
         check_name("run", run)
         if stream is not None:
@@ -133,27 +155,114 @@ def names(run: str, stream: str | None = None) -> tuple[str, str | None]:
     return run, stream
 
 
-async def store(
-    hub: Hub,
-    ledger: BatchLedger,
-    run: str,
-    stream: str,
-    data: Any,
-    mode: str,
-    batch_id: str | None = None,
-    columns: list[str] | None = None,
-) -> dict[str, Any]:
-    """Write one message to the hub (shared by HTTP and websocket) and wait until it is in
-    the store; raises ApiError."""
-    names(run, stream)
+def check_mode(mode: Any, run: str, stream: str) -> None:
     if mode not in ("append", "replace"):
         raise ApiError(
             400,
             "invalid_mode",
-            f"mode must be 'append' or 'replace', not {mode!r}",
+            f"mode must be 'append' or 'replace', not {mode!r:.60}",
             run=run,
             stream=stream,
         )
+
+
+def check_batch_id(batch_id: Any, limits: Limits, run: str, stream: str) -> str | None:
+    """A batch id as the ledger keeps it: text (or a whole number) of bounded length."""
+    if batch_id is None:
+        return None
+    if isinstance(batch_id, int) and not isinstance(batch_id, bool):
+        batch_id = str(batch_id)
+    if not isinstance(batch_id, str) or not batch_id:
+        raise ApiError(
+            400,
+            "invalid_batch",
+            f"a batch id must be non-empty text, not {batch_id!r:.60}",
+            run=run,
+            stream=stream,
+        )
+    if len(batch_id) > limits.max_batch_id:
+        raise ApiError(
+            400,
+            "invalid_batch",
+            f"batch id '{shorten(batch_id)}' is {len(batch_id)} characters long; the limit is "
+            f"{limits.max_batch_id} (STREAMVIS_MAX_BATCH_ID)",
+            run=run,
+            stream=stream,
+        )
+    return batch_id
+
+
+def _column_names(data: Any, columns: Any) -> list[str] | dict[str, None]:
+    """The column names a message's data carries, gathered without converting any values."""
+    if columns is not None:
+        return list(columns)
+    if isinstance(data, dict):
+        return list(data)
+    found: dict[str, None] = {}
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        for row in data:
+            if isinstance(row, dict):
+                found.update(dict.fromkeys(row))
+    return found
+
+
+def check_columns(data: Any, columns: Any, limits: Limits, run: str, stream: str) -> None:
+    """Refuse a batch with too many columns (422 too_many_columns) or a column name past
+    `limits.max_column_name` (400 name_too_long) before its values are converted."""
+    if columns is not None and (
+        not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+    ):
+        raise ApiError(
+            422,
+            "invalid_data",
+            f"run '{run}', stream '{stream}': columns must be a list of column names, "
+            f"not {columns!r:.60}",
+            run=run,
+            stream=stream,
+        )
+    found = _column_names(data, columns)
+    if len(found) > limits.max_columns:
+        raise ApiError(
+            422,
+            "too_many_columns",
+            f"run '{run}', stream '{stream}': {len(found)} columns in one batch; the limit is "
+            f"{limits.max_columns} (STREAMVIS_MAX_COLUMNS)",
+            run=run,
+            stream=stream,
+        )
+    for name in found:
+        if len(name) > limits.max_column_name:
+            raise ApiError(
+                400,
+                "name_too_long",
+                f"run '{run}', stream '{stream}': column name '{shorten(name)}' is {len(name)} "
+                f"characters long; the limit is {limits.max_column_name} "
+                "(STREAMVIS_MAX_COLUMN_NAME)",
+                run=run,
+                stream=stream,
+                column=shorten(name),
+            )
+
+
+async def store(
+    hub: Hub,
+    ledger: BatchLedger,
+    run: Any,
+    stream: Any,
+    data: Any,
+    mode: Any,
+    batch_id: Any = None,
+    columns: Any = None,
+    limits: Limits | None = None,
+) -> dict[str, Any]:
+    """Write one message to the hub (shared by HTTP and websocket) and wait until it is in
+    the store; raises ApiError. Names, mode, batch id and columns are checked against
+    `limits` before any value is converted."""
+    limits = limits or Limits()
+    names(run, stream)
+    check_mode(mode, run, stream)
+    batch_id = check_batch_id(batch_id, limits, run, stream)
+    check_columns(data, columns, limits, run, stream)
     duplicate = {"run": run, "stream": stream, "rows": 0, "duplicate": True}
     if ledger.seen(run, stream, batch_id):
         return {**duplicate, "seq": hub.seq(stream, run=run)}
@@ -229,7 +338,7 @@ async def _settle(
         ledger.end(run, stream, batch_id)
 
 
-async def clear(hub: Hub, run: str, stream: str | None) -> dict[str, Any]:
+async def clear(hub: Hub, run: Any, stream: Any) -> dict[str, Any]:
     """Empty one stream or every stream of a run (numbering and layout stay)."""
     names(run, stream)
     check_store(hub, run=run, stream=stream)
@@ -238,7 +347,7 @@ async def clear(hub: Hub, run: str, stream: str | None) -> dict[str, Any]:
     return {"run": run, **({"stream": stream} if stream else {}), "cleared": len(tickets)}
 
 
-async def delete_run(hub: Hub, run: str) -> dict[str, Any]:
+async def delete_run(hub: Hub, run: Any) -> dict[str, Any]:
     """Forget a run entirely: streams, stored rows and layout."""
     names(run)
     if run not in hub.runs():
@@ -270,7 +379,7 @@ def describe_runs(hub: Hub) -> list[dict[str, Any]]:
     return described
 
 
-async def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
+async def put_layout(hub: Hub, run: Any, raw: Any) -> dict[str, Any]:
     """Validate and install a run's layout; open pages of the run rebuild themselves."""
     names(run)
     if not isinstance(raw, dict):
@@ -281,7 +390,7 @@ async def put_layout(hub: Hub, run: str, raw: Any) -> dict[str, Any]:
         raise ApiError(
             422,
             "invalid_layout",
-            f"the layout names run {raw['run']!r} but was sent for run {run!r}",
+            f"the layout names run {raw['run']!r:.60} but was sent for run {run!r}",
             run=run,
         )
     try:

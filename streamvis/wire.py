@@ -2,7 +2,10 @@
 
 Bodies are JSON (one row, a list of rows, or a dict of columns) or newline-delimited JSON
 (one row per line). NaN and Infinity tokens are accepted, as Python's json writes them;
-`null` is a missing value. Outgoing rows are JSON columns (NaN as null) or CSV.
+`null` is a missing value. Before a body is parsed, one linear scan refuses nesting deeper
+than `Limits.max_depth` and number tokens longer than `Limits.max_number_chars`, so no
+body can make the parser recurse or convert a huge integer. Outgoing rows are JSON columns
+(NaN as null) or CSV.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
 
+from streamvis.limits import Limits
 from streamvis.normalize import Batch
 
 JSON_TYPES = (
@@ -37,8 +42,82 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def parse_body(body: bytes, content_type: str | None) -> Any:
-    """Decode a JSON or NDJSON body; refuses other media types (no cross-site form posts)."""
+# a JSON string, possessive so that it never backtracks; an unterminated one runs to the end
+_STRING = re.compile(rb'"(?:[^"\\]++|\\[\s\S])*+(?:"|\\?\Z)')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+# bytes.translate tables: an opening bracket becomes 1, a closing one -1 (as int8), number
+# characters 1 and everything else 0
+_STEP = bytes(1 if b in b"[{" else 255 if b in b"]}" else 0 for b in range(256))
+_NUMBER_CHAR = bytes(1 if b in b"-+.0123456789eE" else 0 for b in range(256))
+_CHUNK = 1 << 20
+
+
+def _deepest(text: bytes) -> int:
+    """The greatest nesting depth its brackets reach (strings not told apart)."""
+    steps = text.translate(_STEP, _NOT_BRACKET)
+    deepest, depth = 0, 0
+    for start in range(0, len(steps), _CHUNK):
+        count = min(_CHUNK, len(steps) - start)
+        levels = np.cumsum(np.frombuffer(steps, np.int8, count, start), dtype=np.int64) + depth
+        deepest = max(deepest, int(levels.max()))
+        depth = int(levels[-1])
+    return deepest
+
+
+def _longest_number(text: bytes) -> tuple[int, int]:
+    """(length, offset) of its longest run of number characters (strings not told apart)."""
+    marks = np.frombuffer(text.translate(_NUMBER_CHAR), np.int8)
+    edges = np.diff(marks, prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not starts.size:
+        return 0, 0
+    longest = int(np.argmax(ends - starts))
+    return int(ends[longest] - starts[longest]), int(starts[longest])
+
+
+def check_bounds(raw: bytes, limits: Limits, where: str = "body") -> None:
+    """Refuse JSON nested deeper than `limits.max_depth` or holding a number token longer
+    than `limits.max_number_chars`, in time linear in its length, before it is parsed.
+    The raw text is measured first; only if it looks over a limit are strings (which may
+    hold brackets and digits) blanked out and the text measured again."""
+    depth, (digits, _) = _deepest(raw), _longest_number(raw)
+    if depth <= limits.max_depth and digits <= limits.max_number_chars:
+        return
+    bare = _STRING.sub(b'""', raw) if b'"' in raw else raw
+    depth = _deepest(bare)
+    if depth > limits.max_depth:
+        raise WireError(
+            "too_deep",
+            f"{where} nests arrays/objects {depth} levels deep; the limit is "
+            f"{limits.max_depth} (STREAMVIS_MAX_DEPTH)",
+        )
+    digits, offset = _longest_number(bare)
+    if digits > limits.max_number_chars:
+        head = bare[offset : offset + 20].decode("ascii")
+        raise WireError(
+            "number_too_long",
+            f"{where} holds a number of {digits} characters ({head}...); the limit is "
+            f"{limits.max_number_chars} (STREAMVIS_MAX_NUMBER_CHARS)",
+        )
+
+
+def parse_message(raw: bytes | str, limits: Limits, where: str = "message") -> Any:
+    """Decode one websocket frame (text or binary, UTF-8 JSON) within `limits`."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        detail = f"{where} is not UTF-8: {exc.reason} at byte {exc.start}"
+        raise WireError("invalid_json", detail) from None
+    check_bounds(raw, limits, where)
+    return _loads(text, where)
+
+
+def parse_body(body: bytes, content_type: str | None, limits: Limits | None = None) -> Any:
+    """Decode a JSON or NDJSON body within `limits`; refuses other media types (no
+    cross-site form posts)."""
+    limits = limits or Limits()
     kind = media_type(content_type)
     if kind not in JSON_TYPES:
         raise WireError(
@@ -51,6 +130,7 @@ def parse_body(body: bytes, content_type: str | None) -> Any:
     except UnicodeDecodeError as exc:
         detail = f"body is not UTF-8: {exc.reason} at byte {exc.start}"
         raise WireError("invalid_json", detail) from None
+    check_bounds(body, limits)
     if kind == "application/json":
         return _loads(text, "body")
     rows = []
@@ -68,6 +148,10 @@ def _loads(text: str, where: str) -> Any:
             "invalid_json",
             f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
         ) from None
+    except RecursionError:  # only when STREAMVIS_MAX_DEPTH is set above Python's own limit
+        raise WireError("too_deep", f"{where} nests arrays/objects too deeply") from None
+    except ValueError as exc:  # int() past Python's digit limit, with a raised number limit
+        raise WireError("number_too_long", f"{where} holds a number too long: {exc}") from None
 
 
 def _plain(values: np.ndarray) -> list[Any]:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamvis.sanitize import format_literal
+
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
@@ -46,7 +48,7 @@ def axis_opts(
     `live_hook`)."""
     options = plot.options
     opts: dict[str, Any] = {
-        "title": plot.title,
+        "title": format_literal(plot.title),  # HoloViews formats titles: keep `{x}` as text
         "responsive": True,
         "show_grid": True,
         "apply_ranges": not follow_in_browser,
@@ -86,6 +88,37 @@ def value_key(frame: Any) -> str:
     return str(frame.vdims[0].name)
 
 
+def plain_text(text: Any) -> Any:
+    """A Bokeh label that is drawn as written: a string with `$$`, `\\(` or `\\[` would be
+    read as TeX (waiting forever for a MathJax this page does not load)."""
+    from bokeh.models import PlainText
+
+    return PlainText(text=text) if isinstance(text, str) and text else text
+
+
+def plain_labels(figure: Any) -> None:
+    """Make the figure's title and axis labels plain text (HoloViews sets strings)."""
+    title = figure.title
+    if title is not None and isinstance(title.text, str) and title.text:
+        title.text = plain_text(title.text)
+    for axis in (*figure.xaxis, *figure.yaxis):
+        if isinstance(axis.axis_label, str) and axis.axis_label:
+            axis.axis_label = plain_text(axis.axis_label)
+
+
+def drop_eval_callbacks(figure: Any) -> None:
+    """Remove HoloViews' browser-side un-pause on reset (a CustomJS, which the browser
+    could only run with 'unsafe-eval', refused by the page policy, streamvis/csp.py). With
+    pause-on-zoom removed it has nothing to undo."""
+    callbacks = dict(figure.js_event_callbacks)
+    kept = [c for c in callbacks.get("reset", []) if "hold_render" not in getattr(c, "code", "")]
+    if kept:
+        callbacks["reset"] = kept
+    else:
+        callbacks.pop("reset", None)
+    figure.js_event_callbacks = callbacks
+
+
 def live_hook(
     plot: Plot,
     follow_in_browser: bool = True,
@@ -101,12 +134,14 @@ def live_hook(
 
         figure = hv_plot.handles["plot"]
         figure.name = figure_name(plot.id)
+        plain_labels(figure)
         if not getattr(hv_plot, "_sv_live", False):
             hv_plot._sv_live = True
             if follow_in_browser:
                 figure.x_range = DataRange1d(name=f"sv-x:{plot.id}")
                 figure.y_range = DataRange1d(name=f"sv-y:{plot.id}")
             figure._event_callbacks.pop("rangesupdate", None)  # HoloViews' pause-on-zoom
+            drop_eval_callbacks(figure)
             figure.add_layout(
                 Label(
                     name=f"sv-waiting:{plot.id}",

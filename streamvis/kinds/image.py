@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamvis import fields
-from streamvis.kinds.base import axis_opts, points
+from streamvis.kinds.base import axis_opts, plain_text, points
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -152,7 +152,7 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
         numbered = names == [str(i) for i in range(len(names))]
         if names and not numbered and len(names) <= MAX_NAMED_TICKS:
             axis.ticker = FixedTicker(ticks=list(range(len(names))))
-            axis.major_label_overrides = {i: str(name) for i, name in enumerate(names)}
+            axis.major_label_overrides = {i: plain_text(str(name)) for i, name in enumerate(names)}
         elif axis.major_label_overrides:
             axis.ticker = BasicTicker()
             axis.major_label_overrides = {}

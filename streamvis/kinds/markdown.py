@@ -1,11 +1,13 @@
-"""`markdown`: static text from the layout (headings, notes, links). Raw HTML in the text is
-shown as text, never run: layouts may come from producers over HTTP."""
+"""`markdown`: static text from the layout (headings, notes, links). Layouts may come from
+producers over HTTP, so the text is rendered by streamvis.sanitize: raw HTML is shown as
+text, links keep only http(s), mailto and relative targets, images show their alt text."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from streamvis import fields
+from streamvis.sanitize import markdown_html
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
@@ -13,16 +15,22 @@ if TYPE_CHECKING:
 FIELDS = {"text": fields.text(required=True, limit="markdown")}
 OPTIONS = ("title",)
 STREAM = False  # no data: nothing to subscribe to
+STYLESHEET = (
+    ":host { overflow: auto; } "
+    "table { border-collapse: collapse; } th, td { border: 1px solid #ddd; padding: 2px 6px; }"
+)
 
 
 def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
-    """A Panel Markdown pane (the one kind that is not a HoloViews object)."""
+    """A Panel HTML pane of the sanitised rendering (the one kind that is not a HoloViews
+    object). Math (`$$`) is not typeset: it stays text."""
     import panel as pn
 
-    return pn.pane.Markdown(
-        str(plot.get("text")),
-        renderer_options={"html": False},
+    return pn.pane.HTML(
+        markdown_html(str(plot.get("text"))),
+        disable_math=True,
         sizing_mode="stretch_both",
+        stylesheets=[STYLESHEET],
         name=f"sv-markdown:{plot.id}",
         css_classes=["sv-markdown"],
     )

@@ -22,7 +22,7 @@ def buffer_length(plot: Plot) -> int:
 def _shown(value: Any, pattern: str) -> str:
     try:
         return pattern.format(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):  # e.g. "{label}"
         return str(value)
 
 

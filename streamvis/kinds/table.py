@@ -1,11 +1,16 @@
-"""`table`: the newest rows of a stream, newest first."""
+"""`table`: the newest rows of a stream, newest first.
+
+Bokeh's table puts its column headers, and HoloViews the table's title, into the page as
+HTML: both get escaped text here (cells are escaped by Bokeh's own formatters)."""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
 from streamvis import fields
 from streamvis.crossfilter import RowsState
+from streamvis.sanitize import format_literal
 
 if TYPE_CHECKING:
     from streamvis.spec import Plot
@@ -31,8 +36,10 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
     """A DynamicMap of hv.Table showing the Buffer's rows in reverse order."""
     import holoviews as hv
 
+    headers = [hv.Dimension(column, label=html.escape(column)) for column in plot.columns]
+
     def draw(data: Any) -> Any:
-        return hv.Table(data.iloc[::-1].reset_index(drop=True), kdims=[], vdims=plot.columns)
+        return hv.Table(data.iloc[::-1].reset_index(drop=True), kdims=[], vdims=headers)
 
     def name_source(hv_plot: Any, element: Any) -> None:
         """Name the data source for tests and users; let the table fill its cell (TablePlot
@@ -44,4 +51,5 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
         if table is not None:
             table.sizing_mode = "stretch_both"
 
-    return hv.DynamicMap(draw, streams=[buffer]).opts(title=plot.title, hooks=[name_source])
+    title = format_literal(html.escape(plot.title))
+    return hv.DynamicMap(draw, streams=[buffer]).opts(title=title, hooks=[name_source])

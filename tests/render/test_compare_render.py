@@ -190,11 +190,11 @@ def test_x_axis_select_switches_to_wall_and_relative_time(smoothed_page) -> None
     times = view.hub.table("default", "s").read(-1, 0, None).times
     select.value = "wall"
     figure = view.model("sv-figure:m")
-    assert figure.xaxis[0].axis_label == "wall time (UTC)"
+    assert figure.xaxis[0].axis_label.text == "wall time (UTC)"  # PlainText: never TeX
     drawn = view.column("sv:m:y", "_wall_time")
     np.testing.assert_array_equal(drawn.astype("datetime64[ns]"), times.astype("datetime64[ns]"))
     select.value = "relative"
-    assert view.model("sv-figure:m").xaxis[0].axis_label == "relative time (s)"
+    assert view.model("sv-figure:m").xaxis[0].axis_label.text == "relative time (s)"
     np.testing.assert_allclose(view.column("sv:m:y", "_relative"), (times - times[0]) / 1e9)
     select.value = "step"
     np.testing.assert_array_equal(view.column("sv:m:y", "x"), [0.0, 1.0, 2.0, 3.0])

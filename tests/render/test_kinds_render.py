@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import panel as pn
 import pytest
@@ -85,9 +87,11 @@ def test_markdown_needs_no_stream_and_shows_raw_html_as_text(render) -> None:
     text = "## Notes\n<script>alert(1)</script> **bold**"
     view = render({"plots": [{"id": "n", "kind": "markdown", "text": text, "at": [0, 0, 1, 1]}]})
     assert view.session.feeds == {}  # nothing to subscribe to
-    (pane,) = [p for p in view.page.select(pn.pane.Markdown) if p.name == "sv-markdown:n"]
-    assert pane.renderer_options == {"html": False}
-    assert pane.object == text
+    (pane,) = [p for p in view.page.select(pn.pane.HTML) if p.name == "sv-markdown:n"]
+    assert pane.object == (  # rendered and sanitised in Python (streamvis/sanitize.py)
+        "<h2>Notes</h2>\n<p>&lt;script&gt;alert(1)&lt;/script&gt; <strong>bold</strong></p>\n"
+    )
+    assert pane.disable_math
 
 
 def test_new_kinds_validate_their_fields() -> None:
@@ -109,3 +113,16 @@ def test_a_kind_column_missing_from_the_stream_is_reported_on_its_key(render) ->
     view.session.tick()
     (error,) = view.errors()
     assert "plots.k.value: stream 's' has no column 'loss'" in error
+
+
+def test_literal_pane_escapes_what_panel_str_does_not() -> None:
+    from streamvis.panes import literal
+
+    text = "<img src=x onerror=sv_pwn(1)> & {{7*7}}"
+    pane = literal(text)
+    assert isinstance(pane, pn.pane.Str)
+    assert pane.object == text
+    sent = html.unescape(pane._transform_object(pane.object)["object"])  # what the browser gets
+    assert sent == f"<pre>{html.escape(text)}</pre>"
+    unsafe = html.unescape(pn.pane.Str(text)._transform_object(text)["object"])
+    assert "<img" in unsafe  # why LiteralStr exists

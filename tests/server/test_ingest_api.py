@@ -634,7 +634,8 @@ BAD_INPUTS = {
         400,
         {
             "error": "invalid_query",
-            "detail": "since and limit must be integers",
+            "detail": "since must be a whole number from 0 to 9223372036854775807, not"
+            " 'yesterday'",
             "run": "{run}",
             "stream": "s",
         },
@@ -858,7 +859,7 @@ def test_websocket_invalid_messages_get_errors_and_change_nothing(ingest: PanelS
         "ok": False,
         "error": "invalid_json",
         "detail": "message is not valid JSON: Expecting property name enclosed in double "
-        "quotes: line 1 column 2 (char 1)",
+        "quotes (line 1, column 2)",
     }
     assert replies[2] == {
         "id": 7,
