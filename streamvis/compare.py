@@ -35,7 +35,7 @@ def matching_runs(pattern: str, runs: Iterable[str]) -> list[str]:
     try:
         compiled = compile_runs(pattern)
     except PatternError as exc:
-        shown = repr(pattern) if len(pattern) <= 80 else f"{pattern[:60]!r}..."
+        shown = repr(pattern) if len(pattern) <= 200 else f"{pattern[:60]!r}..."  # refused
         raise ValueError(f"runs={shown} is not a valid regular expression: {exc}") from None
     return sorted(run for run in runs if compiled.fullmatch(run))
 

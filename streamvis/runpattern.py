@@ -84,16 +84,19 @@ class _Parser:
         char = self.peek()
         if char not in ("*", "+", "?", "{"):
             return node
-        if node[0] in ("start", "end"):
-            raise self.fail("nothing to repeat")
         if char == "{":
+            saved = self.at
             bounds = self.braces()
             if bounds is None:  # Python reads a '{' that starts no repeat as a literal
                 return node
             least, most = bounds
         else:
+            saved = self.at
             self.take()
             least, most = {"*": (0, None), "+": (1, None), "?": (0, 1)}[char]
+        if node[0] in ("start", "end"):
+            self.at = saved
+            raise self.fail("nothing to repeat")
         if self.peek() == "?":  # lazy: the same names match the whole pattern
             self.take()
         elif self.peek() == "+":

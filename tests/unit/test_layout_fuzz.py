@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -193,3 +194,21 @@ def test_a_catastrophic_pattern_is_matched_in_linear_steps() -> None:
         assert compiled.fullmatch("a" * length) is True
         assert compiled.steps <= 2 * (length + 2) * states
         assert not math.isinf(compiled.steps)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["${7*7}", "{{7*7}}", "x{", "a{,2}b", "{label}", "$$x^2$$", "a|", "()", "[]a]", "[a-]"],
+)
+def test_braces_anchors_and_odd_classes_read_as_python_reads_them(pattern: str) -> None:
+    compiled = RunPattern(pattern)
+    for name in ["", "a", "b", "ab", "x{", "{{777}}", "{label}", "]a", "-", "aab", "7"]:
+        assert compiled.fullmatch(name) == (re.fullmatch(pattern, name) is not None), name
+
+
+@pytest.mark.parametrize("pattern", ["$*", "^{2}", "*a", "a**", "a{2,1}", "[b-a]"])
+def test_patterns_python_refuses_are_refused(pattern: str) -> None:
+    with pytest.raises(re.error):
+        re.compile(pattern)
+    with pytest.raises(ValueError, match="at position"):
+        RunPattern(pattern)
