@@ -8,9 +8,14 @@ into a SpecError located in the YAML (file:line:col) with the offending line quo
 from __future__ import annotations
 
 import difflib
+import math
+import re
+import reprlib
+import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from streamvis import layout_limits as limits
 from streamvis.fields import Field
 
 Path_ = tuple[str | int, ...]
@@ -25,8 +30,22 @@ class Problem(Exception):
         self.message = message
 
 
-def suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 6
+_SHORT.maxlevel = 3
+
+
+def shown(value: Any) -> str:
+    """`repr(value)` cut short, for error messages: a huge or deeply nested value from a
+    layout must not make a huge message (or a RecursionError)."""
+    return _SHORT.repr(value)
+
+
+def suggest(word: Any, choices: Iterable[str]) -> str:
+    if not isinstance(word, str) or len(word) > 100:
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
@@ -43,10 +62,21 @@ def describe_type(value: Any) -> str:
 
 
 # Option validators: each returns the cleaned value or raises ValueError with "must be ...".
-def check_text(value: Any) -> str:
+def bounded_text(value: Any, limit: str = "text") -> str:
+    """Text no longer than the `limit` field of the limits in force (see layout_limits.py)."""
     if not isinstance(value, str):
         raise ValueError(f"must be text, not {describe_type(value)}")
+    most = getattr(limits.current(), limit)
+    if len(value) > most:
+        raise ValueError(
+            f"must be at most {most:,} characters ({limits.ENVIRONMENT[limit]}), "
+            f"not {len(value):,}"
+        )
     return value
+
+
+def check_text(value: Any) -> str:
+    return bounded_text(value)
 
 
 def check_flag(value: Any) -> bool:
@@ -59,16 +89,53 @@ def check_count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"must be an integer, not {describe_type(value)}")
     if value < 1:
-        raise ValueError(f"must be at least 1, not {value}")
+        raise ValueError(f"must be at least 1, not {shown(value)}")
     return value
 
 
-def check_number(value: Any) -> float:
+def bounded_count(limit: str) -> Callable[[Any], int]:
+    """A check_count that also refuses more than the `limit` field of the limits in force:
+    counts that size work or memory (histogram bins, rows kept or shown)."""
+
+    def check(value: Any) -> int:
+        count = check_count(value)
+        most = getattr(limits.current(), limit)
+        if count > most:
+            raise ValueError(
+                f"must be at most {most:,} ({limits.ENVIRONMENT[limit]}), not {shown(count)}"
+            )
+        return count
+
+    return check
+
+
+def check_real(value: Any) -> float:
+    """A finite number (int or float; not a boolean, NaN or infinity)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a number, not {describe_type(value)}")
-    if value <= 0:
-        raise ValueError(f"must be greater than 0, not {value}")
+    if isinstance(value, int) and abs(value) > 2**53:
+        raise ValueError(f"must be a number of sensible size, not {shown(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value}")
     return float(value)
+
+
+def check_number(value: Any) -> float:
+    number = check_real(value)
+    if number <= 0:
+        raise ValueError(f"must be greater than 0, not {shown(value)}")
+    return number
+
+
+MAX_PIXELS = 1000.0
+
+
+def check_pixels(value: Any) -> float:
+    """A size in screen pixels: above 0, at most MAX_PIXELS."""
+    number = check_number(value)
+    if number > MAX_PIXELS:
+        raise ValueError(f"must be at most {MAX_PIXELS:g} pixels, not {shown(value)}")
+    return number
 
 
 def check_fraction(value: Any) -> float:
@@ -79,11 +146,17 @@ def check_fraction(value: Any) -> float:
 
 
 def check_text_list(value: Any) -> list[str]:
+    """One text or a non-empty list of them, each and the list bounded (layout_limits.py)."""
     if isinstance(value, str):
-        return [value]
+        return [check_text(value)]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
         raise ValueError(f"must be a list of text, not {describe_type(value)}")
-    return value
+    most = limits.current().columns
+    if len(value) > most:
+        raise ValueError(
+            f"must list at most {most:,} ({limits.ENVIRONMENT['columns']}), not {len(value):,}"
+        )
+    return [check_text(v) for v in value]
 
 
 LEGEND_POSITIONS = (
@@ -101,9 +174,9 @@ LEGEND_POSITIONS = (
 def check_legend(value: Any) -> str | bool:
     if isinstance(value, bool):
         return value
-    if value not in LEGEND_POSITIONS:
+    if not isinstance(value, str) or value not in LEGEND_POSITIONS:
         raise ValueError(
-            f"must be true, false or one of {', '.join(LEGEND_POSITIONS)}, not {value!r}."
+            f"must be true, false or one of {', '.join(LEGEND_POSITIONS)}, not {shown(value)}."
             + suggest(value, LEGEND_POSITIONS)
         )
     return value
@@ -113,7 +186,7 @@ def check_smoothing(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a number from 0 to 0.99, not {describe_type(value)}")
     if not 0 <= value <= 0.99:
-        raise ValueError(f"must be a number from 0 (off) to 0.99, not {value}")
+        raise ValueError(f"must be a number from 0 (off) to 0.99, not {shown(value)}")
     return float(value)
 
 
@@ -121,11 +194,55 @@ X_AXES = ("step", "wall", "relative")
 
 
 def check_x_axis(value: Any) -> str:
-    if value not in X_AXES:
+    if not isinstance(value, str) or value not in X_AXES:
         raise ValueError(
-            f"must be one of {', '.join(X_AXES)}, not {value!r}." + suggest(str(value), X_AXES)
+            f"must be one of {', '.join(X_AXES)}, not {shown(value)}." + suggest(value, X_AXES)
         )
     return str(value)
+
+
+# [[fill]align][sign][z][#][0][width][grouping][.precision][type]: Python's format mini-language
+_FORMAT_SPEC = re.compile(
+    r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>\d+)?[,_]?(?:\.(?P<precision>\d+))?[bcdeEfFgGnosxX%]?",
+    re.DOTALL,
+)
+
+
+def check_format(value: Any) -> str:
+    """A `str.format` pattern for one value: text around exactly one `{}` (or `{0}`, with an
+    optional `!r`/`!s`/`!a`) whose spec is the standard one with a bounded width and
+    precision. No attribute or index lookups (`{0.x}`, `{0[k]}`), no nested fields: a
+    layout must not make the server build a 300-million-character string."""
+    text = check_text(value)
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"is not a valid format ({exc}): {shown(text)}") from None
+    placeholders = [
+        (name, spec, conversion) for _, name, spec, conversion in parts if name is not None
+    ]
+    if len(placeholders) != 1:
+        raise ValueError(
+            f"must hold exactly one {{}} placeholder for the value, such as '{{:,.4g}}', "
+            f"not {len(placeholders)}: {shown(text)}"
+        )
+    name, spec, conversion = placeholders[0]
+    if name not in ("", "0"):
+        raise ValueError(f"the placeholder must be {{}} or {{0}}, not {{{shown(name)[1:-1]}}}")
+    if conversion not in (None, "r", "s", "a"):
+        raise ValueError(f"the conversion must be !r, !s or !a, not !{conversion}")
+    match = _FORMAT_SPEC.fullmatch(spec or "")
+    if "{" in (spec or "") or match is None:
+        raise ValueError(f"has a format spec Python does not know: {shown(spec)}")
+    most = limits.current().format_width
+    for part in ("width", "precision"):
+        digits = match.group(part)
+        if digits is not None and (len(digits) > 6 or int(digits) > most):
+            shown_number = digits if len(digits) <= 12 else f"a number of {len(digits)} digits"
+            raise ValueError(
+                f"{part} {shown_number} is more than {most} ({limits.ENVIRONMENT['format_width']})"
+            )
+    return text
 
 
 OPTION_CHECKS = {
@@ -135,12 +252,12 @@ OPTION_CHECKS = {
     "logx": check_flag,
     "logy": check_flag,
     "legend": check_legend,
-    "points": check_count,
+    "points": bounded_count("points"),
     "colors": check_text_list,
     "palette": check_text,
-    "size": check_number,
+    "size": check_pixels,
     "alpha": check_fraction,
-    "line_width": check_number,
+    "line_width": check_pixels,
     "smoothing": check_smoothing,
     "x_axis": check_x_axis,
 }
@@ -148,9 +265,10 @@ OPTION_CHECKS = {
 
 def one_of(choices: Sequence[str]) -> Callable[[Any], str]:
     def one_of(value: Any) -> str:
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise ValueError(
-                f"must be one of {', '.join(choices)}, not {value!r}." + suggest(value, choices)
+                f"must be one of {', '.join(choices)}, not {shown(value)}."
+                + suggest(value, choices)
             )
         return str(value)
 
@@ -159,20 +277,20 @@ def one_of(choices: Sequence[str]) -> Callable[[Any], str]:
 
 def check_filled(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        shown = repr(value) if isinstance(value, str) else describe_type(value)
-        raise ValueError(f"must be non-empty text, not {shown}")
-    return value
+        what = shown(value) if isinstance(value, str) else describe_type(value)
+        raise ValueError(f"must be non-empty text, not {what}")
+    return check_text(value)
 
 
 def check_ws_url(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith(("ws://", "wss://")):
-        raise ValueError(f"must be a ws:// or wss:// URL, not {value!r}")
-    return value
+        raise ValueError(f"must be a ws:// or wss:// URL, not {shown(value)}")
+    return check_text(value)
 
 
 def check_port(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ValueError(f"must be a port number between 1 and 65535, not {value!r}")
+        raise ValueError(f"must be a port number between 1 and 65535, not {shown(value)}")
     return value
 
 
@@ -186,8 +304,10 @@ def check_every_ms(value: Any) -> int:
 def check_reference(value: Any) -> str:
     target, _, attribute = value.rpartition(":") if isinstance(value, str) else ("", "", "")
     if not target or not attribute:
-        raise ValueError(f"must look like module:function or path/file.py:function, not {value!r}")
-    return str(value)
+        raise ValueError(
+            f"must look like module:function or path/file.py:function, not {shown(value)}"
+        )
+    return check_text(value)
 
 
 # Source types: each layout key a type takes -> (validator, required). Defaults that depend on
@@ -226,28 +346,25 @@ def check_keys(data: Mapping[str, Any], allowed: Sequence[str], path: Path_, wha
 
 
 def field_check(declared: Field) -> Any:
-    """The validator for a kind field of this type."""
+    """The validator for a kind field of this type (bounded by its limit, if it has one)."""
     if declared.type == "columns":
         return check_text_list
     if declared.type == "count":
-        return check_count
+        return bounded_count(declared.limit) if declared.limit else check_count
     if declared.type == "number":
         return check_real
     if declared.type == "choice":
         return one_of(declared.choices)
-    return check_text
+    if declared.type == "format":
+        return check_format
+    limit = declared.limit or "text"
+    return lambda value: bounded_text(value, limit)
 
 
 def check_group_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be a group name (text), not {describe_type(value)}")
-    return value
-
-
-def check_real(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, not {describe_type(value)}")
-    return float(value)
+    return check_text(value)
 
 
 def checked(check: Any, value: Any, path: Path_) -> Any:

@@ -55,6 +55,12 @@ def _origins(address: str, port: int, extra: Sequence[str]) -> list[str]:
 def serve_command(args: argparse.Namespace) -> int:
     """Run `panel serve` on the packaged page with the ingest routes mounted (and the store
     opened and replayed as it starts)."""
+    from streamvis import layout_limits as limits
+    from streamvis.spec import load_layout
+
+    limits.current()  # a bad STREAMVIS_MAX_* value: one line now
+    if args.layout:  # an invalid layout (or one beyond the limits) is refused here, not in a page
+        load_layout(args.layout)
     app = Path(__file__).with_name("serve_app.py")
     command = [
         sys.executable,

@@ -297,6 +297,10 @@ class LivePage:
             header = make_header(layout.title, self.home, self.shown, self.controls.widgets())
             self._refresh_header = header.sv_refresh
             header.extend(group_resets(self.session))
+            # The rows the hub holds go into the Buffers before the grid joins the page, so
+            # each plot is rendered once with its data instead of rendered empty and then
+            # updated: one patch to the browser, not one re-layout of the page per plot.
+            self.session.tick()
             self.view[:] = [header, grid]
         self.view.sv_session = self.session  # for tests and notebooks
         return True

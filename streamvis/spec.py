@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from streamvis import layout_limits as limits
 from streamvis.checks import (
     FILE_FORMATS,
     OPTION_CHECKS,
@@ -27,16 +26,19 @@ from streamvis.checks import (
     checked,
     describe_type,
     field_check,
+    shown,
     suggest,
 )
 from streamvis.errors import SpecError, StreamError
 from streamvis.hub import check_name
 from streamvis.kinds import KINDS
+from streamvis.layout_yaml import read_yaml
 
 LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots", "sources")
 PLOT_KEYS = ("id", "kind", "stream", "at", "options", "crossfilter")
 SOURCE_KEYS = ("name", "type", "stream")
-MAX_GRID = 48
+MAX_GRID = limits.DEFAULTS.grid  # the default; STREAMVIS_MAX_GRID changes it (layout_limits.py)
+PICTURE_CELLS = 24  # an overlap error draws the grid when it is at most this many cells wide
 
 
 @dataclass(frozen=True)
@@ -227,8 +229,11 @@ def _check_at(value: Any, path: Path_) -> tuple[int, int, int, int]:
         or len(value) != 4
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
-        raise Problem(path, f"must be four integers [top, left, height, width], not {value!r}")
+        raise Problem(
+            path, f"must be four integers [top, left, height, width], not {shown(value)}"
+        )
     top, left, height, width = value
+    most = limits.current().grid
     for name, number, least in (
         ("top", top, 0),
         ("left", left, 0),
@@ -236,9 +241,19 @@ def _check_at(value: Any, path: Path_) -> tuple[int, int, int, int]:
         ("width", width, 1),
     ):
         if number < least:
-            raise Problem(path, f"{name} must be at least {least}, not {number}")
-        if number > MAX_GRID:
-            raise Problem(path, f"{name} must be at most {MAX_GRID}, not {number}")
+            raise Problem(path, f"{name} must be at least {least}, not {shown(number)}")
+        if number > most:
+            raise Problem(
+                path,
+                f"{name} must be at most {most} ({limits.ENVIRONMENT['grid']}), "
+                f"not {shown(number)}",
+            )
+    if top + height > most or left + width > most:
+        raise Problem(
+            path,
+            f"cell {list(value)} reaches row {top + height} and column {left + width}; "
+            f"a grid has at most {most} of each ({limits.ENVIRONMENT['grid']})",
+        )
     return top, left, height, width
 
 
@@ -252,7 +267,8 @@ def _parse_plot(raw: Any, index: int) -> Plot:
     if not isinstance(kind_name, str) or kind_name not in KINDS:
         raise Problem(
             (*path, "kind"),
-            f"unknown kind {kind_name!r}.{suggest(kind_name, KINDS)} Kinds: {', '.join(KINDS)}.",
+            f"unknown kind {shown(kind_name)}.{suggest(kind_name, KINDS)} "
+            f"Kinds: {', '.join(KINDS)}.",
         )
     kind = KINDS[kind_name]
     check_keys(raw, (*PLOT_KEYS, *kind.FIELDS), path, f"a {kind_name} plot")
@@ -312,7 +328,7 @@ def _parse_source(raw: Any, index: int) -> Source:
     if not isinstance(type_name, str) or type_name not in SOURCE_TYPES:
         raise Problem(
             (*path, "type"),
-            f"unknown source type {type_name!r}.{suggest(type_name, SOURCE_TYPES)} "
+            f"unknown source type {shown(type_name)}.{suggest(type_name, SOURCE_TYPES)} "
             f"Types: {', '.join(SOURCE_TYPES)}.",
         )
     keys = SOURCE_TYPES[type_name]
@@ -353,6 +369,13 @@ def _parse_sources(raw: Any) -> tuple[Source, ...]:
         raise Problem(
             ("sources",), f"'sources' must be a list of sources, not {describe_type(raw)}"
         )
+    most = limits.current().sources
+    if len(raw) > most:
+        raise Problem(
+            ("sources",),
+            f"a layout may have at most {most} sources ({limits.ENVIRONMENT['sources']}), "
+            f"not {len(raw):,}",
+        )
     sources = [_parse_source(s, i) for i, s in enumerate(raw)]
     seen: set[str] = set()
     for index, source in enumerate(sources):
@@ -363,10 +386,14 @@ def _parse_sources(raw: Any) -> tuple[Source, ...]:
 
 
 def _occupancy(plots: Sequence[Plot], rows: int, cols: int) -> str:
+    """The grid drawn in text, one letter per plot and # where plots overlap; empty when
+    the grid is too large, or has too many plots, for a picture to help."""
+    if rows > PICTURE_CELLS or cols > PICTURE_CELLS or len(plots) > 26:
+        return ""
     grid = [["." for _ in range(cols)] for _ in range(rows)]
     letters = {}
     for number, plot in enumerate(plots):
-        letter = chr(ord("A") + number % 26)
+        letter = chr(ord("A") + number)
         letters[letter] = plot.id
         top, left, height, width = plot.at
         for r in range(top, min(top + height, rows)):
@@ -378,6 +405,9 @@ def _occupancy(plots: Sequence[Plot], rows: int, cols: int) -> str:
 
 
 def _check_grid(plots: Sequence[Plot], grid: tuple[int, int] | None) -> None:
+    """Every plot inside the declared grid, and no two plots sharing a cell. The error
+    names the first overlap found (and draws the grid when it is small): its length does
+    not grow with the number of plots."""
     rows = max(p.at[0] + p.at[2] for p in plots)
     cols = max(p.at[1] + p.at[3] for p in plots)
     if grid:
@@ -390,19 +420,26 @@ def _check_grid(plots: Sequence[Plot], grid: tuple[int, int] | None) -> None:
                     f"{left + width}, outside the {grid[0]}x{grid[1]} grid",
                 )
         rows, cols = max(rows, grid[0]), max(cols, grid[1])
-    owner: dict[tuple[int, int], int] = {}
+    # Rectangles against rectangles, not cell by cell: the cost does not grow with the grid.
     for index, plot in enumerate(plots):
         top, left, height, width = plot.at
-        for r in range(top, top + height):
-            for c in range(left, left + width):
-                if (r, c) in owner:
-                    other = plots[owner[(r, c)]]
-                    raise Problem(
-                        ("plots", index, "at"),
-                        f"overlaps plot '{other.id}' at row {r}, column {c}"
-                        + _occupancy(plots, rows, cols),
-                    )
-                owner[(r, c)] = index
+        overlaps = []
+        for earlier in range(index):
+            other_top, other_left, other_height, other_width = plots[earlier].at
+            if (
+                top < other_top + other_height
+                and other_top < top + height
+                and left < other_left + other_width
+                and other_left < left + width
+            ):
+                overlaps.append((max(top, other_top), max(left, other_left), earlier))
+        if overlaps:
+            row, column, earlier = min(overlaps)  # the first shared cell, row by row
+            raise Problem(
+                ("plots", index, "at"),
+                f"overlaps plot '{plots[earlier].id}' at row {row}, column {column}"
+                + _occupancy(plots, rows, cols),
+            )
 
 
 def _parse_layout(raw: Any) -> dict[str, Any]:
@@ -412,6 +449,13 @@ def _parse_layout(raw: Any) -> dict[str, Any]:
     plots_raw = raw.get("plots")
     if not isinstance(plots_raw, list) or not plots_raw:
         raise Problem(("plots",), "'plots' must be a non-empty list of plots")
+    most = limits.current().plots
+    if len(plots_raw) > most:  # before any plot is read: the cost of a refusal stays small
+        raise Problem(
+            ("plots",),
+            f"a layout may have at most {most} plots ({limits.ENVIRONMENT['plots']}), "
+            f"not {len(plots_raw):,}",
+        )
     plots = [_parse_plot(p, i) for i, p in enumerate(plots_raw)]
     seen: dict[str, int] = {}
     for index, plot in enumerate(plots):
@@ -433,15 +477,18 @@ def _parse_layout(raw: Any) -> dict[str, Any]:
             raise Problem(("run",), str(exc)) from None
     if raw.get("grid") is not None:
         grid = raw["grid"]
+        most = limits.current().grid
         if (
             not isinstance(grid, list | tuple)
             or len(grid) != 2
             or not all(
-                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_GRID for v in grid
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= most for v in grid
             )
         ):
             raise Problem(
-                ("grid",), f"must be [rows, columns] between 1 and {MAX_GRID}, not {grid!r}"
+                ("grid",),
+                f"must be [rows, columns] between 1 and {most} ({limits.ENVIRONMENT['grid']}), "
+                f"not {shown(grid)}",
             )
         values["grid"] = tuple(grid)
     _check_grid(plots, values.get("grid"))
@@ -475,65 +522,10 @@ def layout_from_dict(
     return Layout(**values, source=source, _marks=dict(marks), _lines=tuple(lines), _checked=True)
 
 
-class _MarkedLoader(yaml.SafeLoader):
-    """Safe YAML loader that refuses duplicate keys."""
-
-
-def _to_data(
-    node: yaml.Node,
-    path: Path_,
-    marks: dict[Path_, tuple[int, int]],
-    constructor: yaml.constructor.SafeConstructor,
-    source: str,
-) -> Any:
-    marks[path] = (node.start_mark.line, node.start_mark.column)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            if key in result:
-                line = key_node.start_mark.line + 1
-                raise SpecError(
-                    f"{source}:{line}:{key_node.start_mark.column + 1}: key '{key}' appears twice"
-                )
-            result[key] = _to_data(value_node, (*path, key), marks, constructor, source)
-            marks[(*path, key)] = (key_node.start_mark.line, key_node.start_mark.column)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _to_data(item, (*path, i), marks, constructor, source)
-            for i, item in enumerate(node.value)
-        ]
-    return constructor.construct_object(node, deep=True)
-
-
 def layout_from_yaml(text: str, *, source: str = "<layout>") -> Layout:
-    """Parse and validate layout YAML text; errors name `source` with line and column."""
-    lines = text.splitlines()
-    marks: dict[Path_, tuple[int, int]] = {}
-    try:
-        node = yaml.compose(text, Loader=_MarkedLoader)
-        if node is None:
-            raise SpecError(f"{source}: the layout is empty; it needs at least 'plots'")
-        data = _to_data(node, (), marks, yaml.constructor.SafeConstructor(), source)
-    except yaml.MarkedYAMLError as exc:  # syntax errors, and tags safe loading refuses
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        snippet = (
-            f"\n    {mark.line + 1:>4} | {lines[mark.line]}"
-            if (mark and mark.line < len(lines))
-            else ""
-        )
-        what = (
-            "cannot load"
-            if isinstance(exc, yaml.constructor.ConstructorError)
-            else "YAML syntax error"
-        )
-        raise SpecError(f"{where}: {what}: {exc.problem}{snippet}") from None
-    except RecursionError:
-        raise SpecError(
-            f"{source}: an alias (*name) refers to the node that contains it"
-        ) from None
+    """Parse and validate layout YAML text; errors name `source` with line and column.
+    Only SpecError comes out, whatever the text."""
+    data, marks, lines = read_yaml(text, source)
     return layout_from_dict(data, source=source, marks=marks, lines=lines)
 
 
@@ -548,6 +540,10 @@ def load_layout(layout: Layout | Mapping[str, Any] | str | Path) -> Layout:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read layout file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: a layout file must be UTF-8 text; byte {exc.start} is not"
+        ) from None
     return layout_from_yaml(text, source=str(path))
 
 

@@ -15,7 +15,10 @@ from streamvis.kinds.base import axis_opts, points, range_selection
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
-FIELDS = {"value": fields.column(required=True), "bins": fields.count(default=30)}
+FIELDS = {
+    "value": fields.column(required=True),
+    "bins": fields.count(default=30, limit="bins"),
+}
 OPTIONS = ("title", "xlabel", "ylabel", "logy", "points", "colors", "alpha")
 
 

@@ -12,7 +12,7 @@ from streamvis.sanitize import markdown_html
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
-FIELDS = {"text": fields.text(required=True)}
+FIELDS = {"text": fields.text(required=True, limit="markdown")}
 OPTIONS = ("title",)
 STREAM = False  # no data: nothing to subscribe to
 STYLESHEET = (

@@ -11,7 +11,7 @@ from streamvis import fields
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
-FIELDS = {"value": fields.column(required=True), "format": fields.text(default="{:,.4g}")}
+FIELDS = {"value": fields.column(required=True), "format": fields.number_format(default="{:,.4g}")}
 OPTIONS = ("title",)
 
 

@@ -15,7 +15,10 @@ from streamvis.sanitize import format_literal
 if TYPE_CHECKING:
     from streamvis.spec import Plot
 
-FIELDS = {"columns": fields.columns(required=True), "rows": fields.count(default=20)}
+FIELDS = {
+    "columns": fields.columns(required=True),
+    "rows": fields.count(default=20, limit="table_rows"),
+}
 OPTIONS = ("title",)
 
 

@@ -383,7 +383,7 @@ BAD_LAYOUTS = [
     ),
     pytest.param(
         edit("at: [0, 0, 1, 1]", "at: [0, 49, 1, 1]"),
-        ["bad.yaml:8:5: plots.loss.at: left must be at most 48, not 49"],
+        ["bad.yaml:8:5: plots.loss.at: left must be at most 48 (STREAMVIS_MAX_GRID), not 49"],
         id="at-too-far",
     ),
     pytest.param(
@@ -408,12 +408,18 @@ BAD_LAYOUTS = [
     ),
     pytest.param(
         "grid: [1, 2, 3]\n" + BASE,
-        ["bad.yaml:1:1: grid: must be [rows, columns] between 1 and 48, not [1, 2, 3]"],
+        [
+            "bad.yaml:1:1: grid: must be [rows, columns] between 1 and 48 (STREAMVIS_MAX_GRID), "
+            "not [1, 2, 3]"
+        ],
         id="grid-three-numbers",
     ),
     pytest.param(
         "grid: [0, 2]\n" + BASE,
-        ["bad.yaml:1:1: grid: must be [rows, columns] between 1 and 48, not [0, 2]"],
+        [
+            "bad.yaml:1:1: grid: must be [rows, columns] between 1 and 48 (STREAMVIS_MAX_GRID), "
+            "not [0, 2]"
+        ],
         id="grid-zero-rows",
     ),
     pytest.param(
