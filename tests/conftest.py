@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 
 def wait_until(
     condition: Callable[[], Any],
-    timeout: float = 15.0,
+    timeout: float = 60.0,
     interval: float = 0.05,
     message: str = "condition",
 ) -> Any:
