@@ -27,18 +27,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from chromium import CHROMIUM, CHROMIUM_ARGS
 from ports import free_port, wait_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STREAMVIS = str(Path(sys.executable).with_name("streamvis"))
 ROWS = 50  # rows of the one stream every plot draws
 DEADLINE = 900.0  # seconds to wait for one page before giving up

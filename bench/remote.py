@@ -17,20 +17,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chromium import CHROMIUM, CHROMIUM_ARGS
 from ports import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_FOLDER = Path(tempfile.mkdtemp(prefix="streamvis-bench-"))
 SERVER = str(Path(sys.executable).with_name("streamvis_server"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 PRODUCER = textwrap.dedent("""
     import json, sys, time
@@ -112,9 +104,7 @@ def sustained(rows: int, mode: str) -> dict[str, float]:
         wait_port(rest)
         wait_port(bokeh)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{bokeh}/")
             page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")

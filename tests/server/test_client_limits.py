@@ -5,18 +5,16 @@ when the client closes with the server unreachable are reported, never dropped s
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from streamvis import Client
 from tests.conftest import PanelServer, free_port
+from tests.server.test_durability import get_stream
 
 pytestmark = [pytest.mark.server]
 
@@ -29,18 +27,6 @@ def small_limit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanelServe
     server = PanelServer([], log, env={"STREAMVIS_MAX_BODY": str(LIMIT)}, plugins=True)
     yield server
     server.stop()
-
-
-def stored(server: PanelServer, run: str, stream: str) -> dict[str, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        connection.request("GET", f"/api/v1/runs/{run}/streams/{stream}")
-        response = connection.getresponse()
-        body = response.read()
-    finally:
-        connection.close()
-    assert response.status == 200, (response.status, body[:300])
-    return json.loads(body)
 
 
 def delivered(client: Client) -> None:
@@ -58,7 +44,7 @@ def test_a_batch_over_the_limit_is_split_and_stored_whole(small_limit: PanelServ
         assert client.sent_rows == 30_000
     finally:
         client.close()
-    data = stored(small_limit, "split", "s")
+    data = get_stream(small_limit.port, "split", "s")
     assert data["seq"] == 30_000
     assert data["columns"]["step"] == list(range(30_000))
     assert data["columns"]["v"] == [i * 0.5 for i in range(30_000)]
@@ -76,7 +62,7 @@ def test_a_body_the_server_stops_reading_is_split_too(small_limit: PanelServer) 
         assert client.max_body <= LIMIT
     finally:
         client.close()
-    data = stored(small_limit, "pipe", "s")
+    data = get_stream(small_limit.port, "pipe", "s")
     assert data["seq"] == rows
     assert data["columns"]["i"] == list(range(rows))
     assert data["columns"]["x"] == np.linspace(0.0, 1.0, rows).tolist()
@@ -109,10 +95,10 @@ def test_a_single_row_over_the_limit_is_reported_and_later_rows_arrive(
     assert error["bytes"] > size
     assert f"run '{run}', stream 's': a row of {error['bytes']} bytes" in error["detail"]
     assert "dropped" in error["detail"]
-    data = stored(small_limit, run, "s")
+    data = get_stream(small_limit.port, run, "s")
     assert data["columns"]["i"] == [0, 2, 3]
     assert data["columns"]["text"] == ["small", "small", "later"]
-    assert stored(small_limit, run, "other")["columns"]["i"] == [0]
+    assert get_stream(small_limit.port, run, "other")["columns"]["i"] == [0]
 
 
 def test_a_replace_over_the_limit_still_replaces(small_limit: PanelServer) -> None:
@@ -125,7 +111,10 @@ def test_a_replace_over_the_limit_still_replaces(small_limit: PanelServer) -> No
         assert client.errors == []
     finally:
         client.close()
-    assert stored(small_limit, "replace", "s")["columns"]["v"] == np.arange(20_000.0).tolist()
+    assert (
+        get_stream(small_limit.port, "replace", "s")["columns"]["v"]
+        == np.arange(20_000.0).tolist()
+    )
 
 
 def test_rows_queued_when_closing_unreachable_are_reported(
