@@ -15,7 +15,7 @@ from typing import Any
 
 from streamvis.client import Client
 from streamvis.dashboard import dashboard, serve
-from streamvis.errors import SpecError, StreamError, StreamvisError
+from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
 from streamvis.export import export
 from streamvis.hub import Hub, Mode, default_hub, use_default_store
 from streamvis.spec import Layout, Plot, load_layout
@@ -74,10 +74,12 @@ def connect(
 
 __all__ = [
     "Client",
+    "ExportError",
     "Hub",
     "Layout",
     "Plot",
     "SpecError",
+    "StoreError",
     "StreamError",
     "StreamvisError",
     "clear",

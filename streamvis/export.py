@@ -15,17 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamvis.errors import StreamvisError
+from streamvis.errors import ExportError
 from streamvis.hub import Hub, check_name, default_hub
 from streamvis.normalize import Batch
 from streamvis.store import SQLiteStore, StoreError, StreamRecord
 
 Progress = Callable[[int], None]
 WALL_TIME = "wall_time"
-
-
-class ExportError(StreamvisError):
-    """An export that cannot be done: names the run, stream or file and why."""
 
 
 def _frame(pieces: list[tuple[int, Batch, np.ndarray]], wall_time: bool) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from streamvis.errors import StreamvisError
+from streamvis.errors import StoreFailing
 
 log = logging.getLogger("streamvis")
 MAX_PENDING_ROWS = 2_000_000  # producers wait (backpressure) while more rows than this queue
@@ -50,11 +50,6 @@ class Backend(Protocol):
     def maintain(self) -> None: ...
     def close(self) -> None: ...
     def transient(self, error: BaseException) -> bool: ...
-
-
-class StoreFailing(StreamvisError, RuntimeError):
-    """The store cannot write now (its disk is full, its file unreachable); the journal
-    keeps what was queued and retries until it can."""
 
 
 Refused = Callable[[Op, BaseException], None]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from streamvis.errors import StreamvisError
+from streamvis.errors import StoreError
 from streamvis.store import lock
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.compact import compact
@@ -56,10 +56,6 @@ CREATE TABLE batches(
     id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, batch TEXT NOT NULL,
     seq INTEGER NOT NULL, UNIQUE(stream_id, batch));
 """
-
-
-class StoreError(StreamvisError):
-    """The store cannot be opened or written: names the file and what to do."""
 
 
 @dataclass
