@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5006
 
-.PHONY: demo test lint bench chromium clean
+.PHONY: demo test test-offline lint bench chromium clean
 
 demo: $(VENV)/.installed  ## create the venv, install, serve the training demo on 127.0.0.1:$(PORT)
 	$(BIN)/streamvis demo --port $(PORT)
@@ -13,9 +13,13 @@ test: $(VENV)/.installed-test chromium  ## install test needs (Debian chromium t
 	$(BIN)/ruff check streamvis apps examples tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
 
+test-offline: $(VENV)/.installed-test chromium  ## the same suite after the installs, with no network but loopback
+	unshare --net --map-root-user sh -c 'ip link set lo up && $(BIN)/python -m pytest $(PYTEST_ARGS)'
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check streamvis apps examples tests bench
 	$(BIN)/ruff format --check streamvis apps examples tests bench
+	$(BIN)/mypy  # the core, --strict (files listed in pyproject.toml)
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py

@@ -130,6 +130,7 @@ class Crossfilter:
             member.fold(_take(rows, self._mask(rows, member_id)))
 
     def _trim(self) -> None:
+        assert self.keep is not None  # only called when a bound is set
         kept = {name: values[-self.keep :] for name, values in self.rows.items()}
         self._chunks, self._rows = [kept], None
         self._count = len(next(iter(kept.values())))

@@ -51,7 +51,7 @@ def _is_scalar(value: Any) -> bool:
         return True
     ndim = getattr(value, "ndim", None)
     if ndim is not None:
-        return ndim == 0
+        return bool(ndim == 0)
     return not isinstance(value, (Sequence, np.ndarray)) and not hasattr(value, "__array__")
 
 

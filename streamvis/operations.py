@@ -287,7 +287,7 @@ async def store(
             stream,
             data,
             run=run,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             columns=columns,
             batch_id=batch_id,
         )

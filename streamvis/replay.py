@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,9 +35,8 @@ def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
 
         total = sum(min(r.rows, hub.retain) for r in records)
         bar = tqdm(total=total, unit="rows", desc="replaying", delay=1.0, leave=False)
-        progress = bar.update
     try:
-        loaded = _load(hub, backend, records, progress)
+        loaded = _load(hub, backend, records, progress or _advance(bar))
     finally:
         if bar is not None:
             bar.close()
@@ -49,6 +48,15 @@ def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
             continue
         hub.set_layout(run, layout)
     return loaded
+
+
+def _advance(bar: Any) -> Progress:
+    """A progress callback moving a tqdm bar."""
+
+    def advance(rows: int) -> None:
+        bar.update(rows)
+
+    return advance
 
 
 def _load(hub: Hub, backend: SQLiteStore, records: list[StreamRecord], progress: Progress) -> int:

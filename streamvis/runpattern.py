@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from streamvis import layout_limits as limits
 
@@ -34,6 +35,9 @@ CLASS_ESCAPES: dict[str, Callable[[str], bool]] = {
     "w": lambda c: c.isalnum() or c == "_",
     "s": str.isspace,
 }
+
+
+Node = tuple[Any, ...]  # ("cat", [...]), ("alt", [...]), ("char", test), ("empty",), ...
 
 
 class PatternError(ValueError):
@@ -61,26 +65,26 @@ class _Parser:
         self.at += 1
         return char
 
-    def parse(self) -> tuple:
+    def parse(self) -> Node:
         node = self.alternation()
         if self.peek() is not None:  # only a stray ')' stops alternation early
             raise self.fail("unbalanced parenthesis")
         return node
 
-    def alternation(self) -> tuple:
+    def alternation(self) -> Node:
         branches = [self.sequence()]
         while self.peek() == "|":
             self.take()
             branches.append(self.sequence())
         return branches[0] if len(branches) == 1 else ("alt", branches)
 
-    def sequence(self) -> tuple:
-        items: list[tuple] = []
+    def sequence(self) -> Node:
+        items: list[Node] = []
         while self.peek() not in (None, "|", ")"):
             items.append(self.quantified(self.atom()))
         return ("cat", items) if items else ("empty",)
 
-    def quantified(self, node: tuple) -> tuple:
+    def quantified(self, node: Node) -> Node:
         char = self.peek()
         if char not in ("*", "+", "?", "{"):
             return node
@@ -136,7 +140,7 @@ class _Parser:
         self.at = end + 1
         return least, most
 
-    def atom(self) -> tuple:
+    def atom(self) -> Node:
         char = self.take()
         if char == "(":
             if self.text.startswith("?:", self.at):
@@ -208,7 +212,8 @@ class _Parser:
                 if high != "]":
                     self.at += 2
                     if high == "\\":
-                        if self.peek() is None or self.peek().isalnum():
+                        after = self.peek()
+                        if after is None or after.isalnum():
                             raise self.fail("bad character range")
                         high = self.take()
                     if high < low:
@@ -255,7 +260,7 @@ class _Nfa:
             raise PatternError(f"the pattern is too large (more than {MAX_STATES} states)")
         return len(self.states) - 1
 
-    def build(self, node: tuple, follow: int) -> int:
+    def build(self, node: Node, follow: int) -> int:
         """States for `node`, continuing to `follow`; returns the entry state."""
         kind = node[0]
         if kind == "empty":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from streamvis import layout_limits as limits
 from streamvis.checks import (
@@ -141,16 +141,26 @@ class Layout:
             object.__setattr__(self, name, getattr(validated, name))
 
     @property
+    def checked_plots(self) -> Sequence[Plot]:
+        """The plots, validated (`__post_init__` replaced any mapping given by a `Plot`)."""
+        return cast(Sequence[Plot], self.plots)
+
+    @property
+    def checked_sources(self) -> Sequence[Source]:
+        """The sources, validated like the plots."""
+        return cast(Sequence[Source], self.sources)
+
+    @property
     def shape(self) -> tuple[int, int]:
         """Grid rows and columns: declared, or just enough to hold every plot."""
         if self.grid:
             return self.grid
-        rows = max((p.at[0] + p.at[2] for p in self.plots), default=1)
-        cols = max((p.at[1] + p.at[3] for p in self.plots), default=1)
+        rows = max((p.at[0] + p.at[2] for p in self.checked_plots), default=1)
+        cols = max((p.at[1] + p.at[3] for p in self.checked_plots), default=1)
         return rows, cols
 
     def plot(self, plot_id: str) -> Plot:
-        for plot in self.plots:
+        for plot in self.checked_plots:
             if plot.id == plot_id:
                 return plot
         raise KeyError(plot_id)
@@ -553,12 +563,12 @@ def layout_to_dict(layout: Layout) -> dict[str, Any]:
         "title": layout.title,
         "refresh_ms": layout.refresh_ms,
         "run": layout.run,
-        "plots": [_plot_to_dict(p) for p in layout.plots],
+        "plots": [_plot_to_dict(p) for p in layout.checked_plots],
     }
     if layout.grid:
         raw["grid"] = list(layout.grid)
     if layout.sources:
-        raw["sources"] = [_source_to_dict(s) for s in layout.sources]
+        raw["sources"] = [_source_to_dict(s) for s in layout.checked_sources]
     return raw
 
 

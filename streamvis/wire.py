@@ -160,7 +160,8 @@ def _plain(values: np.ndarray) -> list[Any]:
         return [None if not math.isfinite(v) else v for v in values.tolist()]
     if values.dtype.kind == "M":
         return [None if np.isnat(v) else str(v) for v in values]
-    return values.tolist()
+    plain: list[Any] = values.tolist()
+    return plain
 
 
 def columns_json(batch: Batch) -> dict[str, list[Any]]:

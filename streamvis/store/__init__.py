@@ -17,8 +17,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamvis.errors import StoreError
 from streamvis.store.journal import Journal, Op
-from streamvis.store.sqlite import Retention, SQLiteStore, StoreError, StreamRecord
+from streamvis.store.sqlite import Retention, SQLiteStore, StreamRecord
 
 if TYPE_CHECKING:
     from streamvis.hub import Hub
@@ -92,10 +93,10 @@ def _argument(argv: Sequence[str], flag: str) -> str | None:
 
 
 def _number(text: str | None, name: str) -> float | None:
-    if text in (None, "", MEMORY):
+    if text is None or text in ("", MEMORY):
         return None
     try:
-        return float(text)  # type: ignore[arg-type]
+        return float(text)
     except ValueError:
         raise StoreError(f"{name} must be a number, not {text!r}") from None
 

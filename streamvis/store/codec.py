@@ -42,7 +42,7 @@ def _column_parts(parts: list[np.ndarray]) -> tuple[str, list[Any]]:
     for part in parts:
         if part.dtype != little or not part.flags.c_contiguous:
             part = np.ascontiguousarray(part, dtype=little)
-        buffers.append(memoryview(part.view(np.uint8)))
+        buffers.append(memoryview(part.view(np.uint8).data))
     return code, buffers
 
 
@@ -82,9 +82,9 @@ def encode_parts(
         code, data = _column_parts(parts)
         header["columns"].append([name, code, sum(len(b) for b in data)])
         buffers.extend(data)
-    code, data = _times_bytes(np.asarray(time_values), np.asarray(time_counts))
-    header["times"] = [code, len(data)]
-    buffers.append(data)
+    code, times = _times_bytes(np.asarray(time_values), np.asarray(time_counts))
+    header["times"] = [code, len(times)]
+    buffers.append(times)
     head = json.dumps(header, separators=(",", ":")).encode()
     return b"".join([MAGIC, _LENGTH.pack(len(head)), head, *buffers])
 

@@ -86,6 +86,16 @@ class StreamRecord:
     updated: int
 
 
+def _record(row: tuple[Any, ...]) -> StreamRecord:
+    """A StreamRecord from a `streams` table row (columns in the table's order, the column
+    types as JSON)."""
+    id_, run, stream, mode, generation, columns, first_seq, next_seq, rows, size, made, at = row
+    return StreamRecord(
+        id_, run, stream, mode, generation, json.loads(columns), first_seq, next_seq, rows,
+        size, made, at,
+    )  # fmt: skip
+
+
 class _Pending:
     """Consecutive rows of one stream waiting to become one segment."""
 
@@ -354,9 +364,7 @@ class SQLiteStore:
             "SELECT id, run, stream, mode, generation, columns, first_seq, next_seq, rows, "
             "bytes, created, updated FROM streams"
         ).fetchall()
-        self._streams = {
-            (row[1], row[2]): StreamRecord(*row[:5], json.loads(row[5]), *row[6:]) for row in rows
-        }
+        self._streams = {(row[1], row[2]): _record(row) for row in rows}
 
     # -- writing (the journal's thread only) ------------------------------------------------
     def commit(self, ops: list[Op]) -> None:
@@ -412,12 +420,12 @@ class SQLiteStore:
                             (record.id, op.batch_id, op.seq + op.rows),
                         )
                 elif op.kind == "clear":
-                    record = self._streams.get(key)
+                    cleared = self._streams.get(key)
                     pending.pop(key, None)
-                    if record is not None:
-                        self._drop_rows(connection, record, op.seq)
-                        record.generation = op.generation
-                        record.columns = {}
+                    if cleared is not None:
+                        self._drop_rows(connection, cleared, op.seq)
+                        cleared.generation = op.generation
+                        cleared.columns = {}
                         touched.add(key)
                 elif op.kind == "delete_run":
                     for stream_key in [k for k in pending if k[0] == op.run]:
@@ -610,7 +618,7 @@ class SQLiteStore:
             + " ORDER BY run, stream",
             (run,) if run is not None else (),
         )
-        return [StreamRecord(*row[:5], json.loads(row[5]), *row[6:]) for row in rows]
+        return [_record(row) for row in rows]
 
     def runs(self) -> list[dict[str, Any]]:
         """Each run: start, last write (ns), streams and stored rows."""
