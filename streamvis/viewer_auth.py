@@ -277,6 +277,11 @@ def check_viewer_options(
         path = getattr(args, dest, None)
         if path is not None and not Path(path).is_file():
             raise StreamvisError(f"--{dest.replace('_', '-')} {path}: no such file")
+    if args.use_xheaders and not token:
+        raise StreamvisError(
+            "--use-xheaders: a proxy forwards other machines' requests, so listening on "
+            "127.0.0.1 no longer keeps writers out: give --token (or STREAMVIS_TOKEN)"
+        )
     if not (basic or provider):
         return []
     secret, _ = _setting(args, environ, "cookie_secret")

@@ -27,6 +27,7 @@ from tests.serve_process import ServeProcess
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
 TOKEN = "producer-" + secrets.token_hex(8)
+PROXY = "https://dash.example.test"  # the address a TLS proxy in front would serve
 USERS = {"ann": "Correct-Horse-1", "bob": "battery staple"}
 LAYOUT = textwrap.dedent("""\
     title: viewers
@@ -49,6 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     options = ["--store", str(folder / "store.db"), "--token", TOKEN]
     options += ["--basic-auth", str(folder / "users.json")]
     options += ["--cookie-secret", secrets.token_urlsafe(32)]
+    options += ["--allow-origin", PROXY, "--use-xheaders"]  # as behind a TLS proxy
     process = ServeProcess(folder / "layout.yaml", options, folder / "serve.log", {})
     yield process
     process.stop()
@@ -117,21 +119,22 @@ def write_rows(server: ServeProcess, run: str, steps: range) -> None:
     assert status == 200, body
 
 
-def open_websocket(server: ServeProcess, cookie: str | None) -> str:
+def open_websocket(server: ServeProcess, cookie: str | None, origin: str | None = None) -> str:
     """Open the page websocket as Bokeh's client does; its first message, or why it failed."""
 
     async def connect() -> str:
         token = generate_jwt_token(generate_session_id(signed=False), signed=False)
-        headers = {"Origin": server.url, **({"Cookie": cookie} if cookie else {})}
+        headers = {"Origin": origin or server.url, **({"Cookie": cookie} if cookie else {})}
         target = HTTPRequest(f"ws://127.0.0.1:{server.port}/serve_app/ws", headers=headers)
         try:
             connection = await websocket_connect(target, subprotocols=["bokeh", token])
         except HTTPClientError as exc:
             return f"refused: HTTP {exc.code}"
-        try:
-            return str(await connection.read_message())
-        finally:
-            connection.close()
+        first = str(await connection.read_message())
+        connection.close()
+        while await connection.read_message() is not None:  # until the socket is closed
+            pass
+        return first
 
     with ThreadPoolExecutor(1) as thread:  # Playwright's loop owns this thread
         return thread.submit(asyncio.run, connect()).result()
@@ -187,8 +190,12 @@ def test_after_login_the_dashboard_draws_what_producers_write_with_the_token(
     assert viewer.errors == []
     assert viewer.foreign == []
 
-    # the websocket opens with the login cookie (and, above, not without it)
-    assert '"msgtype": "ACK"' in open_websocket(server, viewer.cookie_header())
+    # the websocket opens with the login cookie (and, above, not without it), also from a
+    # page the proxy serves (--allow-origin), and not from a page of another site
+    cookie = viewer.cookie_header()
+    assert '"msgtype": "ACK"' in open_websocket(server, cookie)
+    assert '"msgtype": "ACK"' in open_websocket(server, cookie, origin=PROXY)
+    assert open_websocket(server, cookie, origin="https://other.example") == "refused: HTTP 403"
     status, _, body = request(server, "GET", "/api/v1/runs", token=TOKEN)
     assert status == 200
     assert "auth" in {run["run"] for run in json.loads(body)["runs"]}

@@ -162,6 +162,11 @@ def test_oauth_settings_panel_would_refuse_are_refused_first() -> None:
     assert "--ssl-certfile" in refusal("--ssl-keyfile", "k.pem")
 
 
+def test_behind_a_proxy_a_token_is_needed_even_on_loopback() -> None:
+    assert "--token" in refusal("--use-xheaders", token="")
+    assert check_viewer_options(parse("--use-xheaders"), {}, "t") == []
+
+
 def test_a_login_off_loopback_without_tls_is_warned_about() -> None:
     login = ["--basic-auth", "pw", "--cookie-secret", "c", "--address", "0.0.0.0"]
     (warning,) = check_viewer_options(parse(*login), {}, "t")
