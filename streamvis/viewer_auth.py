@@ -227,9 +227,9 @@ def viewer_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> list[s
 
 
 def bokeh_origin(origin: str) -> str | None:
-    """'https://dash.example.org' -> 'dash.example.org', 'http://h:8443' -> 'h:8443': the form
-    Bokeh's --allow-websocket-origin compares a page's Origin with (Bokeh reads an Origin
-    without a port as port 80, whatever its scheme). None for '*' or what is not an origin."""
+    """'https://dash.example.org[:443]' -> 'dash.example.org', 'http://h:8443' -> 'h:8443':
+    the form Bokeh's --allow-websocket-origin compares a page's Origin with (Bokeh reads an
+    Origin without a port as port 80, whatever its scheme). None for '*' or a non-origin."""
     text = origin.strip()
     if "://" not in text:
         return None
@@ -241,7 +241,8 @@ def bokeh_origin(origin: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return host if port is None else f"{host}:{port}"
+    default = {"http": 80, "https": 443}[parts.scheme]  # browsers leave it out of Origin
+    return host if port in (None, default) else f"{host}:{port}"
 
 
 def check_viewer_options(

@@ -108,6 +108,7 @@ def test_a_proxied_origin_also_allows_the_page_websocket() -> None:
     built = command("--allow-origin", "https://dash.example.org", "--allow-origin", "*")
     assert built == with_flags("--allow-websocket-origin", "dash.example.org")
     assert bokeh_origin("https://dash.example.org:8443") == "dash.example.org:8443"
+    assert bokeh_origin("https://dash.example.org:443") == "dash.example.org"
     assert bokeh_origin("http://[::1]:81") == "[::1]:81"
     assert bokeh_origin("dash.example.org") is None
 
