@@ -152,15 +152,12 @@ def through_proxy(
 
 
 @pytest.fixture(scope="module")
-def resolving_browser(proxied: tuple[int, int]) -> Iterator[Any]:
-    """Chromium that resolves SITE to 127.0.0.1 (the session browser cannot)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        rule = f"--host-resolver-rules=MAP {SITE} 127.0.0.1"
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rule])
-        yield browser
-        browser.close()
+def resolving_browser(proxied: tuple[int, int], browser: Any) -> Iterator[Any]:
+    """A second Chromium of the session's Playwright that resolves SITE to 127.0.0.1."""
+    rule = f"--host-resolver-rules=MAP {SITE} 127.0.0.1"
+    launched = browser.browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rule])
+    yield launched
+    launched.close()
 
 
 def test_producers_write_through_the_proxy_with_the_token(proxied: tuple[int, int]) -> None:
