@@ -1,9 +1,10 @@
 """Who may write to a streamvis server: ingest token, Host allowlist, body size, loopback rule.
 
-Routes mounted with `panel serve --plugins` are not covered by Panel's own auth, so the
-ingest routes apply these checks themselves. Settings come from arguments (streamvis_server,
-`streamvis serve`) or, for the `--plugins` route, from the environment and the `panel serve`
-command line of this process.
+Routes mounted with `panel serve --plugins` are not covered by Panel's own auth (its
+--basic-auth / OAuth login guards pages and their websockets only), so the ingest routes
+apply these checks themselves, and with a login on they insist on a token. Settings come
+from arguments (streamvis_server, `streamvis serve`) or, for the `--plugins` route, from the
+environment and the `panel serve` command line of this process.
 """
 
 from __future__ import annotations
@@ -141,14 +142,21 @@ def make_access(
     extra_origins: Iterable[str] = (),
     scheme: str = "http",
     limits: Limits | None = None,
+    viewer_login: bool = False,
 ) -> Access:
     """Settings for a server listening on `address`; refuses a non-loopback one without
-    a token, and a blank token (raises SystemExit with the reason, so the server never
-    starts open). Websocket origins: the hosts served on `ports`, plus `extra_origins`.
-    Limits not given come from STREAMVIS_* variables (limits.py)."""
+    a token, a blank token, and pages behind a login with an API open to all (raises
+    SystemExit with the reason, so the server never starts open). Websocket origins: the
+    hosts served on `ports`, plus `extra_origins`. Limits not given come from STREAMVIS_*
+    variables (limits.py)."""
     problem = token_problem(token)
     if problem is not None:
         raise SystemExit(f"streamvis: refusing to start: {problem}")
+    if viewer_login and not token:
+        raise SystemExit(
+            "streamvis: refusing to serve ingest routes without a token while pages need a "
+            "login: GET /api/v1/... would show every run to anyone. Set STREAMVIS_TOKEN."
+        )
     if not is_loopback(address) and not token:
         where = f"on {address}" if address else "on every interface (no --address given)"
         raise SystemExit(
@@ -192,6 +200,10 @@ def access_from_environment(argv: Sequence[str] | None = None) -> Access:
     origins = [o for value in _option(argv, "--allow-websocket-origin") for o in value.split(",")]
     extra = origins + os.environ.get("STREAMVIS_ALLOWED_HOSTS", "").split(",")
     max_body = max_body_from_environment()
+    login = bool(_option(argv, "--basic-auth") or _option(argv, "--oauth-provider"))
+    login = login or bool(
+        os.environ.get("PANEL_BASIC_AUTH") or os.environ.get("PANEL_OAUTH_PROVIDER")
+    )
     return make_access(
         addresses[-1] if addresses else None,
         os.environ.get("STREAMVIS_TOKEN"),
@@ -200,4 +212,5 @@ def access_from_environment(argv: Sequence[str] | None = None) -> Access:
         ports=ports[-1:],
         extra_origins=origins + os.environ.get("STREAMVIS_ALLOWED_ORIGINS", "").split(","),
         scheme=scheme,
+        viewer_login=login,
     )

@@ -9,13 +9,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from streamvis.access import DEFAULT_MAX_BODY, is_loopback, make_access, token_problem
 from streamvis.errors import StreamvisError
 from streamvis.store import DEFAULT_PATH, Op, SQLiteStore, StoreError
+from streamvis.viewer_auth import (
+    add_viewer_options,
+    check_viewer_options,
+    forwarded_origins,
+    viewer_flags,
+)
 
 SERVE_EXAMPLES = """examples:
   streamvis serve layout.yaml                 # keeps data in ./.streamvis/streamvis.db
@@ -23,6 +29,15 @@ SERVE_EXAMPLES = """examples:
   streamvis serve layout.yaml --store runs.db --keep-seconds 604800   # a week of history
   streamvis serve layout.yaml --store none    # memory only
   STREAMVIS_TOKEN=s3cret streamvis serve layout.yaml --address 0.0.0.0 --allow-host myhost
+
+  # viewers log in, producers keep the token (docs/security.md); users.json: {"ann": "pw"}
+  export STREAMVIS_TOKEN=s3cret PANEL_COOKIE_SECRET=$(openssl rand -hex 32)
+  streamvis serve layout.yaml --basic-auth users.json
+  streamvis serve layout.yaml --oauth-provider github --oauth-key ID --oauth-secret SECRET \\
+      --oauth-redirect-uri https://dash.example.org --oauth-encryption-key KEY
+  # behind a TLS proxy at https://dash.example.org (nginx example in docs/security.md)
+  streamvis serve layout.yaml --basic-auth users.json --use-xheaders \\
+      --allow-host dash.example.org --allow-origin https://dash.example.org
 """
 LS_EXAMPLES = """examples:
   streamvis ls                      # runs in ./.streamvis/streamvis.db
@@ -61,31 +76,7 @@ def serve_command(args: argparse.Namespace) -> int:
     limits.current()  # a bad STREAMVIS_MAX_* value: one line now
     if args.layout:  # an invalid layout (or one beyond the limits) is refused here, not in a page
         load_layout(args.layout)
-    app = Path(__file__).with_name("serve_app.py")
-    command = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        str(app),
-        "--address",
-        args.address,
-        "--port",
-        str(args.port),
-        "--plugins",
-        "streamvis.ingest",
-    ]
-    for origin in _origins(args.address, args.port, args.allow_host):
-        command += ["--allow-websocket-origin", origin]
-    command += ["--args", args.layout] if args.layout else ["--args"]
-    command += ["--store", args.store]
-    for flag in ("keep_rows", "keep_seconds", "keep_bytes"):
-        if getattr(args, flag) is not None:
-            command += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
-    if args.producer:
-        command += ["--producer", args.producer]
-    if args.run:
-        command += ["--run", args.run]
+    command = panel_serve_command(args)
     env = dict(os.environ)
     if args.token is not None:
         env["STREAMVIS_TOKEN"] = args.token
@@ -93,6 +84,8 @@ def serve_command(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"streamvis serve: {problem}", file=sys.stderr)
         return 2
+    for warning in check_viewer_options(args, env, env.get("STREAMVIS_TOKEN")):
+        print(f"streamvis serve: warning: {warning}", file=sys.stderr)
     if args.allow_host:
         env["STREAMVIS_ALLOWED_HOSTS"] = ",".join(args.allow_host)
     if args.allow_origin:
@@ -112,6 +105,43 @@ def serve_command(args: argparse.Namespace) -> int:
         flush=True,
     )
     return subprocess.call(command, env=env)
+
+
+def panel_serve_command(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """The `panel serve` command line `streamvis serve` runs for `args` (`environ`: the
+    variables it will run with, default this process's)."""
+    environ = os.environ if environ is None else environ
+    app = Path(__file__).with_name("serve_app.py")
+    command = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(app),
+        "--address",
+        args.address,
+        "--port",
+        str(args.port),
+        "--plugins",
+        "streamvis.ingest",
+    ]
+    for origin in _origins(args.address, args.port, args.allow_host):
+        command += ["--allow-websocket-origin", origin]
+    for origin in forwarded_origins(args.allow_origin):  # pages reached through a proxy
+        command += ["--allow-websocket-origin", origin]
+    command += viewer_flags(args, environ)  # Panel's flags: all of them before --args
+    command += ["--args", args.layout] if args.layout else ["--args"]
+    command += ["--store", args.store]
+    for flag in ("keep_rows", "keep_seconds", "keep_bytes"):
+        if getattr(args, flag) is not None:
+            command += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    if args.producer:
+        command += ["--producer", args.producer]
+    if args.run:
+        command += ["--run", args.run]
+    return command
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -333,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--producer", default=None, help="module:function run in the server")
     serve.add_argument("--run", default=None, help="run to show (default: the layout's)")
+    add_viewer_options(serve)  # --basic-auth, --oauth-*, --cookie-secret, TLS: viewer_auth.py
     serve.set_defaults(handler=serve_command)
 
     demo = _subcommand(
