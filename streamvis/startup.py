@@ -1,7 +1,7 @@
 """A server refuses a bad layout before it serves a page, instead of showing a healthy start
 and the error only to the first browser.
 
-Where each serving path checks (docs/urls.md, "Starting"):
+Where each serving path checks (docs/layout.md, "Errors you may see"):
 - `streamvis serve` and `sv.serve` check before the server is made;
 - `panel serve apps/dashboard.py --plugins streamvis.ingest ...` checks when Panel loads the
   plugin, before it listens;

@@ -92,22 +92,27 @@ def test_streamvis_serve_refuses_a_bad_layout_with_file_and_line(tmp_path: Path)
         assert_names_file_and_line(stderr, paths[name], name)
 
 
-@pytest.mark.parametrize("flag", ["--plugins streamvis.ingest", "--warm"])
-def test_panel_serve_refuses_a_bad_layout_before_listening(tmp_path: Path, flag: str) -> None:
+def test_panel_serve_refuses_a_bad_layout_before_listening(tmp_path: Path) -> None:
     paths = write_layouts(tmp_path)
     port = free_port()
-    command = PANEL + flag.split() + ["--port", str(port), "--args", paths["overlap"].name]
-    assert_names_file_and_line(refused(command, tmp_path, port), paths["overlap"], "overlap")
-    if flag == "--warm":
-        return
-    # the layout may come from STREAMVIS_LAYOUT instead of --args
-    stderr = refused(
-        PANEL + flag.split() + ["--port", str(port)],
-        tmp_path,
-        port,
-        STREAMVIS_LAYOUT=str(paths["typo"].name),
-    )
-    assert_names_file_and_line(stderr, paths["typo"], "typo")
+    cases = {  # (panel serve flags, the bad layout, where the layout is named)
+        "plugin, --args": (["--plugins", "streamvis.ingest"], "overlap", "args"),
+        "plugin, STREAMVIS_LAYOUT": (["--plugins", "streamvis.ingest"], "typo", "env"),
+        "--warm, --args": (["--warm"], "unknown kind", "args"),
+    }
+
+    def serve(case: tuple[list[str], str, str]) -> str:
+        flags, name, given = case
+        command = PANEL + flags + ["--port", str(port)]
+        if given == "args":
+            return refused(command + ["--args", paths[name].name], tmp_path, port)
+        return refused(command, tmp_path, port, STREAMVIS_LAYOUT=paths[name].name)
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        outputs = dict(zip(cases, pool.map(serve, cases.values()), strict=True))
+    for case, stderr in outputs.items():
+        name = cases[case][1]
+        assert_names_file_and_line(stderr, paths[name], name)
 
 
 def test_sv_serve_raises_spec_error_at_call_time(tmp_path: Path) -> None:
