@@ -12,6 +12,8 @@ Where each serving path checks (docs/layout.md, "Errors you may see"):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 from collections.abc import Sequence
 
@@ -30,7 +32,11 @@ def refuse_bad_layout(arguments: Sequence[str]) -> None:
     from streamvis.app import parse_args  # the app's own reading of its arguments
     from streamvis.spec import load_layout
 
-    layout = parse_args(arguments).layout  # the file, or STREAMVIS_LAYOUT
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # not ours to judge: the app says it
+            layout = parse_args(arguments).layout  # the file, or STREAMVIS_LAYOUT
+    except SystemExit:  # arguments of another app served with the plugin
+        return
     if not layout:
         return
     try:
