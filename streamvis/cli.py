@@ -52,13 +52,13 @@ def _origins(address: str, port: int, extra: Sequence[str]) -> list[str]:
     return [f"{host}:{port}" for host in hosts]
 
 
-def page_url(address: str, port: int) -> str:
+def page_url(address: str, port: int, scheme: str = "http") -> str:
     """The address to print for a page served on `address`: one a browser on this machine
     can open and the server accepts (a wildcard address is reached as 127.0.0.1)."""
     host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
-    return f"http://{host}:{port}/"
+    return f"{scheme}://{host}:{port}/"
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -64,3 +64,7 @@ def test_no_warm_up_outside_a_server() -> None:
 )
 def test_printed_page_address(address: str, printed: str) -> None:
     assert page_url(address, 5006) == printed
+
+
+def test_printed_page_address_of_a_tls_server() -> None:
+    assert page_url("0.0.0.0", 8443, scheme="https") == "https://127.0.0.1:8443/"
