@@ -23,7 +23,6 @@ from streamvis.hub import default_hub
 from streamvis.page_assets import use_server_assets
 from streamvis.sources import start_sources
 from streamvis.spec import load_layout
-from streamvis.startup import refuse_bad_layout, warming_up
 from streamvis.store import server_hub
 
 log = logging.getLogger("streamvis")
@@ -105,6 +104,7 @@ def build_page(argv: Sequence[str]) -> Any:
     from streamvis.csp import protect
     from streamvis.dashboard import dashboard
     from streamvis.panes import literal
+    from streamvis.startup import refuse_bad_layout, warming_up
 
     if warming_up():  # `panel serve --warm`: a bad layout stops the server before it starts
         refuse_bad_layout(argv)
