@@ -83,8 +83,6 @@ def serve_command(args: argparse.Namespace) -> int:
         str(args.port),
         "--plugins",
         "streamvis.ingest",
-        "--index",  # the page at / itself, so /?run=... keeps its query (docs/urls.md)
-        "serve_app",
     ]
     for origin in _origins(args.address, args.port, args.allow_host):
         command += ["--allow-websocket-origin", origin]
@@ -119,7 +117,15 @@ def serve_command(args: argparse.Namespace) -> int:
         SQLiteStore(args.store).close()
     url = page_url(args.address, args.port)  # takes ?run= and ?runs= (docs/urls.md)
     print(f"streamvis: dashboard at {url}, ingest API at {url}api/v1", flush=True)
-    return subprocess.call(command, env=env)
+    return subprocess.call(serve_page_at_root(command), env=env)
+
+
+def serve_page_at_root(command: list[str]) -> list[str]:
+    """The `panel serve` command with `--index serve_app` before the app's arguments: the
+    page is served at / itself instead of a redirect to /serve_app, which would drop the
+    query, so the printed address takes ?run= and ?runs= (docs/urls.md)."""
+    at = command.index("--args")
+    return [*command[:at], "--index", "serve_app", *command[at:]]
 
 
 def _store_path(args: argparse.Namespace) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamvis.cli import page_url
+from streamvis.cli import page_url, serve_page_at_root
 from streamvis.startup import app_arguments, refuse_bad_layout, warming_up
 
 GOOD = "title: t\nplots:\n  - {id: a, kind: line, stream: s, x: x, y: a, at: [0, 0, 1, 1]}\n"
@@ -68,3 +68,10 @@ def test_printed_page_address(address: str, printed: str) -> None:
 
 def test_printed_page_address_of_a_tls_server() -> None:
     assert page_url("0.0.0.0", 8443, scheme="https") == "https://127.0.0.1:8443/"
+
+
+def test_streamvis_serve_serves_the_page_at_the_root() -> None:
+    command = ["panel", "serve", "serve_app.py", "--plugins", "streamvis.ingest", "--args", "l"]
+    assert serve_page_at_root(command) == [
+        *command[:5], "--index", "serve_app", "--args", "l"
+    ]  # fmt: skip
