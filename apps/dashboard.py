@@ -1,4 +1,5 @@
-"""Entry point for `panel serve apps/dashboard.py --args path/to/layout.yaml`."""
+"""Entry point for `panel serve apps/dashboard.py --args path/to/layout.yaml` (with `--warm`
+or `--plugins streamvis.ingest`, a bad layout stops the server at start)."""
 
 import sys
 

@@ -104,7 +104,10 @@ def build_page(argv: Sequence[str]) -> Any:
     from streamvis.csp import protect
     from streamvis.dashboard import dashboard
     from streamvis.panes import literal
+    from streamvis.startup import refuse_bad_layout, warming_up
 
+    if warming_up():  # `panel serve --warm`: a bad layout stops the server before it starts
+        refuse_bad_layout(argv)
     use_server_assets()  # the error page too takes its stylesheets from this server
     protect(pn.state.curdoc)  # also for the page that explains a problem
     args = parse_args(argv)

@@ -67,6 +67,15 @@ def _origins(address: str, port: int, extra: Sequence[str]) -> list[str]:
     return [f"{host}:{port}" for host in hosts]
 
 
+def page_url(address: str, port: int, scheme: str = "http") -> str:
+    """The address to print for a page served on `address`: one a browser on this machine
+    can open and the server accepts (a wildcard address is reached as 127.0.0.1)."""
+    host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}/"
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """Run `panel serve` on the packaged page with the ingest routes mounted (and the store
     opened and replayed as it starts)."""
@@ -99,12 +108,17 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     if args.store.lower() != "none":  # a locked or foreign store: one line now, not a trace
         SQLiteStore(args.store).close()
-    print(
-        f"streamvis: dashboard at http://{args.address}:{args.port}/, ingest API "
-        f"at http://{args.address}:{args.port}/api/v1",
-        flush=True,
-    )
-    return subprocess.call(command, env=env)
+    url = page_url(args.address, args.port)  # takes ?run= and ?runs= (docs/urls.md)
+    print(f"streamvis: dashboard at {url}, ingest API at {url}api/v1", flush=True)
+    return subprocess.call(serve_page_at_root(command), env=env)
+
+
+def serve_page_at_root(command: list[str]) -> list[str]:
+    """The `panel serve` command with `--index serve_app` before the app's arguments: the
+    page is served at / itself instead of a redirect to /serve_app, which would drop the
+    query, so the printed address takes ?run= and ?runs= (docs/urls.md)."""
+    at = command.index("--args")
+    return [*command[:at], "--index", "serve_app", *command[at:]]
 
 
 def panel_serve_command(
@@ -497,8 +511,8 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
     )
     tornado.web.Application(routes(access)).listen(args.rest_port, args.address)
     print(
-        f"streamvis_server: run '{args.run_name}' at http://{args.address}:{args.bokeh_port}"
-        f"  (ingest API: http://{args.address}:{args.rest_port}/api/v1)",
+        f"streamvis_server: run '{args.run_name}' at {page_url(args.address, args.bokeh_port)}"
+        f"  (ingest API: {page_url(args.address, args.rest_port)}api/v1)",
         flush=True,
     )
 

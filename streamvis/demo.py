@@ -1,11 +1,11 @@
 """`streamvis demo`: a fake training run streamed live into the layout demo.yaml.
 
     streamvis demo                       # serves http://127.0.0.1:5006 and trains
-    panel serve apps/dashboard.py --args streamvis/demo.yaml \\
+    panel serve apps/dashboard.py --index dashboard --args streamvis/demo.yaml \\
         --producer streamvis.demo:produce   # the same data inside panel serve
 
 Each demo is a new run (demo-YYYYmmdd-HHMMSS) in the store ./.streamvis/streamvis.db, so
-restarting it leaves the earlier runs to compare with: open /?runs=demo-.* .
+restarting it leaves the earlier runs to compare with: open /?runs=demo-.* (docs/urls.md).
 """
 
 from __future__ import annotations

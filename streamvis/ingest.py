@@ -535,8 +535,10 @@ def __getattr__(name: str) -> Any:
     """`ROUTES` for `panel serve --plugins streamvis.ingest`, built when Panel asks for it."""
     if name == "ROUTES":
         from streamvis.csp import install_header
+        from streamvis.startup import app_arguments, refuse_bad_layout
         from streamvis.store import server_hub
 
+        refuse_bad_layout(app_arguments())  # a bad layout stops the server before it listens
         install_header()  # the pages of this server send their Content-Security-Policy
 
         try:

@@ -9,9 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -167,14 +168,36 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+def foreign_addresses(page_url: str, requested: Sequence[str]) -> list[str]:
+    """The addresses in `requested` outside the origin (host and port) of `page_url`: what a
+    page served offline must never ask for. data: and blob: addresses are the page's own."""
+    own = urlsplit(page_url)
+    foreign = []
+    for url in requested:
+        if url.startswith("data:"):
+            continue
+        address = urlsplit(url.removeprefix("blob:"))
+        web = address.scheme in ("http", "https", "ws", "wss")
+        if not web or (address.hostname, address.port) != (own.hostname, own.port):
+            foreign.append(url)
+    return foreign
+
+
 class Console:
-    """Browser console messages and page errors of every page opened through `open_page`."""
+    """Browser console messages, page errors and every request (websockets included) of the
+    pages opened through `open_page`, with the address each page was opened at."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, str]] = []
+        self.requests: list[tuple[str, str]] = []  # (the page's address, a request's address)
+
+    def foreign_requests(self) -> list[str]:
+        """Requests that left the server a page came from (a CDN, another host)."""
+        return [url for page, url in self.requests if foreign_addresses(page, [url])]
 
     def errors(self) -> list[tuple[str, str]]:
-        return [(kind, text) for kind, text in self.messages if kind in ("error", "pageerror")]
+        problems = [(k, text) for k, text in self.messages if k in ("error", "pageerror")]
+        return problems + [("foreign request", url) for url in self.foreign_requests()]
 
 
 @pytest.fixture
@@ -188,6 +211,8 @@ def open_page(browser: Any) -> Iterator[tuple[Callable[[str], Any], Console]]:
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(20_000)
+        context.on("request", lambda request: console.requests.append((url, request.url)))
+        page.on("websocket", lambda socket: console.requests.append((url, socket.url)))
         page.on(
             "console",
             lambda message: console.messages.append(
@@ -206,6 +231,7 @@ def open_page(browser: Any) -> Iterator[tuple[Callable[[str], Any], Console]]:
     yield open_, console
     for context in contexts:
         context.close()
+    assert console.foreign_requests() == [], "a page asked another server (offline: none)"
 
 
 def accepts_connections(port: int) -> bool:
