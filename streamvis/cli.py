@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -108,9 +107,14 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     if args.store.lower() != "none":  # a locked or foreign store: one line now, not a trace
         SQLiteStore(args.store).close()
-    url = page_url(args.address, args.port)  # takes ?run= and ?runs= (docs/urls.md)
+    scheme = "https" if getattr(args, "ssl_certfile", None) else "http"
+    url = page_url(args.address, args.port, scheme)  # takes ?run= and ?runs= (docs/urls.md)
     print(f"streamvis: dashboard at {url}, ingest API at {url}api/v1", flush=True)
-    return subprocess.call(serve_page_at_root(command), env=env)
+    # `panel serve` takes this process's place, so a signal to it (SIGTERM from a service
+    # manager, Ctrl-C) reaches the server itself and no child is left behind
+    command = serve_page_at_root(command)
+    os.execve(command[0], command, env)
+    return 0  # not reached
 
 
 def serve_page_at_root(command: list[str]) -> list[str]:

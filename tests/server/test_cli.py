@@ -277,3 +277,29 @@ def test_user_mistakes_are_one_line_and_exit_2(store: Path, tmp_path: Path) -> N
     # the refused commands left the store as it was
     runs = json.loads(ok("ls", "--store", str(store), "--json"))
     assert [r["run"] for r in runs] == ["eval", "train-3"]
+
+
+def test_sigterm_to_streamvis_serve_stops_the_server(tmp_path: Path) -> None:
+    """`streamvis serve` becomes the server (no child left listening): a SIGTERM to the pid
+    a service manager started stops it, and the port is released."""
+    import os
+    import signal
+
+    from tests.conftest import accepts_connections, wait_until
+    from tests.serve_process import ServeProcess
+
+    layout = tmp_path / "layout.yaml"
+    layout.write_text("plots:\n  - {id: a, kind: line, stream: s, x: x, y: y, at: [0, 0, 1, 1]}\n")
+    server = ServeProcess(
+        layout, ["--store", str(tmp_path / "s.db")], tmp_path / "serve.log", env={}
+    )
+    try:
+        os.kill(server.process.pid, signal.SIGTERM)  # the pid only, not its group
+        server.process.wait(60)
+        wait_until(
+            lambda: not accepts_connections(server.port),
+            timeout=60,
+            message="the port released after SIGTERM",
+        )
+    finally:
+        server.stop()
