@@ -3,11 +3,14 @@ subprocess, and headless Chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -46,10 +49,46 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
 
 
+PORT_LOCKS = Path(tempfile.gettempdir()) / "streamvis-test-ports"
+_reserved: list[Any] = []  # lock files held until this process exits
+
+
+def _reservable_ports() -> range:
+    """Ports below the kernel's ephemeral range: no outgoing connection is ever given one."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(1025, low - 12000), low)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on and no other test will take.
+
+    A port the kernel hands out for a moment (bind to 0) can be given to an outgoing
+    connection or to another test process before our server binds it. Ports are taken
+    from below the ephemeral range instead, each reserved by an flock on a file shared by
+    every test process on the machine (parallel workers, a second copy of the suite) and
+    held until this process exits, so two servers never race for one port."""
+    PORT_LOCKS.mkdir(exist_ok=True)
+    ports = list(_reservable_ports())
+    random.shuffle(ports)
+    for port in ports:
+        lock = open(PORT_LOCKS / str(port), "a")  # noqa: SIM115 - held until exit
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # in use by something outside the tests
+                lock.close()
+                continue
+        _reserved.append(lock)
+        return port
+    raise RuntimeError(f"no free port left below the ephemeral range in {PORT_LOCKS}")
 
 
 class PanelServer:
