@@ -126,7 +126,9 @@ class Client(SeedClientMethods):
         self.sent_rows = 0
         self._parts = parts
         self._prefix = f"{parts.path.rstrip('/')}/api/v1/runs/{quote(self.run)}"
-        self._queue: deque[tuple[Any, ...]] = deque()  # (stream, row) tuples and _Items
+        self._queue: deque[tuple[Any, ...]] = deque()  # Items and (stream, rows) runs
+        self._tail_stream: str | None = None  # the stream of the run rows are appended to
+        self._tail_rows: deque[dict[str, Any]] = deque()
         self._queued = 0  # rows queued or being sent: what the queue bound counts
         self._busy = False
         self._lock = threading.Lock()
@@ -159,20 +161,33 @@ class Client(SeedClientMethods):
     ) -> int:
         """Queue `data` for stream `name` (same inputs as `sv.stream`); returns rows queued.
         Bad data raises StreamError here, at once; transport trouble never raises."""
-        if type(data) is dict and mode == "append" and _PLAIN.issuperset(map(type, data.values())):
-            if name not in self._checked_names:  # a scalar row: checked once per name, copied
-                check_name("stream", name)
-                self._checked_names.add(name)
-            row = data.copy()
-            with self._lock:
-                if self._queued >= self.queue_rows:
-                    self._make_room(1)
-                self._queue.append((name, row))
-                self._queued += 1
-                if self._sleeping:
-                    self._sleeping = False
-                    self._wake.set()
-            return 1
+        if type(data) is dict and mode == "append":
+            for value in data.values():
+                if type(value) not in _PLAIN:
+                    break
+            else:  # a scalar row: the name checked once, the row copied and queued as is
+                if name not in self._checked_names:
+                    check_name("stream", name)
+                    self._checked_names.add(name)
+                row = data.copy()
+                lock = self._lock
+                lock.acquire()  # not `with`: a plain acquire/release is cheaper per call
+                try:
+                    if self._queued >= self.queue_rows:
+                        self._make_room(1)
+                    if name == self._tail_stream:  # the last entry is this stream's rows
+                        self._tail_rows.append(row)
+                    else:
+                        self._tail_rows = deque((row,))
+                        self._tail_stream = name
+                        self._queue.append((name, self._tail_rows))
+                    self._queued += 1
+                    if self._sleeping:
+                        self._sleeping = False
+                        self._wake.set()
+                finally:
+                    lock.release()
+                return 1
         if mode not in ("append", "replace"):
             raise StreamError(f"stream '{name}': mode must be 'append' or 'replace', not {mode!r}")
         check_name("stream", name)
@@ -205,6 +220,7 @@ class Client(SeedClientMethods):
             if self._queued + item.rows > self.queue_rows and item.rows:
                 self._make_room(item.rows)
             self._queue.append(item)
+            self._tail_stream = None
             self._queued += item.rows
             if self._sleeping:
                 self._sleeping = False
@@ -221,7 +237,15 @@ class Client(SeedClientMethods):
     def _drop_oldest(self, room: int) -> None:
         dropped = 0
         while self._queue and self._queued + room > self.queue_rows:
-            rows = rows_of(self._queue.popleft())
+            oldest = self._queue[0]
+            if type(oldest) is Item or len(oldest[1]) <= 1:
+                self._queue.popleft()
+                rows = rows_of(oldest)
+                if oldest[1] is self._tail_rows:
+                    self._tail_stream = None
+            else:  # the oldest row of a run
+                oldest[1].popleft()
+                rows = 1
             self._queued -= rows
             dropped += rows
         self.dropped_rows += dropped
@@ -267,6 +291,7 @@ class Client(SeedClientMethods):
             for entry in self._queue:
                 self._given_up[entry[0]] = self._given_up.get(entry[0], 0) + rows_of(entry)
             self._queue.clear()
+            self._tail_stream = None
             if self._thread.is_alive():  # stuck in a connect or send: its batch too
                 for stream, rows in self._in_flight.items():
                     self._given_up[stream] = self._given_up.get(stream, 0) + rows
@@ -331,6 +356,7 @@ class Client(SeedClientMethods):
                     break
                 entries = list(self._queue)
                 self._queue.clear()
+                self._tail_stream = None
                 self._busy = bool(entries)
                 self._in_flight = rows_per_stream(entries)
                 taken = sum(self._in_flight.values())

@@ -22,8 +22,10 @@ _LIMIT = re.compile(r"limit of (\d+) bytes")
 
 
 class Item(NamedTuple):
-    """One queued batch or command. A scalar row is queued as a plain `(stream, row)` tuple
-    instead (the cheapest thing to build in the caller); both start with the stream."""
+    """One queued batch or command. Consecutive scalar rows of a stream are queued as one
+    plain `(stream, deque of rows)` tuple instead: appending a row then creates no object
+    the garbage collector tracks, which is what made each call slower as rows piled up.
+    Both start with the stream."""
 
     stream: str | None
     kind: Literal["row", "batch", "clear", "layout"]
@@ -33,8 +35,8 @@ class Item(NamedTuple):
 
 
 def rows_of(entry: tuple[Any, ...]) -> int:
-    """Rows a queued entry counts for (a scalar row: 1)."""
-    return entry.rows if type(entry) is Item else 1
+    """Rows a queued entry counts for."""
+    return entry.rows if type(entry) is Item else len(entry[1])
 
 
 @dataclass
@@ -147,14 +149,12 @@ def requests_for(prefix: str, entries: list[tuple[Any, ...]], batch_rows: int) -
         pending.clear()
 
     for entry in entries:
-        if type(entry) is not Item:  # a scalar row: (stream, row)
-            groups = pending.get(entry[0])
-            if groups is None:
-                groups = pending[entry[0]] = []
+        if type(entry) is not Item:  # scalar rows: (stream, deque of rows)
+            groups = pending.setdefault(entry[0], [])
             if not groups or groups[-1].kind != "row":
                 groups.append(_Group("row"))
-            groups[-1].payloads.append(entry[1])
-            groups[-1].rows += 1
+            groups[-1].payloads.extend(entry[1])
+            groups[-1].rows += len(entry[1])
             continue
         item: Item = entry  # type: ignore[assignment]
         if item.kind == "batch" and item.mode == "append" and item.stream:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import streamvis as sv
@@ -485,6 +486,44 @@ def test_connect_routes_module_level_stream_to_the_server(shared_server: Streamv
     finally:
         sv.connect(None)
         hub.clear(run=local_run)
+
+
+# ------------------------------------------------------------------------ under load
+LOAD_ROWS = 30_000
+
+
+def test_rows_from_several_threads_under_load_all_arrive_in_order(
+    shared_server: StreamvisServer,
+) -> None:
+    """Three threads stream scalar rows as fast as they can and one streams 500-row
+    batches, all through one client: every row arrives, once, in each stream's order."""
+    client = Client(shared_server.rest_url, "load")
+
+    def rows(stream: str) -> None:
+        for i in range(LOAD_ROWS):
+            client.stream(stream, {"i": i, "v": i * 0.25})
+
+    def batches() -> None:
+        for first in range(0, LOAD_ROWS, 500):
+            client.stream("batches", {"i": np.arange(first, first + 500)})
+
+    workers = [threading.Thread(target=rows, args=(f"rows-{n}",)) for n in range(3)]
+    workers.append(threading.Thread(target=batches))
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        assert not any(worker.is_alive() for worker in workers)
+        assert client.flush(timeout=120) is True
+        assert (client.dropped_rows, client.errors) == (0, [])
+        assert client.sent_rows == 4 * LOAD_ROWS
+    finally:
+        close_client(client)
+    for stream in ("rows-0", "rows-1", "rows-2", "batches"):
+        data = shared_server.get_stream("load", stream)
+        assert data["seq"] == LOAD_ROWS, stream
+        assert data["columns"]["i"] == list(range(LOAD_ROWS)), stream
 
 
 # ---------------------------------------------------------------------- a full queue

@@ -36,10 +36,13 @@ class Recorded:
     @property
     def items(self) -> list[Item]:
         """What was queued, in order (a scalar row as the `Item` it stands for)."""
-        return [
-            entry if type(entry) is Item else Item(entry[0], "row", entry[1])
-            for entry in self.client._queue
-        ]
+        items: list[Item] = []
+        for entry in self.client._queue:
+            if type(entry) is Item:
+                items.append(entry)
+            else:  # consecutive scalar rows of a stream: (stream, rows)
+                items.extend(Item(entry[0], "row", row) for row in entry[1])
+        return items
 
     def layouts(self) -> list[dict[str, Any]]:
         return [item.payload for item in self.items if item.kind == "layout"]
