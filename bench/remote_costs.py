@@ -53,7 +53,7 @@ def _streamvis(url: str, run: str) -> tuple[Callable[..., None], Callable[[], No
     from streamvis import Client
 
     client = Client(url, run)
-    facts: dict[str, Any] = {"requests": 0, "client": client}
+    facts: dict[str, Any] = {"requests": 0}
     send = client._send
 
     def counted(*args: Any) -> Any:

@@ -472,7 +472,7 @@ class Client(SeedClientMethods):
             given_up, self._given_up = self._given_up, {}
         given_up = {stream: rows for stream, rows in given_up.items() if rows}
         if self._last_failure:
-            why = f"the server at {self.url} could not be reached ({self._last_failure})"
+            why = f"the server could not be reached ({self._last_failure})"
         else:
             why = "the client closed before they were sent"
         for stream, rows in given_up.items():
@@ -483,7 +483,7 @@ class Client(SeedClientMethods):
                     "stream": stream,
                     "status": None,
                     "error": "undelivered",
-                    "detail": f"{where}: {rows} rows not delivered: {why}",
+                    "detail": f"{where}: {rows} rows not delivered to {self.url}: {why}",
                     "rows": rows,
                 }
             )

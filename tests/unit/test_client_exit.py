@@ -66,6 +66,7 @@ def test_exit_with_the_server_unreachable_gives_up_and_says_what_was_lost(
     assert len(lines) == 1, err.read_text()  # one line says it all
     assert f"7 rows of run 'gone' not delivered to {url}" in lines[0]
     assert "'loss'" in lines[0]
+    assert "the server could not be reached (ConnectionRefusedError" in lines[0]
     assert "gave up after 0.5 s" in lines[0]
 
 
