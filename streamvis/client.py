@@ -292,13 +292,14 @@ class Client(SeedClientMethods):
                 self._given_up[entry[0]] = self._given_up.get(entry[0], 0) + rows_of(entry)
             self._queue.clear()
             self._tail_stream = None
-            if self._thread.is_alive():  # stuck in a connect or send: its batch too
+            stuck = self._thread.is_alive() and any(self._in_flight.values())
+            if stuck:  # in a connect or request that never ends: its batch too
                 for stream, rows in self._in_flight.items():
                     self._given_up[stream] = self._given_up.get(stream, 0) + rows
             self._queued = 0
             self._space.notify_all()
             self._idle.notify_all()
-        undelivered = self._report_given_up(patience)
+        undelivered = self._report_given_up(patience, stuck)
         if not self._thread.is_alive():
             self._disconnect()
         _open_clients.discard(self)
@@ -465,14 +466,17 @@ class Client(SeedClientMethods):
         with self._lock:
             self._given_up[request.stream] = self._given_up.get(request.stream, 0) + request.rows
 
-    def _report_given_up(self, waited: float) -> int:
+    def _report_given_up(self, waited: float, stuck: bool) -> int:
         """One error per stream, and one warning line, for the rows given up while closing
-        (after `waited` seconds without a request getting through); returns their count."""
+        (after `waited` seconds without a request getting through; `stuck`: the sender is
+        still waiting for a connection or an answer); returns their count."""
         with self._lock:
             given_up, self._given_up = self._given_up, {}
         given_up = {stream: rows for stream, rows in given_up.items() if rows}
         if self._last_failure:
             why = f"the server could not be reached ({self._last_failure})"
+        elif stuck:
+            why = "the server did not answer"
         else:
             why = "the client closed before they were sent"
         for stream, rows in given_up.items():

@@ -4,7 +4,9 @@ rows did not reach which server; an idle client's sender sleeps until a row is q
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -68,6 +70,37 @@ def test_exit_with_the_server_unreachable_gives_up_and_says_what_was_lost(
     assert "'loss'" in lines[0]
     assert "the server could not be reached (ConnectionRefusedError" in lines[0]
     assert "gave up after 0.5 s" in lines[0]
+
+
+def test_close_gives_up_on_a_server_that_never_answers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A listener that never accepts: the sender's request hangs in the socket (the client's
+    own timeout is a minute), and close() still returns after its wait and reports."""
+    caplog.set_level(logging.WARNING, logger="streamvis.client")
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    client = Client(url, "hung", timeout=60)
+    try:
+        for i in range(4):
+            client.stream("s", {"i": i})
+        wait_until(lambda: client._busy, message="the sender holding the rows")
+        assert client.close(timeout=0.5) is False
+        assert client._thread.is_alive()  # still stuck in its request: not waited for
+    finally:
+        listener.close()  # resets the queued connection: the stuck request fails
+    wait_until(lambda: not client._thread.is_alive(), message="the sender's exit")
+    (error,) = client.errors
+    assert (error["run"], error["stream"], error["rows"], error["error"]) == (
+        "hung",
+        "s",
+        4,
+        "undelivered",
+    )
+    messages = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+    assert len(messages) == 1, messages
+    assert f"4 rows of run 'hung' not delivered to {url}" in messages[0]
+    assert "the server did not answer" in messages[0]
 
 
 @pytest.fixture
