@@ -33,6 +33,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from streamvis.access import DEFAULT_MAX_BODY
+from streamvis.client_exit import exit_timeout_setting, undelivered
 from streamvis.client_requests import (
     Item,
     Request,
@@ -44,7 +45,7 @@ from streamvis.client_requests import (
     stated_limit,
 )
 from streamvis.compat import SeedClientMethods
-from streamvis.errors import StreamError, StreamvisError
+from streamvis.errors import StreamError
 from streamvis.hub import check_name
 from streamvis.normalize import normalize
 from streamvis.spec import Layout, layout_to_dict, load_layout
@@ -53,7 +54,6 @@ log = logging.getLogger("streamvis.client")
 _PLAIN = frozenset((int, float, bool, str))
 _RETRY_STATUS = frozenset((429, 500, 502, 503, 504))
 _FRESH_SEND_FAILURES = 2  # a fresh connection broken this often mid-body: probably a 413
-DEFAULT_EXIT_TIMEOUT = 5.0
 _JOIN_SHARE = 0.2  # of exit_timeout (at most _JOIN_MAX s) kept to let the sender stop
 _JOIN_MAX = 0.25
 
@@ -64,25 +64,6 @@ class _SendFailed(Exception):
     def __init__(self, fresh: bool, cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.fresh = fresh  # on a connection opened for this attempt, not a stale keep-alive
-
-
-def exit_timeout_setting(value: float | None) -> float:
-    """`exit_timeout` as given, else STREAMVIS_EXIT_TIMEOUT, else 5 s; refused unless >= 0."""
-    where = "Client(exit_timeout=...)"
-    if value is None:
-        raw = os.environ.get("STREAMVIS_EXIT_TIMEOUT")
-        if raw is None or not raw.strip():
-            return DEFAULT_EXIT_TIMEOUT
-        where = "STREAMVIS_EXIT_TIMEOUT"
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-    if not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-        raise StreamvisError(
-            f"{where}: the exit timeout must be a number of seconds >= 0, not {value!r}"
-        )
-    return float(value)
 
 
 class Client(SeedClientMethods):
@@ -472,39 +453,13 @@ class Client(SeedClientMethods):
         still waiting for a connection or an answer); returns their count."""
         with self._lock:
             given_up, self._given_up = self._given_up, {}
-        given_up = {stream: rows for stream, rows in given_up.items() if rows}
-        if self._last_failure:
-            why = f"the server could not be reached ({self._last_failure})"
-        elif stuck:
-            why = "the server did not answer"
-        else:
-            why = "the client closed before they were sent"
-        for stream, rows in given_up.items():
-            where = f"run '{self.run}'" + (f", stream '{stream}'" if stream else "")
-            self.errors.append(
-                {
-                    "run": self.run,
-                    "stream": stream,
-                    "status": None,
-                    "error": "undelivered",
-                    "detail": f"{where}: {rows} rows not delivered to {self.url}: {why}",
-                    "rows": rows,
-                }
-            )
-        total = sum(given_up.values())
-        if total:
-            log.warning(
-                "streamvis client: %d rows of run '%s' not delivered to %s (streams %s): %s; "
-                "gave up after %g s without a request getting through (exit_timeout, "
-                "STREAMVIS_EXIT_TIMEOUT); see Client.errors",
-                total,
-                self.run,
-                self.url,
-                ", ".join(repr(stream) for stream in given_up),
-                why,
-                waited,
-            )
-        return total
+        report = undelivered(self.run, self.url, given_up, self._last_failure, stuck, waited)
+        if report is None:
+            return 0
+        errors, message = report
+        self.errors.extend(errors)
+        log.warning("%s", message)
+        return sum(error["rows"] for error in errors)
 
     def _send(self, request: Request, batch_id: str) -> tuple[int, dict[str, Any]]:
         fresh = self._connection is None
