@@ -1,13 +1,24 @@
-"""Remote producers: cost of `Client.stream` on the producer thread, and sustained rows/s from
-one client process into a `streamvis_server` over loopback while a page shows the stream.
+"""Remote producers: what `Client.stream` costs per call in steady state, what an idle client
+costs, and sustained rows/s from one client process into a `streamvis_server` with a page open.
 
-    python bench/remote.py            # needs /usr/bin/chromium (make test installs it)
+    python bench/remote.py                      # all of it (needs /usr/bin/chromium)
+    python bench/remote.py --skip-sustained     # per-call and idle costs only
+    python bench/remote.py --peers-python ~/.cache/peers-venv/bin/python   # + trackio, rerun
+    python bench/remote.py --before ../main     # + the client of another checkout, same run
 
-Targets (2-core machine): <= 5 us per `Client.stream` call; >= 100,000 rows/s sustained.
+Per call: every system runs in a fresh process, `--warmup` calls first (then flushed), then
+`--rows` timed calls of one sample (step + 3 floats, as /work/shared/bench-peers part A).
+Reported per call: wall and CPU of the calling thread, CPU of every other thread of the
+process (the sender), and wall including the final flush. Rounds are interleaved (every
+system once per round) and each round includes the floor, a bare `queue.Queue.put` drained
+by a consumer thread; ratios are taken within a round, then the median over rounds.
+Idle: a client connected to a live server with nothing queued for 5 s, then 10 rows/s for
+5 s: CPU of its sender thread and how often it woke.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -17,6 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import remote_costs
 from chromium import CHROMIUM, CHROMIUM_ARGS
 from ports import free_port, wait_port
 
@@ -71,28 +83,6 @@ def start_server(run: str) -> tuple[subprocess.Popen[bytes], int, int]:
     return process, rest, bokeh
 
 
-def call_cost_us(calls: int = 200_000) -> float:
-    """Client.stream per call while its sender thread ships to a live server."""
-    from streamvis import Client
-
-    server, rest, bokeh = start_server("cost")
-    try:
-        wait_port(rest)
-        client = Client(f"127.0.0.1:{rest}", "cost")
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            for step in range(calls):
-                client.stream("m", {"step": step, "a": 0.5, "b": 1.5, "c": 2.5})
-            best = min(best, (time.perf_counter() - start) / calls)
-            client.flush(timeout=120)
-        client.close()
-        return best * 1e6
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 def sustained(rows: int, mode: str) -> dict[str, float]:
     """Rows/s from a separate producer process until the server holds them all, page open."""
     from playwright.sync_api import sync_playwright
@@ -144,8 +134,18 @@ def sustained(rows: int, mode: str) -> dict[str, float]:
 
 
 def main() -> None:
-    print("Client.stream, scalar dict of 4 numbers, server running")
-    print(f"  {call_cost_us():.2f} us per call (target <= 5 us)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="timed calls per run")
+    parser.add_argument("--warmup", type=int, default=20_000, help="untimed calls first")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--peers-python", help="a Python with trackio and rerun-sdk")
+    parser.add_argument("--before", help="also run the client of this checkout's streamvis/")
+    parser.add_argument("--skip-sustained", action="store_true")
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    remote_costs.report(args, start_server)
+    if args.skip_sustained:
+        return
     print("sustained ingest, one producer process -> streamvis_server, page open")
     print(
         f"  {'producer calls':26} {'rows':>9} {'seconds':>8} {'rows/s':>10} {'stored':>9} "

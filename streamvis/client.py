@@ -1,20 +1,23 @@
 """A remote producer you can leave in a training loop: `Client.stream` only enqueues.
 
-A background thread sends what is queued every few milliseconds, as one request per stream
-and batch, over one keep-alive HTTP connection. Connection errors, 5xx and 429 are retried
+A background thread sends what is queued as one request per stream and batch, over one
+keep-alive HTTP connection: it sleeps while nothing is queued, wakes on the first row and
+lets a batch gather for `flush_interval`. Connection errors, 5xx and 429 are retried
 with exponential backoff (each request carries a batch id, so a retried batch is stored
 once); other 4xx are reported in `Client.errors` and logged, never raised in your loop.
 Requests stay under the server's body limit: a batch over it is split (the limit is learnt
 from the server's 413, or from a send the server stopped reading), and a single row too
 large for any request is reported and dropped, so nothing waits behind it. The queue is
 bounded: when full, the oldest rows are dropped and counted (or, with `when_full="block"`,
-the caller waits). `flush()` and interpreter exit deliver what is queued; rows still
-undelivered when the client closes are reported in `Client.errors` and logged.
+the caller waits). `flush()` and interpreter exit deliver what is queued; exit waits while
+requests get through, and gives up once none has for `exit_timeout` seconds (default 5,
+STREAMVIS_EXIT_TIMEOUT), logging one line with how many rows did not reach which server.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import itertools
 import json
@@ -25,26 +28,34 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-import numpy as np
-
 from streamvis.access import DEFAULT_MAX_BODY
-from streamvis.client_requests import Request, fit, pieces, rows_request, stated_limit
+from streamvis.client_exit import exit_timeout_setting, undelivered
+from streamvis.client_requests import (
+    Item,
+    Request,
+    fit,
+    pieces,
+    requests_for,
+    rows_of,
+    rows_per_stream,
+    stated_limit,
+)
 from streamvis.compat import SeedClientMethods
 from streamvis.errors import StreamError
 from streamvis.hub import check_name
 from streamvis.normalize import normalize
 from streamvis.spec import Layout, layout_to_dict, load_layout
-from streamvis.wire import dumps
 
 log = logging.getLogger("streamvis.client")
 _PLAIN = frozenset((int, float, bool, str))
 _RETRY_STATUS = frozenset((429, 500, 502, 503, 504))
 _FRESH_SEND_FAILURES = 2  # a fresh connection broken this often mid-body: probably a 413
+_JOIN_SHARE = 0.2  # of exit_timeout (at most _JOIN_MAX s) kept to let the sender stop
+_JOIN_MAX = 0.25
 
 
 class _SendFailed(Exception):
@@ -55,19 +66,12 @@ class _SendFailed(Exception):
         self.fresh = fresh  # on a connection opened for this attempt, not a stale keep-alive
 
 
-@dataclass(frozen=True)
-class _Item:
-    """One queued write or command. `rows` counts toward the queue bound."""
-
-    stream: str | None
-    kind: Literal["row", "batch", "clear", "layout"]
-    payload: Any
-    mode: str = "append"
-    rows: int = 1
-
-
 class Client(SeedClientMethods):
-    """Send rows to a streamvis server. `Client("localhost:5006", "myrun", token=...)`."""
+    """Send rows to a streamvis server. `Client("localhost:5006", "myrun", token=...)`.
+
+    `exit_timeout` (default STREAMVIS_EXIT_TIMEOUT, else 5 s): how long `close()` and
+    interpreter exit keep trying while no request gets through; while rows do get through
+    they wait until everything queued is delivered."""
 
     def __init__(
         self,
@@ -80,7 +84,7 @@ class Client(SeedClientMethods):
         flush_interval: float = 0.005,
         batch_rows: int = 10_000,
         timeout: float = 10.0,
-        exit_timeout: float = 10.0,
+        exit_timeout: float | None = None,
         max_body: int | None = None,
     ) -> None:
         self.url = url if "://" in url else f"http://{url}"
@@ -94,7 +98,7 @@ class Client(SeedClientMethods):
         self.flush_interval = flush_interval
         self.batch_rows = batch_rows
         self.timeout = timeout
-        self.exit_timeout = exit_timeout
+        self.exit_timeout = exit_timeout_setting(exit_timeout)
         # the server's body limit as far as we know it: its default (or STREAMVIS_MAX_BODY
         # here), lowered when the server says or shows it is smaller
         self.max_body = max_body or int(os.environ.get("STREAMVIS_MAX_BODY", DEFAULT_MAX_BODY))
@@ -103,15 +107,24 @@ class Client(SeedClientMethods):
         self.sent_rows = 0
         self._parts = parts
         self._prefix = f"{parts.path.rstrip('/')}/api/v1/runs/{quote(self.run)}"
-        self._queue: deque[_Item] = deque()
-        self._queued = 0
+        self._queue: deque[tuple[Any, ...]] = deque()  # Items and (stream, rows) runs
+        self._tail_stream: str | None = None  # the stream of the run rows are appended to
+        self._tail_rows: deque[dict[str, Any]] = deque()
+        self._queued = 0  # rows queued or being sent: what the queue bound counts
         self._busy = False
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # the sender sleeps on it while nothing is queued
+        self._sleeping = False  # set by the sender (under the lock) before it sleeps
+        self._hurry = threading.Event()  # flush/close: send now, do not let a batch gather
+        self._stop = threading.Event()  # closing: cut a retry's backoff short
+        self._flushing = 0
+        self.wakeups = 0  # times the sleeping sender was woken (tests count them)
         self._closing = False
         self._deadline: float | None = None
+        self._last_progress = 0.0  # monotonic time a request last got a final answer
+        self._in_flight: dict[str | None, int] = {}  # rows per stream the sender holds
         self._ids = itertools.count(1)
         self._client_id = uuid.uuid4().hex[:12]
         self._connection: http.client.HTTPConnection | None = None
@@ -133,25 +146,42 @@ class Client(SeedClientMethods):
             for value in data.values():
                 if type(value) not in _PLAIN:
                     break
-            else:
+            else:  # a scalar row: the name checked once, the row copied and queued as is
                 if name not in self._checked_names:
                     check_name("stream", name)
                     self._checked_names.add(name)
-                self._put(_Item(name, "row", data.copy()))
+                row = data.copy()
+                lock = self._lock
+                lock.acquire()  # not `with`: a plain acquire/release is cheaper per call
+                try:
+                    if self._queued >= self.queue_rows:
+                        self._make_room(1)
+                    if name == self._tail_stream:  # the last entry is this stream's rows
+                        self._tail_rows.append(row)
+                    else:
+                        self._tail_rows = deque((row,))
+                        self._tail_stream = name
+                        self._queue.append((name, self._tail_rows))
+                    self._queued += 1
+                    if self._sleeping:
+                        self._sleeping = False
+                        self._wake.set()
+                finally:
+                    lock.release()
                 return 1
         if mode not in ("append", "replace"):
             raise StreamError(f"stream '{name}': mode must be 'append' or 'replace', not {mode!r}")
         check_name("stream", name)
         batch = normalize(data, columns=columns, where=f"run '{self.run}', stream '{name}'")
         rows = len(next(iter(batch.values()))) if batch else 0
-        self._put(_Item(name, "batch", batch, mode, rows))
+        self._put(Item(name, "batch", batch, mode, rows))
         return rows
 
     def clear(self, name: str | None = None) -> None:
         """Empty one stream of this run, or every stream of it."""
         if name is not None:
             check_name("stream", name)
-        self._put(_Item(name, "clear", None, rows=0))
+        self._put(Item(name, "clear", None, rows=0))
 
     def set_layout(self, layout: Layout | dict[str, Any] | str) -> None:
         """Make `layout` (Layout, dict of the YAML schema, YAML path, or the first release's
@@ -161,32 +191,44 @@ class Client(SeedClientMethods):
             return
         raw = layout_to_dict(load_layout(layout))
         raw["run"] = self.run  # the layout is this client's run's, whatever the file said
-        self._put(_Item(None, "layout", raw, rows=0))
+        self._put(Item(None, "layout", raw, rows=0))
 
     def _put_layout_dict(self, raw: dict[str, Any]) -> None:
-        self._put(_Item(None, "layout", raw, rows=0))
+        self._put(Item(None, "layout", raw, rows=0))
 
-    def _put(self, item: _Item) -> None:
+    def _put(self, item: Item) -> None:
         with self._lock:
             if self._queued + item.rows > self.queue_rows and item.rows:
-                if self.when_full == "block":  # an item bigger than the queue waits for empty
-                    while (
-                        self._queued
-                        and self._queued + item.rows > self.queue_rows
-                        and not self._closing
-                    ):
-                        self._space.wait(0.1)
-                else:
-                    self._drop_oldest(item.rows)
+                self._make_room(item.rows)
             self._queue.append(item)
+            self._tail_stream = None
             self._queued += item.rows
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.set()
+
+    def _make_room(self, rows: int) -> None:
+        """The queue is full (lock held): drop the oldest rows, or wait for room."""
+        if self.when_full == "block":  # an item bigger than the queue waits for empty
+            while self._queued and self._queued + rows > self.queue_rows and not self._closing:
+                self._space.wait(0.1)
+        else:
+            self._drop_oldest(rows)
 
     def _drop_oldest(self, room: int) -> None:
         dropped = 0
         while self._queue and self._queued + room > self.queue_rows:
-            old = self._queue.popleft()
-            self._queued -= old.rows
-            dropped += old.rows
+            oldest = self._queue[0]
+            if type(oldest) is Item or len(oldest[1]) <= 1:
+                self._queue.popleft()
+                rows = rows_of(oldest)
+                if oldest[1] is self._tail_rows:
+                    self._tail_stream = None
+            else:  # the oldest row of a run
+                oldest[1].popleft()
+                rows = 1
+            self._queued -= rows
+            dropped += rows
         self.dropped_rows += dropped
         if dropped:
             self._warn(
@@ -200,38 +242,77 @@ class Client(SeedClientMethods):
         """Wait until everything queued so far was delivered (or given up on); False if the
         timeout passed first. With STREAMVIS_STRICT=1, refused writes raise StreamError."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._wake.set()
-        with self._lock:
-            while self._queue or self._busy:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(remaining if remaining is not None else 0.1)
+        with self._hurrying():
+            with self._lock:
+                while self._queue or self._busy:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._idle.wait(remaining if remaining is not None else 0.1)
         if os.environ.get("STREAMVIS_STRICT") == "1" and self.errors:
             raise StreamError(f"the server refused {len(self.errors)} write(s): {self.errors}")
         return True
 
     def close(self, timeout: float | None = None) -> bool:
-        """Deliver what is queued (waiting at most `timeout`, default `exit_timeout`), stop."""
+        """Deliver what is queued and stop. Waits while requests get through; gives up once
+        none has for `timeout` seconds (default `exit_timeout`), logging what was left."""
         if self._closing:
             return not self._queue
-        delivered = self.flush(self.exit_timeout if timeout is None else timeout)
-        undelivered = self._queued
-        self._closing = True
-        self._deadline = time.monotonic()
+        patience = self.exit_timeout if timeout is None else max(0.0, timeout)
+        join = min(_JOIN_MAX, patience * _JOIN_SHARE)  # kept to let the sender stop
+        delivered = self._drain(patience - join)
+        with self._lock:  # from here the sender takes nothing more and sends nothing more
+            self._closing = True
+            self._deadline = time.monotonic()
+        self._stop.set()
+        self._hurry.set()
         self._wake.set()
-        self._thread.join(2.0)
-        with self._lock:  # what the sender never took: reported, not dropped silently
-            for item in self._queue:
-                self._given_up[item.stream] = self._given_up.get(item.stream, 0) + item.rows
-            self._queued -= sum(item.rows for item in self._queue)
+        self._thread.join(join if not delivered else max(join, 1.0))
+        with self._lock:  # what the sender never took or never finished: reported
+            for entry in self._queue:
+                self._given_up[entry[0]] = self._given_up.get(entry[0], 0) + rows_of(entry)
             self._queue.clear()
-        self._report_given_up()
-        self._disconnect()
+            self._tail_stream = None
+            stuck = self._thread.is_alive() and any(self._in_flight.values())
+            if stuck:  # in a connect or request that never ends: its batch too
+                for stream, rows in self._in_flight.items():
+                    self._given_up[stream] = self._given_up.get(stream, 0) + rows
+            self._queued = 0
+            self._space.notify_all()
+            self._idle.notify_all()
+        undelivered = self._report_given_up(patience, stuck)
+        if not self._thread.is_alive():
+            self._disconnect()
         _open_clients.discard(self)
-        if not delivered:
-            log.warning("streamvis client closed with %d rows undelivered", undelivered)
-        return delivered
+        return delivered and not undelivered
+
+    def _drain(self, patience: float) -> bool:
+        """Wait until nothing is queued or being sent (True), or until no request has got
+        through for `patience` seconds (False)."""
+        began = time.monotonic()
+        with self._hurrying():
+            with self._lock:
+                while self._queue or self._busy:
+                    since = max(began, self._last_progress)
+                    remaining = since + patience - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._idle.wait(remaining)
+        return True
+
+    @contextlib.contextmanager
+    def _hurrying(self) -> Iterator[None]:
+        """While a flush or close waits, the sender sends at once instead of gathering."""
+        with self._lock:
+            self._flushing += 1
+            self._hurry.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._flushing -= 1
+                if not self._flushing and not self._closing:
+                    self._hurry.clear()
 
     def __enter__(self) -> Client:
         return self
@@ -241,86 +322,44 @@ class Client(SeedClientMethods):
 
     # ---------------------------------------------------------------- sender thread
     def _run(self) -> None:
-        while not self._closing:
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
+        while True:
             with self._lock:
-                items = list(self._queue)
+                sleep = not self._queue and not self._closing
+                if sleep:  # cleared under the lock: a put after this wakes the wait below
+                    self._wake.clear()
+                    self._sleeping = True
+            if sleep:
+                self._wake.wait()  # no timeout: an idle client costs no CPU
+                self.wakeups += 1
+            if not self._closing:
+                self._hurry.wait(self.flush_interval)  # let a batch gather (unless flushing)
+            with self._lock:
+                if self._past_deadline():  # closing: close() reports what is left
+                    break
+                entries = list(self._queue)
                 self._queue.clear()
-                self._busy = bool(items)
+                self._tail_stream = None
+                self._busy = bool(entries)
+                self._in_flight = rows_per_stream(entries)
+                taken = sum(self._in_flight.values())
             try:
-                for request in self._requests(items):
+                for request in requests_for(self._prefix, entries, self.batch_rows):
                     if self._past_deadline():  # closing: report it instead of trying
                         self._give_up(request)
                     else:
                         self._deliver(request)
+                    if request.rows:
+                        with self._lock:
+                            self._in_flight[request.stream] -= request.rows
             except Exception:  # never let the sender die: log and keep going
                 log.exception("streamvis client: unexpected error while sending")
-            self._report_given_up()
             with self._lock:
-                self._queued -= sum(item.rows for item in items)
+                self._queued = max(0, self._queued - taken)
+                self._in_flight = {}
                 self._busy = False
                 self._space.notify_all()
                 self._idle.notify_all()
         self._disconnect()  # the thread owns the connection: it closes it on the way out
-
-    def _requests(self, items: list[_Item]) -> list[Request]:
-        """Turn queued items into requests, keeping each stream's order. Consecutive appends
-        to a stream (scalar rows, or batches with the same columns) travel together, in
-        requests of at most `batch_rows` rows; replaces, clears and layouts go alone."""
-        requests: list[Request] = []
-        pending: dict[str, list[_Item]] = {}
-
-        def close(name: str) -> None:
-            group: list[_Item] = []
-            for item in pending.pop(name, []):
-                if group and not _joinable(group[-1], item):
-                    requests.extend(self._append_requests(name, group))
-                    group = []
-                group.append(item)
-            if group:
-                requests.extend(self._append_requests(name, group))
-
-        for item in items:
-            if item.kind in ("row", "batch") and item.mode == "append" and item.stream:
-                pending.setdefault(item.stream, []).append(item)
-                continue
-            for name in [item.stream] if item.stream else list(pending):
-                close(name)
-            if item.kind == "layout":
-                path = f"{self._prefix}/layout"
-                requests.append(Request("PUT", path, dumps(item.payload), None, 0))
-            elif item.kind == "clear" and item.stream is None:
-                path = f"{self._prefix}/streams"
-                requests.append(Request("DELETE", path, None, None, 0))
-            elif item.kind == "clear":
-                path = f"{self._prefix}/streams/{quote(item.stream or '')}"
-                requests.append(Request("DELETE", path, None, item.stream, 0))
-            else:  # a replace: the whole new content in one request (if it fits)
-                requests.append(
-                    rows_request(self._prefix, item.stream or "", item.payload, "replace")
-                )
-        for name in list(pending):
-            close(name)
-        return requests
-
-    def _append_requests(self, name: str, items: list[_Item]) -> list[Request]:
-        """Requests for a group of joinable appends, chunked by `batch_rows`."""
-        size = self.batch_rows
-        if items[0].kind == "row":
-            rows = [item.payload for item in items]
-            return [
-                rows_request(self._prefix, name, rows[i : i + size])
-                for i in range(0, len(rows), size)
-            ]
-        batch = {
-            key: np.concatenate([item.payload[key] for item in items]) for key in items[0].payload
-        }
-        total = sum(item.rows for item in items)
-        return [
-            rows_request(self._prefix, name, {k: v[i : i + size] for k, v in batch.items()})
-            for i in range(0, total, size)
-        ]
 
     def _deliver(self, request: Request) -> None:
         """Send until stored, refused (4xx), or the client is closing past its deadline.
@@ -347,6 +386,9 @@ class Client(SeedClientMethods):
             except (OSError, http.client.HTTPException) as exc:
                 self._disconnect()
                 status, body = None, {"detail": f"{type(exc).__name__}: {exc}"}
+            if status is not None and status not in _RETRY_STATUS:  # an answer that settles it
+                self._last_progress = time.monotonic()
+                self._last_failure = ""
             if status is not None and status < 300:
                 self.sent_rows += request.rows
                 return
@@ -371,7 +413,7 @@ class Client(SeedClientMethods):
                 f"streamvis server at {self.url} unavailable "
                 f"({body.get('detail', status)}); retrying with backoff",
             )
-            time.sleep(delay)
+            self._stop.wait(delay)  # close() cuts the backoff short
             delay = min(delay * 2, 2.0)
 
     def _too_large(self, request: Request, body: dict[str, Any], answered: bool = True) -> None:
@@ -405,35 +447,19 @@ class Client(SeedClientMethods):
         with self._lock:
             self._given_up[request.stream] = self._given_up.get(request.stream, 0) + request.rows
 
-    def _report_given_up(self) -> None:
-        """One error per stream (and one warning) for rows given up while closing."""
+    def _report_given_up(self, waited: float, stuck: bool) -> int:
+        """One error per stream, and one warning line, for the rows given up while closing
+        (after `waited` seconds without a request getting through; `stuck`: the sender is
+        still waiting for a connection or an answer); returns their count."""
         with self._lock:
             given_up, self._given_up = self._given_up, {}
-        for stream, rows in given_up.items():
-            if not rows:
-                continue
-            where = f"run '{self.run}'" + (f", stream '{stream}'" if stream else "")
-            why = f" ({self._last_failure})" if self._last_failure else ""
-            self.errors.append(
-                {
-                    "run": self.run,
-                    "stream": stream,
-                    "status": None,
-                    "error": "undelivered",
-                    "detail": f"{where}: {rows} rows not delivered: the server at {self.url} "
-                    f"could not be reached before the client closed{why}",
-                    "rows": rows,
-                }
-            )
-        if any(given_up.values()):
-            log.warning(
-                "streamvis client: %d rows of run '%s' (streams %s) not delivered: the server "
-                "at %s could not be reached before the client closed; see Client.errors",
-                sum(given_up.values()),
-                self.run,
-                ", ".join(repr(s) for s, rows in given_up.items() if rows),
-                self.url,
-            )
+        report = undelivered(self.run, self.url, given_up, self._last_failure, stuck, waited)
+        if report is None:
+            return 0
+        errors, message = report
+        self.errors.extend(errors)
+        log.warning("%s", message)
+        return sum(error["rows"] for error in errors)
 
     def _send(self, request: Request, batch_id: str) -> tuple[int, dict[str, Any]]:
         fresh = self._connection is None
@@ -502,16 +528,6 @@ class Client(SeedClientMethods):
         if (stream, code) not in self._warned:
             self._warned.add((stream, code))
             log.warning("%s", message)
-
-
-def _joinable(previous: _Item, item: _Item) -> bool:
-    """Rows join rows; batches join batches with the same columns and dtypes."""
-    if previous.kind != item.kind:
-        return False
-    if item.kind == "row":
-        return True
-    before = [(k, v.dtype) for k, v in previous.payload.items()]
-    return before == [(k, v.dtype) for k, v in item.payload.items()]
 
 
 _open_clients: weakref.WeakSet[Client] = weakref.WeakSet()

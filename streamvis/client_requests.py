@@ -1,21 +1,52 @@
-"""The HTTP requests `sv.Client` sends, and how a request too large for the server's body
-limit becomes several smaller ones (rows are never cut in the middle; a replace becomes a
-replace followed by appends)."""
+"""The HTTP requests `sv.Client` sends: what its queue holds, how queued entries become
+requests (consecutive appends to a stream travel together), and how a request too large for
+the server's body limit becomes several smaller ones (rows are never cut in the middle; a
+replace becomes a replace followed by appends)."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
+
+import numpy as np
 
 from streamvis.normalize import Batch
 from streamvis.wire import dumps
 
 FILL = 0.9  # split bodies to this share of the limit: the pieces' sizes vary a little
 _LIMIT = re.compile(r"limit of (\d+) bytes")
+
+
+class Item(NamedTuple):
+    """One queued batch or command. Consecutive scalar rows of a stream are queued as one
+    plain `(stream, deque of rows)` tuple instead: appending a row then creates no object
+    the garbage collector tracks, which is what made each call slower as rows piled up.
+    Both start with the stream."""
+
+    stream: str | None
+    kind: Literal["row", "batch", "clear", "layout"]
+    payload: Any
+    mode: str = "append"
+    rows: int = 1
+
+
+def rows_of(entry: tuple[Any, ...]) -> int:
+    """Rows a queued entry counts for."""
+    return entry.rows if type(entry) is Item else len(entry[1])
+
+
+@dataclass
+class _Group:
+    """Consecutive appends to one stream that travel together: scalar rows, or batches
+    with the same columns and dtypes."""
+
+    kind: Literal["row", "batch"]
+    payloads: list[Any] = field(default_factory=list)
+    rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,3 +132,79 @@ def batch_payload(batch: Batch) -> dict[str, list[Any]]:
         )
         for name, values in batch.items()
     }
+
+
+def requests_for(prefix: str, entries: list[tuple[Any, ...]], batch_rows: int) -> list[Request]:
+    """Queued entries as requests, in the order they were queued. Consecutive appends to a
+    stream (scalar rows, or batches with the same columns) travel together, in requests of
+    at most `batch_rows` rows; a replace, clear or layout goes alone, after what came
+    before it."""
+    requests: list[Request] = []
+    pending: dict[str, list[_Group]] = {}
+
+    def send_pending() -> None:
+        for name, groups in pending.items():
+            for group in groups:
+                requests.extend(_append_requests(prefix, name, group, batch_rows))
+        pending.clear()
+
+    for entry in entries:
+        if type(entry) is not Item:  # scalar rows: (stream, deque of rows)
+            groups = pending.setdefault(entry[0], [])
+            if not groups or groups[-1].kind != "row":
+                groups.append(_Group("row"))
+            groups[-1].payloads.extend(entry[1])
+            groups[-1].rows += len(entry[1])
+            continue
+        item: Item = entry  # type: ignore[assignment]
+        if item.kind == "batch" and item.mode == "append" and item.stream:
+            groups = pending.setdefault(item.stream, [])
+            if not groups or not _joinable(groups[-1], item.payload):
+                groups.append(_Group("batch"))
+            groups[-1].payloads.append(item.payload)
+            groups[-1].rows += item.rows
+            continue
+        send_pending()
+        if item.kind == "layout":
+            requests.append(Request("PUT", f"{prefix}/layout", dumps(item.payload), None, 0))
+        elif item.kind == "clear" and item.stream is None:
+            requests.append(Request("DELETE", f"{prefix}/streams", None, None, 0))
+        elif item.kind == "clear":
+            path = f"{prefix}/streams/{quote(item.stream or '')}"
+            requests.append(Request("DELETE", path, None, item.stream, 0))
+        else:  # a replace: the whole new content in one request (if it fits)
+            requests.append(rows_request(prefix, item.stream or "", item.payload, "replace"))
+    send_pending()
+    return requests
+
+
+def _append_requests(prefix: str, name: str, group: _Group, batch_rows: int) -> list[Request]:
+    """Requests for a group of joinable appends, chunked by `batch_rows`."""
+    if group.kind == "row":
+        rows = group.payloads
+        return [
+            rows_request(prefix, name, rows[i : i + batch_rows])
+            for i in range(0, len(rows), batch_rows)
+        ]
+    first = group.payloads[0]
+    batch = {key: np.concatenate([payload[key] for payload in group.payloads]) for key in first}
+    return [
+        rows_request(prefix, name, {k: v[i : i + batch_rows] for k, v in batch.items()})
+        for i in range(0, group.rows, batch_rows)
+    ]
+
+
+def _joinable(group: _Group, batch: dict[str, np.ndarray]) -> bool:
+    """A batch joins a group of batches with the same columns and dtypes."""
+    if group.kind != "batch":
+        return False
+    before = [(k, v.dtype) for k, v in group.payloads[-1].items()]
+    return before == [(k, v.dtype) for k, v in batch.items()]
+
+
+def rows_per_stream(entries: list[tuple[Any, ...]]) -> dict[str | None, int]:
+    """How many rows each stream has among `entries`."""
+    counts: dict[str | None, int] = {}
+    for entry in entries:
+        counts[entry[0]] = counts.get(entry[0], 0) + rows_of(entry)
+    return counts

@@ -1,8 +1,8 @@
 """The first release's client API on `Client` (streamvis/compat.py), without a server:
 `set_layout` with a grid map, `tandem_lines`, `scatter`, shape errors and `fig_kwargs`.
 
-Every test replaces the client's `_put` with a recorder, so nothing is ever queued and the
-sender thread never touches the network (the URL points at a port nobody listens on)."""
+Every test stops the client's sender before it takes anything and reads what was queued,
+so nothing ever touches the network (the URL points at a port nobody listens on)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from streamvis import Client
+from streamvis.client_requests import Item
 from streamvis.errors import StreamError
 from streamvis.spec import layout_from_dict
 
@@ -30,8 +31,18 @@ class Recorded:
 
     def __init__(self) -> None:
         self.client = Client(UNREACHABLE, "compat")
-        self.items: list[Any] = []
-        self.client._put = self.items.append  # type: ignore[method-assign]
+        self.client._closing = True  # the sender takes nothing: the queue is read below
+
+    @property
+    def items(self) -> list[Item]:
+        """What was queued, in order (a scalar row as the `Item` it stands for)."""
+        items: list[Item] = []
+        for entry in self.client._queue:
+            if type(entry) is Item:
+                items.append(entry)
+            else:  # consecutive scalar rows of a stream: (stream, rows)
+                items.extend(Item(entry[0], "row", row) for row in entry[1])
+        return items
 
     def layouts(self) -> list[dict[str, Any]]:
         return [item.payload for item in self.items if item.kind == "layout"]
@@ -48,7 +59,10 @@ class Recorded:
 def rec() -> Iterator[Recorded]:
     recorded = Recorded()
     yield recorded
-    assert recorded.client.close(timeout=0) is True  # nothing was queued: nothing to wait for
+    recorded.client._queue.clear()  # read, never meant to be sent
+    recorded.client._closing = False
+    assert recorded.client.close(timeout=0) is True
+    assert not recorded.client._thread.is_alive()
     assert not recorded.client._thread.is_alive()
 
 
