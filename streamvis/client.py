@@ -106,6 +106,7 @@ class Client(SeedClientMethods):
         self.dropped_rows = 0
         self.sent_rows = 0
         self._parts = parts
+        self._host: str = parts.hostname
         self._prefix = f"{parts.path.rstrip('/')}/api/v1/runs/{quote(self.run)}"
         self._queue: deque[tuple[Any, ...]] = deque()  # Items and (stream, rows) runs
         self._tail_stream: str | None = None  # the stream of the run rows are appended to
@@ -469,7 +470,7 @@ class Client(SeedClientMethods):
                 if self._parts.scheme == "https"
                 else http.client.HTTPConnection
             )
-            self._connection = kind(self._parts.hostname, self._parts.port, timeout=self.timeout)
+            self._connection = kind(self._host, self._parts.port, timeout=self.timeout)
             self._connection.connect()  # unreachable: OSError, retried with backoff
         headers = {"X-Streamvis-Batch": batch_id, "Connection": "keep-alive"}
         if request.body is not None:

@@ -25,7 +25,9 @@ def exit_timeout_setting(value: float | None) -> float:
         try:
             value = float(raw)
         except ValueError:
-            value = raw  # type: ignore[assignment]
+            raise StreamvisError(
+                f"{where}: the exit timeout must be a number of seconds >= 0, not {raw!r}"
+            ) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         ok = False
     else:

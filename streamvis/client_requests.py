@@ -156,7 +156,7 @@ def requests_for(prefix: str, entries: list[tuple[Any, ...]], batch_rows: int) -
             groups[-1].payloads.extend(entry[1])
             groups[-1].rows += len(entry[1])
             continue
-        item: Item = entry  # type: ignore[assignment]
+        item: Item = entry
         if item.kind == "batch" and item.mode == "append" and item.stream:
             groups = pending.setdefault(item.stream, [])
             if not groups or not _joinable(groups[-1], item.payload):
