@@ -159,6 +159,7 @@ class LivePage:
         shown: str | None = None,
         runs: str | None = None,
         problem: str | None = None,
+        build: bool = True,
     ) -> None:
         import panel as pn
 
@@ -173,6 +174,7 @@ class LivePage:
         self.runs: list[str] = []
         self._runs_checked: float | None = None
         self.version: Any = None
+        self._failed_version: Any = None
         self.session: LiveSession | None = None
         self.controls: LineControls | None = None
         self.grid: LiveGrid | None = None
@@ -191,7 +193,8 @@ class LivePage:
         self._period: int | None = None
         self._closed = False
         self._refresh_header: Any = None
-        self.rebuild_if_changed()
+        if build:  # a served page builds once the browser is connected (start)
+            self.rebuild_if_changed()
 
     def _matching(self) -> list[str]:
         """The runs `?runs=` matches, looked up at most once a second."""
@@ -271,10 +274,23 @@ class LivePage:
         self._show_layout_error()
         if version == self.version:
             return False
-        self.version = version
+        try:
+            self._build(layout)
+        except Exception:  # keep what is drawn; the next tick builds again from scratch
+            if version != self._failed_version:
+                log.exception("the page of run '%s' could not be rebuilt; retrying", self.run)
+            self._failed_version = version
+            self.grid = None
+            return False
+        self.version = version  # only once the new view is in place: a failure is retried
+        self.view.sv_session = self.session  # for tests and notebooks
+        return True
+
+    def _build(self, layout: Layout | None) -> None:
+        """Draw `layout`: in place when the page already has a grid (regrid.py), else anew."""
         if layout is not None and self.grid is not None and self.pattern is None:
             self._rearrange(layout)
-            return True
+            return
         if self.session is not None:
             self.session.close()
         self.grid = None
@@ -298,8 +314,6 @@ class LivePage:
             # updated: one patch to the browser, not one re-layout of the page per plot.
             self.session.tick()
             self.view[:] = [self._header(layout), self.layout_error, self.grid.view]
-        self.view.sv_session = self.session  # for tests and notebooks
-        return True
 
     def _header(self, layout: Layout) -> Any:
         assert self.session is not None
@@ -352,11 +366,16 @@ class LivePage:
         self._callback = pn.state.add_periodic_callback(self.on_timer, period=self._period)
 
     def start(self) -> None:
-        """Refresh every period in this session, once the browser has loaded the page;
-        stop and unsubscribe when the session closes.
+        """Build and refresh the page once the browser has loaded it; stop and unsubscribe
+        when the session closes.
 
-        Waiting for the load matters: a layout swap between the page's HTML render and the
-        browser's first sync could leave the browser with references it never received."""
+        Panel counts a session as connected only when the browser reports its document
+        ready, but Bokeh sends the browser the document earlier, when it asks for it; a
+        change made in between is dropped (Panel expects to send the whole document later)
+        and the browser never gets it, so every later update of those models fails and the
+        page stops drawing. So a served page is built (`dashboard(..., start=True)` makes
+        it empty) and changed only from `_begin` on, and `_begin` always starts the timer:
+        the time a layout changes relative to the page's connection no longer matters."""
         import panel as pn
 
         quiet_closed_tabs()
@@ -368,12 +387,15 @@ class LivePage:
         pn.state.onload(self._begin)
 
     def _begin(self) -> None:
+        """The browser is connected: draw the current layout, then refresh on a timer."""
         if self._closed:
             return
-        self.rebuild_if_changed()
-        if self.session is not None:
-            self.session.tick()
-        self._schedule()
+        try:
+            self.rebuild_if_changed()
+            if self.session is not None:
+                self.session.tick()
+        finally:
+            self._schedule()  # whatever the first build did, the page keeps updating
 
     def close(self) -> None:
         self._closed = True
@@ -425,8 +447,15 @@ def dashboard(
     protect(pn.state.curdoc)  # served: the page's Content-Security-Policy (streamvis/csp.py)
     fixed = load_layout(layout) if layout is not None else None
     shown, pattern, problem = page_query(pn.state.session_args)
+    served = start and getattr(pn.state.curdoc, "session_context", None) is not None
     page = LivePage(
-        hub or default_hub(), run, fixed, shown=shown, runs=pattern or runs, problem=problem
+        hub or default_hub(),
+        run,
+        fixed,
+        shown=shown,
+        runs=pattern or runs,
+        problem=problem,
+        build=not served,  # served: built once the browser is connected (LivePage.start)
     )
     page.view.sv_page = page
     if start:
