@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
+import streamvis as sv
+from streamvis.hub import Hub
+from tests.conftest import free_port, wait_until
 from tests.server.test_ingest_api import API, call
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
@@ -185,3 +187,21 @@ def test_an_api_layout_rules_its_run_while_other_runs_follow_the_file(
     follower.screenshot(path=str(tmp_path / "follower.png"))
     own.screenshot(path=str(tmp_path / "own.png"))
     assert console.errors() == [], console.messages
+
+
+def test_in_process_serve_of_a_file_follows_its_edits(tmp_path: Path, open_page) -> None:
+    layout = tmp_path / "layout.yaml"
+    layout.write_text(FIRST)
+    hub, port = Hub(), free_port()
+    hub.stream("tagged", {"step": [0, 1, 2], "v": [0.0, 0.5, 1.0], "tag": ["t0", "t1", "t2"]})
+    server = sv.serve(str(layout), port=port, hub=hub)
+    try:
+        open_, _console = open_page
+        page = open_(f"http://127.0.0.1:{port}/")
+        wait_until(lambda: prop(page, "sv-figure:gone", "type") == "Figure", message="first")
+        edit(layout, SECOND)
+        wait_until(lambda: prop(page, "sv-figure:fresh", "type") == "Figure", message="edit")
+        assert prop(page, "sv-figure:gone", "type") is None
+        assert hub.layout("default")[1].title == "reload two"
+    finally:
+        server.stop()
