@@ -25,7 +25,22 @@ if TYPE_CHECKING:
     from streamvis.hub import Hub
 
 log = logging.getLogger("streamvis")
-POLL_SECONDS = float(os.environ.get("STREAMVIS_LAYOUT_POLL", "0.5"))
+DEFAULT_POLL_SECONDS = 0.5
+
+
+def _poll_seconds() -> float:
+    """STREAMVIS_LAYOUT_POLL (seconds between looks at each file), 0.05 .. 60; else 0.5."""
+    text = os.environ.get("STREAMVIS_LAYOUT_POLL", "")
+    try:
+        value = float(text)
+    except ValueError:
+        value = DEFAULT_POLL_SECONDS
+        if text:
+            log.warning("STREAMVIS_LAYOUT_POLL=%r is not a number; using 0.5", text[:40])
+    return min(max(value, 0.05), 60.0) if value == value else DEFAULT_POLL_SECONDS
+
+
+POLL_SECONDS = _poll_seconds()
 Signature = tuple[int, int, int] | None  # (mtime ns, size, inode); None: cannot stat
 
 
