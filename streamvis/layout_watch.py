@@ -4,7 +4,8 @@ that follows the file gets the new layout (pages re-arrange themselves, see regr
 A `LayoutFile` keeps the last layout that loaded and, while the file does not load (bad
 YAML, an unknown kind, an overlap...), the error, so pages keep drawing the last good layout
 and show why the edit was not applied. The watcher polls each file's size, mtime and inode
-every POLL_SECONDS (cheap, no new dependency) and re-reads it only when one changed.
+every POLL_SECONDS (cheap, no new dependency) and re-reads it only when one changed and
+then held still for one poll, so a half-written save is not read.
 A layout set through the API (PUT /api/v1/runs/{run}/layout, `Client.set_layout`) rules its
 run: the hub never lets the file replace it (Hub.set_file_layout).
 """
@@ -58,6 +59,7 @@ class LayoutFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._signature = _signature(self.path)
+        self._pending: Signature = self._signature  # seen once; read when seen again
         self._digest = self._read_digest()
         self.layout: Layout = load_layout(self.path)  # a bad file at start: SpecError now
         self.error: str | None = None
@@ -81,9 +83,13 @@ class LayoutFile:
         hub.set_file_layout(run, layout, self)
 
     def check(self) -> bool:
-        """Re-read the file if it changed on disk; True when its layout or error changed."""
+        """Re-read the file once it changed on disk and then stayed the same for one more
+        look (an editor may truncate, then write); True when its layout or error changed."""
         signature = _signature(self.path)
         if signature == self._signature:
+            return False
+        if signature != self._pending:  # changed since the last look: let the save finish
+            self._pending = signature
             return False
         self._signature = signature
         digest = self._read_digest()

@@ -1,7 +1,8 @@
 """Live reload of the layout file in a real page (issue 10, point 4): an edit re-arranges the
 open page keeping each remaining plot's figure, zoom and crossfilter selection; a broken
 edit shows its error and keeps the last good layout drawn and updating; the fix applies;
-a run whose layout came through the API keeps it while the file's runs follow the edit."""
+a run whose layout came through the API keeps it while the file's run follows the edits;
+`sv.serve` of a file follows it too."""
 
 from __future__ import annotations
 
@@ -80,13 +81,34 @@ def edit(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+API_LAYOUT = {
+    "title": "set by the producer",
+    "refresh_ms": 100,
+    "plots": [
+        {
+            "id": "mine",
+            "kind": "line",
+            "stream": "tagged",
+            "x": "step",
+            "y": "v",
+            "at": [0, 0, 1, 1],
+        }
+    ],
+}
+
+
 def test_edits_rearrange_the_open_page_keeping_zoom_and_selection(
     tmp_path: Path, panel_server, open_page
 ) -> None:
     layout = tmp_path / "layout.yaml"
     layout.write_text(FIRST)
-    server = panel_server(str(layout), "--producer", "tests/producers.py:tagged")
+    server = panel_server(str(layout), "--producer", "tests/producers.py:tagged", plugins=True)
+    # run 'own' has a layout of its own, set through the API: file edits leave it alone
+    reply = call(server.port, "PUT", f"{API}/runs/own/layout", json.dumps(API_LAYOUT))
+    assert reply.status == 200, reply
     open_, console = open_page
+    own = open_(f"{server.url}?run=own")
+    wait_until(lambda: prop(own, "sv-figure:mine", "type") == "Figure", message="API layout")
     page = open_(server.url)
     for plot_id in ("trend", "tags", "dots", "gone"):
         wait_until(lambda p=plot_id: prop(page, f"sv-figure:{p}", "type") == "Figure")
@@ -123,6 +145,11 @@ def test_edits_rearrange_the_open_page_keeping_zoom_and_selection(
     wait_until(lambda: last_step(page, "fresh") >= last_step(page, "trend") - 5)
     assert page.evaluate(STEPS, "sv:fresh:v")[0] < rows - 20
     page.screenshot(path=str(tmp_path / "after.png"))
+    assert prop(own, "sv-figure:mine", "type") == "Figure"
+    assert prop(own, "sv-figure:fresh", "type") is None
+    assert call(server.port, "GET", f"{API}/runs/own/layout").json["title"] == API_LAYOUT["title"]
+    assert call(server.port, "GET", f"{API}/runs/default/layout").json["title"] == "reload two"
+    own.screenshot(path=str(tmp_path / "own.png"))
 
     # a broken edit: its error (file:line) in the page, the last good layout still drawn
     edit(layout, BROKEN)
@@ -144,48 +171,6 @@ def test_edits_rearrange_the_open_page_keeping_zoom_and_selection(
     assert prop(page, "sv-figure:trend", "id") == figure_id
     assert (prop(page, "sv-x:trend", "start"), prop(page, "sv-x:trend", "end")) == held
     page.screenshot(path=str(tmp_path / "fixed.png"))
-    assert console.errors() == [], console.messages
-
-
-API_LAYOUT = {
-    "title": "set by the producer",
-    "refresh_ms": 100,
-    "plots": [
-        {
-            "id": "mine",
-            "kind": "line",
-            "stream": "tagged",
-            "x": "step",
-            "y": "v",
-            "at": [0, 0, 1, 1],
-        }
-    ],
-}
-
-
-def test_an_api_layout_rules_its_run_while_other_runs_follow_the_file(
-    tmp_path: Path, panel_server, open_page
-) -> None:
-    layout = tmp_path / "layout.yaml"
-    layout.write_text(FIRST)
-    server = panel_server(str(layout), "--producer", "tests/producers.py:tagged", plugins=True)
-    reply = call(server.port, "PUT", f"{API}/runs/own/layout", json.dumps(API_LAYOUT))
-    assert reply.status == 200, reply
-    open_, console = open_page
-    own = open_(f"{server.url}?run=own")
-    follower = open_(f"{server.url}?run=default")
-    wait_until(lambda: prop(own, "sv-figure:mine", "type") == "Figure", message="API layout")
-    wait_until(lambda: prop(follower, "sv-figure:gone", "type") == "Figure", message="file")
-
-    edit(layout, SECOND)
-    wait_until(lambda: prop(follower, "sv-figure:fresh", "type") == "Figure", message="edit")
-    assert prop(own, "sv-figure:mine", "type") == "Figure"
-    assert prop(own, "sv-figure:fresh", "type") is None
-    stored = call(server.port, "GET", f"{API}/runs/own/layout").json
-    assert stored["title"] == "set by the producer"
-    assert call(server.port, "GET", f"{API}/runs/default/layout").json["title"] == "reload two"
-    follower.screenshot(path=str(tmp_path / "follower.png"))
-    own.screenshot(path=str(tmp_path / "own.png"))
     assert console.errors() == [], console.messages
 
 
