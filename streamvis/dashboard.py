@@ -175,6 +175,7 @@ class LivePage:
         self._runs_checked: float | None = None
         self.version: Any = None
         self._failed_version: Any = None
+        self._retry_at = 0.0
         self.session: LiveSession | None = None
         self.controls: LineControls | None = None
         self.grid: LiveGrid | None = None
@@ -272,14 +273,15 @@ class LivePage:
         when the page was rebuilt."""
         version, layout = self._layout()
         self._show_layout_error()
-        if version == self.version:
+        if version == self.version or time.monotonic() < self._retry_at:
             return False
         try:
             self._build(layout)
-        except Exception:  # keep what is drawn; the next tick builds again from scratch
+        except Exception:  # keep what is drawn; build again from scratch a second later
             if version != self._failed_version:
                 log.exception("the page of run '%s' could not be rebuilt; retrying", self.run)
             self._failed_version = version
+            self._retry_at = time.monotonic() + 1.0
             self.grid = None
             return False
         self.version = version  # only once the new view is in place: a failure is retried
@@ -369,13 +371,14 @@ class LivePage:
         """Build and refresh the page once the browser has loaded it; stop and unsubscribe
         when the session closes.
 
-        Panel counts a session as connected only when the browser reports its document
-        ready, but Bokeh sends the browser the document earlier, when it asks for it; a
-        change made in between is dropped (Panel expects to send the whole document later)
-        and the browser never gets it, so every later update of those models fails and the
-        page stops drawing. So a served page is built (`dashboard(..., start=True)` makes
-        it empty) and changed only from `_begin` on, and `_begin` always starts the timer:
-        the time a layout changes relative to the page's connection no longer matters."""
+        Panel counts a session as connected only once the browser reports its document
+        ready, and drops document changes made before that, expecting to send the whole
+        document on connection (panel/io/document.py); but Bokeh sends the document
+        earlier, when the browser asks for it, so a change in between never reaches the
+        browser and every later update of those models fails: the page stops drawing.
+        So a served page is built (`dashboard(..., start=True)` makes it empty) and changed
+        only from `_begin` on, and `_begin` always starts the timer: when a layout changes
+        relative to the page's connection no longer matters."""
         import panel as pn
 
         quiet_closed_tabs()
