@@ -4,8 +4,8 @@ new rows.
 
 The page's websocket goes through Playwright's websocket route, so the test decides when
 the server hears that the browser has drawn the page ("document_ready"): layouts change
-after the page's HTML was made and before that, while it is held, right after it, and
-while a page is loading during a burst of changes."""
+while it is held (after the page's HTML was made), right after it, and while a page loads
+during a burst of changes."""
 
 from __future__ import annotations
 
@@ -128,23 +128,19 @@ def test_pages_draw_the_final_layout_whenever_they_connect(browser, panel_server
     errors: list[str] = []
     pages = []
 
-    # 1: the layout changes while the server has not yet heard the page is drawn
+    # 1: the layout changes while the server has not yet heard that the page is drawn,
+    # then again just as it hears it, during the page's first ticks
     page, release = gated_page(browser, url, errors)
     for _ in range(3):
         producer.change_layout()
-        producer.rows()
+        producer.rows(1)
     release()
-    pages.append(page)
-
-    # 2: the layout changes just as the server hears it (then again, during the first ticks)
-    page, release = gated_page(browser, url, errors)
-    release()
-    for _ in range(4):
+    for _ in range(3):
         producer.change_layout()
         producer.rows(1)
     pages.append(page)
 
-    # 3: a page loads while another thread changes the layout again and again
+    # 2: a page loads while another thread changes the layout again and again
     stop = threading.Event()
 
     def burst() -> None:
