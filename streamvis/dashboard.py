@@ -25,7 +25,7 @@ from streamvis.hub import Hub, check_name, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
 from streamvis.page_assets import use_server_assets
-from streamvis.regrid import ROW_HEIGHT, LiveGrid
+from streamvis.regrid import ROW_HEIGHT, EditErrorBox, LiveGrid
 from streamvis.served import ServedDashboard
 from streamvis.session import LiveSession, quiet_closed_tabs
 from streamvis.spec import Layout, Plot, load_layout
@@ -163,8 +163,6 @@ class LivePage:
     ) -> None:
         import panel as pn
 
-        from streamvis.panes import literal
-
         self.hub = hub
         self.fixed = layout
         self.home = run or (layout.run if layout is not None else "default")
@@ -181,13 +179,7 @@ class LivePage:
         self.grid: LiveGrid | None = None
         self._layout_run: str | None = None  # the run whose layout is drawn
         self._group_buttons: dict[Any, Any] = {}
-        self.layout_error = literal(
-            "",
-            visible=False,
-            styles=ERROR_STYLE,
-            sizing_mode="stretch_width",
-            css_classes=["sv-error", "sv-layout-error"],
-        )
+        self.layout_error = EditErrorBox(ERROR_STYLE)
         self.document: Any = None
         self.view = pn.Column(sizing_mode="stretch_both")
         self._callback: Any = None
@@ -272,7 +264,8 @@ class LivePage:
         """Swap in the run's current layout (or set of compared runs) if it changed; True
         when the page was rebuilt."""
         version, layout = self._layout()
-        self._show_layout_error()
+        source = self._layout_run and self.hub.layout_file(self._layout_run)
+        self.layout_error.show(source or None)  # a layout file's edit that did not load
         if version == self.version or time.monotonic() < self._retry_at:
             return False
         try:
@@ -315,7 +308,7 @@ class LivePage:
             # each plot is rendered once with its data instead of rendered empty and then
             # updated: one patch to the browser, not one re-layout of the page per plot.
             self.session.tick()
-            self.view[:] = [self._header(layout), self.layout_error, self.grid.view]
+            self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
 
     def _header(self, layout: Layout) -> Any:
         assert self.session is not None
@@ -332,21 +325,7 @@ class LivePage:
         self.grid.rearrange(layout, self.controls)
         self.session = self.grid.session
         self.session.tick()
-        self.view[:] = [self._header(layout), self.layout_error, self.grid.view]
-
-    def _show_layout_error(self) -> None:
-        """Show (or hide) why the layout file's latest edit is not drawn."""
-        source = self.hub.layout_file(self._layout_run) if self._layout_run else None
-        problem = getattr(source, "error", None)
-        text = (
-            ""
-            if problem is None
-            else "the layout file's latest edit was not applied; the last good layout "
-            f"stays until it is fixed:\n{problem}"
-        )
-        if text != self.layout_error.object:
-            self.layout_error.object = text
-            self.layout_error.visible = problem is not None
+        self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
 
     def on_timer(self) -> None:
         if self._refresh_header is not None:

@@ -90,3 +90,32 @@ class LiveGrid:
         self.session.refill({plot.id for plot in added})
         self.layout = layout
         self._place(layout)
+
+
+class EditErrorBox:
+    """The box above a page's grid saying why the layout file's latest edit is not drawn
+    (hidden while the file loads)."""
+
+    def __init__(self, styles: dict[str, str]) -> None:
+        from streamvis.panes import literal
+
+        self.pane = literal(
+            "",
+            visible=False,
+            styles=styles,
+            sizing_mode="stretch_width",
+            css_classes=["sv-error", "sv-layout-error"],
+        )
+
+    def show(self, source: Any) -> None:
+        """Show the error of `source` (a watched LayoutFile, or None)."""
+        problem = getattr(source, "error", None)
+        text = (
+            ""
+            if problem is None
+            else "the layout file's latest edit was not applied; the last good layout "
+            f"stays until it is fixed:\n{problem}"
+        )
+        if text != self.pane.object:
+            self.pane.object = text
+            self.pane.visible = problem is not None
