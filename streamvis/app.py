@@ -20,9 +20,9 @@ from typing import Any
 
 from streamvis.errors import StreamvisError
 from streamvis.hub import default_hub
+from streamvis.layout_watch import watch
 from streamvis.page_assets import use_server_assets
 from streamvis.sources import start_sources
-from streamvis.spec import load_layout
 from streamvis.store import server_hub
 
 log = logging.getLogger("streamvis")
@@ -113,10 +113,11 @@ def build_page(argv: Sequence[str]) -> Any:
     args = parse_args(argv)
     try:
         server_hub(argv)  # this process's store, replayed once, before anything is drawn
-        layout = load_layout(args.layout) if args.layout else None
+        layout_file = watch(args.layout) if args.layout else None  # one watcher per process
+        layout = layout_file.layout if layout_file is not None else None  # its last good one
         run = args.run or (layout.run if layout is not None else "default")
-        if layout is not None:  # the file is the run's layout until a producer sets another
-            default_hub().set_layout(run, layout, only_if_missing=True)
+        if layout_file is not None and layout is not None:
+            layout_file.follow(default_hub(), run)  # the run's layout unless the API set one
             start_sources(layout, run=run)  # once per process, like the producer
         if args.producer:
             start_producer(args.producer)

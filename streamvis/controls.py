@@ -82,6 +82,8 @@ class LineControls:
 
         if not self.charts:
             return []
+        if self._widgets:  # a page re-arranged by a layout edit keeps its controls
+            return self._widgets
         first = self.charts[0]
         slider = pn.widgets.FloatSlider(
             label="smoothing",
@@ -108,3 +110,10 @@ class LineControls:
         select.param.watch(apply, "value")
         self._widgets = [slider, select]
         return self._widgets
+
+    def follow(self, charts: list[LineChart]) -> None:
+        """Charts added after the controls were made (a layout edit) take their values."""
+        if self._widgets:
+            slider, select = self._widgets
+            for chart in charts:
+                chart.show(float(slider.value), str(select.value))

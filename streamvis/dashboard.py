@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from streamvis import compare
@@ -24,12 +25,13 @@ from streamvis.hub import Hub, check_name, default_hub
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
 from streamvis.page_assets import use_server_assets
+from streamvis.regrid import ROW_HEIGHT, EditErrorBox, LiveGrid
 from streamvis.served import ServedDashboard
 from streamvis.session import LiveSession, quiet_closed_tabs
 from streamvis.spec import Layout, Plot, load_layout
 
 log = logging.getLogger("streamvis")
-ROW_HEIGHT = 260
+__all__ = ["ROW_HEIGHT", "LivePage", "dashboard", "page_query", "serve"]
 DEFAULT_REFRESH_MS = 200
 ERROR_STYLE = {
     "color": "#b00020",
@@ -134,41 +136,15 @@ def _cell(
     return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
 
 
-def _equal_tracks(rows: int, cols: int) -> str:
-    """CSS giving every grid row and column the same share of the page. Without it the grid
-    tracks size to their content and a plot can push its neighbours off screen."""
-    return (
-        ":host { "
-        f"grid-template-columns: repeat({cols}, minmax(0, 1fr)) !important; "
-        f"grid-template-rows: repeat({rows}, minmax(0, 1fr)) !important; }}"
-    )
-
-
-def _grid(
-    layout: Layout, session: LiveSession, controls: LineControls, runs: list[str] | None = None
-) -> Any:
-    import panel as pn
-
-    rows, cols = layout.shape
-    grid = pn.GridSpec(
-        sizing_mode="stretch_both",
-        min_height=ROW_HEIGHT * rows,
-        name="sv-grid",
-        stylesheets=[_equal_tracks(rows, cols)],
-    )
-    for plot in layout.plots:
-        top, left, height, width = plot.at
-        grid[top : top + height, left : left + width] = _cell(plot, session, controls, runs)
-    return grid
-
-
 class LivePage:
     """One browser session's page for a run (or, with `runs`, several runs compared): a
     header and the grid of its layout.
 
     With a fixed layout the page shows it; without one it follows the layout the hub holds
     for the run (set by a layout file, `PUT /api/v1/runs/{run}/layout` or `Client.set_layout`)
-    and rebuilds itself in place, without a reload, whenever that layout changes. `run` is
+    and rebuilds itself in place, without a reload, whenever that layout changes: plots
+    that did not change keep their figure (data, zoom, selection; regrid.py), and while the
+    layout file's latest edit does not load, its error is shown above the plots. `run` is
     the app's run; `shown` (from `?run=`) is drawn instead, with its own layout if the hub
     has one, else the app's run's. `runs` (from `?runs=`) is a regular expression over run
     names; the set of matching runs is checked once a second and the page rebuilt when it
@@ -183,6 +159,7 @@ class LivePage:
         shown: str | None = None,
         runs: str | None = None,
         problem: str | None = None,
+        build: bool = True,
     ) -> None:
         import panel as pn
 
@@ -195,15 +172,22 @@ class LivePage:
         self.runs: list[str] = []
         self._runs_checked: float | None = None
         self.version: Any = None
+        self._failed_version: Any = None
+        self._retry_at = 0.0
         self.session: LiveSession | None = None
         self.controls: LineControls | None = None
+        self.grid: LiveGrid | None = None
+        self._layout_run: str | None = None  # the run whose layout is drawn
+        self._group_buttons: dict[Any, Any] = {}
+        self.layout_error = EditErrorBox(ERROR_STYLE)
         self.document: Any = None
         self.view = pn.Column(sizing_mode="stretch_both")
         self._callback: Any = None
         self._period: int | None = None
         self._closed = False
         self._refresh_header: Any = None
-        self.rebuild_if_changed()
+        if build:  # a served page builds once the browser is connected (start)
+            self.rebuild_if_changed()
 
     def _matching(self) -> list[str]:
         """The runs `?runs=` matches, looked up at most once a second."""
@@ -219,6 +203,7 @@ class LivePage:
         return self.runs
 
     def _layout(self) -> tuple[Any, Layout | None]:
+        self._layout_run = None if self.fixed is not None else self.home
         if self.problem is not None:
             return "problem", None
         if self.pattern is not None:
@@ -237,6 +222,7 @@ class LivePage:
         if layout is None and self.run != self.home:  # a run without its own layout
             home_version, layout = self.hub.layout(self.home)
             return (version, home_version), layout
+        self._layout_run = self.run
         return version, layout
 
     @property
@@ -278,11 +264,32 @@ class LivePage:
         """Swap in the run's current layout (or set of compared runs) if it changed; True
         when the page was rebuilt."""
         version, layout = self._layout()
-        if version == self.version:
+        source = self._layout_run and self.hub.layout_file(self._layout_run)
+        self.layout_error.show(source or None)  # a layout file's edit that did not load
+        if version == self.version or time.monotonic() < self._retry_at:
             return False
-        self.version = version
+        try:
+            self._build(layout)
+        except Exception:  # keep what is drawn; build again from scratch a second later
+            if version != self._failed_version:
+                log.exception("the page of run '%s' could not be rebuilt; retrying", self.run)
+            self._failed_version = version
+            self._retry_at = time.monotonic() + 1.0
+            self.grid = None
+            return False
+        self.version = version  # only once the new view is in place: a failure is retried
+        self.view.sv_session = self.session  # for tests and notebooks
+        return True
+
+    def _build(self, layout: Layout | None) -> None:
+        """Draw `layout`: in place when the page already has a grid (regrid.py), else anew."""
+        if layout is not None and self.grid is not None and self.pattern is None:
+            self._rearrange(layout)
+            return
         if self.session is not None:
             self.session.close()
+        self.grid = None
+        self._group_buttons = {}
         if layout is None:
             self.session = self.controls = None
             header = make_header("streamvis", self.home, self.shown)
@@ -293,17 +300,32 @@ class LivePage:
             self.session = LiveSession(layout, self.hub, run=runs[0] if runs else self.run)
             self.session.document = self.document
             self.controls = LineControls()
-            grid = _grid(layout, self.session, self.controls, runs)
-            header = make_header(layout.title, self.home, self.shown, self.controls.widgets())
-            self._refresh_header = header.sv_refresh
-            header.extend(group_resets(self.session))
+            session, controls = self.session, self.controls
+            self.grid = LiveGrid(
+                layout, session, lambda plot: _cell(plot, session, controls, runs)
+            )
             # The rows the hub holds go into the Buffers before the grid joins the page, so
             # each plot is rendered once with its data instead of rendered empty and then
             # updated: one patch to the browser, not one re-layout of the page per plot.
             self.session.tick()
-            self.view[:] = [header, grid]
-        self.view.sv_session = self.session  # for tests and notebooks
-        return True
+            self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
+
+    def _header(self, layout: Layout) -> Any:
+        assert self.session is not None
+        assert self.controls is not None
+        header = make_header(layout.title, self.home, self.shown, self.controls.widgets())
+        self._refresh_header = header.sv_refresh
+        header.extend(group_resets(self.session, self._group_buttons))
+        return header
+
+    def _rearrange(self, layout: Layout) -> None:
+        """The layout changed: move, add and remove plots in place (regrid.py)."""
+        assert self.grid is not None
+        assert self.controls is not None
+        self.grid.rearrange(layout, self.controls)
+        self.session = self.grid.session
+        self.session.tick()
+        self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
 
     def on_timer(self) -> None:
         if self._refresh_header is not None:
@@ -325,11 +347,17 @@ class LivePage:
         self._callback = pn.state.add_periodic_callback(self.on_timer, period=self._period)
 
     def start(self) -> None:
-        """Refresh every period in this session, once the browser has loaded the page;
-        stop and unsubscribe when the session closes.
+        """Build and refresh the page once the browser has loaded it; stop and unsubscribe
+        when the session closes.
 
-        Waiting for the load matters: a layout swap between the page's HTML render and the
-        browser's first sync could leave the browser with references it never received."""
+        Panel counts a session as connected only once the browser reports its document
+        ready, and drops document changes made before that, expecting to send the whole
+        document on connection (panel/io/document.py); but Bokeh sends the document
+        earlier, when the browser asks for it, so a change in between never reaches the
+        browser and every later update of those models fails: the page stops drawing.
+        So a served page is built (`dashboard(..., start=True)` makes it empty) and changed
+        only from `_begin` on, and `_begin` always starts the timer: when a layout changes
+        relative to the page's connection no longer matters."""
         import panel as pn
 
         quiet_closed_tabs()
@@ -341,12 +369,15 @@ class LivePage:
         pn.state.onload(self._begin)
 
     def _begin(self) -> None:
+        """The browser is connected: draw the current layout, then refresh on a timer."""
         if self._closed:
             return
-        self.rebuild_if_changed()
-        if self.session is not None:
-            self.session.tick()
-        self._schedule()
+        try:
+            self.rebuild_if_changed()
+            if self.session is not None:
+                self.session.tick()
+        finally:
+            self._schedule()  # whatever the first build did, the page keeps updating
 
     def close(self) -> None:
         self._closed = True
@@ -398,8 +429,15 @@ def dashboard(
     protect(pn.state.curdoc)  # served: the page's Content-Security-Policy (streamvis/csp.py)
     fixed = load_layout(layout) if layout is not None else None
     shown, pattern, problem = page_query(pn.state.session_args)
+    served = start and getattr(pn.state.curdoc, "session_context", None) is not None
     page = LivePage(
-        hub or default_hub(), run, fixed, shown=shown, runs=pattern or runs, problem=problem
+        hub or default_hub(),
+        run,
+        fixed,
+        shown=shown,
+        runs=pattern or runs,
+        problem=problem,
+        build=not served,  # served: built once the browser is connected (LivePage.start)
     )
     page.view.sv_page = page
     if start:
@@ -431,12 +469,20 @@ def serve(
     from streamvis.sources import start_sources
 
     checked = load_layout(layout)
+    followed = None
+    if isinstance(layout, str | Path):  # a file: pages follow its edits (layout_watch.py)
+        from streamvis.layout_watch import follow_file
+
+        followed = run or checked.run
+        follow_file(hub or default_hub(), followed, layout)
     start_sources(checked, hub=hub, run=run)
     # pages load BokehJS from this server (Bokeh's server default) and Panel's CSS too
     # (dashboard() pins each session's stylesheets; see page_assets.py), never from a CDN
     install_header()  # each page's Content-Security-Policy also as a response header
 
     def page() -> Any:
+        if followed is not None:
+            return dashboard(None, hub=hub, run=followed)
         return dashboard(checked, hub=hub, run=run)
 
     handle = pn.serve(

@@ -30,12 +30,17 @@ def reset_button(plot: Plot, group: Crossfilter) -> Any:
     return button
 
 
-def group_resets(session: LiveSession) -> list[Any]:
-    """'reset all' per crossfilter group of the page, shown while any member filters."""
+def group_resets(session: LiveSession, made: dict[Any, Any] | None = None) -> list[Any]:
+    """'reset all' per crossfilter group of the page, shown while any member filters.
+    `made` keeps each group's button, so a page re-arranged by a layout edit reuses it."""
     import panel as pn
 
     buttons = []
+    made = {} if made is None else made
     for group in session.crossfilters.values():
+        if group in made:
+            buttons.append(made[group])
+            continue
         button = pn.widgets.Button(
             label=f"reset all ({group.name})",
             height=30,
@@ -45,6 +50,7 @@ def group_resets(session: LiveSession) -> list[Any]:
         )
         button.on_click(lambda _event, g=group: g.reset())
         group.listeners.append(lambda b=button, g=group: setattr(b, "visible", g.active))
+        made[group] = button
         buttons.append(button)
     return buttons
 

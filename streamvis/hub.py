@@ -84,6 +84,7 @@ class Hub:
         self._subscriptions: set[Subscription] = set()
         self._layouts: dict[str, tuple[int, Any]] = {}
         self._layout_version = 0
+        self._layout_files: dict[str, Any] = {}  # runs whose layout is a watched file's
         self._run_created: dict[str, int] = {}
         if store is not None:
             from streamvis.replay import replay
@@ -213,6 +214,7 @@ class Hub:
                     table.ring.reset()
                     table.generation += 1
             had_layout = self._layouts.pop(run, None) is not None
+            self._layout_files.pop(run, None)
             self._run_created.pop(run, None)
             if had_layout:
                 self._layout_version += 1
@@ -273,17 +275,40 @@ class Hub:
     ) -> int:
         """Make `layout` the one pages of `run` show; returns its version (pages following
         the run rebuild when it changes). The hub keeps it without looking inside; `stored`
-        (its plain-dict form) is also written to the store, so it survives a restart."""
+        (its plain-dict form) is also written to the store, so it survives a restart.
+        A layout set here is the run's own: a layout file's edits no longer replace it."""
         check_name("run", run)
         with self._lock:
             if only_if_missing and run in self._layouts:
                 return self._layouts[run][0]
+            self._layout_files.pop(run, None)
             self._layout_version += 1
             self._layouts[run] = (self._layout_version, layout)
             self._run_created.setdefault(run, time.time_ns())
             if stored is not None and self.store is not None:
                 self.store.put(_Op("layout", run, data=stored))
             return self._layout_version
+
+    def set_file_layout(self, run: str, layout: Any, source: Any) -> int:
+        """Make `layout`, read from the watched layout file `source`, the run's layout unless
+        the run has one of its own (set through the API, or replayed from the store);
+        returns the run's layout version. Never stored: the file is read again at start."""
+        check_name("run", run)
+        with self._lock:
+            current = self._layouts.get(run)
+            if current is not None and (
+                self._layout_files.get(run) is None or current[1] is layout
+            ):
+                return current[0]
+            self._layout_version += 1
+            self._layouts[run] = (self._layout_version, layout)
+            self._layout_files[run] = source
+            self._run_created.setdefault(run, time.time_ns())
+            return self._layout_version
+
+    def layout_file(self, run: str) -> Any:
+        """The watched layout file the run's layout comes from; None for a run's own."""
+        return self._layout_files.get(run)
 
     def layout(self, run: str) -> tuple[int, Any]:
         """(version, layout) for `run`; (0, None) when none was set."""

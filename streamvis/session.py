@@ -249,6 +249,37 @@ class LiveSession:
             return 0
         return self.tick()
 
+    def drop(self, plot_ids: set[str]) -> None:
+        """Stop drawing these plots (a layout edit removed them): a stream no plot draws any
+        more is unsubscribed, and a crossfilter member leaves its group, selection too."""
+        for key, feed in list(self.feeds.items()):
+            feed.targets = [t for t in feed.targets if t.plot.id not in plot_ids]
+            if not feed.targets:
+                feed.subscription.close()
+                del self.feeds[key]
+        for key, group in list(self.crossfilters.items()):
+            for plot_id in plot_ids & set(group.members):
+                del group.members[plot_id]
+                if plot_id in group.selections:
+                    group.select(plot_id, None)
+            if not group.members:
+                del self.crossfilters[key]
+
+    def replot(self, plots: dict[str, Plot]) -> None:
+        """Point kept plots at their Plot in the new layout (a new place, new error lines)."""
+        for feed in self.feeds.values():
+            for target in feed.targets:
+                target.plot = plots.get(target.plot.id, target.plot)
+
+    def refill(self, plot_ids: set[str]) -> None:
+        """New plots joined streams this session already reads: the next tick sends those
+        streams' kept rows again, as a reset, so the new plots start with the history."""
+        for feed in self.feeds.values():
+            if feed.subscription.generation != -1 and any(
+                t.plot.id in plot_ids for t in feed.targets
+            ):
+                feed.subscription.generation = -1
+
     def close(self) -> None:
         for feed in self.feeds.values():
             feed.subscription.close()

@@ -191,15 +191,8 @@ def test_seed_readme_example_draws_its_dashboard(
             stderr=stderr,
         )
     try:
-        # open the page once the example's layout is complete (set_layout, then one re-send
-        # per plot on its first data call): a page that is rebuilding for a layout change
-        # within ~0.3 s of connecting can miss it for good (reported separately)
-        def scatter_stored() -> bool:
-            if seed.poll() is not None:
-                raise AssertionError(f"the example exited early:\n{err.read_text()}")
-            return server.get_stream("myapp", "low_left_plot") is not None
-
-        wait_until(scatter_stored, timeout=30, message="the example's first scatter stored")
+        # the page opens while the example is still sending its layout (set_layout, then
+        # one re-send per plot on its first data call): when it connects must not matter
         open_, console = open_page
         page = open_(server.page_url)
 
@@ -211,7 +204,6 @@ def test_seed_readme_example_draws_its_dashboard(
                 lambda p=plot_id: (
                     page.evaluate(MODEL_PROP, [f"sv-figure:{p}", "type"]) == "Figure"
                 ),
-                timeout=30,
                 message=f"figure {plot_id}",
             )
 

@@ -347,6 +347,9 @@ def test_policy_refuses_script_that_reaches_the_page_anyway(
     assert "script-src 'self' 'nonce-" in header
     assert "unsafe-inline" not in header.split("script-src", 1)[1].split(";", 1)[0]
 
+    has_header = f"() => {{ {MODELS} return models.some((m) => "
+    has_header += "(m.css_classes || []).includes('sv-run')); }"
+    wait_until(lambda: page.evaluate(has_header), message="the page is drawn")
     page.evaluate(
         INJECT,
         "<img id=sv-bad src=data:,x onerror=sv_pwn('handler')><script>sv_pwn('script')</script>"
