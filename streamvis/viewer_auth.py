@@ -150,8 +150,12 @@ TRANSPORT_OPTIONS = (
     ),
 )
 OPTIONS = LOGIN_OPTIONS + TRANSPORT_OPTIONS
-TEMPLATE_OPTIONS = ("basic_login_template", "logout_template", "auth_template")
-TEMPLATE_OPTIONS += ("oauth_error_template",)
+TEMPLATE_OPTIONS = (
+    "basic_login_template",
+    "logout_template",
+    "auth_template",
+    "oauth_error_template",
+)
 
 
 def add_viewer_options(parser: argparse.ArgumentParser) -> None:
@@ -214,7 +218,7 @@ def viewer_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> list[s
         if option.kind == "switch":
             flags.append(option.flag)
         elif option.kind == "list":
-            flags += [option.flag, *value]
+            flags += [option.flag, *(value or ())]
         else:
             flags += [option.flag, f"{value:g}" if option.kind == "number" else str(value)]
     basic, _ = _setting(args, environ, "basic_auth")
