@@ -1,0 +1,122 @@
+"""`sv.dashboard(layout)` in Jupyter: the cell shows the live page with no other call, takes
+nothing from the network, and loses no row.
+
+- Panel's notebook extension is loaded on the first dashboard of a kernel, with BokehJS,
+  Panel's scripts and stylesheets inline in the cell output (`pn.extension(inline=True)`),
+  so the page needs no CDN. A kernel that already loaded it (the user's own `pn.extension`)
+  keeps its choice.
+- Why rows were lost: in a notebook, model changes wait in the Bokeh document's hold until
+  they are pushed over the comm, and Panel applies every message from the browser (range
+  changes, and an echo of each stream update the browser applied) with `doc.hold()` ...
+  `doc.unhold()`. `unhold()` discards whatever was held, so a stream update made by a refresh
+  tick and not yet pushed when a browser message was handled never reached the page (gaps
+  of 10-50 steps). A served page has no such window: Bokeh's server sends changes as they
+  happen, under the document lock. Here the ticks of a page and the handling of browser
+  messages take one lock, browser messages keep the updates held before them, and every
+  tick ends by pushing what it changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("streamvis")
+_lock = threading.RLock()  # a page's refresh tick, or Panel applying a browser message
+_installed = False
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel, outside any served session."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    import panel as pn
+
+    document = pn.state.curdoc
+    return document is None or document.session_context is None
+
+
+def prepare() -> None:
+    """Make this kernel ready to show dashboards: Panel's extension with inline resources
+    (unless already loaded) and browser messages that keep pending updates (once)."""
+    import panel as pn
+    from panel.config import panel_extension
+
+    if not panel_extension._loaded:
+        pn.extension(inline=True)
+    _keep_pending_updates()
+
+
+def _keep_pending_updates() -> None:
+    """Wrap Panel's handler of browser messages (see the module docstring)."""
+    global _installed
+    if _installed:
+        return
+    from panel.viewable import MimeRenderMixin
+
+    handler = getattr(MimeRenderMixin, "_on_msg", None)
+    if handler is None:  # a Panel without it: nothing to guard
+        log.warning("streamvis: Panel has no MimeRenderMixin._on_msg; notebook guard not set")
+        return
+    MimeRenderMixin._on_msg = _guarded_handler(handler)  # type: ignore[method-assign]
+    _installed = True
+
+
+def _guarded_handler(handler: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(handler)
+    def on_browser_message(self: Any, ref: str, manager: Any, message: Any) -> None:
+        from panel.io.state import state
+
+        view = state._views.get(ref)
+        document = view[2] if view is not None else None
+        with _lock:
+            if document is None:
+                handler(self, ref, manager, message)
+                return
+            pending = list(document.callbacks._held_events)
+            document.callbacks._held_events = []
+            try:  # Panel drops what the browser's message changed: the browser has it
+                handler(self, ref, manager, message)
+            finally:
+                document.callbacks._held_events[:0] = pending
+        push_page(self)
+
+    on_browser_message.sv_guarded = True  # type: ignore[attr-defined]
+    return on_browser_message
+
+
+def push_page(view: Any) -> None:
+    """Send every change still held in the documents `view` is shown in."""
+    from panel.io.notebook import push
+    from panel.io.state import state
+
+    for ref in list(getattr(view, "_models", {})):
+        shown = state._views.get(ref)
+        if shown is None:
+            continue
+        _viewable, root, document, comm = shown
+        if comm is not None and "embedded" not in root.tags:
+            with _lock:
+                push(document, comm)
+
+
+def attach(page: Any) -> None:
+    """Run `page`'s refresh ticks under the lock, each followed by a push of its changes."""
+    for name in ("on_timer", "_begin"):
+        step = getattr(page, name)
+
+        def guarded(step: Callable[[], None] = step) -> None:
+            with _lock:
+                step()
+            push_page(page.view)
+
+        setattr(page, name, guarded)
