@@ -14,6 +14,9 @@ nothing from the network, and loses no row.
   happen, under the document lock. Here the ticks of a page and the handling of browser
   messages take one lock, browser messages keep the updates held before them, and every
   tick ends by pushing what it changed.
+- A second gap: updates sent while the browser is still building the cell's plots (run all
+  cells: the loop streams before the output is drawn) are dropped by Panel's browser side.
+  Until the browser answers, each tick redraws the page's plots in full (`_waiting_views`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 log = logging.getLogger("streamvis")
 _lock = threading.RLock()  # a page's refresh tick, or Panel applying a browser message
 _installed = False
+_spoken: set[str] = set()  # displayed roots whose browser has sent a message since it opened
+RESYNCS_BEFORE_TRUST = 2  # full redraws pushed before a browser message proves the page live
 
 
 def in_kernel() -> bool:
@@ -79,6 +84,7 @@ def _guarded_handler(handler: Callable[..., None]) -> Callable[..., None]:
         view = state._views.get(ref)
         document = view[2] if view is not None else None
         with _lock:
+            _spoken.add(ref)
             if document is None:
                 handler(self, ref, manager, message)
                 return
@@ -110,13 +116,58 @@ def push_page(view: Any) -> None:
 
 
 def attach(page: Any) -> None:
-    """Run `page`'s refresh ticks under the lock, each followed by a push of its changes."""
+    """Run `page`'s refresh ticks under the lock, each followed by a push of its changes;
+    until its browser view answers, each tick first redraws every plot in full."""
+    resyncs: dict[str, int] = {}
+
     for name in ("on_timer", "_begin"):
         step = getattr(page, name)
 
         def guarded(step: Callable[[], None] = step) -> None:
             with _lock:
+                if _waiting_views(page.view, resyncs):
+                    redraw(page)
                 step()
             push_page(page.view)
 
         setattr(page, name, guarded)
+
+
+def _waiting_views(view: Any, resyncs: dict[str, int]) -> bool:
+    """True when a view of `view` has an open comm but its browser has not answered yet.
+
+    Messages sent as the comm opens can reach the browser before its plots are built, and
+    Panel drops them there; a full redraw per tick, until the browser sends something (it
+    echoes each update it applied), makes the page whole whenever it became ready. A
+    message counts only after two redraws, so updates queued before the comm opened (and
+    sent just after it) cannot end the redraws with stale data."""
+    from panel.io.state import state
+
+    waiting = False
+    for ref in list(getattr(view, "_models", {})):
+        shown = state._views.get(ref)
+        if shown is None or shown[3] is None or not shown[3]._comm:
+            continue
+        done = resyncs.get(ref, 0)
+        if ref in _spoken and done >= RESYNCS_BEFORE_TRUST:
+            continue
+        if done < RESYNCS_BEFORE_TRUST:
+            _spoken.discard(ref)
+        resyncs[ref] = done + 1
+        waiting = True
+    return waiting
+
+
+def redraw(page: Any) -> None:
+    """Send every plot of `page` its whole data on the next push (no new rows needed)."""
+    session = page.session
+    if session is None:
+        return
+    for feed in session.feeds.values():
+        for target in feed.targets:
+            if target.state is not None:
+                target.redraw()
+            elif len(target.buffer.data):
+                # two steps: HoloViews streams only the tail after a step of exactly one
+                target.buffer._count += 2
+                target.buffer.event()
