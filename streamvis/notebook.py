@@ -16,23 +16,28 @@ nothing from the network, and loses no row.
   tick ends by pushing what it changed.
 - A second gap: updates sent while the browser is still building the cell's plots (run all
   cells: the loop streams before the output is drawn) are dropped by Panel's browser side.
-  Until the browser answers, each tick redraws the page's plots in full (`_waiting_views`).
+  Until the browser proves it applies updates, each tick redraws in full (`_not_yet_live`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("streamvis")
 _lock = threading.RLock()  # a page's refresh tick, or Panel applying a browser message
 _installed = False
-_spoken: set[str] = set()  # displayed roots whose browser has sent a message since it opened
-RESYNCS_BEFORE_TRUST = 2  # full redraws pushed before a browser message proves the page live
+_expected: dict[str, set[str]] = {}  # displayed root -> markers its browser may echo
+_live: set[str] = set()  # displayed roots whose browser echoed one of them
+SETTLE = 0.5  # s after a comm opens: Panel resends what it queued within 0.1 s of it
+MAX_FULL_REDRAWS = 3000  # ticks; a front end that never echoes gets incremental updates
 
 
 def in_kernel() -> bool:
@@ -83,8 +88,11 @@ def _guarded_handler(handler: Callable[..., None]) -> Callable[..., None]:
 
         view = state._views.get(ref)
         document = view[2] if view is not None else None
+        markers = _expected.get(ref)
+        if markers and any(marker in str(message) for marker in markers):  # it applied one
+            _live.add(ref)
+            _expected.pop(ref, None)
         with _lock:
-            _spoken.add(ref)
             if document is None:
                 handler(self, ref, manager, message)
                 return
@@ -117,15 +125,15 @@ def push_page(view: Any) -> None:
 
 def attach(page: Any) -> None:
     """Run `page`'s refresh ticks under the lock, each followed by a push of its changes;
-    until its browser view answers, each tick first redraws every plot in full."""
-    resyncs: dict[str, int] = {}
+    until its browser view has proved it applies updates, each tick redraws in full."""
+    waits: dict[str, Waiting] = {}
 
     for name in ("on_timer", "_begin"):
         step = getattr(page, name)
 
         def guarded(step: Callable[[], None] = step) -> None:
             with _lock:
-                if _waiting_views(page.view, resyncs):
+                if _not_yet_live(page.view, waits):
                     redraw(page)
                 step()
             push_page(page.view)
@@ -133,28 +141,47 @@ def attach(page: Any) -> None:
         setattr(page, name, guarded)
 
 
-def _waiting_views(view: Any, resyncs: dict[str, int]) -> bool:
-    """True when a view of `view` has an open comm but its browser has not answered yet.
+@dataclass
+class Waiting:
+    """A displayed view whose browser has not yet echoed a marker (see `_not_yet_live`)."""
 
-    Messages sent as the comm opens can reach the browser before its plots are built, and
-    Panel drops them there; a full redraw per tick, until the browser sends something (it
-    echoes each update it applied), makes the page whole whenever it became ready. A
-    message counts only after two redraws, so updates queued before the comm opened (and
-    sent just after it) cannot end the redraws with stale data."""
+    opened: float  # when a tick first saw its comm open
+    ticks: int = 0
+    marker: str = ""
+
+
+def _not_yet_live(view: Any, waits: dict[str, Waiting]) -> bool:
+    """True while a view of `view` has an open comm and its browser has not yet applied one
+    of our updates; marks the next push so that the browser's echo proves it did.
+
+    Panel's browser side drops updates that arrive before the cell's plots are built (run
+    all cells: the loop streams while the output is still being drawn). Until then each
+    tick redraws every plot in full, so whatever was dropped is superseded. The browser
+    echoes each update it applied; an echo of a marker pushed at least SETTLE seconds after
+    the comm opened (so after every update Panel had queued while it was closed) proves
+    that later updates are applied, in order, to a page that holds everything."""
     from panel.io.state import state
 
     waiting = False
+    now = time.monotonic()
     for ref in list(getattr(view, "_models", {})):
         shown = state._views.get(ref)
         if shown is None or shown[3] is None or not shown[3]._comm:
             continue
-        done = resyncs.get(ref, 0)
-        if ref in _spoken and done >= RESYNCS_BEFORE_TRUST:
+        wait = waits.setdefault(ref, Waiting(opened=now))
+        if ref in _live:
             continue
-        if done < RESYNCS_BEFORE_TRUST:
-            _spoken.discard(ref)
-        resyncs[ref] = done + 1
+        wait.ticks += 1
+        if wait.ticks > MAX_FULL_REDRAWS:
+            continue  # a front end that never echoes: stop paying for full redraws
         waiting = True
+        if now - wait.opened >= SETTLE:
+            wait.marker = f"sv-live-{secrets.token_hex(4)}"
+            _expected.setdefault(ref, set()).add(wait.marker)
+            root = shown[1]
+            root.tags = [tag for tag in root.tags if not str(tag).startswith("sv-live-")] + [
+                wait.marker
+            ]
     return waiting
 
 
