@@ -27,15 +27,19 @@ from tests.conftest import ROOT, accepts_connections, free_port, wait_until
 pytestmark = pytest.mark.ui
 
 ROWS = 800
-LAYOUT = {
-    "title": "notebook",
-    "refresh_ms": 100,
-    "plots": [
-        {"id": "loss", "kind": "line", "stream": "loss", "x": "step", "y": "loss",
-         "at": [0, 0, 1, 1]},
-    ],
-}  # fmt: skip
-SHOW_CELL = f"import streamvis as sv\n\nsv.dashboard({LAYOUT!r})"
+SHOW_CELL = textwrap.dedent("""\
+    import streamvis as sv
+
+    layout = {
+        "title": "training",
+        "refresh_ms": 100,
+        "plots": [
+            {"id": "loss", "kind": "line", "stream": "loss", "x": "step", "y": "loss",
+             "at": [0, 0, 1, 1]},
+        ],
+    }
+    sv.dashboard(layout)  # the cell's output is the live dashboard
+""")
 # What a user's training loop looks like in a notebook: a row per step, the kernel free
 # (awaiting) in between, so the page redraws while the loop runs.
 STREAM_CELL = textwrap.dedent(f"""\
@@ -106,6 +110,11 @@ class JupyterLab:
         ]  # fmt: skip
         if os.geteuid() == 0:  # CI containers run as root
             command.append("--allow-root")
+        notification = home / "lab-settings" / "@jupyterlab" / "apputils-extension"
+        notification.mkdir(parents=True)  # no "get Jupyter news?" prompt, no update check
+        (notification / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
