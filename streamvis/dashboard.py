@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamvis import compare
+from streamvis import compare, notebook
 from streamvis.compare import COMPARED, first_run_plot
 from streamvis.controls import LineControls, smoothing_streams
 from streamvis.errors import StreamError
@@ -419,7 +419,8 @@ def dashboard(
 
     `runs` (a regular expression) compares the matching runs. In a server the page address
     overrides both: `?run=NAME` shows that run, `?runs=REGEX` compares runs.
-    Returns a Panel object; `.servable()` it in an app, or show it in a notebook."""
+    Returns a Panel object; `.servable()` it in an app, or make it a notebook cell's last
+    expression: it shows itself live, with nothing else to call."""
     import panel as pn
 
     use_server_assets()  # before any model exists: a served page never points at a CDN
@@ -440,6 +441,9 @@ def dashboard(
         build=not served,  # served: built once the browser is connected (LivePage.start)
     )
     page.view.sv_page = page
+    if notebook.in_kernel():  # Jupyter: inline resources, no lost rows (streamvis/notebook.py)
+        notebook.prepare()
+        notebook.attach(page)
     if start:
         page.start()
     return page.view

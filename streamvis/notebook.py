@@ -1,0 +1,200 @@
+"""`sv.dashboard(layout)` in Jupyter: the cell shows the live page with no other call, takes
+nothing from the network, and loses no row.
+
+- Panel's notebook extension is loaded on the first dashboard of a kernel, with BokehJS,
+  Panel's scripts and stylesheets inline in the cell output (`pn.extension(inline=True)`),
+  so the page needs no CDN. A kernel that already loaded it (the user's own `pn.extension`)
+  keeps its choice.
+- Why rows were lost: in a notebook, model changes wait in the Bokeh document's hold until
+  they are pushed over the comm, and Panel applies every message from the browser (range
+  changes, and an echo of each stream update the browser applied) with `doc.hold()` ...
+  `doc.unhold()`. `unhold()` discards whatever was held, so a stream update made by a refresh
+  tick and not yet pushed when a browser message was handled never reached the page (gaps
+  of 10-50 steps). A served page has no such window: Bokeh's server sends changes as they
+  happen, under the document lock. Here the ticks of a page and the handling of browser
+  messages take one lock, browser messages keep the updates held before them, and every
+  tick ends by pushing what it changed.
+- A second gap: updates sent while the browser is still building the cell's plots (run all
+  cells: the loop streams before the output is drawn) are dropped by Panel's browser side.
+  Until the browser proves it applies updates, each tick redraws in full (`_not_yet_live`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("streamvis")
+_lock = threading.RLock()  # a page's refresh tick, or Panel applying a browser message
+_installed = False
+_expected: dict[str, set[str]] = {}  # displayed root -> markers its browser may echo
+_live: set[str] = set()  # displayed roots whose browser echoed one of them
+SETTLE = 0.5  # s after a comm opens: Panel resends what it queued within 0.1 s of it
+MAX_FULL_REDRAWS = 3000  # ticks; a front end that never echoes gets incremental updates
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel, outside any served session."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    import panel as pn
+
+    document = pn.state.curdoc
+    return document is None or document.session_context is None
+
+
+def prepare() -> None:
+    """Make this kernel ready to show dashboards: Panel's extension with inline resources
+    (unless already loaded) and browser messages that keep pending updates (once)."""
+    import panel as pn
+    from panel.config import panel_extension
+
+    if not panel_extension._loaded:
+        pn.extension(inline=True)
+    _keep_pending_updates()
+
+
+def _keep_pending_updates() -> None:
+    """Wrap Panel's handler of browser messages (see the module docstring)."""
+    global _installed
+    if _installed:
+        return
+    from panel.viewable import MimeRenderMixin
+
+    handler = getattr(MimeRenderMixin, "_on_msg", None)
+    if handler is None:  # a Panel without it: nothing to guard
+        log.warning("streamvis: Panel has no MimeRenderMixin._on_msg; notebook guard not set")
+        return
+    MimeRenderMixin._on_msg = _guarded_handler(handler)  # type: ignore[method-assign]
+    _installed = True
+
+
+def _guarded_handler(handler: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(handler)
+    def on_browser_message(self: Any, ref: str, manager: Any, message: Any) -> None:
+        from panel.io.state import state
+
+        view = state._views.get(ref)
+        document = view[2] if view is not None else None
+        markers = _expected.get(ref)
+        if markers and any(marker in str(message) for marker in markers):  # it applied one
+            _live.add(ref)
+            _expected.pop(ref, None)
+        with _lock:
+            if document is None:
+                handler(self, ref, manager, message)
+                return
+            pending = list(document.callbacks._held_events)
+            document.callbacks._held_events = []
+            try:  # Panel drops what the browser's message changed: the browser has it
+                handler(self, ref, manager, message)
+            finally:
+                document.callbacks._held_events[:0] = pending
+        push_page(self)
+
+    on_browser_message.sv_guarded = True  # type: ignore[attr-defined]
+    return on_browser_message
+
+
+def push_page(view: Any) -> None:
+    """Send every change still held in the documents `view` is shown in."""
+    from panel.io.notebook import push
+    from panel.io.state import state
+
+    for ref in list(getattr(view, "_models", {})):
+        shown = state._views.get(ref)
+        if shown is None:
+            continue
+        _viewable, root, document, comm = shown
+        if comm is not None and "embedded" not in root.tags:
+            with _lock:
+                push(document, comm)
+
+
+def attach(page: Any) -> None:
+    """Run `page`'s refresh ticks under the lock, each followed by a push of its changes;
+    until its browser view has proved it applies updates, each tick redraws in full."""
+    waits: dict[str, Waiting] = {}
+
+    for name in ("on_timer", "_begin"):
+        step = getattr(page, name)
+
+        def guarded(step: Callable[[], None] = step) -> None:
+            with _lock:
+                if _not_yet_live(page.view, waits):
+                    redraw(page)
+                step()
+            push_page(page.view)
+
+        setattr(page, name, guarded)
+
+
+@dataclass
+class Waiting:
+    """A displayed view whose browser has not yet echoed a marker (see `_not_yet_live`)."""
+
+    opened: float  # when a tick first saw its comm open
+    ticks: int = 0
+    marker: str = ""
+
+
+def _not_yet_live(view: Any, waits: dict[str, Waiting]) -> bool:
+    """True while a view of `view` has an open comm and its browser has not yet applied one
+    of our updates; marks the next push so that the browser's echo proves it did.
+
+    Panel's browser side drops updates that arrive before the cell's plots are built (run
+    all cells: the loop streams while the output is still being drawn). Until then each
+    tick redraws every plot in full, so whatever was dropped is superseded. The browser
+    echoes each update it applied; an echo of a marker pushed at least SETTLE seconds after
+    the comm opened (so after every update Panel had queued while it was closed) proves
+    that later updates are applied, in order, to a page that holds everything."""
+    from panel.io.state import state
+
+    waiting = False
+    now = time.monotonic()
+    for ref in list(getattr(view, "_models", {})):
+        shown = state._views.get(ref)
+        if shown is None or shown[3] is None or not shown[3]._comm:
+            continue
+        wait = waits.setdefault(ref, Waiting(opened=now))
+        if ref in _live:
+            continue
+        wait.ticks += 1
+        if wait.ticks > MAX_FULL_REDRAWS:
+            continue  # a front end that never echoes: stop paying for full redraws
+        waiting = True
+        if now - wait.opened >= SETTLE:
+            wait.marker = f"sv-live-{secrets.token_hex(4)}"
+            _expected.setdefault(ref, set()).add(wait.marker)
+            root = shown[1]
+            root.tags = [tag for tag in root.tags if not str(tag).startswith("sv-live-")] + [
+                wait.marker
+            ]
+    return waiting
+
+
+def redraw(page: Any) -> None:
+    """Send every plot of `page` its whole data on the next push (no new rows needed)."""
+    session = page.session
+    if session is None:
+        return
+    for feed in session.feeds.values():
+        for target in feed.targets:
+            if target.state is not None:
+                target.redraw()
+            elif len(target.buffer.data):
+                # two steps: HoloViews streams only the tail after a step of exactly one
+                target.buffer._count += 2
+                target.buffer.event()
