@@ -3,6 +3,7 @@ subprocess, and headless Chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import random
@@ -51,6 +52,12 @@ def wait_until(
 
 PORT_LOCKS = Path(tempfile.gettempdir()) / "streamvis-test-ports"
 _reserved: list[Any] = []  # lock files held until this process exits
+
+
+@atexit.register
+def _release_ports() -> None:
+    for lock in _reserved:
+        lock.close()
 
 
 def _reservable_ports() -> range:
