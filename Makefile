@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5006
+# two pytest workers, each taking whole files (a file's module-scoped server starts once)
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 .PHONY: demo test test-offline lint bench chromium clean
 
@@ -11,10 +13,10 @@ demo: $(VENV)/.installed  ## create the venv, install, serve the training demo o
 
 test: $(VENV)/.installed-test chromium  ## install test needs (Debian chromium too) and run everything
 	$(BIN)/ruff check streamvis apps examples tests bench
-	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
 
 test-offline: $(VENV)/.installed-test chromium  ## the same suite after the installs, with no network but loopback
-	unshare --net --map-root-user sh -c 'ip link set lo up && $(BIN)/python -m pytest $(PYTEST_ARGS)'
+	unshare --net --map-root-user sh -c 'ip link set lo up && $(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)'
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check streamvis apps examples tests bench
