@@ -16,7 +16,8 @@ test: $(VENV)/.installed-test chromium  ## install test needs (Debian chromium t
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
 
 test-offline: $(VENV)/.installed-test chromium  ## the same suite after the installs, with no network but loopback
-	unshare --net --map-root-user sh -c 'ip link set lo up && $(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)'
+	@if [ "$$(id -u)" = 0 ]; then NS="unshare --net"; else NS="unshare --net --mount --map-root-user"; fi; \
+	  $$NS sh -c 'ip link set lo up && $(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)'
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check streamvis apps examples tests bench
