@@ -17,6 +17,8 @@ nothing from the network, and loses no row.
 - A second gap: updates sent while the browser is still building the cell's plots (run all
   cells: the loop streams before the output is drawn) are dropped by Panel's browser side.
   Until the browser proves it applies updates, each tick redraws in full (`_not_yet_live`).
+- A cell that never awaits blocks the kernel's loop and with it the periodic callback; then
+  a thread runs the ticks, under the same lock (notebook_ticker.py).
 """
 
 from __future__ import annotations

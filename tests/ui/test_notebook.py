@@ -97,7 +97,8 @@ CELL_RUNNING = """(index) => {  // its prompt shows [*] while the kernel runs it
     const prompt = cells[index] && cells[index].querySelector(".jp-InputPrompt");
     return Boolean(prompt) && prompt.textContent.includes("[*]");
 }"""
-RUN_CELL = "() => jupyterapp.commands.execute('notebook:run-cell-and-select-next')"
+# Not awaited: the command's promise settles only when the cell ends
+RUN_CELL = "() => { jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }"
 RUN_ALL = "() => jupyterapp.commands.execute('notebook:run-all-cells')"
 # JupyterLab asks its server for the language server status; the jupyter-lsp server
 # extension is not enabled in this isolated setup (no user or environment config), so that
@@ -149,6 +150,10 @@ class JupyterLab:
         (notification / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
+        # no autosave: a save makes Panel's JupyterLab extension probe /panel-preview/ (404)
+        documents = home / "lab-settings" / "@jupyterlab" / "docmanager-extension"
+        documents.mkdir(parents=True)
+        (documents / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
