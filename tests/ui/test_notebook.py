@@ -351,7 +351,9 @@ def test_blocking_loop_in_another_cell_updates_the_plot_while_it_runs(
         assert page.evaluate(CELL_RUNNING, 1)  # still blocked when all had arrived
         page.screenshot(path=str(jupyter_lab.home / "notebook-blocking.png"))
         (jupyter_lab.root / RELEASE).touch()
-        page.wait_for_function(KERNEL_IDLE, polling=200)
+        wait_until(
+            lambda: not page.evaluate(CELL_RUNNING, 1), timeout=120, message="the cell ending"
+        )
         assert [int(step) for step in page.evaluate(STEPS)] == list(range(ROWS))
         assert tab.real_errors() == [], tab.errors
     finally:
