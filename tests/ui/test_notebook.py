@@ -171,7 +171,12 @@ class JupyterLab:
         return accepts_connections(self.port)
 
     def url(self, notebook: str) -> str:
-        return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?token={self.token}"
+        """The notebook in a workspace of its own: no tab of an earlier test is restored."""
+        workspace = Path(notebook).stem
+        return (
+            f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{notebook}"
+            f"?token={self.token}"
+        )
 
     def output(self) -> str:
         self._log.flush()
