@@ -4,7 +4,8 @@ call, nothing is fetched from outside the Jupyter server, and every streamed row
 A real JupyterLab (from PyPI) runs on 127.0.0.1 with a token and its own empty config,
 runtime and data directories; Chromium opens a notebook that shows the dashboard and then
 streams N rows in small batches, and the test reads the plot's ColumnDataSource through
-`Bokeh.documents` until it holds steps 0..N-1."""
+`Bokeh.documents` until it holds steps 0..N-1. A second notebook streams from a cell that
+blocks (time.sleep, no await) and must show every row while that cell is still running."""
 
 from __future__ import annotations
 
