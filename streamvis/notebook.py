@@ -17,6 +17,8 @@ nothing from the network, and loses no row.
 - A second gap: updates sent while the browser is still building the cell's plots (run all
   cells: the loop streams before the output is drawn) are dropped by Panel's browser side.
   Until the browser proves it applies updates, each tick redraws in full (`_not_yet_live`).
+- A cell that never awaits blocks the kernel's loop and with it the periodic callback; then
+  a thread runs the ticks, under the same lock (notebook_ticker.py).
 """
 
 from __future__ import annotations
@@ -118,27 +120,81 @@ def push_page(view: Any) -> None:
         if shown is None:
             continue
         _viewable, root, document, comm = shown
-        if comm is not None and "embedded" not in root.tags:
-            with _lock:
-                push(document, comm)
+        if comm is None or "embedded" in root.tags:
+            continue
+        if not comm._comm and threading.current_thread() is not threading.main_thread():
+            continue  # Panel would retry on this thread's (absent) loop; the changes stay held
+        with _lock:
+            push(document, comm)
 
 
 def attach(page: Any) -> None:
     """Run `page`'s refresh ticks under the lock, each followed by a push of its changes;
-    until its browser view has proved it applies updates, each tick redraws in full."""
+    until its browser view has proved it applies updates, each tick redraws in full. While
+    a cell blocks the kernel's loop, a thread runs the ticks (notebook_ticker.py)."""
+    import asyncio
+
+    from streamvis import notebook_ticker
+
     waits: dict[str, Waiting] = {}
+    page.sv_loop_ticked = page.sv_ticked = time.monotonic()
 
-    for name in ("on_timer", "_begin"):
-        step = getattr(page, name)
+    def tick(step: Callable[[], None]) -> None:
+        with _lock:
+            page.sv_ticked = time.monotonic()
+            if _not_yet_live(page.view, waits):
+                redraw(page)
+            step()
+        push_page(page.view)
 
-        def guarded(step: Callable[[], None] = step) -> None:
-            with _lock:
-                if _not_yet_live(page.view, waits):
-                    redraw(page)
-                step()
-            push_page(page.view)
+    steps = {name: getattr(page, name) for name in ("on_timer", "_begin")}
+    for name, step in steps.items():
 
-        setattr(page, name, guarded)
+        def on_loop(step: Callable[[], None] = step) -> None:
+            page.sv_loop_ticked = time.monotonic()
+            tick(step)
+
+        setattr(page, name, on_loop)
+
+    def tick_if_stalled(stall_periods: float) -> None:
+        """A tick from the watcher thread, if the loop missed `stall_periods` of them."""
+        with _lock:
+            now = time.monotonic()
+            period = page.refresh_ms / 1000
+            if now - page.sv_loop_ticked < stall_periods * period:
+                return  # the loop ticks: nothing to do
+            if now - page.sv_ticked < 0.9 * period or not _open_views(page.view):
+                return
+            tick(steps["on_timer"])
+
+    page.sv_tick_if_stalled = tick_if_stalled
+    try:
+        loop = asyncio.get_running_loop()  # the kernel's: cells run on it
+    except RuntimeError:
+        loop = None
+    schedule = page._schedule
+
+    def schedule_on_loop() -> None:
+        """(Re)start the periodic callback on the kernel's loop, from any thread."""
+        if loop is None or threading.current_thread() is threading.main_thread():
+            schedule()
+        else:
+            page._period = page.refresh_ms  # the thread keeps to it until the loop runs
+            loop.call_soon_threadsafe(schedule)
+
+    page._schedule = schedule_on_loop
+    notebook_ticker.watch(page)
+
+
+def _open_views(view: Any) -> bool:
+    """True if some view of `view` has its comm to the browser open."""
+    from panel.io.state import state
+
+    for ref in list(getattr(view, "_models", {})):
+        shown = state._views.get(ref)
+        if shown is not None and shown[3] is not None and shown[3]._comm:
+            return True
+    return False
 
 
 @dataclass

@@ -4,7 +4,8 @@ call, nothing is fetched from outside the Jupyter server, and every streamed row
 A real JupyterLab (from PyPI) runs on 127.0.0.1 with a token and its own empty config,
 runtime and data directories; Chromium opens a notebook that shows the dashboard and then
 streams N rows in small batches, and the test reads the plot's ColumnDataSource through
-`Bokeh.documents` until it holds steps 0..N-1."""
+`Bokeh.documents` until it holds steps 0..N-1. A second notebook streams from a cell that
+blocks (time.sleep, no await) and must show every row while that cell is still running."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +52,22 @@ STREAM_CELL = textwrap.dedent(f"""\
         sv.stream("loss", {{"step": step, "loss": math.exp(-step / 300)}})
         await asyncio.sleep(0.005)
 """)
+# The same loop as most training loops are written: blocking sleeps, never an await. The
+# cell then blocks until the test releases it, so the test reads the plot while it runs.
+RELEASE = "release-blocking-cell"
+BLOCKING_CELL = textwrap.dedent(f"""\
+    import math
+    import os
+    import time
+
+    for step in range({ROWS}):
+        sv.stream("loss", {{"step": step, "loss": math.exp(-step / 300)}})
+        time.sleep(0.005)
+    waited = 0.0
+    while not os.path.exists("{RELEASE}") and waited < 900:  # the test releases it
+        time.sleep(0.05)
+        waited += 0.05
+""")
 STEPS = """() => {
     if (!window.Bokeh) return null;
     for (const doc of Bokeh.documents) {
@@ -64,6 +82,24 @@ KERNEL_IDLE = """() => {
         && panel.sessionContext.session.kernel;
     return Boolean(kernel) && kernel.status === "idle";
 }"""
+# The kernel pushes a root tag "sv-live-..." once the view's comm is open (notebook.py)
+COMM_OPEN = """() => {
+    if (!window.Bokeh) return false;
+    for (const doc of Bokeh.documents) {
+        if (!doc.get_model_by_name("sv:loss:loss")) continue;
+        for (const root of doc.roots()) {
+            if (root.tags.some((tag) => String(tag).startsWith("sv-live-"))) return true;
+        }
+    }
+    return false;
+}"""
+CELL_RUNNING = """(index) => {  // its prompt shows [*] while the kernel runs it
+    const cells = document.querySelectorAll(".jp-NotebookPanel .jp-Notebook .jp-Cell");
+    const prompt = cells[index] && cells[index].querySelector(".jp-InputPrompt");
+    return Boolean(prompt) && prompt.textContent.includes("[*]");
+}"""
+# Not awaited: the command's promise settles only when the cell ends
+RUN_CELL = "() => { jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }"
 RUN_ALL = "() => jupyterapp.commands.execute('notebook:run-all-cells')"
 # JupyterLab asks its server for the language server status; the jupyter-lsp server
 # extension is not enabled in this isolated setup (no user or environment config), so that
@@ -115,6 +151,10 @@ class JupyterLab:
         (notification / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
+        # no autosave: a save makes Panel's JupyterLab extension probe /panel-preview/ (404)
+        documents = home / "lab-settings" / "@jupyterlab" / "docmanager-extension"
+        documents.mkdir(parents=True)
+        (documents / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
@@ -132,7 +172,12 @@ class JupyterLab:
         return accepts_connections(self.port)
 
     def url(self, notebook: str) -> str:
-        return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?token={self.token}"
+        """The notebook in a workspace of its own: no tab of an earlier test is restored."""
+        workspace = Path(notebook).stem
+        return (
+            f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{notebook}"
+            f"?token={self.token}"
+        )
 
     def output(self) -> str:
         self._log.flush()
@@ -200,28 +245,54 @@ def not_local(requests: list[str], port: int) -> list[str]:
     return foreign
 
 
+@dataclass
+class NotebookTab:
+    """A browser tab on a notebook, with every request it made and every error it logged."""
+
+    context: Any
+    page: Any
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def real_errors(self) -> list[str]:
+        """Console errors but JupyterLab's own language-server probe (and its 404 line)."""
+        allowed = [e for e in self.errors if any(p in e for p in ALLOWED_CONSOLE_ERRORS)]
+        # Chromium also logs each failed response once, without its address
+        failed_loads = [e for e in self.errors if e.startswith(FAILED_LOAD)]
+        assert len(failed_loads) <= len(allowed), self.errors
+        return [e for e in self.errors if e not in allowed and e not in failed_loads]
+
+
+def open_notebook(lab: JupyterLab, browser: Any, name: str) -> NotebookTab:
+    """Open notebook `name` in a new browser context, recording requests and errors, and
+    wait until its kernel is idle."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    tab = NotebookTab(context, context.new_page())
+    context.on("request", lambda sent: tab.requests.append(sent.url))
+    context.on("websocket", lambda socket: tab.requests.append(socket.url))
+    tab.page.set_default_timeout(120_000)
+    tab.page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+    tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    tab.page.on(
+        "response",
+        lambda answer: (
+            tab.errors.append(f"HTTP {answer.status} {answer.url}")
+            if answer.status >= 400
+            else None
+        ),
+    )
+    tab.page.goto(lab.url(name))
+    tab.page.wait_for_function(KERNEL_IDLE, polling=200)
+    return tab
+
+
 def test_dashboard_cell_shows_every_streamed_row_without_network(
     jupyter_lab: JupyterLab, browser: Any, request: pytest.FixtureRequest
 ) -> None:
     write_notebook(jupyter_lab.root / "live.ipynb", [SHOW_CELL, STREAM_CELL])
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    requests: list[str] = []
-    errors: list[str] = []
-    context.on("request", lambda sent: requests.append(sent.url))
-    context.on("websocket", lambda socket: requests.append(socket.url))
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "response",
-        lambda answer: (
-            errors.append(f"HTTP {answer.status} {answer.url}") if answer.status >= 400 else None
-        ),
-    )
+    tab = open_notebook(jupyter_lab, browser, "live.ipynb")
+    page = tab.page
     try:
-        page.goto(jupyter_lab.url("live.ipynb"))
-        page.wait_for_function(KERNEL_IDLE, polling=200)
         # A fresh kernel runs the notebook top to bottom, as a user opening it does: the page
         # appears while the loop already streams.
         page.evaluate(RUN_ALL)
@@ -242,14 +313,57 @@ def test_dashboard_cell_shows_every_streamed_row_without_network(
         page.screenshot(path=str(jupyter_lab.home / "notebook.png"))
         if os.environ.get("STREAMVIS_NOTEBOOK_SHOT"):  # refresh docs/notebook.png
             page.screenshot(path=os.environ["STREAMVIS_NOTEBOOK_SHOT"])
-        assert not_local(requests, jupyter_lab.port) == [], requests
-        allowed = [e for e in errors if any(probe in e for probe in ALLOWED_CONSOLE_ERRORS)]
-        # Chromium also logs each failed response once, without its address
-        failed_loads = [e for e in errors if e.startswith(FAILED_LOAD)]
-        real_errors = [e for e in errors if e not in allowed and e not in failed_loads]
-        assert len(failed_loads) <= len(allowed), errors
-        assert real_errors == [], errors
+        assert not_local(tab.requests, jupyter_lab.port) == [], tab.requests
+        assert tab.real_errors() == [], tab.errors
     finally:
-        context.close()
+        tab.context.close()
+        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+            print(f"---- JupyterLab log ----\n{jupyter_lab.output()}")
+
+
+def test_blocking_loop_in_another_cell_updates_the_plot_while_it_runs(
+    jupyter_lab: JupyterLab, browser: Any, request: pytest.FixtureRequest
+) -> None:
+    """A cell that never awaits blocks the kernel's loop; the plot still gets every row
+    while that cell runs (a thread ticks the page, streamvis/notebook_ticker.py)."""
+    write_notebook(jupyter_lab.root / "blocking.ipynb", [SHOW_CELL, BLOCKING_CELL])
+    tab = open_notebook(jupyter_lab, browser, "blocking.ipynb")
+    page = tab.page
+    try:
+        page.evaluate(RUN_CELL)  # the dashboard cell, on its own: its view connects
+        page.wait_for_function(COMM_OPEN, polling=200)
+        page.wait_for_function(KERNEL_IDLE, polling=200)
+        page.evaluate(RUN_CELL)  # the blocking loop
+        wait_until(
+            lambda: page.evaluate(CELL_RUNNING, 1),
+            timeout=120,
+            interval=0.1,
+            message="the blocking cell running",
+        )
+
+        def all_rows_while_running() -> list[Any] | bool:
+            found = page.evaluate(STEPS) or []
+            assert page.evaluate(CELL_RUNNING, 1), "the blocking cell ended"
+            return len(found) >= ROWS and found
+
+        try:
+            steps = wait_until(
+                all_rows_while_running, timeout=180, interval=0.2, message=f"{ROWS} rows"
+            )
+        except AssertionError as timeout:
+            shown = [int(step) for step in page.evaluate(STEPS) or []]
+            raise AssertionError(f"{timeout}; missing steps: {missing(shown)}") from None
+        assert [int(step) for step in steps] == list(range(ROWS))
+        assert page.evaluate(CELL_RUNNING, 1)  # still blocked when all had arrived
+        page.screenshot(path=str(jupyter_lab.home / "notebook-blocking.png"))
+        (jupyter_lab.root / RELEASE).touch()
+        wait_until(
+            lambda: not page.evaluate(CELL_RUNNING, 1), timeout=120, message="the cell ending"
+        )
+        assert [int(step) for step in page.evaluate(STEPS)] == list(range(ROWS))
+        assert tab.real_errors() == [], tab.errors
+    finally:
+        (jupyter_lab.root / RELEASE).touch()  # never leave the kernel blocked
+        tab.context.close()
         if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
             print(f"---- JupyterLab log ----\n{jupyter_lab.output()}")
