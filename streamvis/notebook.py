@@ -17,6 +17,14 @@ nothing from the network, and loses no row.
 - A second gap: updates sent while the browser is still building the cell's plots (run all
   cells: the loop streams before the output is drawn) are dropped by Panel's browser side.
   Until the browser proves it applies updates, each tick redraws in full (`_not_yet_live`).
+- A third: Panel's `push` turns the held changes into a message even while the comm is not
+  open, and retries it every 0.1 s on the kernel's loop, outside the lock. Queued messages
+  go out in no set order once it opens (traced: newest first, the first full-data message
+  last); when the loop lags the thread's ticks (load), that stale full data could reach
+  the browser after it was proved live and reset the plot to its first rows, and every
+  later update only appended: a block of rows never arrived (steps 51-68 of 800). Every
+  `push` now goes through `_push_when_open`: while the comm is closed the changes stay
+  held in the document; once it is open they are sent in order, under the lock.
 - A cell that never awaits blocks the kernel's loop and with it the periodic callback; then
   a thread runs the ticks, under the same lock (notebook_ticker.py).
 """
@@ -80,7 +88,50 @@ def _keep_pending_updates() -> None:
         log.warning("streamvis: Panel has no MimeRenderMixin._on_msg; notebook guard not set")
         return
     MimeRenderMixin._on_msg = _guarded_handler(handler)  # type: ignore[method-assign]
+    _push_only_when_open()
     _installed = True
+
+
+# Modules that bind Panel's `push` by name (HoloViews' plots push after each stream event)
+_PUSH_USERS = (
+    "panel.io.notebook",
+    "panel.reactive",
+    "panel.pane.base",
+    "panel.pane.plot",
+    "panel.io.datamodel",
+    "panel.widgets.misc",
+    "holoviews.plotting.plot",
+)
+
+
+def _push_only_when_open() -> None:
+    """Route every user of Panel's `push` through `_push_when_open` (module docstring)."""
+    import importlib
+
+    from panel.io import notebook
+
+    original = notebook.push
+    replacement = functools.partial(_push_when_open, original)
+    for name in _PUSH_USERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if getattr(module, "push", None) is original:
+            module.push = replacement  # type: ignore[attr-defined]
+
+
+def _push_when_open(
+    push: Callable[..., None], doc: Any, comm: Any, binary: bool = True, msg: Any = None
+) -> None:
+    """Send `doc`'s held changes over `comm` if it is open, under the lock; otherwise leave
+    them held (no message is built that could be sent later, out of order)."""
+    if comm is None or not comm._comm:
+        if msg is not None:  # a retry Panel queued before this was installed
+            push(doc, comm, binary, msg=msg)
+        return
+    with _lock:
+        push(doc, comm, binary, msg=msg)
 
 
 def _guarded_handler(handler: Callable[..., None]) -> Callable[..., None]:
@@ -122,10 +173,7 @@ def push_page(view: Any) -> None:
         _viewable, root, document, comm = shown
         if comm is None or "embedded" in root.tags:
             continue
-        if not comm._comm and threading.current_thread() is not threading.main_thread():
-            continue  # Panel would retry on this thread's (absent) loop; the changes stay held
-        with _lock:
-            push(document, comm)
+        push(document, comm)  # _push_when_open: held until the comm is open
 
 
 def attach(page: Any) -> None:
