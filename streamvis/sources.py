@@ -421,9 +421,14 @@ class WebSocketSource(BaseSource):
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         if self._stop.is_set():
             return
-        connection = await websocket_connect(
+        connecting = websocket_connect(
             self.spec["url"], connect_timeout=10, ping_interval=20, ping_timeout=20
         )
+        try:  # shielded: a stop during the handshake must not orphan a half-made connection
+            connection = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            connecting.add_done_callback(_close_if_connected)
+            raise
         try:
             self._connected()
             while True:
@@ -450,6 +455,13 @@ class WebSocketSource(BaseSource):
     def _finish(self) -> None:
         if self._runner is not None:
             self._runner.close()
+
+
+def _close_if_connected(future: Any) -> None:
+    """Close the connection a cancelled handshake still produced (tornado would drop it
+    with its socket open)."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 class PythonSource(BaseSource):
