@@ -20,17 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS  # one launch setting for tests and benches
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def wait_until(
