@@ -272,6 +272,16 @@ def open_page(browser: Any) -> Iterator[tuple[Callable[[str], Any], Console]]:
     assert console.foreign_requests() == [], "a page asked another server (offline: none)"
 
 
+def drag_first_plot(page: Any, dx: float) -> None:
+    """Drag the page's first plot `dx` pixels to the right from its middle (a user's pan)."""
+    box = page.locator(".bk-Canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + dx, cy, steps=8)
+    page.mouse.up()
+
+
 def accepts_connections(port: int) -> bool:
     """True when something listens on 127.0.0.1:`port`."""
     with socket.socket() as probe:

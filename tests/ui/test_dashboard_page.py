@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import drag_first_plot, wait_until
 from tests.producers import CLOUD_POINTS, metric_a
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
@@ -150,12 +150,7 @@ def test_zoom_holds_while_rows_keep_arriving(tmp_path: Path, panel_server, open_
     wait_until(lambda: prop(page, "sv-x:metrics", "end") > end + 5, message="axis follows data")
 
     # the user pans: the view stays where they put it while rows keep arriving
-    box = page.locator(".bk-Canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx, cy)
-    page.mouse.down()
-    page.mouse.move(cx + 150, cy, steps=8)
-    page.mouse.up()
+    drag_first_plot(page, 150)
     held = (prop(page, "sv-x:metrics", "start"), prop(page, "sv-x:metrics", "end"))
     rows = last_step(page)
     wait_until(lambda: last_step(page) > rows + 30, message="rows still drawn after pan")

@@ -15,7 +15,7 @@ import pytest
 
 import streamvis as sv
 from streamvis.hub import Hub
-from tests.conftest import free_port, wait_until
+from tests.conftest import drag_first_plot, free_port, wait_until
 from tests.server.test_ingest_api import API, call
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
@@ -115,12 +115,7 @@ def test_edits_rearrange_the_open_page_keeping_zoom_and_selection(
     wait_until(lambda: last_step(page, "trend") > 30, message="rows drawn")
 
     # the user pans the trend plot and picks bar t2 of the crossfilter group
-    box = page.locator(".bk-Canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx, cy)
-    page.mouse.down()
-    page.mouse.move(cx + 150, cy, steps=8)
-    page.mouse.up()
+    drag_first_plot(page, 150)
     held = (prop(page, "sv-x:trend", "start"), prop(page, "sv-x:trend", "end"))
     figure_id = prop(page, "sv-figure:trend", "id")
     bars = page.locator(".bk-Canvas").nth(1).bounding_box()
