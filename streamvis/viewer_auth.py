@@ -209,7 +209,8 @@ def _setting(
 
 def viewer_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> list[str]:
     """The `panel serve` flags for the options given, in a fixed order, plus streamvis's own
-    login and logout pages (no resources from a CDN) when a login is on and none is given."""
+    login and logout pages (no resources from a CDN) when a login is on and none is given.
+    Values travel as `--flag=value`, so a secret that starts with '-' is not read as a flag."""
     flags: list[str] = []
     for option in OPTIONS:
         value = getattr(args, option.dest, None)
@@ -220,7 +221,8 @@ def viewer_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> list[s
         elif option.kind == "list":
             flags += [option.flag, *(value or ())]
         else:
-            flags += [option.flag, f"{value:g}" if option.kind == "number" else str(value)]
+            text = f"{value:g}" if option.kind == "number" else str(value)
+            flags.append(f"{option.flag}={text}")  # one word: a value may start with '-'
     basic, _ = _setting(args, environ, "basic_auth")
     provider, _ = _setting(args, environ, "oauth_provider")
     if basic and not provider and args.basic_login_template is None:
@@ -294,7 +296,7 @@ def check_viewer_options(
         raise StreamvisError(
             "a login needs a cookie secret to sign its cookies: give --cookie-secret or set "
             "PANEL_COOKIE_SECRET (make one with: python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))')"
+            "print(secrets.token_hex(32))')"
         )
     if not token:
         raise StreamvisError(

@@ -49,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     (folder / "users.json").write_text(json.dumps(USERS))
     options = ["--store", str(folder / "store.db"), "--token", TOKEN]
     options += ["--basic-auth", str(folder / "users.json")]
-    options += ["--cookie-secret", secrets.token_urlsafe(32)]
+    options += [f"--cookie-secret={secrets.token_urlsafe(32)}"]  # may start with '-'
     options += ["--allow-origin", PROXY, "--use-xheaders"]  # as behind a TLS proxy
     process = ServeProcess(folder / "layout.yaml", options, folder / "serve.log", {})
     yield process

@@ -55,11 +55,11 @@ def test_without_viewer_options_no_login_or_tls_flag_is_added() -> None:
 
 
 def test_basic_auth_is_passed_on_with_streamvis_login_and_logout_pages() -> None:
-    given = ["--basic-auth", "users.json", "--cookie-secret", "c00kie"]
+    given = ["--basic-auth=users.json", "--cookie-secret=c00kie"]
     pages = ["--basic-login-template", str(LOGIN_TEMPLATE)]
     pages += ["--logout-template", str(LOGOUT_TEMPLATE)]
     assert command(*given) == with_flags(*given, *pages)
-    own = ["--basic-login-template", "mine.html", "--logout-template", "bye.html"]
+    own = ["--basic-login-template=mine.html", "--logout-template=bye.html"]
     assert command(*given, *own) == with_flags(*given, *own)
     # basic auth set by Panel's variable still gets the CDN-free pages, and no flag
     assert command(environ={"PANEL_BASIC_AUTH": "pw"}) == with_flags(*pages)
@@ -67,40 +67,37 @@ def test_basic_auth_is_passed_on_with_streamvis_login_and_logout_pages() -> None
 
 def test_every_oauth_option_is_passed_on_as_given() -> None:
     given = [
-        "--cookie-secret",
-        "c00kie",
-        "--cookie-path",
-        "/dash",
-        "--oauth-provider",
-        "github",
-        "--oauth-key",
-        "client-id",
-        "--oauth-secret",
-        "client-secret",
-        "--oauth-redirect-uri",
-        "https://dash.example.org/login",
-        "--oauth-extra-params",
-        "{'scope': 'read:user'}",
-        "--oauth-jwt-user",
-        "email",
-        "--oauth-encryption-key",
-        SECRET_KEY,
-        "--oauth-expiry-days",
-        "0.5",
+        "--cookie-secret=c00kie",
+        "--cookie-path=/dash",
+        "--oauth-provider=github",
+        "--oauth-key=client-id",
+        "--oauth-secret=client-secret",
+        "--oauth-redirect-uri=https://dash.example.org/login",
+        "--oauth-extra-params={'scope': 'read:user'}",
+        "--oauth-jwt-user=email",
+        f"--oauth-encryption-key={SECRET_KEY}",
+        "--oauth-expiry-days=0.5",
         "--oauth-refresh-tokens",
     ]
     guests = ["--oauth-guest-endpoints", "/health", "--oauth-guest-endpoints", "/about"]
-    rest = ["--oauth-optional", "--oauth-error-template", "err.html"]
-    rest += ["--login-endpoint", "/signin", "--logout-endpoint", "/signout"]
-    rest += ["--auth-template", "auth.html"]
+    rest = ["--oauth-optional", "--oauth-error-template=err.html"]
+    rest += ["--login-endpoint=/signin", "--logout-endpoint=/signout"]
+    rest += ["--auth-template=auth.html"]
     built = command(*given, *guests, *rest)
     guests_as_panel_takes_them = ["--oauth-guest-endpoints", "/health", "/about"]
     logout = ["--logout-template", str(LOGOUT_TEMPLATE)]
     assert built == with_flags(*given, *guests_as_panel_takes_them, *rest, *logout)
 
 
+def test_a_secret_that_starts_with_a_dash_reaches_panel_whole() -> None:
+    """token_urlsafe() starts with '-' one time in 64; `--cookie-secret -x` would be a flag."""
+    built = command("--basic-auth=pw", "--cookie-secret=-Zq3", "--oauth-secret=--k")
+    assert "--cookie-secret=-Zq3" in built
+    assert "--basic-auth=pw" in built
+
+
 def test_tls_and_proxy_options_are_passed_on() -> None:
-    given = ["--ssl-certfile", "/etc/c.pem", "--ssl-keyfile", "/etc/k.pem", "--use-xheaders"]
+    given = ["--ssl-certfile=/etc/c.pem", "--ssl-keyfile=/etc/k.pem", "--use-xheaders"]
     assert command(*given) == with_flags(*given)
 
 
