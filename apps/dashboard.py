@@ -3,6 +3,6 @@ or `--plugins streamvis.ingest`, a bad layout stops the server at start)."""
 
 import sys
 
-from streamvis.app import build_page
+from streamvis.server.app import build_page
 
 build_page(sys.argv[1:]).servable(title="streamvis")

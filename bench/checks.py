@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-import streamvis.normalize as normalize_module
-from streamvis.normalize import normalize
+import streamvis.core.normalize as normalize_module
+from streamvis.core.normalize import normalize
 
 ROWS = 10_000
 ROUNDS = 7

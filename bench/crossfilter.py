@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from streamvis.crossfilter import Crossfilter, Selection
 from streamvis.kinds.bar import BarState
-from streamvis.spec import load_layout
+from streamvis.layout.spec import load_layout
+from streamvis.transforms.crossfilter import Crossfilter, Selection
 
 LAYOUT = {
     "plots": [

@@ -204,8 +204,8 @@ def ws_producer(port: int, producer: Producer, stop: threading.Event) -> None:
 
 def stored_values(store: Path, streams: list[str]) -> tuple[dict[str, np.ndarray], str]:
     """Each stream's column v as the store file holds it, and SQLite's integrity check."""
-    from streamvis.export import export
     from streamvis.store import SQLiteStore
+    from streamvis.store.export import export
 
     backend = SQLiteStore(store, readonly=True)
     try:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 
 REPEATS = 5
 

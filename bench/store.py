@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from ports import free_port, wait_port
 
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from streamvis.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import numpy as np
 from bokeh.document import Document
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 
 LAYOUT = {
     "plots": [

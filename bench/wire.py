@@ -19,8 +19,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from streamvis.limits import Limits
-from streamvis.wire import WireError, check_bounds
+from streamvis.wire.codec import WireError, check_bounds
+from streamvis.wire.limits import Limits
 
 REPEATS = 5
 

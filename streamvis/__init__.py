@@ -14,11 +14,11 @@ import os
 from typing import Any
 
 from streamvis.client import Client
-from streamvis.dashboard import dashboard, serve
+from streamvis.core.hub import Hub, Mode, default_hub, use_default_store
 from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
-from streamvis.export import export
-from streamvis.hub import Hub, Mode, default_hub, use_default_store
-from streamvis.spec import Layout, Plot, load_layout
+from streamvis.layout.spec import Layout, Plot, load_layout
+from streamvis.page.dashboard import dashboard, serve
+from streamvis.store.export import export
 
 __version__ = "0.1.0"
 _connected: Client | None = None

@@ -12,15 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from streamvis.access import DEFAULT_MAX_BODY, is_loopback, make_access, token_problem
 from streamvis.errors import StreamvisError
-from streamvis.store import DEFAULT_PATH, Op, SQLiteStore, StoreError
-from streamvis.viewer_auth import (
+from streamvis.server.access import DEFAULT_MAX_BODY, is_loopback, make_access, token_problem
+from streamvis.server.viewer_auth import (
     add_viewer_options,
     check_viewer_options,
     forwarded_origins,
     viewer_flags,
 )
+from streamvis.store import DEFAULT_PATH, Op, SQLiteStore, StoreError
 
 SERVE_EXAMPLES = """examples:
   streamvis serve layout.yaml                 # keeps data in ./.streamvis/streamvis.db
@@ -78,8 +78,8 @@ def page_url(address: str, port: int, scheme: str = "http") -> str:
 def serve_command(args: argparse.Namespace) -> int:
     """Run `panel serve` on the packaged page with the ingest routes mounted (and the store
     opened and replayed as it starts)."""
-    from streamvis import layout_limits as limits
-    from streamvis.spec import load_layout
+    from streamvis.layout import limits
+    from streamvis.layout.spec import load_layout
 
     limits.current()  # a bad STREAMVIS_MAX_* value: one line now
     if args.layout:  # an invalid layout (or one beyond the limits) is refused here, not in a page
@@ -131,7 +131,7 @@ def panel_serve_command(
     """The `panel serve` command line `streamvis serve` runs for `args` (`environ`: the
     variables it will run with, default this process's)."""
     environ = os.environ if environ is None else environ
-    app = Path(__file__).with_name("serve_app.py")
+    app = Path(__file__).with_name("server") / "serve_app.py"
     command = [
         sys.executable,
         "-m",
@@ -228,7 +228,7 @@ def export_command(args: argparse.Namespace) -> int:
     """Write one stream to a file, or every stream of a run into a directory."""
     from tqdm import tqdm
 
-    from streamvis.export import export, write_file
+    from streamvis.store.export import export, write_file
 
     backend = SQLiteStore(_store_path(args), readonly=True)
     try:
@@ -492,10 +492,10 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
     import panel as pn
     import tornado.web
 
-    from streamvis.csp import install_header
-    from streamvis.dashboard import dashboard
-    from streamvis.hub import use_default_store
-    from streamvis.ingest import routes
+    from streamvis.core.hub import use_default_store
+    from streamvis.page.csp import install_header
+    from streamvis.page.dashboard import dashboard
+    from streamvis.server.ingest import routes
     from streamvis.store import configured_retention, open_store
 
     try:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from streamvis import fields
-from streamvis.aggregate import AGGS, SORTS, GroupAggregate
-from streamvis.crossfilter import Crossfilter, Selection, toggle
 from streamvis.kinds.base import axis_opts
+from streamvis.layout import fields
+from streamvis.transforms.aggregate import AGGS, SORTS, GroupAggregate
+from streamvis.transforms.crossfilter import Crossfilter, Selection, toggle
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {
     "by": fields.column(required=True),

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis.sanitize import format_literal
+from streamvis.kinds.sanitize import format_literal
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 DEFAULT_POINTS = 10_000
 WAITING = "waiting for data"
@@ -108,7 +108,7 @@ def plain_labels(figure: Any) -> None:
 
 def drop_eval_callbacks(figure: Any) -> None:
     """Remove HoloViews' browser-side un-pause on reset (a CustomJS, which the browser
-    could only run with 'unsafe-eval', refused by the page policy, streamvis/csp.py). With
+    could only run with 'unsafe-eval', refused by the page policy, streamvis/page/csp.py). With
     pause-on-zoom removed it has nothing to undo."""
     callbacks = dict(figure.js_event_callbacks)
     kept = [c for c in callbacks.get("reset", []) if "hold_render" not in getattr(c, "code", "")]

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis import fields
-from streamvis.crossfilter import RowsState
 from streamvis.kinds.base import axis_opts, points, range_selection
+from streamvis.layout import fields
+from streamvis.transforms.crossfilter import RowsState
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {
     "value": fields.column(required=True),

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis import fields
 from streamvis.kinds.base import axis_opts, plain_text, points
+from streamvis.layout import fields
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {"columns": fields.columns(), "origin": fields.choice("top", "bottom")}
 OPTIONS = ("title", "xlabel", "ylabel", "palette", "points")

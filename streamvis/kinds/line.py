@@ -3,16 +3,16 @@ release). NaN and inf are drawn as gaps.
 
 Options `smoothing` (TensorBoard's moving average; the raw line stays, faint, behind) and
 `x_axis` (step, wall or relative time) are the starting values of the page's controls,
-which restyle every line plot of the page (see streamvis/controls.py)."""
+which restyle every line plot of the page (see streamvis/page/controls.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from streamvis import fields
-from streamvis.crossfilter import RowsState
 from streamvis.kinds.base import axis_opts, points, range_selection
-from streamvis.smoothing import (
+from streamvis.layout import fields
+from streamvis.transforms.crossfilter import RowsState
+from streamvis.transforms.smoothing import (
     PALETTE,
     RAW_ALPHA,
     TIME_COLUMNS,
@@ -26,7 +26,7 @@ from streamvis.smoothing import (
 )
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {"x": fields.column(required=True), "y": fields.columns(required=True)}
 OPTIONS = (

@@ -1,16 +1,16 @@
 """`markdown`: static text from the layout (headings, notes, links). Layouts may come from
-producers over HTTP, so the text is rendered by streamvis.sanitize: raw HTML is shown as
+producers over HTTP, so the text is rendered by streamvis.kinds.sanitize: raw HTML is shown as
 text, links keep only http(s), mailto and relative targets, images show their alt text."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from streamvis import fields
-from streamvis.sanitize import markdown_html
+from streamvis.kinds.sanitize import markdown_html
+from streamvis.layout import fields
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {"text": fields.text(required=True, limit="markdown")}
 OPTIONS = ("title",)

@@ -6,10 +6,10 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
-from streamvis import fields
+from streamvis.layout import fields
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {"value": fields.column(required=True), "format": fields.number_format(default="{:,.4g}")}
 OPTIONS = ("title",)

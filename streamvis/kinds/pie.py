@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streamvis import fields
 from streamvis.kinds import ring
+from streamvis.layout import fields
 
 FIELDS = {**ring.FIELDS, "inner_radius": fields.number(default=0.0)}
 OPTIONS = ring.OPTIONS

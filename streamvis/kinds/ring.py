@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis import fields
 from streamvis.kinds import bar
 from streamvis.kinds.base import axis_opts
+from streamvis.layout import fields
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 MAX_INNER_RADIUS = 0.9
 FIELDS = {**bar.FIELDS, "inner_radius": fields.number(default=0.5)}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from streamvis.kinds import bar
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = bar.FIELDS
 OPTIONS = bar.OPTIONS

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from streamvis import fields
-from streamvis.crossfilter import RowsState
 from streamvis.kinds.base import axis_opts, points, range_selection
+from streamvis.layout import fields
+from streamvis.transforms.crossfilter import RowsState
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {
     "x": fields.column(required=True),

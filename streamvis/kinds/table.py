@@ -8,12 +8,12 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from streamvis import fields
-from streamvis.crossfilter import RowsState
-from streamvis.sanitize import format_literal
+from streamvis.kinds.sanitize import format_literal
+from streamvis.layout import fields
+from streamvis.transforms.crossfilter import RowsState
 
 if TYPE_CHECKING:
-    from streamvis.spec import Plot
+    from streamvis.layout.spec import Plot
 
 FIELDS = {
     "columns": fields.columns(required=True),

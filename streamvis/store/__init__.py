@@ -17,12 +17,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamvis.core.journal import Journal, Op
 from streamvis.errors import StoreError
-from streamvis.store.journal import Journal, Op
 from streamvis.store.sqlite import Retention, SQLiteStore, StreamRecord
 
 if TYPE_CHECKING:
-    from streamvis.hub import Hub
+    from streamvis.core.hub import Hub
 
 DEFAULT_PATH = Path(".streamvis") / "streamvis.db"
 MEMORY = "none"
@@ -133,7 +133,7 @@ def store_from_environment(
 def server_hub(argv: Sequence[str] | None = None) -> Hub:
     """The process-wide hub of a server, on its configured store (default
     ./.streamvis/streamvis.db), replayed on first call; later calls return it."""
-    from streamvis.hub import use_default_store
+    from streamvis.core.hub import use_default_store
 
     path = configured_path(DEFAULT_PATH, argv)
     return use_default_store(lambda: open_store(path, configured_retention(argv)), path)

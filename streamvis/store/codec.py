@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from streamvis.normalize import BOOL, FLOAT, INT, TEXT, TIME, Batch
+from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, TIME, Batch
 
 MAGIC = b"SVB1"
 DTYPE_CODES = {FLOAT: "f8", INT: "i8", BOOL: "b1", TIME: "M8", TEXT: "text"}

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from streamvis.core.journal import Op
 from streamvis.errors import StoreError
 from streamvis.store import lock
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.compact import compact
-from streamvis.store.journal import Op
 
 log = logging.getLogger("streamvis")
 FORMAT = 1  # bump with a migration in MIGRATIONS when the schema changes

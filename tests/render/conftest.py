@@ -14,7 +14,7 @@ from bokeh.document.events import ColumnDataChangedEvent, ColumnsStreamedEvent
 from bokeh.models import ColumnDataSource
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 
 
 def one_plot(plot_id: str = "m", stream: str = "s", **fields: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from streamvis.errors import SpecError
-from streamvis.spec import load_layout
+from streamvis.layout.spec import load_layout
 
 
 def bars(kind: str = "bar", **fields: object) -> dict[str, object]:

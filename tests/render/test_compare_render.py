@@ -12,10 +12,10 @@ import panel as pn
 import pytest
 from bokeh.models import ColumnDataSource, GlyphRenderer, Legend
 
-from streamvis.dashboard import LivePage
-from streamvis.hub import Hub
-from streamvis.smoothing import PALETTE, RAW_ALPHA, ema
-from streamvis.spec import layout_from_dict
+from streamvis.core.hub import Hub
+from streamvis.layout.spec import layout_from_dict
+from streamvis.page.dashboard import LivePage
+from streamvis.transforms.smoothing import PALETTE, RAW_ALPHA, ema
 from tests.render.conftest import Rendered, one_plot
 
 

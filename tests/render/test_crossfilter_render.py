@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 
 LAYOUT = {
     "plots": [

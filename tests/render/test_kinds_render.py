@@ -11,7 +11,7 @@ import pytest
 from streamvis.errors import SpecError
 from streamvis.kinds.histogram import StableEdges, counts
 from streamvis.kinds.number import render as number_html
-from streamvis.spec import load_layout
+from streamvis.layout.spec import load_layout
 
 
 def layout(**plot: object) -> dict[str, object]:
@@ -88,7 +88,7 @@ def test_markdown_needs_no_stream_and_shows_raw_html_as_text(render) -> None:
     view = render({"plots": [{"id": "n", "kind": "markdown", "text": text, "at": [0, 0, 1, 1]}]})
     assert view.session.feeds == {}  # nothing to subscribe to
     (pane,) = [p for p in view.page.select(pn.pane.HTML) if p.name == "sv-markdown:n"]
-    assert pane.object == (  # rendered and sanitised in Python (streamvis/sanitize.py)
+    assert pane.object == (  # rendered and sanitised in Python (streamvis/kinds/sanitize.py)
         "<h2>Notes</h2>\n<p>&lt;script&gt;alert(1)&lt;/script&gt; <strong>bold</strong></p>\n"
     )
     assert pane.disable_math
@@ -116,7 +116,7 @@ def test_a_kind_column_missing_from_the_stream_is_reported_on_its_key(render) ->
 
 
 def test_literal_pane_escapes_what_panel_str_does_not() -> None:
-    from streamvis.panes import literal
+    from streamvis.page.panes import literal
 
     text = "<img src=x onerror=sv_pwn(1)> & {{7*7}}"
     pane = literal(text)

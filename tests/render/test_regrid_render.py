@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from streamvis.dashboard import LivePage
-from streamvis.hub import Hub
-from streamvis.spec import layout_from_dict
+from streamvis.core.hub import Hub
+from streamvis.layout.spec import layout_from_dict
+from streamvis.page.dashboard import LivePage
 
 RUN = "r"
 ROWS = {

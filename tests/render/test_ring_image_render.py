@@ -9,7 +9,7 @@ from bokeh.models import ColorBar, Legend
 
 from streamvis.errors import SpecError
 from streamvis.kinds import KINDS, image, pie, ring
-from streamvis.spec import load_layout
+from streamvis.layout.spec import load_layout
 
 SPENT = {"Year": [2012, 2013, 2012, 2014, 2012], "Spent": [10.0, 5.5, 2.0, 7.0, 1.0]}
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from tests.render.conftest import Rendered, one_plot  # noqa: F401
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from streamvis.store import open_store
 from tests.conftest import ROOT
 

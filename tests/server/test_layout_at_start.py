@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from tests.conftest import ROOT, accepts_connections, free_port
 
 pytestmark = [pytest.mark.server]

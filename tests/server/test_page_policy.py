@@ -1,4 +1,4 @@
-"""Every way of serving a page gives it the Content-Security-Policy of streamvis/csp.py: a
+"""Every way of serving a page gives it the Content-Security-Policy of streamvis/page/csp.py: a
 fresh nonce per page load on every `<script>` the page has, the policy in a `<meta>` tag
 first in `<head>`, and the same policy as a response header wherever streamvis sets up the
 server (`streamvis serve`, `--plugins streamvis.ingest`, `sv.serve`, `streamvis_server`).
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 import streamvis as sv
-from streamvis.csp import policy_of
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
+from streamvis.page.csp import policy_of
 from tests.conftest import ROOT, accepts_connections, free_port, wait_until
 
 pytestmark = [pytest.mark.server]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from tests.conftest import free_port, wait_until
 from tests.producers import FAILURE_MESSAGE, OTHER_RUN_ROWS, metric_a, other_value
 

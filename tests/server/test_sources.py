@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
+from streamvis.layout.spec import Source, layout_from_dict
 from streamvis.sources import BaseSource, make_source, problems, start_sources, states
 from streamvis.sources import stop_sources as stop_registered
-from streamvis.spec import Source, layout_from_dict
 from tests.conftest import free_port, wait_until
 
 pytestmark = [pytest.mark.server]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import streamvis as sv
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from tests.conftest import drag_first_plot, free_port, wait_until
 from tests.server.test_ingest_api import API, call
 

@@ -325,7 +325,7 @@ def test_blocking_loop_in_another_cell_updates_the_plot_while_it_runs(
     jupyter_lab: JupyterLab, browser: Any, request: pytest.FixtureRequest
 ) -> None:
     """A cell that never awaits blocks the kernel's loop; the plot still gets every row
-    while that cell runs (a thread ticks the page, streamvis/notebook_ticker.py)."""
+    while that cell runs (a thread ticks the page, streamvis/page/notebook_ticker.py)."""
     write_notebook(jupyter_lab.root / "blocking.ipynb", [SHOW_CELL, BLOCKING_CELL])
     tab = open_notebook(jupyter_lab, browser, "blocking.ipynb")
     page = tab.page

@@ -36,7 +36,7 @@ from bokeh.resources import CDN
 
 import streamvis as sv
 from streamvis.client import Client
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from tests.conftest import accepts_connections, foreign_addresses, free_port, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamvis.access import access_from_environment, make_access, normal_origin
+from streamvis.server.access import access_from_environment, make_access, normal_origin
 
 
 @pytest.mark.parametrize("token", ["", " ", "\t", " \n "])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamvis.aggregate import GroupAggregate
+from streamvis.transforms.aggregate import GroupAggregate
 
 
 def feed(groups: GroupAggregate, **columns: list) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from streamvis import Client
-from streamvis.client_exit import DEFAULT_EXIT_TIMEOUT
+from streamvis.client.shutdown import DEFAULT_EXIT_TIMEOUT
 from streamvis.errors import StreamvisError
 from tests.conftest import ROOT, free_port, wait_until
 from tests.unit.test_client_transport import ResettingServer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from streamvis.store import Op, SQLiteStore
 from streamvis.store.compact import MIN_SMALL_SEGMENTS
 

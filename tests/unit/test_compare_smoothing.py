@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamvis.compare import matching_runs, run_color, shared_layout
-from streamvis.dashboard import page_query
+from streamvis.core.hub import Hub
 from streamvis.errors import SpecError
-from streamvis.hub import Hub
-from streamvis.smoothing import PALETTE, RELATIVE, WALL, ema, with_times
-from streamvis.spec import layout_from_dict, layout_from_yaml
+from streamvis.layout.spec import layout_from_dict, layout_from_yaml
+from streamvis.page.compare import matching_runs, run_color, shared_layout
+from streamvis.page.dashboard import page_query
+from streamvis.transforms.smoothing import PALETTE, RELATIVE, WALL, ema, with_times
 
 
 def tensorboard_smoothing(values: list[float], weight: float) -> list[float]:

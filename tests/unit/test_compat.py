@@ -1,4 +1,4 @@
-"""The first release's client API on `Client` (streamvis/compat.py), without a server:
+"""The first release's client API on `Client` (streamvis/compat/__init__.py), without a server:
 `set_layout` with a grid map, `tandem_lines`, `scatter`, shape errors and `fig_kwargs`.
 
 Every test stops the client's sender before it takes anything and reads what was queued,
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from streamvis import Client
-from streamvis.client_requests import Item
+from streamvis.client.transport import Item
 from streamvis.errors import StreamError
-from streamvis.spec import layout_from_dict
+from streamvis.layout.spec import layout_from_dict
 
 # port 9 (discard) on loopback: nothing listens; no test lets a request get that far
 UNREACHABLE = "http://127.0.0.1:9"

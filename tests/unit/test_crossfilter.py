@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from streamvis.aggregate import GroupAggregate
-from streamvis.crossfilter import Crossfilter, Selection, toggle
+from streamvis.transforms.aggregate import GroupAggregate
+from streamvis.transforms.crossfilter import Crossfilter, Selection, toggle
 
 
 class Totals:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import streamvis as sv
-from streamvis import errors, spec
-from streamvis.checks import OPTION_CHECKS, SOURCE_TYPES
+from streamvis import errors
 from streamvis.kinds import KINDS
+from streamvis.layout import spec
+from streamvis.layout.checks import OPTION_CHECKS, SOURCE_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYOUT_DOC = (ROOT / "docs" / "layout.md").read_text()

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamvis.export import ExportError, export, write_file
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from streamvis.store import StoreError, open_store
+from streamvis.store.export import ExportError, export, write_file
 
 INT = np.dtype(np.int64)
 FLOAT = np.dtype(np.float64)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import streamvis.hub as hub_module
+import streamvis.core.hub as hub_module
+from streamvis.core.hub import Hub, Subscription, check_name, default_hub
 from streamvis.errors import StreamError
-from streamvis.hub import Hub, Subscription, check_name, default_hub
 
 INT = np.dtype(np.int64)
 FLOAT = np.dtype(np.float64)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from streamvis.errors import SpecError
 from streamvis.kinds import KINDS
-from streamvis.runpattern import RunPattern
-from streamvis.spec import Layout, layout_from_dict, layout_from_yaml
+from streamvis.layout.runpattern import RunPattern
+from streamvis.layout.spec import Layout, layout_from_dict, layout_from_yaml
 
 FUZZ = settings(
     max_examples=200,

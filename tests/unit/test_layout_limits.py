@@ -1,6 +1,6 @@
 """Issue 9: layouts that would cost the server unbounded time or memory are refused when
 they are read, with a short SpecError naming the key (and file:line from YAML), and the
-limits can be changed through their environment variables (streamvis/limits.py)."""
+limits can be changed through their environment variables (streamvis/wire/limits.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from streamvis import layout_limits as limits
-from streamvis.compare import matching_runs
 from streamvis.errors import SpecError
-from streamvis.spec import layout_from_dict, layout_from_yaml, load_layout
+from streamvis.layout import limits
+from streamvis.layout.spec import layout_from_dict, layout_from_yaml, load_layout
+from streamvis.page.compare import matching_runs
 
 
 def plot(index: int = 0, at: list[int] | None = None, **fields: Any) -> dict[str, Any]:

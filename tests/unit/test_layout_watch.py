@@ -1,4 +1,4 @@
-"""Layout files followed live (streamvis/layout_watch.py) and who rules a run's layout:
+"""Layout files followed live (streamvis/layout/watch.py) and who rules a run's layout:
 the API's layout over the file's, also after a restart on the same store."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from streamvis.core.hub import Hub
 from streamvis.errors import SpecError
-from streamvis.hub import Hub
-from streamvis.layout_watch import LayoutFile, follow_file
-from streamvis.spec import layout_from_dict
+from streamvis.layout.spec import layout_from_dict
+from streamvis.layout.watch import LayoutFile, follow_file
 from streamvis.store import Store
 from streamvis.store.sqlite import SQLiteStore
 

@@ -10,14 +10,14 @@ import pytest
 
 import streamvis as sv
 from streamvis.errors import StreamError
-from streamvis.limits import (
+from streamvis.wire.codec import WireError, check_bounds, parse_body, parse_message
+from streamvis.wire.limits import (
     DEFAULT_MAX_BODY,
     Limits,
     TokenBucket,
     limits_from_environment,
     max_body_from_environment,
 )
-from streamvis.wire import WireError, check_bounds, parse_body, parse_message
 
 LIMITS = Limits(max_depth=4, max_number_chars=10)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from streamvis.core.normalize import as_column, describe_dtype, normalize
 from streamvis.errors import StreamError, StreamvisError
-from streamvis.normalize import as_column, describe_dtype, normalize
 
 INT = np.dtype(np.int64)
 FLOAT = np.dtype(np.float64)

@@ -14,9 +14,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streamvis.core.hub import Hub
+from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, TIME, normalize
 from streamvis.errors import StreamError
-from streamvis.hub import Hub
-from streamvis.normalize import BOOL, FLOAT, INT, TEXT, TIME, normalize
 from streamvis.store import open_store
 
 ALLOWED = {FLOAT, INT, BOOL, TEXT, TIME}

@@ -1,13 +1,13 @@
 """Outside a Jupyter kernel `sv.dashboard` leaves Panel alone: no extension loaded, Panel's
-browser-message handler not wrapped (streamvis/notebook.py acts only inside a kernel)."""
+browser-message handler not wrapped (streamvis/page/notebook.py acts only inside a kernel)."""
 
 from __future__ import annotations
 
 from panel.viewable import MimeRenderMixin
 
 import streamvis as sv
-from streamvis import notebook
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
+from streamvis.page import notebook
 
 LAYOUT = {"plots": [{"id": "a", "kind": "line", "stream": "s", "x": "x", "y": "y",
                      "at": [0, 0, 1, 1]}]}  # fmt: skip

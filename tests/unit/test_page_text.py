@@ -1,6 +1,6 @@
 """Text from producers and layouts on a page: markdown is sanitised by an allowlist,
 HoloViews titles keep their braces, and the page policy is found only where the server
-wrote it (streamvis/sanitize.py, csp.py). The escaping error pane is in
+wrote it (streamvis/kinds/sanitize.py, csp.py). The escaping error pane is in
 tests/render/test_kinds_render.py (it needs Panel)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from streamvis.csp import META_START, policy, policy_of
-from streamvis.sanitize import format_literal, markdown_html, safe_url, sanitize_html
+from streamvis.kinds.sanitize import format_literal, markdown_html, safe_url, sanitize_html
+from streamvis.page.csp import META_START, policy, policy_of
 
 PAYLOADS = [
     "<script>sv_pwn(1)</script>",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamvis.normalize import normalize
-from streamvis.ring import Ring, holds_missing, merged_dtype, missing_value
+from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
+from streamvis.core.normalize import normalize
 
 INT = np.dtype(np.int64)
 FLOAT = np.dtype(np.float64)

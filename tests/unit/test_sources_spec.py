@@ -7,7 +7,7 @@ import re
 import pytest
 
 from streamvis.errors import SpecError
-from streamvis.spec import (
+from streamvis.layout.spec import (
     Layout,
     Source,
     layout_from_dict,

@@ -11,7 +11,7 @@ import pytest
 
 from streamvis.errors import SpecError, StreamvisError
 from streamvis.kinds import KINDS
-from streamvis.spec import Layout, Plot, layout_from_dict, layout_from_yaml, load_layout
+from streamvis.layout.spec import Layout, Plot, layout_from_dict, layout_from_yaml, load_layout
 
 KIND_NAMES = ", ".join(KINDS)
 
@@ -599,8 +599,9 @@ def test_check_columns_on_a_layout_built_in_python():
 def test_validator_modules_do_not_load_the_plotting_stack():
     code = (
         "import sys\n"
-        "import streamvis.errors, streamvis.normalize, streamvis.ring, streamvis.hub\n"
-        "import streamvis.spec, streamvis.kinds\n"
+        "import streamvis.errors, streamvis.core.normalize, streamvis.core._ring\n"
+        "import streamvis.core.hub\n"
+        "import streamvis.layout.spec, streamvis.kinds\n"
         "print(sorted(m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules))\n"
     )
     result = subprocess.run(

@@ -1,4 +1,4 @@
-"""The checks a server makes before it listens (streamvis/startup.py) and the page address
+"""The checks a server makes before it listens (streamvis/server/startup.py) and the page address
 each command prints (cli.page_url); the real servers are in tests/server/ and tests/ui/."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from streamvis.cli import page_url, serve_page_at_root
-from streamvis.startup import app_arguments, refuse_bad_layout, warming_up
+from streamvis.server.startup import app_arguments, refuse_bad_layout, warming_up
 
 GOOD = "title: t\nplots:\n  - {id: a, kind: line, stream: s, x: x, y: a, at: [0, 0, 1, 1]}\n"
 

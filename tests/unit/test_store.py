@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 from streamvis.store import Op, Retention, SQLiteStore, StoreError, open_store
 from streamvis.store import sqlite as sqlite_module
 from streamvis.store.codec import MAGIC, CorruptSegment, decode, encode

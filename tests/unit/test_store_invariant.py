@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streamvis.core.hub import Hub
+from streamvis.core.journal import StoreFailing
 from streamvis.errors import StreamError
-from streamvis.hub import Hub
 from streamvis.store import Op, open_store
-from streamvis.store.journal import StoreFailing
 from tests.conftest import wait_until
 
 
@@ -270,7 +270,7 @@ def test_a_damaged_segment_costs_only_its_rows(store_path: Path) -> None:
         assert again.read("other")["x"].tolist() == [1.0]
         damaged = again.store.backend.damaged  # type: ignore[union-attr]
         assert [(d[1], d[2], d[3]) for d in damaged] == [("m", 10, 10)]
-        from streamvis.export import export
+        from streamvis.store.export import export
 
         frame = export(store=again.store.backend, stream="m")  # type: ignore[union-attr]
         assert len(frame) == 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamvis.hub import Hub
+from streamvis.core.hub import Hub
 
 torch = pytest.importorskip("torch")
 

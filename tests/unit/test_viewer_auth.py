@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from streamvis import cli
-from streamvis.access import access_from_environment
 from streamvis.errors import StreamvisError
-from streamvis.viewer_auth import (
+from streamvis.server.access import access_from_environment
+from streamvis.server.viewer_auth import (
     LOGIN_TEMPLATE,
     LOGOUT_TEMPLATE,
     bokeh_origin,
     check_viewer_options,
 )
 
-APP = str(Path(cli.__file__).with_name("serve_app.py"))
+APP = str(Path(cli.__file__).with_name("server") / "serve_app.py")
 STORE = ".streamvis/streamvis.db"
 SECRET_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
 

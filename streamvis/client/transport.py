@@ -1,0 +1,210 @@
+"""The HTTP requests `sv.Client` sends: what its queue holds, how queued entries become
+requests (consecutive appends to a stream travel together), and how a request too large for
+the server's body limit becomes several smaller ones (rows are never cut in the middle; a
+replace becomes a replace followed by appends)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
+
+import numpy as np
+
+from streamvis.core.normalize import Batch
+from streamvis.wire.codec import dumps
+
+FILL = 0.9  # split bodies to this share of the limit: the pieces' sizes vary a little
+_LIMIT = re.compile(r"limit of (\d+) bytes")
+
+
+class Item(NamedTuple):
+    """One queued batch or command. Consecutive scalar rows of a stream are queued as one
+    plain `(stream, deque of rows)` tuple instead: appending a row then creates no object
+    the garbage collector tracks, which is what made each call slower as rows piled up.
+    Both start with the stream."""
+
+    stream: str | None
+    kind: Literal["row", "batch", "clear", "layout"]
+    payload: Any
+    mode: str = "append"
+    rows: int = 1
+
+
+def rows_of(entry: tuple[Any, ...]) -> int:
+    """Rows a queued entry counts for."""
+    return entry.rows if type(entry) is Item else len(entry[1])
+
+
+@dataclass
+class _Group:
+    """Consecutive appends to one stream that travel together: scalar rows, or batches
+    with the same columns and dtypes."""
+
+    kind: Literal["row", "batch"]
+    payloads: list[Any] = field(default_factory=list)
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request; `appended` keeps its rows (list of dicts or a batch) to split it."""
+
+    method: str
+    path: str
+    body: bytes | None
+    stream: str | None
+    rows: int
+    appended: Any = None
+    mode: str = "append"
+
+
+def rows_request(
+    prefix: str, name: str, appended: list[dict[str, Any]] | Batch, mode: str = "append"
+) -> Request:
+    """POST of rows (dicts with scalar values, or a normalized batch) to stream `name`."""
+    if isinstance(appended, list):
+        payload: Any = rows_payload(appended)
+        rows = len(appended)
+    else:
+        payload = batch_payload(appended)
+        rows = len(next(iter(appended.values()))) if appended else 0
+    query = "?mode=replace" if mode == "replace" else ""
+    path = f"{prefix}/streams/{quote(name)}{query}"
+    return Request("POST", path, dumps(payload), name, rows, appended, mode)
+
+
+def pieces(prefix: str, request: Request, count: int) -> list[Request]:
+    """`request`'s rows in `count` consecutive requests (a replace: the first replaces, the
+    rest append), so what the server accepts of them is still stored."""
+    rows, appended = request.rows, request.appended
+    bounds = [i * rows // count for i in range(count + 1)]  # no piece is empty: count <= rows
+    made = []
+    for index, (start, stop) in enumerate(itertools.pairwise(bounds)):
+        if isinstance(appended, list):
+            part: Any = appended[start:stop]
+        else:
+            part = {key: values[start:stop] for key, values in appended.items()}
+        mode = request.mode if index == 0 else "append"
+        made.append(rows_request(prefix, request.stream or "", part, mode))
+    return made
+
+
+def fit(prefix: str, request: Request, max_body: int) -> list[Request]:
+    """`request` as requests whose bodies stay under `max_body` bytes. A single row cannot
+    be split: it goes as it is, and the server decides."""
+    size = len(request.body or b"")
+    if size <= max_body or request.rows < 2 or request.appended is None:
+        return [request]
+    count = min(request.rows, max(2, math.ceil(size / (max_body * FILL))))
+    parts = pieces(prefix, request, count)
+    return [done for part in parts for done in fit(prefix, part, max_body)]
+
+
+def stated_limit(body: dict[str, Any]) -> int | None:
+    """The body limit a 413 answer states (a `limit` field, or 'limit of N bytes' in its
+    detail), or None."""
+    limit = body.get("limit")
+    if isinstance(limit, int) and limit > 0:
+        return limit
+    found = _LIMIT.search(str(body.get("detail", "")))
+    return int(found.group(1)) if found else None
+
+
+def rows_payload(rows: list[dict[str, Any]]) -> Any:
+    """Rows with the same keys go column-wise (smaller, faster); others as a list of rows."""
+    keys = tuple(rows[0])
+    if all(tuple(row) == keys for row in rows):
+        return {key: [row[key] for row in rows] for key in keys}
+    return rows
+
+
+def batch_payload(batch: Batch) -> dict[str, list[Any]]:
+    """A normalized batch as JSON-ready columns (times as ISO text, milliseconds)."""
+    return {
+        name: (
+            values.astype("datetime64[ms]").astype(str).tolist()
+            if values.dtype.kind == "M"
+            else values.tolist()
+        )
+        for name, values in batch.items()
+    }
+
+
+def requests_for(prefix: str, entries: list[tuple[Any, ...]], batch_rows: int) -> list[Request]:
+    """Queued entries as requests, in the order they were queued. Consecutive appends to a
+    stream (scalar rows, or batches with the same columns) travel together, in requests of
+    at most `batch_rows` rows; a replace, clear or layout goes alone, after what came
+    before it."""
+    requests: list[Request] = []
+    pending: dict[str, list[_Group]] = {}
+
+    def send_pending() -> None:
+        for name, groups in pending.items():
+            for group in groups:
+                requests.extend(_append_requests(prefix, name, group, batch_rows))
+        pending.clear()
+
+    for entry in entries:
+        if type(entry) is not Item:  # scalar rows: (stream, deque of rows)
+            groups = pending.setdefault(entry[0], [])
+            if not groups or groups[-1].kind != "row":
+                groups.append(_Group("row"))
+            groups[-1].payloads.extend(entry[1])
+            groups[-1].rows += len(entry[1])
+            continue
+        item: Item = entry
+        if item.kind == "batch" and item.mode == "append" and item.stream:
+            groups = pending.setdefault(item.stream, [])
+            if not groups or not _joinable(groups[-1], item.payload):
+                groups.append(_Group("batch"))
+            groups[-1].payloads.append(item.payload)
+            groups[-1].rows += item.rows
+            continue
+        send_pending()
+        if item.kind == "layout":
+            requests.append(Request("PUT", f"{prefix}/layout", dumps(item.payload), None, 0))
+        elif item.kind == "clear" and item.stream is None:
+            requests.append(Request("DELETE", f"{prefix}/streams", None, None, 0))
+        elif item.kind == "clear":
+            path = f"{prefix}/streams/{quote(item.stream or '')}"
+            requests.append(Request("DELETE", path, None, item.stream, 0))
+        else:  # a replace: the whole new content in one request (if it fits)
+            requests.append(rows_request(prefix, item.stream or "", item.payload, "replace"))
+    send_pending()
+    return requests
+
+
+def _append_requests(prefix: str, name: str, group: _Group, batch_rows: int) -> list[Request]:
+    """Requests for a group of joinable appends, chunked by `batch_rows`."""
+    if group.kind == "row":
+        rows = group.payloads
+        return [
+            rows_request(prefix, name, rows[i : i + batch_rows])
+            for i in range(0, len(rows), batch_rows)
+        ]
+    first = group.payloads[0]
+    batch = {key: np.concatenate([payload[key] for payload in group.payloads]) for key in first}
+    return [
+        rows_request(prefix, name, {k: v[i : i + batch_rows] for k, v in batch.items()})
+        for i in range(0, group.rows, batch_rows)
+    ]
+
+
+def _joinable(group: _Group, batch: dict[str, np.ndarray]) -> bool:
+    """A batch joins a group of batches with the same columns and dtypes."""
+    if group.kind != "batch":
+        return False
+    before = [(k, v.dtype) for k, v in group.payloads[-1].items()]
+    return before == [(k, v.dtype) for k, v in batch.items()]
+
+
+def rows_per_stream(entries: list[tuple[Any, ...]]) -> dict[str | None, int]:
+    """How many rows each stream has among `entries`."""
+    counts: dict[str | None, int] = {}
+    for entry in entries:
+        counts[entry[0]] = counts.get(entry[0], 0) + rows_of(entry)
+    return counts

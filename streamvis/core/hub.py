@@ -1,0 +1,360 @@
+"""The hub: every stream of every run in this process, and the cursors that read them.
+
+Producers write with `Hub.stream` from any thread; each browser session holds a
+`Subscription` per stream and polls it for the rows it has not drawn yet. Each (run, stream)
+is a `Table` (table.py) with a `streamz.Stream` that emits every stored batch, for users who
+want to attach their own streamz pipeline. With a `store` every change is also queued to the
+durable log (store/), and a new hub replays what the store holds. No Panel or HoloViews here.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import streamz
+
+from streamvis.core.journal import Op as _Op
+from streamvis.core.normalize import Batch, normalize
+from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
+from streamvis.errors import StreamError
+
+if TYPE_CHECKING:
+    from streamvis.store import Store
+
+__all__ = [
+    "DEFAULT_RETAIN", "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
+    "check_name", "default_hub", "iso_time", "use_default_store",
+]  # fmt: skip
+DEFAULT_RETAIN = 1_000_000
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+
+
+def check_name(kind: str, name: Any) -> str:
+    """Refuse run and stream names that are empty or unsafe in a URL or a file name."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise StreamError(
+            f"{kind} name {name!r} is not allowed: use 1-128 letters, digits, '_', '.' or '-', "
+            "not starting with '.' or '-'"
+        )
+    return name
+
+
+class Subscription:
+    """A cursor over one stream: each `poll` returns only what is newer than the last."""
+
+    def __init__(self, hub: Hub, run: str, name: str, limit: int | None) -> None:
+        self.hub = hub
+        self.run = run
+        self.name = name
+        self.limit = limit
+        self.generation = -1
+        self.seq = 0
+        self.closed = False
+
+    def poll(self) -> Update | None:
+        """New rows since the last poll, a reset after replace/clear, or None."""
+        table = self.hub.table(self.run, self.name)
+        if table is None or self.closed:
+            return None
+        update = table.read(self.generation, self.seq, self.limit)
+        if update is not None:
+            self.generation = update.generation
+            self.seq = update.seq
+        return update
+
+    def close(self) -> None:
+        self.closed = True
+        self.hub._forget(self)
+
+
+class Hub:
+    """All streams of this process, keyed by (run, stream); thread-safe."""
+
+    def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
+        self.retain = retain
+        self.store = store
+        self._tables: dict[tuple[str, str], Table] = {}
+        self._lock = threading.Lock()
+        self._subscriptions: set[Subscription] = set()
+        self._layouts: dict[str, tuple[int, Any]] = {}
+        self._layout_version = 0
+        self._layout_files: dict[str, Any] = {}  # runs whose layout is a watched file's
+        self._run_created: dict[str, int] = {}
+        if store is not None:
+            from streamvis.store.replay import replay
+
+            replay(self, store)
+            store.journal.on_refused = self._refused
+
+    def _refused(self, op: _Op, error: BaseException) -> None:
+        """The store refused a change for good (called from its writer thread): rows it
+        will never hold are shown as missing, so memory stays what a replay would give."""
+        table = self.table(op.run, op.stream)
+        if table is not None and op.kind in ("append", "row"):
+            table.lose(op.seq, op.rows)
+
+    def store_failure(self) -> BaseException | None:
+        """Why the store cannot write right now (a full disk...), or None when it can."""
+        return self.store.journal.failure if self.store is not None else None
+
+    def table(self, run: str, name: str) -> Table | None:
+        return self._tables.get((run, name))
+
+    def _table_for_write(self, run: str, name: str) -> Table:
+        table = self._tables.get((run, name))
+        if table is None:
+            check_name("run", run)
+            check_name("stream", name)
+            with self._lock:
+                table = self._tables.get((run, name))
+                if table is None:
+                    table = self._tables[(run, name)] = Table(run, name, self.retain, self.store)
+                    self._run_created.setdefault(run, table.created)
+        return table
+
+    def restore_table(self, run: str, name: str, created: int, updated: int) -> Table:
+        """An empty table for a stream being replayed from the store."""
+        table = self._table_for_write(run, name)
+        table.created, table.updated = created, updated
+        self._run_created[run] = min(self._run_created.get(run, created), created)
+        return table
+
+    def stream(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run: str = "default",
+        mode: Mode = "append",
+        columns: Sequence[str] | None = None,
+    ) -> int:
+        """Store `data` in stream `name` of `run`; returns the number of rows stored."""
+        table = self._tables.get((run, name))
+        if table is not None and mode == "append" and type(data) is dict:
+            if table.try_append_row(data) >= 0:
+                return 1
+        return self.write(name, data, run=run, mode=mode, columns=columns)[0]
+
+    def write(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run: str = "default",
+        mode: Mode = "append",
+        columns: Sequence[str] | None = None,
+        batch_id: str | None = None,
+    ) -> tuple[int, int]:
+        """Like `stream`, returning (rows stored, store ticket): `durable(ticket)` tells when
+        the rows are on disk. `batch_id` is remembered by the store for deduplication."""
+        table = self._tables.get((run, name))
+        if table is not None and mode == "append" and type(data) is dict and not batch_id:
+            ticket = table.try_append_row(data)
+            if ticket >= 0:
+                return 1, ticket
+        where = table.where if table is not None else self._where(run, name)
+        if mode not in ("append", "replace"):
+            raise StreamError(f"{where}: mode must be 'append' or 'replace', not {mode!r}")
+        batch = normalize(data, columns=columns, where=where)
+        rows = len(next(iter(batch.values()))) if batch else 0
+        if rows == 0 and (mode == "append" or table is None):
+            return 0, 0  # nothing to add; an empty replace of a stream never written: no-op
+        # created only now, so data refused by normalize leaves no empty stream behind
+        table = table or self._table_for_write(run, name)
+        return rows, table.write(batch, rows, mode, batch_id)
+
+    def durable(self, ticket: int) -> Future[int] | None:
+        """A future resolved when the change with this ticket is in the store (None when
+        there is no store or nothing to wait for)."""
+        if self.store is None or ticket <= 0:
+            return None
+        return self.store.when_durable(ticket)
+
+    def last_ticket(self) -> int:
+        """The ticket of the newest change queued to the store (0 without a store): once it
+        is durable, everything written before is too."""
+        return self.store.journal.last_ticket if self.store is not None else 0
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every change so far is in the store; True when it is (or no store)."""
+        return self.store.flush(timeout) if self.store is not None else True
+
+    @staticmethod
+    def _where(run: str, name: str) -> str:
+        check_name("run", run)
+        check_name("stream", name)
+        return f"run '{run}', stream '{name}'"
+
+    def clear(self, name: str | None = None, run: str | None = None) -> int:
+        """Empty matching streams (all of them by default); returns how many were cleared."""
+        tables = [
+            t
+            for (r, n), t in list(self._tables.items())
+            if (run is None or r == run) and (name is None or n == name)
+        ]
+        for table in tables:
+            table.clear()
+        return len(tables)
+
+    def delete_run(self, run: str) -> tuple[int, int]:
+        """Forget a run: its streams, layout and stored rows. Pages showing it go back to
+        'waiting'. Returns (streams deleted, store ticket)."""
+        check_name("run", run)
+        with self._lock:
+            doomed = [key for key in self._tables if key[0] == run]
+            for key in doomed:
+                table = self._tables.pop(key)
+                with table.lock:
+                    table.ring.reset()
+                    table.generation += 1
+            had_layout = self._layouts.pop(run, None) is not None
+            self._layout_files.pop(run, None)
+            self._run_created.pop(run, None)
+            if had_layout:
+                self._layout_version += 1
+            ticket = self.store.put(_Op("delete_run", run)) if self.store is not None else 0
+        return len(doomed), ticket
+
+    def subscribe(
+        self, name: str, *, run: str = "default", limit: int | None = None
+    ) -> Subscription:
+        """A cursor that will see the newest `limit` rows kept, then each new row once."""
+        subscription = Subscription(self, run, name, limit)
+        with self._lock:
+            self._subscriptions.add(subscription)
+        return subscription
+
+    def _forget(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subscriptions)
+
+    def source(self, name: str, *, run: str = "default") -> streamz.Stream:
+        """The streamz.Stream that emits each batch stored in this stream."""
+        return self._table_for_write(run, name).source
+
+    def read(self, name: str, *, run: str = "default", since: int = 0) -> Batch:
+        """A copy of the kept rows with seq >= `since`."""
+        table = self.table(run, name)
+        if table is None:
+            raise StreamError(f"run '{run}' has no stream '{name}'")
+        with table.lock:
+            return table.ring.read(since)[1]
+
+    def seq(self, name: str, *, run: str = "default") -> int:
+        """The seq the next row of this stream will get (0 for a stream never written)."""
+        table = self.table(run, name)
+        return table.ring.hi if table is not None else 0
+
+    def runs(self) -> list[str]:
+        return sorted({run for run, _ in self._tables} | set(self._layouts))
+
+    def run_times(self, run: str) -> tuple[int, int]:
+        """(start, last write) of a run in ns since the epoch (0, 0 for an unknown run)."""
+        tables = [t for (r, _), t in list(self._tables.items()) if r == run]
+        created = self._run_created.get(run, 0)
+        updated = max((t.updated for t in tables), default=created)
+        return created, updated
+
+    def set_layout(
+        self,
+        run: str,
+        layout: Any,
+        *,
+        only_if_missing: bool = False,
+        stored: dict[str, Any] | None = None,
+    ) -> int:
+        """Make `layout` the one pages of `run` show; returns its version (pages following
+        the run rebuild when it changes). The hub keeps it without looking inside; `stored`
+        (its plain-dict form) is also written to the store, so it survives a restart.
+        A layout set here is the run's own: a layout file's edits no longer replace it."""
+        check_name("run", run)
+        with self._lock:
+            if only_if_missing and run in self._layouts:
+                return self._layouts[run][0]
+            self._layout_files.pop(run, None)
+            self._layout_version += 1
+            self._layouts[run] = (self._layout_version, layout)
+            self._run_created.setdefault(run, time.time_ns())
+            if stored is not None and self.store is not None:
+                self.store.put(_Op("layout", run, data=stored))
+            return self._layout_version
+
+    def set_file_layout(self, run: str, layout: Any, source: Any) -> int:
+        """Make `layout`, read from the watched layout file `source`, the run's layout unless
+        the run has one of its own (set through the API, or replayed from the store);
+        returns the run's layout version. Never stored: the file is read again at start."""
+        check_name("run", run)
+        with self._lock:
+            current = self._layouts.get(run)
+            if current is not None and (
+                self._layout_files.get(run) is None or current[1] is layout
+            ):
+                return current[0]
+            self._layout_version += 1
+            self._layouts[run] = (self._layout_version, layout)
+            self._layout_files[run] = source
+            self._run_created.setdefault(run, time.time_ns())
+            return self._layout_version
+
+    def layout_file(self, run: str) -> Any:
+        """The watched layout file the run's layout comes from; None for a run's own."""
+        return self._layout_files.get(run)
+
+    def layout(self, run: str) -> tuple[int, Any]:
+        """(version, layout) for `run`; (0, None) when none was set."""
+        return self._layouts.get(run, (0, None))
+
+    def tables(self, run: str | None = None) -> Iterator[Table]:
+        for (r, _), table in sorted(self._tables.items()):
+            if run is None or r == run:
+                yield table
+
+
+_default_hub: Hub | None = None
+_default_lock = threading.Lock()
+
+
+def default_hub() -> Hub:
+    """The process-wide hub, created on first use: in memory, or on the store named by
+    STREAMVIS_STORE (servers configure theirs with `use_default_store` first)."""
+    global _default_hub
+    if _default_hub is None:
+        with _default_lock:
+            if _default_hub is None:
+                from streamvis.store import store_from_environment
+
+                _default_hub = Hub(store=store_from_environment(default=None, argv=[]))
+    return _default_hub
+
+
+def use_default_store(opener: Callable[[], Store | None], path: Any) -> Hub:
+    """Make the process-wide hub one backed by the store at `path` (opened by `opener`),
+    replaying what it holds. Allowed before anything was written to the default hub (a
+    server's start, the top of a script); asking again for the same path changes nothing."""
+    global _default_hub
+    with _default_lock:
+        current = _default_hub
+        wanted = None if path is None or str(path).lower() == "none" else Path(path).resolve()
+        if current is not None:
+            have = current.store.path.resolve() if current.store is not None else None
+            if have == wanted:
+                return current
+            if any(True for _ in current.tables()):
+                raise StreamError(
+                    "choose the store before the first sv.stream: this process has already "
+                    "stored rows elsewhere"
+                )
+            if current.store is not None:
+                current.store.close()
+        _default_hub = Hub(store=opener())
+        return _default_hub

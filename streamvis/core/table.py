@@ -1,0 +1,245 @@
+"""One stream of one run: its ring of columns, schema checks, mode, generation and lock.
+
+Every write to a stream goes through its `Table` under the table's lock: the schema is
+checked before anything changes, the rows go into the ring with their arrival time, and,
+with a store, the change is queued to the store's journal in seq order. Readers (page
+subscriptions, the HTTP API, export) copy rows out under the same lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import streamz
+
+from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
+from streamvis.core.journal import Op as _Op
+from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
+from streamvis.errors import StreamError
+
+if TYPE_CHECKING:
+    from streamvis.store import Store
+
+_INT64_LIMIT = 2**63
+Mode = Literal["append", "replace"]
+# Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely.
+_ROW_TYPES: dict[np.dtype, tuple[type, ...]] = {
+    FLOAT: (float, int),
+    INT: (int,),
+    BOOL: (bool,),
+    TEXT: (str,),
+}
+
+
+def all_missing(values: np.ndarray) -> bool:
+    """True when a column holds no value at all (only None, NaN or NaT)."""
+    if values.dtype == TEXT:
+        return all(v is None for v in values)
+    if values.dtype.kind in "fM":
+        return bool(np.isnan(values).all())
+    return False
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a subscriber has not seen yet. `reset` means: drop what you drew, this is all."""
+
+    reset: bool
+    batch: Batch
+    seq: int
+    generation: int
+    times: np.ndarray | None = None  # each row's arrival (int64 ns since the epoch)
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.batch.values()))) if self.batch else 0
+
+
+class Table:
+    """One stream: its ring of columns, mode, generation and lock."""
+
+    def __init__(self, run: str, name: str, retain: int, store: Store | None = None) -> None:
+        self.run = run
+        self.name = name
+        self.lock = threading.Lock()
+        self.ring = Ring(retain)
+        self.generation = 0
+        self.mode: Mode = "append"
+        self.source = streamz.Stream(stream_name=f"{run}/{name}")
+        self.store = store
+        self.created = self.updated = time.time_ns()
+        self._row_types: dict[str, tuple[type, ...]] | None = None
+        self._dtypes: dict[str, np.dtype] = {}
+
+    @property
+    def where(self) -> str:
+        return f"run '{self.run}', stream '{self.name}'"
+
+    def _refresh_row_types(self) -> None:
+        self._dtypes = self.ring.dtypes
+        types = {name: _ROW_TYPES.get(dtype) for name, dtype in self._dtypes.items()}
+        usable = types and all(types.values()) and self.ring.capacity > 0
+        self._row_types = types if usable else None  # type: ignore[assignment]
+
+    def try_append_row(self, row: dict[str, Any]) -> int:
+        """Store a scalar-dict row that matches the schema exactly; returns the store ticket
+        (0 without a store), or -1 when the row does not fit this fast path."""
+        types = self._row_types
+        if types is None or len(row) != len(types) or self.source.downstreams:
+            return -1
+        for name, value in row.items():
+            allowed = types.get(name)
+            if allowed is None or type(value) not in allowed:
+                return -1
+            if type(value) is int and not -_INT64_LIMIT <= value < _INT64_LIMIT:
+                return -1  # too big for int64: the general path refuses it with a message
+            if type(value) is str and not value.isascii():
+                return -1  # the general path checks the text can be stored as UTF-8
+        store = self.store
+        if store is not None:
+            store.admit(1)
+        now = time.time_ns()
+        with self.lock:
+            if self._row_types is not types or self.mode != "append":
+                return -1
+            seq = self.ring.hi
+            self.ring.append_row(row, now)
+            self.updated = now
+            if store is None:
+                return 0
+            return store.put(
+                _Op("row", self.run, self.name, seq, 1, dict(row), now, dtypes=self._dtypes)
+            )
+
+    def _fit_missing(self, batch: Batch) -> Batch:
+        """Columns that hold nothing but missing values fit any stored column: drop them, so
+        the ring fills them with that column's own missing value (None, NaN or NaT)."""
+        fitted = {}
+        for name, values in batch.items():
+            stored = self.ring.columns.get(name)
+            if stored is not None and stored.dtype != values.dtype and all_missing(values):
+                continue
+            fitted[name] = values
+        return fitted
+
+    def _check_schema(self, batch: Batch) -> None:
+        for name, values in batch.items():
+            stored = self.ring.columns.get(name)
+            if stored is not None and merged_dtype(stored.dtype, values.dtype) is None:
+                sample = values[0] if len(values) else None
+                raise StreamError(
+                    f"{self.where}, column '{name}': expected {describe_dtype(stored.dtype)}, "
+                    f"got {describe_dtype(values.dtype)} ({sample!r:.40})"
+                )
+
+    def write(self, batch: Batch, rows: int, mode: Mode, batch_id: str | None = None) -> int:
+        """Append or replace under the lock; the schema is checked before anything changes.
+        An empty replace empties the stream. Returns the store ticket of the change (0
+        without a store)."""
+        store = self.store
+        if store is not None:
+            store.admit(rows)
+        ticket = 0
+        now = time.time_ns()
+        with self.lock:
+            if mode == "replace":
+                self.ring.reset()
+                self.generation += 1
+            else:
+                batch = self._fit_missing(batch)
+                self._check_schema(batch)
+            self.mode = mode
+            seq = self.ring.hi
+            self.ring.append(batch, rows, now)
+            self.updated = now
+            self._refresh_row_types()
+            if store is not None:
+                kept = {name: values.copy() for name, values in batch.items()}
+                ticket = store.put(
+                    _Op("append", self.run, self.name, seq, rows, kept, now, mode,
+                        self.generation, batch_id=batch_id)
+                )  # fmt: skip
+        if self.source.downstreams:
+            self.source.emit(batch)
+        return ticket
+
+    def restore(
+        self, first_seq: int, batches: list[tuple[Batch, np.ndarray]], mode: str, generation: int
+    ) -> None:
+        """Fill an empty table with stored rows numbered from `first_seq` (replay)."""
+        with self.lock:
+            self.ring.restart_at(first_seq)
+            for batch, times in batches:
+                rows = len(times)
+                self._check_schema(batch)
+                self.ring.append(batch, rows, times)
+            self.mode = "replace" if mode == "replace" else "append"
+            self.generation = generation
+            self._refresh_row_types()
+
+    def lose(self, seq: int, rows: int) -> None:
+        """The store refused rows `seq` .. `seq + rows - 1`: show them as missing values, as
+        a replay of the store would, and make pages redraw."""
+        with self.lock:
+            ring = self.ring
+            start, stop = max(seq, ring.lo), min(seq + rows, ring.hi)
+            if start >= stop:
+                return
+            positions = np.arange(start, stop) % ring.capacity
+            for name, column in list(ring.columns.items()):
+                if holds_missing(column.dtype) != column.dtype:
+                    ring._replace_column(name, holds_missing(column.dtype))
+                ring.columns[name][positions] = missing_value(ring.columns[name].dtype)
+            self.generation += 1
+            self._refresh_row_types()
+
+    def clear(self) -> int:
+        """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
+        with self.lock:
+            self.ring.reset()
+            self.generation += 1
+            self._refresh_row_types()
+            if self.store is None:
+                return 0
+            return self.store.put(
+                _Op("clear", self.run, self.name, self.ring.hi, generation=self.generation)
+            )
+
+    def read(self, generation: int, seq: int, limit: int | None) -> Update | None:
+        with self.lock:
+            reset = generation != self.generation
+            since = self.ring.lo if reset else seq
+            if not reset and since >= self.ring.hi:
+                return None
+            _, batch = self.ring.read(since, limit)
+            times = self.ring.read_times(since, limit)
+            return Update(reset, batch, self.ring.hi, self.generation, times)
+
+    def rows(self, since: int = 0, limit: int | None = None) -> tuple[int, int, Batch]:
+        """(first seq returned, next seq, copies of the kept rows with seq >= since)."""
+        with self.lock:
+            first, batch = self.ring.read(since, limit)
+            return first, self.ring.hi, batch
+
+    def describe(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "run": self.run,
+                "stream": self.name,
+                "mode": self.mode,
+                "columns": {n: describe_dtype(d) for n, d in self.ring.dtypes.items()},
+                "rows": len(self.ring),
+                "seq": self.ring.hi,
+                "generation": self.generation,
+                "created": iso_time(self.created),
+                "updated": iso_time(self.updated),
+            }
+
+
+def iso_time(ns: int) -> str:
+    """A time in ns since the epoch as ISO 8601 UTC text (what the API shows)."""
+    return str(np.datetime64(ns, "ns").astype("datetime64[ms]")) + "Z"

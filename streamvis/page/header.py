@@ -1,0 +1,110 @@
+"""The parts of a page around its plots: the header row (title, failing sources, line
+controls, what the page shows) and the crossfilter reset buttons."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streamvis.layout.spec import Plot
+    from streamvis.page.session import LiveSession
+    from streamvis.transforms.crossfilter import Crossfilter
+
+
+def reset_button(plot: Plot, group: Crossfilter) -> Any:
+    """'reset' for one chart's selection, shown only while it has one."""
+    import panel as pn
+
+    button = pn.widgets.Button(
+        label=f"reset {plot.id}",
+        height=30,
+        width=140,
+        visible=False,
+        css_classes=["sv-reset"],
+    )
+    button.on_click(lambda _event: group.select(plot.id, None))
+    group.listeners.append(lambda: setattr(button, "visible", plot.id in group.selections))
+    return button
+
+
+def group_resets(session: LiveSession, made: dict[Any, Any] | None = None) -> list[Any]:
+    """'reset all' per crossfilter group of the page, shown while any member filters.
+    `made` keeps each group's button, so a page re-arranged by a layout edit reuses it."""
+    import panel as pn
+
+    buttons = []
+    made = {} if made is None else made
+    for group in session.crossfilters.values():
+        if group in made:
+            buttons.append(made[group])
+            continue
+        button = pn.widgets.Button(
+            label=f"reset all ({group.name})",
+            height=30,
+            width=180,
+            visible=False,
+            css_classes=["sv-reset-group"],
+        )
+        button.on_click(lambda _event, g=group: g.reset())
+        group.listeners.append(lambda b=button, g=group: setattr(b, "visible", g.active))
+        made[group] = button
+        buttons.append(button)
+    return buttons
+
+
+def header(title: str, run: str, shown: str, widgets: Sequence[Any] = ()) -> Any:
+    """Title, failing sources of `run`, the line controls, and what is shown ("run: a")."""
+    import panel as pn
+
+    heading = pn.pane.HTML(
+        f"<h2 style='margin:4px 8px'>{html.escape(title)}</h2>",
+        sizing_mode="stretch_width",
+        css_classes=["sv-title"],
+    )
+    run_label = pn.pane.HTML(
+        f"<span style='color:#666;margin:12px'>{html.escape(shown)}</span>",
+        width=260,
+        align="end",
+        css_classes=["sv-run"],
+    )
+    status = source_status(run)
+    parts = [heading] if status is None else [heading, status]
+    row = pn.Row(*parts, *widgets, run_label, sizing_mode="stretch_width", height=56)
+    row.sv_refresh = getattr(status, "sv_refresh", None)  # LivePage calls it on its timer
+    return row
+
+
+def source_status(run: str) -> Any:
+    """One line per failing source of `run` (layout `sources:`), refreshed every second;
+    None when the run has no sources."""
+    import panel as pn
+
+    from streamvis import sources
+
+    if not sources.states(run):
+        return None
+    pane = pn.pane.HTML(
+        "",
+        css_classes=["sv-sources"],
+        sizing_mode="stretch_width",
+        height=44,
+        styles={"color": "#b00020", "font-size": "12px", "overflow": "auto"},
+    )
+
+    last = [0.0]
+
+    def update() -> None:
+        """Called by the page's own timer; looks at the sources at most once a second."""
+        if time.monotonic() - last[0] < 1.0:
+            return
+        last[0] = time.monotonic()
+        text = "<br>".join(html.escape(line) for line in sources.problems(run))
+        if pane.object != text:
+            pane.object = text
+
+    update()
+    pane.sv_refresh = update
+    return pane

@@ -1,0 +1,286 @@
+"""Per browser session: hub subscriptions feeding this session's HoloViews Buffers.
+
+The only module that touches a Bokeh document. Every refresh tick (a Panel periodic
+callback, which Bokeh runs under the session's document lock) each subscription is polled
+once and its new rows are sent to every Buffer drawing that stream, so work per tick is
+proportional to the new rows. Closing the tab closes the subscriptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamvis.core.hub import Hub, Subscription, Update
+from streamvis.errors import SpecError
+from streamvis.layout.spec import Layout, Plot
+from streamvis.transforms.crossfilter import Crossfilter
+from streamvis.transforms.smoothing import WALL, with_times
+
+log = logging.getLogger("streamvis")
+# A tick that took t seconds is followed by at least t * (TICK_DUTY_LIMIT - 1) of rest.
+TICK_DUTY_LIMIT = 2.0
+
+
+def finite_frame(batch: dict[str, np.ndarray], columns: list[str]) -> pd.DataFrame:
+    """The plot's columns as a DataFrame, with inf turned into NaN so it draws as a gap."""
+    data = {}
+    for name in columns:
+        values = batch[name]
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            values = np.where(np.isinf(values), np.nan, values)
+        data[name] = values
+    return pd.DataFrame(data)
+
+
+class _ClosedTabFilter(logging.Filter):
+    """Drop asyncio's 'Task exception was never retrieved' for a websocket the browser already
+    closed: Bokeh writes to the socket without awaiting, so every closed tab printed a
+    traceback that is not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tornado.websocket import WebSocketClosedError
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, WebSocketClosedError)
+
+
+def quiet_closed_tabs() -> None:
+    """Install the filter above once per process."""
+    asyncio_log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _ClosedTabFilter) for f in asyncio_log.filters):
+        asyncio_log.addFilter(_ClosedTabFilter())
+
+
+@dataclass
+class Target:
+    """One plot in this session: its Buffer and where to show its errors."""
+
+    plot: Plot
+    buffer: Any
+    show_error: Callable[[str | None], None]
+    reread: Callable[[], Update | None]
+    state: Any = None  # a kind's running summary (e.g. aggregates): it draws a table instead
+    first_time: Callable[[], int | None] | None = None  # set when the Buffer holds times
+    error: str | None = None
+    stale: bool = False
+    origin: int | None = None  # arrival (ns) of the stream's oldest row, for relative time
+
+    def apply(self, update: Update, layout: Layout) -> int:
+        """Send an update to the Buffer; returns rows sent (0 when the plot is in error).
+
+        An update the plot cannot draw leaves it stale: when the data fits again it redraws
+        from the stream's current content, so rows that a skipped replace removed never
+        come back and rows that arrived meanwhile are not lost."""
+        if update.batch:
+            problem = layout.check_columns(self.plot, update.batch)
+            if problem is not None:
+                self.stale = True
+                self._fail(problem)
+                return 0
+        if self.stale and not update.reset:
+            update = self.reread() or update
+        self.stale = False
+        if self.error:
+            self.error = None
+            self.show_error(None)
+        if self.state is not None:  # fold new rows into the summary, draw the whole summary
+            key = (update.generation, update.seq, update.reset)
+            self.redraw(self.state.update(update.batch, update.reset, key))
+            return update.rows
+        if not update.batch:
+            if update.reset:
+                self.buffer.clear()
+            return 0
+        frame = finite_frame(update.batch, self.plot.columns)
+        restart = update.reset or len(self.buffer.data) == 0
+        if self.first_time is not None:  # a line plot: add arrival times for its x axis
+            if restart or self.origin is None:
+                self.origin = self.first_time()
+            frame = with_times(frame, update.times, self.origin)
+        if restart:
+            self._restart(frame)
+        self.buffer.send(frame)
+        return len(frame)
+
+    def redraw(self, table: pd.DataFrame | None = None) -> None:
+        """Replace what the plot shows with its state's table (summaries are small)."""
+        table = self.state.table() if table is None else table
+        self._restart(table)
+        self.buffer.send(table)
+
+    def _restart(self, frame: pd.DataFrame) -> None:
+        """Empty the Buffer (with the new data's dtypes) so the next send redraws in full.
+
+        HoloViews streams only the tail when a Buffer's event count moved by exactly one;
+        stepping it one further makes the next send replace the whole data source in one
+        message, so viewers never see the empty plot that `Buffer.clear()` would draw."""
+        import param
+
+        self.buffer._count += 1
+        with param.parameterized.edit_constant(self.buffer):
+            self.buffer.data = frame.iloc[:0]
+
+    def _fail(self, problem: SpecError) -> None:
+        message = str(problem)
+        if message != self.error:
+            self.error = message
+            log.error("%s", message)
+            self.show_error(message)
+
+
+def first_arrival(hub: Hub, run: str, stream: str) -> int | None:
+    """Arrival time (ns) of the oldest row the hub keeps of a stream; None when empty."""
+    table = hub.table(run, stream)
+    if table is None:
+        return None
+    with table.lock:
+        ring = table.ring
+        if len(ring) == 0 or ring.capacity == 0:
+            return None
+        return int(ring.times[ring.lo % ring.capacity])
+
+
+@dataclass
+class Feed:
+    """One hub subscription and the plots of this session that draw its stream."""
+
+    subscription: Subscription
+    targets: list[Target] = field(default_factory=list)
+
+
+class LiveSession:
+    """Subscriptions and Buffers of one browser session, advanced by `tick`."""
+
+    def __init__(self, layout: Layout, hub: Hub, run: str | None = None) -> None:
+        self.layout = layout
+        self.hub = hub
+        self.run = run or layout.run
+        # by stream; a stream of another run (runs compared on one page) by "run/stream"
+        self.feeds: dict[str, Feed] = {}
+        self.crossfilters: dict[tuple[str, str], Crossfilter] = {}
+        self.document: Any = None  # the Bokeh document this session's plots live in
+        self._resume_at = 0.0
+
+    def add(
+        self,
+        plot: Plot,
+        buffer: Any,
+        show_error: Callable[[str | None], None],
+        limit: int | None,
+        state: Any = None,
+        run: str | None = None,
+    ) -> None:
+        """Draw `plot` from its stream of `run` (default: the session's); `limit=None` means
+        every kept row (exact summaries). A Buffer with a `_wall_time` column also gets
+        each row's arrival time."""
+        run = run or self.run
+        key = plot.stream if run == self.run else f"{run}/{plot.stream}"
+        feed = self.feeds.get(key)
+        if feed is None:
+            subscription = self.hub.subscribe(plot.stream, run=run, limit=limit)
+            feed = self.feeds[key] = Feed(subscription)
+        current = feed.subscription.limit
+        feed.subscription.limit = None if limit is None or current is None else max(current, limit)
+        reread = self._rereader(run, plot.stream, limit)
+        timed = WALL in getattr(buffer.data, "columns", ())
+        first = (lambda: first_arrival(self.hub, run, plot.stream)) if timed else None
+        feed.targets.append(Target(plot, buffer, show_error, reread, state, first))
+
+    def crossfilter(self, stream: str, name: str) -> Crossfilter:
+        """This session's group `name` over `stream`; a selection in it redraws its members."""
+        group = self.crossfilters.get((stream, name))
+        if group is None:
+            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=self.hub.retain)
+            group.listeners.append(lambda: self._redraw_members(group))
+        return group
+
+    def _redraw_members(self, group: Crossfilter) -> None:
+        for feed in self.feeds.values():
+            for target in feed.targets:
+                if target.state is not None and getattr(target.state, "group", None) is group:
+                    target.redraw()
+
+    def _rereader(self, run: str, stream: str, limit: int | None) -> Callable[[], Update | None]:
+        """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""
+
+        def reread() -> Update | None:
+            table = self.hub.table(run, stream)
+            return table.read(-1, 0, limit) if table is not None else None
+
+        return reread
+
+    def tick(self) -> int:
+        """Move every new row of every subscribed stream into this session's Buffers.
+
+        All plot updates of one tick share one Bokeh `freeze()`, so the document's model
+        graph is recomputed once per tick rather than once per plot."""
+        started = time.monotonic()
+        updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
+        updates = [(feed, update) for feed, update in updates if update is not None]
+        if not updates:
+            return 0
+        frozen = self.document.models.freeze() if self.document is not None else nullcontext()
+        sent = 0
+        with frozen:
+            for feed, update in updates:
+                for target in feed.targets:
+                    try:
+                        sent += target.apply(update, self.layout)
+                    except Exception:  # one broken plot must not stop the others updating
+                        log.exception("plot '%s' failed to update", target.plot.id)
+        self._resume_at = started + TICK_DUTY_LIMIT * (time.monotonic() - started)
+        return sent
+
+    def on_timer(self) -> int:
+        """The refresh callback: a tick, unless the last one asks for rest.
+
+        A session whose ticks grow slow (many plots, a busy machine) skips timer ticks so that
+        it spends at most half its time drawing and never starves the producer or other
+        pages; rows skipped are delivered by the next tick, none are lost."""
+        if time.monotonic() < self._resume_at:
+            return 0
+        return self.tick()
+
+    def drop(self, plot_ids: set[str]) -> None:
+        """Stop drawing these plots (a layout edit removed them): a stream no plot draws any
+        more is unsubscribed, and a crossfilter member leaves its group, selection too."""
+        for key, feed in list(self.feeds.items()):
+            feed.targets = [t for t in feed.targets if t.plot.id not in plot_ids]
+            if not feed.targets:
+                feed.subscription.close()
+                del self.feeds[key]
+        for key, group in list(self.crossfilters.items()):
+            for plot_id in plot_ids & set(group.members):
+                del group.members[plot_id]
+                if plot_id in group.selections:
+                    group.select(plot_id, None)
+            if not group.members:
+                del self.crossfilters[key]
+
+    def replot(self, plots: dict[str, Plot]) -> None:
+        """Point kept plots at their Plot in the new layout (a new place, new error lines)."""
+        for feed in self.feeds.values():
+            for target in feed.targets:
+                target.plot = plots.get(target.plot.id, target.plot)
+
+    def refill(self, plot_ids: set[str]) -> None:
+        """New plots joined streams this session already reads: the next tick sends those
+        streams' kept rows again, as a reset, so the new plots start with the history."""
+        for feed in self.feeds.values():
+            if feed.subscription.generation != -1 and any(
+                t.plot.id in plot_ids for t in feed.targets
+            ):
+                feed.subscription.generation = -1
+
+    def close(self) -> None:
+        for feed in self.feeds.values():
+            feed.subscription.close()
+        self.feeds.clear()

@@ -1,0 +1,56 @@
+"""A server refuses a bad layout before it serves a page, instead of showing a healthy start
+and the error only to the first browser.
+
+Where each serving path checks (docs/layout.md, "Errors you may see"):
+- `streamvis serve` and `sv.serve` check before the server is made;
+- `panel serve apps/dashboard.py --plugins streamvis.ingest ...` checks when Panel loads the
+  plugin, before it listens;
+- `panel serve apps/dashboard.py --warm ...` checks when Panel runs the app once before it
+  listens (the warm-up). Plain `panel serve apps/dashboard.py` runs nothing of streamvis
+  until a browser opens the page, so there the page (and the log) shows the error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from collections.abc import Sequence
+
+from streamvis.errors import StreamvisError
+
+
+def app_arguments(argv: Sequence[str] | None = None) -> list[str]:
+    """What follows `--args` on a `panel serve` command line (the app's own arguments)."""
+    argv = list(sys.argv if argv is None else argv)
+    return argv[argv.index("--args") + 1 :] if "--args" in argv else []
+
+
+def refuse_bad_layout(arguments: Sequence[str]) -> None:
+    """Exit 2 with the layout's error (file:line:column and the offending line) on stderr
+    when the layout the app's arguments name is invalid; nothing when it is valid or none."""
+    from streamvis.layout.spec import load_layout
+    from streamvis.server.app import parse_args  # the app's own reading of its arguments
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # not ours to judge: the app says it
+            layout = parse_args(arguments).layout  # the file, or STREAMVIS_LAYOUT
+    except SystemExit:  # arguments of another app served with the plugin
+        return
+    if not layout:
+        return
+    try:
+        load_layout(layout)
+    except StreamvisError as exc:
+        print(f"streamvis: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def warming_up() -> bool:
+    """True while `panel serve --warm` runs the app once before it serves: a session of
+    Panel's own making, with no server behind it (a browser's session always has one)."""
+    import panel as pn
+
+    document = pn.state.curdoc
+    context = getattr(document, "session_context", None)
+    return context is not None and getattr(context, "server_context", None) is None

@@ -1,0 +1,157 @@
+"""Get logged numbers out: a run's streams as pandas DataFrames, or CSV/Parquet files.
+
+Reads the full stored history when there is a store (a path, or the default hub's store),
+else what the in-memory hub keeps. Columns keep the dtypes they were stored with; missing
+values stay missing (NaN, None, NaT).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamvis.core.hub import Hub, check_name, default_hub
+from streamvis.core.normalize import Batch
+from streamvis.errors import ExportError
+from streamvis.store import SQLiteStore, StoreError, StreamRecord
+
+Progress = Callable[[int], None]
+WALL_TIME = "wall_time"
+
+
+def _frame(pieces: list[tuple[int, Batch, np.ndarray]], wall_time: bool) -> pd.DataFrame:
+    """One DataFrame indexed by seq from (first seq, batch, times) pieces."""
+    frames = []
+    for first_seq, batch, times in pieces:
+        index = pd.RangeIndex(first_seq, first_seq + len(times), name="seq")
+        # text stays object with None (pandas 3 would otherwise infer its own str dtype)
+        columns: dict[str, Any] = {
+            name: pd.Series(values, index=index, dtype=object) if values.dtype == object
+            else values
+            for name, values in batch.items()
+        }  # fmt: skip
+        if wall_time:
+            columns[WALL_TIME] = times.astype("datetime64[ns]")
+        frames.append(pd.DataFrame(columns, index=index))
+    if not frames:
+        return pd.DataFrame(index=pd.RangeIndex(0, name="seq"))
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def _stored(
+    backend: SQLiteStore, record: StreamRecord, wall_time: bool, progress: Progress | None
+) -> pd.DataFrame:
+    pieces = []
+    for first_seq, batch, times in backend.segments(record):
+        pieces.append((first_seq, batch, times))
+        if progress is not None:
+            progress(len(times))
+    return _frame(pieces, wall_time)
+
+
+def stored_rows(
+    backend: SQLiteStore, run: str, stream: str, since: int, limit: int | None
+) -> tuple[int, int, Batch] | None:
+    """(first seq, next seq, rows with seq >= since, at most the newest `limit`) from the
+    store; None when the store does not hold the stream."""
+    record = next((r for r in backend.streams(run) if r.stream == stream), None)
+    if record is None:
+        return None
+    since = max(since, record.first_seq)
+    if limit is not None:
+        since = max(since, record.next_seq - limit)
+    frame = _frame(list(backend.segments(record, since)), wall_time=False)
+    frame = frame[frame.index >= since]
+    batch = {name: frame[name].to_numpy() for name in frame.columns}
+    return (int(frame.index[0]) if len(frame) else record.next_seq), record.next_seq, batch
+
+
+def _open(store: str | os.PathLike[str] | SQLiteStore | None, hub: Hub) -> SQLiteStore | None:
+    if isinstance(store, SQLiteStore):
+        return store
+    if store is not None:
+        return SQLiteStore(store, readonly=True)
+    if hub.store is not None:
+        hub.flush()
+        return hub.store.backend
+    return None
+
+
+def export(
+    run: str = "default",
+    stream: str | None = None,
+    *,
+    store: str | os.PathLike[str] | SQLiteStore | None = None,
+    hub: Hub | None = None,
+    wall_time: bool = False,
+    progress: Progress | None = None,
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """Stream `stream` of `run` as a DataFrame indexed by seq, or every stream of the run as
+    {name: DataFrame} when `stream` is None. `store` reads that SQLite file (it may be in use
+    by a server); otherwise the default hub's store, or its memory. `wall_time=True` adds
+    each row's arrival time as a `wall_time` column."""
+    check_name("run", run)
+    if stream is not None:
+        check_name("stream", stream)
+    hub = hub or default_hub()
+    backend = _open(store, hub)
+    try:
+        if backend is not None:
+            records = {r.stream: r for r in backend.streams(run)}
+            frames = {
+                name: _stored(backend, record, wall_time, progress)
+                for name, record in records.items()
+                if stream in (None, name)
+            }
+            where = f"store {backend.path}"
+        else:
+            frames = {}
+            for table in hub.tables(run):
+                if stream in (None, table.name):
+                    with table.lock:
+                        first, batch = table.ring.read(0)
+                        times = table.ring.read_times(0)
+                    frames[table.name] = _frame([(first, batch, times)], wall_time)
+            where = "this process"
+    finally:
+        if backend is not None and store is not None and not isinstance(store, SQLiteStore):
+            backend.close()
+    if stream is not None:
+        if stream not in frames:
+            known = ", ".join(sorted(s.name for s in hub.tables(run))) if backend is None else ""
+            raise ExportError(
+                f"run '{run}' has no stream '{stream}' in {where}"
+                + (f" (it has: {known})" if known else "")
+            )
+        return frames[stream]
+    if not frames:
+        raise ExportError(f"no run '{run}' in {where}")
+    return frames
+
+
+def write_file(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a DataFrame as CSV or Parquet, chosen by the file's extension."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ExportError(
+                f"{target}: writing Parquet needs pyarrow, which is not installed: "
+                "pip install pyarrow (or pip install 'streamvis[parquet]'), or write .csv"
+            ) from None
+        frame.to_parquet(target)
+    elif suffix in (".csv", ".txt", ""):
+        frame.to_csv(target, index=False)
+    else:
+        raise ExportError(f"{target}: unknown file type {suffix!r}; use .csv or .parquet")
+    return target
+
+
+__all__ = ["ExportError", "StoreError", "export", "write_file"]

@@ -1,0 +1,1 @@
+"""Data transforms the plot kinds draw from: crossfilter masks, aggregates, smoothing."""
