@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import streamvis.sources  # noqa: F401 - its types, registered with the layout validator
 from streamvis.client import Client
 from streamvis.core.hub import Hub, Mode, default_hub, use_default_store
 from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
 from streamvis.layout.spec import Layout, Plot, load_layout
-from streamvis.page.dashboard import dashboard, serve
+from streamvis.page.dashboard import dashboard
+from streamvis.server.inprocess import serve
 from streamvis.store.export import export
 
 __version__ = "0.1.0"

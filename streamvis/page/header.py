@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from streamvis.core import status
+
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
     from streamvis.page.session import LiveSession
@@ -79,12 +81,11 @@ def header(title: str, run: str, shown: str, widgets: Sequence[Any] = ()) -> Any
 
 def source_status(run: str) -> Any:
     """One line per failing source of `run` (layout `sources:`), refreshed every second;
-    None when the run has no sources."""
+    None when the run has no sources. The sources report through streamvis/core/status.py
+    (the page does not import them)."""
     import panel as pn
 
-    from streamvis import sources
-
-    if not sources.states(run):
+    if status.problems(run) is None:
         return None
     pane = pn.pane.HTML(
         "",
@@ -101,7 +102,7 @@ def source_status(run: str) -> Any:
         if time.monotonic() - last[0] < 1.0:
             return
         last[0] = time.monotonic()
-        text = "<br>".join(html.escape(line) for line in sources.problems(run))
+        text = "<br>".join(html.escape(line) for line in status.problems(run) or ())
         if pane.object != text:
             pane.object = text
 

@@ -9,13 +9,10 @@ API instead. The layout's `sources:` start once per process too, writing to the 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from streamvis.core.hub import default_hub
@@ -23,6 +20,7 @@ from streamvis.errors import StreamvisError
 from streamvis.layout.watch import watch
 from streamvis.page.assets import use_server_assets
 from streamvis.sources import start_sources
+from streamvis.sources.reference import resolve
 from streamvis.store import server_hub
 
 log = logging.getLogger("streamvis")
@@ -58,26 +56,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--keep-seconds", default=None, help="drop stored rows older than this")
     parser.add_argument("--keep-bytes", default=None, help="keep the store under this size")
     return parser.parse_args(list(argv))
-
-
-def resolve(reference: str) -> Callable[[], Any]:
-    """Find `module:function` or `path/file.py:function`."""
-    target, _, attribute = reference.rpartition(":")
-    if not target or not attribute:
-        raise StreamvisError(f"producer {reference!r} must look like module:function")
-    if target.endswith(".py"):
-        path = Path(target)
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None or not path.exists():
-            raise StreamvisError(f"producer file {target!r} not found")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise StreamvisError(f"producer {reference!r}: {attribute!r} is not a function")
-    return function
 
 
 def start_producer(reference: str) -> None:
