@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from streamvis.errors import StreamError
 from streamvis.layout.source_types import Setting
 
 if TYPE_CHECKING:
-    from streamvis.core.hub import Hub
+    from streamvis.core.hub import Hub, Mode
     from streamvis.layout.spec import Source
 
 log = logging.getLogger("streamvis")
@@ -202,7 +202,7 @@ class BaseSource:
     def _store(self, data: Any) -> None:
         """The sink: store what arrived together in one write; if the hub refuses a batch of
         records, store them one by one so only the bad ones are skipped."""
-        mode = self.setting("mode") or "append"
+        mode = cast("Mode", self.setting("mode") or "append")
         records = isinstance(data, list) and all(isinstance(r, dict) for r in data)
         batch = data[0] if records and len(data) == 1 else data
         try:

@@ -5,7 +5,7 @@ Kafka topic (each message one JSON record or a list)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from streamvis.layout.checks import (
     check_count,
@@ -76,7 +76,7 @@ class WebSocketSource(BaseSource):
         try:  # shielded: a stop during the handshake must not orphan a half-made connection
             connection = await asyncio.shield(connecting)
         except asyncio.CancelledError:
-            connecting.add_done_callback(_close_if_connected)
+            cast("asyncio.Future[Any]", connecting).add_done_callback(_close_if_connected)
             raise
         try:
             self._connected()

@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from streamvis.errors import StreamvisError
 from streamvis.layout.checks import check_text, shown
@@ -40,4 +40,4 @@ def resolve(reference: str) -> Callable[[], Any]:
     function = getattr(module, attribute, None)
     if not callable(function):
         raise StreamvisError(f"producer {reference!r}: {attribute!r} is not a function")
-    return function
+    return cast(Callable[[], Any], function)
