@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -349,3 +351,19 @@ def test_the_page_hears_of_failing_sources_only_through_core_status(monkeypatch)
     monkeypatch.setattr(status, "_reporters", [lambda run: ["feed: retrying: down"]])
     status.add_reporter(running.report)
     assert status.problems("r") == ["feed: retrying: down"]
+
+
+def test_the_types_are_known_to_a_process_that_never_imports_sources_itself():
+    """The layout does not import sources; the package's __init__ registers them, so reading
+    a layout alone (a fresh interpreter, only layout.spec imported) knows every type."""
+    code = (
+        "from streamvis.layout.spec import layout_from_dict\n"
+        "plot = {'id': 'a', 'kind': 'line', 'stream': 's', 'x': 't', 'y': 'v',"
+        " 'at': [0, 0, 1, 1]}\n"
+        "source = {'name': 'n', 'type': 'file', 'stream': 's', 'path': 'a.csv'}\n"
+        "print(layout_from_dict({'plots': [plot], 'sources': [source]}).sources[0].options)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert result.stdout.strip() == "{'path': 'a.csv', 'format': 'csv', 'from': 'start'}"
