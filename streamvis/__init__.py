@@ -13,16 +13,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import streamvis.sources  # noqa: F401 - its types, registered with the layout validator
 from streamvis.client import Client
 from streamvis.core.hub import Hub, Mode, default_hub, use_default_store
 from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
+from streamvis.layout import source_types as _source_types
 from streamvis.layout.spec import Layout, Plot, load_layout
 from streamvis.page.dashboard import dashboard
 from streamvis.server.inprocess import serve
 from streamvis.store.export import export
 
 __version__ = "0.1.0"
+
+
+def _register_source_types() -> None:
+    """The layout validator learns the source types from the source classes, imported only
+    when a layout is first checked (the layout itself must not import streamvis.sources)."""
+    import streamvis.sources  # noqa: F401 - importing it registers its types
+
+
+_source_types.load_with(_register_source_types)
 _connected: Client | None = None
 
 
