@@ -447,4 +447,3 @@ def dashboard(
     if start:
         page.start()
     return page.view
-
