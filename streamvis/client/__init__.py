@@ -48,7 +48,7 @@ from streamvis.core.hub import check_name
 from streamvis.core.normalize import normalize
 from streamvis.errors import StreamError
 from streamvis.layout.spec import Layout, layout_to_dict, load_layout
-from streamvis.wire.limits import DEFAULT_MAX_BODY
+from streamvis.server.access import DEFAULT_MAX_BODY
 
 log = logging.getLogger("streamvis.client")
 _PLAIN = frozenset((int, float, bool, str))

@@ -57,6 +57,7 @@ PENDING: dict[tuple[str, str], str] = {
     ("streamvis.page.dashboard", "streamvis.sources"): SOURCES,
     ("streamvis.page.header", "streamvis.sources"): SOURCES,
     ("streamvis.sources", "streamvis.server.app"): SOURCES,
+    ("streamvis.client", "streamvis.server.access"): "helper E (client/settings.py: wire/limits)",
 }
 
 
