@@ -8,6 +8,7 @@ API instead. The layout's `sources:` start once per process too, writing to the 
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import logging
@@ -79,7 +80,7 @@ def build_page(argv: Sequence[str]) -> Any:
         refuse_bad_layout(argv)
     use_server_assets()  # the error page too takes its stylesheets from this server
     protect(pn.state.curdoc)  # also for the page that explains a problem
-    args = parse_args(argv)
+    args: argparse.Namespace = parse_args(argv)
     try:
         server_hub(argv)  # this process's store, replayed once, before anything is drawn
         layout_file = watch(args.layout) if args.layout else None  # one watcher per process
