@@ -50,7 +50,10 @@ PENDING: dict[tuple[str, str], str] = {
     ("streamvis.core.hub", "streamvis.store"): STORE,
     ("streamvis.core.hub", "streamvis.store.replay"): STORE,
     ("streamvis.core.table", "streamvis.store"): STORE,
-    ("streamvis.store.replay", "streamvis.layout.spec"): STORE + "; layouts kept as plain data",
+    ("streamvis.store.replay", "streamvis.layout.spec"): (
+        "not in helper B's branch (22:50): the hub keeps stored layouts as plain data and the"
+        " page validates them (issue point 3); the lead assigns it"
+    ),
     ("streamvis.core.hub", "streamz"): "helper A (streamz imported only by hub.source)",
     ("streamvis.core.table", "streamz"): "helper A (streamz imported only by hub.source)",
     ("streamvis.layout.spec", "streamvis.kinds"): "helper C (kind records: layout asks no kind)",
