@@ -6,6 +6,7 @@ Nothing is imported to check it, so a violation is found even on a path no test 
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -495,3 +496,10 @@ def test_the_checker_reports_the_core_loading_pandas_or_streamz_at_import(tmp_pa
         "fake/core/hub.py:1: fake.core.hub imports pandas",
         "fake/core/hub.py:2: fake.core.hub imports streamz",
     ]
+
+
+def test_the_package_ships_its_types() -> None:
+    """`py.typed` tells a user's type checker to read streamvis's hints (PEP 561)."""
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert (PACKAGE / "py.typed").is_file()
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["streamvis"]
