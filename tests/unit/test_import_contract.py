@@ -58,9 +58,6 @@ PENDING: dict[tuple[str, str], str] = {
     ("streamvis.core.hub", "streamz"): "helper A (streamz imported only by hub.source)",
     ("streamvis.core.table", "streamz"): "helper A (streamz imported only by hub.source)",
     ("streamvis.layout.spec", "streamvis.kinds"): "helper C (kind records: layout asks no kind)",
-    ("streamvis.page.dashboard", "streamvis.sources"): SOURCES,
-    ("streamvis.page.header", "streamvis.sources"): SOURCES,
-    ("streamvis.sources", "streamvis.server.app"): SOURCES,
     ("streamvis.client", "streamvis.server.access"): "helper E (client/settings.py: wire/limits)",
 }
 
