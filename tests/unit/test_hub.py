@@ -225,7 +225,7 @@ def _four_streams() -> Hub:
 
 
 def _rows(hub: Hub) -> dict[tuple[str, str], int]:
-    return {(t.run, t.name): len(t.ring) for t in hub.tables()}
+    return {(t.run, t.name): t.row_count for t in hub.tables()}
 
 
 def test_clear_one_stream_of_one_run():
