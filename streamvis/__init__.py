@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from streamvis.client import Client
-from streamvis.core.hub import Hub, Mode, default_hub, use_default_store
+from streamvis.core.hub import Hub, Mode, default_hub, set_default_factory
 from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
 from streamvis.layout.spec import Layout, Plot, load_layout
 from streamvis.page.dashboard import dashboard, serve
@@ -53,9 +53,20 @@ def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
     """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only) and
     replay what it already holds, so a restarted script continues where it stopped. Call it
     before the first `sv.stream`. `retention`: rows=, age= (seconds), bytes= limits."""
-    from streamvis.store import Retention, open_store
+    from streamvis.store import Retention, open_store, use_default_store
 
     return use_default_store(lambda: open_store(path, Retention(**retention)), path)
+
+
+def _hub_from_environment() -> Hub:
+    """The default hub `sv.stream` writes to, on STREAMVIS_STORE when it is set (the store
+    is opened only when the hub is first needed)."""
+    from streamvis.store import default_hub_from_environment
+
+    return default_hub_from_environment()
+
+
+set_default_factory(_hub_from_environment)
 
 
 def connect(
