@@ -7,6 +7,9 @@ another reader polls. Also: a hub is built from a store in one place (`hub_from_
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from streamvis.core.storage import (
 )
 from streamvis.errors import StreamError
 from streamvis.store import SQLiteStore, hub_from_store, open_store
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -47,8 +51,8 @@ def rows(
     return AppendRows("r", "s", seq, count, columns, 1_000 + first, batch_id=batch_id)
 
 
-def steps(backend: StoreReads, since: int = 0) -> list[int]:
-    (record,) = backend.streams("r")
+def steps(backend: StoreReads, since: int = 0, run: str = "r") -> list[int]:
+    (record,) = backend.streams(run)
     return [int(x) for segment in backend.segments(record, since) for x in segment.batch["step"]]
 
 
@@ -243,3 +247,32 @@ def test_a_hub_is_built_from_its_store_in_one_place(tmp_path: Path) -> None:
         assert again.store is not None
         again.store.close()
     assert hub_from_store(None).store is None
+
+
+SCRIPT = """
+import streamvis as sv
+hub = sv.default_hub()  # built by the factory `import streamvis` registered
+before = hub.seq("s")
+sv.stream("s", {"step": before})
+assert hub.flush(60)
+print(before)
+"""
+
+
+def test_the_default_hub_opens_and_replays_the_store_streamvis_store_names(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "STREAMVIS_STORE": str(tmp_path / "env.db"), "PYTHONPATH": str(ROOT)}
+    seen = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        seen.append(int(done.stdout))
+    assert seen == [0, 1]  # the second process continued the first one's numbering
+    reader = SQLiteStore(tmp_path / "env.db", readonly=True)
+    try:
+        assert steps(reader, run="default") == [0, 1]
+    finally:
+        reader.close()
