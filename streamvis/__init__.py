@@ -60,7 +60,9 @@ def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
 
 def _hub_from_environment() -> Hub:
     """The default hub `sv.stream` writes to, on STREAMVIS_STORE when it is set (the store
-    is opened only when the hub is first needed)."""
+    is opened only when the hub is first needed; without one no store module is loaded)."""
+    if not os.environ.get("STREAMVIS_STORE"):
+        return Hub()
     from streamvis.store import default_hub_from_environment
 
     return default_hub_from_environment()

@@ -42,6 +42,7 @@ class Store:
         return self.journal.put(op)
 
     def when_durable(self, ticket: int) -> Future[int]:
+        """A future resolved once the change with `ticket` is stored (failed if refused)."""
         return self.journal.when_durable(ticket)
 
     def on_refused(self, callback: Callable[[Op, BaseException], None]) -> None:
@@ -55,15 +56,18 @@ class Store:
 
     @property
     def last_ticket(self) -> int:
+        """The newest ticket handed out: once it is durable, everything before it is."""
         return self.journal.last_ticket
 
     def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait for everything queued so far; True when all of it was stored."""
         return self.journal.flush(timeout)
 
     def close(self) -> None:
+        """Store what is queued, stop the writer thread and close the backend."""
         self.journal.close()
 
-    # -- reads (StoreReads) ----------------------------------------------------------------------
+    # -- reads: each answers as StoreReads documents it, from the backend ------------------------
     @property
     def location(self) -> str:
         return self.backend.location
