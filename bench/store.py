@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 from ports import free_port, wait_port
 
-from streamvis.core.hub import Hub
-from streamvis.store import open_store
+from streamvis.store import hub_from_store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = str(Path(sys.executable).with_name("streamvis_server"))
@@ -62,7 +61,7 @@ def batches(count: int) -> list[dict[str, np.ndarray]]:
 def in_process(path: Path | None, data: list[dict[str, np.ndarray]]) -> float:
     """Rows/s of Hub.stream for `data`, until the store (if any) has committed it all."""
     store = open_store(path) if path is not None else None
-    hub = Hub(store=store)
+    hub = hub_from_store(store)
     start = time.perf_counter()
     for batch in data:
         hub.stream("m", batch)
@@ -112,7 +111,7 @@ def remote(store: str, rows: int, folder: Path) -> float:
 
 def replay_seconds(path: Path, rows: int) -> float:
     store = open_store(path)
-    hub = Hub(store=store)
+    hub = hub_from_store(store)
     for batch in batches(rows // BATCH):
         hub.stream("m", batch)
     hub.flush(120)
@@ -121,7 +120,7 @@ def replay_seconds(path: Path, rows: int) -> float:
     for _ in range(3):
         start = time.perf_counter()
         store = open_store(path)
-        replayed = Hub(store=store)
+        replayed = hub_from_store(store)
         best = min(best, time.perf_counter() - start)
         assert replayed.table("default", "m").row_count == rows
         store.close()
@@ -130,7 +129,7 @@ def replay_seconds(path: Path, rows: int) -> float:
 
 def bytes_per_sample(path: Path, rows: int, single_rows: bool) -> float:
     store = open_store(path)
-    hub = Hub(store=store)
+    hub = hub_from_store(store)
     values = np.random.default_rng(0).random(rows)
     if single_rows:
         for value in values.tolist():

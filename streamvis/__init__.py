@@ -14,6 +14,7 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
+from streamvis.core import defaults as _defaults
 from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
 from streamvis.layout import source_types as _source_types
 
@@ -106,10 +107,24 @@ def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
     """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only) and
     replay what it already holds, so a restarted script continues where it stopped. Call it
     before the first `sv.stream`. `retention`: rows=, age= (seconds), bytes= limits."""
-    from streamvis.core.hub import use_default_store
-    from streamvis.store import Retention, open_store
+    from streamvis.store import Retention, open_store, use_default_store
 
     return use_default_store(lambda: open_store(path, Retention(**retention)), path)
+
+
+def _hub_from_environment() -> Hub:
+    """The default hub `sv.stream` writes to, on STREAMVIS_STORE when it is set (the store
+    is opened only when the hub is first needed; without one no store module is loaded)."""
+    if not os.environ.get("STREAMVIS_STORE"):
+        from streamvis.core.hub import Hub
+
+        return Hub()
+    from streamvis.store import default_hub_from_environment
+
+    return default_hub_from_environment()
+
+
+_defaults.hub_factory = _hub_from_environment  # read by core.hub.default_hub()
 
 
 def connect(

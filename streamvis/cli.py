@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from streamvis.core.storage import DeleteRun
 from streamvis.errors import StreamvisError
 from streamvis.server.access import DEFAULT_MAX_BODY, is_loopback, make_access, token_problem
 from streamvis.server.viewer_auth import (
@@ -20,7 +21,7 @@ from streamvis.server.viewer_auth import (
     forwarded_origins,
     viewer_flags,
 )
-from streamvis.store import DEFAULT_PATH, Op, SQLiteStore, StoreError
+from streamvis.store import DEFAULT_PATH, SQLiteStore, StoreError
 
 SERVE_EXAMPLES = """examples:
   streamvis serve layout.yaml                 # keeps data in ./.streamvis/streamvis.db
@@ -284,7 +285,7 @@ def rm_command(args: argparse.Namespace) -> int:
         if not backend.streams(args.run) and args.run not in {r["run"] for r in backend.runs()}:
             raise StoreError(f"no run '{args.run}' in {path}")
         streams = len(backend.streams(args.run))
-        backend.commit([Op("delete_run", args.run)])
+        backend.commit([DeleteRun(args.run)])
     finally:
         backend.close()
     print(f"deleted run '{args.run}' ({streams} streams) from {path}")
@@ -492,11 +493,10 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
     import panel as pn
     import tornado.web
 
-    from streamvis.core.hub import use_default_store
     from streamvis.page.csp import install_header
     from streamvis.page.dashboard import dashboard
     from streamvis.server.ingest import routes
-    from streamvis.store import configured_retention, open_store
+    from streamvis.store import configured_retention, open_store, use_default_store
 
     try:
         use_default_store(lambda: open_store(args.store, configured_retention([])), args.store)

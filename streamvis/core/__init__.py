@@ -1,2 +1,3 @@
-"""The core: samples normalized into batches, per-stream tables, the hub that holds them and the
-write-behind journal. No Panel, HoloViews, Bokeh, Tornado or pandas here."""
+"""The core: samples normalized into batches, per-stream tables, the hub that holds them, the
+write-behind journal and the store's interface (the changes, the `Backend` protocol, `Store`).
+No Panel, HoloViews, Bokeh, Tornado or pandas here, and no store backend."""

@@ -4,8 +4,9 @@ Producers write with `Hub.stream` from any thread; each browser session holds a
 `Subscription` per stream and polls it for the rows it has not drawn yet. Each (run, stream)
 is a `Table` (table.py); `Hub.source` gives a `streamz.Stream` that emits every stored batch,
 for users who want to attach their own streamz pipeline (streamz is imported only then).
-With a `store` every change is also queued to the durable log (store/), and a new hub
-replays what the store holds. No Panel, HoloViews, Bokeh, Tornado or pandas here.
+With a `store` every change is also queued to the durable log (a `Store`, core/durable.py);
+`streamvis.store.hub_from_store` builds a hub that first replays what its store holds.
+No Panel, HoloViews, Bokeh, Tornado or pandas here, and no store backend.
 """
 
 from __future__ import annotations
@@ -15,22 +16,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamvis.core.journal import Op as _Op
+from streamvis.core import defaults
 from streamvis.core.normalize import Batch, normalize
+from streamvis.core.storage import AppendRow, AppendRows, DeleteRun, Op, SetLayout
 from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
     import streamz
 
-    from streamvis.store import Store
+    from streamvis.core.durable import Store
 
 __all__ = [
     "DEFAULT_RETAIN", "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
-    "check_name", "default_hub", "iso_time", "use_default_store",
+    "check_name", "default_hub", "iso_time", "set_default_factory", "swap_default_hub",
 ]  # fmt: skip
 DEFAULT_RETAIN = 1_000_000
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
@@ -75,7 +76,8 @@ class Subscription:
 
 
 class Hub:
-    """All streams of this process, keyed by (run, stream); thread-safe."""
+    """All streams of this process, keyed by (run, stream); thread-safe. With a `store`,
+    every change is queued to it; the hub does not read it (`hub_from_store` replays)."""
 
     def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
         self.retain = retain
@@ -88,21 +90,19 @@ class Hub:
         self._layout_files: dict[str, Any] = {}  # runs whose layout is a watched file's
         self._run_created: dict[str, int] = {}
         if store is not None:
-            from streamvis.store.replay import replay
+            store.on_refused(self._refused)
 
-            replay(self, store)
-            store.journal.on_refused = self._refused
-
-    def _refused(self, op: _Op, error: BaseException) -> None:
+    def _refused(self, op: Op, error: BaseException) -> None:
         """The store refused a change for good (called from its writer thread): rows it
         will never hold are shown as missing, so memory stays what a replay would give."""
-        table = self.table(op.run, op.stream)
-        if table is not None and op.kind in ("append", "row"):
-            table.lose(op.seq, op.rows)
+        if isinstance(op, AppendRows | AppendRow):
+            table = self.table(op.run, op.stream)
+            if table is not None:
+                table.lose(op.seq, op.rows)
 
     def store_failure(self) -> BaseException | None:
         """Why the store cannot write right now (a full disk...), or None when it can."""
-        return self.store.journal.failure if self.store is not None else None
+        return self.store.failure if self.store is not None else None
 
     def table(self, run: str, name: str) -> Table | None:
         return self._tables.get((run, name))
@@ -180,7 +180,7 @@ class Hub:
     def last_ticket(self) -> int:
         """The ticket of the newest change queued to the store (0 without a store): once it
         is durable, everything written before is too."""
-        return self.store.journal.last_ticket if self.store is not None else 0
+        return self.store.last_ticket if self.store is not None else 0
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every change so far is in the store; True when it is (or no store)."""
@@ -216,7 +216,7 @@ class Hub:
             self._run_created.pop(run, None)
             if had_layout:
                 self._layout_version += 1
-            ticket = self.store.put(_Op("delete_run", run)) if self.store is not None else 0
+            ticket = self.store.put(DeleteRun(run)) if self.store is not None else 0
         return len(doomed), ticket
 
     def subscribe(
@@ -284,7 +284,7 @@ class Hub:
             self._layouts[run] = (self._layout_version, layout)
             self._run_created.setdefault(run, time.time_ns())
             if stored is not None and self.store is not None:
-                self.store.put(_Op("layout", run, data=stored))
+                self.store.put(SetLayout(run, stored))
             return self._layout_version
 
     def set_file_layout(self, run: str, layout: Any, source: Any) -> int:
@@ -322,37 +322,28 @@ _default_hub: Hub | None = None
 _default_lock = threading.Lock()
 
 
+def set_default_factory(factory: Callable[[], Hub]) -> None:
+    """How `default_hub` builds the process-wide hub on first use. `import streamvis`
+    registers one that opens the store STREAMVIS_STORE names (core cannot open stores)."""
+    defaults.hub_factory = factory
+
+
 def default_hub() -> Hub:
-    """The process-wide hub, created on first use: in memory, or on the store named by
-    STREAMVIS_STORE (servers configure theirs with `use_default_store` first)."""
+    """The process-wide hub, built on first use by the registered factory: in memory, or
+    on the store named by STREAMVIS_STORE (servers choose theirs first, see
+    `streamvis.store.use_default_store`)."""
     global _default_hub
     if _default_hub is None:
         with _default_lock:
             if _default_hub is None:
-                from streamvis.store import store_from_environment
-
-                _default_hub = Hub(store=store_from_environment(default=None, argv=[]))
+                _default_hub = (defaults.hub_factory or Hub)()  # memory only unless registered
     return _default_hub
 
 
-def use_default_store(opener: Callable[[], Store | None], path: Any) -> Hub:
-    """Make the process-wide hub one backed by the store at `path` (opened by `opener`),
-    replaying what it holds. Allowed before anything was written to the default hub (a
-    server's start, the top of a script); asking again for the same path changes nothing."""
+def swap_default_hub(choose: Callable[[Hub | None], Hub]) -> Hub:
+    """Make `choose(current)` the process-wide hub, under the lock `default_hub` takes
+    (`current` is None before first use); returns it."""
     global _default_hub
     with _default_lock:
-        current = _default_hub
-        wanted = None if path is None or str(path).lower() == "none" else Path(path).resolve()
-        if current is not None:
-            have = current.store.path.resolve() if current.store is not None else None
-            if have == wanted:
-                return current
-            if any(True for _ in current.tables()):
-                raise StreamError(
-                    "choose the store before the first sv.stream: this process has already "
-                    "stored rows elsewhere"
-                )
-            if current.store is not None:
-                current.store.close()
-        _default_hub = Hub(store=opener())
+        _default_hub = choose(_default_hub)
         return _default_hub

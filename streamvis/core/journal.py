@@ -17,39 +17,14 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
+from streamvis.core.storage import Backend, Op, describe
 from streamvis.errors import StoreFailing
 
 log = logging.getLogger("streamvis")
 MAX_PENDING_ROWS = 2_000_000  # producers wait (backpressure) while more rows than this queue
 MAINTENANCE_SECONDS = 5.0
 LINGER_SECONDS = 0.002  # the shortest time between two commits
-
-
-@dataclass
-class Op:
-    """One queued change. `kind` is append, row, clear, delete_run or layout."""
-
-    kind: str
-    run: str
-    stream: str = ""
-    seq: int = 0  # first seq of the rows (append, row) or the next seq (clear)
-    rows: int = 0
-    data: Any = None  # a Batch (append), a row dict (row) or a layout dict
-    times: Any = None  # ns arrival time(s)
-    mode: str = "append"
-    generation: int = 0
-    dtypes: dict[str, Any] = field(default_factory=dict)
-    batch_id: str | None = None
-
-
-class Backend(Protocol):
-    def commit(self, ops: list[Op]) -> None: ...
-    def maintain(self) -> None: ...
-    def close(self) -> None: ...
-    def transient(self, error: BaseException) -> bool: ...
 
 
 Refused = Callable[[Op, BaseException], None]
@@ -201,10 +176,7 @@ class Journal:
                 if self.backend.transient(exc):
                     self._failing(exc, len(taken) - index)
                     return taken[index:]
-                log.exception(
-                    "streamvis store: refused %s of run '%s', stream '%s' (seq %d, %d rows)",
-                    op.kind, op.run, op.stream, op.seq, op.rows,
-                )  # fmt: skip
+                log.exception("streamvis store: refused the %s", describe(op))
                 if self.on_refused is not None:
                     self.on_refused(op, exc)
                 self._settle([(ticket, op)], {ticket: exc})

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
-from streamvis.core.journal import Op as _Op
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
+from streamvis.core.storage import AppendRow, AppendRows, ClearStream
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
     import streamz
 
-    from streamvis.store import Store
+    from streamvis.core.durable import Store
 
 _INT64_LIMIT = 2**63
 Mode = Literal["append", "replace"]
@@ -153,9 +153,7 @@ class Table:
             self.updated = now
             if store is None:
                 return 0
-            return store.put(
-                _Op("row", self.run, self.name, seq, 1, dict(row), now, dtypes=self._dtypes)
-            )
+            return store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
 
     def _fit_missing(self, batch: Batch) -> Batch:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
@@ -202,8 +200,8 @@ class Table:
             if store is not None:
                 kept = {name: values.copy() for name, values in batch.items()}
                 ticket = store.put(
-                    _Op("append", self.run, self.name, seq, rows, kept, now, mode,
-                        self.generation, batch_id=batch_id)
+                    AppendRows(self.run, self.name, seq, rows, kept, now, mode,
+                               self.generation, batch_id)
                 )  # fmt: skip
         source = self._source
         if source is not None and source.downstreams:
@@ -248,9 +246,7 @@ class Table:
             self._refresh_row_types()
             if self.store is None:
                 return 0
-            return self.store.put(
-                _Op("clear", self.run, self.name, self._ring.hi, generation=self.generation)
-            )
+            return self.store.put(ClearStream(self.run, self.name, self._ring.hi, self.generation))
 
     def drop(self) -> None:
         """Forget every row and the schema, and make pages reset: the run is being deleted

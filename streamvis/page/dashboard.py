@@ -439,9 +439,7 @@ def dashboard(
         build=not served,  # served: built once the browser is connected (LivePage.start)
     )
     page.view.sv_page = page
-    if (
-        notebook.in_kernel()
-    ):  # Jupyter: inline resources, no lost rows (page/notebook.py)
+    if notebook.in_kernel():  # Jupyter: inline resources, no lost rows (page/notebook.py)
         notebook.prepare()
         notebook.attach(page)
     if start:

@@ -276,7 +276,7 @@ class StreamHandler(_BodyApi):
         if since < first and self.hub.store is not None:  # older rows: read them from disk
             if self.hub.store_failure() is None:  # a failing store: read what it holds
                 await durable(self.hub, self.hub.last_ticket(), run=run, stream=stream)
-            stored = stored_rows(self.hub.store.backend, run, stream, since, limit)
+            stored = stored_rows(self.hub.store, run, stream, since, limit)
             if stored is not None:
                 first, next_seq, batch = stored
         if output == "csv":

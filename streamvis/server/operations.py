@@ -68,7 +68,7 @@ class BatchLedger:
         across a server crash is still stored once."""
         ledger = cls()
         if hub.store is not None:
-            for run, stream, batch_id, seq in hub.store.backend.batch_ids(ledger.size):
+            for run, stream, batch_id, seq in hub.store.batch_ids(ledger.size):
                 ledger.record(run, stream, batch_id, seq)
         return ledger
 
@@ -360,7 +360,7 @@ async def delete_run(hub: Hub, run: Any) -> dict[str, Any]:
 
 def describe_runs(hub: Hub) -> list[dict[str, Any]]:
     """Each run with its start, last write and row counts (kept in memory, and on disk)."""
-    stored = {r["run"]: r for r in hub.store.backend.runs()} if hub.store is not None else {}
+    stored = {r["run"]: r for r in hub.store.runs()} if hub.store is not None else {}
     described = []
     for run in hub.runs():
         tables = [t.describe() for t in hub.tables(run)]

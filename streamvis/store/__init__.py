@@ -1,34 +1,34 @@
-"""Durable stores behind one small interface: write through a journal, read directly.
+"""Durable stores behind one typed interface: write through a journal, read directly.
 
     store = open_store("./.streamvis/streamvis.db")   # or open_store("none") -> None
-    hub = Hub(store=store)                              # replays what the file holds
+    hub = hub_from_store(store)                         # replays what the file holds
 
-`Store` pairs a backend (SQLite, the embedded default) with the journal that groups its
-writes. The hub queues every change; the ingest API waits for `when_durable(ticket)` before
-it acknowledges a producer.
+`Store` (core/durable.py) pairs a backend satisfying the `Backend` protocol
+(core/storage.py; SQLite, the embedded default) with the journal that groups its writes.
+The hub queues every change; the ingest API waits for `when_durable(ticket)` before it
+acknowledges a producer. This module also chooses the process-wide hub's store.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from streamvis.core.journal import Journal, Op
-from streamvis.errors import StoreError
-from streamvis.store.sqlite import Retention, SQLiteStore, StreamRecord
-
-if TYPE_CHECKING:
-    from streamvis.core.hub import Hub
+from streamvis.core.durable import Store
+from streamvis.core.hub import Hub, swap_default_hub
+from streamvis.core.storage import Backend, Op, StreamRecord
+from streamvis.errors import StoreError, StreamError
+from streamvis.store.replay import hub_from_store
+from streamvis.store.sqlite import Retention, SQLiteStore
 
 DEFAULT_PATH = Path(".streamvis") / "streamvis.db"
 MEMORY = "none"
 
 __all__ = [
     "DEFAULT_PATH",
+    "Backend",
     "Op",
     "Retention",
     "SQLiteStore",
@@ -37,37 +37,13 @@ __all__ = [
     "StreamRecord",
     "configured_path",
     "configured_retention",
+    "default_hub_from_environment",
+    "hub_from_store",
     "open_store",
     "server_hub",
     "store_from_environment",
+    "use_default_store",
 ]
-
-
-class Store:
-    """A backend and its write journal: `put` queues, reads go straight to the file."""
-
-    def __init__(self, backend: SQLiteStore) -> None:
-        self.backend = backend
-        self.journal = Journal(backend)
-
-    @property
-    def path(self) -> Path:
-        return self.backend.path
-
-    def admit(self, rows: int) -> None:
-        self.journal.admit(rows)
-
-    def put(self, op: Op) -> int:
-        return self.journal.put(op)
-
-    def when_durable(self, ticket: int) -> Future[int]:
-        return self.journal.when_durable(ticket)
-
-    def flush(self, timeout: float | None = 30.0) -> bool:
-        return self.journal.flush(timeout)
-
-    def close(self) -> None:
-        self.journal.close()
 
 
 def open_store(
@@ -130,10 +106,39 @@ def store_from_environment(
     return open_store(configured_path(default, argv), configured_retention(argv))
 
 
+def default_hub_from_environment() -> Hub:
+    """The process-wide hub `default_hub` builds on first use (registered by `import
+    streamvis`): on the store STREAMVIS_STORE names, replayed, else in memory."""
+    return hub_from_store(store_from_environment(default=None, argv=[]))
+
+
+def use_default_store(
+    opener: Callable[[], Store | None], path: str | os.PathLike[str] | None
+) -> Hub:
+    """Make the process-wide hub one backed by the store at `path` (opened by `opener`),
+    replaying what it holds. Allowed before anything was written to the default hub (a
+    server's start, the top of a script); asking again for the same path changes nothing."""
+    wanted = None if path is None or str(path).lower() == MEMORY else Path(path).resolve()
+
+    def choose(current: Hub | None) -> Hub:
+        if current is not None:
+            have = Path(current.store.location).resolve() if current.store is not None else None
+            if have == wanted:
+                return current
+            if any(True for _ in current.tables()):
+                raise StreamError(
+                    "choose the store before the first sv.stream: this process has already "
+                    "stored rows elsewhere"
+                )
+            if current.store is not None:
+                current.store.close()
+        return hub_from_store(opener())
+
+    return swap_default_hub(choose)
+
+
 def server_hub(argv: Sequence[str] | None = None) -> Hub:
     """The process-wide hub of a server, on its configured store (default
     ./.streamvis/streamvis.db), replayed on first call; later calls return it."""
-    from streamvis.core.hub import use_default_store
-
     path = configured_path(DEFAULT_PATH, argv)
     return use_default_store(lambda: open_store(path, configured_retention(argv)), path)

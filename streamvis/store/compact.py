@@ -18,7 +18,7 @@ import numpy as np
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 
 if TYPE_CHECKING:
-    from streamvis.store.sqlite import StreamRecord
+    from streamvis.core.storage import StreamRecord
 
 SMALL_ROWS = 1_024  # a segment with fewer rows is worth merging
 MIN_SMALL_SEGMENTS = 64  # merge once a stream has this many small segments in a row

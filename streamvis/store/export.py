@@ -17,8 +17,9 @@ import pandas as pd
 
 from streamvis.core.hub import Hub, check_name, default_hub
 from streamvis.core.normalize import Batch
-from streamvis.errors import ExportError
-from streamvis.store import SQLiteStore, StoreError, StreamRecord
+from streamvis.core.storage import StoreReads, StreamRecord
+from streamvis.errors import ExportError, StoreError
+from streamvis.store.sqlite import SQLiteStore
 
 Progress = Callable[[int], None]
 WALL_TIME = "wall_time"
@@ -44,10 +45,10 @@ def _frame(pieces: list[tuple[int, Batch, np.ndarray]], wall_time: bool) -> pd.D
 
 
 def _stored(
-    backend: SQLiteStore, record: StreamRecord, wall_time: bool, progress: Progress | None
+    reads: StoreReads, record: StreamRecord, wall_time: bool, progress: Progress | None
 ) -> pd.DataFrame:
     pieces = []
-    for first_seq, batch, times in backend.segments(record):
+    for first_seq, batch, times in reads.segments(record):
         pieces.append((first_seq, batch, times))
         if progress is not None:
             progress(len(times))
@@ -55,30 +56,32 @@ def _stored(
 
 
 def stored_rows(
-    backend: SQLiteStore, run: str, stream: str, since: int, limit: int | None
+    reads: StoreReads, run: str, stream: str, since: int, limit: int | None
 ) -> tuple[int, int, Batch] | None:
     """(first seq, next seq, rows with seq >= since, at most the newest `limit`) from the
     store; None when the store does not hold the stream."""
-    record = next((r for r in backend.streams(run) if r.stream == stream), None)
+    record = next((r for r in reads.streams(run) if r.stream == stream), None)
     if record is None:
         return None
     since = max(since, record.first_seq)
     if limit is not None:
         since = max(since, record.next_seq - limit)
-    frame = _frame(list(backend.segments(record, since)), wall_time=False)
+    frame = _frame(list(reads.segments(record, since)), wall_time=False)
     frame = frame[frame.index >= since]
     batch = {name: frame[name].to_numpy() for name in frame.columns}
     return (int(frame.index[0]) if len(frame) else record.next_seq), record.next_seq, batch
 
 
-def _open(store: str | os.PathLike[str] | SQLiteStore | None, hub: Hub) -> SQLiteStore | None:
-    if isinstance(store, SQLiteStore):
-        return store
-    if store is not None:
+def _open(store: str | os.PathLike[str] | StoreReads | None, hub: Hub) -> StoreReads | None:
+    """What to read: the file `store` names (opened read-only), the store given, or the
+    hub's own store (after writing what it queued); None: the hub's memory."""
+    if isinstance(store, str | os.PathLike):
         return SQLiteStore(store, readonly=True)
+    if store is not None:
+        return store
     if hub.store is not None:
         hub.flush()
-        return hub.store.backend
+        return hub.store
     return None
 
 
@@ -86,15 +89,15 @@ def export(
     run: str = "default",
     stream: str | None = None,
     *,
-    store: str | os.PathLike[str] | SQLiteStore | None = None,
+    store: str | os.PathLike[str] | StoreReads | None = None,
     hub: Hub | None = None,
     wall_time: bool = False,
     progress: Progress | None = None,
 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """Stream `stream` of `run` as a DataFrame indexed by seq, or every stream of the run as
     {name: DataFrame} when `stream` is None. `store` reads that SQLite file (it may be in use
-    by a server); otherwise the default hub's store, or its memory. `wall_time=True` adds
-    each row's arrival time as a `wall_time` column."""
+    by a server) or that store; otherwise the default hub's store, or its memory.
+    `wall_time=True` adds each row's arrival time as a `wall_time` column."""
     check_name("run", run)
     if stream is not None:
         check_name("stream", stream)
@@ -108,7 +111,7 @@ def export(
                 for name, record in records.items()
                 if stream in (None, name)
             }
-            where = f"store {backend.path}"
+            where = f"store {backend.location}"
         else:
             frames = {}
             for table in hub.tables(run):
@@ -119,8 +122,8 @@ def export(
                     )
             where = "this process"
     finally:
-        if backend is not None and store is not None and not isinstance(store, SQLiteStore):
-            backend.close()
+        if isinstance(backend, SQLiteStore) and isinstance(store, str | os.PathLike):
+            backend.close()  # opened here
     if stream is not None:
         if stream not in frames:
             known = ", ".join(sorted(s.name for s in hub.tables(run))) if backend is None else ""

@@ -1,7 +1,8 @@
-"""Fill a new hub from its store: each stream's newest kept rows, and producers' layouts.
+"""Build a hub from its store: each stream's newest kept rows, and producers' layouts.
 
-Runs when a hub is created on a store (a server start, `sv.use_store` in a script), so a
-page opened right after a restart draws the whole retained history.
+`hub_from_store` is the one place a hub is made on a store (a server start, `sv.use_store`,
+the default hub on STREAMVIS_STORE, tests), so a page opened right after a restart draws the
+whole retained history. It reads through the store's typed reads only.
 """
 
 from __future__ import annotations
@@ -12,21 +13,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamvis.core.hub import DEFAULT_RETAIN, Hub
 from streamvis.errors import StreamvisError
 
 if TYPE_CHECKING:
-    from streamvis.core.hub import Hub
-    from streamvis.store import SQLiteStore, Store, StreamRecord
+    from streamvis.core.durable import Store
+    from streamvis.core.storage import StoreReads, StreamRecord
 
 log = logging.getLogger("streamvis")
 Progress = Callable[[int], None]
 
 
-def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
+def hub_from_store(
+    store: Store | None, retain: int = DEFAULT_RETAIN, progress: Progress | None = None
+) -> Hub:
+    """A hub on `store` holding what the store holds (its newest `retain` rows per stream
+    and its layouts); a memory-only hub for None."""
+    hub = Hub(retain=retain, store=store)
+    if store is not None:
+        replay(hub, store, progress)
+    return hub
+
+
+def replay(hub: Hub, store: StoreReads, progress: Progress | None = None) -> int:
     """Load every stored stream's last `hub.retain` rows into `hub`; returns rows loaded.
     `progress(rows)` is called as segments load (the CLI's progress bar)."""
-    backend = store.backend
-    records = backend.streams()
+    records = store.streams()
     bar = None
     if progress is None:
         from tqdm import tqdm
@@ -34,11 +46,11 @@ def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
         total = sum(min(r.rows, hub.retain) for r in records)
         bar = tqdm(total=total, unit="rows", desc="replaying", delay=1.0, leave=False)
     try:
-        loaded = _load(hub, backend, records, progress or _advance(bar))
+        loaded = _load(hub, store, records, progress or _advance(bar))
     finally:
         if bar is not None:
             bar.close()
-    for run, raw in backend.layouts().items():
+    for run, raw in store.layouts().items():
         # only a stored layout needs the layout model (and the kinds, pandas...): a script
         # that only streams rows never imports it
         from streamvis.layout.spec import layout_from_dict
@@ -61,13 +73,13 @@ def _advance(bar: Any) -> Progress:
     return advance
 
 
-def _load(hub: Hub, backend: SQLiteStore, records: list[StreamRecord], progress: Progress) -> int:
+def _load(hub: Hub, store: StoreReads, records: list[StreamRecord], progress: Progress) -> int:
     loaded = 0
     for record in records:
         since = max(record.first_seq, record.next_seq - hub.retain)
         pieces = []
         first = expected = None
-        for first_seq, batch, times in backend.segments(record, since):
+        for first_seq, batch, times in store.segments(record, since):
             if expected is not None and first_seq > expected:
                 # rows the store lost (a damaged segment, a refused change) come back as
                 # missing values, so every other row keeps its seq and pages show a gap
@@ -88,7 +100,7 @@ def _load(hub: Hub, backend: SQLiteStore, records: list[StreamRecord], progress:
         if first is not None and table.next_seq != record.next_seq:
             log.warning(
                 "store %s: run '%s', stream '%s' ends at row %d, expected %d",
-                backend.path, record.run, record.stream, table.next_seq, record.next_seq,
+                store.location, record.run, record.stream, table.next_seq, record.next_seq,
             )  # fmt: skip
         loaded += table.row_count
     return loaded

@@ -16,15 +16,30 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from streamvis.core.journal import Op
-from streamvis.errors import StoreError
+from streamvis.core.storage import (
+    ANY_SEQ,
+    Appended,
+    AppendRow,
+    AppendRows,
+    BatchId,
+    ClearStream,
+    Damage,
+    DeleteRun,
+    Followed,
+    Op,
+    RunSummary,
+    Segment,
+    SetLayout,
+    StreamRecord,
+)
+from streamvis.errors import StoreError, StreamError
 from streamvis.store import lock
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.compact import compact
@@ -66,24 +81,6 @@ class Retention:
     rows: int | None = None
     age: float | None = None
     bytes: int | None = None
-
-
-@dataclass
-class StreamRecord:
-    """A stream as the store knows it (also what `streamvis ls` prints)."""
-
-    id: int
-    run: str
-    stream: str
-    mode: str
-    generation: int
-    columns: dict[str, str]
-    first_seq: int
-    next_seq: int
-    rows: int
-    bytes: int
-    created: int
-    updated: int
 
 
 def _record(row: tuple[Any, ...]) -> StreamRecord:
@@ -129,14 +126,14 @@ class _Pending:
             self.time_values.append(value)
             self.time_counts.append(count)
 
-    def add(self, op: Op) -> None:
-        if op.kind == "row":
-            self.row_dicts.append(op.data)
-            self.row_dtypes = op.dtypes
-            self._add_times(op.times, 1)
+    def add(self, op: AppendRows | AppendRow) -> None:
+        if isinstance(op, AppendRow):
+            self.row_dicts.append(dict(op.row))
+            self.row_dtypes = dict(op.dtypes)
+            self._add_times(op.time, 1)
             return
         self._fold_rows()
-        for name, values in op.data.items():
+        for name, values in op.columns.items():
             self.parts[name].append(values)
         if isinstance(op.times, np.ndarray):
             values, counts = time_runs(op.times)
@@ -155,10 +152,23 @@ class _Pending:
         return self.rows, newest, encode_parts(self.parts, values, counts)
 
 
-def _codes(op: Op) -> dict[str, str]:
-    if op.kind == "row":
+def _codes(op: AppendRows | AppendRow) -> dict[str, str]:
+    if isinstance(op, AppendRow):
         return {name: dtype_code(dtype) for name, dtype in op.dtypes.items()}
-    return {name: dtype_code(values.dtype) for name, values in op.data.items()}
+    return {name: dtype_code(values.dtype) for name, values in op.columns.items()}
+
+
+_NUMBER_CODES = ("b1", "i8", "f8")  # numbers widen in this order, like the ring's columns
+
+
+def _conflict(stored: dict[str, str], codes: dict[str, str]) -> tuple[str, str, str] | None:
+    """(column, stored code, new code) of the first column a batch cannot add its values
+    to, or None when every column fits."""
+    for name, code in codes.items():
+        old = stored.get(name)
+        if old is not None and old != code and not {old, code} <= set(_NUMBER_CODES):
+            return name, old, code
+    return None
 
 
 class _Checkpointer:
@@ -215,10 +225,11 @@ class SQLiteStore:
         self._lock_file: lock.WriterLock | None = None
         self._checkpointer: _Checkpointer | None = None
         self._read_lock = threading.Lock()
+        # the journal's thread writes; check_and_append may come from any other thread
+        self._write_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        # (run, stream, first seq, rows, why) of each segment that did not decode
-        self.damaged: list[tuple[str, str, int, int, str]] = []
+        self.damaged: list[Damage] = []  # each segment that did not decode
         try:
             if readonly:
                 if not self.path.exists():
@@ -367,87 +378,139 @@ class SQLiteStore:
         self._streams = {(row[1], row[2]): _record(row) for row in rows}
 
     # -- writing (the journal's thread only) ------------------------------------------------
-    def commit(self, ops: list[Op]) -> None:
+    def commit(self, ops: Sequence[Op]) -> None:
         """Apply queued changes in one transaction; consecutive rows of a stream merge. When
         it fails, the file and this object's view of it are as they were before."""
         connection = self._writer
         assert connection is not None, "a read-only store cannot be written"
         if self._checkpointer is not None:
             self._checkpointer.last_write = time.monotonic()
-        try:
-            self._apply(connection, ops)
-        except BaseException:
-            self._reload_records()
-            raise
+        with self._write_lock:
+            try:
+                with self._transaction(connection):
+                    self._apply(connection, ops)
+            except BaseException:
+                self._reload_records()
+                raise
 
-    def _apply(self, connection: sqlite3.Connection, ops: list[Op]) -> None:
+    def check_and_append(self, op: AppendRows) -> Appended:
+        """Store a batch after checking, in the same transaction, its batch id, its columns
+        against the stored schema and (unless ANY_SEQ) where the stream ends; see
+        `Backend.check_and_append`. Not to be mixed with the journal on one stream: the
+        journal's rows are numbered by the hub, these by the store."""
+        connection = self._writer
+        assert connection is not None, "a read-only store cannot be written"
+        with self._write_lock:
+            try:
+                with self._transaction(connection):
+                    return self._check_and_append(connection, op)
+            except BaseException:
+                self._reload_records()
+                raise
+
+    def _check_and_append(self, connection: sqlite3.Connection, op: AppendRows) -> Appended:
+        record = self._streams.get((op.run, op.stream))
+        if record is not None and op.batch_id:
+            stored = connection.execute(
+                "SELECT seq FROM batches WHERE stream_id=? AND batch=?", (record.id, op.batch_id)
+            ).fetchone()
+            if stored is not None:
+                return Appended("duplicate", stored[0] - op.rows, stored[0])
+        next_seq = record.next_seq if record is not None else max(op.seq, 0)
+        if op.seq != ANY_SEQ and op.seq != next_seq:
+            return Appended("moved", next_seq, next_seq)
+        generation = record.generation if record is not None else 0
+        if op.mode == "replace":
+            generation += 1
+        elif record is not None:
+            conflict = _conflict(record.columns, _codes(op))
+            if conflict is not None:
+                name, old, new = conflict
+                raise StreamError(
+                    f"run '{op.run}', stream '{op.stream}', column '{name}': the store holds "
+                    f"{old} values, the batch has {new}; nothing was stored"
+                )
+        self._apply(connection, [replace(op, seq=next_seq, generation=generation)])
+        return Appended("stored", next_seq, next_seq + op.rows)
+
+    def _apply(self, connection: sqlite3.Connection, ops: Sequence[Op]) -> None:
+        """Write `ops` inside the caller's transaction."""
         pending: dict[tuple[str, str], _Pending] = {}
         touched: set[tuple[str, str]] = set()
-        with self._transaction(connection):
-            for op in ops:
+        for op in ops:
+            if isinstance(op, AppendRows | AppendRow):
                 key = (op.run, op.stream)
-                if op.kind in ("append", "row"):
-                    record = self._record(connection, op)
-                    touched.add(key)
-                    if op.kind == "append" and op.mode == "replace":
-                        pending.pop(key, None)
-                        self._drop_rows(connection, record, op.seq)
-                        record.mode = "replace"
-                        record.generation = op.generation
-                    elif op.kind == "append":
-                        record.mode = "append"
-                    if op.rows == 0:  # an empty replace: the stream is now empty
-                        continue
-                    codes = _codes(op)
-                    waiting = pending.get(key)
-                    if waiting is not None and (
-                        waiting.codes != codes
-                        or waiting.next_seq != op.seq
-                        or waiting.rows + len(waiting.row_dicts) >= SEGMENT_ROWS
-                    ):
-                        self._write_segment(connection, record, pending.pop(key))
-                        waiting = None
-                    if waiting is None:
-                        waiting = pending[key] = _Pending(op.seq, codes)
-                    waiting.add(op)
-                    self._merge_columns(record, codes)
-                    record.next_seq = max(record.next_seq, op.seq + op.rows)
-                    record.updated = max(record.updated, self._newest(op))
-                    if op.batch_id:
-                        connection.execute(
-                            "INSERT OR IGNORE INTO batches(stream_id, batch, seq) "
-                            "VALUES (?, ?, ?)",
-                            (record.id, op.batch_id, op.seq + op.rows),
-                        )
-                elif op.kind == "clear":
-                    cleared = self._streams.get(key)
+                record = self._record(connection, op)
+                touched.add(key)
+                if isinstance(op, AppendRows) and op.mode == "replace":
                     pending.pop(key, None)
-                    if cleared is not None:
-                        self._drop_rows(connection, cleared, op.seq)
-                        cleared.generation = op.generation
-                        cleared.columns = {}
-                        touched.add(key)
-                elif op.kind == "delete_run":
-                    for stream_key in [k for k in pending if k[0] == op.run]:
-                        del pending[stream_key]
-                    touched -= {k for k in touched if k[0] == op.run}
-                    self._delete_run(connection, op.run)
-                elif op.kind == "layout":
-                    self._ensure_run(connection, op.run, time.time_ns())
+                    self._drop_rows(connection, record, op.seq)
+                    record.mode = "replace"
+                    record.generation = op.generation
+                elif isinstance(op, AppendRows):
+                    record.mode = "append"
+                if op.rows == 0:  # an empty replace: the stream is now empty
+                    continue
+                codes = _codes(op)
+                waiting = pending.get(key)
+                if waiting is not None and (
+                    waiting.codes != codes
+                    or waiting.next_seq != op.seq
+                    or waiting.rows + len(waiting.row_dicts) >= SEGMENT_ROWS
+                ):
+                    self._write_segment(connection, record, pending.pop(key))
+                    waiting = None
+                if waiting is None:
+                    waiting = pending[key] = _Pending(op.seq, codes)
+                waiting.add(op)
+                self._merge_columns(record, codes)
+                record.next_seq = max(record.next_seq, op.seq + op.rows)
+                record.updated = max(record.updated, self._newest(op))
+                if isinstance(op, AppendRows) and op.batch_id:
                     connection.execute(
-                        "UPDATE runs SET layout=? WHERE run=?", (json.dumps(op.data), op.run)
+                        "INSERT OR IGNORE INTO batches(stream_id, batch, seq) VALUES (?, ?, ?)",
+                        (record.id, op.batch_id, op.seq + op.rows),
                     )
-            for key, waiting in pending.items():
-                self._write_segment(connection, self._streams[key], waiting)
-            for key in touched:
-                self._save_record(connection, self._streams[key])
+            elif isinstance(op, ClearStream):
+                key = (op.run, op.stream)
+                cleared = self._streams.get(key)
+                pending.pop(key, None)
+                if cleared is not None:
+                    self._drop_rows(connection, cleared, op.next_seq)
+                    cleared.generation = op.generation
+                    cleared.columns = {}
+                    touched.add(key)
+            elif isinstance(op, DeleteRun):
+                for stream_key in [k for k in pending if k[0] == op.run]:
+                    del pending[stream_key]
+                touched -= {k for k in touched if k[0] == op.run}
+                self._delete_run(connection, op.run)
+                self._count_layout_change(connection)
+            elif isinstance(op, SetLayout):
+                self._ensure_run(connection, op.run, time.time_ns())
+                connection.execute(
+                    "UPDATE runs SET layout=? WHERE run=?", (json.dumps(op.layout), op.run)
+                )
+                self._count_layout_change(connection)
+        for key, waiting in pending.items():
+            self._write_segment(connection, self._streams[key], waiting)
+        for key in touched:
+            self._save_record(connection, self._streams[key])
 
     @staticmethod
-    def _newest(op: Op) -> int:
-        times = op.times
+    def _newest(op: AppendRows | AppendRow) -> int:
+        times = op.time if isinstance(op, AppendRow) else op.times
         if isinstance(times, np.ndarray):
             return int(times.max()) if len(times) else 0
         return int(times or 0)
+
+    @staticmethod
+    def _count_layout_change(connection: sqlite3.Connection) -> None:
+        """Move the layout version other processes poll (see `layout_version`)."""
+        connection.execute(
+            "INSERT INTO meta VALUES ('layouts', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
 
     @staticmethod
     def _merge_columns(record: StreamRecord, codes: dict[str, str]) -> None:
@@ -461,19 +524,22 @@ class SQLiteStore:
     def _ensure_run(self, connection: sqlite3.Connection, run: str, now: int) -> None:
         connection.execute("INSERT OR IGNORE INTO runs(run, created) VALUES (?, ?)", (run, now))
 
-    def _record(self, connection: sqlite3.Connection, op: Op) -> StreamRecord:
+    def _record(self, connection: sqlite3.Connection, op: AppendRows | AppendRow) -> StreamRecord:
         key = (op.run, op.stream)
         record = self._streams.get(key)
         if record is None:
             now = self._newest(op) or time.time_ns()
+            mode, generation = (
+                (op.mode, op.generation) if isinstance(op, AppendRows) else ("append", 0)
+            )
             self._ensure_run(connection, op.run, now)
             cursor = connection.execute(
                 "INSERT INTO streams(run, stream, mode, generation, columns, first_seq, "
                 "next_seq, rows, bytes, created, updated) VALUES (?,?,?,?,?,?,?,0,0,?,?)",
-                (op.run, op.stream, op.mode, op.generation, "{}", op.seq, op.seq, now, now),
+                (op.run, op.stream, mode, generation, "{}", op.seq, op.seq, now, now),
             )
             record = StreamRecord(
-                cursor.lastrowid or 0, op.run, op.stream, op.mode, op.generation, {},
+                cursor.lastrowid or 0, op.run, op.stream, mode, generation, {},
                 op.seq, op.seq, 0, 0, now, now,
             )  # fmt: skip
             self._streams[key] = record
@@ -525,11 +591,12 @@ class SQLiteStore:
         connection = self._writer
         if connection is None:
             return
-        try:
-            self._maintain(connection)
-        except BaseException:
-            self._reload_records()
-            raise
+        with self._write_lock:
+            try:
+                self._maintain(connection)
+            except BaseException:
+                self._reload_records()
+                raise
 
     def _maintain(self, connection: sqlite3.Connection) -> None:
         policy = self.retention
@@ -620,7 +687,12 @@ class SQLiteStore:
         )
         return [_record(row) for row in rows]
 
-    def runs(self) -> list[dict[str, Any]]:
+    @property
+    def location(self) -> str:
+        """The file's path, as given."""
+        return str(self.path)
+
+    def runs(self) -> list[RunSummary]:
         """Each run: start, last write (ns), streams and stored rows."""
         rows = self._query(
             "SELECT runs.run, runs.created, max(streams.updated), count(streams.id), "
@@ -628,14 +700,14 @@ class SQLiteStore:
             "LEFT JOIN streams ON streams.run = runs.run GROUP BY runs.run ORDER BY runs.run"
         )
         return [
-            {
-                "run": run,
-                "created": created,
-                "updated": updated or created,
-                "streams": streams,
-                "rows": rows_stored,
-                "layout": bool(has_layout),
-            }
+            RunSummary(
+                run=run,
+                created=created,
+                updated=updated or created,
+                streams=streams,
+                rows=rows_stored,
+                layout=bool(has_layout),
+            )
             for run, created, updated, streams, rows_stored, has_layout in rows
         ]
 
@@ -644,9 +716,12 @@ class SQLiteStore:
         rows = self._query("SELECT run, layout FROM runs WHERE layout IS NOT NULL")
         return {run: json.loads(text) for run, text in rows}
 
-    def segments(
-        self, record: StreamRecord, since: int = 0
-    ) -> Iterator[tuple[int, dict[str, np.ndarray], np.ndarray]]:
+    def layout_version(self) -> int:
+        """Grows with every stored layout change; 0 for a file that never had one."""
+        rows = self._query("SELECT value FROM meta WHERE key='layouts'")
+        return int(rows[0][0]) if rows else 0
+
+    def segments(self, record: StreamRecord, since: int = 0) -> Iterator[Segment]:
         """(first seq, batch, times) of each stored segment holding rows >= `since`."""
         rows = self._query(
             "SELECT first_seq, rows, data FROM segments WHERE stream_id=? AND "
@@ -659,10 +734,34 @@ class SQLiteStore:
             except CorruptSegment as exc:
                 self._report_damage(record, first_seq, count, str(exc))
                 continue  # a damaged segment costs its own rows, not the stream
-            yield first_seq, batch, times
+            yield Segment(first_seq, batch, times)
+
+    def follow(
+        self, run: str, stream: str, generation: int, since: int, limit: int | None = None
+    ) -> Followed | None:
+        """Rows a follower has not read (see StoreReads.follow): a range read from the
+        stream's record, cut at `since` (or the newest `limit`)."""
+        found = self.streams(run)
+        record = next((r for r in found if r.stream == stream), None)
+        if record is None:
+            return None
+        reset = record.generation != generation
+        start = record.first_seq if reset else max(since, record.first_seq)
+        if limit is not None:
+            start = max(start, record.next_seq - limit)
+        pieces = []
+        for first_seq, batch, times in self.segments(record, start):
+            skip = max(0, start - first_seq)
+            if skip >= len(times):
+                continue
+            if skip:
+                batch = {name: values[skip:] for name, values in batch.items()}
+                times, first_seq = times[skip:], first_seq + skip
+            pieces.append(Segment(first_seq, batch, times))
+        return Followed(reset, record.generation, record.next_seq, pieces)
 
     def _report_damage(self, record: StreamRecord, first_seq: int, rows: int, why: str) -> None:
-        damage = (record.run, record.stream, first_seq, rows, why)
+        damage = Damage(record.run, record.stream, first_seq, rows, why)
         if damage not in self.damaged:
             self.damaged.append(damage)
             log.error(
@@ -670,14 +769,14 @@ class SQLiteStore:
                 self.path, record.run, record.stream, first_seq, first_seq + rows - 1, why,
             )  # fmt: skip
 
-    def batch_ids(self, limit: int = KEEP_BATCH_IDS) -> list[tuple[str, str, str, int]]:
+    def batch_ids(self, limit: int = KEEP_BATCH_IDS) -> list[BatchId]:
         """The newest producer batch ids: (run, stream, batch id, seq after it)."""
         rows = self._query(
             "SELECT streams.run, streams.stream, batches.batch, batches.seq FROM batches "
             "JOIN streams ON streams.id = batches.stream_id ORDER BY batches.id DESC LIMIT ?",
             (limit,),
         )
-        return list(reversed(rows))
+        return [BatchId(*row) for row in reversed(rows)]
 
     def integrity(self) -> str:
         """SQLite's own check of the file: 'ok' when sound."""

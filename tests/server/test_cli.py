@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamvis.core.hub import Hub
-from streamvis.store import open_store
+from streamvis.store import hub_from_store, open_store
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.server]
@@ -63,7 +62,7 @@ def loss_of(step: int) -> float:
 def store(tmp_path: Path) -> Path:
     """A store with run train-3 (streams loss, lr) and run eval (stream acc)."""
     path = tmp_path / "runs.db"
-    hub = Hub(store=open_store(path))
+    hub = hub_from_store(open_store(path))
     steps = np.arange(STEPS)
     for start in range(0, STEPS, 100):  # several segments
         part = steps[start : start + 100]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamvis.core.hub import Hub
-from streamvis.store import Op, SQLiteStore
+from streamvis.core.storage import AppendRow, AppendRows
+from streamvis.store import SQLiteStore, hub_from_store
 from streamvis.store.compact import MIN_SMALL_SEGMENTS
 
 
@@ -36,7 +36,7 @@ def test_one_row_commits_are_merged_into_one_segment(tmp_path: Path) -> None:
         for seq in range(rows):  # one commit per row, each its own arrival time
             row = {"step": seq, "v": seq / 4}
             dtypes = {"step": np.dtype(np.int64), "v": np.dtype(np.float64)}
-            store.commit([Op("row", "r", "s", seq, 1, row, now + seq * 1000, dtypes=dtypes)])
+            store.commit([AppendRow("r", "s", seq, row, now + seq * 1000, dtypes)])
         assert segment_count(store) == rows
         before = everything(store)
         size_before = store.streams("r")[0].bytes
@@ -62,7 +62,7 @@ def test_segments_with_different_columns_stay_apart_and_replay_the_same(tmp_path
             data = {"step": np.array([seq]), "v": np.array([float(seq)])}
             if seq >= half:
                 data["extra"] = np.array(["x"], dtype=object)
-            store.commit([Op("append", "r", "s", seq, 1, data, 1_000 + seq)])
+            store.commit([AppendRows("r", "s", seq, 1, data, 1_000 + seq)])
         store.maintain()
         assert segment_count(store) == 2
     finally:
@@ -71,7 +71,7 @@ def test_segments_with_different_columns_stay_apart_and_replay_the_same(tmp_path
 
     replayed = Store(SQLiteStore(path))
     try:
-        hub = Hub(store=replayed)
+        hub = hub_from_store(replayed)
         batch = hub.read("s", run="r")
         assert batch["step"].tolist() == list(range(2 * half))
         assert batch["extra"].tolist() == [None] * half + ["x"] * half
@@ -84,7 +84,7 @@ def test_few_small_segments_are_left_alone(tmp_path: Path) -> None:
     try:
         for seq in range(MIN_SMALL_SEGMENTS - 1):
             data = {"step": np.array([seq]), "v": np.array([1.0])}
-            store.commit([Op("append", "r", "s", seq, 1, data, seq)])
+            store.commit([AppendRows("r", "s", seq, 1, data, seq)])
         store.maintain()
         assert segment_count(store) == MIN_SMALL_SEGMENTS - 1
     finally:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from streamvis.core.hub import Hub
-from streamvis.store import StoreError, open_store
+from streamvis.store import StoreError, hub_from_store, open_store
 from streamvis.store.export import ExportError, export, write_file
 
 INT = np.dtype(np.int64)
@@ -83,7 +83,7 @@ def fill(hub: Hub) -> list[dict[str, np.ndarray]]:
 def stored(tmp_path: Path):
     """(store path, hub writing to it, what was sent) — the hub still holds the file."""
     path = tmp_path / "export.db"
-    hub = Hub(store=open_store(path))
+    hub = hub_from_store(open_store(path))
     sent = fill(hub)
     yield path, hub, sent
     hub.store.close()
@@ -91,8 +91,8 @@ def stored(tmp_path: Path):
 
 def test_export_from_a_store_file_equals_what_was_sent(stored) -> None:
     path, hub, sent = stored
-    (record,) = [r for r in hub.store.backend.streams("exp") if r.stream == "m"]
-    segments = list(hub.store.backend.segments(record))
+    (record,) = [r for r in hub.store.streams("exp") if r.stream == "m"]
+    segments = list(hub.store.segments(record))
     assert len(segments) >= 2, "the export must join several segments"
     frame = export("exp", "m", store=path)  # read-only, alongside the writing hub
     assert_exported(frame, sent)
@@ -113,7 +113,7 @@ def test_export_from_memory_equals_what_was_sent() -> None:
 @pytest.mark.parametrize("source", ["store", "memory"])
 def test_every_stream_of_a_run_as_a_dict(source: str, tmp_path: Path) -> None:
     if source == "store":
-        hub = Hub(store=open_store(tmp_path / "all.db"))
+        hub = hub_from_store(open_store(tmp_path / "all.db"))
         fill(hub)
         hub.store.close()
         frames = export("exp", store=tmp_path / "all.db")

@@ -12,7 +12,7 @@ from streamvis.core.hub import Hub
 from streamvis.errors import SpecError
 from streamvis.layout.spec import layout_from_dict
 from streamvis.layout.watch import LayoutFile, follow_file
-from streamvis.store import Store
+from streamvis.store import Store, hub_from_store
 from streamvis.store.sqlite import SQLiteStore
 
 ONE = "title: one\nplots:\n  - {id: a, kind: line, stream: s, x: t, y: v, at: [0, 0, 1, 1]}\n"
@@ -106,14 +106,14 @@ def test_after_a_restart_only_api_layouts_come_back(tmp_path: Path) -> None:
     path = tmp_path / "layout.yaml"
     path.write_text(ONE)
     db = tmp_path / "store.db"
-    hub = Hub(store=Store(SQLiteStore(db)))
+    hub = hub_from_store(Store(SQLiteStore(db)))
     follow_file(hub, "file-run", path)
     own = layout_from_dict(OWN)
     hub.set_layout("api-run", own, stored=OWN)
     assert hub.flush()
     hub.store.close()
 
-    restarted = Hub(store=Store(SQLiteStore(db)))
+    restarted = hub_from_store(Store(SQLiteStore(db)))
     try:
         assert restarted.layout("file-run") == (0, None)  # the file is read again at start
         assert restarted.layout("api-run")[1].title == "own"

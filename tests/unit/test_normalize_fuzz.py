@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from streamvis.core.hub import Hub
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, TIME, normalize
 from streamvis.errors import StreamError
-from streamvis.store import open_store
+from streamvis.store import hub_from_store, open_store
 
 ALLOWED = {FLOAT, INT, BOOL, TEXT, TIME}
 SETTINGS = settings(
@@ -137,7 +137,7 @@ def test_a_refused_write_changes_nothing_and_memory_equals_the_store(
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fuzz.db"
         store = open_store(path)
-        hub = Hub(store=store)
+        hub = hub_from_store(store)
         hub.stream("a", {"step": 0, "v": 0.5, "s": "seed"})
         for stream, data, mode in writes:
             before = snapshot(hub)
@@ -148,7 +148,7 @@ def test_a_refused_write_changes_nothing_and_memory_equals_the_store(
         assert hub.flush(60)
         shown = snapshot(hub)
         store.close()  # type: ignore[union-attr]
-        again = Hub(store=open_store(path))
+        again = hub_from_store(open_store(path))
         try:
             replayed = snapshot(again)
         finally:

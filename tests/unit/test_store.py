@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from streamvis.core.hub import Hub
-from streamvis.store import Op, Retention, SQLiteStore, StoreError, open_store
+from streamvis.core.storage import AppendRows
+from streamvis.store import Retention, SQLiteStore, StoreError, hub_from_store, open_store
 from streamvis.store import sqlite as sqlite_module
 from streamvis.store.codec import MAGIC, CorruptSegment, decode, encode
 from tests.conftest import ROOT
@@ -283,7 +284,7 @@ def assert_same_snapshot(actual: dict, expected: dict) -> None:
 
 def test_a_fresh_hub_replays_append_replace_clear_and_delete_run(tmp_path: Path) -> None:
     path = tmp_path / "replay.db"
-    hub = Hub(store=open_store(path))
+    hub = hub_from_store(open_store(path))
     try:
         hub.stream("all", sample_batch())
         hub.stream("all", sample_batch())
@@ -309,7 +310,7 @@ def test_a_fresh_hub_replays_append_replace_clear_and_delete_run(tmp_path: Path)
     assert expected[("default", "wiped")]["seq"] == 2
     assert ("doomed", "gone") not in expected
 
-    again = Hub(store=open_store(path))
+    again = hub_from_store(open_store(path))
     try:
         assert_same_snapshot(snapshot(again), expected)
         assert again.runs() == ["default", "other"]
@@ -319,20 +320,20 @@ def test_a_fresh_hub_replays_append_replace_clear_and_delete_run(tmp_path: Path)
         again.stream("all", sample_batch())
         assert again.seq("all") == 15
         assert again.flush(10)
-        records = {(r.run, r.stream): r for r in again.store.backend.streams()}
+        records = {(r.run, r.stream): r for r in again.store.streams()}
         assert records[("default", "all")].next_seq == 15
         assert records[("default", "all")].rows == 15
         assert records[("default", "cloud")].generation == 4
         assert records[("default", "cloud")].first_seq == 12
-        assert [r["run"] for r in again.store.backend.runs()] == ["default", "other"]
-        assert again.store.backend.integrity() == "ok"
+        assert [r["run"] for r in again.store.runs()] == ["default", "other"]
+        assert again.store.integrity() == "ok"
     finally:
         again.store.close()
 
 
 def test_scalar_rows_through_the_fast_path_are_all_stored_in_order(tmp_path: Path) -> None:
     path = tmp_path / "rows.db"
-    hub = Hub(store=open_store(path))
+    hub = hub_from_store(open_store(path))
     count = 20_000
     try:
         for i in range(count):
@@ -361,7 +362,7 @@ def test_scalar_rows_through_the_fast_path_are_all_stored_in_order(tmp_path: Pat
         backend.close()
     assert steps.tolist() == list(range(count))
 
-    again = Hub(store=open_store(path))
+    again = hub_from_store(open_store(path))
     try:
         batch = again.read("s")
         assert batch["step"].dtype == INT
@@ -380,7 +381,7 @@ def commit_segments(store: SQLiteStore, sizes: list[int], written: list[int]) ->
     seq = 0
     for rows, when in zip(sizes, written, strict=True):
         data = {"step": np.arange(seq, seq + rows, dtype=np.int64), "v": np.ones(rows)}
-        store.commit([Op("append", "r", "s", seq, rows, data, when)])
+        store.commit([AppendRows("r", "s", seq, rows, data, when)])
         seq += rows
 
 
@@ -441,7 +442,7 @@ def test_retention_by_bytes_keeps_the_newest_segments(tmp_path: Path) -> None:
     finally:
         store.close()
     # and a hub on the trimmed file starts at the oldest kept row
-    hub = Hub(store=open_store(tmp_path / "bytes.db"))
+    hub = hub_from_store(open_store(tmp_path / "bytes.db"))
     try:
         table = hub.table("r", "s")
         assert (table.first_seq, table.next_seq) == (500, 800)

@@ -19,8 +19,9 @@ import pytest
 
 from streamvis.core.hub import Hub
 from streamvis.core.journal import StoreFailing
+from streamvis.core.storage import AppendRows, ClearStream
 from streamvis.errors import StreamError
-from streamvis.store import Op, open_store
+from streamvis.store import hub_from_store, open_store
 from tests.conftest import wait_until
 
 
@@ -28,7 +29,7 @@ def reopened(path: Path) -> Hub:
     """A fresh hub on the store at `path`: what a restarted server would show."""
     store = open_store(path)
     assert store is not None
-    return Hub(store=store)
+    return hub_from_store(store)
 
 
 def contents(hub: Hub) -> dict[tuple[str, str], dict[str, list[object]]]:
@@ -121,12 +122,12 @@ def test_bytes_and_odd_columns_arguments_are_stream_errors(store_path: Path) -> 
     assert_store_matches(hub, store_path)
 
 
-def bad_op(run: str, stream: str, seq: int) -> Op:
+def bad_op(run: str, stream: str, seq: int) -> AppendRows:
     """A change the SQLite backend cannot encode (text with a lone surrogate), queued behind
     the hub's back: what a gap in the up-front checks would let through."""
     text = np.empty(1, dtype=object)
     text[0] = "\ud800"
-    return Op("append", run, stream, seq, 1, {"a": text}, 0)
+    return AppendRows(run, stream, seq, 1, {"a": text}, 0)
 
 
 def test_a_refused_change_costs_only_its_own_stream(store_path: Path) -> None:
@@ -184,7 +185,7 @@ def test_a_stream_created_in_a_refused_commit_gets_a_fresh_id(store_path: Path) 
         store.when_durable(ghost).result(60)
     hub.stream("second", {"w": 2.0})
     assert hub.flush(60)
-    ids = {record.stream: record.id for record in store.backend.streams()}
+    ids = {record.stream: record.id for record in store.streams()}
     assert set(ids) == {"first", "second"}
     assert len(set(ids.values())) == 2
     assert_store_matches(hub, store_path)
@@ -268,11 +269,11 @@ def test_a_damaged_segment_costs_only_its_rows(store_path: Path) -> None:
         assert steps[:10].tolist() == list(range(10))  # ...every other row is kept
         assert steps[20:].tolist() == list(range(20, 30))
         assert again.read("other")["x"].tolist() == [1.0]
-        damaged = again.store.backend.damaged  # type: ignore[union-attr]
+        damaged = again.store.damaged  # type: ignore[union-attr]
         assert [(d[1], d[2], d[3]) for d in damaged] == [("m", 10, 10)]
         from streamvis.store.export import export
 
-        frame = export(store=again.store.backend, stream="m")  # type: ignore[union-attr]
+        frame = export(store=again.store, stream="m")  # type: ignore[union-attr]
         assert len(frame) == 20
     finally:
         again.store.close()  # type: ignore[union-attr]
@@ -282,4 +283,4 @@ def test_a_closed_store_refuses_with_a_streamvis_error(store_path: Path) -> None
     hub = reopened(store_path)
     hub.store.close()  # type: ignore[union-attr]
     with pytest.raises(StoreFailing, match="closed"):
-        hub.store.put(Op("clear", "default", "x"))  # type: ignore[union-attr]
+        hub.store.put(ClearStream("default", "x", 0, 0))  # type: ignore[union-attr]

@@ -17,15 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamvis.store import Op, SQLiteStore, StoreError
+from streamvis.core.storage import AppendRows
+from streamvis.store import SQLiteStore, StoreError
 from tests.conftest import ROOT
 
 HOLDER = textwrap.dedent("""\
     import sys
     import numpy as np
-    from streamvis.store import Op, SQLiteStore
+    from streamvis.core.storage import AppendRows
+    from streamvis.store import SQLiteStore
     store = SQLiteStore(sys.argv[1])
-    store.commit([Op("append", "r", "s", 0, 3, {"v": np.arange(3.0)}, 1)])
+    store.commit([AppendRows("r", "s", 0, 3, {"v": np.arange(3.0)}, 1)])
     print("holding", flush=True)
     sys.stdin.read()  # until the test closes our stdin (or kills us)
     store.close()
@@ -135,7 +137,7 @@ def test_kill_9_of_the_holder_frees_the_store(tmp_path: Path, holder: Holder) ->
     store = SQLiteStore(tmp_path / "held.db")
     try:
         assert [(r.stream, r.rows) for r in store.streams("r")] == [("s", 3)]
-        store.commit([Op("append", "r", "s", 3, 2, {"v": np.arange(2.0)}, 2)])
+        store.commit([AppendRows("r", "s", 3, 2, {"v": np.arange(2.0)}, 2)])
     finally:
         store.close()
     assert (tmp_path / "held.db.lock").read_text() == f"pid {os.getpid()}"
