@@ -48,9 +48,6 @@ LIGHT_ROOMS = frozenset({"errors", "core", "wire", "store", "layout", "kinds", "
 STORE = "helper B (the store interface: Backend protocol in core, hub built from a store once)"
 SOURCES = "helper D (sources split: the page asks the hub, not sources; sources import no server)"
 PENDING: dict[tuple[str, str], str] = {
-    ("streamvis.core.hub", "streamvis.store"): STORE,
-    ("streamvis.core.hub", "streamvis.store.replay"): STORE,
-    ("streamvis.core.table", "streamvis.store"): STORE,
     ("streamvis.store.replay", "streamvis.layout.spec"): (
         "not in helper B's branch (22:50): the hub keeps stored layouts as plain data and the"
         " page validates them (issue point 3); the lead assigns it"
