@@ -21,7 +21,7 @@ from streamvis.core.hub import Hub
 from streamvis.kinds import line, scatter
 from streamvis.kinds.base import axis_opts
 from streamvis.layout.runpattern import PatternError, compile_runs
-from streamvis.layout.spec import Layout, Plot
+from streamvis.layout.spec import Plot
 from streamvis.transforms.smoothing import PALETTE, smoothing_stream, weight_of
 
 COMPARED = ("line", "scatter")
@@ -45,9 +45,9 @@ def run_color(runs: list[str], run: str) -> str:
     return PALETTE[runs.index(run) % len(PALETTE)]
 
 
-def shared_layout(hub: Hub, home: str, runs: list[str]) -> tuple[int, Layout | None]:
-    """(version, layout) the compared runs are drawn with: the page's own run's layout,
-    else that of the first matching run that has one."""
+def shared_layout(hub: Hub, home: str, runs: list[str]) -> tuple[int, Any]:
+    """(version, what the hub holds) for the layout the compared runs are drawn with: the
+    page's own run's, else that of the first matching run that has one."""
     version, layout = hub.layout(home)
     if layout is not None:
         return version, layout

@@ -15,9 +15,10 @@ import time
 from typing import Any
 
 from streamvis.core.hub import Hub, check_name, default_hub
-from streamvis.errors import StreamError
+from streamvis.errors import SpecError, StreamError
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import points
+from streamvis.layout.held import as_layout
 from streamvis.layout.spec import Layout, Plot, load_layout
 from streamvis.page import compare, notebook
 from streamvis.page.assets import use_server_assets
@@ -167,6 +168,7 @@ class LivePage:
         self.run = shown or self.home
         self.pattern = runs
         self.problem = problem
+        self._refused_key: Any = None  # the layout key whose plain data did not validate
         self.runs: list[str] = []
         self._runs_checked: float | None = None
         self.version: Any = None
@@ -201,6 +203,18 @@ class LivePage:
         return self.runs
 
     def _layout(self) -> tuple[Any, Layout | None]:
+        """(a key that changes when the layout to draw does, that layout): what the hub
+        holds, validated here when it is plain data (a PUT, or replayed from the store)."""
+        key, held = self._held_layout()
+        try:
+            return key, as_layout(held, self._layout_run or self.home)
+        except SpecError as exc:  # stored by an older version, say: drawn as no layout
+            if key != self._refused_key:
+                self._refused_key = key
+                log.error("%s", exc)
+            return key, None
+
+    def _held_layout(self) -> tuple[Any, Any]:
         self._layout_run = None if self.fixed is not None else self.home
         if self.problem is not None:
             return "problem", None

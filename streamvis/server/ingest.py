@@ -26,7 +26,7 @@ from tornado.websocket import WebSocketProtocol13
 
 from streamvis.core.hub import Hub, default_hub
 from streamvis.errors import StreamvisError
-from streamvis.layout.spec import layout_to_dict
+from streamvis.layout.held import as_data
 from streamvis.server.access import Access, access_from_environment
 from streamvis.server.operations import (
     ApiError,
@@ -205,10 +205,10 @@ class LayoutHandler(_BodyApi):
 
     def get(self, run: str) -> None:
         names(run)
-        layout = self.hub.layout(run)[1]
+        layout = as_data(self.hub.layout(run)[1])
         if layout is None:
             raise ApiError(404, "not_found", f"run '{run}' has no layout", run=run)
-        self.reply(layout_to_dict(layout))
+        self.reply(layout)
 
 
 class StreamsHandler(_Api):

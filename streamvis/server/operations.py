@@ -398,6 +398,7 @@ async def put_layout(hub: Hub, run: Any, raw: Any) -> dict[str, Any]:
     except SpecError as exc:
         raise ApiError(422, "invalid_layout", str(exc), run=run) from None
     check_store(hub, run=run)
-    version = hub.set_layout(run, layout, stored=layout_to_dict(layout))
+    data = layout_to_dict(layout)  # the hub and the store keep plain data
+    version = hub.set_layout(run, data, stored=data)
     await durable(hub, hub.last_ticket(), run=run)
     return {"run": run, "version": version}

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamvis.core.hub import DEFAULT_RETAIN, Hub
-from streamvis.errors import StreamvisError
 
 if TYPE_CHECKING:
     from streamvis.core.durable import Store
@@ -51,16 +50,7 @@ def replay(hub: Hub, store: StoreReads, progress: Progress | None = None) -> int
         if bar is not None:
             bar.close()
     for run, raw in store.layouts().items():
-        # only a stored layout needs the layout model (and the kinds, pandas...): a script
-        # that only streams rows never imports it
-        from streamvis.layout.spec import layout_from_dict
-
-        try:
-            layout = layout_from_dict(raw, source=f"stored layout of run '{run}'")
-        except StreamvisError as exc:
-            log.error("%s", exc)
-            continue
-        hub.set_layout(run, layout)
+        hub.set_layout(run, raw)  # plain data: the page validates it when it draws it
     return loaded
 
 

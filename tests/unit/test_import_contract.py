@@ -48,10 +48,6 @@ LIGHT_ROOMS = frozenset({"errors", "core", "wire", "store", "layout", "kinds", "
 STORE = "helper B (the store interface: Backend protocol in core, hub built from a store once)"
 SOURCES = "helper D (sources split: the page asks the hub, not sources; sources import no server)"
 PENDING: dict[tuple[str, str], str] = {
-    ("streamvis.store.replay", "streamvis.layout.spec"): (
-        "not in helper B's branch (22:50): the hub keeps stored layouts as plain data and the"
-        " page validates them (issue point 3); the lead assigns it"
-    ),
     ("streamvis.layout.spec", "streamvis.kinds"): "helper C (kind records: layout asks no kind)",
     ("streamvis.client", "streamvis.server.access"): "helper E (client/settings.py: wire/limits)",
 }

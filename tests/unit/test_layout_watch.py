@@ -116,12 +116,12 @@ def test_after_a_restart_only_api_layouts_come_back(tmp_path: Path) -> None:
     restarted = hub_from_store(Store(SQLiteStore(db)))
     try:
         assert restarted.layout("file-run") == (0, None)  # the file is read again at start
-        assert restarted.layout("api-run")[1].title == "own"
+        assert restarted.layout("api-run")[1]["title"] == "own"  # plain data, as stored
         watched = follow_file(restarted, "api-run", path)
         follow_file(restarted, "file-run", path)
         edit(path, TWO)
         settle(watched)
-        assert restarted.layout("api-run")[1].title == "own"
+        assert restarted.layout("api-run")[1]["title"] == "own"
         assert restarted.layout("file-run")[1].title == "two"
     finally:
         restarted.store.close()
