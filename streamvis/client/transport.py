@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
@@ -18,7 +17,6 @@ from streamvis.core.normalize import Batch
 from streamvis.wire.codec import dumps
 
 FILL = 0.9  # split bodies to this share of the limit: the pieces' sizes vary a little
-_LIMIT = re.compile(r"limit of (\d+) bytes")
 
 
 class Item(NamedTuple):
@@ -105,13 +103,12 @@ def fit(prefix: str, request: Request, max_body: int) -> list[Request]:
 
 
 def stated_limit(body: dict[str, Any]) -> int | None:
-    """The body limit a 413 answer states (a `limit` field, or 'limit of N bytes' in its
-    detail), or None."""
+    """The body limit a 413 answer states in its `limit` field, or None (a proxy's page, an
+    older server: the client then halves what it sends until it fits)."""
     limit = body.get("limit")
-    if isinstance(limit, int) and limit > 0:
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
         return limit
-    found = _LIMIT.search(str(body.get("detail", "")))
-    return int(found.group(1)) if found else None
+    return None
 
 
 def rows_payload(rows: list[dict[str, Any]]) -> Any:

@@ -9,6 +9,7 @@ durable log (store/), and a new hub replays what the store holds. No Panel or Ho
 
 from __future__ import annotations
 
+import numbers
 import re
 import threading
 import time
@@ -45,6 +46,16 @@ def check_name(kind: str, name: Any) -> str:
     return name
 
 
+def check_retain(retain: Any) -> int:
+    """Refuse a `Hub(retain=...)` that is not a whole number of rows >= 1, at construction."""
+    if isinstance(retain, bool) or not isinstance(retain, numbers.Integral) or retain < 1:
+        raise StreamError(
+            f"Hub(retain={retain!r:.40}): retain (rows kept per stream) must be a whole number "
+            "of at least 1"
+        )
+    return int(retain)
+
+
 class Subscription:
     """A cursor over one stream: each `poll` returns only what is newer than the last."""
 
@@ -77,7 +88,7 @@ class Hub:
     """All streams of this process, keyed by (run, stream); thread-safe."""
 
     def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
-        self.retain = retain
+        self.retain = check_retain(retain)
         self.store = store
         self._tables: dict[tuple[str, str], Table] = {}
         self._lock = threading.Lock()
@@ -160,8 +171,9 @@ class Hub:
                 return 1, ticket
         where = table.where if table is not None else self._where(run, name)
         if mode not in ("append", "replace"):
-            raise StreamError(f"{where}: mode must be 'append' or 'replace', not {mode!r}")
-        batch = normalize(data, columns=columns, where=where)
+            message = f"{where}: mode must be 'append' or 'replace', not {mode!r}"
+            raise StreamError(message, run=run, stream=name)
+        batch = normalize(data, columns=columns, where=where, run=run, stream=name)
         rows = len(next(iter(batch.values()))) if batch else 0
         if rows == 0 and (mode == "append" or table is None):
             return 0, 0  # nothing to add; an empty replace of a stream never written: no-op
@@ -246,7 +258,7 @@ class Hub:
         """A copy of the kept rows with seq >= `since`."""
         table = self.table(run, name)
         if table is None:
-            raise StreamError(f"run '{run}' has no stream '{name}'")
+            raise StreamError(f"run '{run}' has no stream '{name}'", run=run, stream=name)
         with table.lock:
             return table.ring.read(since)[1]
 
@@ -354,7 +366,8 @@ def use_default_store(opener: Callable[[], Store | None], path: Any) -> Hub:
                     "choose the store before the first sv.stream: this process has already "
                     "stored rows elsewhere"
                 )
-            if current.store is not None:
-                current.store.close()
-        _default_hub = Hub(store=opener())
+        store = opener()  # opened first: a store that cannot be opened changes nothing
+        if current is not None and current.store is not None:
+            current.store.close()
+        _default_hub = Hub(store=store)
         return _default_hub

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from streamvis.core.journal import Op
-from streamvis.errors import StoreError
+from streamvis.errors import StoreBusy, StoreError
 from streamvis.store import lock
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.compact import compact
@@ -222,7 +222,7 @@ class SQLiteStore:
         try:
             if readonly:
                 if not self.path.exists():
-                    raise StoreError(f"store {self.path}: no such file")
+                    raise StoreError(f"store {self.path}: no such file", file=str(self.path))
                 self._reader = self._connect(f"file:{self.path}?mode=ro", uri=True)
                 self._check_format(self._reader)
             else:
@@ -272,7 +272,8 @@ class SQLiteStore:
                 connection.close()
             raise StoreError(
                 f"store {self.path}: cannot open it as an SQLite database ({exc}); "
-                "give --store another path"
+                "give --store another path",
+                file=str(self.path),
             ) from None
         return connection
 
@@ -283,10 +284,12 @@ class SQLiteStore:
         even by kill -9."""
         try:
             self._lock_file = lock.take(self.path)
-        except lock.StoreBusy as busy:
-            raise StoreError(
+        except StoreBusy as busy:
+            raise StoreBusy(
                 f"store {self.path} is in use by {busy.owner}; stop it, or give this one "
-                "another --store (reading with `streamvis ls/export` works meanwhile)"
+                "another --store (reading with `streamvis ls/export` works meanwhile)",
+                owner=busy.owner,
+                file=str(self.path),
             ) from None
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
@@ -319,18 +322,21 @@ class SQLiteStore:
         if row is None:
             raise StoreError(
                 f"store {self.path}: this SQLite file is not a streamvis store (no format "
-                "record); give --store a new or streamvis-made file"
+                "record); give --store a new or streamvis-made file",
+                file=str(self.path),
             )
         found = int(row[0])
         if found > FORMAT:
             raise StoreError(
                 f"store {self.path} was written by a newer streamvis (store format {found}); "
-                f"this version reads formats up to {FORMAT}: upgrade streamvis"
+                f"this version reads formats up to {FORMAT}: upgrade streamvis",
+                file=str(self.path),
             )
         if found < FORMAT and any(f not in MIGRATIONS for f in range(found, FORMAT)):
             raise StoreError(
                 f"store {self.path} has store format {found}, which this version cannot "
-                f"upgrade to format {FORMAT}; export it with the streamvis that wrote it"
+                f"upgrade to format {FORMAT}; export it with the streamvis that wrote it",
+                file=str(self.path),
             )
         return found
 

@@ -523,14 +523,26 @@ BAD_INPUTS = {
         STREAM,
         _over_limit_chunks,
         413,
-        {"error": "too_large", "detail": _too_large(OVER_LIMIT), "run": "{run}", "stream": "s"},
+        {
+            "error": "too_large",
+            "detail": _too_large(OVER_LIMIT),
+            "run": "{run}",
+            "stream": "s",
+            "limit": MAX_BODY,
+        },
     ),
     "too_large_declared": Bad(
         "POST",
         STREAM,
         None,
         413,
-        {"error": "too_large", "detail": _too_large(MAX_BODY + 1), "run": "{run}", "stream": "s"},
+        {
+            "error": "too_large",
+            "detail": _too_large(MAX_BODY + 1),
+            "run": "{run}",
+            "stream": "s",
+            "limit": MAX_BODY,
+        },
         headers_only=MAX_BODY + 1,
     ),
     "cross_site_form_text_plain": Bad(
