@@ -11,11 +11,20 @@ sv.export(run="default", stream="loss")   # -> pandas.DataFrame
 from __future__ import annotations
 
 import os
+from inspect import signature
 from typing import Any
 
 from streamvis.client import Client
 from streamvis.core.hub import Hub, Mode, default_hub, use_default_store
-from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
+from streamvis.errors import (
+    ClientError,
+    ExportError,
+    SpecError,
+    StoreError,
+    StoreFailing,
+    StreamError,
+    StreamvisError,
+)
 from streamvis.layout.spec import Layout, Plot, load_layout
 from streamvis.page.dashboard import dashboard, serve
 from streamvis.store.export import export
@@ -28,23 +37,25 @@ def stream(
     name: str,
     data: Any,
     *,
-    run: str = "default",
+    run: str | None = None,
     mode: Mode = "append",
     columns: list[str] | None = None,
 ) -> int:
     """Write `data` (row dict, dict of columns, list of rows, DataFrame, 2-D array with
-    `columns=`, tensor) to stream `name` of `run`; returns the rows stored. After
-    `sv.connect`, the rows are queued for the server (in the connected client's run)."""
+    `columns=`, tensor) to stream `name` of `run` (default "default"); returns the rows
+    stored. After `sv.connect`, the rows are queued for the server, in `run` if given,
+    else in the connected client's run."""
     if _connected is not None:
-        return _connected.stream(name, data, mode=mode, columns=columns)
-    return default_hub().stream(name, data, run=run, mode=mode, columns=columns)
+        return _connected.stream(name, data, run=run, mode=mode, columns=columns)
+    return default_hub().stream(name, data, run=run or "default", mode=mode, columns=columns)
 
 
 def clear(name: str | None = None, run: str | None = None) -> int:
     """Empty one stream, every stream of a run, or everything; returns streams cleared.
-    After `sv.connect` it clears on the server, in the connected run, and returns 0."""
+    After `sv.connect` it clears on the server, in `run` if given, else in the connected
+    client's run, and returns 0."""
     if _connected is not None:
-        _connected.clear(name)
+        _connected.clear(name, run=run)
         return 0
     return default_hub().clear(name, run)
 
@@ -53,9 +64,15 @@ def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
     """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only) and
     replay what it already holds, so a restarted script continues where it stopped. Call it
     before the first `sv.stream`. `retention`: rows=, age= (seconds), bytes= limits."""
-    from streamvis.store import Retention, open_store
+    from streamvis.store import open_store
+    from streamvis.store.sqlite import checked_retention
 
-    return use_default_store(lambda: open_store(path, Retention(**retention)), path)
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise StoreError(
+            f"use_store: the store must be a file path (or 'none'), not {type(path).__name__}"
+        )
+    kept = checked_retention(retention)
+    return use_default_store(lambda: open_store(path, kept), path)
 
 
 def connect(
@@ -64,6 +81,13 @@ def connect(
     """Send module-level `sv.stream`/`sv.clear` to a server from now on (a `Client`);
     `connect(None)` closes it, delivering what is queued, and returns to the local hub."""
     global _connected
+    known = [p.name for p in signature(Client).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ClientError(
+            f"connect: unknown option(s) {', '.join(unknown)}; a Client takes {', '.join(known)}",
+            url=url,
+        )
     if _connected is not None:
         _connected.close()
         _connected = None
@@ -74,12 +98,14 @@ def connect(
 
 __all__ = [
     "Client",
+    "ClientError",
     "ExportError",
     "Hub",
     "Layout",
     "Plot",
     "SpecError",
     "StoreError",
+    "StoreFailing",
     "StreamError",
     "StreamvisError",
     "clear",

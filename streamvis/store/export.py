@@ -126,11 +126,13 @@ def export(
             known = ", ".join(sorted(s.name for s in hub.tables(run))) if backend is None else ""
             raise ExportError(
                 f"run '{run}' has no stream '{stream}' in {where}"
-                + (f" (it has: {known})" if known else "")
+                + (f" (it has: {known})" if known else ""),
+                run=run,
+                stream=stream,
             )
         return frames[stream]
     if not frames:
-        raise ExportError(f"no run '{run}' in {where}")
+        raise ExportError(f"no run '{run}' in {where}", run=run)
     return frames
 
 
@@ -144,13 +146,15 @@ def write_file(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         except ImportError:
             raise ExportError(
                 f"{target}: writing Parquet needs pyarrow, which is not installed: "
-                "pip install pyarrow (or pip install 'streamvis[parquet]'), or write .csv"
+                "pip install pyarrow (or pip install 'streamvis[parquet]'), or write .csv",
+                file=str(target),
             ) from None
         frame.to_parquet(target)
     elif suffix in (".csv", ".txt", ""):
         frame.to_csv(target, index=False)
     else:
-        raise ExportError(f"{target}: unknown file type {suffix!r}; use .csv or .parquet")
+        message = f"{target}: unknown file type {suffix!r}; use .csv or .parquet"
+        raise ExportError(message, file=str(target))
     return target
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import numbers
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,27 @@ class Retention:
     rows: int | None = None
     age: float | None = None
     bytes: int | None = None
+
+
+def checked_retention(options: Mapping[str, Any]) -> Retention:
+    """`Retention(**options)` for `sv.use_store(path, rows=, age=, bytes=)`: StoreError
+    naming an unknown limit or one that is not a number above 0 (None: no limit)."""
+    known = ("rows", "age", "bytes")
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise StoreError(
+            f"use_store: unknown retention {', '.join(unknown)}; use rows=, age= (seconds) "
+            "or bytes="
+        )
+    for name, value in options.items():
+        whole = name != "age"
+        kind = numbers.Integral if whole else numbers.Real
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, kind) or not value > 0
+        ):
+            what = "a whole number" if whole else "a number of seconds"
+            raise StoreError(f"use_store({name}={value!r:.40}): {name} must be {what} above 0")
+    return Retention(**options)
 
 
 @dataclass
