@@ -551,6 +551,8 @@ class Client(SeedClientMethods):
             "detail": body.get("detail"),
             "rows": request.rows,
         }
+        if body.get("column") is not None:  # the server names the column it refused
+            error["column"] = body["column"]
         if size is not None:
             error.update(bytes=size, limit=body.get("limit"))
         self.errors.append(error)
