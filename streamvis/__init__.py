@@ -47,7 +47,8 @@ def stream(
     else in the connected client's run."""
     if _connected is not None:
         return _connected.stream(name, data, run=run, mode=mode, columns=columns)
-    return default_hub().stream(name, data, run=run or "default", mode=mode, columns=columns)
+    run = "default" if run is None else run
+    return default_hub().stream(name, data, run=run, mode=mode, columns=columns)
 
 
 def clear(name: str | None = None, run: str | None = None) -> int:
