@@ -19,6 +19,7 @@ from streamvis.core.hub import Hub, Mode, default_hub, use_default_store
 from streamvis.errors import (
     ClientError,
     ExportError,
+    ServeError,
     SpecError,
     StoreError,
     StoreFailing,
@@ -104,6 +105,7 @@ __all__ = [
     "Hub",
     "Layout",
     "Plot",
+    "ServeError",
     "SpecError",
     "StoreError",
     "StoreFailing",

@@ -8,12 +8,13 @@ StreamvisError            base class: catch this to catch everything below
 │   └── StoreFailing      the store cannot write now (disk full, file unreachable); queued
 │                         rows are kept and retried, new writes are refused until it recovers
 ├── ExportError           an export that cannot be done (fields: run, stream, file)
-└── ClientError           a `Client` (or `sv.connect`) given a bad url or setting (field: url)
+├── ClientError           a `Client` (or `sv.connect`) given a bad url or setting (field: url)
+└── ServeError            a server that cannot start as asked (a bad port, address or flag)
 
 The message is the whole story for a person; the fields say the same for a program, so
 nothing has to read a message back. A field is None when it does not apply or is unknown.
-StreamError, SpecError and ClientError are also ValueErrors, and StoreFailing a
-RuntimeError, so code written against the built-in types keeps working.
+StreamError, SpecError, ClientError and ServeError are also ValueErrors, and StoreFailing
+a RuntimeError, so code written against the built-in types keeps working.
 
 Other exception classes in the package never leave the module (or room) that raises them:
 a layout checker's `Problem` becomes a SpecError, `PatternError` a page's note, `WireError`
@@ -122,3 +123,8 @@ class ClientError(StreamvisError, ValueError):
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
         self.url = url
+
+
+class ServeError(StreamvisError, ValueError):
+    """`sv.serve` (or a server's command line) was asked for something it cannot do: a port
+    or address it cannot listen on, a bad flag; refused before anything starts."""

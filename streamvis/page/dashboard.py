@@ -27,7 +27,7 @@ from streamvis.page.controls import LineControls, smoothing_streams
 from streamvis.page.header import group_resets, reset_button
 from streamvis.page.header import header as make_header
 from streamvis.page.regrid import ROW_HEIGHT, EditErrorBox, LiveGrid
-from streamvis.page.served import ServedDashboard
+from streamvis.page.served import ServedDashboard, check_listen
 from streamvis.page.session import LiveSession, quiet_closed_tabs
 
 log = logging.getLogger("streamvis")
@@ -474,6 +474,7 @@ def serve(
     from streamvis.page.csp import install_header
     from streamvis.sources import start_sources
 
+    check_listen(port, address)
     checked = load_layout(layout)
     followed = None
     if isinstance(layout, str | Path):  # a file: pages follow its edits (layout_watch.py)

@@ -74,6 +74,8 @@ def stored_rows(
 def _open(store: str | os.PathLike[str] | SQLiteStore | None, hub: Hub) -> SQLiteStore | None:
     if isinstance(store, SQLiteStore):
         return store
+    if store is not None and not isinstance(store, str | os.PathLike):
+        raise ExportError(f"export(store=...) must be a file path, not {type(store).__name__}")
     if store is not None:
         return SQLiteStore(store, readonly=True)
     if hub.store is not None:

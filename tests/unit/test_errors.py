@@ -24,7 +24,15 @@ from streamvis.store.sqlite import SQLiteStore
 
 PACKAGE = Path(sv.__file__).parent
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens; no test lets a request get that far
-PUBLIC = ["ClientError", "ExportError", "SpecError", "StoreError", "StoreFailing", "StreamError"]
+PUBLIC = [
+    "ClientError",
+    "ExportError",
+    "ServeError",
+    "SpecError",
+    "StoreError",
+    "StoreFailing",
+    "StreamError",
+]
 
 
 # ------------------------------------------------------------------------- the tree
@@ -37,7 +45,7 @@ def test_every_public_error_is_a_streamvis_error_exported_from_streamvis() -> No
     assert issubclass(errors.StoreFailing, errors.StoreError)
     assert issubclass(errors.StoreBusy, errors.StoreError)
     # the built-in types they also are, so code written against those keeps working
-    for name in ("StreamError", "SpecError", "ClientError"):
+    for name in ("StreamError", "SpecError", "ClientError", "ServeError"):
         assert issubclass(getattr(errors, name), ValueError), name
     assert issubclass(errors.StoreFailing, RuntimeError)
 
@@ -153,12 +161,28 @@ def test_a_yaml_syntax_error_and_a_missing_file_name_the_file(tmp_path: Path) ->
         lambda: sv.Layout(plots=None),  # type: ignore[arg-type]
         lambda: sv.Layout(plots=[{"id": "p", "kind": "line"}], sources=5),  # type: ignore[arg-type]
         lambda: sv.load_layout(5),  # type: ignore[arg-type]
+        lambda: sv.Layout(plots=[{"id": "p", "kind": "markdown", "at": [0, 0, 1, 1]}]).plot("q"),
     ],
-    ids=["plots None", "sources 5", "load_layout(5)"],
+    ids=["plots None", "sources 5", "load_layout(5)", "no such plot"],
 )
 def test_layout_misuse_is_a_spec_error(make: Any) -> None:
     with pytest.raises(sv.SpecError):
         make()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"port": "5006"}, r"serve\(port='5006'\): the port must be a whole number"),
+        ({"port": 70000}, "0 to 65535"),
+        ({"address": 5}, r"serve\(address=5\): the address must be"),
+    ],
+)
+def test_serve_refuses_a_port_or_address_before_starting(
+    options: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(sv.ServeError, match=match):
+        sv.serve({"plots": [{"id": "p", "kind": "markdown", "at": [0, 0, 1, 1]}]}, **options)
 
 
 # ------------------------------------------------------------------- store and export
@@ -212,6 +236,11 @@ def test_a_store_that_cannot_be_opened_leaves_the_default_hub_working(
     finally:
         assert current.store is not None
         current.store.close()
+
+
+def test_export_refuses_a_store_that_is_not_a_path() -> None:
+    with pytest.raises(sv.ExportError, match="must be a file path, not int"):
+        sv.export(run="x", store=5)  # type: ignore[arg-type]
 
 
 def test_export_errors_name_run_and_stream() -> None:
