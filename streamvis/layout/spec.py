@@ -162,8 +162,7 @@ class Layout:
         for plot in self.checked_plots:
             if plot.id == plot_id:
                 return plot
-        ids = ", ".join(plot.id for plot in self.checked_plots)
-        raise SpecError(f"the layout has no plot {plot_id!r}; its plots: {ids}", path=("plots",))
+        raise KeyError(plot_id)
 
     def error(self, path: Path_, message: str) -> SpecError:
         """A SpecError located at `path` in this layout's source, quoting the line."""

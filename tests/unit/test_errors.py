@@ -161,9 +161,8 @@ def test_a_yaml_syntax_error_and_a_missing_file_name_the_file(tmp_path: Path) ->
         lambda: sv.Layout(plots=None),  # type: ignore[arg-type]
         lambda: sv.Layout(plots=[{"id": "p", "kind": "line"}], sources=5),  # type: ignore[arg-type]
         lambda: sv.load_layout(5),  # type: ignore[arg-type]
-        lambda: sv.Layout(plots=[{"id": "p", "kind": "markdown", "at": [0, 0, 1, 1]}]).plot("q"),
     ],
-    ids=["plots None", "sources 5", "load_layout(5)", "no such plot"],
+    ids=["plots None", "sources 5", "load_layout(5)"],
 )
 def test_layout_misuse_is_a_spec_error(make: Any) -> None:
     with pytest.raises(sv.SpecError):
