@@ -81,7 +81,8 @@ def connect(
     url: str | None, *, run: str = "default", token: str | None = None, **options: Any
 ) -> Client | None:
     """Send module-level `sv.stream`/`sv.clear` to a server from now on (a `Client`);
-    `connect(None)` closes it, delivering what is queued, and returns to the local hub."""
+    `connect(None)` closes it, delivering what is queued, and returns to the local hub. A
+    bad url or option raises ClientError and changes nothing."""
     global _connected
     known = [p.name for p in signature(Client).parameters.values() if p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(known))
@@ -90,11 +91,11 @@ def connect(
             f"connect: unknown option(s) {', '.join(unknown)}; a Client takes {', '.join(known)}",
             url=url,
         )
+    # built first: a bad url or setting leaves the current connection (or the hub) in use
+    fresh = Client(url, run, token, **options) if url is not None else None
     if _connected is not None:
-        _connected.close()
-        _connected = None
-    if url is not None:
-        _connected = Client(url, run, token, **options)
+        _connected.close()  # delivers what it queued before `fresh` gets anything
+    _connected = fresh
     return _connected
 
 

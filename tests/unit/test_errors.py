@@ -292,6 +292,16 @@ def test_connect_names_an_unknown_option_and_keeps_the_local_hub() -> None:
     assert sv._connected is None
 
 
+def test_a_bad_connect_keeps_the_current_connection() -> None:
+    current = sv.connect(UNREACHABLE, run="kept", exit_timeout=0)
+    try:
+        with pytest.raises(sv.ClientError, match="ftp"):
+            sv.connect("ftp://elsewhere")
+        assert sv._connected is current
+    finally:
+        sv.connect(None)
+
+
 # ------------------------------------------------------------- Client.stream(run=...)
 def test_client_stream_queues_rows_for_the_run_it_names() -> None:
     client = sv.Client(UNREACHABLE, "home")
