@@ -147,7 +147,7 @@ class Client(SeedClientMethods):
         """`run` checked, or None when it is this client's own run."""
         if run is None or run == self.run:
             return None
-        if run not in self._checked_runs:
+        if not isinstance(run, str) or run not in self._checked_runs:
             check_name("run", run)
             self._checked_runs.add(run)
         return run

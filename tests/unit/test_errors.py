@@ -314,6 +314,8 @@ def test_client_stream_queues_rows_for_the_run_it_names() -> None:
         with pytest.raises(sv.StreamError) as refused:
             client.stream("s", {"i": 4}, run="no good")
         assert "run name 'no good' is not allowed" in str(refused.value)
+        with pytest.raises(sv.StreamError, match="run name"):
+            client.stream("s", {"i": 4}, run=["not", "text"])  # type: ignore[arg-type]
         with pytest.raises(sv.StreamError) as bad:
             client.stream("s", {"i": "x", "j": [1, 2]}, run="other")
         assert (bad.value.run, bad.value.stream) == ("other", "s")
