@@ -106,7 +106,7 @@ class Client(SeedClientMethods):
         self.dropped_rows = 0
         self.sent_rows = 0
         self._parts = parts
-        self._host: str = parts.hostname
+        self._host = parts.hostname or ""  # never empty: checked_url refused that
         self._base = parts.path.rstrip("/")
         self._prefix = self._prefix_of(None)
         self._queue: deque[tuple[Any, ...]] = deque()  # Items and (stream, rows) runs

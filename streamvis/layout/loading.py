@@ -129,8 +129,12 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[Path_, tuple[int, int]]
             if isinstance(exc, yaml.constructor.ConstructorError)
             else "YAML syntax error"
         )
-        at = {"line": mark.line + 1, "col": mark.column + 1} if mark else {}
-        raise SpecError(f"{where}: {what}: {exc.problem}{snippet}", file=source, **at) from None
+        raise SpecError(
+            f"{where}: {what}: {exc.problem}{snippet}",
+            file=source,
+            line=mark.line + 1 if mark else None,
+            col=mark.column + 1 if mark else None,
+        ) from None
     except yaml.reader.ReaderError as exc:  # a byte or character YAML does not allow
         line = text.count("\n", 0, exc.position) + 1
         raise SpecError(

@@ -229,19 +229,19 @@ def _located(
         probe = probe[:-1]
     where = source or "layout"
     snippet = ""
-    at: dict[str, int] = {}
-    if probe in marks:
-        line, col = marks[probe]
+    found = marks.get(probe)  # (line, col), counted from 0
+    if found is not None:
+        line, col = found
         where = f"{where}:{line + 1}:{col + 1}"
-        at = {"line": line + 1, "col": col + 1}
         if line < len(lines):
             snippet = f"\n    {line + 1:>4} | {lines[line]}"
     key = _render_path(path, plots, sources)
     return SpecError(
         f"{where}: {key}: {message}{snippet}" if key else f"{where}: {message}{snippet}",
         file=source,
+        line=found[0] + 1 if found else None,
+        col=found[1] + 1 if found else None,
         path=path,
-        **at,
     )
 
 

@@ -24,7 +24,8 @@ CLOSE_SECONDS = 5.0
 def check_listen(port: Any, address: Any) -> None:
     """Refuse a port or address `sv.serve` cannot listen on, before Panel's thread starts
     (in that thread the mistake would only print a traceback, and `serve` would return)."""
-    if isinstance(port, bool) or not isinstance(port, numbers.Integral) or not 0 <= port <= 65535:
+    whole = isinstance(port, numbers.Integral) and not isinstance(port, bool)
+    if not whole or not 0 <= int(port) <= 65535:
         raise ServeError(f"serve(port={port!r:.40}): the port must be a whole number, 0 to 65535")
     if not isinstance(address, str) or not address.strip():
         raise ServeError(f"serve(address={address!r:.40}): the address must be a host name or IP")

@@ -82,9 +82,8 @@ def checked_retention(options: Mapping[str, Any]) -> Retention:
     for name, value in options.items():
         whole = name != "age"
         kind = numbers.Integral if whole else numbers.Real
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, kind) or not value > 0
-        ):
+        number = isinstance(value, kind) and not isinstance(value, bool)
+        if value is not None and not (number and value > 0):
             what = "a whole number" if whole else "a number of seconds"
             raise StoreError(f"use_store({name}={value!r:.40}): {name} must be {what} above 0")
     return Retention(**options)
