@@ -15,7 +15,16 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from streamvis.core import defaults as _defaults
-from streamvis.errors import ExportError, SpecError, StoreError, StreamError, StreamvisError
+from streamvis.errors import (
+    ClientError,
+    ExportError,
+    ServeError,
+    SpecError,
+    StoreError,
+    StoreFailing,
+    StreamError,
+    StreamvisError,
+)
 from streamvis.layout import source_types as _source_types
 
 if TYPE_CHECKING:
@@ -82,23 +91,26 @@ def stream(
     name: str,
     data: Any,
     *,
-    run: str = "default",
+    run: str | None = None,
     mode: Mode = "append",
     columns: list[str] | None = None,
 ) -> int:
     """Write `data` (row dict, dict of columns, list of rows, DataFrame, 2-D array with
-    `columns=`, tensor) to stream `name` of `run`; returns the rows stored. After
-    `sv.connect`, the rows are queued for the server (in the connected client's run)."""
+    `columns=`, tensor) to stream `name` of `run` (default "default"); returns the rows
+    stored. After `sv.connect`, the rows are queued for the server, in `run` if given,
+    else in the connected client's run."""
     if _connected is not None:
-        return _connected.stream(name, data, mode=mode, columns=columns)
+        return _connected.stream(name, data, run=run, mode=mode, columns=columns)
+    run = "default" if run is None else run
     return _hub().stream(name, data, run=run, mode=mode, columns=columns)
 
 
 def clear(name: str | None = None, run: str | None = None) -> int:
     """Empty one stream, every stream of a run, or everything; returns streams cleared.
-    After `sv.connect` it clears on the server, in the connected run, and returns 0."""
+    After `sv.connect` it clears on the server, in `run` if given, else in the connected
+    client's run, and returns 0."""
     if _connected is not None:
-        _connected.clear(name)
+        _connected.clear(name, run=run)
         return 0
     return _hub().clear(name, run)
 
@@ -107,9 +119,15 @@ def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
     """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only) and
     replay what it already holds, so a restarted script continues where it stopped. Call it
     before the first `sv.stream`. `retention`: rows=, age= (seconds), bytes= limits."""
-    from streamvis.store import Retention, open_store, use_default_store
+    from streamvis.store import open_store, use_default_store
+    from streamvis.store.sqlite import checked_retention
 
-    return use_default_store(lambda: open_store(path, Retention(**retention)), path)
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise StoreError(
+            f"use_store: the store must be a file path (or 'none'), not {type(path).__name__}"
+        )
+    kept = checked_retention(retention)
+    return use_default_store(lambda: open_store(path, kept), path)
 
 
 def _hub_from_environment() -> Hub:
@@ -131,26 +149,39 @@ def connect(
     url: str | None, *, run: str = "default", token: str | None = None, **options: Any
 ) -> Client | None:
     """Send module-level `sv.stream`/`sv.clear` to a server from now on (a `Client`);
-    `connect(None)` closes it, delivering what is queued, and returns to the local hub."""
+    `connect(None)` closes it, delivering what is queued, and returns to the local hub. A
+    bad url or option raises ClientError and changes nothing."""
     global _connected
-    if _connected is not None:
-        _connected.close()
-        _connected = None
-    if url is not None:
-        from streamvis.client import Client
+    from inspect import signature
 
-        _connected = Client(url, run, token, **options)
+    from streamvis.client import Client
+
+    known = [p.name for p in signature(Client).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ClientError(
+            f"connect: unknown option(s) {', '.join(unknown)}; a Client takes {', '.join(known)}",
+            url=url,
+        )
+    # built first: a bad url or setting leaves the current connection (or the hub) in use
+    fresh = Client(url, run, token, **options) if url is not None else None
+    if _connected is not None:
+        _connected.close()  # delivers what it queued before `fresh` gets anything
+    _connected = fresh
     return _connected
 
 
 __all__ = [
     "Client",
+    "ClientError",
     "ExportError",
     "Hub",
     "Layout",
     "Plot",
+    "ServeError",
     "SpecError",
     "StoreError",
+    "StoreFailing",
     "StreamError",
     "StreamvisError",
     "clear",

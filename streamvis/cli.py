@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from streamvis.core.storage import DeleteRun
-from streamvis.errors import StreamvisError
+from streamvis.errors import StoreBusy, StreamvisError
 from streamvis.server.access import DEFAULT_MAX_BODY, is_loopback, make_access, token_problem
 from streamvis.server.viewer_auth import (
     add_viewer_options,
@@ -275,11 +275,11 @@ def rm_command(args: argparse.Namespace) -> int:
             return 1
     try:
         backend = SQLiteStore(path)  # takes the writer's lock: refused while a server has it
-    except StoreError as exc:
-        if "in use" not in str(exc):
-            raise
-        raise StoreError(
-            f"{exc}. To delete through that server: streamvis rm {args.run} --url http://HOST:PORT"
+    except StoreBusy as exc:
+        raise StoreBusy(
+            f"{exc}. To delete through that server: streamvis rm {args.run} --url http://HOST:PORT",
+            owner=exc.owner,
+            file=exc.file,
         ) from None
     try:
         if not backend.streams(args.run) and args.run not in {r["run"] for r in backend.runs()}:

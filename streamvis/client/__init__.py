@@ -30,25 +30,27 @@ import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
+from streamvis.client import settings
 from streamvis.client.shutdown import exit_timeout_setting, undelivered
 from streamvis.client.transport import (
     Item,
     Request,
+    Target,
     fit,
     pieces,
     requests_for,
     rows_of,
     rows_per_stream,
     stated_limit,
+    target_of,
 )
 from streamvis.compat import SeedClientMethods
 from streamvis.core.hub import check_name
 from streamvis.core.normalize import normalize
 from streamvis.errors import StreamError
 from streamvis.layout.spec import Layout, layout_to_dict, load_layout
-from streamvis.server.access import DEFAULT_MAX_BODY
 
 log = logging.getLogger("streamvis.client")
 _PLAIN = frozenset((int, float, bool, str))
@@ -87,27 +89,26 @@ class Client(SeedClientMethods):
         exit_timeout: float | None = None,
         max_body: int | None = None,
     ) -> None:
-        self.url = url if "://" in url else f"http://{url}"
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"Client url must look like http://host:port, not {url!r}")
+        self.url, parts = settings.checked_url(url)
         self.run = check_name("run", run)
+        token = settings.checked_token(token)
         self.token = token if token is not None else os.environ.get("STREAMVIS_TOKEN")
-        self.queue_rows = queue_rows
-        self.when_full = when_full
-        self.flush_interval = flush_interval
-        self.batch_rows = batch_rows
-        self.timeout = timeout
+        self.queue_rows = settings.whole("queue_rows", queue_rows)
+        self.when_full = settings.checked_when_full(when_full)
+        self.flush_interval = settings.seconds("flush_interval", flush_interval, zero=True)
+        self.batch_rows = settings.whole("batch_rows", batch_rows)
+        self.timeout = settings.seconds("timeout", timeout, zero=False)
         self.exit_timeout = exit_timeout_setting(exit_timeout)
         # the server's body limit as far as we know it: its default (or STREAMVIS_MAX_BODY
         # here), lowered when the server says or shows it is smaller
-        self.max_body = max_body or int(os.environ.get("STREAMVIS_MAX_BODY", DEFAULT_MAX_BODY))
+        self.max_body = settings.max_body_setting(max_body)
         self.errors: list[dict[str, Any]] = []
         self.dropped_rows = 0
         self.sent_rows = 0
         self._parts = parts
-        self._host: str = parts.hostname
-        self._prefix = f"{parts.path.rstrip('/')}/api/v1/runs/{quote(self.run)}"
+        self._host = parts.hostname or ""  # never empty: checked_url refused that
+        self._base = parts.path.rstrip("/")
+        self._prefix = self._prefix_of(None)
         self._queue: deque[tuple[Any, ...]] = deque()  # Items and (stream, rows) runs
         self._tail_stream: str | None = None  # the stream of the run rows are appended to
         self._tail_rows: deque[dict[str, Any]] = deque()
@@ -125,25 +126,48 @@ class Client(SeedClientMethods):
         self._closing = False
         self._deadline: float | None = None
         self._last_progress = 0.0  # monotonic time a request last got a final answer
-        self._in_flight: dict[str | None, int] = {}  # rows per stream the sender holds
+        self._in_flight: dict[Target, int] = {}  # rows per (run, stream) the sender holds
         self._ids = itertools.count(1)
         self._client_id = uuid.uuid4().hex[:12]
         self._connection: http.client.HTTPConnection | None = None
-        self._warned: set[tuple[str | None, str]] = set()
+        self._warned: set[tuple[Target | None, str]] = set()
         self._checked_names: set[str] = set()
-        self._given_up: dict[str | None, int] = {}  # rows per stream dropped while closing
+        self._checked_runs: set[str] = {self.run}
+        self._given_up: dict[Target, int] = {}  # rows per (run, stream) dropped while closing
         self._last_failure = ""
         self._thread = threading.Thread(target=self._run, name="streamvis-client", daemon=True)
         self._thread.start()
         _open_clients.add(self)
 
+    def _prefix_of(self, run: str | None) -> str:
+        """The API path of `run` (None: this client's run) on the server."""
+        return f"{self._base}/api/v1/runs/{quote(self.run if run is None else run)}"
+
+    def _other_run(self, run: str | None) -> str | None:
+        """`run` checked, or None when it is this client's own run."""
+        if run is None or run == self.run:
+            return None
+        if not isinstance(run, str) or run not in self._checked_runs:
+            check_name("run", run)
+            self._checked_runs.add(run)
+        return run
+
     # ---------------------------------------------------------------- producer side
     def stream(
-        self, name: str, data: Any, *, mode: str = "append", columns: Sequence[str] | None = None
+        self,
+        name: str,
+        data: Any,
+        *,
+        run: str | None = None,
+        mode: str = "append",
+        columns: Sequence[str] | None = None,
     ) -> int:
-        """Queue `data` for stream `name` (same inputs as `sv.stream`); returns rows queued.
-        Bad data raises StreamError here, at once; transport trouble never raises."""
-        if type(data) is dict and mode == "append":
+        """Queue `data` for stream `name` of `run` (default: this client's run; same inputs
+        as `sv.stream`); returns rows queued. Bad data raises StreamError here, at once;
+        transport trouble never raises."""
+        if run is not None:
+            run = self._other_run(run)
+        if type(data) is dict and mode == "append" and run is None:
             for value in data.values():
                 if type(value) not in _PLAIN:
                     break
@@ -170,19 +194,26 @@ class Client(SeedClientMethods):
                 finally:
                     lock.release()
                 return 1
+        target = self.run if run is None else run
         if mode not in ("append", "replace"):
-            raise StreamError(f"stream '{name}': mode must be 'append' or 'replace', not {mode!r}")
+            raise StreamError(
+                f"stream '{name}': mode must be 'append' or 'replace', not {mode!r}",
+                run=target,
+                stream=name if isinstance(name, str) else None,
+            )
         check_name("stream", name)
-        batch = normalize(data, columns=columns, where=f"run '{self.run}', stream '{name}'")
+        where = f"run '{target}', stream '{name}'"
+        batch = normalize(data, columns=columns, where=where, run=target, stream=name)
         rows = len(next(iter(batch.values()))) if batch else 0
-        self._put(Item(name, "batch", batch, mode, rows))
+        self._put(Item(name, "batch", batch, mode, rows, run))
         return rows
 
-    def clear(self, name: str | None = None) -> None:
-        """Empty one stream of this run, or every stream of it."""
+    def clear(self, name: str | None = None, *, run: str | None = None) -> None:
+        """Empty one stream of `run` (default: this client's run), or every stream of it."""
+        run = self._other_run(run)
         if name is not None:
             check_name("stream", name)
-        self._put(Item(name, "clear", None, rows=0))
+        self._put(Item(name, "clear", None, rows=0, run=run))
 
     def set_layout(self, layout: Layout | dict[str, Any] | str) -> None:
         """Make `layout` (Layout, dict of the YAML schema, YAML path, or the first release's
@@ -271,13 +302,14 @@ class Client(SeedClientMethods):
         self._thread.join(join if not delivered else max(join, 1.0))
         with self._lock:  # what the sender never took or never finished: reported
             for entry in self._queue:
-                self._given_up[entry[0]] = self._given_up.get(entry[0], 0) + rows_of(entry)
+                target = target_of(entry)
+                self._given_up[target] = self._given_up.get(target, 0) + rows_of(entry)
             self._queue.clear()
             self._tail_stream = None
             stuck = self._thread.is_alive() and any(self._in_flight.values())
             if stuck:  # in a connect or request that never ends: its batch too
-                for stream, rows in self._in_flight.items():
-                    self._given_up[stream] = self._given_up.get(stream, 0) + rows
+                for target, rows in self._in_flight.items():
+                    self._given_up[target] = self._given_up.get(target, 0) + rows
             self._queued = 0
             self._space.notify_all()
             self._idle.notify_all()
@@ -344,14 +376,14 @@ class Client(SeedClientMethods):
                 self._in_flight = rows_per_stream(entries)
                 taken = sum(self._in_flight.values())
             try:
-                for request in requests_for(self._prefix, entries, self.batch_rows):
+                for request in requests_for(self._prefix_of, entries, self.batch_rows):
                     if self._past_deadline():  # closing: report it instead of trying
                         self._give_up(request)
                     else:
                         self._deliver(request)
                     if request.rows:
                         with self._lock:
-                            self._in_flight[request.stream] -= request.rows
+                            self._in_flight[request.target] -= request.rows
             except Exception:  # never let the sender die: log and keep going
                 log.exception("streamvis client: unexpected error while sending")
             with self._lock:
@@ -366,7 +398,7 @@ class Client(SeedClientMethods):
         """Send until stored, refused (4xx), or the client is closing past its deadline.
         Bodies over the known limit go as smaller requests; a 413 (or a body the server
         stops reading, twice on a fresh connection) lowers the limit and splits again."""
-        fitted = fit(self._prefix, request, self.max_body)
+        fitted = fit(self._prefix_of(request.run), request, self.max_body)
         if len(fitted) > 1:
             for piece in fitted:
                 self._deliver(piece)
@@ -398,7 +430,8 @@ class Client(SeedClientMethods):
                 return
             if status is not None and status not in _RETRY_STATUS:
                 if status == 422 and request.rows > 1 and request.mode == "append":
-                    halves = pieces(self._prefix, request, 2)  # find the bad rows, keep the rest
+                    # find the bad rows, keep the rest
+                    halves = pieces(self._prefix_of(request.run), request, 2)
                     for part in halves:
                         self._deliver(part)
                     return
@@ -424,11 +457,12 @@ class Client(SeedClientMethods):
         limit = stated_limit(body)
         self.max_body = max(1, min(self.max_body, limit if limit else size // 2))
         if request.rows > 1 and request.appended is not None:
-            for piece in fit(self._prefix, request, self.max_body):
+            for piece in fit(self._prefix_of(request.run), request, self.max_body):
                 self._deliver(piece)
             return
         what = "a row" if request.stream else "the layout"
-        where = f"run '{self.run}'" + (f", stream '{request.stream}'" if request.stream else "")
+        run = request.run or self.run
+        where = f"run '{run}'" + (f", stream '{request.stream}'" if request.stream else "")
         if limit:
             known = f"{limit} bytes"
         else:
@@ -446,7 +480,8 @@ class Client(SeedClientMethods):
     def _give_up(self, request: Request) -> None:
         """Closing with the server unreachable: count the request's rows as undelivered."""
         with self._lock:
-            self._given_up[request.stream] = self._given_up.get(request.stream, 0) + request.rows
+            target = request.target
+            self._given_up[target] = self._given_up.get(target, 0) + request.rows
 
     def _report_given_up(self, waited: float, stuck: bool) -> int:
         """One error per stream, and one warning line, for the rows given up while closing
@@ -507,27 +542,34 @@ class Client(SeedClientMethods):
     def _refused(
         self, request: Request, status: int, body: dict[str, Any], size: int | None = None
     ) -> None:
+        run = request.run or self.run
         error = {
+            "run": run,
             "stream": request.stream,
             "status": status,
             "error": body.get("error"),
             "detail": body.get("detail"),
             "rows": request.rows,
         }
+        if body.get("column") is not None:  # the server names the column it refused
+            error["column"] = body["column"]
         if size is not None:
-            error.update(run=self.run, bytes=size, limit=body.get("limit"))
+            error.update(bytes=size, limit=body.get("limit"))
         self.errors.append(error)
-        where = f"stream '{request.stream}'" if request.stream else f"run '{self.run}'"
+        where = f"stream '{request.stream}'" if request.stream else f"run '{run}'"
+        if request.run is not None and request.stream:
+            where = f"run '{run}', {where}"
         self._warn(
-            request.stream,
+            request.target,
             str(body.get("error")),
             f"streamvis server refused {request.method} for {where} ({status}): "
             f"{body.get('detail')}",
         )
 
-    def _warn(self, stream: str | None, code: str, message: str) -> None:
-        if (stream, code) not in self._warned:
-            self._warned.add((stream, code))
+    def _warn(self, about: Target | None, code: str, message: str) -> None:
+        """Log `message` once per (what it is about, code)."""
+        if (about, code) not in self._warned:
+            self._warned.add((about, code))
             log.warning("%s", message)
 
 

@@ -8,7 +8,7 @@ import math
 import os
 from typing import Any
 
-from streamvis.errors import StreamvisError
+from streamvis.errors import ClientError
 
 DEFAULT_EXIT_TIMEOUT = 5.0
 
@@ -25,7 +25,7 @@ def exit_timeout_setting(value: float | None) -> float:
         try:
             value = float(raw)
         except ValueError:
-            raise StreamvisError(
+            raise ClientError(
                 f"{where}: the exit timeout must be a number of seconds >= 0, not {raw!r}"
             ) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -33,7 +33,7 @@ def exit_timeout_setting(value: float | None) -> float:
     else:
         ok = math.isfinite(value) and value >= 0
     if not ok:
-        raise StreamvisError(
+        raise ClientError(
             f"{where}: the exit timeout must be a number of seconds >= 0, not {value!r}"
         )
     return float(value)
@@ -42,15 +42,20 @@ def exit_timeout_setting(value: float | None) -> float:
 def undelivered(
     run: str,
     url: str,
-    given_up: dict[str | None, int],
+    given_up: dict[tuple[str | None, str | None], int],
     last_failure: str,
     stuck: bool,
     waited: float,
 ) -> tuple[list[dict[str, Any]], str] | None:
-    """The `Client.errors` entries and the warning line for rows of `run` that never
-    reached the server at `url` (rows per stream in `given_up`); None if there are none."""
-    given_up = {stream: rows for stream, rows in given_up.items() if rows}
-    if not given_up:
+    """The `Client.errors` entries and the warning line for rows that never reached the
+    server at `url` (rows per (run, stream) in `given_up`, run None: the client's `run`);
+    None if there are none."""
+    counted: dict[tuple[str, str | None], int] = {}
+    for (target_run, stream), rows in given_up.items():
+        if rows:
+            key = (target_run or run, stream)
+            counted[key] = counted.get(key, 0) + rows
+    if not counted:
         return None
     if last_failure:
         why = f"the server could not be reached ({last_failure})"
@@ -59,11 +64,11 @@ def undelivered(
     else:
         why = "the client closed before they were sent"
     errors = []
-    for stream, rows in given_up.items():
-        where = f"run '{run}'" + (f", stream '{stream}'" if stream else "")
+    for (target_run, stream), rows in counted.items():
+        where = f"run '{target_run}'" + (f", stream '{stream}'" if stream else "")
         errors.append(
             {
-                "run": run,
+                "run": target_run,
                 "stream": stream,
                 "status": None,
                 "error": "undelivered",
@@ -71,9 +76,14 @@ def undelivered(
                 "rows": rows,
             }
         )
-    streams = ", ".join(repr(stream) for stream in given_up)
+    runs = list(dict.fromkeys(target_run for target_run, _ in counted))
+    several = len(runs) > 1
+    of = f"runs {', '.join(repr(r) for r in runs)}" if several else f"run '{runs[0]}'"
+    streams = ", ".join(
+        repr(f"{target_run}/{stream}" if several else stream) for target_run, stream in counted
+    )
     message = (
-        f"streamvis client: {sum(given_up.values())} rows of run '{run}' not delivered to "
+        f"streamvis client: {sum(counted.values())} rows of {of} not delivered to "
         f"{url} (streams {streams}): {why}; gave up after {waited:g} s without a request "
         "getting through (exit_timeout, STREAMVIS_EXIT_TIMEOUT); see Client.errors"
     )

@@ -1,13 +1,13 @@
 """The HTTP requests `sv.Client` sends: what its queue holds, how queued entries become
-requests (consecutive appends to a stream travel together), and how a request too large for
-the server's body limit becomes several smaller ones (rows are never cut in the middle; a
-replace becomes a replace followed by appends)."""
+requests (consecutive appends to a stream of a run travel together), and how a request too
+large for the server's body limit becomes several smaller ones (rows are never cut in the
+middle; a replace becomes a replace followed by appends)."""
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
@@ -18,20 +18,30 @@ from streamvis.core.normalize import Batch
 from streamvis.wire.codec import dumps
 
 FILL = 0.9  # split bodies to this share of the limit: the pieces' sizes vary a little
-_LIMIT = re.compile(r"limit of (\d+) bytes")
 
 
 class Item(NamedTuple):
     """One queued batch or command. Consecutive scalar rows of a stream are queued as one
     plain `(stream, deque of rows)` tuple instead: appending a row then creates no object
     the garbage collector tracks, which is what made each call slower as rows piled up.
-    Both start with the stream."""
+    Both start with the stream; such a tuple, and an Item whose `run` is None, belong to
+    the client's own run."""
 
     stream: str | None
     kind: Literal["row", "batch", "clear", "layout"]
     payload: Any
     mode: str = "append"
     rows: int = 1
+    run: str | None = None
+
+
+Target = tuple[str | None, str | None]  # (run, None: the client's own; stream, None: all)
+PrefixOf = Callable[[str | None], str]  # a run (None: the client's own) -> its API path
+
+
+def target_of(entry: tuple[Any, ...]) -> Target:
+    """(run, stream) a queued entry is for."""
+    return (entry.run, entry.stream) if type(entry) is Item else (None, entry[0])
 
 
 def rows_of(entry: tuple[Any, ...]) -> int:
@@ -51,7 +61,8 @@ class _Group:
 
 @dataclass(frozen=True)
 class Request:
-    """One HTTP request; `appended` keeps its rows (list of dicts or a batch) to split it."""
+    """One HTTP request; `appended` keeps its rows (list of dicts or a batch) to split it;
+    `run` is None for the client's own run."""
 
     method: str
     path: str
@@ -60,12 +71,22 @@ class Request:
     rows: int
     appended: Any = None
     mode: str = "append"
+    run: str | None = None
+
+    @property
+    def target(self) -> Target:
+        return self.run, self.stream
 
 
 def rows_request(
-    prefix: str, name: str, appended: list[dict[str, Any]] | Batch, mode: str = "append"
+    prefix: str,
+    name: str,
+    appended: list[dict[str, Any]] | Batch,
+    mode: str = "append",
+    run: str | None = None,
 ) -> Request:
-    """POST of rows (dicts with scalar values, or a normalized batch) to stream `name`."""
+    """POST of rows (dicts with scalar values, or a normalized batch) to stream `name` of
+    the run whose API path is `prefix` (`run`, None for the client's own)."""
     if isinstance(appended, list):
         payload: Any = rows_payload(appended)
         rows = len(appended)
@@ -74,7 +95,7 @@ def rows_request(
         rows = len(next(iter(appended.values()))) if appended else 0
     query = "?mode=replace" if mode == "replace" else ""
     path = f"{prefix}/streams/{quote(name)}{query}"
-    return Request("POST", path, dumps(payload), name, rows, appended, mode)
+    return Request("POST", path, dumps(payload), name, rows, appended, mode, run)
 
 
 def pieces(prefix: str, request: Request, count: int) -> list[Request]:
@@ -89,7 +110,7 @@ def pieces(prefix: str, request: Request, count: int) -> list[Request]:
         else:
             part = {key: values[start:stop] for key, values in appended.items()}
         mode = request.mode if index == 0 else "append"
-        made.append(rows_request(prefix, request.stream or "", part, mode))
+        made.append(rows_request(prefix, request.stream or "", part, mode, request.run))
     return made
 
 
@@ -105,13 +126,12 @@ def fit(prefix: str, request: Request, max_body: int) -> list[Request]:
 
 
 def stated_limit(body: dict[str, Any]) -> int | None:
-    """The body limit a 413 answer states (a `limit` field, or 'limit of N bytes' in its
-    detail), or None."""
+    """The body limit a 413 answer states in its `limit` field, or None (a proxy's page, an
+    older server: the client then halves what it sends until it fits)."""
     limit = body.get("limit")
-    if isinstance(limit, int) and limit > 0:
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
         return limit
-    found = _LIMIT.search(str(body.get("detail", "")))
-    return int(found.group(1)) if found else None
+    return None
 
 
 def rows_payload(rows: list[dict[str, Any]]) -> Any:
@@ -134,23 +154,25 @@ def batch_payload(batch: Batch) -> dict[str, list[Any]]:
     }
 
 
-def requests_for(prefix: str, entries: list[tuple[Any, ...]], batch_rows: int) -> list[Request]:
+def requests_for(
+    prefix_of: PrefixOf, entries: list[tuple[Any, ...]], batch_rows: int
+) -> list[Request]:
     """Queued entries as requests, in the order they were queued. Consecutive appends to a
-    stream (scalar rows, or batches with the same columns) travel together, in requests of
-    at most `batch_rows` rows; a replace, clear or layout goes alone, after what came
-    before it."""
+    stream of a run (scalar rows, or batches with the same columns) travel together, in
+    requests of at most `batch_rows` rows; a replace, clear or layout goes alone, after
+    what came before it. `prefix_of(run)` is a run's API path."""
     requests: list[Request] = []
-    pending: dict[str, list[_Group]] = {}
+    pending: dict[tuple[str | None, str], list[_Group]] = {}
 
     def send_pending() -> None:
-        for name, groups in pending.items():
+        for (run, name), groups in pending.items():
             for group in groups:
-                requests.extend(_append_requests(prefix, name, group, batch_rows))
+                requests.extend(_append_requests(prefix_of(run), name, group, batch_rows, run))
         pending.clear()
 
     for entry in entries:
-        if type(entry) is not Item:  # scalar rows: (stream, deque of rows)
-            groups = pending.setdefault(entry[0], [])
+        if type(entry) is not Item:  # scalar rows of the client's run: (stream, deque of rows)
+            groups = pending.setdefault((None, entry[0]), [])
             if not groups or groups[-1].kind != "row":
                 groups.append(_Group("row"))
             groups[-1].payloads.extend(entry[1])
@@ -158,38 +180,43 @@ def requests_for(prefix: str, entries: list[tuple[Any, ...]], batch_rows: int) -
             continue
         item: Item = entry
         if item.kind == "batch" and item.mode == "append" and item.stream:
-            groups = pending.setdefault(item.stream, [])
+            groups = pending.setdefault((item.run, item.stream), [])
             if not groups or not _joinable(groups[-1], item.payload):
                 groups.append(_Group("batch"))
             groups[-1].payloads.append(item.payload)
             groups[-1].rows += item.rows
             continue
         send_pending()
+        prefix, run = prefix_of(item.run), item.run
         if item.kind == "layout":
-            requests.append(Request("PUT", f"{prefix}/layout", dumps(item.payload), None, 0))
+            body = dumps(item.payload)
+            requests.append(Request("PUT", f"{prefix}/layout", body, None, 0, run=run))
         elif item.kind == "clear" and item.stream is None:
-            requests.append(Request("DELETE", f"{prefix}/streams", None, None, 0))
+            requests.append(Request("DELETE", f"{prefix}/streams", None, None, 0, run=run))
         elif item.kind == "clear":
             path = f"{prefix}/streams/{quote(item.stream or '')}"
-            requests.append(Request("DELETE", path, None, item.stream, 0))
+            requests.append(Request("DELETE", path, None, item.stream, 0, run=run))
         else:  # a replace: the whole new content in one request (if it fits)
-            requests.append(rows_request(prefix, item.stream or "", item.payload, "replace"))
+            stream = item.stream or ""
+            requests.append(rows_request(prefix, stream, item.payload, "replace", run))
     send_pending()
     return requests
 
 
-def _append_requests(prefix: str, name: str, group: _Group, batch_rows: int) -> list[Request]:
+def _append_requests(
+    prefix: str, name: str, group: _Group, batch_rows: int, run: str | None
+) -> list[Request]:
     """Requests for a group of joinable appends, chunked by `batch_rows`."""
     if group.kind == "row":
         rows = group.payloads
         return [
-            rows_request(prefix, name, rows[i : i + batch_rows])
+            rows_request(prefix, name, rows[i : i + batch_rows], run=run)
             for i in range(0, len(rows), batch_rows)
         ]
     first = group.payloads[0]
     batch = {key: np.concatenate([payload[key] for payload in group.payloads]) for key in first}
     return [
-        rows_request(prefix, name, {k: v[i : i + batch_rows] for k, v in batch.items()})
+        rows_request(prefix, name, {k: v[i : i + batch_rows] for k, v in batch.items()}, run=run)
         for i in range(0, group.rows, batch_rows)
     ]
 
@@ -202,9 +229,10 @@ def _joinable(group: _Group, batch: dict[str, np.ndarray]) -> bool:
     return before == [(k, v.dtype) for k, v in batch.items()]
 
 
-def rows_per_stream(entries: list[tuple[Any, ...]]) -> dict[str | None, int]:
-    """How many rows each stream has among `entries`."""
-    counts: dict[str | None, int] = {}
+def rows_per_stream(entries: list[tuple[Any, ...]]) -> dict[Target, int]:
+    """How many rows each (run, stream) has among `entries`."""
+    counts: dict[Target, int] = {}
     for entry in entries:
-        counts[entry[0]] = counts.get(entry[0], 0) + rows_of(entry)
+        target = target_of(entry)
+        counts[target] = counts.get(target, 0) + rows_of(entry)
     return counts

@@ -30,7 +30,15 @@ class SeedClientMethods:
     _grid: dict[str, tuple[int, int, int, int]]
     _plots: dict[str, dict[str, Any]]
 
-    def stream(self, name: str, data: Any, *, mode: str = "append", columns: Any = None) -> int:
+    def stream(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run: str | None = None,
+        mode: str = "append",
+        columns: Any = None,
+    ) -> int:
         raise NotImplementedError
 
     def _put_layout_dict(self, raw: dict[str, Any]) -> None:
@@ -69,10 +77,18 @@ class SeedClientMethods:
         self, plot_name: str, values: Any, fig_kwargs: dict[str, Any] | None = None
     ) -> None:
         """Append one x and k y values: k lines sharing x (columns x, y1 .. yk)."""
-        flat = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+        try:
+            flat = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+        except (ValueError, TypeError) as exc:
+            raise StreamError(
+                f"tandem_lines('{plot_name}'): expected numbers [x, y1, ..., yk] ({exc})",
+                stream=plot_name,
+            ) from None
         if len(flat) < 2:
             raise StreamError(
-                f"tandem_lines('{plot_name}'): expected [x, y1, ..., yk], got {len(flat)} value(s)"
+                f"tandem_lines('{plot_name}'): expected [x, y1, ..., yk], "
+                f"got {len(flat)} value(s)",
+                stream=plot_name,
             )
         row = {"x": flat[0], **{f"y{i}": v for i, v in enumerate(flat[1:], start=1)}}
         self._declare(
@@ -98,17 +114,20 @@ class SeedClientMethods:
         except (ValueError, TypeError) as exc:
             raise StreamError(
                 f"scatter('{plot_name}'): points must be an N x 2 (or 2 x N) "
-                f"array of numbers ({exc})"
+                f"array of numbers ({exc})",
+                stream=plot_name,
             ) from None
         if spatial_dim not in (0, 1):
             raise StreamError(
                 f"scatter('{plot_name}'): spatial_dim={spatial_dim!r}; it must be 0 (2 x N "
-                f"points) or 1 (N x 2 points); the points have shape {array.shape}"
+                f"points) or 1 (N x 2 points); the points have shape {array.shape}",
+                stream=plot_name,
             )
         if array.ndim != 2 or array.shape[spatial_dim] != 2:
             raise StreamError(
                 f"scatter('{plot_name}'): expected points with 2 coordinates along "
-                f"spatial_dim={spatial_dim}, got an array of shape {array.shape}"
+                f"spatial_dim={spatial_dim}, got an array of shape {array.shape}",
+                stream=plot_name,
             )
         if spatial_dim == 0:
             array = array.T
@@ -123,7 +142,8 @@ class SeedClientMethods:
             if color_mode != "index":
                 raise StreamError(
                     f"scatter('{plot_name}'): color_mode must be None or "
-                    f"'index', not {color_mode!r}"
+                    f"'index', not {color_mode!r}",
+                    stream=plot_name,
                 )
             data["index"] = np.arange(len(array), dtype=float)
             plot["color"] = "index"

@@ -11,6 +11,7 @@ No Panel, HoloViews, Bokeh, Tornado or pandas here, and no store backend.
 
 from __future__ import annotations
 
+import numbers
 import re
 import threading
 import time
@@ -47,6 +48,16 @@ def check_name(kind: str, name: Any) -> str:
     return name
 
 
+def check_retain(retain: Any) -> int:
+    """Refuse a `Hub(retain=...)` that is not a whole number of rows >= 1, at construction."""
+    if isinstance(retain, bool) or not isinstance(retain, numbers.Integral) or retain < 1:
+        raise StreamError(
+            f"Hub(retain={retain!r:.40}): retain (rows kept per stream) must be a whole number "
+            "of at least 1"
+        )
+    return int(retain)
+
+
 class Subscription:
     """A cursor over one stream: each `poll` returns only what is newer than the last."""
 
@@ -80,7 +91,7 @@ class Hub:
     every change is queued to it; the hub does not read it (`hub_from_store` replays)."""
 
     def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
-        self.retain = retain
+        self.retain = check_retain(retain)
         self.store = store
         self._tables: dict[tuple[str, str], Table] = {}
         self._lock = threading.Lock()
@@ -161,8 +172,9 @@ class Hub:
                 return 1, ticket
         where = table.where if table is not None else self._where(run, name)
         if mode not in ("append", "replace"):
-            raise StreamError(f"{where}: mode must be 'append' or 'replace', not {mode!r}")
-        batch = normalize(data, columns=columns, where=where)
+            message = f"{where}: mode must be 'append' or 'replace', not {mode!r}"
+            raise StreamError(message, run=run, stream=name)
+        batch = normalize(data, columns=columns, where=where, run=run, stream=name)
         rows = len(next(iter(batch.values()))) if batch else 0
         if rows == 0 and (mode == "append" or table is None):
             return 0, 0  # nothing to add; an empty replace of a stream never written: no-op
@@ -245,7 +257,7 @@ class Hub:
         """A copy of the kept rows with seq >= `since`."""
         table = self.table(run, name)
         if table is None:
-            raise StreamError(f"run '{run}' has no stream '{name}'")
+            raise StreamError(f"run '{run}' has no stream '{name}'", run=run, stream=name)
         return table.rows(since)[2]
 
     def seq(self, name: str, *, run: str = "default") -> int:

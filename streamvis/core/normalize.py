@@ -172,6 +172,14 @@ def _may_hold_big_ints(array: np.ndarray) -> bool:
     return bool(len(finite)) and float(np.abs(finite).max()) >= INT64_END
 
 
+def _named_column(values: Any, where: str, name: str) -> np.ndarray:
+    """`as_column` for the column `name`: its errors name the column (message and field)."""
+    try:
+        return as_column(values, f"{where}, column '{name}'")
+    except StreamError as exc:
+        raise exc.located(column=name) from None
+
+
 def _check_names(names: Sequence[Any], where: str) -> list[str]:
     for name in names:
         if not isinstance(name, str) or not name:
@@ -190,14 +198,14 @@ def _from_mapping(data: Mapping[str, Any], where: str) -> Batch:
     names = _check_names(list(data), where)
     scalar = [_is_scalar(data[name]) for name in names]
     if all(scalar):
-        return {name: as_column([data[name]], f"{where}, column '{name}'") for name in names}
+        return {name: _named_column([data[name]], where, name) for name in names}
     if any(scalar):
         one = names[scalar.index(True)]
         many = names[scalar.index(False)]
         raise StreamError(
             f"{where}: ragged columns: '{one}' is a single value but '{many}' is a sequence"
         )
-    batch = {name: as_column(data[name], f"{where}, column '{name}'") for name in names}
+    batch = {name: _named_column(data[name], where, name) for name in names}
     return _check_lengths(batch, where)
 
 
@@ -217,10 +225,7 @@ def _from_rows(rows: Sequence[Mapping[str, Any]], where: str) -> Batch:
             )
         names.update(dict.fromkeys(row))
     _check_names(list(names), where)
-    return {
-        name: as_column([row.get(name) for row in rows], f"{where}, column '{name}'")
-        for name in names
-    }
+    return {name: _named_column([row.get(name) for row in rows], where, name) for name in names}
 
 
 def _from_array(array: np.ndarray, columns: Sequence[str] | None, where: str) -> Batch:
@@ -241,15 +246,28 @@ def _from_array(array: np.ndarray, columns: Sequence[str] | None, where: str) ->
             f"{where}: expected {len(names)} columns {names}, got an array with "
             f"{array.shape[1]} columns"
         )
-    return {
-        name: as_column(array[:, i], f"{where}, column '{name}'") for i, name in enumerate(names)
-    }
+    return {name: _named_column(array[:, i], where, name) for i, name in enumerate(names)}
 
 
-def normalize(data: Any, *, columns: Sequence[str] | None = None, where: str = "data") -> Batch:
-    """Convert producer data to a batch; raise StreamError naming `where` if it cannot be.
-    Only StreamError leaves: whatever else numpy or the data's own methods raise is
-    reported as a StreamError too, so callers never meet a foreign exception."""
+def normalize(
+    data: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    where: str = "data",
+    run: str | None = None,
+    stream: str | None = None,
+) -> Batch:
+    """Convert producer data to a batch; raise StreamError naming `where` if it cannot be
+    (and carrying `run` and `stream` as fields). Only StreamError leaves: whatever else
+    numpy or the data's own methods raise is reported as a StreamError too, so callers
+    never meet a foreign exception."""
+    try:
+        return _checked(data, columns, where)
+    except StreamError as exc:
+        raise exc.located(run=run, stream=stream) from None
+
+
+def _checked(data: Any, columns: Sequence[str] | None, where: str) -> Batch:
     if columns is not None and (
         isinstance(columns, str | bytes) or not isinstance(columns, Sequence | np.ndarray)
     ):
@@ -274,7 +292,7 @@ def _normalize(data: Any, columns: Sequence[str] | None, where: str) -> Batch:
     if _is_dataframe(data):
         names = _check_names([str(c) for c in data.columns], where)
         return {
-            name: as_column(data[col].to_numpy(), f"{where}, column '{name}'")
+            name: _named_column(data[col].to_numpy(), where, name)
             for name, col in zip(names, data.columns, strict=True)
         }
     if isinstance(data, np.ndarray) or hasattr(data, "__array__"):

@@ -173,7 +173,10 @@ class Table:
                 sample = values[0] if len(values) else None
                 raise StreamError(
                     f"{self.where}, column '{name}': expected {describe_dtype(stored.dtype)}, "
-                    f"got {describe_dtype(values.dtype)} ({sample!r:.40})"
+                    f"got {describe_dtype(values.dtype)} ({sample!r:.40})",
+                    run=self.run,
+                    stream=self.name,
+                    column=name,
                 )
 
     def write(self, batch: Batch, rows: int, mode: Mode, batch_id: str | None = None) -> int:

@@ -49,6 +49,11 @@ class _Reader:
     def where(self, node: yaml.Node) -> str:
         return f"{self.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
 
+    def at(self, node: yaml.Node) -> dict[str, Any]:
+        """`where` as SpecError's fields."""
+        mark = node.start_mark
+        return {"file": self.source, "line": mark.line + 1, "col": mark.column + 1}
+
     def scalar(self, node: yaml.Node) -> Any:
         try:
             return self.constructor.construct_object(node, deep=True)
@@ -58,7 +63,8 @@ class _Reader:
             # (ValueError), an empty `!!float` (IndexError)... the scalar is to blame
             raise SpecError(
                 f"{self.where(node)}: cannot load {shown(node.value)} as {node.tag}: "
-                f"{type(exc).__name__}: {shown(str(exc))}"
+                f"{type(exc).__name__}: {shown(str(exc))}",
+                **self.at(node),
             ) from None
 
     def read(self, node: yaml.Node, path: Path_) -> Any:
@@ -67,7 +73,8 @@ class _Reader:
             most = limits.current().yaml_nodes
             raise SpecError(
                 f"{self.where(node)}: the layout has more than {most:,} values "
-                f"({limits.ENVIRONMENT['yaml_nodes']}; an alias counts each time it is used)"
+                f"({limits.ENVIRONMENT['yaml_nodes']}; an alias counts each time it is used)",
+                **self.at(node),
             )
         self.marks[path] = (node.start_mark.line, node.start_mark.column)
         if isinstance(node, yaml.MappingNode):
@@ -76,11 +83,16 @@ class _Reader:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise SpecError(
                         f"{self.where(key_node)}: a key must be a plain word or number, "
-                        "not a list or a mapping"
+                        "not a list or a mapping",
+                        **self.at(key_node),
                     )
                 key = self.scalar(key_node)
                 if key in result:
-                    raise SpecError(f"{self.where(key_node)}: key {shown(key)} appears twice")
+                    raise SpecError(
+                        f"{self.where(key_node)}: key {shown(key)} appears twice",
+                        **self.at(key_node),
+                        path=(*path, key),
+                    )
                 result[key] = self.read(value_node, (*path, key))
                 self.marks[(*path, key)] = (key_node.start_mark.line, key_node.start_mark.column)
             return result
@@ -92,13 +104,17 @@ class _Reader:
 def read_yaml(text: str, source: str) -> tuple[Any, dict[Path_, tuple[int, int]], list[str]]:
     """(data, marks, lines) of layout YAML `text`: marks map key paths to (line, column)."""
     if not isinstance(text, str):
-        raise SpecError(f"{source}: a layout must be YAML text, not {describe_type(text)}")
+        raise SpecError(
+            f"{source}: a layout must be YAML text, not {describe_type(text)}", file=source
+        )
     lines = text.splitlines()
     marks: dict[Path_, tuple[int, int]] = {}
     try:
         node = yaml.compose(text, Loader=_MarkedLoader)
         if node is None:
-            raise SpecError(f"{source}: the layout is empty; it needs at least 'plots'")
+            raise SpecError(
+                f"{source}: the layout is empty; it needs at least 'plots'", file=source
+            )
         data = _Reader(source, marks).read(node, ())
     except yaml.MarkedYAMLError as exc:  # syntax errors, and tags safe loading refuses
         mark = exc.problem_mark or exc.context_mark
@@ -113,18 +129,26 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[Path_, tuple[int, int]]
             if isinstance(exc, yaml.constructor.ConstructorError)
             else "YAML syntax error"
         )
-        raise SpecError(f"{where}: {what}: {exc.problem}{snippet}") from None
+        raise SpecError(
+            f"{where}: {what}: {exc.problem}{snippet}",
+            file=source,
+            line=mark.line + 1 if mark else None,
+            col=mark.column + 1 if mark else None,
+        ) from None
     except yaml.reader.ReaderError as exc:  # a byte or character YAML does not allow
         line = text.count("\n", 0, exc.position) + 1
         raise SpecError(
             f"{source}:{line}: YAML cannot contain the character {shown(exc.character)} "
-            f"(position {exc.position})"
+            f"(position {exc.position})",
+            file=source,
+            line=line,
         ) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{source}: YAML error: {shown(str(exc))}") from None
+        raise SpecError(f"{source}: YAML error: {shown(str(exc))}", file=source) from None
     except RecursionError:
         raise SpecError(
             f"{source}: the layout is nested too deeply (or an alias refers to the node that "
-            "contains it)"
+            "contains it)",
+            file=source,
         ) from None
     return data, marks, lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any, cast
 
@@ -125,7 +126,7 @@ class Layout:
         if self._checked:
             return
         raw = {
-            "plots": [_plot_to_dict(p) if isinstance(p, Plot) else p for p in self.plots],
+            "plots": _as_dicts(self.plots, Plot, _plot_to_dict),
             "title": self.title,
             "refresh_ms": self.refresh_ms,
             "run": self.run,
@@ -133,9 +134,7 @@ class Layout:
         if self.grid is not None:
             raw["grid"] = list(self.grid)
         if self.sources:
-            raw["sources"] = [
-                _source_to_dict(s) if isinstance(s, Source) else s for s in self.sources
-            ]
+            raw["sources"] = _as_dicts(self.sources, Source, _source_to_dict)
         validated = layout_from_dict(raw, source=self.source)
         for name in ("plots", "grid", "sources"):
             object.__setattr__(self, name, getattr(validated, name))
@@ -188,6 +187,14 @@ class Layout:
         return None
 
 
+def _as_dicts(items: Any, kind: type, to_dict: Any) -> Any:
+    """A list of `Plot`s/`Source`s (or mappings) as mappings; anything else is passed on
+    as it is, for validation to refuse with a located SpecError."""
+    if not isinstance(items, list | tuple):
+        return items
+    return [to_dict(item) if isinstance(item, kind) else item for item in items]
+
+
 def _render_path(path: Path_, plots: Sequence[Any], sources: Sequence[Any] = ()) -> str:
     """`plots.loss.kind`, `sources.feed.url`: list indexes become the item's id or name."""
     parts: list[str] = []
@@ -222,14 +229,19 @@ def _located(
         probe = probe[:-1]
     where = source or "layout"
     snippet = ""
-    if probe in marks:
-        line, col = marks[probe]
+    found = marks.get(probe)  # (line, col), counted from 0
+    if found is not None:
+        line, col = found
         where = f"{where}:{line + 1}:{col + 1}"
         if line < len(lines):
             snippet = f"\n    {line + 1:>4} | {lines[line]}"
     key = _render_path(path, plots, sources)
     return SpecError(
-        f"{where}: {key}: {message}{snippet}" if key else f"{where}: {message}{snippet}"
+        f"{where}: {key}: {message}{snippet}" if key else f"{where}: {message}{snippet}",
+        file=source,
+        line=found[0] + 1 if found else None,
+        col=found[1] + 1 if found else None,
+        path=path,
     )
 
 
@@ -541,14 +553,20 @@ def load_layout(layout: Layout | Mapping[str, Any] | str | Path) -> Layout:
         return layout
     if isinstance(layout, Mapping):
         return layout_from_dict(layout)
+    if not isinstance(layout, str | PathLike):
+        raise SpecError(
+            "a layout must be a Layout, a dict of the YAML schema or the path of a YAML file, "
+            f"not {describe_type(layout)}"
+        )
     path = Path(layout)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError(f"cannot read layout file {str(path)!r}: {exc.strerror}") from None
+        message = f"cannot read layout file {str(path)!r}: {exc.strerror}"
+        raise SpecError(message, file=str(path)) from None
     except UnicodeDecodeError as exc:
         raise SpecError(
-            f"{path}: a layout file must be UTF-8 text; byte {exc.start} is not"
+            f"{path}: a layout file must be UTF-8 text; byte {exc.start} is not", file=str(path)
         ) from None
     return layout_from_yaml(text, source=str(path))
 

@@ -32,6 +32,8 @@ def matching_runs(pattern: str, runs: Iterable[str]) -> list[str]:
 
     The pattern comes from an unauthenticated page address, so it is matched by
     streamvis.layout.runpattern (linear time, a subset of Python's syntax), never by `re`."""
+    if not isinstance(pattern, str):  # the page shows this, like a bad pattern
+        raise ValueError(f"runs={pattern!r:.60} is not text (a regular expression of run names)")
     try:
         compiled = compile_runs(pattern)
     except PatternError as exc:

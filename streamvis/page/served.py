@@ -12,10 +12,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import numbers
 from typing import Any
+
+from streamvis.errors import ServeError
 
 log = logging.getLogger("streamvis")
 CLOSE_SECONDS = 5.0
+
+
+def check_listen(port: Any, address: Any) -> None:
+    """Refuse a port or address `sv.serve` cannot listen on, before Panel's thread starts
+    (in that thread the mistake would only print a traceback, and `serve` would return)."""
+    whole = isinstance(port, numbers.Integral) and not isinstance(port, bool)
+    if not whole or not 0 <= int(port) <= 65535:
+        raise ServeError(f"serve(port={port!r:.40}): the port must be a whole number, 0 to 65535")
+    if not isinstance(address, str) or not address.strip():
+        raise ServeError(f"serve(address={address!r:.40}): the address must be a host name or IP")
 
 
 class ServedDashboard:

@@ -142,7 +142,11 @@ class _BodyApi(_Api):
         self._size = 0
         declared = self.request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.access.max_body:
-            raise ApiError(413, "too_large", self._too_large(int(declared)), **self.path_kwargs)
+            raise ApiError(413, "too_large", self._too_large(int(declared)), **self._where_limit())
+
+    def _where_limit(self) -> dict[str, Any]:
+        """Where a refused body was going, and the limit it broke (a field, not only text)."""
+        return {**self.path_kwargs, "limit": self.access.max_body}
 
     def _too_large(self, size: int) -> str:
         return (
@@ -159,7 +163,7 @@ class _BodyApi(_Api):
 
     def body(self) -> Any:
         if self._size > self.access.max_body:
-            raise ApiError(413, "too_large", self._too_large(self._size), **self.path_kwargs)
+            raise ApiError(413, "too_large", self._too_large(self._size), **self._where_limit())
         try:
             return parse_body(
                 b"".join(self._chunks),
@@ -388,6 +392,7 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
             "error": "too_large",
             "detail": f"frame of {size} bytes is over the limit of {self.access.max_body} "
             "bytes (STREAMVIS_MAX_BODY); it was not applied: send smaller frames",
+            "limit": self.access.max_body,
         }
 
     def open(self, *args: Any, **kwargs: Any) -> None:

@@ -35,8 +35,9 @@ def serve(
 
     from streamvis.page.csp import install_header
     from streamvis.page.dashboard import dashboard
-    from streamvis.page.served import ServedDashboard
+    from streamvis.page.served import ServedDashboard, check_listen
 
+    check_listen(port, address)
     checked = load_layout(layout)
     followed = None
     if isinstance(layout, str | Path):  # a file: pages follow its edits (layout/watch.py)

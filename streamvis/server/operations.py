@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections import OrderedDict
 from concurrent.futures import Future
 from typing import Any
@@ -18,7 +17,6 @@ from streamvis.errors import SpecError, StreamError
 from streamvis.layout.spec import layout_from_dict, layout_to_dict
 from streamvis.wire.limits import NAME_LIMIT, Limits
 
-_COLUMN = re.compile(r"column '([^']+)'")
 # how long a request waits for a failing store before answering 503 store_pending
 STORE_WAIT_SECONDS = float(os.environ.get("STREAMVIS_STORE_WAIT", "30"))
 
@@ -292,14 +290,8 @@ async def store(
             batch_id=batch_id,
         )
     except StreamError as exc:
-        column = _COLUMN.search(str(exc))
         raise ApiError(
-            422,
-            "invalid_data",
-            str(exc),
-            run=run,
-            stream=stream,
-            column=column.group(1) if column else None,
+            422, "invalid_data", str(exc), run=run, stream=stream, column=exc.column
         ) from None
     seq = hub.seq(stream, run=run)
     future = hub.durable(ticket)

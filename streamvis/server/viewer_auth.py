@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from streamvis.errors import StreamvisError
+from streamvis.errors import ServeError
 from streamvis.server.access import is_loopback
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -254,20 +254,20 @@ def bokeh_origin(origin: str) -> str | None:
 def check_viewer_options(
     args: argparse.Namespace, environ: Mapping[str, str], token: str | None
 ) -> list[str]:
-    """Refuse (StreamvisError) what `panel serve` would refuse with a traceback, answer with
+    """Refuse (ServeError) what `panel serve` would refuse with a traceback, answer with
     500s or silently misread; return warnings worth printing. `token` is the ingest token."""
     for option in LOGIN_OPTIONS:
         env_value = _env_value(environ, option)
         if option.conflicts and _given(args, option) and env_value is not None:
             where = " / ".join(name for name in option.env if environ.get(name))
-            raise StreamvisError(
+            raise ServeError(
                 f"{option.flag} is given and {where} is set: Panel takes one or the other, "
                 f"not both; drop one"
             )
     basic, basic_from = _setting(args, environ, "basic_auth")
     provider, provider_from = _setting(args, environ, "oauth_provider")
     if basic and provider:
-        raise StreamvisError(
+        raise ServeError(
             f"{basic_from} and {provider_from} both set a login: choose basic auth or OAuth"
         )
     if basic is not None:
@@ -277,15 +277,15 @@ def check_viewer_options(
     for dest in TEMPLATE_OPTIONS:
         path = getattr(args, dest, None)
         if path is not None and not Path(path).is_file():
-            raise StreamvisError(f"--{dest.replace('_', '-')} {path}: no such file")
+            raise ServeError(f"--{dest.replace('_', '-')} {path}: no such file")
     if args.ssl_keyfile and not args.ssl_certfile:
-        raise StreamvisError("--ssl-keyfile needs --ssl-certfile (the certificate it belongs to)")
+        raise ServeError("--ssl-keyfile needs --ssl-certfile (the certificate it belongs to)")
     for dest in ("ssl_certfile", "ssl_keyfile"):
         path = getattr(args, dest, None)
         if path is not None and not Path(path).is_file():
-            raise StreamvisError(f"--{dest.replace('_', '-')} {path}: no such file")
+            raise ServeError(f"--{dest.replace('_', '-')} {path}: no such file")
     if args.use_xheaders and not token:
-        raise StreamvisError(
+        raise ServeError(
             "--use-xheaders: a proxy forwards other machines' requests, so listening on "
             "127.0.0.1 no longer keeps writers out: give --token (or STREAMVIS_TOKEN)"
         )
@@ -293,13 +293,13 @@ def check_viewer_options(
         return []
     secret, _ = _setting(args, environ, "cookie_secret")
     if not secret:
-        raise StreamvisError(
+        raise ServeError(
             "a login needs a cookie secret to sign its cookies: give --cookie-secret or set "
             "PANEL_COOKIE_SECRET (make one with: python -c 'import secrets; "
             "print(secrets.token_hex(32))')"
         )
     if not token:
-        raise StreamvisError(
+        raise ServeError(
             "pages need a login, but without an ingest token GET /api/v1/... would show every "
             "run to anyone who can reach the port: give --token (or STREAMVIS_TOKEN) too"
         )
@@ -317,17 +317,17 @@ def _check_basic_auth(value: str, source: str) -> None:
     """A credentials file must hold a JSON object of names to passwords; a value that looks
     like a file name but names no file would silently become the password, so it is refused."""
     if source == "PANEL_BASIC_AUTH" and value != value.lower():
-        raise StreamvisError(
+        raise ServeError(
             "PANEL_BASIC_AUTH has capital letters, and Panel lowercases this variable (the "
             "password or file name would not be the one you set): give it with --basic-auth"
         )
     if not value.strip():
-        raise StreamvisError(f"{source} is blank: give a password or a credentials file")
+        raise ServeError(f"{source} is blank: give a password or a credentials file")
     path = Path(value)
     if path.is_file():
         _check_credentials_file(path, source)
     elif value.endswith(".json") or os.sep in value:
-        raise StreamvisError(
+        raise ServeError(
             f"{source} {value}: no such credentials file (a value that is not a file would "
             "be taken as the password itself)"
         )
@@ -337,18 +337,18 @@ def _check_credentials_file(path: Path, source: str) -> None:
     try:
         users = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise StreamvisError(f"{source} {path}: not UTF-8 text") from None
+        raise ServeError(f"{source} {path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise StreamvisError(
+        raise ServeError(
             f"{source} {path}, line {exc.lineno} column {exc.colno}: not JSON ({exc.msg})"
         ) from None
     if not isinstance(users, dict) or not users:
-        raise StreamvisError(
+        raise ServeError(
             f'{source} {path}: must be a JSON object of user names to passwords, {{"ann": "pw"}}'
         )
     for name, password in users.items():
         if not isinstance(password, str) or not password:
-            raise StreamvisError(f"{source} {path}: user {name!r} has no password string")
+            raise ServeError(f"{source} {path}: user {name!r} has no password string")
 
 
 def _check_oauth(
@@ -358,13 +358,13 @@ def _check_oauth(
 
     if provider not in AUTH_PROVIDERS:
         known = ", ".join(sorted(AUTH_PROVIDERS))
-        raise StreamvisError(f"{source} {provider!r}: not a Panel OAuth provider ({known})")
+        raise ServeError(f"{source} {provider!r}: not a Panel OAuth provider ({known})")
     if provider not in NO_SECRET_PROVIDERS:
         for dest in ("oauth_key", "oauth_secret"):
             value, flag = _setting(args, environ, dest)
             if not value:
                 env = next(o.env[0] for o in OPTIONS if o.dest == dest)
-                raise StreamvisError(f"OAuth ({provider}) needs {flag} (or {env})")
+                raise ServeError(f"OAuth ({provider}) needs {flag} (or {env})")
     extra, extra_from = _setting(args, environ, "oauth_extra_params")
     if extra is not None:
         _check_extra_params(extra, extra_from)
@@ -379,7 +379,7 @@ def _check_extra_params(text: str, source: str) -> None:
     except (ValueError, SyntaxError):
         value = None
     if not isinstance(value, dict):
-        raise StreamvisError(
+        raise ServeError(
             f"{source} {text!r}: must be a Python dict literal, e.g. \"{{'tenant': 'T'}}\""
         )
 
@@ -390,13 +390,13 @@ def _check_encryption_key(key: str, source: str) -> None:
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raw = b""
     if len(raw) != 32:
-        raise StreamvisError(
+        raise ServeError(
             f"{source}: must be 32 bytes in URL-safe base64 (make one with `panel oauth-secret`)"
         )
     try:
         import cryptography  # noqa: F401 - Panel encrypts the cookies with it
     except ImportError:
-        raise StreamvisError(
+        raise ServeError(
             f"{source} needs the cryptography package: pip install cryptography"
         ) from None
 

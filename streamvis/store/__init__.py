@@ -130,9 +130,10 @@ def use_default_store(
                     "choose the store before the first sv.stream: this process has already "
                     "stored rows elsewhere"
                 )
-            if current.store is not None:
-                current.store.close()
-        return hub_from_store(opener())
+        store = opener()  # opened first: a store that cannot be opened changes nothing
+        if current is not None and current.store is not None:
+            current.store.close()
+        return hub_from_store(store)
 
     return swap_default_hub(choose)
 

@@ -77,6 +77,8 @@ def _open(store: str | os.PathLike[str] | StoreReads | None, hub: Hub) -> StoreR
     hub's own store (after writing what it queued); None: the hub's memory."""
     if isinstance(store, str | os.PathLike):
         return SQLiteStore(store, readonly=True)
+    if store is not None and not callable(getattr(store, "streams", None)):
+        raise ExportError(f"export(store=...) must be a file path, not {type(store).__name__}")
     if store is not None:
         return store
     if hub.store is not None:
@@ -129,11 +131,13 @@ def export(
             known = ", ".join(sorted(s.name for s in hub.tables(run))) if backend is None else ""
             raise ExportError(
                 f"run '{run}' has no stream '{stream}' in {where}"
-                + (f" (it has: {known})" if known else "")
+                + (f" (it has: {known})" if known else ""),
+                run=run,
+                stream=stream,
             )
         return frames[stream]
     if not frames:
-        raise ExportError(f"no run '{run}' in {where}")
+        raise ExportError(f"no run '{run}' in {where}", run=run)
     return frames
 
 
@@ -147,13 +151,15 @@ def write_file(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         except ImportError:
             raise ExportError(
                 f"{target}: writing Parquet needs pyarrow, which is not installed: "
-                "pip install pyarrow (or pip install 'streamvis[parquet]'), or write .csv"
+                "pip install pyarrow (or pip install 'streamvis[parquet]'), or write .csv",
+                file=str(target),
             ) from None
         frame.to_parquet(target)
     elif suffix in (".csv", ".txt", ""):
         frame.to_csv(target, index=False)
     else:
-        raise ExportError(f"{target}: unknown file type {suffix!r}; use .csv or .parquet")
+        message = f"{target}: unknown file type {suffix!r}; use .csv or .parquet"
+        raise ExportError(message, file=str(target))
     return target
 
 

@@ -18,19 +18,13 @@ import os
 import threading
 from pathlib import Path
 
+from streamvis.errors import StoreBusy
+
 LEGACY_SUFFIX = ".lock"  # earlier releases locked PATH.lock: still taken, so they see us
 
 _guard = threading.Lock()
 _descriptors: dict[tuple[int, int], int] = {}  # (st_dev, st_ino) -> a descriptor we keep
 _held: set[tuple[int, int]] = set()  # files this process holds the writer lock on
-
-
-class StoreBusy(Exception):
-    """Another writer holds the store; `owner` says who ("pid N" or "another process")."""
-
-    def __init__(self, owner: str) -> None:
-        super().__init__(owner)
-        self.owner = owner
 
 
 class WriterLock:
@@ -68,12 +62,13 @@ def take(path: Path) -> WriterLock:
             # open rather than risk dropping SQLite's locks by closing it)
             _descriptors.setdefault(key, descriptor)
         if key in _held:
-            raise StoreBusy(f"pid {os.getpid()}")
+            raise StoreBusy(f"in use by pid {os.getpid()}", owner=f"pid {os.getpid()}")
         try:
             fcntl.flock(_descriptors[key], fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             _close_if_unshared(key)
-            raise StoreBusy(_holder(key) or "another process") from None
+            holder = _holder(key) or "another process"
+            raise StoreBusy(f"in use by {holder}", owner=holder) from None
         _held.add(key)
     try:
         legacy = _take_legacy(Path(os.path.realpath(path)))
@@ -94,9 +89,9 @@ def _take_legacy(real_path: Path) -> int:
     try:
         fcntl.flock(legacy, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        owner = os.read(legacy, 100).decode("utf-8", "replace").strip()
+        owner = os.read(legacy, 100).decode("utf-8", "replace").strip() or "another process"
         os.close(legacy)
-        raise StoreBusy(owner or "another process") from None
+        raise StoreBusy(f"in use by {owner}", owner=owner) from None
     os.ftruncate(legacy, 0)
     os.pwrite(legacy, f"pid {os.getpid()}".encode(), 0)
     return legacy

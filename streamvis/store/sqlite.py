@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import numbers
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from streamvis.core.storage import (
     SetLayout,
     StreamRecord,
 )
-from streamvis.errors import StoreError, StreamError
+from streamvis.errors import StoreBusy, StoreError, StreamError
 from streamvis.store import lock
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
 from streamvis.store.compact import compact
@@ -81,6 +82,26 @@ class Retention:
     rows: int | None = None
     age: float | None = None
     bytes: int | None = None
+
+
+def checked_retention(options: Mapping[str, Any]) -> Retention:
+    """`Retention(**options)` for `sv.use_store(path, rows=, age=, bytes=)`: StoreError
+    naming an unknown limit or one that is not a number above 0 (None: no limit)."""
+    known = ("rows", "age", "bytes")
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise StoreError(
+            f"use_store: unknown retention {', '.join(unknown)}; use rows=, age= (seconds) "
+            "or bytes="
+        )
+    for name, value in options.items():
+        whole = name != "age"
+        kind = numbers.Integral if whole else numbers.Real
+        number = isinstance(value, kind) and not isinstance(value, bool)
+        if value is not None and not (number and value > 0):
+            what = "a whole number" if whole else "a number of seconds"
+            raise StoreError(f"use_store({name}={value!r:.40}): {name} must be {what} above 0")
+    return Retention(**options)
 
 
 def _record(row: tuple[Any, ...]) -> StreamRecord:
@@ -233,7 +254,7 @@ class SQLiteStore:
         try:
             if readonly:
                 if not self.path.exists():
-                    raise StoreError(f"store {self.path}: no such file")
+                    raise StoreError(f"store {self.path}: no such file", file=str(self.path))
                 self._reader = self._connect(f"file:{self.path}?mode=ro", uri=True)
                 self._check_format(self._reader)
             else:
@@ -283,7 +304,8 @@ class SQLiteStore:
                 connection.close()
             raise StoreError(
                 f"store {self.path}: cannot open it as an SQLite database ({exc}); "
-                "give --store another path"
+                "give --store another path",
+                file=str(self.path),
             ) from None
         return connection
 
@@ -294,10 +316,12 @@ class SQLiteStore:
         even by kill -9."""
         try:
             self._lock_file = lock.take(self.path)
-        except lock.StoreBusy as busy:
-            raise StoreError(
+        except StoreBusy as busy:
+            raise StoreBusy(
                 f"store {self.path} is in use by {busy.owner}; stop it, or give this one "
-                "another --store (reading with `streamvis ls/export` works meanwhile)"
+                "another --store (reading with `streamvis ls/export` works meanwhile)",
+                owner=busy.owner,
+                file=str(self.path),
             ) from None
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
@@ -330,18 +354,21 @@ class SQLiteStore:
         if row is None:
             raise StoreError(
                 f"store {self.path}: this SQLite file is not a streamvis store (no format "
-                "record); give --store a new or streamvis-made file"
+                "record); give --store a new or streamvis-made file",
+                file=str(self.path),
             )
         found = int(row[0])
         if found > FORMAT:
             raise StoreError(
                 f"store {self.path} was written by a newer streamvis (store format {found}); "
-                f"this version reads formats up to {FORMAT}: upgrade streamvis"
+                f"this version reads formats up to {FORMAT}: upgrade streamvis",
+                file=str(self.path),
             )
         if found < FORMAT and any(f not in MIGRATIONS for f in range(found, FORMAT)):
             raise StoreError(
                 f"store {self.path} has store format {found}, which this version cannot "
-                f"upgrade to format {FORMAT}; export it with the streamvis that wrote it"
+                f"upgrade to format {FORMAT}; export it with the streamvis that wrote it",
+                file=str(self.path),
             )
         return found
 

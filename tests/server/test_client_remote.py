@@ -480,6 +480,53 @@ def test_connect_routes_module_level_stream_to_the_server(shared_server: Streamv
         hub.clear(run=local_run)
 
 
+def test_client_stream_and_clear_go_to_the_run_they_name(shared_server: StreamvisServer) -> None:
+    client = Client(shared_server.rest_url, "runarg-home")
+    try:
+        client.stream("s", {"i": 1})
+        client.stream("s", {"i": 2}, run="runarg-side")
+        client.stream("s", {"i": [3, 4]}, run="runarg-side")
+        client.stream("s", {"i": 5}, run="runarg-home")  # its own run, named
+        assert client.flush(timeout=20) is True
+        assert column_of(shared_server, "runarg-home", "s", "i") == [1, 5]
+        assert column_of(shared_server, "runarg-side", "s", "i") == [2, 3, 4]
+
+        client.clear("s", run="runarg-side")
+        client.stream("s", {"i": "text"}, run="runarg-home")  # refused by the server
+        assert client.flush(timeout=20) is True
+        assert column_of(shared_server, "runarg-side", "s", "i") == []
+        assert column_of(shared_server, "runarg-home", "s", "i") == [1, 5]
+        (error,) = client.errors
+        assert (error["run"], error["stream"], error["status"]) == ("runarg-home", "s", 422)
+        assert error["column"] == "i"  # from the server's field, not from its message
+    finally:
+        close_client(client)
+
+
+def test_sv_stream_after_connect_honours_run(shared_server: StreamvisServer) -> None:
+    hub = sv.default_hub()
+    clients = []
+    try:
+        clients.append(sv.connect(shared_server.rest_url, run="runarg-connected"))
+        assert sv.stream("t", {"i": 1}) == 1
+        assert sv.stream("t", {"i": 2}, run="runarg-named") == 1
+        assert sv.stream("t", {"i": 3}, run="runarg-named") == 1
+        assert sv.clear("t", run="runarg-connected") == 0
+        assert sv.stream("t", {"i": 4}) == 1
+        assert sv.connect(None) is None  # delivers what is queued
+        assert column_of(shared_server, "runarg-connected", "t", "i") == [4]
+        assert column_of(shared_server, "runarg-named", "t", "i") == [2, 3]
+        assert hub.table("runarg-named", "t") is None, "rows went to the local hub too"
+        clients.append(sv.connect(shared_server.rest_url, run="runarg-connected"))
+        with pytest.raises(StreamError, match="run name 'no good' is not allowed"):
+            sv.stream("t", {"i": 5}, run="no good")
+    finally:
+        sv.connect(None)
+        for client in clients:
+            if client is not None:
+                client._disconnect()  # close() leaves it open: see test_close_releases_...
+
+
 # ------------------------------------------------------------------------ under load
 LOAD_ROWS = 30_000
 

@@ -523,14 +523,26 @@ BAD_INPUTS = {
         STREAM,
         _over_limit_chunks,
         413,
-        {"error": "too_large", "detail": _too_large(OVER_LIMIT), "run": "{run}", "stream": "s"},
+        {
+            "error": "too_large",
+            "detail": _too_large(OVER_LIMIT),
+            "run": "{run}",
+            "stream": "s",
+            "limit": MAX_BODY,
+        },
     ),
     "too_large_declared": Bad(
         "POST",
         STREAM,
         None,
         413,
-        {"error": "too_large", "detail": _too_large(MAX_BODY + 1), "run": "{run}", "stream": "s"},
+        {
+            "error": "too_large",
+            "detail": _too_large(MAX_BODY + 1),
+            "run": "{run}",
+            "stream": "s",
+            "limit": MAX_BODY,
+        },
         headers_only=MAX_BODY + 1,
     ),
     "cross_site_form_text_plain": Bad(
@@ -724,7 +736,13 @@ def test_twenty_megabyte_body_is_refused_without_memory_growth(ingest: PanelServ
     peak_known = reset_peak(pid)
     rss_before, peak_before = memory_kib(pid)
     size = 20_000_000
-    too_large = {"error": "too_large", "detail": _too_large(size), "run": run, "stream": "s"}
+    too_large = {
+        "error": "too_large",
+        "detail": _too_large(size),
+        "run": run,
+        "stream": "s",
+        "limit": MAX_BODY,
+    }
 
     # 1. only the headers: the server answers 413 from Content-Length, never reading a body
     reply = send_bad(port, Bad("POST", STREAM, None, 413, too_large, headers_only=size), run)
