@@ -49,7 +49,6 @@ STORE = "helper B (the store interface: Backend protocol in core, hub built from
 SOURCES = "helper D (sources split: the page asks the hub, not sources; sources import no server)"
 PENDING: dict[tuple[str, str], str] = {
     ("streamvis.layout.spec", "streamvis.kinds"): "helper C (kind records: layout asks no kind)",
-    ("streamvis.client", "streamvis.server.access"): "helper E (client/settings.py: wire/limits)",
 }
 
 
