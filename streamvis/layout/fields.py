@@ -1,10 +1,14 @@
-"""The layout keys a plot kind declares, with their types (no imports: kinds and the spec
-validator both read them). `x: column(required=True)` means: the key `x` names one column."""
+"""The layout keys a plot kind declares, with their types, and the catalogue of kinds the
+validator checks plots against. `x: column(required=True)` means: the key `x` names one
+column. streamvis.kinds registers its kinds here: layout/ knows kinds only as this data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from streamvis.errors import SpecError
 
 FieldType = Literal["column", "columns", "text", "count", "number", "choice", "format"]
 
@@ -52,3 +56,38 @@ def number(default: float | None = None) -> Field:
 
 def choice(*choices: str, default: str | None = None) -> Field:
     return Field("choice", False, default if default is not None else choices[0], choices)
+
+
+# A kind's cross-field check: the fields it was given -> (key, problem) or None.
+FieldsCheck = Callable[[dict[str, Any]], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindSchema:
+    """What the layout validator knows of a plot kind: its name, its layout keys, the
+    options it takes, whether it reads a stream, and an optional cross-field check. The
+    kinds' own records (streamvis/kinds/contract.py) extend it with how to draw."""
+
+    name: str
+    fields: Mapping[str, Field]
+    options: tuple[str, ...]
+    streams: bool = True  # False: static content (markdown), no `stream` key needed
+    validate: FieldsCheck | None = None
+
+
+_catalogue: dict[str, KindSchema] = {}
+
+
+def register(schema: KindSchema) -> None:
+    """Add a kind to the catalogue layouts are checked against (streamvis.kinds does this
+    for every built-in kind when it is imported; layout/ never imports kinds)."""
+    _catalogue[schema.name] = schema
+
+
+def catalogue() -> Mapping[str, KindSchema]:
+    """Every registered kind by name, in registration order (error messages list them)."""
+    if not _catalogue:
+        raise SpecError(
+            "no plot kind is registered: import streamvis.kinds before checking a layout"
+        )
+    return _catalogue
