@@ -23,6 +23,7 @@ from streamvis.page import compare
 from streamvis.page.cells import ERROR_STYLE, make_cell
 from streamvis.page.controls import LineControls
 from streamvis.page.header import Header, group_resets
+from streamvis.page.notebook import NotebookTicks
 from streamvis.page.regrid import EditErrorBox, LiveGrid
 from streamvis.page.session import LiveSession, quiet_closed_tabs
 
@@ -77,6 +78,7 @@ class LivePage(Viewer):
         self.grid: LiveGrid | None = None
         self.header: Header | None = None
         self.marks: dict[str, PlotMarks] = {}
+        self.ticks: NotebookTicks | None = None  # set in a Jupyter kernel (notebook.attach)
         self._layout_run: str | None = None  # the run whose layout is drawn
         self._group_buttons: dict[Any, Any] = {}
         self.layout_error = EditErrorBox(ERROR_STYLE)

@@ -29,6 +29,7 @@ def app_arguments(argv: Sequence[str] | None = None) -> list[str]:
 def refuse_bad_layout(arguments: Sequence[str]) -> None:
     """Exit 2 with the layout's error (file:line:column and the offending line) on stderr
     when the layout the app's arguments name is invalid; nothing when it is valid or none."""
+    import streamvis.kinds  # noqa: F401  (the plot kinds the layout is checked against)
     from streamvis.layout.spec import load_layout
     from streamvis.server.app import parse_args  # the app's own reading of its arguments
 
