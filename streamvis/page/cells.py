@@ -68,7 +68,8 @@ def make_cell(
     compared = bool(runs) and kind.comparable
     if runs and not compared and kind.streams:
         plot = first_run_plot(plot, session.run)
-    state = group = None
+    state: Any = None
+    group: Any = None
     try:
         if not kind.streams:  # static content: no Buffer, no subscription
             view = kind.build(plot, None, state=None, marks=marks)

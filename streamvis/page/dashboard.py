@@ -1,4 +1,4 @@
-"""Compile a Layout into one browser session's page: a Panel GridSpec of live plots.
+"""`sv.dashboard` and `sv.serve`: a live page (page/live.py) for a layout or a run.
 
 Call `dashboard(layout)` once per session (Panel runs the app script per session); each
 call makes fresh Buffers and subscriptions, so viewers never share state. The page address
