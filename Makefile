@@ -5,24 +5,24 @@ BIN := $(VENV)/bin
 PORT ?= 5006
 # two pytest workers, each taking whole files (a file's module-scoped server starts once)
 PYTEST_WORKERS ?= -n 2 --dist loadfile
+LINT_PATHS := streamvis apps examples tests bench
 
 .PHONY: demo test test-offline lint bench chromium clean
 
 demo: $(VENV)/.installed  ## create the venv, install, serve the training demo on 127.0.0.1:$(PORT)
 	$(BIN)/streamvis demo --port $(PORT)
 
-test: $(VENV)/.installed-test chromium  ## install test needs (Debian chromium too) and run everything
-	$(BIN)/ruff check streamvis apps examples tests bench
+test: lint chromium  ## install test needs (Debian chromium too), run the lint checks, then every test
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
 
 test-offline: $(VENV)/.installed-test chromium  ## the same suite after the installs, with no network but loopback
 	@if [ "$$(id -u)" = 0 ]; then NS="unshare --net"; else NS="unshare --net --mount --map-root-user"; fi; \
 	  $$NS sh -c 'ip link set lo up && $(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)'
 
-lint: $(VENV)/.installed-test
-	$(BIN)/ruff check streamvis apps examples tests bench
-	$(BIN)/ruff format --check streamvis apps examples tests bench
-	$(BIN)/mypy  # the core, --strict (files listed in pyproject.toml)
+lint: $(VENV)/.installed-test  ## ruff check, ruff format --check, mypy --strict ([tool.mypy] files); make test runs it first
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py

@@ -123,7 +123,7 @@ def replay_seconds(path: Path, rows: int) -> float:
         store = open_store(path)
         replayed = Hub(store=store)
         best = min(best, time.perf_counter() - start)
-        assert len(replayed.table("default", "m").ring) == rows
+        assert replayed.table("default", "m").row_count == rows
         store.close()
     return best
 

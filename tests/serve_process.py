@@ -32,7 +32,11 @@ class ServeProcess:
                 env={**os.environ, **env},
                 start_new_session=True,  # its panel serve child is in the same group
             )
-        wait_until(self._ready, timeout=60, message=f"streamvis serve on {self.port}")
+        try:
+            wait_until(self._ready, timeout=60, message=f"streamvis serve on {self.port}")
+        except BaseException:
+            self.stop()  # a server that never came up is not left running
+            raise
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:
@@ -46,11 +50,11 @@ class ServeProcess:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(10)
+                self.process.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        deadline = time.monotonic() + 10  # the panel serve child may take a moment longer
+                self.process.wait()
+        deadline = time.monotonic() + 30  # the panel serve child may take a moment longer
         while _group_alive(self.process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if _group_alive(self.process.pid):

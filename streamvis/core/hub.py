@@ -2,9 +2,10 @@
 
 Producers write with `Hub.stream` from any thread; each browser session holds a
 `Subscription` per stream and polls it for the rows it has not drawn yet. Each (run, stream)
-is a `Table` (table.py) with a `streamz.Stream` that emits every stored batch, for users who
-want to attach their own streamz pipeline. With a `store` every change is also queued to the
-durable log (store/), and a new hub replays what the store holds. No Panel or HoloViews here.
+is a `Table` (table.py); `Hub.source` gives a `streamz.Stream` that emits every stored batch,
+for users who want to attach their own streamz pipeline (streamz is imported only then).
+With a `store` every change is also queued to the durable log (store/), and a new hub
+replays what the store holds. No Panel, HoloViews, Bokeh, Tornado or pandas here.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import streamz
-
 from streamvis.core.journal import Op as _Op
 from streamvis.core.normalize import Batch, normalize
 from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
+    import streamz
+
     from streamvis.store import Store
 
 __all__ = [
@@ -209,10 +210,7 @@ class Hub:
         with self._lock:
             doomed = [key for key in self._tables if key[0] == run]
             for key in doomed:
-                table = self._tables.pop(key)
-                with table.lock:
-                    table.ring.reset()
-                    table.generation += 1
+                self._tables.pop(key).drop()
             had_layout = self._layouts.pop(run, None) is not None
             self._layout_files.pop(run, None)
             self._run_created.pop(run, None)
@@ -239,21 +237,21 @@ class Hub:
         return len(self._subscriptions)
 
     def source(self, name: str, *, run: str = "default") -> streamz.Stream:
-        """The streamz.Stream that emits each batch stored in this stream."""
-        return self._table_for_write(run, name).source
+        """The streamz.Stream that emits each batch stored in this stream (made, and streamz
+        imported, on the first ask)."""
+        return self._table_for_write(run, name).streamz_source()
 
     def read(self, name: str, *, run: str = "default", since: int = 0) -> Batch:
         """A copy of the kept rows with seq >= `since`."""
         table = self.table(run, name)
         if table is None:
             raise StreamError(f"run '{run}' has no stream '{name}'")
-        with table.lock:
-            return table.ring.read(since)[1]
+        return table.rows(since)[2]
 
     def seq(self, name: str, *, run: str = "default") -> int:
         """The seq the next row of this stream will get (0 for a stream never written)."""
         table = self.table(run, name)
-        return table.ring.hi if table is not None else 0
+        return table.next_seq if table is not None else 0
 
     def runs(self) -> list[str]:
         return sorted({run for run, _ in self._tables} | set(self._layouts))

@@ -3,7 +3,8 @@
 Every write to a stream goes through its `Table` under the table's lock: the schema is
 checked before anything changes, the rows go into the ring with their arrival time, and,
 with a store, the change is queued to the store's journal in seq order. Readers (page
-subscriptions, the HTTP API, export) copy rows out under the same lock.
+subscriptions, the HTTP API, export, replay) copy rows out under the same lock through the
+methods below; the lock and the ring are the table's own and nobody else touches them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import streamz
 
 from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
 from streamvis.core.journal import Op as _Op
@@ -22,6 +22,8 @@ from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dty
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
+    import streamz
+
     from streamvis.store import Store
 
 _INT64_LIMIT = 2**63
@@ -59,17 +61,27 @@ class Update:
         return len(next(iter(self.batch.values()))) if self.batch else 0
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Copies of a stream's kept rows from `first_seq` on, taken under the table's lock."""
+
+    first_seq: int  # seq of the first row in `batch` (`next_seq` when there is none)
+    next_seq: int  # the seq the next row written will get
+    batch: Batch
+    times: np.ndarray  # each row's arrival (int64 ns since the epoch)
+
+
 class Table:
     """One stream: its ring of columns, mode, generation and lock."""
 
     def __init__(self, run: str, name: str, retain: int, store: Store | None = None) -> None:
         self.run = run
         self.name = name
-        self.lock = threading.Lock()
-        self.ring = Ring(retain)
+        self._lock = threading.Lock()
+        self._ring = Ring(retain)
         self.generation = 0
         self.mode: Mode = "append"
-        self.source = streamz.Stream(stream_name=f"{run}/{name}")
+        self._source: streamz.Stream | None = None  # made by `streamz_source` when asked
         self.store = store
         self.created = self.updated = time.time_ns()
         self._row_types: dict[str, tuple[type, ...]] | None = None
@@ -79,17 +91,47 @@ class Table:
     def where(self) -> str:
         return f"run '{self.run}', stream '{self.name}'"
 
+    @property
+    def next_seq(self) -> int:
+        """The seq the next row written will get (rows are numbered from 0, never reused)."""
+        return self._ring.hi
+
+    @property
+    def first_seq(self) -> int:
+        """The seq of the oldest row kept (`next_seq` when none is kept)."""
+        return self._ring.lo
+
+    @property
+    def row_count(self) -> int:
+        """How many rows are kept now (at most the hub's `retain`)."""
+        return len(self._ring)
+
+    def streamz_source(self) -> streamz.Stream:
+        """The streamz.Stream that emits each batch written from now on; streamz is imported
+        and the Stream made only on this first ask, so plain producers never load it."""
+        source = self._source
+        if source is None:
+            import streamz
+
+            with self._lock:
+                if self._source is None:
+                    self._source = streamz.Stream(stream_name=f"{self.run}/{self.name}")
+                source = self._source
+        return source
+
     def _refresh_row_types(self) -> None:
-        self._dtypes = self.ring.dtypes
+        self._dtypes = self._ring.dtypes
         types = {name: _ROW_TYPES.get(dtype) for name, dtype in self._dtypes.items()}
-        usable = types and all(types.values()) and self.ring.capacity > 0
+        usable = types and all(types.values()) and self._ring.capacity > 0
         self._row_types = types if usable else None  # type: ignore[assignment]
 
     def try_append_row(self, row: dict[str, Any]) -> int:
         """Store a scalar-dict row that matches the schema exactly; returns the store ticket
         (0 without a store), or -1 when the row does not fit this fast path."""
         types = self._row_types
-        if types is None or len(row) != len(types) or self.source.downstreams:
+        if types is None or len(row) != len(types):
+            return -1
+        if (source := self._source) is not None and source.downstreams:
             return -1
         for name, value in row.items():
             allowed = types.get(name)
@@ -103,11 +145,11 @@ class Table:
         if store is not None:
             store.admit(1)
         now = time.time_ns()
-        with self.lock:
+        with self._lock:
             if self._row_types is not types or self.mode != "append":
                 return -1
-            seq = self.ring.hi
-            self.ring.append_row(row, now)
+            seq = self._ring.hi
+            self._ring.append_row(row, now)
             self.updated = now
             if store is None:
                 return 0
@@ -120,7 +162,7 @@ class Table:
         the ring fills them with that column's own missing value (None, NaN or NaT)."""
         fitted = {}
         for name, values in batch.items():
-            stored = self.ring.columns.get(name)
+            stored = self._ring.columns.get(name)
             if stored is not None and stored.dtype != values.dtype and all_missing(values):
                 continue
             fitted[name] = values
@@ -128,7 +170,7 @@ class Table:
 
     def _check_schema(self, batch: Batch) -> None:
         for name, values in batch.items():
-            stored = self.ring.columns.get(name)
+            stored = self._ring.columns.get(name)
             if stored is not None and merged_dtype(stored.dtype, values.dtype) is None:
                 sample = values[0] if len(values) else None
                 raise StreamError(
@@ -145,16 +187,16 @@ class Table:
             store.admit(rows)
         ticket = 0
         now = time.time_ns()
-        with self.lock:
+        with self._lock:
             if mode == "replace":
-                self.ring.reset()
+                self._ring.reset()
                 self.generation += 1
             else:
                 batch = self._fit_missing(batch)
                 self._check_schema(batch)
             self.mode = mode
-            seq = self.ring.hi
-            self.ring.append(batch, rows, now)
+            seq = self._ring.hi
+            self._ring.append(batch, rows, now)
             self.updated = now
             self._refresh_row_types()
             if store is not None:
@@ -163,20 +205,21 @@ class Table:
                     _Op("append", self.run, self.name, seq, rows, kept, now, mode,
                         self.generation, batch_id=batch_id)
                 )  # fmt: skip
-        if self.source.downstreams:
-            self.source.emit(batch)
+        source = self._source
+        if source is not None and source.downstreams:
+            source.emit(batch)
         return ticket
 
     def restore(
         self, first_seq: int, batches: list[tuple[Batch, np.ndarray]], mode: str, generation: int
     ) -> None:
         """Fill an empty table with stored rows numbered from `first_seq` (replay)."""
-        with self.lock:
-            self.ring.restart_at(first_seq)
+        with self._lock:
+            self._ring.restart_at(first_seq)
             for batch, times in batches:
                 rows = len(times)
                 self._check_schema(batch)
-                self.ring.append(batch, rows, times)
+                self._ring.append(batch, rows, times)
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
             self._refresh_row_types()
@@ -184,8 +227,8 @@ class Table:
     def lose(self, seq: int, rows: int) -> None:
         """The store refused rows `seq` .. `seq + rows - 1`: show them as missing values, as
         a replay of the store would, and make pages redraw."""
-        with self.lock:
-            ring = self.ring
+        with self._lock:
+            ring = self._ring
             start, stop = max(seq, ring.lo), min(seq + rows, ring.hi)
             if start >= stop:
                 return
@@ -199,41 +242,68 @@ class Table:
 
     def clear(self) -> int:
         """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
-        with self.lock:
-            self.ring.reset()
+        with self._lock:
+            self._ring.reset()
             self.generation += 1
             self._refresh_row_types()
             if self.store is None:
                 return 0
             return self.store.put(
-                _Op("clear", self.run, self.name, self.ring.hi, generation=self.generation)
+                _Op("clear", self.run, self.name, self._ring.hi, generation=self.generation)
             )
 
+    def drop(self) -> None:
+        """Forget every row and the schema, and make pages reset: the run is being deleted
+        (the hub records that in the store itself, so nothing is queued here)."""
+        with self._lock:
+            self._ring.reset()
+            self.generation += 1
+            self._refresh_row_types()
+
     def read(self, generation: int, seq: int, limit: int | None) -> Update | None:
-        with self.lock:
+        """What a subscriber at (`generation`, `seq`) has not seen: new rows, a reset with
+        every kept row (the newest `limit`) after a replace or clear, or None."""
+        with self._lock:
             reset = generation != self.generation
-            since = self.ring.lo if reset else seq
-            if not reset and since >= self.ring.hi:
+            since = self._ring.lo if reset else seq
+            if not reset and since >= self._ring.hi:
                 return None
-            _, batch = self.ring.read(since, limit)
-            times = self.ring.read_times(since, limit)
-            return Update(reset, batch, self.ring.hi, self.generation, times)
+            _, batch = self._ring.read(since, limit)
+            times = self._ring.read_times(since, limit)
+            return Update(reset, batch, self._ring.hi, self.generation, times)
 
     def rows(self, since: int = 0, limit: int | None = None) -> tuple[int, int, Batch]:
         """(first seq returned, next seq, copies of the kept rows with seq >= since)."""
-        with self.lock:
-            first, batch = self.ring.read(since, limit)
-            return first, self.ring.hi, batch
+        with self._lock:
+            first, batch = self._ring.read(since, limit)
+            return first, self._ring.hi, batch
+
+    def snapshot(self, since: int = 0, limit: int | None = None) -> Snapshot:
+        """Copies of the kept rows with seq >= `since` (at most the newest `limit`) and
+        their arrival times, all taken at one instant."""
+        with self._lock:
+            first, batch = self._ring.read(since, limit)
+            times = self._ring.read_times(since, limit)
+            return Snapshot(first, self._ring.hi, batch, times)
+
+    def first_arrival(self) -> int | None:
+        """Arrival time (ns since the epoch) of the oldest row kept; None when empty."""
+        with self._lock:
+            ring = self._ring
+            if len(ring) == 0 or ring.capacity == 0:
+                return None
+            return int(ring.times[ring.lo % ring.capacity])
 
     def describe(self) -> dict[str, Any]:
-        with self.lock:
+        """The stream as the HTTP API lists it: mode, columns, row count, seq, times."""
+        with self._lock:
             return {
                 "run": self.run,
                 "stream": self.name,
                 "mode": self.mode,
-                "columns": {n: describe_dtype(d) for n, d in self.ring.dtypes.items()},
-                "rows": len(self.ring),
-                "seq": self.ring.hi,
+                "columns": {n: describe_dtype(d) for n, d in self._ring.dtypes.items()},
+                "rows": len(self._ring),
+                "seq": self._ring.hi,
                 "generation": self.generation,
                 "created": iso_time(self.created),
                 "updated": iso_time(self.updated),

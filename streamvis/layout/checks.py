@@ -282,60 +282,6 @@ def check_filled(value: Any) -> str:
     return check_text(value)
 
 
-def check_ws_url(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith(("ws://", "wss://")):
-        raise ValueError(f"must be a ws:// or wss:// URL, not {shown(value)}")
-    return check_text(value)
-
-
-def check_port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ValueError(f"must be a port number between 1 and 65535, not {shown(value)}")
-    return value
-
-
-def check_every_ms(value: Any) -> int:
-    count = check_count(value)
-    if count < 10:
-        raise ValueError(f"must be at least 10, not {count}")
-    return count
-
-
-def check_reference(value: Any) -> str:
-    target, _, attribute = value.rpartition(":") if isinstance(value, str) else ("", "", "")
-    if not target or not attribute:
-        raise ValueError(
-            f"must look like module:function or path/file.py:function, not {shown(value)}"
-        )
-    return check_text(value)
-
-
-# Source types: each layout key a type takes -> (validator, required). Defaults that depend on
-# other keys (a file's format from its extension) are filled in by `_parse_source`.
-SOURCE_TYPES: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
-    "websocket": {"url": (check_ws_url, True)},
-    "file": {
-        "path": (check_filled, True),
-        "format": (one_of(("jsonl", "csv")), False),
-        "from": (one_of(("start", "end")), False),
-    },
-    "tcp": {"host": (check_filled, True), "port": (check_port, True)},
-    "python": {
-        "function": (check_reference, True),
-        "every_ms": (check_every_ms, False),
-        "mode": (one_of(("append", "replace")), False),
-    },
-    "kafka": {
-        "topic": (check_filled, True),
-        "bootstrap_servers": (check_text_list, True),
-        "group_id": (check_filled, False),
-    },
-}
-
-
-FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}  # not .json: one document
-
-
 def check_keys(data: Mapping[str, Any], allowed: Sequence[str], path: Path_, what: str) -> None:
     for key in data:
         if key not in allowed:

@@ -16,9 +16,7 @@ from streamvis.core.hub import check_name
 from streamvis.errors import SpecError, StreamError
 from streamvis.layout import limits
 from streamvis.layout.checks import (
-    FILE_FORMATS,
     OPTION_CHECKS,
-    SOURCE_TYPES,
     Path_,
     Problem,
     check_count,
@@ -33,6 +31,7 @@ from streamvis.layout.checks import (
 )
 from streamvis.layout.fields import catalogue
 from streamvis.layout.loading import read_yaml
+from streamvis.layout.source_types import registered as source_types
 
 LAYOUT_KEYS = ("title", "refresh_ms", "run", "grid", "plots", "sources")
 PLOT_KEYS = ("id", "kind", "stream", "at", "options", "crossfilter")
@@ -90,7 +89,8 @@ class Plot:
 class Source:
     """A feed the server reads by itself (layout key `sources`), writing rows to `stream`
     of the layout's run. `options` holds its type's keys (url, path, port...), defaults
-    filled in; `streamvis.sources` runs it."""
+    filled in; the layout knows only what the type declares (layout/source_types.py),
+    `streamvis.sources` runs it."""
 
     name: str
     type: str
@@ -328,21 +328,24 @@ def _parse_plot(raw: Any, index: int) -> Plot:
 
 
 def _parse_source(raw: Any, index: int) -> Source:
+    """One `sources:` entry, checked against the settings its type declares (the source
+    classes register them in streamvis/layout/source_types.py)."""
     path: Path_ = ("sources", index)
     if not isinstance(raw, Mapping):
         raise Problem(path, f"each source must be a mapping of keys, not {describe_type(raw)}")
+    types = source_types()
     type_name = raw.get("type")
     if type_name is None:
-        raise Problem(path, f"'type' is required (one of: {', '.join(SOURCE_TYPES)})")
-    if not isinstance(type_name, str) or type_name not in SOURCE_TYPES:
+        raise Problem(path, f"'type' is required (one of: {', '.join(types)})")
+    if not isinstance(type_name, str) or type_name not in types:
         raise Problem(
             (*path, "type"),
-            f"unknown source type {shown(type_name)}.{suggest(type_name, SOURCE_TYPES)} "
-            f"Types: {', '.join(SOURCE_TYPES)}.",
+            f"unknown source type {shown(type_name)}.{suggest(type_name, types)} "
+            f"Types: {', '.join(types)}.",
         )
-    keys = SOURCE_TYPES[type_name]
-    check_keys(raw, (*SOURCE_KEYS, *keys), path, f"a {type_name} source")
-    for key in ("name", "stream", *(k for k, (_, required) in keys.items() if required)):
+    settings = types[type_name].settings
+    check_keys(raw, (*SOURCE_KEYS, *settings), path, f"a {type_name} source")
+    for key in ("name", "stream", *(k for k, s in settings.items() if s.required)):
         if key not in raw:
             raise Problem(path, f"'{key}' is required for a {type_name} source")
     for key in ("name", "stream"):
@@ -351,23 +354,16 @@ def _parse_source(raw: Any, index: int) -> Source:
         except StreamError as exc:
             raise Problem((*path, key), str(exc)) from None
     options = {
-        key: checked(check, raw[key], (*path, key))
-        for key, (check, _) in keys.items()
+        key: checked(setting.check, raw[key], (*path, key))
+        for key, setting in settings.items()
         if key in raw
     }
-    if type_name == "file":
-        suffix = Path(options["path"]).suffix.lower()
-        if "format" not in options and suffix not in FILE_FORMATS:
-            raise Problem(
-                (*path, "path"),
-                f"cannot tell the format from the extension {suffix or '(none)'!r}; "
-                "add format: jsonl or csv",
-            )
-        options.setdefault("format", FILE_FORMATS.get(suffix, "jsonl"))
-        options.setdefault("from", "start")
-    elif type_name == "python":
-        options.setdefault("every_ms", 1000)
-        options.setdefault("mode", "append")
+    problem = types[type_name].complete(options)
+    if problem is not None:
+        raise Problem((*path, problem[0]), problem[1])
+    for key, setting in settings.items():
+        if setting.default is not None:
+            options.setdefault(key, setting.default)
     return Source(name=raw["name"], type=type_name, stream=raw["stream"], options=options)
 
 

@@ -1,4 +1,4 @@
-"""`sv.dashboard` and `sv.serve`: a live page (page/live.py) for a layout or a run.
+"""`sv.dashboard`: a live page (page/live.py) for a layout or a run.
 
 Call `dashboard(layout)` once per session (Panel runs the app script per session); each
 call makes fresh Buffers and subscriptions, so viewers never share state. The page address
@@ -9,7 +9,6 @@ picks what is drawn: `?run=NAME` another run, `?runs=REGEX` several runs compare
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamvis.core.hub import Hub, check_name, default_hub
@@ -18,12 +17,11 @@ from streamvis.layout.spec import Layout, load_layout
 from streamvis.page import compare, notebook
 from streamvis.page.assets import use_server_assets
 from streamvis.page.regrid import ROW_HEIGHT
-from streamvis.page.served import ServedDashboard
 
 if TYPE_CHECKING:
     from streamvis.page.live import LivePage
 
-__all__ = ["ROW_HEIGHT", "dashboard", "page_query", "serve"]
+__all__ = ["ROW_HEIGHT", "dashboard", "page_query"]
 
 
 def page_query(arguments: dict[str, list[bytes]]) -> tuple[str | None, str | None, str | None]:
@@ -87,56 +85,3 @@ def dashboard(
     if start:
         page.start()
     return page
-
-
-def serve(
-    layout: Layout | dict[str, Any] | str,
-    *,
-    port: int = 5006,
-    address: str = "127.0.0.1",
-    show: bool = False,
-    threaded: bool = True,
-    hub: Hub | None = None,
-    run: str | None = None,
-    **server_settings: Any,
-) -> Any:
-    """Serve `layout` from this process (the producer keeps calling `sv.stream`).
-
-    Returns Panel's server handle; with `threaded=True` (default) it runs in a background
-    thread and `handle.stop()` ends it, closing the connections open pages still hold.
-    Extra keyword arguments go to `panel.serve` and on to
-    Bokeh's server under Bokeh's names, e.g. `unused_session_lifetime_milliseconds=5000`
-    (not the `panel serve` flag spellings, which Tornado would silently ignore)."""
-    import panel as pn
-
-    from streamvis.page.csp import install_header
-    from streamvis.sources import start_sources
-
-    checked = load_layout(layout)
-    followed = None
-    if isinstance(layout, str | Path):  # a file: pages follow its edits (layout_watch.py)
-        from streamvis.layout.watch import follow_file
-
-        followed = run or checked.run
-        follow_file(hub or default_hub(), followed, layout)
-    start_sources(checked, hub=hub, run=run)
-    # pages load BokehJS from this server (Bokeh's server default) and Panel's CSS too
-    # (dashboard() pins each session's stylesheets; see page_assets.py), never from a CDN
-    install_header()  # each page's Content-Security-Policy also as a response header
-
-    def page() -> Any:
-        if followed is not None:
-            return dashboard(None, hub=hub, run=followed)
-        return dashboard(checked, hub=hub, run=run)
-
-    handle = pn.serve(
-        {"/": page},
-        port=port,
-        address=address,
-        show=show,
-        threaded=threaded,
-        title=checked.title,
-        websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
-        **server_settings,
-    )
-    return ServedDashboard(handle) if threaded else handle

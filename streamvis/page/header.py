@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from streamvis.core import status
+
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
     from streamvis.page.session import LiveSession
@@ -60,17 +62,17 @@ class Header:
     what is shown ("run: a"). The page calls `refresh` on its timer."""
 
     def __init__(self, title: str, run: str, shown: str, widgets: Sequence[Any] = ()) -> None:
-        self.status = SourceStatus.of(run)
-        self.row = _header_row(title, shown, self.status, widgets)
+        self.sources = SourceStatus.of(run)
+        self.row = _header_row(title, shown, self.sources, widgets)
 
     def refresh(self) -> None:
         """Bring the failing-sources line up to date (at most once a second)."""
-        if self.status is not None:
-            self.status.refresh()
+        if self.sources is not None:
+            self.sources.refresh()
 
 
 def _header_row(
-    title: str, shown: str, status: SourceStatus | None, widgets: Sequence[Any]
+    title: str, shown: str, sources: SourceStatus | None, widgets: Sequence[Any]
 ) -> Any:
     import panel as pn
 
@@ -85,12 +87,13 @@ def _header_row(
         align="end",
         css_classes=["sv-run"],
     )
-    parts = [heading] if status is None else [heading, status.pane]
+    parts = [heading] if sources is None else [heading, sources.pane]
     return pn.Row(*parts, *widgets, run_label, sizing_mode="stretch_width", height=56)
 
 
 class SourceStatus:
-    """One line per failing source of a run (layout `sources:`), refreshed every second."""
+    """One line per failing source of a run (layout `sources:`), refreshed every second.
+    The sources report through streamvis/core/status.py (the page does not import them)."""
 
     def __init__(self, run: str) -> None:
         import panel as pn
@@ -109,17 +112,13 @@ class SourceStatus:
     @classmethod
     def of(cls, run: str) -> SourceStatus | None:
         """The status line of `run`, or None when the run has no sources."""
-        from streamvis import sources
-
-        return cls(run) if sources.states(run) else None
+        return None if status.problems(run) is None else cls(run)
 
     def refresh(self) -> None:
         """Called by the page's own timer; looks at the sources at most once a second."""
-        from streamvis import sources
-
         if time.monotonic() - self.checked < 1.0:
             return
         self.checked = time.monotonic()
-        text = "<br>".join(html.escape(line) for line in sources.problems(self.run))
+        text = "<br>".join(html.escape(line) for line in status.problems(self.run) or ())
         if self.pane.object != text:
             self.pane.object = text

@@ -139,13 +139,7 @@ class Target:
 def first_arrival(hub: Hub, run: str, stream: str) -> int | None:
     """Arrival time (ns) of the oldest row the hub keeps of a stream; None when empty."""
     table = hub.table(run, stream)
-    if table is None:
-        return None
-    with table.lock:
-        ring = table.ring
-        if len(ring) == 0 or ring.capacity == 0:
-            return None
-        return int(ring.times[ring.lo % ring.capacity])
+    return table.first_arrival() if table is not None else None
 
 
 @dataclass

@@ -9,75 +9,23 @@ API instead. The layout's `sources:` start once per process too, writing to the 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
-import os
 import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from streamvis.core.hub import default_hub
 from streamvis.errors import StreamvisError
 from streamvis.layout.watch import watch
 from streamvis.page.assets import use_server_assets
+from streamvis.server.startup import parse_args
 from streamvis.sources import start_sources
+from streamvis.sources.reference import resolve
 from streamvis.store import server_hub
 
 log = logging.getLogger("streamvis")
 _started: set[str] = set()
 _started_lock = threading.Lock()
-
-
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="panel serve apps/dashboard.py --args",
-        description="Serve a streamvis layout.",
-        epilog="example: panel serve apps/dashboard.py --args examples/training.yaml",
-    )
-    parser.add_argument(
-        "layout",
-        nargs="?",
-        default=os.environ.get("STREAMVIS_LAYOUT"),
-        help="layout YAML file (default: $STREAMVIS_LAYOUT)",
-    )
-    parser.add_argument(
-        "--producer",
-        default=os.environ.get("STREAMVIS_PRODUCER"),
-        help="module:function or file.py:function run in a background thread",
-    )
-    parser.add_argument("--run", default=None, help="run to show (default: the layout's)")
-    parser.add_argument(
-        "--store",
-        default=None,
-        help="SQLite file the data is kept in, or 'none' for memory only "
-        "(default: $STREAMVIS_STORE or ./.streamvis/streamvis.db)",
-    )
-    parser.add_argument("--keep-rows", default=None, help="keep at most this many rows per stream")
-    parser.add_argument("--keep-seconds", default=None, help="drop stored rows older than this")
-    parser.add_argument("--keep-bytes", default=None, help="keep the store under this size")
-    return parser.parse_args(list(argv))
-
-
-def resolve(reference: str) -> Callable[[], Any]:
-    """Find `module:function` or `path/file.py:function`."""
-    target, _, attribute = reference.rpartition(":")
-    if not target or not attribute:
-        raise StreamvisError(f"producer {reference!r} must look like module:function")
-    if target.endswith(".py"):
-        path = Path(target)
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None or not path.exists():
-            raise StreamvisError(f"producer file {target!r} not found")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise StreamvisError(f"producer {reference!r}: {attribute!r} is not a function")
-    return function
 
 
 def start_producer(reference: str) -> None:
@@ -110,7 +58,7 @@ def build_page(argv: Sequence[str]) -> Any:
         refuse_bad_layout(argv)
     use_server_assets()  # the error page too takes its stylesheets from this server
     protect(pn.state.curdoc)  # also for the page that explains a problem
-    args = parse_args(argv)
+    args: argparse.Namespace = parse_args(argv)
     try:
         server_hub(argv)  # this process's store, replayed once, before anything is drawn
         layout_file = watch(args.layout) if args.layout else None  # one watcher per process

@@ -12,8 +12,10 @@ Where each serving path checks (docs/layout.md, "Errors you may see"):
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
+import os
 import sys
 from collections.abc import Sequence
 
@@ -26,12 +28,43 @@ def app_arguments(argv: Sequence[str] | None = None) -> list[str]:
     return argv[argv.index("--args") + 1 :] if "--args" in argv else []
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of `panel serve apps/dashboard.py --args ...` (server/app.py), with
+    STREAMVIS_LAYOUT and STREAMVIS_PRODUCER as defaults; the startup check reads them too."""
+    parser = argparse.ArgumentParser(
+        prog="panel serve apps/dashboard.py --args",
+        description="Serve a streamvis layout.",
+        epilog="example: panel serve apps/dashboard.py --args examples/training.yaml",
+    )
+    parser.add_argument(
+        "layout",
+        nargs="?",
+        default=os.environ.get("STREAMVIS_LAYOUT"),
+        help="layout YAML file (default: $STREAMVIS_LAYOUT)",
+    )
+    parser.add_argument(
+        "--producer",
+        default=os.environ.get("STREAMVIS_PRODUCER"),
+        help="module:function or file.py:function run in a background thread",
+    )
+    parser.add_argument("--run", default=None, help="run to show (default: the layout's)")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="SQLite file the data is kept in, or 'none' for memory only "
+        "(default: $STREAMVIS_STORE or ./.streamvis/streamvis.db)",
+    )
+    parser.add_argument("--keep-rows", default=None, help="keep at most this many rows per stream")
+    parser.add_argument("--keep-seconds", default=None, help="drop stored rows older than this")
+    parser.add_argument("--keep-bytes", default=None, help="keep the store under this size")
+    return parser.parse_args(list(argv))
+
+
 def refuse_bad_layout(arguments: Sequence[str]) -> None:
     """Exit 2 with the layout's error (file:line:column and the offending line) on stderr
     when the layout the app's arguments name is invalid; nothing when it is valid or none."""
     import streamvis.kinds  # noqa: F401  (the plot kinds the layout is checked against)
     from streamvis.layout.spec import load_layout
-    from streamvis.server.app import parse_args  # the app's own reading of its arguments
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # not ours to judge: the app says it

@@ -113,10 +113,10 @@ def export(
             frames = {}
             for table in hub.tables(run):
                 if stream in (None, table.name):
-                    with table.lock:
-                        first, batch = table.ring.read(0)
-                        times = table.ring.read_times(0)
-                    frames[table.name] = _frame([(first, batch, times)], wall_time)
+                    rows = table.snapshot(0)
+                    frames[table.name] = _frame(
+                        [(rows.first_seq, rows.batch, rows.times)], wall_time
+                    )
             where = "this process"
     finally:
         if backend is not None and store is not None and not isinstance(store, SQLiteStore):

@@ -25,8 +25,6 @@ Progress = Callable[[int], None]
 def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
     """Load every stored stream's last `hub.retain` rows into `hub`; returns rows loaded.
     `progress(rows)` is called as segments load (the CLI's progress bar)."""
-    from streamvis.layout.spec import layout_from_dict
-
     backend = store.backend
     records = backend.streams()
     bar = None
@@ -41,6 +39,10 @@ def replay(hub: Hub, store: Store, progress: Progress | None = None) -> int:
         if bar is not None:
             bar.close()
     for run, raw in backend.layouts().items():
+        # only a stored layout needs the layout model (and the kinds, pandas...): a script
+        # that only streams rows never imports it
+        from streamvis.layout.spec import layout_from_dict
+
         try:
             layout = layout_from_dict(raw, source=f"stored layout of run '{run}'")
         except StreamvisError as exc:
@@ -83,10 +85,10 @@ def _load(hub: Hub, backend: SQLiteStore, records: list[StreamRecord], progress:
             record.mode,
             record.generation,
         )
-        if first is not None and table.ring.hi != record.next_seq:
+        if first is not None and table.next_seq != record.next_seq:
             log.warning(
                 "store %s: run '%s', stream '%s' ends at row %d, expected %d",
-                backend.path, record.run, record.stream, table.ring.hi, record.next_seq,
+                backend.path, record.run, record.stream, table.next_seq, record.next_seq,
             )  # fmt: skip
-        loaded += len(table.ring)
+        loaded += table.row_count
     return loaded

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from streamvis.store import SQLiteStore
-from tests.conftest import free_port, wait_until
+from tests.conftest import end_process, free_port, wait_until
 
 pytestmark = pytest.mark.server
 
@@ -54,8 +54,7 @@ def run_demo(tmp_path: Path, db: Path, run: str) -> dict[tuple[str, str], int]:
             message=f"run {run}'s loss rows in the store",
         )
     finally:
-        demo.terminate()
-        demo.wait(20)
+        end_process(demo)
         log.close()
 
 

@@ -107,18 +107,23 @@ def _serve(command: list[str], port: int, tmp_path: Path) -> subprocess.Popen[by
             raise AssertionError((tmp_path / "serve.log").read_text())
         return accepts_connections(port)
 
-    wait_until(ready, timeout=60, message=f"server on {port}")
+    try:
+        wait_until(ready, timeout=60, message=f"server on {port}")
+    except BaseException:
+        _stop(process)  # a server that never came up is not left running
+        raise
     return process
 
 
 def _stop(process: subprocess.Popen[Any]) -> None:
     """Stop `streamvis serve` and the panel serve it started (its own process group)."""
-    os.killpg(process.pid, signal.SIGTERM)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(10)
+        process.wait(30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        process.wait()
 
 
 def test_streamvis_serve_sends_the_header(tmp_path: Path) -> None:

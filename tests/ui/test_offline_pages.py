@@ -273,11 +273,15 @@ class Command:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # stop() ends the panel serve it starts too
         )
-        wait_until(
-            lambda: self.process.poll() is None and accepts_connections(port),
-            timeout=60,
-            message=f"{command[:2]} on {port}: {self.output()}",
-        )
+        try:
+            wait_until(
+                lambda: self.process.poll() is None and accepts_connections(port),
+                timeout=60,
+                message=f"{command[:2]} on {port}: {self.output()}",
+            )
+        except BaseException:
+            self.stop()  # a command that never came up is not left running
+            raise
 
     def output(self) -> str:
         self._log.flush()
@@ -289,10 +293,10 @@ class Command:
         except ProcessLookupError:
             pass
         try:
-            self.process.wait(20)
+            self.process.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+            self.process.wait()
         self._log.close()
 
 

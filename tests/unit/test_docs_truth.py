@@ -14,7 +14,8 @@ import streamvis as sv
 from streamvis import errors
 from streamvis.kinds import KINDS
 from streamvis.layout import spec
-from streamvis.layout.checks import OPTION_CHECKS, SOURCE_TYPES
+from streamvis.layout.checks import OPTION_CHECKS
+from streamvis.sources.registry import TYPES as SOURCE_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYOUT_DOC = (ROOT / "docs" / "layout.md").read_text()
@@ -32,8 +33,8 @@ def accepted_layout_keys() -> set[str]:
     keys = {*spec.LAYOUT_KEYS, *spec.PLOT_KEYS, *spec.SOURCE_KEYS, *OPTION_CHECKS}
     for kind in KINDS.values():
         keys.update(kind.fields)
-    for type_keys in SOURCE_TYPES.values():
-        keys.update(type_keys)
+    for source_class in SOURCE_TYPES.values():
+        keys.update(source_class.SETTINGS)
     return keys
 
 

@@ -225,7 +225,7 @@ def _four_streams() -> Hub:
 
 
 def _rows(hub: Hub) -> dict[tuple[str, str], int]:
-    return {(t.run, t.name): len(t.ring) for t in hub.tables()}
+    return {(t.run, t.name): t.row_count for t in hub.tables()}
 
 
 def test_clear_one_stream_of_one_run():
@@ -591,6 +591,65 @@ def test_source_emits_each_stored_batch():
 def test_source_checks_names():
     with pytest.raises(StreamError, match="stream name 'a b' is not allowed"):
         Hub().source("a b")
+
+
+def test_a_source_made_after_rows_emits_only_later_batches():
+    hub = Hub()
+    hub.stream("m", {"v": 1.0})
+    emitted: list[dict] = []
+    hub.source("m").sink(emitted.append)
+    hub.stream("m", {"v": 2.0})
+    assert [batch["v"].tolist() for batch in emitted] == [[2.0]]
+
+
+# ---------------------------------------------------------------- what a table offers
+
+
+def test_table_snapshot_copies_rows_and_arrival_times_since_a_seq():
+    hub = Hub(retain=4)
+    for step in range(6):
+        hub.stream("m", {"step": step})
+    table = hub.table("default", "m")
+    assert table is not None
+    assert (table.first_seq, table.next_seq, table.row_count) == (2, 6, 4)
+    kept = table.snapshot(3)
+    assert (kept.first_seq, kept.next_seq) == (3, 6)
+    assert kept.batch["step"].tolist() == [3, 4, 5]
+    assert kept.times.dtype == np.int64
+    assert len(kept.times) == 3
+    assert list(kept.times) == sorted(kept.times)
+    assert table.snapshot(0).batch["step"].tolist() == [2, 3, 4, 5]  # older rows are gone
+    assert table.snapshot(0, limit=1).batch["step"].tolist() == [5]
+    kept.batch["step"][:] = -1  # a copy: the table is unchanged
+    assert hub.read("m")["step"].tolist() == [2, 3, 4, 5]
+    empty = table.snapshot(6)
+    assert (empty.first_seq, empty.batch["step"].tolist(), len(empty.times)) == (6, [], 0)
+
+
+def test_table_first_arrival_is_the_oldest_kept_rows_time():
+    hub = Hub(retain=2)
+    hub.stream("m", {"v": 1.0})
+    table = hub.table("default", "m")
+    assert table is not None
+    first = table.first_arrival()
+    assert first == table.snapshot(0).times[0]
+    hub.stream("m", {"v": [2.0, 3.0]})  # the first row falls out of the ring
+    assert table.first_arrival() == table.snapshot(0).times[0] >= first
+    hub.clear("m")
+    assert table.first_arrival() is None
+
+
+def test_table_drop_forgets_rows_and_resets_readers_without_a_store_change():
+    hub = Hub()
+    hub.stream("m", {"v": [1.0, 2.0]})
+    table = hub.table("default", "m")
+    assert table is not None
+    generation = table.generation
+    table.drop()
+    assert (table.row_count, table.next_seq, table.generation) == (0, 2, generation + 1)
+    update = table.read(generation, 2, None)
+    assert update is not None
+    assert (update.reset, update.rows) == (True, 0)
 
 
 def test_default_hub_is_one_hub():

@@ -114,7 +114,7 @@ def snapshot(hub: Hub) -> dict[str, Any]:
     for table in hub.tables():
         batch = hub.read(table.name, run=table.run)
         shown[table.name] = (
-            table.ring.hi,
+            table.next_seq,
             table.generation,
             {name: [plain(v) for v in values.tolist()] for name, values in batch.items()},
         )

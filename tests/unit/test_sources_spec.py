@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -291,3 +293,77 @@ def test_bad_sources(text, expected):
     with pytest.raises(SpecError) as info:
         layout_from_yaml(text, source="bad.yaml")
     assert str(info.value).startswith(expected), str(info.value)
+
+
+# ------------------------------------------------- the declarations, once, on the classes
+
+
+def test_the_type_table_is_derived_from_the_classes_and_known_to_the_validator():
+    from streamvis.layout.source_types import registered
+    from streamvis.sources.registry import CLASSES, TYPES
+
+    assert list(TYPES) == ["websocket", "file", "tcp", "python", "kafka"]
+    assert all(TYPES[cls.TYPE] is cls for cls in CLASSES)
+    assert list(registered()) == list(TYPES)
+    for name, declared in registered().items():
+        assert declared.settings is TYPES[name].SETTINGS  # one declaration, not a copy
+
+
+def test_a_new_source_class_is_validated_like_the_others(monkeypatch):
+    """A plug-in type: its class declares type, settings and defaults; registering it is all
+    the layout needs (errors and defaults come from the declaration)."""
+    from streamvis.layout import source_types
+    from streamvis.layout.checks import check_count
+    from streamvis.sources.base import BaseSource
+    from streamvis.sources.registry import declaration
+
+    class CounterSource(BaseSource):
+        TYPE = "counter"
+        SETTINGS = {"every": source_types.Setting(check_count, default=5)}
+
+    monkeypatch.setitem(source_types._TYPES, "counter", declaration(CounterSource))
+    raw = {"name": "c", "type": "counter", "stream": "s"}
+    layout = layout_from_dict({"plots": [PLOT], "sources": [raw]})
+    assert layout.sources == (Source("c", "counter", "s", {"every": 5}),)
+    with pytest.raises(SpecError) as info:
+        layout_from_dict({"plots": [PLOT], "sources": [{**raw, "evry": 1}]})
+    assert str(info.value) == (
+        "layout: sources.c.evry: unknown key in a counter source. Did you mean 'every'? "
+        "Valid keys: name, type, stream, every."
+    )
+
+
+def test_a_source_reads_its_declared_default_when_the_spec_has_none():
+    from streamvis.core.hub import Hub
+    from streamvis.sources import make_source
+
+    source = make_source(Source("p", "python", "s", {"function": "m:f"}), Hub())
+    assert (source.setting("every_ms"), source.setting("mode")) == (1000, "append")
+    assert source.setting("format") is None  # not a python setting
+
+
+def test_the_page_hears_of_failing_sources_only_through_core_status(monkeypatch):
+    from streamvis.core import status
+    from streamvis.sources import running
+
+    assert running.report in status._reporters  # registered when sources were imported
+    assert status.problems("a run no source writes to") is None  # the header shows nothing
+    monkeypatch.setattr(status, "_reporters", [lambda run: ["feed: retrying: down"]])
+    status.add_reporter(running.report)
+    assert status.problems("r") == ["feed: retrying: down"]
+
+
+def test_the_types_are_known_to_a_process_that_never_imports_sources_itself():
+    """The layout does not import sources; the package's __init__ registers them, so reading
+    a layout alone (a fresh interpreter, only layout.spec imported) knows every type."""
+    code = (
+        "from streamvis.layout.spec import layout_from_dict\n"
+        "plot = {'id': 'a', 'kind': 'line', 'stream': 's', 'x': 't', 'y': 'v',"
+        " 'at': [0, 0, 1, 1]}\n"
+        "source = {'name': 'n', 'type': 'file', 'stream': 's', 'path': 'a.csv'}\n"
+        "print(layout_from_dict({'plots': [plot], 'sources': [source]}).sources[0].options)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert result.stdout.strip() == "{'path': 'a.csv', 'format': 'csv', 'from': 'start'}"

@@ -261,15 +261,14 @@ def snapshot(hub: Hub) -> dict:
     """Everything a page or the API could see: per stream rows, seq, generation, mode."""
     out = {}
     for table in hub.tables():
-        with table.lock:
-            first, batch = table.ring.read(0)
-            out[(table.run, table.name)] = {
-                "first": first,
-                "seq": table.ring.hi,
-                "generation": table.generation,
-                "mode": table.mode,
-                "batch": batch,
-            }
+        kept = table.snapshot(0)
+        out[(table.run, table.name)] = {
+            "first": kept.first_seq,
+            "seq": kept.next_seq,
+            "generation": table.generation,
+            "mode": table.mode,
+            "batch": kept.batch,
+        }
     return out
 
 
@@ -445,7 +444,7 @@ def test_retention_by_bytes_keeps_the_newest_segments(tmp_path: Path) -> None:
     hub = Hub(store=open_store(tmp_path / "bytes.db"))
     try:
         table = hub.table("r", "s")
-        assert (table.ring.lo, table.ring.hi) == (500, 800)
+        assert (table.first_seq, table.next_seq) == (500, 800)
     finally:
         hub.store.close()
 

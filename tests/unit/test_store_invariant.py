@@ -49,8 +49,8 @@ def assert_store_matches(hub: Hub, path: Path) -> None:
     again = reopened(path)
     try:
         assert contents(again) == contents(hub)
-        assert {t.name: t.ring.hi for t in again.tables()} == {
-            t.name: t.ring.hi for t in hub.tables()
+        assert {t.name: t.next_seq for t in again.tables()} == {
+            t.name: t.next_seq for t in hub.tables()
         }
     finally:
         again.store.close()  # type: ignore[union-attr]

@@ -1,0 +1,67 @@
+"""`sv.serve`: the dashboard served by a Panel server inside the producer's own process.
+
+It lives in the server room, not with the page, because serving starts the layout's
+sources (streamvis/sources), which sit above the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from streamvis.core.hub import Hub, default_hub
+from streamvis.layout.spec import Layout, load_layout
+from streamvis.sources import start_sources
+
+
+def serve(
+    layout: Layout | dict[str, Any] | str,
+    *,
+    port: int = 5006,
+    address: str = "127.0.0.1",
+    show: bool = False,
+    threaded: bool = True,
+    hub: Hub | None = None,
+    run: str | None = None,
+    **server_settings: Any,
+) -> Any:
+    """Serve `layout` from this process (the producer keeps calling `sv.stream`).
+
+    Returns Panel's server handle; with `threaded=True` (default) it runs in a background
+    thread and `handle.stop()` ends it, closing the connections open pages still hold.
+    Extra keyword arguments go to `panel.serve` and on to
+    Bokeh's server under Bokeh's names, e.g. `unused_session_lifetime_milliseconds=5000`
+    (not the `panel serve` flag spellings, which Tornado would silently ignore)."""
+    import panel as pn
+
+    from streamvis.page.csp import install_header
+    from streamvis.page.dashboard import dashboard
+    from streamvis.page.served import ServedDashboard
+
+    checked = load_layout(layout)
+    followed = None
+    if isinstance(layout, str | Path):  # a file: pages follow its edits (layout/watch.py)
+        from streamvis.layout.watch import follow_file
+
+        followed = run or checked.run
+        follow_file(hub or default_hub(), followed, layout)
+    start_sources(checked, hub=hub, run=run)
+    # pages load BokehJS from this server (Bokeh's server default) and Panel's CSS too
+    # (dashboard() pins each session's stylesheets; see page/assets.py), never from a CDN
+    install_header()  # each page's Content-Security-Policy also as a response header
+
+    def page() -> Any:
+        if followed is not None:
+            return dashboard(None, hub=hub, run=followed)
+        return dashboard(checked, hub=hub, run=run)
+
+    handle = pn.serve(
+        {"/": page},
+        port=port,
+        address=address,
+        show=show,
+        threaded=threaded,
+        title=checked.title,
+        websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
+        **server_settings,
+    )
+    return ServedDashboard(handle) if threaded else handle
