@@ -78,7 +78,6 @@ def page_url(address: str, port: int, scheme: str = "http") -> str:
 def serve_command(args: argparse.Namespace) -> int:
     """Run `panel serve` on the packaged page with the ingest routes mounted (and the store
     opened and replayed as it starts)."""
-    import streamvis.kinds  # noqa: F401  (the plot kinds the layout is checked against)
     from streamvis.layout import limits
     from streamvis.layout.spec import load_layout
 

@@ -190,8 +190,6 @@ class Client(SeedClientMethods):
         if self._is_grid_map(layout):
             self._set_grid_map(layout)  # type: ignore[arg-type]
             return
-        import streamvis.kinds  # noqa: F401  (the plot kinds the layout is checked against)
-
         raw = layout_to_dict(load_layout(layout))
         raw["run"] = self.run  # the layout is this client's run's, whatever the file said
         self._put(Item(None, "layout", raw, rows=0))

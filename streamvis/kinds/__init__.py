@@ -2,7 +2,7 @@
 see contract.py): its layout fields and options, `build`, and what else the page needs to
 know (state, buffer shape, comparison, line controls). Adding a kind means one module here
 and one entry in KINDS. Importing this package registers every kind's schema with the
-layout validator (streamvis.layout.fields), which never imports kinds itself. HoloViews is
+layout validator (streamvis.layout.catalogue), which never imports kinds itself. HoloViews is
 imported inside `build`, so reading the records does not load the plotting stack."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from streamvis.kinds import (
     table,
 )
 from streamvis.kinds.contract import Kind
-from streamvis.layout.fields import register
+from streamvis.layout.catalogue import register
 
 KINDS: dict[str, Kind] = {
     kind.name: kind

@@ -1,14 +1,12 @@
-"""The layout keys a plot kind declares, with their types, and the catalogue of kinds the
-validator checks plots against. `x: column(required=True)` means: the key `x` names one
-column. streamvis.kinds registers its kinds here: layout/ knows kinds only as this data."""
+"""The layout keys a plot kind declares, with their types, and `KindSchema`, what the
+validator knows of a kind (streamvis.kinds registers one per kind in layout/catalogue.py).
+`x: column(required=True)` means: the key `x` names one column."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from streamvis.errors import SpecError
 
 FieldType = Literal["column", "columns", "text", "count", "number", "choice", "format"]
 
@@ -73,21 +71,3 @@ class KindSchema:
     options: tuple[str, ...]
     streams: bool = True  # False: static content (markdown), no `stream` key needed
     validate: FieldsCheck | None = None
-
-
-_catalogue: dict[str, KindSchema] = {}
-
-
-def register(schema: KindSchema) -> None:
-    """Add a kind to the catalogue layouts are checked against (streamvis.kinds does this
-    for every built-in kind when it is imported; layout/ never imports kinds)."""
-    _catalogue[schema.name] = schema
-
-
-def catalogue() -> Mapping[str, KindSchema]:
-    """Every registered kind by name, in registration order (error messages list them)."""
-    if not _catalogue:
-        raise SpecError(
-            "no plot kind is registered: import streamvis.kinds before checking a layout"
-        )
-    return _catalogue

@@ -15,6 +15,7 @@ from typing import Any, cast
 from streamvis.core.hub import check_name
 from streamvis.errors import SpecError, StreamError
 from streamvis.layout import limits
+from streamvis.layout.catalogue import catalogue
 from streamvis.layout.checks import (
     OPTION_CHECKS,
     Path_,
@@ -29,7 +30,6 @@ from streamvis.layout.checks import (
     shown,
     suggest,
 )
-from streamvis.layout.fields import catalogue
 from streamvis.layout.loading import read_yaml
 from streamvis.layout.source_types import registered as source_types
 

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from typing import Any
 
-import streamvis.kinds  # noqa: F401  (registers the plot kinds layouts are checked against)
 from streamvis.core.hub import Hub, check_name, iso_time
 from streamvis.errors import SpecError, StreamError
 from streamvis.layout.spec import layout_from_dict, layout_to_dict

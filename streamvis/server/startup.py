@@ -63,7 +63,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def refuse_bad_layout(arguments: Sequence[str]) -> None:
     """Exit 2 with the layout's error (file:line:column and the offending line) on stderr
     when the layout the app's arguments name is invalid; nothing when it is valid or none."""
-    import streamvis.kinds  # noqa: F401  (the plot kinds the layout is checked against)
     from streamvis.layout.spec import load_layout
 
     try:

@@ -13,7 +13,7 @@ from streamvis.errors import SpecError
 from streamvis.kinds import KINDS
 from streamvis.kinds.base import axis_opts
 from streamvis.kinds.contract import Kind, PlotMarks
-from streamvis.layout import fields
+from streamvis.layout import catalogue, fields
 from streamvis.layout.spec import load_layout
 from streamvis.page.header import Header
 from tests.render.conftest import one_plot
@@ -22,7 +22,7 @@ from tests.render.conftest import one_plot
 def test_every_kind_is_one_frozen_record_and_the_validator_sees_exactly_those() -> None:
     assert all(isinstance(kind, Kind) for kind in KINDS.values())
     assert all(name == kind.name for name, kind in KINDS.items())
-    assert dict(fields.catalogue()) == KINDS  # same records, same order (error messages)
+    assert dict(catalogue.catalogue()) == KINDS  # same records, same order (error messages)
     with pytest.raises(dataclasses.FrozenInstanceError):
         KINDS["line"].line_controls = False  # type: ignore[misc]
     assert [n for n, k in KINDS.items() if k.comparable] == ["line", "scatter"]
@@ -51,7 +51,7 @@ STEP = Kind(
 def step_kind(monkeypatch: pytest.MonkeyPatch) -> Kind:
     """The kind of docs/layout.md's 'Adding a kind', registered for one test."""
     monkeypatch.setitem(KINDS, "step", STEP)
-    monkeypatch.setitem(fields.catalogue(), "step", STEP)  # type: ignore[call-overload]
+    monkeypatch.setitem(catalogue._KINDS, "step", STEP)
     return STEP
 
 

@@ -55,7 +55,6 @@ PENDING: dict[tuple[str, str], str] = {
         "not in helper B's branch (22:50): the hub keeps stored layouts as plain data and the"
         " page validates them (issue point 3); the lead assigns it"
     ),
-    ("streamvis.layout.spec", "streamvis.kinds"): "helper C (kind records: layout asks no kind)",
     ("streamvis.client", "streamvis.server.access"): "helper E (client/settings.py: wire/limits)",
 }
 
