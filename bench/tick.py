@@ -54,8 +54,8 @@ def tick_ms(kept: int, new: int, layout: dict = LAYOUT, ticks: int = 50) -> floa
     )
     page = sv.dashboard(layout, hub=hub, start=False)
     document = Document()
-    document.add_root(page.get_root(document))
-    session = page.sv_session
+    document.add_root(page.view.get_root(document))
+    session = page.session
     session.document = document  # what LiveSession.start does in a served page
     session.tick()  # first draw: the newest 10,000 rows
     step = kept

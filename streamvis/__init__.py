@@ -25,6 +25,7 @@ from streamvis.errors import (
     StreamError,
     StreamvisError,
 )
+from streamvis.layout import catalogue as _kind_catalogue
 from streamvis.layout import source_types as _source_types
 
 if TYPE_CHECKING:
@@ -44,7 +45,14 @@ def _register_source_types() -> None:
     import streamvis.sources  # noqa: F401 - importing it registers its types
 
 
+def _register_kinds() -> None:
+    """The layout validator learns the plot kinds from their records, imported only when a
+    layout is first checked (the layout itself must not import streamvis.kinds)."""
+    import streamvis.kinds  # noqa: F401 - importing it registers its kinds
+
+
 _source_types.load_with(_register_source_types)
+_kind_catalogue.load_with(_register_kinds)
 _connected: Client | None = None
 
 # Loaded on first use (PEP 562), so a training script that only calls `sv.stream` never

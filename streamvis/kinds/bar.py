@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from streamvis.kinds.base import axis_opts
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.aggregate import AGGS, SORTS, GroupAggregate
 from streamvis.transforms.crossfilter import Crossfilter, Selection, toggle
@@ -16,13 +17,6 @@ if TYPE_CHECKING:
 
     from streamvis.layout.spec import Plot
 
-FIELDS = {
-    "by": fields.column(required=True),
-    "value": fields.column(),
-    "agg": fields.choice(*AGGS, default="count"),
-    "sort": fields.choice(*SORTS, default="value"),
-}
-OPTIONS = ("title", "xlabel", "ylabel", "logy", "colors", "palette", "alpha")
 PALETTE = (
     "#1f77b4",
     "#ff7f0e",
@@ -122,7 +116,9 @@ def value_label(plot: Plot) -> str:
     return "count" if agg == "count" and not value else f"{agg} of {value}"
 
 
-def build(plot: Plot, buffer: Any, horizontal: bool = False, state: BarState | None = None) -> Any:
+def bars(
+    plot: Plot, rows: Any, *, state: BarState | None, marks: PlotMarks, horizontal: bool
+) -> Any:
     """A DynamicMap of hv.Bars drawn from the aggregate table in the session's Buffer; in a
     crossfilter group a click (tap) on a bar toggles its category."""
     import holoviews as hv
@@ -140,7 +136,7 @@ def build(plot: Plot, buffer: Any, horizontal: bool = False, state: BarState | N
             state.shown = [str(c) for c in shown["category"]]
         return hv.Bars(shown, kdims=["category"], vdims=["value", "color", "alpha"])
 
-    opts = axis_opts(plot, follow_in_browser=False)
+    opts = axis_opts(plot, marks, follow_in_browser=False)
     opts.update(
         xlabel=plot.options.get("xlabel", plot.get("by")),
         ylabel=plot.options.get("ylabel", label),
@@ -154,13 +150,18 @@ def build(plot: Plot, buffer: Any, horizontal: bool = False, state: BarState | N
     # our own hover: HoloViews' default would also list the internal color and alpha columns
     hover = HoverTool(tooltips=[(plot.get("by"), "@category"), (label, "@value")])
     opts["tools"] = [hover, *(tool for tool in opts["tools"] if tool != "hover")]
-    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    dynamic_map = hv.DynamicMap(draw, streams=[rows])
     if state is not None and plot.crossfilter:
         opts["tools"] = [*opts["tools"], "tap"]
         opts["hooks"] = [*opts["hooks"], remember_source(state)]
         taps = hv.streams.Selection1D(source=dynamic_map)
         taps.add_subscriber(lambda index: on_tap(state, index))
     return dynamic_map.opts(**opts)
+
+
+def build(plot: Plot, rows: Any, *, state: BarState | None, marks: PlotMarks) -> Any:
+    """Vertical bars, in the table's order from left to right."""
+    return bars(plot, rows, state=state, marks=marks, horizontal=False)
 
 
 def remember_source(state: BarState) -> Any:
@@ -187,3 +188,19 @@ def on_tap(state: BarState, index: list[int]) -> None:
         document.add_next_tick_callback(apply)
     else:
         apply()
+
+
+KIND = Kind(
+    name="bar",
+    fields={
+        "by": fields.column(required=True),
+        "value": fields.column(),
+        "agg": fields.choice(*AGGS, default="count"),
+        "sort": fields.choice(*SORTS, default="value"),
+    },
+    options=("title", "xlabel", "ylabel", "logy", "colors", "palette", "alpha"),
+    validate=validate,
+    build=build,
+    make_state=make_state,
+    buffer_columns=buffer_columns,
+)

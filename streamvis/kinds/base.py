@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamvis.kinds.contract import PlotMarks
 from streamvis.kinds.sanitize import format_literal
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def points(plot: Plot) -> int:
 
 def axis_opts(
     plot: Plot,
+    marks: PlotMarks,
     follow_in_browser: bool = True,
     source_key: Callable[[Any], str] | None = None,
 ) -> dict[str, Any]:
@@ -45,7 +47,7 @@ def axis_opts(
 
     `follow_in_browser=False` (categorical charts) leaves the axes to HoloViews, which then
     rescales them on every update (`framewise`). `source_key` names data sources (see
-    `live_hook`)."""
+    `live_hook`); `marks` is the page's memory of this plot's figures."""
     options = plot.options
     opts: dict[str, Any] = {
         "title": format_literal(plot.title),  # HoloViews formats titles: keep `{x}` as text
@@ -55,7 +57,7 @@ def axis_opts(
         "backend_opts": {"plot.output_backend": "canvas"},
         "framewise": not follow_in_browser,
         "tools": ["hover"],
-        "hooks": [live_hook(plot, follow_in_browser, source_key)],
+        "hooks": [live_hook(plot, marks, follow_in_browser, source_key)],
         "xlabel": options.get("xlabel", plot.x or ""),
         "ylabel": options.get("ylabel", ", ".join(plot.y) if len(plot.y) == 1 else ""),
         "logx": options.get("logx", False),
@@ -119,14 +121,23 @@ def drop_eval_callbacks(figure: Any) -> None:
     figure.js_event_callbacks = callbacks
 
 
+def run_label(plot: Plot, column: str, run: str | None) -> str:
+    """The legend entry of one column: the column, or in a comparison the run (and column)."""
+    if run is None:
+        return column
+    return run if len(plot.y) == 1 else f"{run}: {column}"
+
+
 def live_hook(
     plot: Plot,
+    marks: PlotMarks,
     follow_in_browser: bool = True,
     source_key: Callable[[Any], str] | None = None,
 ) -> Callable[[Any, Any], None]:
     """A HoloViews hook run on every render of `plot` (see the module docstring). Data
     sources are named `sv:<plot id>:<key>`, the key from `source_key(element)` (default:
-    the y column; `run/column` when runs are compared)."""
+    the y column; `run/column` when runs are compared). The one-time setup of each figure
+    is remembered in `marks` (the page's), not on HoloViews' plot object."""
     key_of = source_key or value_key
 
     def hook(hv_plot: Any, element: Any) -> None:
@@ -135,8 +146,7 @@ def live_hook(
         figure = hv_plot.handles["plot"]
         figure.name = figure_name(plot.id)
         plain_labels(figure)
-        if not getattr(hv_plot, "_sv_live", False):
-            hv_plot._sv_live = True
+        if marks.first(figure, "live"):
             if follow_in_browser:
                 figure.x_range = DataRange1d(name=f"sv-x:{plot.id}")
                 figure.y_range = DataRange1d(name=f"sv-y:{plot.id}")

@@ -9,17 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamvis.kinds.base import axis_opts, points, range_selection
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.crossfilter import RowsState
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
-
-FIELDS = {
-    "value": fields.column(required=True),
-    "bins": fields.count(default=30, limit="bins"),
-}
-OPTIONS = ("title", "xlabel", "ylabel", "logy", "points", "colors", "alpha")
 
 
 class StableEdges:
@@ -59,7 +54,7 @@ def make_state(plot: Plot) -> RowsState | None:
     return RowsState(plot, points(plot), plot.get("value")) if plot.crossfilter else None
 
 
-def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: RowsState | None, marks: PlotMarks) -> Any:
     """A DynamicMap of hv.Histogram over the Buffer's rows."""
     import holoviews as hv
 
@@ -71,7 +66,7 @@ def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
         edges = stable.edges(values)
         return hv.Histogram((edges, counts(values, edges)), kdims=[column], vdims=["count"])
 
-    opts = axis_opts(plot)
+    opts = axis_opts(plot, marks)
     # HistogramPlot reads the count range HoloViews only computes with apply_ranges on; the
     # hook's DataRange1d axes still decide what the browser shows.
     opts.pop("apply_ranges")
@@ -81,6 +76,18 @@ def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
     style = {"alpha": plot.options.get("alpha", 0.85)}
     if plot.options.get("colors"):
         style["color"] = plot.options["colors"][0]
-    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    dynamic_map = hv.DynamicMap(draw, streams=[rows])
     range_selection(dynamic_map, opts, plot, state, (column,))
     return dynamic_map.opts(**opts, **style)
+
+
+KIND = Kind(
+    name="histogram",
+    fields={
+        "value": fields.column(required=True),
+        "bins": fields.count(default=30, limit="bins"),
+    },
+    options=("title", "xlabel", "ylabel", "logy", "points", "colors", "alpha"),
+    build=build,
+    make_state=make_state,
+)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamvis.kinds.base import axis_opts, plain_text, points
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
     from streamvis.layout.spec import Plot
 
-FIELDS = {"columns": fields.columns(), "origin": fields.choice("top", "bottom")}
-OPTIONS = ("title", "xlabel", "ylabel", "palette", "points")
 TABLE_COLUMNS = {"matrix": "object", "columns": "object"}
 NUMERIC = "iuf"  # numpy dtype kinds that count as matrix values (not bool, text or time)
 TOOLTIPS = [("row", "$y{0}"), ("column", "$x{0}"), ("value", "@image{0,0.[0000]}")]
@@ -104,7 +103,7 @@ def buffer_length(plot: Plot) -> int:
     return 1
 
 
-def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
     """A DynamicMap of hv.Image over the matrix in the session's Buffer, with a colorbar."""
     import holoviews as hv
     from holoviews.plotting.util import process_cmap
@@ -145,9 +144,8 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
             if getattr(label, "name", "") == f"sv-waiting:{plot.id}":
                 label.visible = element.group == PLACEHOLDER
         names = named["columns"]
-        if names == getattr(hv_plot, "_sv_columns", []):
+        if not marks.changed(figure, "columns", names):
             return
-        hv_plot._sv_columns = names
         axis = figure.xaxis[0]
         numbered = names == [str(i) for i in range(len(names))]
         if names and not numbered and len(names) <= MAX_NAMED_TICKS:
@@ -157,7 +155,7 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
             axis.ticker = BasicTicker()
             axis.major_label_overrides = {}
 
-    opts = axis_opts(plot, follow_in_browser=False)
+    opts = axis_opts(plot, marks, follow_in_browser=False)
     opts["hooks"].append(image_hook)
     opts.update(
         xlabel=plot.options.get("xlabel", "column"),
@@ -169,4 +167,15 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
         invert_yaxis=plot.get("origin") == "top",
         hover_tooltips=TOOLTIPS,
     )
-    return hv.DynamicMap(draw, streams=[buffer]).opts(**opts)
+    return hv.DynamicMap(draw, streams=[rows]).opts(**opts)
+
+
+KIND = Kind(
+    name="image",
+    fields={"columns": fields.columns(), "origin": fields.choice("top", "bottom")},
+    options=("title", "xlabel", "ylabel", "palette", "points"),
+    build=build,
+    make_state=make_state,
+    buffer_length=buffer_length,
+    buffer_columns=buffer_columns,
+)

@@ -7,9 +7,13 @@ which restyle every line plot of the page (see streamvis/page/controls.py)."""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Mapping
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from streamvis.kinds.base import axis_opts, points, range_selection
+from streamvis.kinds.base import axis_opts, points, range_selection, run_label
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.crossfilter import RowsState
 from streamvis.transforms.smoothing import (
@@ -28,21 +32,6 @@ from streamvis.transforms.smoothing import (
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
 
-FIELDS = {"x": fields.column(required=True), "y": fields.columns(required=True)}
-OPTIONS = (
-    "title",
-    "xlabel",
-    "ylabel",
-    "logx",
-    "logy",
-    "legend",
-    "points",
-    "colors",
-    "line_width",
-    "alpha",
-    "smoothing",
-    "x_axis",
-)
 DASHES = ("solid", "dashed", "dotted", "dotdash", "dashdot")  # y columns of one compared run
 
 
@@ -56,13 +45,6 @@ def buffer_columns(plot: Plot) -> dict[str, str]:
     (not for crossfilter members, whose rows come from a filtered summary)."""
     columns = dict.fromkeys(plot.columns, "float64")
     return columns if plot.crossfilter else {**columns, **TIME_COLUMNS}
-
-
-def legend_label(plot: Plot, column: str, run: str | None) -> str:
-    """The legend entry of one line: the column, or in a comparison the run (and column)."""
-    if run is None:
-        return column
-    return run if len(plot.y) == 1 else f"{run}: {column}"
 
 
 def layers(
@@ -85,7 +67,7 @@ def layers(
     def draw(data: Any, weight: float) -> Any:
         curves = []
         for index, column in enumerate(plot.y):
-            label = legend_label(plot, column, run)
+            label = run_label(plot, column, run)
             style: dict[str, Any] = {"line_width": width, "alpha": alpha}
             if color is not None:
                 style.update(color=color, line_dash=DASHES[index % len(DASHES)])
@@ -107,17 +89,57 @@ def layers(
     return hv.DynamicMap(draw, streams=[buffer, smoothing])
 
 
-def figure_opts(plot: Plot, **kwargs: Any) -> dict[str, Any]:
+def figure_opts(plot: Plot, marks: PlotMarks, **kwargs: Any) -> dict[str, Any]:
     """axis_opts with the x axis titled for the plot's x axis choice."""
-    opts = axis_opts(plot, **kwargs)
+    opts = axis_opts(plot, marks, **kwargs)
     opts["xlabel"] = x_label(plot, x_axis_of(plot))
     return opts
 
 
-def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: RowsState | None, marks: PlotMarks) -> Any:
     """A DynamicMap drawing `plot.y` against `plot.x` (or a time axis) from the session's
     Buffer; its Smoothing stream is in `.streams` for the page's slider."""
-    dynamic_map = layers(plot, buffer, smoothing_stream(weight_of(plot)))
-    opts = figure_opts(plot)
+    dynamic_map = layers(plot, rows, smoothing_stream(weight_of(plot)))
+    opts = figure_opts(plot, marks)
     range_selection(dynamic_map, opts, plot, state, (plot.x or "",))
     return dynamic_map.opts(**opts)
+
+
+def compare(
+    plot: Plot,
+    rows: Mapping[str, Any],
+    colors: Mapping[str, str],
+    source_key: Callable[[Any], str],
+    marks: PlotMarks,
+) -> tuple[Any, list[Any]]:
+    """Every run's lines in one figure, in the run's color (one dash per y column), all
+    following one Smoothing stream (returned for the page's slider)."""
+    smoothing = smoothing_stream(weight_of(plot))
+    drawn = [layers(plot, rows[run], smoothing, run, colors[run]) for run in rows]
+    opts = figure_opts(plot, marks, source_key=source_key)
+    return reduce(operator.mul, drawn).opts(**opts), [smoothing]
+
+
+KIND = Kind(
+    name="line",
+    fields={"x": fields.column(required=True), "y": fields.columns(required=True)},
+    options=(
+        "title",
+        "xlabel",
+        "ylabel",
+        "logx",
+        "logy",
+        "legend",
+        "points",
+        "colors",
+        "line_width",
+        "alpha",
+        "smoothing",
+        "x_axis",
+    ),
+    build=build,
+    make_state=make_state,
+    buffer_columns=buffer_columns,
+    compare=compare,
+    line_controls=True,
+)

@@ -6,22 +6,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.kinds.sanitize import markdown_html
 from streamvis.layout import fields
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
 
-FIELDS = {"text": fields.text(required=True, limit="markdown")}
-OPTIONS = ("title",)
-STREAM = False  # no data: nothing to subscribe to
 STYLESHEET = (
     ":host { overflow: auto; } "
     "table { border-collapse: collapse; } th, td { border: 1px solid #ddd; padding: 2px 6px; }"
 )
 
 
-def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
     """A Panel HTML pane of the sanitised rendering (the one kind that is not a HoloViews
     object). Math (`$$`) is not typeset: it stays text."""
     import panel as pn
@@ -34,3 +32,12 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
         name=f"sv-markdown:{plot.id}",
         css_classes=["sv-markdown"],
     )
+
+
+KIND = Kind(
+    name="markdown",
+    fields={"text": fields.text(required=True, limit="markdown")},
+    options=("title",),
+    streams=False,  # no data: nothing to subscribe to
+    build=build,
+)

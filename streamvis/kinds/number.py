@@ -6,13 +6,11 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
-
-FIELDS = {"value": fields.column(required=True), "format": fields.number_format(default="{:,.4g}")}
-OPTIONS = ("title",)
 
 
 def buffer_length(plot: Plot) -> int:
@@ -59,7 +57,7 @@ def render(plot: Plot, values: list[Any]) -> str:
     return f"<div class='sv-number' style='padding:8px'>{''.join(parts)}</div>"
 
 
-def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
     """A Panel HTML card redrawn from the Buffer's last two rows on every Buffer event."""
     import panel as pn
 
@@ -74,5 +72,17 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
     def update(data: Any) -> None:
         card.object = render(plot, list(data[column]) if len(data) else [])
 
-    buffer.add_subscriber(update)
+    rows.add_subscriber(update)
     return card
+
+
+KIND = Kind(
+    name="number",
+    fields={
+        "value": fields.column(required=True),
+        "format": fields.number_format(default="{:,.4g}"),
+    },
+    options=("title",),
+    build=build,
+    buffer_length=buffer_length,
+)

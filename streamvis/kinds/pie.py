@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from streamvis.kinds import ring
 from streamvis.layout import fields
 
-FIELDS = {**ring.FIELDS, "inner_radius": fields.number(default=0.0)}
-OPTIONS = ring.OPTIONS
-make_state = ring.make_state
-buffer_columns = ring.buffer_columns
-validate = ring.validate
-build = ring.build
+KIND = replace(
+    ring.KIND,
+    name="pie",
+    fields={**ring.KIND.fields, "inner_radius": fields.number(default=0.0)},
+)

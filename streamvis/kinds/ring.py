@@ -24,6 +24,7 @@ import numpy as np
 
 from streamvis.kinds import bar
 from streamvis.kinds.base import axis_opts
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
 
 MAX_INNER_RADIUS = 0.9
-FIELDS = {**bar.FIELDS, "inner_radius": fields.number(default=0.5)}
-OPTIONS = ("title", "legend", "colors", "alpha")
-make_state = bar.make_state
-buffer_columns = bar.buffer_columns
 # Vertices of a full circle's arc: enough that the outline looks round at any cell size.
 ARC_POINTS = 256
 VDIMS = ["wedges", "category", "value", "color", "alpha", "label"]
@@ -109,7 +106,7 @@ def wedges(table: pd.DataFrame, inner: float, alpha: float) -> list[dict[str, An
     return polygons
 
 
-def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: bar.BarState | None, marks: PlotMarks) -> Any:
     """A DynamicMap of hv.Polygons, one annular sector per category of the aggregate; in a
     crossfilter group a click on a wedge toggles its category."""
     import holoviews as hv
@@ -130,8 +127,7 @@ def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
         from bokeh.models import Legend, LegendItem
 
         figure = hv_plot.handles["plot"]
-        if not getattr(hv_plot, "_sv_ring", False):
-            hv_plot._sv_ring = True
+        if marks.first(figure, "ring"):
             figure.min_border = 4
             figure.outline_line_color = None
             if legend is not False:
@@ -160,7 +156,7 @@ def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
             if box.name == f"sv-legend:{plot.id}":
                 box.visible = len(element) > 0
 
-    opts = axis_opts(plot, follow_in_browser=True)
+    opts = axis_opts(plot, marks, follow_in_browser=True)
     opts["hooks"].append(ring_hook)
     opts.update(
         show_legend=False,
@@ -177,7 +173,7 @@ def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
         line_color="white",
         line_width=1.5,
     )
-    dynamic_map = hv.DynamicMap(draw, streams=[buffer])
+    dynamic_map = hv.DynamicMap(draw, streams=[rows])
     if state is not None and plot.crossfilter:
         opts["tools"] = [*opts["tools"], "tap"]
         opts["hooks"] = [*opts["hooks"], bar.remember_source(state)]
@@ -185,3 +181,14 @@ def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
         taps = hv.streams.Selection1D(source=dynamic_map)
         taps.add_subscriber(lambda index: bar.on_tap(state, index))
     return dynamic_map.opts(**opts)
+
+
+KIND = Kind(
+    name="ring",
+    fields={**bar.KIND.fields, "inner_radius": fields.number(default=0.5)},
+    options=("title", "legend", "colors", "alpha"),
+    validate=validate,
+    build=build,
+    make_state=bar.make_state,
+    buffer_columns=bar.buffer_columns,
+)

@@ -3,20 +3,19 @@ category, largest on top by default. Same fields as `bar`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from streamvis.kinds import bar
+from streamvis.kinds.contract import PlotMarks
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
 
-FIELDS = bar.FIELDS
-OPTIONS = bar.OPTIONS
-make_state = bar.make_state
-buffer_columns = bar.buffer_columns
-validate = bar.validate
 
-
-def build(plot: Plot, buffer: Any, state: bar.BarState | None = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: bar.BarState | None, marks: PlotMarks) -> Any:
     """Horizontal bars, the first category (the largest, by default) on top."""
-    return bar.build(plot, buffer, horizontal=True, state=state)
+    return bar.bars(plot, rows, state=state, marks=marks, horizontal=True)
+
+
+KIND = replace(bar.KIND, name="row", build=build)

@@ -3,33 +3,18 @@ optionally colored by a numeric `color` column through a colormap (`palette`).""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Mapping
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from streamvis.kinds.base import axis_opts, points, range_selection
+from streamvis.kinds.base import axis_opts, points, range_selection, run_label
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.crossfilter import RowsState
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
-
-FIELDS = {
-    "x": fields.column(required=True),
-    "y": fields.columns(required=True),
-    "color": fields.column(),
-}
-OPTIONS = (
-    "title",
-    "xlabel",
-    "ylabel",
-    "logx",
-    "logy",
-    "legend",
-    "points",
-    "colors",
-    "palette",
-    "size",
-    "alpha",
-)
 
 
 def make_state(plot: Plot) -> RowsState | None:
@@ -59,7 +44,7 @@ def layers(plot: Plot, buffer: Any, run: str | None = None, color: str | None = 
             style: dict[str, Any] = {"size": size, "alpha": alpha}
             label = column
             if run is not None:
-                label = run if len(plot.y) == 1 else f"{run}: {column}"
+                label = run_label(plot, column, run)
                 style.update(color=color, marker=MARKERS[index % len(MARKERS)])
             elif mapped:
                 style.update(color=mapped, cmap=palette, colorbar=index == 0)
@@ -71,9 +56,48 @@ def layers(plot: Plot, buffer: Any, run: str | None = None, color: str | None = 
     return hv.DynamicMap(draw, streams=[buffer])
 
 
-def build(plot: Plot, buffer: Any, state: RowsState | None = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: RowsState | None, marks: PlotMarks) -> Any:
     """A DynamicMap of hv.Scatter per y column from the session's Buffer."""
-    dynamic_map = layers(plot, buffer)
-    opts = axis_opts(plot)
+    dynamic_map = layers(plot, rows)
+    opts = axis_opts(plot, marks)
     range_selection(dynamic_map, opts, plot, state, (plot.x or "", plot.y[0]))
     return dynamic_map.opts(**opts)
+
+
+def compare(
+    plot: Plot,
+    rows: Mapping[str, Any],
+    colors: Mapping[str, str],
+    source_key: Callable[[Any], str],
+    marks: PlotMarks,
+) -> tuple[Any, list[Any]]:
+    """Every run's points in one figure, in the run's color (one marker per y column)."""
+    drawn = [layers(plot, rows[run], run, colors[run]) for run in rows]
+    opts = axis_opts(plot, marks, source_key=source_key)
+    return reduce(operator.mul, drawn).opts(**opts), []
+
+
+KIND = Kind(
+    name="scatter",
+    fields={
+        "x": fields.column(required=True),
+        "y": fields.columns(required=True),
+        "color": fields.column(),
+    },
+    options=(
+        "title",
+        "xlabel",
+        "ylabel",
+        "logx",
+        "logy",
+        "legend",
+        "points",
+        "colors",
+        "palette",
+        "size",
+        "alpha",
+    ),
+    build=build,
+    make_state=make_state,
+    compare=compare,
+)

@@ -8,18 +8,13 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
+from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.kinds.sanitize import format_literal
 from streamvis.layout import fields
 from streamvis.transforms.crossfilter import RowsState
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
-
-FIELDS = {
-    "columns": fields.columns(required=True),
-    "rows": fields.count(default=20, limit="table_rows"),
-}
-OPTIONS = ("title",)
 
 
 def buffer_length(plot: Plot) -> int:
@@ -32,7 +27,7 @@ def make_state(plot: Plot) -> RowsState | None:
     return RowsState(plot, buffer_length(plot)) if plot.crossfilter else None
 
 
-def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
+def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
     """A DynamicMap of hv.Table showing the Buffer's rows in reverse order."""
     import holoviews as hv
 
@@ -52,4 +47,17 @@ def build(plot: Plot, buffer: Any, state: Any = None) -> Any:
             table.sizing_mode = "stretch_both"
 
     title = format_literal(html.escape(plot.title))
-    return hv.DynamicMap(draw, streams=[buffer]).opts(title=title, hooks=[name_source])
+    return hv.DynamicMap(draw, streams=[rows]).opts(title=title, hooks=[name_source])
+
+
+KIND = Kind(
+    name="table",
+    fields={
+        "columns": fields.columns(required=True),
+        "rows": fields.count(default=20, limit="table_rows"),
+    },
+    options=("title",),
+    build=build,
+    make_state=make_state,
+    buffer_length=buffer_length,
+)

@@ -1,8 +1,10 @@
-"""The layout keys a plot kind declares, with their types (no imports: kinds and the spec
-validator both read them). `x: column(required=True)` means: the key `x` names one column."""
+"""The layout keys a plot kind declares, with their types, and `KindSchema`, what the
+validator knows of a kind (streamvis.kinds registers one per kind in layout/catalogue.py).
+`x: column(required=True)` means: the key `x` names one column."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,3 +54,20 @@ def number(default: float | None = None) -> Field:
 
 def choice(*choices: str, default: str | None = None) -> Field:
     return Field("choice", False, default if default is not None else choices[0], choices)
+
+
+# A kind's cross-field check: the fields it was given -> (key, problem) or None.
+FieldsCheck = Callable[[dict[str, Any]], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindSchema:
+    """What the layout validator knows of a plot kind: its name, its layout keys, the
+    options it takes, whether it reads a stream, and an optional cross-field check. The
+    kinds' own records (streamvis/kinds/contract.py) extend it with how to draw."""
+
+    name: str
+    fields: Mapping[str, Field]
+    options: tuple[str, ...]
+    streams: bool = True  # False: static content (markdown), no `stream` key needed
+    validate: FieldsCheck | None = None

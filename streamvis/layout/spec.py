@@ -15,8 +15,8 @@ from typing import Any, cast
 
 from streamvis.core.hub import check_name
 from streamvis.errors import SpecError, StreamError
-from streamvis.kinds import KINDS
 from streamvis.layout import limits
+from streamvis.layout.catalogue import catalogue
 from streamvis.layout.checks import (
     OPTION_CHECKS,
     Path_,
@@ -64,13 +64,13 @@ class Plot:
             return self.y
         if key in self.extra:
             return self.extra[key]
-        declared = KINDS[self.kind].FIELDS.get(key)
+        declared = catalogue()[self.kind].fields.get(key)
         return declared.default if declared is not None else None
 
     def column_fields(self) -> list[tuple[str, list[str]]]:
         """(key, the columns it names) for every column-valued field that is set."""
         found = []
-        for key, declared in KINDS[self.kind].FIELDS.items():
+        for key, declared in catalogue()[self.kind].fields.items():
             value = self.get(key)
             if declared.names_columns and value:
                 found.append((key, [value] if isinstance(value, str) else list(value)))
@@ -283,20 +283,20 @@ def _parse_plot(raw: Any, index: int) -> Plot:
     path: Path_ = ("plots", index)
     if not isinstance(raw, Mapping):
         raise Problem(path, f"each plot must be a mapping of keys, not {describe_type(raw)}")
+    kinds = catalogue()
     kind_name = raw.get("kind")
     if kind_name is None:
-        raise Problem(path, f"'kind' is required (one of: {', '.join(KINDS)})")
-    if not isinstance(kind_name, str) or kind_name not in KINDS:
+        raise Problem(path, f"'kind' is required (one of: {', '.join(kinds)})")
+    if not isinstance(kind_name, str) or kind_name not in kinds:
         raise Problem(
             (*path, "kind"),
-            f"unknown kind {shown(kind_name)}.{suggest(kind_name, KINDS)} "
-            f"Kinds: {', '.join(KINDS)}.",
+            f"unknown kind {shown(kind_name)}.{suggest(kind_name, kinds)} "
+            f"Kinds: {', '.join(kinds)}.",
         )
-    kind = KINDS[kind_name]
-    check_keys(raw, (*PLOT_KEYS, *kind.FIELDS), path, f"a {kind_name} plot")
-    needs_stream = getattr(kind, "STREAM", True)
-    required = [k for k, declared in kind.FIELDS.items() if declared.required]
-    for key in ("id", "at", *(["stream"] if needs_stream else []), *required):
+    kind = kinds[kind_name]
+    check_keys(raw, (*PLOT_KEYS, *kind.fields), path, f"a {kind_name} plot")
+    required = [k for k, declared in kind.fields.items() if declared.required]
+    for key in ("id", "at", *(["stream"] if kind.streams else []), *required):
         if key not in raw:
             raise Problem(path, f"'{key}' is required for a {kind_name} plot")
     for key in ("id", "stream"):
@@ -307,17 +307,16 @@ def _parse_plot(raw: Any, index: int) -> Plot:
                 raise Problem((*path, key), str(exc)) from None
     fields = {
         key: checked(field_check(declared), raw[key], (*path, key))
-        for key, declared in kind.FIELDS.items()
+        for key, declared in kind.fields.items()
         if key in raw
     }
-    validate = getattr(kind, "validate", None)
-    problem = validate(fields) if validate is not None else None
+    problem = kind.validate(fields) if kind.validate is not None else None
     if problem is not None:
         raise Problem((*path, problem[0]), problem[1])
     options = raw.get("options") or {}
     if not isinstance(options, Mapping):
         raise Problem((*path, "options"), f"must be a mapping, not {describe_type(options)}")
-    check_keys(options, kind.OPTIONS, (*path, "options"), f"{kind_name} options")
+    check_keys(options, kind.options, (*path, "options"), f"{kind_name} options")
     clean = {}
     for key, value in options.items():
         try:

@@ -1,5 +1,6 @@
 """Comparing runs on one page (`?runs=REGEX`): which runs match, which layout they share,
-and line or scatter figures that draw every matching run.
+and figures that draw every matching run (kinds whose record is `comparable`: line and
+scatter; the kind's `compare` draws them).
 
 Each run gets its own Buffer and hub subscription, and its own DynamicMap; the figure is
 their overlay, so new rows of one run redraw only that run. A run's color is fixed by its
@@ -11,20 +12,17 @@ the first matching run, said in their title.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from functools import reduce
 from typing import Any
 
 from streamvis.core.hub import Hub
-from streamvis.kinds import line, scatter
-from streamvis.kinds.base import axis_opts
+from streamvis.kinds import KINDS
+from streamvis.kinds.base import run_label
+from streamvis.kinds.contract import PlotMarks
 from streamvis.layout.runpattern import PatternError, compile_runs
 from streamvis.layout.spec import Plot
-from streamvis.transforms.smoothing import PALETTE, smoothing_stream, weight_of
-
-COMPARED = ("line", "scatter")
+from streamvis.transforms.smoothing import PALETTE
 
 
 def matching_runs(pattern: str, runs: Iterable[str]) -> list[str]:
@@ -65,27 +63,20 @@ def first_run_plot(plot: Plot, run: str) -> Plot:
     return replace(plot, options={**plot.options, "title": f"{plot.title} (run {run})"})
 
 
-def view(plot: Plot, buffers: Mapping[str, Any]) -> tuple[Any, list[Any]]:
-    """(the overlay of every run's lines or points, the Smoothing streams it listens to)."""
+def view(plot: Plot, buffers: Mapping[str, Any], marks: PlotMarks) -> tuple[Any, list[Any]]:
+    """(the figure of every run's lines or points, the Smoothing streams it listens to),
+    drawn by the plot's kind, which must be comparable."""
+    compare = KINDS[plot.kind].compare
+    if compare is None:
+        raise ValueError(f"plot kind '{plot.kind}' does not compare runs")
     runs = list(buffers)
     owners = {}
     for run in runs:
         for column in plot.y:
-            owners[line.legend_label(plot, column, run)] = run
+            owners[run_label(plot, column, run)] = run
 
     def source_key(element: Any) -> str:
         return f"{owners.get(element.label, '?')}/{element.vdims[0].name}"
 
-    if plot.kind == "line":
-        smoothing = smoothing_stream(weight_of(plot))
-        streams = [smoothing]
-        layers = [
-            line.layers(plot, buffers[run], smoothing, run, run_color(runs, run)) for run in runs
-        ]
-        opts = line.figure_opts(plot, source_key=source_key)
-    else:
-        streams = []
-        layers = [scatter.layers(plot, buffers[run], run, run_color(runs, run)) for run in runs]
-        opts = axis_opts(plot, source_key=source_key)
-    opts.setdefault("show_legend", True)
-    return reduce(operator.mul, layers).opts(**opts), streams
+    colors = {run: run_color(runs, run) for run in runs}
+    return compare(plot, buffers, colors, source_key, marks)

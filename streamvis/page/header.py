@@ -57,8 +57,23 @@ def group_resets(session: LiveSession, made: dict[Any, Any] | None = None) -> li
     return buttons
 
 
-def header(title: str, run: str, shown: str, widgets: Sequence[Any] = ()) -> Any:
-    """Title, failing sources of `run`, the line controls, and what is shown ("run: a")."""
+class Header:
+    """A page's header row (`row`): title, failing sources of `run`, the line controls, and
+    what is shown ("run: a"). The page calls `refresh` on its timer."""
+
+    def __init__(self, title: str, run: str, shown: str, widgets: Sequence[Any] = ()) -> None:
+        self.sources = SourceStatus.of(run)
+        self.row = _header_row(title, shown, self.sources, widgets)
+
+    def refresh(self) -> None:
+        """Bring the failing-sources line up to date (at most once a second)."""
+        if self.sources is not None:
+            self.sources.refresh()
+
+
+def _header_row(
+    title: str, shown: str, sources: SourceStatus | None, widgets: Sequence[Any]
+) -> Any:
     import panel as pn
 
     heading = pn.pane.HTML(
@@ -72,40 +87,38 @@ def header(title: str, run: str, shown: str, widgets: Sequence[Any] = ()) -> Any
         align="end",
         css_classes=["sv-run"],
     )
-    status = source_status(run)
-    parts = [heading] if status is None else [heading, status]
-    row = pn.Row(*parts, *widgets, run_label, sizing_mode="stretch_width", height=56)
-    row.sv_refresh = getattr(status, "sv_refresh", None)  # LivePage calls it on its timer
-    return row
+    parts = [heading] if sources is None else [heading, sources.pane]
+    return pn.Row(*parts, *widgets, run_label, sizing_mode="stretch_width", height=56)
 
 
-def source_status(run: str) -> Any:
-    """One line per failing source of `run` (layout `sources:`), refreshed every second;
-    None when the run has no sources. The sources report through streamvis/core/status.py
-    (the page does not import them)."""
-    import panel as pn
+class SourceStatus:
+    """One line per failing source of a run (layout `sources:`), refreshed every second.
+    The sources report through streamvis/core/status.py (the page does not import them)."""
 
-    if status.problems(run) is None:
-        return None
-    pane = pn.pane.HTML(
-        "",
-        css_classes=["sv-sources"],
-        sizing_mode="stretch_width",
-        height=44,
-        styles={"color": "#b00020", "font-size": "12px", "overflow": "auto"},
-    )
+    def __init__(self, run: str) -> None:
+        import panel as pn
 
-    last = [0.0]
+        self.run = run
+        self.checked = 0.0
+        self.pane = pn.pane.HTML(
+            "",
+            css_classes=["sv-sources"],
+            sizing_mode="stretch_width",
+            height=44,
+            styles={"color": "#b00020", "font-size": "12px", "overflow": "auto"},
+        )
+        self.refresh()
 
-    def update() -> None:
+    @classmethod
+    def of(cls, run: str) -> SourceStatus | None:
+        """The status line of `run`, or None when the run has no sources."""
+        return None if status.problems(run) is None else cls(run)
+
+    def refresh(self) -> None:
         """Called by the page's own timer; looks at the sources at most once a second."""
-        if time.monotonic() - last[0] < 1.0:
+        if time.monotonic() - self.checked < 1.0:
             return
-        last[0] = time.monotonic()
-        text = "<br>".join(html.escape(line) for line in status.problems(run) or ())
-        if pane.object != text:
-            pane.object = text
-
-    update()
-    pane.sv_refresh = update
-    return pane
+        self.checked = time.monotonic()
+        text = "<br>".join(html.escape(line) for line in status.problems(self.run) or ())
+        if self.pane.object != text:
+            self.pane.object = text

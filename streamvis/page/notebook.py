@@ -176,6 +176,18 @@ def push_page(view: Any) -> None:
         push(document, comm)  # _push_when_open: held until the comm is open
 
 
+@dataclass
+class NotebookTicks:
+    """A notebook page's tick bookkeeping (LivePage.ticks): when a tick last ran on the
+    kernel's loop and at all, the watcher thread's tick, and what the thread has seen."""
+
+    loop_ticked: float
+    ticked: float
+    tick_if_stalled: Callable[[float], None]
+    thread_failed: bool = False  # a thread tick failed (logged once)
+    shown: bool = False  # some view of the page was displayed
+
+
 def attach(page: Any) -> None:
     """Run `page`'s refresh ticks under the lock, each followed by a push of its changes;
     until its browser view has proved it applies updates, each tick redraws in full. While
@@ -185,11 +197,10 @@ def attach(page: Any) -> None:
     from streamvis.page import notebook_ticker
 
     waits: dict[str, Waiting] = {}
-    page.sv_loop_ticked = page.sv_ticked = time.monotonic()
 
     def tick(step: Callable[[], None]) -> None:
         with _lock:
-            page.sv_ticked = time.monotonic()
+            ticks.ticked = time.monotonic()
             if _not_yet_live(page.view, waits):
                 redraw(page)
             step()
@@ -199,7 +210,7 @@ def attach(page: Any) -> None:
     for name, step in steps.items():
 
         def on_loop(step: Callable[[], None] = step) -> None:
-            page.sv_loop_ticked = time.monotonic()
+            ticks.loop_ticked = time.monotonic()
             tick(step)
 
         setattr(page, name, on_loop)
@@ -209,13 +220,14 @@ def attach(page: Any) -> None:
         with _lock:
             now = time.monotonic()
             period = page.refresh_ms / 1000
-            if now - page.sv_loop_ticked < stall_periods * period:
+            if now - ticks.loop_ticked < stall_periods * period:
                 return  # the loop ticks: nothing to do
-            if now - page.sv_ticked < 0.9 * period or not _open_views(page.view):
+            if now - ticks.ticked < 0.9 * period or not _open_views(page.view):
                 return
             tick(steps["on_timer"])
 
-    page.sv_tick_if_stalled = tick_if_stalled
+    now = time.monotonic()
+    ticks = page.ticks = NotebookTicks(now, now, tick_if_stalled)
     try:
         loop = asyncio.get_running_loop()  # the kernel's: cells run on it
     except RuntimeError:

@@ -82,10 +82,10 @@ def _tick_stalled_pages() -> float | None:
 
 def _tick_if_stalled(page: Any) -> None:
     try:
-        page.sv_tick_if_stalled(STALL_PERIODS)
+        page.ticks.tick_if_stalled(STALL_PERIODS)
     except Exception:  # a failed tick must not end the thread; the loop path reports too
-        if not getattr(page, "sv_thread_failed", False):
-            page.sv_thread_failed = True
+        if not page.ticks.thread_failed:
+            page.ticks.thread_failed = True
             log.warning("streamvis: a notebook refresh tick failed", exc_info=True)
 
 
@@ -97,6 +97,6 @@ def _gone(page: Any) -> bool:
 
     shown = [ref for ref in list(getattr(page.view, "_models", {})) if ref in state._views]
     if shown:
-        page.sv_shown = True
+        page.ticks.shown = True
         return False
-    return bool(getattr(page, "sv_shown", False))
+    return bool(page.ticks.shown)

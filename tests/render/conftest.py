@@ -35,7 +35,8 @@ def one_plot(plot_id: str = "m", stream: str = "s", **fields: Any) -> dict[str, 
 class Rendered:
     """One session's page in a Bokeh document, with every data-source update recorded."""
 
-    page: Any
+    page: Any  # the Panel layout the page shows
+    live: Any  # the page object (streamvis.page.live.LivePage)
     root: Any
     session: Any
     hub: Hub
@@ -89,11 +90,11 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]
         layout: Any, hub: Hub | None = None, run: str | None = None, runs: str | None = None
     ) -> Rendered:
         hub = hub if hub is not None else Hub()
-        page = sv.dashboard(layout, hub=hub, run=run, runs=runs, start=False)
+        live = sv.dashboard(layout, hub=hub, run=run, runs=runs, start=False)
         document = bokeh.document.Document()
-        root = page.get_root(document)
+        root = live.view.get_root(document)
         document.add_root(root)
-        rendered = Rendered(page, root, page.sv_session, hub, streamed)
+        rendered = Rendered(live.view, live, root, live.session, hub, streamed)
 
         def on_change(event: Any) -> None:
             if isinstance(event, ColumnDataChangedEvent | ColumnsStreamedEvent):
@@ -107,4 +108,4 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]
 
     yield make
     for rendered in made:
-        rendered.page.sv_page.close()  # its current session, even after a rebuild
+        rendered.live.close()  # its current session, even after a rebuild

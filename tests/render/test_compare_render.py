@@ -14,7 +14,7 @@ from bokeh.models import ColumnDataSource, GlyphRenderer, Legend
 
 from streamvis.core.hub import Hub
 from streamvis.layout.spec import layout_from_dict
-from streamvis.page.dashboard import LivePage
+from streamvis.page.live import LivePage
 from streamvis.transforms.smoothing import PALETTE, RAW_ALPHA, ema
 from tests.render.conftest import Rendered, one_plot
 
@@ -93,7 +93,7 @@ def test_a_run_that_starts_matching_joins_when_the_page_next_looks(render) -> No
     hub = Hub()
     hub.stream("s", {"x": [0.0], "y": [1.0]}, run="a")
     view = render(one_plot(), hub=hub, runs="a|b")
-    page = view.page.sv_page
+    page = view.live
     page.session.tick()
     hub.stream("s", {"x": [0.0, 1.0], "y": [5.0, 6.0]}, run="b")
     page._runs_checked = time.monotonic() + 3600  # as if it had just looked, however slow CI
@@ -114,7 +114,7 @@ def test_bad_pattern_or_no_matching_run_is_said_on_the_page(render) -> None:
     broken = render(one_plot(), hub=two_runs(), runs="a(")
     (box,) = (p for p in broken.page.select(pn.pane.Str) if "sv-page-error" in p.css_classes)
     assert "runs='a(' is not a valid regular expression" in box.object
-    assert broken.page.sv_page.session is None
+    assert broken.live.session is None
 
 
 def test_shown_run_draws_its_data_with_the_app_run_layout() -> None:

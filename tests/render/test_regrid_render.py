@@ -10,7 +10,7 @@ import pytest
 
 from streamvis.core.hub import Hub
 from streamvis.layout.spec import layout_from_dict
-from streamvis.page.dashboard import LivePage
+from streamvis.page.live import LivePage
 
 RUN = "r"
 ROWS = {
@@ -63,14 +63,14 @@ def test_a_layout_change_keeps_unchanged_plots_and_their_selection(render) -> No
     hub.set_layout(
         RUN, layout((NAMES, [0, 0, 1, 1]), (YEARS, [0, 1, 1, 1]), (SPENT, [1, 0, 1, 2]))
     )
-    assert view.page.sv_page.rebuild_if_changed() is True
+    assert view.live.rebuild_if_changed() is True
     assert view.model("sv-figure:names") is figure  # the same figure: zoom and view kept
     assert values(view, "names") == {"Ben": 440.0, "Vijay": 555.0}  # the selection holds
     assert named(view, "sv-figure:recent") == []
     assert sorted(view.column("sv:spent:spent", "spent")) == sorted(ROWS["spent"])  # history
-    grid = view.page.sv_page.grid.view.objects
-    assert grid[(0, 0, 1, 1)] is view.page.sv_page.grid.cells["names"][1]
-    assert grid[(1, 0, 2, 2)] is view.page.sv_page.grid.cells["spent"][1]
+    grid = view.live.grid.view.objects
+    assert grid[(0, 0, 1, 1)] is view.live.grid.cells["names"][1]
+    assert grid[(1, 0, 2, 2)] is view.live.grid.cells["spent"][1]
 
     # new rows reach kept and new plots, once each
     hub.stream("p", {"year": ["2014"], "name": ["Zoe"], "spent": [1.0]}, run=RUN)
@@ -80,7 +80,7 @@ def test_a_layout_change_keeps_unchanged_plots_and_their_selection(render) -> No
 
     # the plot holding the selection goes: its filter goes with it
     hub.set_layout(RUN, layout((NAMES, [0, 0, 1, 1])))
-    assert view.page.sv_page.rebuild_if_changed() is True
+    assert view.live.rebuild_if_changed() is True
     assert view.model("sv-figure:names") is figure
     assert values(view, "names") == {"Ben": 770.0, "Vijay": 555.0, "Aziz": 100.0, "Zoe": 1.0}
 
@@ -89,7 +89,7 @@ def test_a_failed_rebuild_is_retried(render, monkeypatch: pytest.MonkeyPatch) ->
     hub = Hub()
     hub.set_layout(RUN, layout((NAMES, [0, 0, 1, 1])))
     view = render(None, hub=hub, run=RUN)
-    page = view.page.sv_page
+    page = view.live
     hub.set_layout(RUN, layout((NAMES, [0, 0, 1, 1]), (YEARS, [0, 1, 1, 1])))
     failures = iter([RuntimeError("the page could not be drawn")])
     original = LivePage._rearrange
@@ -112,7 +112,7 @@ def test_the_timer_starts_even_when_the_first_build_fails(
 ) -> None:
     hub = Hub()
     view = render(None, hub=hub, run=RUN)
-    page = view.page.sv_page
+    page = view.live
     hub.set_layout(RUN, layout((NAMES, [0, 0, 1, 1])))
     started: list[bool] = []
     monkeypatch.setattr(page, "_schedule", lambda: started.append(True))

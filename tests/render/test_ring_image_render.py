@@ -160,8 +160,8 @@ def test_negative_values_draw_no_wedge_but_keep_their_entry() -> None:
 
 
 def test_ring_and_pie_fields_are_validated() -> None:
-    assert KINDS["ring"] is ring
-    assert KINDS["pie"] is pie
+    assert KINDS["ring"] is ring.KIND
+    assert KINDS["pie"] is pie.KIND
     with pytest.raises(
         SpecError,
         match=r"plots\.r\.inner_radius: must be between 0 \(a pie\) "
@@ -274,8 +274,8 @@ def test_an_unknown_palette_fails_in_its_own_cell(render) -> None:
 
 
 def test_heatmap_fields_are_validated() -> None:
-    assert KINDS["heatmap"] is image
-    assert KINDS["image"] is image
+    assert KINDS["heatmap"].build is image.KIND.build
+    assert KINDS["image"] is image.KIND
     with pytest.raises(
         SpecError,
         match=r"plots\.h\.origin: must be one of top, bottom, not "

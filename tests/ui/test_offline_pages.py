@@ -179,8 +179,8 @@ def render_like_earlier_tests(tmp_path: Path) -> None:
     """What a test run or a notebook may do before serving: build a page into a plain
     Bokeh document (tests/render does) and save a page as HTML with CDN resources."""
     page = sv.dashboard(EVERY_KIND, hub=Hub(), start=False)
-    page.get_root(bokeh.document.Document())
-    page.sv_page.close()
+    page.view.get_root(bokeh.document.Document())
+    page.close()
     pn.Column(pn.pane.Markdown("saved")).save(str(tmp_path / "saved.html"), resources=CDN)
 
 

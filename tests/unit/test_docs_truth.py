@@ -31,8 +31,8 @@ def quoted(text: str) -> set[str]:
 def accepted_layout_keys() -> set[str]:
     """Every key a layout, a plot of any kind, its options or a source of any type may have."""
     keys = {*spec.LAYOUT_KEYS, *spec.PLOT_KEYS, *spec.SOURCE_KEYS, *OPTION_CHECKS}
-    for module in KINDS.values():
-        keys.update(module.FIELDS)
+    for kind in KINDS.values():
+        keys.update(kind.fields)
     for source_class in SOURCE_TYPES.values():
         keys.update(source_class.SETTINGS)
     return keys
@@ -72,7 +72,7 @@ def test_the_options_table_names_exactly_the_kinds_that_take_each_option() -> No
     table = documented_option_kinds()
     assert set(table) == set(OPTION_CHECKS), set(table) ^ set(OPTION_CHECKS)
     for option, kinds in table.items():
-        taking = {name for name, module in KINDS.items() if option in module.OPTIONS}
+        taking = {name for name, kind in KINDS.items() if option in kind.options}
         assert kinds == taking, f"option {option}: docs say {sorted(kinds)}, code {sorted(taking)}"
 
 

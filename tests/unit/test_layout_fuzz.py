@@ -66,9 +66,9 @@ VALUES = st.recursive(
 def valid_plot(kind: str, index: int) -> dict[str, Any]:
     """A plot of `kind` that parses, to be damaged by the strategies below."""
     plot: dict[str, Any] = {"id": f"p{index}", "kind": kind, "at": [index, 0, 1, 1]}
-    if getattr(KINDS[kind], "STREAM", True):
+    if KINDS[kind].streams:
         plot["stream"] = "s"
-    for key, declared in KINDS[kind].FIELDS.items():
+    for key, declared in KINDS[kind].fields.items():
         if declared.required:
             plot[key] = "text" if declared.type == "text" else "c"
     return plot

@@ -18,6 +18,6 @@ def test_dashboard_outside_a_kernel_changes_nothing_in_panel() -> None:
     page = sv.dashboard(LAYOUT, hub=Hub(), start=False)
     try:
         assert not getattr(MimeRenderMixin._on_msg, "sv_guarded", False)
-        assert page.sv_page.on_timer.__func__ is type(page.sv_page).on_timer
+        assert page.on_timer.__func__ is type(page).on_timer
     finally:
-        page.sv_page.close()
+        page.close()
