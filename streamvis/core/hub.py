@@ -23,7 +23,7 @@ from streamvis.core import defaults
 from streamvis.core.normalize import Batch, normalize
 from streamvis.core.storage import AppendRow, AppendRows, DeleteRun, Op, SetLayout
 from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
-from streamvis.errors import StreamError
+from streamvis.errors import StoreError, StreamError
 
 if TYPE_CHECKING:
     import streamz
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RETAIN", "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
-    "check_name", "default_hub", "iso_time", "set_default_factory", "swap_default_hub",
+    "check_name", "default_hub", "hub_or_default", "iso_time", "set_default_factory",
+    "swap_default_hub",
 ]  # fmt: skip
 DEFAULT_RETAIN = 1_000_000
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
@@ -56,6 +57,16 @@ def check_retain(retain: Any) -> int:
             "of at least 1"
         )
     return int(retain)
+
+
+def hub_or_default(hub: Any, where: str) -> Hub:
+    """`hub`, or the process-wide hub for None; a StreamError naming `where` for anything
+    else (a user passing the wrong object gets our error, not an AttributeError later)."""
+    if hub is None:
+        return default_hub()
+    if not isinstance(hub, Hub):
+        raise StreamError(f"{where}(hub=...) must be a streamvis Hub, not {type(hub).__name__}")
+    return hub
 
 
 class Subscription:
@@ -92,6 +103,11 @@ class Hub:
 
     def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
         self.retain = check_retain(retain)
+        if store is not None and not callable(getattr(store, "put", None)):
+            raise StoreError(
+                f"Hub(store=...) must be a Store (streamvis.store.open_store(path)), not "
+                f"{type(store).__name__}"
+            )
         self.store = store
         self._tables: dict[tuple[str, str], Table] = {}
         self._lock = threading.Lock()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from streamvis.core.hub import Hub, check_name, default_hub
+from streamvis.core.hub import Hub, check_name, hub_or_default
 from streamvis.errors import StreamError
 from streamvis.layout.spec import Layout, load_layout
 from streamvis.page import compare, notebook
@@ -71,7 +71,7 @@ def dashboard(
     shown, pattern, problem = page_query(pn.state.session_args)
     served = start and getattr(pn.state.curdoc, "session_context", None) is not None
     page = LivePage(
-        hub or default_hub(),
+        hub_or_default(hub, "dashboard"),
         run,
         fixed,
         shown=shown,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from streamvis.core.hub import Hub, default_hub
+from streamvis.core.hub import Hub, default_hub, hub_or_default
 from streamvis.layout.spec import Layout, load_layout
 from streamvis.sources import start_sources
 
@@ -38,6 +38,7 @@ def serve(
     from streamvis.page.served import ServedDashboard, check_listen
 
     check_listen(port, address)
+    hub = hub_or_default(hub, "serve") if hub is not None else None
     checked = load_layout(layout)
     followed = None
     if isinstance(layout, str | Path):  # a file: pages follow its edits (layout/watch.py)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamvis.core.hub import Hub, check_name, default_hub
+from streamvis.core.hub import Hub, check_name, hub_or_default
 from streamvis.core.normalize import Batch
 from streamvis.core.storage import StoreReads, StreamRecord
-from streamvis.errors import ExportError, StoreError
+from streamvis.errors import ExportError, StoreError, StreamError
 from streamvis.store.sqlite import SQLiteStore
 
 Progress = Callable[[int], None]
@@ -103,7 +103,10 @@ def export(
     check_name("run", run)
     if stream is not None:
         check_name("stream", stream)
-    hub = hub or default_hub()
+    try:
+        hub = hub_or_default(hub, "export")
+    except StreamError as exc:
+        raise ExportError(str(exc)) from None
     backend = _open(store, hub)
     try:
         if backend is not None:

@@ -242,6 +242,16 @@ def test_export_refuses_a_store_that_is_not_a_path() -> None:
         sv.export(run="x", store=5)  # type: ignore[arg-type]
 
 
+def test_a_wrong_hub_or_store_object_is_our_error_not_an_attribute_error() -> None:
+    with pytest.raises(sv.StoreError, match=r"Hub\(store=...\) must be a Store"):
+        sv.Hub(store="runs.db")  # type: ignore[arg-type]
+    with pytest.raises(sv.ExportError, match=r"export\(hub=...\) must be a streamvis Hub"):
+        sv.export(run="x", hub=5)  # type: ignore[arg-type]
+    layout = {"plots": [{"id": "m", "kind": "markdown", "text": "hi", "at": [0, 0, 1, 1]}]}
+    with pytest.raises(sv.StreamError, match=r"dashboard\(hub=...\) must be a streamvis Hub"):
+        sv.dashboard(layout, hub=5)  # type: ignore[arg-type]
+
+
 def test_export_errors_name_run_and_stream() -> None:
     hub = sv.Hub()
     hub.stream("s", {"a": 1}, run="exported")
