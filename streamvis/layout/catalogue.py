@@ -11,43 +11,33 @@ package knows them while `import streamvis` stays light (this module imports not
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from streamvis.errors import SpecError
+from streamvis.layout.registry import Registry
 
 if TYPE_CHECKING:
     from streamvis.layout.fields import KindSchema
 
-_KINDS: dict[str, KindSchema] = {}
-_loaders: list[Callable[[], None]] = []
-_loaded = True  # every loader has run (to its end) once
+_REGISTRY: Registry[KindSchema] = Registry()
+_KINDS = _REGISTRY.entries  # tests add a kind here for one test
 
 
 def register(schema: KindSchema) -> None:
     """Make `schema`'s kind valid in layouts (again: a later registration replaces it)."""
-    _KINDS[schema.name] = schema
+    _REGISTRY.register(schema.name, schema)
 
 
 def load_with(loader: Callable[[], None]) -> None:
     """Call `loader` (which registers kinds) the first time the kinds are asked for."""
-    global _loaded
-    _loaders.append(loader)
-    _loaded = False
+    _REGISTRY.load_with(loader)
 
 
 def catalogue() -> Mapping[str, KindSchema]:
-    """Every registered kind by name, in registration order (error messages list them).
-
-    Until the loaders have run to their end, every caller runs them: a thread asking while
-    another imports waits on Python's module lock, never sees half the kinds."""
-    global _loaded
-    if not _loaded:
-        for loader in list(_loaders):
-            loader()
-        _loaded = True
-    if not _KINDS:
+    """Every registered kind by name, in registration order (error messages list them)."""
+    kinds = _REGISTRY.view()
+    if not kinds:
         raise SpecError(
             "no plot kind is registered: import streamvis.kinds before checking a layout"
         )
-    return MappingProxyType(_KINDS)
+    return kinds

@@ -13,8 +13,9 @@ Plain named tuples, not dataclasses: this module is imported with `streamvis` it
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
+
+from streamvis.layout.registry import Registry
 
 
 class Setting(NamedTuple):
@@ -41,32 +42,20 @@ class SourceType(NamedTuple):
     complete: Callable[[dict[str, Any]], tuple[str, str] | None] = no_derived_defaults
 
 
-_TYPES: dict[str, SourceType] = {}
-_loaders: list[Callable[[], None]] = []
-_loaded = True  # every loader has run (to its end) once
+_REGISTRY: Registry[SourceType] = Registry()
+_TYPES = _REGISTRY.entries  # tests add a type here for one test
 
 
 def register(source_type: SourceType) -> None:
     """Make `source_type` valid in layouts (again: a later registration replaces it)."""
-    _TYPES[source_type.name] = source_type
+    _REGISTRY.register(source_type.name, source_type)
 
 
 def load_with(loader: Callable[[], None]) -> None:
     """Call `loader` (which registers types) the first time the types are asked for."""
-    global _loaded
-    _loaders.append(loader)
-    _loaded = False
+    _REGISTRY.load_with(loader)
 
 
 def registered() -> Mapping[str, SourceType]:
-    """The known source types by name, in the order they were registered.
-
-    Until the loaders have run to their end, every caller runs them: they import modules,
-    and a thread asking while another imports waits for that import (Python's own module
-    lock) instead of seeing half the types. No lock of ours is held meanwhile."""
-    global _loaded
-    if not _loaded:
-        for loader in list(_loaders):
-            loader()
-        _loaded = True
-    return MappingProxyType(_TYPES)
+    """The known source types by name, in the order they were registered."""
+    return _REGISTRY.view()
