@@ -28,6 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 PATIENCE = float(os.environ.get("STREAMVIS_TEST_PATIENCE", "3"))
 
 
+# BokehJS drops models a page no longer uses from `get_model_by_name` only after a lazy
+# recompute (up to 30 s later), so while a page rebuilds a figure (a new layout, a smoothing
+# change on a compare page) that lookup sees the old and the new model of a name and throws.
+# `live(name)` looks among the models reachable from the document's roots instead, and gives
+# null until exactly one has the name. Prepend it to a page function's body.
+LIVE_MODEL = """
+    const live = (name) => {
+        const found = new Set();
+        for (const root of Bokeh.documents[0].roots())
+            for (const model of root.references()) if (model.name === name) found.add(model);
+        return found.size === 1 ? [...found][0] : null;
+    };
+"""
+
+
 def wait_until(
     condition: Callable[[], Any],
     timeout: float = 60.0,

@@ -25,6 +25,7 @@ import streamvis as sv
 from streamvis import Client
 from streamvis.errors import StreamError
 from tests.conftest import (
+    LIVE_MODEL,
     ROOT,
     StreamvisServer,
     accepts_connections,
@@ -134,17 +135,7 @@ def test_rows_from_another_process_arrive_once_and_in_order(
 
 
 # ------------------------------------------------------------- the first release's example
-# BokehJS drops models a page no longer uses from `all_models` only after a 30 s delay, so
-# while a page rebuilds for a new layout `get_model_by_name` sees the old and the new model of
-# a name and throws. Look names up among the models reachable from the document's roots.
-LIVE_MODEL = """
-    const live = (name) => {
-        const found = new Set();
-        for (const root of Bokeh.documents[0].roots())
-            for (const model of root.references()) if (model.name === name) found.add(model);
-        return found.size === 1 ? [...found][0] : null;
-    };
-"""
+# Names are looked up among the models reachable from the roots (LIVE_MODEL, conftest.py).
 SOURCE_COLUMN = f"""([name, column]) => {{{LIVE_MODEL}
     const model = live(name);
     return model && model.data[column] ? Array.from(model.data[column]) : null;

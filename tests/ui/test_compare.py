@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import LIVE_MODEL, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -27,17 +27,22 @@ LAYOUT = textwrap.dedent("""\
 A = [1.0, 3.0, 2.0, 6.0]
 B = [10.0, 8.0, 12.0, 7.0]
 
-SOURCE = """([name, column]) => {
-    const model = Bokeh.documents[0].get_model_by_name(name);
+SOURCE = (
+    """([name, column]) => {"""
+    + LIVE_MODEL
+    + """
+    const model = live(name);
     return model && model.data[column] ? Array.from(model.data[column]) : null;
 }"""
+)
 MODELS = """const all = Bokeh.documents[0]._all_models;
     const models = all instanceof Map ? [...all.values()] : [...all];"""
 FIGURE = (
     """(name) => {"""
     + MODELS
+    + LIVE_MODEL
     + """
-    const figure = Bokeh.documents[0].get_model_by_name(name);
+    const figure = live(name);
     if (!figure) return null;
     const glyphs = figure.renderers.filter((r) => r.type === "GlyphRenderer" && r.visible);
     const legends = models.filter((m) => m.type === "Legend" && figure.center.includes(m));
@@ -100,7 +105,7 @@ def test_runs_pattern_overlays_runs_with_their_names_in_the_legend(
 
     wait_until(lambda: column("sv:loss:a/v", "v") == A, message="run a drawn")
     wait_until(lambda: column("sv:loss:b/v", "v") == B, message="run b drawn")
-    figure = page.evaluate(FIGURE, "sv-figure:loss")
+    figure = wait_until(lambda: page.evaluate(FIGURE, "sv-figure:loss"), message="one figure")
     assert sorted(figure["glyphs"]) == ["sv:loss:a/v", "sv:loss:b/v"]
     assert figure["labels"] == ["a", "b"]
     assert page.get_by_text("runs: a, b").count() == 1
@@ -123,7 +128,7 @@ def test_runs_pattern_overlays_runs_with_their_names_in_the_legend(
     wait_until(smoothed, message="b smoothed")
     smoothed_a = column("sv:loss:a/v_smoothed", "v_smoothed")
     assert smoothed_a == pytest.approx(tensorboard_smoothing(A, 0.6))
-    figure = page.evaluate(FIGURE, "sv-figure:loss")
+    figure = wait_until(lambda: page.evaluate(FIGURE, "sv-figure:loss"), message="one figure")
     assert len(figure["glyphs"]) == 4
     assert figure["labels"] == ["a", "b"]
     page.screenshot(path=str(tmp_path / "compare-smoothed.png"))
