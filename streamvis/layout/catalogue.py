@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from streamvis.layout.fields import KindSchema
 
 _REGISTRY: Registry[KindSchema] = Registry()
-_KINDS = _REGISTRY.entries  # tests add a kind here for one test
 
 
 def register(schema: KindSchema) -> None:

@@ -43,7 +43,6 @@ class SourceType(NamedTuple):
 
 
 _REGISTRY: Registry[SourceType] = Registry()
-_TYPES = _REGISTRY.entries  # tests add a type here for one test
 
 
 def register(source_type: SourceType) -> None:

@@ -279,20 +279,28 @@ def _check_at(value: Any, path: Path_) -> tuple[int, int, int, int]:
     return top, left, height, width
 
 
+def _chosen(
+    raw: Mapping[str, Any], path: Path_, key: str, known: Mapping[str, Any], what: str, title: str
+) -> str:
+    """The value of the required `key` that picks an entry of `known` (a plot's kind, a
+    source's type); a Problem listing the choices, with a suggestion, when it does not."""
+    name = raw.get(key)
+    if name is None:
+        raise Problem(path, f"'{key}' is required (one of: {', '.join(known)})")
+    if not isinstance(name, str) or name not in known:
+        raise Problem(
+            (*path, key),
+            f"unknown {what} {shown(name)}.{suggest(name, known)} {title}: {', '.join(known)}.",
+        )
+    return name
+
+
 def _parse_plot(raw: Any, index: int) -> Plot:
     path: Path_ = ("plots", index)
     if not isinstance(raw, Mapping):
         raise Problem(path, f"each plot must be a mapping of keys, not {describe_type(raw)}")
     kinds = catalogue()
-    kind_name = raw.get("kind")
-    if kind_name is None:
-        raise Problem(path, f"'kind' is required (one of: {', '.join(kinds)})")
-    if not isinstance(kind_name, str) or kind_name not in kinds:
-        raise Problem(
-            (*path, "kind"),
-            f"unknown kind {shown(kind_name)}.{suggest(kind_name, kinds)} "
-            f"Kinds: {', '.join(kinds)}.",
-        )
+    kind_name = _chosen(raw, path, "kind", kinds, "kind", "Kinds")
     kind = kinds[kind_name]
     check_keys(raw, (*PLOT_KEYS, *kind.fields), path, f"a {kind_name} plot")
     required = [k for k, declared in kind.fields.items() if declared.required]
@@ -346,15 +354,7 @@ def _parse_source(raw: Any, index: int) -> Source:
     if not isinstance(raw, Mapping):
         raise Problem(path, f"each source must be a mapping of keys, not {describe_type(raw)}")
     types = source_types()
-    type_name = raw.get("type")
-    if type_name is None:
-        raise Problem(path, f"'type' is required (one of: {', '.join(types)})")
-    if not isinstance(type_name, str) or type_name not in types:
-        raise Problem(
-            (*path, "type"),
-            f"unknown source type {shown(type_name)}.{suggest(type_name, types)} "
-            f"Types: {', '.join(types)}.",
-        )
+    type_name = _chosen(raw, path, "type", types, "source type", "Types")
     settings = types[type_name].settings
     check_keys(raw, (*SOURCE_KEYS, *settings), path, f"a {type_name} source")
     for key in ("name", "stream", *(k for k, s in settings.items() if s.required)):

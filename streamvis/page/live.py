@@ -114,19 +114,19 @@ class LivePage(Viewer):
                 self.problem = str(exc)
         return self.runs
 
-    def _layout(self) -> tuple[Any, Layout | None]:
-        """(a key that changes when the layout to draw does, that layout): what the hub
-        holds, validated here when it is plain data (a PUT, or replayed from the store)."""
-        key, held = self._held_layout()
+    def _validated(self, key: Any, held: Any) -> Layout | None:
+        """The layout to draw for what the hub holds: plain data (a PUT, or replayed from
+        the store) is validated here; data that no longer makes a layout draws nothing."""
         try:
-            return key, as_layout(held, self._layout_run or self.home)
-        except SpecError as exc:  # stored by an older version, say: drawn as no layout
+            return as_layout(held, self._layout_run or self.home)
+        except SpecError as exc:  # stored by an older version, say
             if key != self._refused_key:
                 self._refused_key = key
                 log.error("%s", exc)
-            return key, None
+            return None
 
     def _held_layout(self) -> tuple[Any, Any]:
+        """(a key that changes when the layout to draw does, what the hub holds for it)."""
         self._layout_run = None if self.fixed is not None else self.home
         if self.problem is not None:
             return "problem", None
@@ -185,13 +185,13 @@ class LivePage(Viewer):
     def rebuild_if_changed(self) -> bool:
         """Swap in the run's current layout (or set of compared runs) if it changed; True
         when the page was rebuilt."""
-        version, layout = self._layout()
+        version, held = self._held_layout()
         source = self._layout_run and self.hub.layout_file(self._layout_run)
         self.layout_error.show(source or None)  # a layout file's edit that did not load
         if version == self.version or time.monotonic() < self._retry_at:
             return False
         try:
-            self._build(layout)
+            self._build(self._validated(version, held))  # only when the layout changed
         except Exception:  # keep what is drawn; build again from scratch a second later
             if version != self._failed_version:
                 log.exception("the page of run '%s' could not be rebuilt; retrying", self.run)

@@ -51,7 +51,7 @@ STEP = Kind(
 def step_kind(monkeypatch: pytest.MonkeyPatch) -> Kind:
     """The kind of docs/layout.md's 'Adding a kind', registered for one test."""
     monkeypatch.setitem(KINDS, "step", STEP)
-    monkeypatch.setitem(catalogue._KINDS, "step", STEP)
+    monkeypatch.setitem(catalogue._REGISTRY.entries, "step", STEP)
     return STEP
 
 

@@ -321,7 +321,7 @@ def test_a_new_source_class_is_validated_like_the_others(monkeypatch):
         TYPE = "counter"
         SETTINGS = {"every": source_types.Setting(check_count, default=5)}
 
-    monkeypatch.setitem(source_types._TYPES, "counter", declaration(CounterSource))
+    monkeypatch.setitem(source_types._REGISTRY.entries, "counter", declaration(CounterSource))
     raw = {"name": "c", "type": "counter", "stream": "s"}
     layout = layout_from_dict({"plots": [PLOT], "sources": [raw]})
     assert layout.sources == (Source("c", "counter", "s", {"every": 5}),)
