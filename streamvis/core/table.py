@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
+from streamvis.core.lod import ARRIVAL, View, reference_view
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
 from streamvis.errors import StreamError
@@ -284,6 +286,34 @@ class Table:
             first, batch = self._ring.read(since, limit)
             times = self._ring.read_times(since, limit)
             return Snapshot(first, self._ring.hi, batch, times)
+
+    def view(
+        self,
+        x: str,
+        columns: Sequence[str],
+        lo: float | None,
+        hi: float | None,
+        width: int,
+        raw_limit: int,
+    ) -> View:
+        """The level-of-detail view of `columns` against `x` (a column, or ARRIVAL for each
+        row's arrival time) for the x range [lo, hi] (None: the whole run) at `width` pixel
+        columns; see streamvis/core/lod.py. Columns the stream lacks are left out."""
+        with self._lock:
+            _, batch = self._ring.read(self._ring.lo)
+            if x == ARRIVAL:
+                xs = self._ring.read_times(self._ring.lo).astype("float64")
+            else:
+                xs = batch.get(x, np.empty(0))
+            numeric = {
+                name: batch[name]
+                for name in columns
+                if name in batch and batch[name].dtype.kind in "biuf"
+            }
+            if xs.dtype.kind not in "biuf":
+                xs, numeric = np.empty(0), {}
+            found = reference_view(xs, numeric, lo, hi, width, raw_limit)
+            return replace(found, next_seq=self._ring.hi, generation=self.generation)
 
     def first_arrival(self) -> int | None:
         """Arrival time (ns since the epoch) of the oldest row kept; None when empty."""
