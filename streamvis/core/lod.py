@@ -21,11 +21,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 # The x of a view may be this pseudo column: each row's arrival time (int64 ns since epoch).
 ARRIVAL = "@arrival"
+
+
+class RawRows(Protocol):
+    """Where a summary reads raw rows it does not hold (pixel column edges, zoomed-in
+    ranges): the table's memory, or the store for history memory no longer holds."""
+
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Values of `columns` (ARRIVAL: arrival ns) for the rows with seq in [start, stop)."""
+        ...
 
 
 @dataclass(frozen=True)
