@@ -1,0 +1,361 @@
+"""Level-of-detail costs (issue 12): memory per row, append cost with the summary, server time
+per view (memory and store), and, with bench/lod_page.py, a 10-million-row page in Chromium.
+
+    python bench/lod.py                          # 1e5, 1e6, 1e7, 1e8 rows; page at 1e7
+    python bench/lod.py --sizes 1e5,1e6 --quick  # smoke run (numbers not for reporting)
+    python bench/lod.py --parts append,view      # some parts only (memory, append, view, page)
+
+Rows are {step: int64, y: float32 random walk}. Every measurement runs in a fresh process
+(`--child ...`), and the variants of one size run interleaved round by round, so noise hits
+them alike; ratios are taken within a round, then the median over rounds.
+
+- memory: RSS of the process after streaming N rows minus before making the hub, per row,
+  against the 12 raw bytes of a row (int64 + float32); the hub's own byte count when it
+  has one (`Hub.nbytes`); whether every row is still in memory.
+- append: seconds per row of `Hub.stream` filling a hub to N rows in 1,000-row batches, then
+  per single-row dict written on top of N rows; the anchor is a plain numpy ring append of
+  the same rows (preallocated columns, slice or item assignment) and, when the hub has a
+  switch to turn its summary off, the same hub without it.
+- view: `Table.view` for random ranges (span log-uniform from 1,000 rows to the whole run)
+  at widths 1,400-1,800; p95/median ms. With a store: a hub with a SQLite store and a memory
+  budget of 10% of the rows, so most ranges are answered from rows only the store holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import inspect
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import streamvis as sv
+from streamvis.core.hub import Hub
+
+BATCH = 1_000
+SINGLE_ROWS = 200_000  # single-row writes timed on top of the N rows
+RAW_BYTES = 12  # int64 step + float32 y
+RAW_LIMIT = 10_000  # a range of at most this many rows is answered raw (the `points` default)
+VIEW_SECONDS = 90.0  # at most this long per set of views (the brute-force placeholder is slow)
+STORE_SHARE = 0.10  # the store hub keeps this share of the rows' bytes in memory
+HERE = Path(__file__).resolve()
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def walk_pool(seed: int = 0, count: int = 256) -> list[np.ndarray]:
+    """`count` float32 batches of a random walk, reused while filling (no data made in the
+    timed loop, and the pool is allocated before the memory baseline)."""
+    rng = np.random.default_rng(seed)
+    start = 0.0
+    pool = []
+    for _ in range(count):
+        values = start + np.cumsum(rng.standard_normal(BATCH))
+        start = float(values[-1])
+        pool.append(values.astype(np.float32))
+    return pool
+
+
+def hub_options() -> set[str]:
+    """Names of the keyword arguments `Hub` takes in this checkout."""
+    return set(inspect.signature(Hub).parameters)
+
+
+def summary_switch() -> dict[str, Any] | None:
+    """Keyword arguments that make a Hub without its level-of-detail summary, or None when
+    this checkout has no such switch."""
+    options = hub_options()
+    for name in ("summary", "lod"):
+        if name in options:
+            return {name: False}
+    return None
+
+
+def make_hub(rows: int, variant: str, store_path: str | None = None) -> Hub:
+    """A hub able to keep `rows` (+ the single-row writes) in memory, or with a store and a
+    budget of STORE_SHARE of the rows' bytes."""
+    options: dict[str, Any] = {"retain": rows + SINGLE_ROWS + BATCH}
+    if variant == "off":
+        options.update(summary_switch() or {})
+    if store_path is not None:
+        from streamvis.store import open_store
+
+        options["store"] = open_store(store_path)
+        options["memory"] = max(int(rows * STORE_SHARE) * RAW_BYTES, 1 << 20)
+        options.pop("retain")
+    return Hub(**options)
+
+
+class NumpyRing:
+    """The floor: preallocated numpy columns, a batch copied in by slice assignment, a row
+    dict by item assignment. No schema checks, no arrival times, no summary."""
+
+    def __init__(self, capacity: int) -> None:
+        self.step = np.empty(capacity, dtype=np.int64)
+        self.y = np.empty(capacity, dtype=np.float32)
+        self.size = 0
+
+    def stream(self, name: str, data: dict[str, Any]) -> int:
+        step = data["step"]
+        if isinstance(step, np.ndarray):
+            stop = self.size + len(step)
+            self.step[self.size : stop] = step
+            self.y[self.size : stop] = data["y"]
+            self.size = stop
+            return len(step)
+        self.step[self.size] = step
+        self.y[self.size] = data["y"]
+        self.size += 1
+        return 1
+
+
+def child_append(rows: int, variant: str) -> dict[str, Any]:
+    """Fill to `rows` in 1,000-row batches, then write SINGLE_ROWS single rows; seconds of
+    the stream calls only, and the memory they left held."""
+    pool = walk_pool()
+    gc.collect()
+    before = rss_bytes()
+    sink: Any = NumpyRing(rows + SINGLE_ROWS) if variant == "floor" else make_hub(rows, variant)
+    spent = 0.0
+    for first in range(0, rows, BATCH):
+        batch = {"step": np.arange(first, first + BATCH, dtype=np.int64)}
+        batch["y"] = pool[(first // BATCH) % len(pool)]
+        began = time.perf_counter()
+        sink.stream("s", batch)
+        spent += time.perf_counter() - began
+    result: dict[str, Any] = {"batch_s_per_row": spent / rows}
+    if isinstance(sink, Hub):
+        sink.flush()
+    gc.collect()
+    result["rss_bytes"] = rss_bytes() - before
+    held = getattr(sink, "nbytes", None)
+    result["hub_bytes"] = held if isinstance(held, int) else None
+    table = sink.table("default", "s") if isinstance(sink, Hub) else None
+    if table is not None:
+        result["first_seq"] = table.first_seq
+        result["y_dtype"] = str(sink.read("s", since=table.next_seq - 1)["y"].dtype)
+    float32 = table is None or result["y_dtype"] == "float32"
+    values = pool[0].tolist() if not float32 else list(pool[0])  # np.float32 keeps float32
+    single = [{"step": rows + index, "y": values[index % BATCH]} for index in range(SINGLE_ROWS)]
+    began = time.perf_counter()
+    for row in single:
+        sink.stream("s", row)
+    result["single_s_per_row"] = (time.perf_counter() - began) / SINGLE_ROWS
+    if table is not None:
+        result["y_dtype_after_single"] = str(sink.read("s", since=table.next_seq - 1)["y"].dtype)
+    return result
+
+
+def random_ranges(rows: int, count: int, seed: int, store_rows: int = 0) -> list[tuple]:
+    """(lo, hi, width) for random ranges of step; with `store_rows`, every other range
+    starts among the first `store_rows` rows (held only by the store)."""
+    rng = np.random.default_rng(seed)
+    ranges = []
+    for index in range(count):
+        span = int(np.exp(rng.uniform(np.log(1_000), np.log(rows))))
+        top = max(1, (store_rows if store_rows and index % 2 == 0 else rows) - 1)
+        lo = float(rng.uniform(0, min(top, rows - span)))
+        ranges.append((lo, lo + span, int(rng.integers(1400, 1801))))
+    return ranges
+
+
+def child_view(rows: int, count: int, with_store: bool) -> dict[str, Any]:
+    """Fill a hub (or a store hub with a small budget), then time `count` random views."""
+    pool = walk_pool()
+    folder = tempfile.mkdtemp(prefix="streamvis-lod-bench-")
+    store_path = str(Path(folder) / "store.db") if with_store else None
+    if with_store and "memory" not in hub_options():
+        return {"skipped": "this checkout's Hub has no memory budget (Hub(memory=...))"}
+    hub = make_hub(rows, "hub", store_path)
+    began = time.perf_counter()
+    for first in range(0, rows, BATCH):
+        hub.stream("s", {"step": np.arange(first, first + BATCH), "y": pool[first // BATCH % 256]})
+    hub.flush(timeout=3600)
+    fill_s = time.perf_counter() - began
+    table = hub.table("default", "s")
+    assert table is not None
+    in_memory_from = table.first_seq
+    timings: list[tuple[float, bool, int, bool]] = []
+    first = table.view("step", ["y"], None, None, 1600, RAW_LIMIT)  # the whole run, first ask
+    deadline = time.monotonic() + VIEW_SECONDS
+    for lo, hi, width in random_ranges(rows, count, seed=rows, store_rows=in_memory_from):
+        started = time.perf_counter()
+        view = table.view("step", ["y"], lo, hi, width, RAW_LIMIT)
+        elapsed = time.perf_counter() - started
+        timings.append((elapsed, lo < in_memory_from, view.drawn, view.raw))
+        if time.monotonic() > deadline:
+            break
+    if store_path is not None and hub.store is not None:
+        hub.store.close()
+    return {
+        "fill_s": fill_s,
+        "first_rows_in_memory": in_memory_from,
+        "whole_run_drawn": first.drawn,
+        "whole_run_rows": first.rows,
+        "views": [list(item) for item in timings],
+    }
+
+
+def run_child(*args: str) -> dict[str, Any]:
+    """Run this script as a fresh child process; its last stdout line is JSON."""
+    command = [sys.executable, str(HERE), "--child", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=7200)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (share in 0..1); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(np.ceil(share * len(ordered))) - 1)]
+
+
+def median_ratio(rounds: list[dict[str, Any]], key: str, top: str, bottom: str) -> float:
+    """Median over rounds of top/bottom for `key`, both measured in the same round."""
+    ratios = [r[top][key] / r[bottom][key] for r in rounds if top in r and bottom in r]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def part_append(sizes: list[int], rounds: int) -> None:
+    """Memory and append cost: hub (+ hub without summary, if switchable) vs numpy floor."""
+    variants = ["hub", "floor"] + (["off"] if summary_switch() else [])
+    print("\nappend cost and memory: fresh process per (size, variant, round), interleaved")
+    print(f"  summary switch: {summary_switch() or 'none in this checkout'}")
+    header = (
+        f"  {'rows':>11} {'variant':8} {'batch ns/row':>12} {'x floor':>7} {'single us/row':>13} "
+        f"{'x floor':>7} {'RSS B/row':>9} {'hub B/row':>9} {'x raw':>6} {'all kept':>8}"
+    )
+    print(header)
+    for rows in sizes:
+        results: list[dict[str, Any]] = []
+        for index in range(rounds):
+            order = variants[index % len(variants) :] + variants[: index % len(variants)]
+            results.append({variant: run_child("append", str(rows), variant) for variant in order})
+        for variant in variants:
+            runs = [r[variant] for r in results if "error" not in r[variant]]
+            if not runs:
+                print(f"  {rows:>11,} {variant:8} error: {results[0][variant]['error']}")
+                continue
+            batch = statistics.median(r["batch_s_per_row"] for r in runs)
+            single = statistics.median(r["single_s_per_row"] for r in runs)
+            rss = statistics.median(r["rss_bytes"] for r in runs) / rows
+            hub_bytes = runs[0].get("hub_bytes")
+            shown_hub = f"{hub_bytes / rows:9.1f}" if hub_bytes else f"{'-':>9}"
+            kept = "-" if "first_seq" not in runs[0] else str(runs[0]["first_seq"] == 0)
+            print(
+                f"  {rows:>11,} {variant:8} {batch * 1e9:>12.1f} "
+                f"{median_ratio(results, 'batch_s_per_row', variant, 'floor'):>7.2f} "
+                f"{single * 1e6:>13.3f} "
+                f"{median_ratio(results, 'single_s_per_row', variant, 'floor'):>7.2f} "
+                f"{rss:>9.1f} {shown_hub} {rss / RAW_BYTES:>6.2f} {kept:>8}",
+                flush=True,
+            )
+        if "off" in variants:
+            batch = median_ratio(results, "batch_s_per_row", "hub", "off")
+            single = median_ratio(results, "single_s_per_row", "hub", "off")
+            print(f"  {rows:>11,} summary cost: batches x{batch:.2f}, single rows x{single:.2f}")
+        hub_runs = [r["hub"] for r in results if "error" not in r["hub"]]
+        if hub_runs:
+            dtypes = {(r.get("y_dtype"), r.get("y_dtype_after_single")) for r in hub_runs}
+            print(f"  {rows:>11,} y dtype after batches, after single rows: {sorted(dtypes)}")
+
+
+def part_view(sizes: list[int], count: int) -> None:
+    """p95 server time of one view, memory hub and store hub (fresh process each)."""
+    print(f"\nserver time per view: Table.view, random ranges, widths 1400-1800, raw_limit "
+          f"{RAW_LIMIT:,}; up to {count} views or {VIEW_SECONDS:.0f} s per set")  # fmt: skip
+    print(
+        f"  {'rows':>11} {'hub':6} {'from':7} {'views':>5} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'max ms':>8} {'max pts':>7} {'raw':>4} {'whole run':>9} {'fill s':>7}"
+    )
+    for rows in sizes:
+        for kind in ("memory", "store"):
+            result = run_child("view", str(rows), str(count), kind)
+            if "views" not in result:
+                print(f"  {rows:>11,} {kind:6} {result.get('skipped') or result.get('error')}")
+                continue
+            views = result["views"]
+            groups = [("all", views)]
+            if kind == "store":
+                groups += [("store", [v for v in views if v[1]]),
+                           ("memory", [v for v in views if not v[1]])]  # fmt: skip
+            for label, chosen in groups:
+                ms = [v[0] * 1000 for v in chosen]
+                print(
+                    f"  {rows:>11,} {kind:6} {label:7} {len(ms):>5} {percentile(ms, 0.5):>8.2f} "
+                    f"{percentile(ms, 0.95):>8.2f} {max(ms, default=float('nan')):>8.2f} "
+                    f"{max((v[2] for v in chosen), default=0):>7,} "
+                    f"{sum(1 for v in chosen if v[3]):>4} "
+                    f"{result['whole_run_drawn']:>9,} {result['fill_s']:>7.1f}",
+                    flush=True,
+                )
+            if kind == "store":
+                print(f"  {rows:>11,} store hub kept rows from seq "
+                      f"{result['first_rows_in_memory']:,} in memory")  # fmt: skip
+
+
+def child_main(args: list[str]) -> None:
+    """Entry of a child process: one measurement, printed as one JSON line."""
+    what, rows = args[0], int(float(args[1]))
+    if what == "append":
+        result = child_append(rows, args[2])
+    elif what == "view":
+        result = child_view(rows, int(args[2]), args[3] == "store")
+    else:
+        raise SystemExit(f"unknown child {what!r}")
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1e5,1e6,1e7,1e8", help="rows, comma separated")
+    parser.add_argument("--parts", default="append,view,page")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--views", type=int, default=200, help="random views per set")
+    parser.add_argument("--page-rows", type=float, default=1e7)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 20 views")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.child)
+        return
+    sizes = [int(float(size)) for size in args.sizes.split(",")]
+    rounds, views = (1, 20) if args.quick else (args.rounds, args.views)
+    parts = set(args.parts.split(","))
+    print(
+        f"streamvis {sv.__version__} level-of-detail bench, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+    print(f"load average at start: {os.getloadavg()}")
+    if parts & {"append", "memory"}:
+        part_append(sizes, rounds)
+    if "view" in parts:
+        part_view(sizes, views)
+    if "page" in parts:
+        from lod_page import part_page
+
+        part_page(int(args.page_rows), rounds)
+    print(f"load average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
