@@ -341,9 +341,10 @@ def main() -> None:
     sizes = [int(float(size)) for size in args.sizes.split(",")]
     rounds, views = (1, 20) if args.quick else (args.rounds, args.views)
     parts = set(args.parts.split(","))
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(
         f"streamvis {sv.__version__} level-of-detail bench, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"numpy {np.__version__}, {os.cpu_count()} CPUs, {now}"
     )
     print(f"load average at start: {os.getloadavg()}")
     if parts & {"append", "memory"}:

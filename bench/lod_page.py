@@ -171,7 +171,12 @@ def measure(browser: Any, url: str, names: tuple[str, str, str], rows: int) -> d
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)  # fmt: skip
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: errors.append(str(error)))
     result: dict[str, Any] = {"errors": errors}
     try:
@@ -239,7 +244,8 @@ def run_streamvis(browser: Any, rows: int, folder: Path) -> dict[str, Any]:
         wait_listening(server, port, 1800)
         ready = time.perf_counter() - began
         url = f"http://127.0.0.1:{port}/"
-        return {"server_ready_s": ready, **measure(browser, url, ("sv-figure:p", "sv:p:", "step"), rows)}  # fmt: skip
+        names = ("sv-figure:p", "sv:p:", "step")
+        return {"server_ready_s": ready, **measure(browser, url, names, rows)}
     finally:
         stop(server)
 
@@ -272,8 +278,11 @@ def part_page(rows: int, rounds: int) -> None:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="streamvis-lod-page-"))
-    print(f"\npage in headless Chromium, {rows:,} rows vs raw Bokeh {RAW_POINTS:,} points, "
-          f"viewport {VIEWPORT['width']}x{VIEWPORT['height']}, {rounds} interleaved rounds")  # fmt: skip
+    size = f"{VIEWPORT['width']}x{VIEWPORT['height']}"
+    print(
+        f"\npage in headless Chromium, {rows:,} rows vs raw Bokeh {RAW_POINTS:,} points, "
+        f"viewport {size}, {rounds} interleaved rounds"
+    )
     results: list[dict[str, Any]] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -287,8 +296,10 @@ def part_page(rows: int, rounds: int) -> None:
                 results.append(found)
                 for system in ("sv", "raw"):
                     shown = {k: v for k, v in found[system].items() if k != "errors"}
-                    print(f"  round {index} {system:3} {shown} "
-                          f"console errors: {len(found[system]['errors'])}", flush=True)  # fmt: skip
+                    errors = len(found[system]["errors"])
+                    print(
+                        f"  round {index} {system:3} {shown} console errors: {errors}", flush=True
+                    )
         finally:
             browser.close()
     print(f"  {'page':10} {'open s':>8} {'x raw':>6} {'pan s':>7} {'x raw':>6} {'points':>7} "
