@@ -10,8 +10,10 @@ the latest request once, so quick pans and zooms are coalesced and no stale requ
 - Following (on open and after reset): the view is the whole run; new rows are appended to
   the Buffers (Bokeh `stream`), and once more than one pixel width of rows was appended the
   whole-run view is resolved again, so a line holds at most about 5 x width points.
-- Zoomed or panned elsewhere: the user's x range stays; rows arriving inside it re-resolve
-  it (at most once a second), rows beyond it are drawn when the user pans there.
+- Zoomed or panned elsewhere: the user's x range stays (the browser's DataRange1d holds
+  it); new rows are still appended, so the live edge stays current, and the resolve after
+  a pixel width of them is the user's range at the plot's width plus the rows beyond it
+  at the same density (at most another width).
 - Smoothing is computed over the raw rows (the EMA of every row held; new rows continue it)
   and the smoothed series is drawn through its own views.
 """
@@ -19,7 +21,6 @@ the latest request once, so quick pans and zooms are coalesced and no stale requ
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,7 +44,6 @@ from streamvis.transforms.smoothing import (
 log = logging.getLogger("streamvis")
 DEFAULT_WIDTH = 1200  # pixel columns until the browser says how wide the plot is
 POINTS_PER_PIXEL = 4
-REFRESH_ZOOMED_S = 1.0  # a zoomed view with new rows inside it is re-resolved at most this often
 UNBOUNDED = 10**9  # the Buffers never drop rows themselves: the feed bounds what they hold
 
 
@@ -165,7 +165,6 @@ class LineFeed:
         self.following = True
         self.requested: tuple[float, float] | None = None  # the user's x range, axis units
         self.pending = True  # a whole resolve is due (events, width, weight, axis)
-        self.resolved_at = 0.0
         self.figure: Any = None
         self.note: Any = None
         self.layout: Layout | None = None
@@ -270,7 +269,6 @@ class LineFeed:
         sent = 0
         whole = self.pending
         self.pending = False
-        now = time.monotonic()
         for run, state in self.runs.items():
             table = self.hub.table(run, self.plot.stream)
             if table is None or not state.buffers:
@@ -278,14 +276,8 @@ class LineFeed:
             if whole or state.failed or state.generation != table.generation:
                 sent += self._resolve(run, state, table)
                 continue
-            if table.next_seq <= state.cursor:
-                continue
-            if self.following:
+            if table.next_seq > state.cursor:
                 sent += self._append(run, state, table)
-            elif now - self.resolved_at >= REFRESH_ZOOMED_S and self._inside(state, table):
-                sent += self._resolve(run, state, table)
-            else:
-                state.cursor = table.next_seq  # beyond the user's view: drawn on a pan
         if sent:
             self._update_note()
         return sent
@@ -335,9 +327,10 @@ class LineFeed:
         lo, hi = self._range(state)
         x = ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
         view = table.view(x, self.plot.y, lo, hi, width, raw_limit)
+        if lo is not None and hi is not None and hi > lo:
+            view = self._with_live_edge(table, x, view, lo, hi, width)
         state.generation, state.cursor, state.view = view.generation, view.next_seq, view
         state.appended = 0
-        self.resolved_at = time.monotonic()
         if self.x_axis == "relative" and state.origin is None:
             state.origin = table.first_arrival()
         for column in self.plot.y:
@@ -347,6 +340,31 @@ class LineFeed:
                 smoothed = self._smoothed_view(state, table, x, column, lo, hi, width, raw_limit)
                 self._replace(state, smoothed_name(column), smoothed)
         return view.rows
+
+    def _with_live_edge(
+        self, table: Any, x: str, view: View, lo: float, hi: float, width: int
+    ) -> View:
+        """The user's range, and the rows beyond it at the same pixel density (at most
+        another `width` columns), so the newest rows stay in the page while zoomed."""
+        whole = table.view(x, self.plot.y, hi, None, 1, 0)
+        last = whole.hi
+        if not np.isfinite(last) or last <= hi:
+            return view
+        beyond = max(1, min(width, round(width * (last - hi) / (hi - lo))))
+        raw_limit = POINTS_PER_PIXEL * beyond
+        edge = table.view(x, self.plot.y, hi, last, beyond, raw_limit)
+        lines = {}
+        for name, line in view.lines.items():
+            more = edge.lines.get(name)
+            if more is None or not len(more):
+                lines[name] = line
+                continue
+            keep = more.x > hi
+            lines[name] = Line(
+                np.concatenate([line.x[line.x <= hi], more.x[keep]]),
+                np.concatenate([line.y[line.x <= hi], more.y[keep]]),
+            )
+        return replace(view, lines=lines, raw=view.raw and edge.raw, next_seq=edge.next_seq)
 
     def _smoothed_view(
         self,
@@ -376,8 +394,8 @@ class LineFeed:
         return as_float(xs), np.asarray(values, dtype=np.float64)
 
     def _append(self, run: str, state: RunState, table: Any) -> int:
-        """New rows while following: send them as deltas, or resolve the whole run again
-        once more than a pixel width of them was appended since the last whole view."""
+        """New rows: send them as deltas, or resolve again once more than a pixel width of
+        them was appended since the last view."""
         snapshot = table.snapshot(state.cursor)
         rows = len(snapshot.times)
         width, _ = self._limit()
@@ -412,16 +430,6 @@ class LineFeed:
                 state.view.generation,
             )
         return rows
-
-    def _inside(self, state: RunState, table: Any) -> bool:
-        """Whether rows newer than the last view may fall inside the user's x range."""
-        view = state.view
-        return view is None or view.hi >= self._last_drawn_x(view)
-
-    @staticmethod
-    def _last_drawn_x(view: View) -> float:
-        ends = [float(line.x[-1]) for line in view.lines.values() if len(line.x)]
-        return max(ends, default=float("-inf"))
 
     def _frame(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> pd.DataFrame:
         """A Buffer frame in the axis' units: steps, datetimes or seconds since the origin."""
