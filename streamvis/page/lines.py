@@ -11,9 +11,9 @@ the latest request once, so quick pans and zooms are coalesced and no stale requ
   the Buffers (Bokeh `stream`), and once more than one pixel width of rows was appended the
   whole-run view is resolved again, so a line holds at most about 5 x width points.
 - Zoomed or panned elsewhere: the user's x range stays (the browser's DataRange1d holds
-  it); new rows are still appended, so the live edge stays current, and the resolve after
-  a pixel width of them is the user's range at the plot's width plus the rows beyond it
-  at the same density (at most another width).
+  it); new rows are still appended, so rows arriving inside that range show at once, and
+  after a pixel width of them the user's range is resolved again (rows beyond it are
+  drawn when the user pans there: a pan is a new request).
 - Smoothing is computed over the raw rows (the EMA of every row held; new rows continue it)
   and the smoothed series is drawn through its own views.
 """
@@ -327,8 +327,6 @@ class LineFeed:
         lo, hi = self._range(state)
         x = ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
         view = table.view(x, self.plot.y, lo, hi, width, raw_limit)
-        if lo is not None and hi is not None and hi > lo:
-            view = self._with_live_edge(table, x, view, lo, hi, width)
         state.generation, state.cursor, state.view = view.generation, view.next_seq, view
         state.appended = 0
         if self.x_axis == "relative" and state.origin is None:
@@ -340,31 +338,6 @@ class LineFeed:
                 smoothed = self._smoothed_view(state, table, x, column, lo, hi, width, raw_limit)
                 self._replace(state, smoothed_name(column), smoothed)
         return view.rows
-
-    def _with_live_edge(
-        self, table: Any, x: str, view: View, lo: float, hi: float, width: int
-    ) -> View:
-        """The user's range, and the rows beyond it at the same pixel density (at most
-        another `width` columns), so the newest rows stay in the page while zoomed."""
-        whole = table.view(x, self.plot.y, hi, None, 1, 0)
-        last = whole.hi
-        if not np.isfinite(last) or last <= hi:
-            return view
-        beyond = max(1, min(width, round(width * (last - hi) / (hi - lo))))
-        raw_limit = POINTS_PER_PIXEL * beyond
-        edge = table.view(x, self.plot.y, hi, last, beyond, raw_limit)
-        lines = {}
-        for name, line in view.lines.items():
-            more = edge.lines.get(name)
-            if more is None or not len(more):
-                lines[name] = line
-                continue
-            keep = more.x > hi
-            lines[name] = Line(
-                np.concatenate([line.x[line.x <= hi], more.x[keep]]),
-                np.concatenate([line.y[line.x <= hi], more.y[keep]]),
-            )
-        return replace(view, lines=lines, raw=view.raw and edge.raw, next_seq=edge.next_seq)
 
     def _smoothed_view(
         self,

@@ -145,9 +145,11 @@ def test_points_caps_the_points_drawn_not_the_history(render) -> None:
     view.session.tick()
     short = view.column("sv:short:y", "x")
     assert len(short) <= 20
-    assert short[0] == 0 and short[-1] == 299  # the whole run, first row to last
+    assert short[0] == 0
+    assert short[-1] == 299
     drawn = view.column("sv:short:y", "y")
-    assert drawn.min() == values.min() and drawn.max() == values.max()
+    assert drawn.min() == values.min()
+    assert drawn.max() == values.max()
     assert view.model("sv-lod:short").text == "300 rows, 20 drawn"
     np.testing.assert_array_equal(view.column("sv:long:y", "x"), np.arange(300))  # raw
     assert view.model("sv-lod:long").text == "300 rows (raw)"
