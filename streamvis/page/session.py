@@ -21,6 +21,7 @@ import pandas as pd
 from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
+from streamvis.page.lines import LineFeed, replace_buffer
 from streamvis.transforms.crossfilter import Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
@@ -106,27 +107,15 @@ class Target:
                 self.origin = self.first_time()
             frame = with_times(frame, update.times, self.origin)
         if restart:
-            self._restart(frame)
-        self.buffer.send(frame)
+            replace_buffer(self.buffer, frame)
+        else:
+            self.buffer.send(frame)
         return len(frame)
 
     def redraw(self, table: pd.DataFrame | None = None) -> None:
         """Replace what the plot shows with its state's table (summaries are small)."""
         table = self.state.table() if table is None else table
-        self._restart(table)
-        self.buffer.send(table)
-
-    def _restart(self, frame: pd.DataFrame) -> None:
-        """Empty the Buffer (with the new data's dtypes) so the next send redraws in full.
-
-        HoloViews streams only the tail when a Buffer's event count moved by exactly one;
-        stepping it one further makes the next send replace the whole data source in one
-        message, so viewers never see the empty plot that `Buffer.clear()` would draw."""
-        import param
-
-        self.buffer._count += 1
-        with param.parameterized.edit_constant(self.buffer):
-            self.buffer.data = frame.iloc[:0]
+        replace_buffer(self.buffer, table)
 
     def _fail(self, problem: SpecError) -> None:
         message = str(problem)
@@ -160,6 +149,7 @@ class LiveSession:
         # by stream; a stream of another run (runs compared on one page) by "run/stream"
         self.feeds: dict[str, Feed] = {}
         self.crossfilters: dict[tuple[str, str], Crossfilter] = {}
+        self.lines: dict[str, LineFeed] = {}  # level-of-detail line plots, by plot id
         self.document: Any = None  # the Bokeh document this session's plots live in
         self._resume_at = 0.0
 
@@ -187,6 +177,10 @@ class LiveSession:
         timed = WALL in getattr(buffer.data, "columns", ())
         first = (lambda: first_arrival(self.hub, run, plot.stream)) if timed else None
         feed.targets.append(Target(plot, buffer, show_error, reread, state, first))
+
+    def add_lines(self, feed: LineFeed) -> None:
+        """Draw a line plot from level-of-detail views, brought up to date every tick."""
+        self.lines[feed.plot.id] = feed
 
     def crossfilter(self, stream: str, name: str) -> Crossfilter:
         """This session's group `name` over `stream`; a selection in it redraws its members."""
@@ -219,7 +213,7 @@ class LiveSession:
         started = time.monotonic()
         updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
         updates = [(feed, update) for feed, update in updates if update is not None]
-        if not updates:
+        if not updates and not self.lines:
             return 0
         frozen = self.document.models.freeze() if self.document is not None else nullcontext()
         sent = 0
@@ -230,6 +224,11 @@ class LiveSession:
                         sent += target.apply(update, self.layout)
                     except Exception:  # one broken plot must not stop the others updating
                         log.exception("plot '%s' failed to update", target.plot.id)
+            for lines in list(self.lines.values()):
+                try:
+                    sent += lines.tick(self.layout)
+                except Exception:
+                    log.exception("plot '%s' failed to update", lines.plot.id)
         self._resume_at = started + TICK_DUTY_LIMIT * (time.monotonic() - started)
         return sent
 
@@ -246,6 +245,8 @@ class LiveSession:
     def drop(self, plot_ids: set[str]) -> None:
         """Stop drawing these plots (a layout edit removed them): a stream no plot draws any
         more is unsubscribed, and a crossfilter member leaves its group, selection too."""
+        for plot_id in plot_ids & set(self.lines):
+            del self.lines[plot_id]
         for key, feed in list(self.feeds.items()):
             feed.targets = [t for t in feed.targets if t.plot.id not in plot_ids]
             if not feed.targets:
@@ -264,6 +265,8 @@ class LiveSession:
         for feed in self.feeds.values():
             for target in feed.targets:
                 target.plot = plots.get(target.plot.id, target.plot)
+        for lines in self.lines.values():
+            lines.replot(plots.get(lines.plot.id, lines.plot))
 
     def refill(self, plot_ids: set[str]) -> None:
         """New plots joined streams this session already reads: the next tick sends those
@@ -278,3 +281,4 @@ class LiveSession:
         for feed in self.feeds.values():
             feed.subscription.close()
         self.feeds.clear()
+        self.lines.clear()
