@@ -45,7 +45,7 @@ from streamvis.core.hub import Hub
 BATCH = 1_000
 SINGLE_ROWS = 200_000  # single-row writes timed on top of the N rows
 RAW_BYTES = 12  # int64 step + float32 y
-RAW_LIMIT = 10_000  # a range of at most this many rows is answered raw (the `points` default)
+POINTS_PER_PIXEL = 4  # a range of at most 4 x width rows is answered raw, as the page asks
 VIEW_SECONDS = 90.0  # at most this long per set of views (the brute-force placeholder is slow)
 STORE_SHARE = 0.10  # the store hub keeps this share of the rows' bytes in memory
 HERE = Path(__file__).resolve()
@@ -192,11 +192,13 @@ def child_view(rows: int, count: int, with_store: bool) -> dict[str, Any]:
     assert table is not None
     in_memory_from = table.first_seq
     timings: list[tuple[float, bool, int, bool]] = []
-    first = table.view("step", ["y"], None, None, 1600, RAW_LIMIT)  # the whole run, first ask
+    first = table.view(
+        "step", ["y"], None, None, 1600, 1600 * POINTS_PER_PIXEL
+    )  # the whole run, first ask
     deadline = time.monotonic() + VIEW_SECONDS
     for lo, hi, width in random_ranges(rows, count, seed=rows, store_rows=in_memory_from):
         started = time.perf_counter()
-        view = table.view("step", ["y"], lo, hi, width, RAW_LIMIT)
+        view = table.view("step", ["y"], lo, hi, width, width * POINTS_PER_PIXEL)
         elapsed = time.perf_counter() - started
         timings.append((elapsed, lo < in_memory_from, view.drawn, view.raw))
         if time.monotonic() > deadline:
@@ -281,8 +283,10 @@ def part_append(sizes: list[int], rounds: int) -> None:
 
 def part_view(sizes: list[int], count: int) -> None:
     """p95 server time of one view, memory hub and store hub (fresh process each)."""
-    print(f"\nserver time per view: Table.view, random ranges, widths 1400-1800, raw_limit "
-          f"{RAW_LIMIT:,}; up to {count} views or {VIEW_SECONDS:.0f} s per set")  # fmt: skip
+    print(
+        f"\nserver time per view: Table.view, random ranges, widths 1400-1800, raw_limit "
+        f"{POINTS_PER_PIXEL} x width; up to {count} views or {VIEW_SECONDS:.0f} s per set"
+    )
     print(
         f"  {'rows':>11} {'hub':6} {'from':7} {'views':>5} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'max ms':>8} {'max pts':>7} {'raw':>4} {'whole run':>9} {'fill s':>7}"

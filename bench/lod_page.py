@@ -11,6 +11,7 @@ in a child process that streamed the rows first) against a raw Bokeh server page
   redrawn: streamvis, until the sources were answered for the new range (no x beyond 80%
   of the run is left); raw Bokeh, until the x range moved; then the view has finished
   drawing and one animation frame passed.
+- both wait, when the page has the note `sv-lod:p`, until it agrees with the sources.
 - points held: the longest x column over the page's line sources after open; JS heap.
 """
 
@@ -166,6 +167,15 @@ def wait_state(page: Any, names: tuple[str, str, str], test: Any, what: str) -> 
         time.sleep(0.01)
 
 
+def note_agrees(state: dict[str, Any]) -> bool:
+    """The plot's note (`sv-lod:<plot id>`, when the page has one) tells what the sources
+    hold: "N rows, M drawn" with M the points of the longest line, or "(raw)"."""
+    label = state["label"]
+    if label is None:
+        return True
+    return "raw" in label or label.endswith(f"{state['held']:,} drawn")
+
+
 def measure(browser: Any, url: str, names: tuple[str, str, str], rows: int) -> dict[str, Any]:
     """Open `url`, time until drawn, then one pan until redrawn; points held, heap, errors."""
     context = browser.new_context(viewport=VIEWPORT)
@@ -184,7 +194,8 @@ def measure(browser: Any, url: str, names: tuple[str, str, str], rows: int) -> d
         page.goto(url, wait_until="commit", timeout=DEADLINE * 1000)
 
         def drawn(state: dict[str, Any]) -> bool:
-            return state["done"] and state["lo"] <= 0 and state["hi"] >= rows - 1
+            whole = state["lo"] <= 0 and state["hi"] >= rows - 1
+            return whole and state["done"] and note_agrees(state)
 
         try:
             state = wait_state(page, names, drawn, "open")
@@ -208,7 +219,7 @@ def measure(browser: Any, url: str, names: tuple[str, str, str], rows: int) -> d
             moved = now["start"] < start_before - 0.2 * span
             if names[1].startswith("sv:"):
                 moved = moved and now["hi"] < 0.8 * rows and now["held"] > 0
-            return moved and now["done"]
+            return moved and now["done"] and note_agrees(now)
 
         page.mouse.move(x, y)
         began = time.perf_counter()
