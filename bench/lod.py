@@ -202,7 +202,7 @@ def child_view(rows: int, count: int, with_store: bool) -> dict[str, Any]:
     table = hub.table("default", "s")
     assert table is not None
     in_memory_from = table.first_seq
-    timings: list[tuple[float, bool, int, bool]] = []
+    timings: list[tuple[float, bool, int, bool, int]] = []
     first = table.view(
         "step", ["y"], None, None, 1600, 1600 * POINTS_PER_PIXEL
     )  # the whole run, first ask
@@ -211,7 +211,7 @@ def child_view(rows: int, count: int, with_store: bool) -> dict[str, Any]:
         started = time.perf_counter()
         view = table.view("step", ["y"], lo, hi, width, width * POINTS_PER_PIXEL)
         elapsed = time.perf_counter() - started
-        timings.append((elapsed, lo < in_memory_from, view.drawn, view.raw))
+        timings.append((elapsed, lo < in_memory_from, view.drawn, view.raw, view.rows))
         if time.monotonic() > deadline:
             break
     if store_path is not None and hub.store is not None:
@@ -300,7 +300,7 @@ def part_view(sizes: list[int], count: int) -> None:
     )
     print(
         f"  {'rows':>11} {'hub':6} {'from':7} {'views':>5} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'max ms':>8} {'max pts':>7} {'raw':>4} {'whole run':>9} {'fill s':>7}"
+        f"{'max ms':>8} {'max pts':>7} {'raw':>4} {'empty':>5} {'fill s':>7}"
     )
     for rows in sizes:
         for kind in ("memory", "store"):
@@ -319,13 +319,15 @@ def part_view(sizes: list[int], count: int) -> None:
                     f"  {rows:>11,} {kind:6} {label:7} {len(ms):>5} {percentile(ms, 0.5):>8.2f} "
                     f"{percentile(ms, 0.95):>8.2f} {max(ms, default=float('nan')):>8.2f} "
                     f"{max((v[2] for v in chosen), default=0):>7,} "
-                    f"{sum(1 for v in chosen if v[3]):>4} "
-                    f"{result['whole_run_drawn']:>9,} {result['fill_s']:>7.1f}",
+                    f"{sum(1 for v in chosen if v[3]):>4} {sum(1 for v in chosen if not v[4]):>5} "
+                    f"{result['fill_s']:>7.1f}",
                     flush=True,
                 )
-            if kind == "store":
-                print(f"  {rows:>11,} store hub kept rows from seq "
-                      f"{result['first_rows_in_memory']:,} in memory")  # fmt: skip
+            print(
+                f"  {rows:>11,} {kind:6} whole-run view: {result['whole_run_rows']:,} rows, "
+                f"{result['whole_run_drawn']:,} drawn; rows in memory from seq "
+                f"{result['first_rows_in_memory']:,}"
+            )
 
 
 def child_main(args: list[str]) -> None:
