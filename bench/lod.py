@@ -101,7 +101,9 @@ def turn_summary_off() -> None:
 def make_hub(rows: int, variant: str, store_path: str | None = None) -> Hub:
     """A hub able to keep `rows` (+ the single-row writes) in memory, or with a store and a
     budget of STORE_SHARE of the rows' bytes."""
-    options: dict[str, Any] = {"retain": rows + SINGLE_ROWS + BATCH}
+    options: dict[str, Any] = {}
+    if inspect.signature(Hub).parameters["retain"].default is not None:  # a row cap by default
+        options["retain"] = rows + SINGLE_ROWS + BATCH
     if variant == "off":
         turn_summary_off()
     if store_path is not None:
@@ -109,7 +111,7 @@ def make_hub(rows: int, variant: str, store_path: str | None = None) -> Hub:
 
         options["store"] = open_store(store_path)
         options["memory"] = max(int(rows * STORE_SHARE) * RAW_BYTES, 1 << 20)
-        options.pop("retain")
+        options.pop("retain", None)
     return Hub(**options)
 
 

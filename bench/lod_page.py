@@ -55,13 +55,14 @@ RAW_APP = textwrap.dedent("""
 """)
 
 SERVE_CHILD = textwrap.dedent("""
-    import sys, time
+    import inspect, sys, time
     import numpy as np
     import streamvis as sv
     from streamvis.core.hub import Hub
 
     rows, port = int(sys.argv[1]), int(sys.argv[2])
-    hub = Hub(retain=rows + 1_000_000)
+    capped = inspect.signature(Hub).parameters["retain"].default is not None  # a row cap
+    hub = Hub(retain=rows + 1_000_000) if capped else Hub()  # else the default memory budget
     rng = np.random.default_rng(0)
     level = 0.0
     for first in range(0, rows, 1_000_000):
