@@ -44,6 +44,7 @@ from streamvis.core.hub import Hub
 
 BATCH = 1_000
 SINGLE_ROWS = 200_000  # single-row writes timed on top of the N rows
+BLOCK = 64  # batches each variant writes before the next one's turn
 RAW_BYTES = 12  # int64 step + float32 y
 POINTS_PER_PIXEL = 4  # a range of at most 4 x width rows is answered raw, as the page asks
 VIEW_SECONDS = 90.0  # at most this long per set of views (the brute-force placeholder is slow)
@@ -79,33 +80,32 @@ def hub_options() -> set[str]:
 
 def summary_switch() -> str | None:
     """How this bench turns the summary off for the anchor: the hub has no switch, so the
-    child process replaces `Table._fold` (the summary's fold, run every few thousand rows)
-    with a no-op. None when this checkout's Table has no summary."""
+    anchor hub's table gets a no-op `_fold` (the summary's fold, run every few thousand
+    rows). None when this checkout's Table has no summary."""
     from streamvis.core.table import Table
 
     if not hasattr(Table, "_fold"):
         return None
-    return "Table._fold replaced by a no-op in the bench process"
+    return "the anchor hub's Table._fold is a no-op (set on that table only)"
 
 
-def turn_summary_off() -> None:
-    """Make every Table of this process skip its summary's fold (see `summary_switch`)."""
-    from streamvis.core.table import Table
+def turn_summary_off(hub: Hub) -> None:
+    """Make stream `s` of `hub` skip its summary's fold (see `summary_switch`)."""
+    table = hub.table("default", "s")
+    assert table is not None
 
-    def skip(table: Any) -> None:
+    def skip() -> None:
         table._summary.due = 1 << 62
 
-    Table._fold = skip  # type: ignore[method-assign]
+    table._fold = skip  # type: ignore[method-assign]
 
 
-def make_hub(rows: int, variant: str, store_path: str | None = None) -> Hub:
-    """A hub able to keep `rows` (+ the single-row writes) in memory, or with a store and a
-    budget of STORE_SHARE of the rows' bytes."""
+def make_hub(rows: int, store_path: str | None = None) -> Hub:
+    """A hub with this checkout's defaults (a row cap of `rows` + room where Hub caps rows
+    by default), or with a store and a budget of STORE_SHARE of the rows' raw bytes."""
     options: dict[str, Any] = {}
     if inspect.signature(Hub).parameters["retain"].default is not None:  # a row cap by default
         options["retain"] = rows + SINGLE_ROWS + BATCH
-    if variant == "off":
-        turn_summary_off()
     if store_path is not None:
         from streamvis.store import open_store
 
@@ -138,40 +138,78 @@ class NumpyRing:
         return 1
 
 
-def child_append(rows: int, variant: str) -> dict[str, Any]:
-    """Fill to `rows` in 1,000-row batches, then write SINGLE_ROWS single rows; seconds of
-    the stream calls only, and the memory they left held."""
-    pool = walk_pool()
-    gc.collect()
-    before = rss_bytes()
-    sink: Any = NumpyRing(rows + SINGLE_ROWS) if variant == "floor" else make_hub(rows, variant)
+def fill(sink: Any, rows: int, pool: list[np.ndarray], first: int = 0) -> float:
+    """Stream rows [first, rows) in 1,000-row batches; seconds spent in the stream calls."""
     spent = 0.0
-    for first in range(0, rows, BATCH):
-        batch = {"step": np.arange(first, first + BATCH, dtype=np.int64)}
-        batch["y"] = pool[(first // BATCH) % len(pool)]
+    for start in range(first, rows, BATCH):
+        batch = {"step": np.arange(start, start + BATCH, dtype=np.int64)}
+        batch["y"] = pool[(start // BATCH) % len(pool)]
         began = time.perf_counter()
         sink.stream("s", batch)
         spent += time.perf_counter() - began
-    result: dict[str, Any] = {"batch_s_per_row": spent / rows}
-    if isinstance(sink, Hub):
-        sink.flush()
+    return spent
+
+
+def y_dtype(hub: Hub) -> str:
+    """The dtype stream `s` keeps its y column in."""
+    table = hub.table("default", "s")
+    assert table is not None
+    return str(hub.read("s", since=table.next_seq - 1)["y"].dtype)
+
+
+def child_memory(rows: int) -> dict[str, Any]:
+    """RSS after streaming `rows` rows into a fresh hub, minus before; the hub's own count."""
+    pool = walk_pool()
     gc.collect()
-    result["rss_bytes"] = rss_bytes() - before
-    held = getattr(sink, "nbytes", None)
-    result["hub_bytes"] = held if isinstance(held, int) else None
-    table = sink.table("default", "s") if isinstance(sink, Hub) else None
-    if table is not None:
-        result["first_seq"] = table.first_seq
-        result["y_dtype"] = str(sink.read("s", since=table.next_seq - 1)["y"].dtype)
-    float32 = table is None or result["y_dtype"] == "float32"
-    values = pool[0].tolist() if not float32 else list(pool[0])  # np.float32 keeps float32
+    before = rss_bytes()
+    hub = make_hub(rows)
+    fill(hub, rows, pool)
+    gc.collect()
+    table = hub.table("default", "s")
+    assert table is not None
+    held = getattr(hub, "nbytes", None)
+    return {
+        "rss_bytes": rss_bytes() - before,
+        "hub_bytes": held if isinstance(held, int) else None,
+        "first_seq": table.first_seq,
+        "y_dtype": y_dtype(hub),
+        "memory_budget": getattr(hub, "memory", None),
+    }
+
+
+def child_append(rows: int) -> dict[str, Any]:
+    """The hub, the same hub with its summary off (when switchable) and the numpy floor,
+    filled side by side in blocks of BLOCK batches, then SINGLE_ROWS single-row dicts each
+    in blocks of 1,000: seconds per row of the stream calls only, per variant."""
+    pool = walk_pool()
+    sinks: dict[str, Any] = {"hub": make_hub(rows), "floor": NumpyRing(rows + SINGLE_ROWS)}
+    if summary_switch():
+        sinks["off"] = make_hub(rows)
+    for sink in sinks.values():
+        fill(sink, BATCH, pool)
+    if "off" in sinks:
+        turn_summary_off(sinks["off"])
+    spent = dict.fromkeys(sinks, 0.0)
+    step = BLOCK * BATCH
+    for start in range(BATCH, rows, step):
+        for name, sink in sinks.items():
+            spent[name] += fill(sink, min(rows, start + step), pool, start)
+    result: dict[str, Any] = {name: {"batch_s_per_row": spent[name] / rows} for name in sinks}
+    float32 = y_dtype(sinks["hub"]) == "float32"
+    values = list(pool[0]) if float32 else pool[0].tolist()  # np.float32 keeps float32
     single = [{"step": rows + index, "y": values[index % BATCH]} for index in range(SINGLE_ROWS)]
-    began = time.perf_counter()
-    for row in single:
-        sink.stream("s", row)
-    result["single_s_per_row"] = (time.perf_counter() - began) / SINGLE_ROWS
-    if table is not None:
-        result["y_dtype_after_single"] = str(sink.read("s", since=table.next_seq - 1)["y"].dtype)
+    spent = dict.fromkeys(sinks, 0.0)
+    for start in range(0, SINGLE_ROWS, BATCH):
+        block = single[start : start + BATCH]
+        for name, sink in sinks.items():
+            write = sink.stream
+            began = time.perf_counter()
+            for row in block:
+                write("s", row)
+            spent[name] += time.perf_counter() - began
+    for name in sinks:
+        result[name]["single_s_per_row"] = spent[name] / SINGLE_ROWS
+    result["dtypes"] = [y_dtype(sinks["hub"]), "float32" if float32 else "float64"]
     return result
 
 
@@ -195,7 +233,7 @@ def child_view(rows: int, count: int, with_store: bool) -> dict[str, Any]:
     store_path = str(Path(folder) / "store.db") if with_store else None
     if with_store and "memory" not in hub_options():
         return {"skipped": "this checkout's Hub has no memory budget (Hub(memory=...))"}
-    hub = make_hub(rows, "hub", store_path)
+    hub = make_hub(rows, store_path)
     began = time.perf_counter()
     for first in range(0, rows, BATCH):
         hub.stream("s", {"step": np.arange(first, first + BATCH), "y": pool[first // BATCH % 256]})
@@ -247,51 +285,64 @@ def percentile(values: list[float], share: float) -> float:
 def median_ratio(rounds: list[dict[str, Any]], key: str, top: str, bottom: str) -> float:
     """Median over rounds of top/bottom for `key`, both measured in the same round."""
     ratios = [r[top][key] / r[bottom][key] for r in rounds if top in r and bottom in r]
+    if top == bottom:
+        return 1.0 if ratios else float("nan")
     return statistics.median(ratios) if ratios else float("nan")
 
 
-def part_append(sizes: list[int], rounds: int) -> None:
-    """Memory and append cost: hub (+ hub without summary, if switchable) vs numpy floor."""
-    variants = ["hub", "floor"] + (["off"] if summary_switch() else [])
-    print("\nappend cost and memory: fresh process per (size, variant, round), interleaved")
-    print(f"  summary switch: {summary_switch() or 'none in this checkout'}")
-    header = (
-        f"  {'rows':>11} {'variant':8} {'batch ns/row':>12} {'x floor':>7} {'single us/row':>13} "
-        f"{'x floor':>7} {'RSS B/row':>9} {'hub B/row':>9} {'x raw':>6} {'all kept':>8}"
+def part_memory(sizes: list[int]) -> None:
+    """Memory per row of a hub holding N rows (a fresh process per size)."""
+    print("\nmemory: RSS of a fresh process after streaming N rows minus before the hub")
+    print(
+        f"  {'rows':>11} {'RSS B/row':>9} {'x raw':>6} {'hub B/row':>9} {'x raw':>6} "
+        f"{'all kept':>8} {'y dtype':>8} {'budget':>14}"
     )
-    print(header)
     for rows in sizes:
-        results: list[dict[str, Any]] = []
-        for index in range(rounds):
-            order = variants[index % len(variants) :] + variants[: index % len(variants)]
-            results.append({variant: run_child("append", str(rows), variant) for variant in order})
-        for variant in variants:
-            runs = [r[variant] for r in results if "error" not in r[variant]]
-            if not runs:
-                print(f"  {rows:>11,} {variant:8} error: {results[0][variant]['error']}")
-                continue
-            batch = statistics.median(r["batch_s_per_row"] for r in runs)
-            single = statistics.median(r["single_s_per_row"] for r in runs)
-            rss = statistics.median(r["rss_bytes"] for r in runs) / rows
-            hub_bytes = runs[0].get("hub_bytes")
-            shown_hub = f"{hub_bytes / rows:9.1f}" if hub_bytes else f"{'-':>9}"
-            kept = "-" if "first_seq" not in runs[0] else str(runs[0]["first_seq"] == 0)
+        found = run_child("memory", str(rows))
+        if "error" in found:
+            print(f"  {rows:>11,} error: {found['error']}")
+            continue
+        rss = found["rss_bytes"] / rows
+        held = found["hub_bytes"]
+        shown = f"{held / rows:>9.1f} {held / rows / RAW_BYTES:>6.2f}" if held else f"{'-':>16}"
+        budget = found["memory_budget"]
+        print(
+            f"  {rows:>11,} {rss:>9.1f} {rss / RAW_BYTES:>6.2f} {shown} "
+            f"{str(found['first_seq'] == 0):>8} {found['y_dtype']:>8} "
+            f"{budget if budget is not None else '-':>14}",
+            flush=True,
+        )
+
+
+def part_append(sizes: list[int], rounds: int) -> None:
+    """Append cost: hub, hub without summary (if switchable) and the numpy floor."""
+    print("\nappend cost: the variants filled side by side in one process, a fresh one per round")
+    print(f"  summary switch: {summary_switch() or 'none in this checkout'}")
+    print(
+        f"  {'rows':>11} {'variant':8} {'batch ns/row':>12} {'x off':>6} {'x floor':>7} "
+        f"{'single us/row':>13} {'x off':>6} {'x floor':>7}"
+    )
+    for rows in sizes:
+        results = [run_child("append", str(rows)) for _ in range(rounds)]
+        good = [r for r in results if "error" not in r]
+        if not good:
+            print(f"  {rows:>11,} error: {results[0]['error']}")
+            continue
+        for variant in [name for name in ("hub", "off", "floor") if name in good[0]]:
+            batch = statistics.median(r[variant]["batch_s_per_row"] for r in good)
+            single = statistics.median(r[variant]["single_s_per_row"] for r in good)
+            ratios = [
+                median_ratio(good, key, variant, anchor)
+                for key in ("batch_s_per_row", "single_s_per_row")
+                for anchor in ("off", "floor")
+            ]
+            shown = [f"{value:.2f}" if value == value else "-" for value in ratios]
             print(
-                f"  {rows:>11,} {variant:8} {batch * 1e9:>12.1f} "
-                f"{median_ratio(results, 'batch_s_per_row', variant, 'floor'):>7.2f} "
-                f"{single * 1e6:>13.3f} "
-                f"{median_ratio(results, 'single_s_per_row', variant, 'floor'):>7.2f} "
-                f"{rss:>9.1f} {shown_hub} {rss / RAW_BYTES:>6.2f} {kept:>8}",
+                f"  {rows:>11,} {variant:8} {batch * 1e9:>12.1f} {shown[0]:>6} {shown[1]:>7} "
+                f"{single * 1e6:>13.3f} {shown[2]:>6} {shown[3]:>7}",
                 flush=True,
             )
-        if "off" in variants:
-            batch = median_ratio(results, "batch_s_per_row", "hub", "off")
-            single = median_ratio(results, "single_s_per_row", "hub", "off")
-            print(f"  {rows:>11,} summary cost: batches x{batch:.2f}, single rows x{single:.2f}")
-        hub_runs = [r["hub"] for r in results if "error" not in r["hub"]]
-        if hub_runs:
-            dtypes = {(r.get("y_dtype"), r.get("y_dtype_after_single")) for r in hub_runs}
-            print(f"  {rows:>11,} y dtype after batches, after single rows: {sorted(dtypes)}")
+        print(f"  {rows:>11,} y dtype (hub after batches, single-row values): {good[0]['dtypes']}")
 
 
 def part_view(sizes: list[int], count: int) -> None:
@@ -336,7 +387,9 @@ def child_main(args: list[str]) -> None:
     """Entry of a child process: one measurement, printed as one JSON line."""
     what, rows = args[0], int(float(args[1]))
     if what == "append":
-        result = child_append(rows, args[2])
+        result = child_append(rows)
+    elif what == "memory":
+        result = child_memory(rows)
     elif what == "view":
         result = child_view(rows, int(args[2]), args[3] == "store")
     else:
@@ -347,7 +400,7 @@ def child_main(args: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1e5,1e6,1e7,1e8", help="rows, comma separated")
-    parser.add_argument("--parts", default="append,view,page")
+    parser.add_argument("--parts", default="memory,append,view,page")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--views", type=int, default=200, help="random views per set")
     parser.add_argument("--page-rows", type=float, default=1e7)
@@ -366,7 +419,9 @@ def main() -> None:
         f"numpy {np.__version__}, {os.cpu_count()} CPUs, {now}"
     )
     print(f"load average at start: {os.getloadavg()}")
-    if parts & {"append", "memory"}:
+    if "memory" in parts:
+        part_memory(sizes)
+    if "append" in parts:
         part_append(sizes, rounds)
     if "view" in parts:
         part_view(sizes, views)
