@@ -78,8 +78,10 @@ class Store:
     def runs(self) -> list[RunSummary]:
         return self.backend.runs()
 
-    def segments(self, record: StreamRecord, since: int = 0) -> Iterator[Segment]:
-        return self.backend.segments(record, since)
+    def segments(
+        self, record: StreamRecord, since: int = 0, until: int | None = None
+    ) -> Iterator[Segment]:
+        return self.backend.segments(record, since, until)
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from streamvis.core import defaults
+from streamvis.core.memory import Budget, default_memory, parse_memory
 from streamvis.core.normalize import Batch, normalize
 from streamvis.core.storage import AppendRow, AppendRows, DeleteRun, Op, SetLayout
 from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
@@ -31,11 +32,10 @@ if TYPE_CHECKING:
     from streamvis.core.durable import Store
 
 __all__ = [
-    "DEFAULT_RETAIN", "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
+    "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
     "check_name", "default_hub", "hub_or_default", "iso_time", "set_default_factory",
     "swap_default_hub",
 ]  # fmt: skip
-DEFAULT_RETAIN = 1_000_000
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 
@@ -49,8 +49,11 @@ def check_name(kind: str, name: Any) -> str:
     return name
 
 
-def check_retain(retain: Any) -> int:
-    """Refuse a `Hub(retain=...)` that is not a whole number of rows >= 1, at construction."""
+def check_retain(retain: Any) -> int | None:
+    """Refuse a `Hub(retain=...)` that is not None or a whole number of rows >= 1, at
+    construction."""
+    if retain is None:
+        return None
     if isinstance(retain, bool) or not isinstance(retain, numbers.Integral) or retain < 1:
         raise StreamError(
             f"Hub(retain={retain!r:.40}): retain (rows kept per stream) must be a whole number "
@@ -99,10 +102,25 @@ class Subscription:
 
 class Hub:
     """All streams of this process, keyed by (run, stream); thread-safe. With a `store`,
-    every change is queued to it; the hub does not read it (`hub_from_store` replays)."""
+    every change is queued to it; the hub does not read it (`hub_from_store` replays).
 
-    def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
+    `memory` bounds the bytes of rows kept in memory (an int or '512MB', '8GiB'; default
+    `streamvis.core.memory.default_memory()`): beyond it the oldest rows go first, across
+    streams, and views read them back from the store (docs/memory.md). `retain`, when
+    given, also caps the rows kept per stream."""
+
+    def __init__(
+        self,
+        retain: int | None = None,
+        store: Store | None = None,
+        *,
+        memory: int | str | None = None,
+    ) -> None:
         self.retain = check_retain(retain)
+        limit = default_memory() if memory is None else parse_memory(memory, "Hub(memory=...)")
+        self.budget = Budget(limit)
+        self._evicting = threading.Lock()
+        self._budget_checked = 0  # budget.used when the budget was last checked
         if store is not None and not callable(getattr(store, "put", None)):
             raise StoreError(
                 f"Hub(store=...) must be a Store (streamvis.store.open_store(path)), not "
@@ -142,7 +160,8 @@ class Hub:
             with self._lock:
                 table = self._tables.get((run, name))
                 if table is None:
-                    table = self._tables[(run, name)] = Table(run, name, self.retain, self.store)
+                    table = Table(run, name, self.retain, self.store, self.budget)
+                    self._tables[(run, name)] = table
                     self._run_created.setdefault(run, table.created)
         return table
 
@@ -166,6 +185,8 @@ class Hub:
         table = self._tables.get((run, name))
         if table is not None and mode == "append" and type(data) is dict:
             if table.try_append_row(data) >= 0:
+                if self.budget.used != self._budget_checked:
+                    self.keep_within_budget()
                 return 1
         return self.write(name, data, run=run, mode=mode, columns=columns)[0]
 
@@ -185,6 +206,8 @@ class Hub:
         if table is not None and mode == "append" and type(data) is dict and not batch_id:
             ticket = table.try_append_row(data)
             if ticket >= 0:
+                if self.budget.used != self._budget_checked:
+                    self.keep_within_budget()
                 return 1, ticket
         where = table.where if table is not None else self._where(run, name)
         if mode not in ("append", "replace"):
@@ -196,7 +219,46 @@ class Hub:
             return 0, 0  # nothing to add; an empty replace of a stream never written: no-op
         # created only now, so data refused by normalize leaves no empty stream behind
         table = table or self._table_for_write(run, name)
-        return rows, table.write(batch, rows, mode, batch_id)
+        ticket = table.write(batch, rows, mode, batch_id)
+        if self.budget.used != self._budget_checked:
+            self.keep_within_budget()
+        return rows, ticket
+
+    @property
+    def memory(self) -> int:
+        """The byte budget of the rows kept in memory."""
+        return self.budget.limit
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the hub's streams hold in memory (rows and summaries)."""
+        return sum(table.nbytes for table in list(self._tables.values()))
+
+    def keep_within_budget(self) -> int:
+        """Drop the oldest chunks of rows, oldest first across streams (never a stream's
+        newest chunk), until the hub is within its byte budget; returns bytes freed. Called
+        after writes, outside every table's lock; one caller at a time does the work."""
+        if not self._evicting.acquire(blocking=False):
+            return 0
+        freed = 0
+        try:
+            self._budget_checked = self.budget.used
+            tables = list(self._tables.values())
+            summaries = sum(table.nbytes for table in tables) - self.budget.used
+            while self.budget.over(summaries):
+                candidates = [(t.first_arrival(), t) for t in tables if t.evictable]
+                candidates = [(when, t) for when, t in candidates if when is not None]
+                if not candidates:
+                    break
+                _, oldest = min(candidates, key=lambda pair: pair[0])
+                gone = oldest.evict_oldest()
+                if not gone:
+                    tables.remove(oldest)  # down to its newest chunk meanwhile
+                freed += gone
+            self._budget_checked = self.budget.used
+        finally:
+            self._evicting.release()
+        return freed
 
     def durable(self, ticket: int) -> Future[int] | None:
         """A future resolved when the change with this ticket is in the store (None when
@@ -230,6 +292,10 @@ class Hub:
         for table in tables:
             table.clear()
         return len(tables)
+
+    def describe_memory(self) -> dict[str, int | None]:
+        """What memory holds against the budget, for the HTTP API and `streamvis ls`."""
+        return {"budget": self.budget.limit, "bytes": self.nbytes, "retain": self.retain}
 
     def delete_run(self, run: str) -> tuple[int, int]:
         """Forget a run: its streams, layout and stored rows. Pages showing it go back to

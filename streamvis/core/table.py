@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
+from streamvis.core._ring import Ring, merged_dtype
 from streamvis.core.lod import ARRIVAL, View, reference_view
+from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
 from streamvis.errors import StreamError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import streamz
 
     from streamvis.core.durable import Store
+    from streamvis.core.history import History
 
 _INT64_LIMIT = 2**63
 Mode = Literal["append", "replace"]
@@ -76,11 +78,20 @@ class Snapshot:
 class Table:
     """One stream: its ring of columns, mode, generation and lock."""
 
-    def __init__(self, run: str, name: str, retain: int, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        run: str,
+        name: str,
+        retain: int | None = None,
+        store: Store | None = None,
+        budget: Budget | None = None,
+    ) -> None:
         self.run = run
         self.name = name
         self._lock = threading.Lock()
-        self._ring = Ring(retain)
+        self.budget = budget
+        self._ring = Ring(retain, on_resize=budget.add if budget is not None else None)
+        self._history: History | None = None  # stored rows read back, made on first need
         self.generation = 0
         self.mode: Mode = "append"
         self._source: streamz.Stream | None = None  # made by `streamz_source` when asked
@@ -105,7 +116,7 @@ class Table:
 
     @property
     def row_count(self) -> int:
-        """How many rows are kept now (at most the hub's `retain`)."""
+        """How many rows are kept in memory now (within the hub's byte budget)."""
         return len(self._ring)
 
     def streamz_source(self) -> streamz.Stream:
@@ -161,20 +172,22 @@ class Table:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
         the ring fills them with that column's own missing value (None, NaN or NaT)."""
         fitted = {}
+        dtypes = self._ring.dtypes
         for name, values in batch.items():
-            stored = self._ring.columns.get(name)
-            if stored is not None and stored.dtype != values.dtype and all_missing(values):
+            stored = dtypes.get(name)
+            if stored is not None and stored != values.dtype and all_missing(values):
                 continue
             fitted[name] = values
         return fitted
 
     def _check_schema(self, batch: Batch) -> None:
+        dtypes = self._ring.dtypes
         for name, values in batch.items():
-            stored = self._ring.columns.get(name)
-            if stored is not None and merged_dtype(stored.dtype, values.dtype) is None:
+            stored = dtypes.get(name)
+            if stored is not None and merged_dtype(stored, values.dtype) is None:
                 sample = values[0] if len(values) else None
                 raise StreamError(
-                    f"{self.where}, column '{name}': expected {describe_dtype(stored.dtype)}, "
+                    f"{self.where}, column '{name}': expected {describe_dtype(stored)}, "
                     f"got {describe_dtype(values.dtype)} ({sample!r:.40})",
                     run=self.run,
                     stream=self.name,
@@ -214,15 +227,23 @@ class Table:
         return ticket
 
     def restore(
-        self, first_seq: int, batches: list[tuple[Batch, np.ndarray]], mode: str, generation: int
+        self,
+        first_seq: int,
+        batches: Iterable[tuple[Batch, np.ndarray]],
+        mode: str,
+        generation: int,
     ) -> None:
-        """Fill an empty table with stored rows numbered from `first_seq` (replay)."""
+        """Fill an empty table with stored rows numbered from `first_seq` (replay); beyond
+        the hub's byte budget its oldest chunks go as the rows come in."""
         with self._lock:
             self._ring.restart_at(first_seq)
             for batch, times in batches:
                 rows = len(times)
                 self._check_schema(batch)
                 self._ring.append(batch, rows, times)
+                while self.budget is not None and self.budget.over():
+                    if not self._ring.drop_oldest_chunk():
+                        break
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
             self._refresh_row_types()
@@ -235,11 +256,7 @@ class Table:
             start, stop = max(seq, ring.lo), min(seq + rows, ring.hi)
             if start >= stop:
                 return
-            positions = np.arange(start, stop) % ring.capacity
-            for name, column in list(ring.columns.items()):
-                if holds_missing(column.dtype) != column.dtype:
-                    ring._replace_column(name, holds_missing(column.dtype))
-                ring.columns[name][positions] = missing_value(ring.columns[name].dtype)
+            ring.fill_missing(start, stop)
             self.generation += 1
             self._refresh_row_types()
 
@@ -315,13 +332,58 @@ class Table:
             found = reference_view(xs, numeric, lo, hi, width, raw_limit)
             return replace(found, next_seq=self._ring.hi, generation=self.generation)
 
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Values of `columns` (ARRIVAL: arrival ns) for rows with seq in [start, stop) (the
+        RawRows of core/lod.py): from memory, else read back from the store. Rows in neither
+        (dropped from memory with no store, or never written) come back missing (NaN)."""
+        with self._lock:
+            ring = self._ring
+            stop = min(stop, ring.hi)
+            start = min(max(start, 0), stop)
+            kept = max(start, ring.lo)
+            newer = ring.read_range(kept, stop, [c for c in columns if c != ARRIVAL])
+            if ARRIVAL in columns:
+                newer[ARRIVAL] = ring.times_range(kept, stop)
+            if kept == start:
+                return {name: newer[name] for name in columns if name in newer}
+            dtypes = {**ring.dtypes, ARRIVAL: np.dtype(np.int64)}
+            history = self._history
+            if history is None and self.store is not None:
+                from streamvis.core.history import History
+
+                history = self._history = History(self.store, self.run, self.name)
+        older = (
+            history.rows(start, kept, columns, dtypes)
+            if history is not None
+            else missing_rows(kept - start, columns, dtypes)
+        )
+        return {
+            name: np.concatenate([older[name], newer[name]]) if name in newer else older[name]
+            for name in columns
+            if name in older
+        }
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this stream holds in memory: its rows, and its summary when it has one."""
+        summary = getattr(self, "summary", None)
+        return self._ring.nbytes + int(getattr(summary, "nbytes", 0))
+
+    @property
+    def evictable(self) -> bool:
+        """True when it holds more than its newest chunk (what the budget may drop)."""
+        return self._ring.chunk_count > 1
+
+    def evict_oldest(self) -> int:
+        """Drop the oldest chunk of rows from memory (never the newest); the store still has
+        them. Returns the bytes freed (0 when only the newest chunk is left)."""
+        with self._lock:
+            return self._ring.drop_oldest_chunk()
+
     def first_arrival(self) -> int | None:
         """Arrival time (ns since the epoch) of the oldest row kept; None when empty."""
         with self._lock:
-            ring = self._ring
-            if len(ring) == 0 or ring.capacity == 0:
-                return None
-            return int(ring.times[ring.lo % ring.capacity])
+            return self._ring.first_time()
 
     def describe(self) -> dict[str, Any]:
         """The stream as the HTTP API lists it: mode, columns, row count, seq, times."""
@@ -332,6 +394,7 @@ class Table:
                 "mode": self.mode,
                 "columns": {n: describe_dtype(d) for n, d in self._ring.dtypes.items()},
                 "rows": len(self._ring),
+                "bytes": self._ring.nbytes,
                 "seq": self._ring.hi,
                 "generation": self.generation,
                 "created": iso_time(self.created),
