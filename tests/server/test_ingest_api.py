@@ -300,6 +300,7 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     streams = get_json(port, f"{API}/runs/{run}/streams")
     for described in streams["streams"]:
         assert described.pop("created") <= described.pop("updated")
+        assert described.pop("bytes") > 0  # memory held: the ring's chunks
     assert streams == {
         "run": run,
         "streams": [
