@@ -312,14 +312,20 @@ class Ring:
     def _spans(self, start: int, stop: int) -> list[tuple[_Chunk, int, int]]:
         """(chunk, first offset, end offset) covering kept rows `start` .. `stop - 1`."""
         start, stop = max(start, self.lo), min(stop, self.hi)
-        spans = []
+        spans: list[tuple[_Chunk, int, int]] = []
         if start >= stop:
             return spans
         for index in range(self._index(start), len(self._chunks)):
             chunk = self._chunks[index]
             if chunk.first >= stop:
                 break
-            spans.append((chunk, max(start - chunk.first, 0), min(stop, chunk.first + chunk.used) - chunk.first))
+            spans.append(
+                (
+                    chunk,
+                    max(start - chunk.first, 0),
+                    min(stop, chunk.first + chunk.used) - chunk.first,
+                )
+            )
         return spans
 
     def _window(self, since: int, limit: int | None) -> tuple[int, int]:

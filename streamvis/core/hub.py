@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from streamvis.core import defaults
-from streamvis.core.memory import Budget, default_memory, parse_memory
+from streamvis.core.memory import Budget, configured_memory, parse_memory
 from streamvis.core.normalize import Batch, normalize
 from streamvis.core.storage import AppendRow, AppendRows, DeleteRun, Op, SetLayout
 from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
@@ -60,6 +60,11 @@ def check_retain(retain: Any) -> int | None:
             "of at least 1"
         )
     return int(retain)
+
+
+def _memory_argument(memory: Any) -> int:
+    """`Hub(memory=...)` in bytes; a StreamError naming the argument for a bad value."""
+    return parse_memory(memory, "Hub(memory=...)")
 
 
 def hub_or_default(hub: Any, where: str) -> Hub:
@@ -105,7 +110,8 @@ class Hub:
     every change is queued to it; the hub does not read it (`hub_from_store` replays).
 
     `memory` bounds the bytes of rows kept in memory (an int or '512MB', '8GiB'; default
-    `streamvis.core.memory.default_memory()`): beyond it the oldest rows go first, across
+    STREAMVIS_MEMORY, else min(4 GiB, a quarter of physical memory)): beyond it the oldest
+    rows go first, across
     streams, and views read them back from the store (docs/memory.md). `retain`, when
     given, also caps the rows kept per stream."""
 
@@ -117,8 +123,7 @@ class Hub:
         memory: int | str | None = None,
     ) -> None:
         self.retain = check_retain(retain)
-        limit = default_memory() if memory is None else parse_memory(memory, "Hub(memory=...)")
-        self.budget = Budget(limit)
+        self.budget = Budget(configured_memory() if memory is None else _memory_argument(memory))
         self._evicting = threading.Lock()
         self._budget_checked = 0  # budget.used when the budget was last checked
         if store is not None and not callable(getattr(store, "put", None)):
@@ -229,6 +234,13 @@ class Hub:
         """The byte budget of the rows kept in memory."""
         return self.budget.limit
 
+    def set_memory(self, memory: int | str) -> int:
+        """Change the byte budget (an int or '512MB', '8GiB'); rows beyond it go now.
+        Returns the new budget in bytes."""
+        self.budget.limit = _memory_argument(memory)
+        self.keep_within_budget()
+        return self.budget.limit
+
     @property
     def nbytes(self) -> int:
         """Bytes the hub's streams hold in memory (rows and summaries)."""
@@ -246,8 +258,8 @@ class Hub:
             tables = list(self._tables.values())
             summaries = sum(table.nbytes for table in tables) - self.budget.used
             while self.budget.over(summaries):
-                candidates = [(t.first_arrival(), t) for t in tables if t.evictable]
-                candidates = [(when, t) for when, t in candidates if when is not None]
+                arrivals = [(t.first_arrival(), t) for t in tables if t.evictable]
+                candidates = [(when, t) for when, t in arrivals if when is not None]
                 if not candidates:
                     break
                 _, oldest = min(candidates, key=lambda pair: pair[0])

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from streamvis.core._ring import Ring, merged_dtype
+from streamvis.core.history import History, missing_rows
 from streamvis.core.lod import ARRIVAL, View, reference_view
 from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     import streamz
 
     from streamvis.core.durable import Store
-    from streamvis.core.history import History
 
 _INT64_LIMIT = 2**63
 Mode = Literal["append", "replace"]
@@ -349,8 +349,6 @@ class Table:
             dtypes = {**ring.dtypes, ARRIVAL: np.dtype(np.int64)}
             history = self._history
             if history is None and self.store is not None:
-                from streamvis.core.history import History
-
                 history = self._history = History(self.store, self.run, self.name)
         older = (
             history.rows(start, kept, columns, dtypes)

@@ -21,7 +21,7 @@ import pandas as pd
 from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
-from streamvis.transforms.crossfilter import Crossfilter
+from streamvis.transforms.crossfilter import CROSSFILTER_ROWS, Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
 log = logging.getLogger("streamvis")
@@ -192,7 +192,8 @@ class LiveSession:
         """This session's group `name` over `stream`; a selection in it redraws its members."""
         group = self.crossfilters.get((stream, name))
         if group is None:
-            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=self.hub.retain)
+            keep = self.hub.retain or CROSSFILTER_ROWS
+            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=keep)
             group.listeners.append(lambda: self._redraw_members(group))
         return group
 

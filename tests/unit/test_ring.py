@@ -71,7 +71,8 @@ def test_without_retain_nothing_is_dropped_and_chunks_stop_growing():
     assert (ring.lo, ring.hi) == (0, 51_000)
     assert values(ring) == list(range(51_000))
     sizes = [chunk.size for chunk in ring._chunks]
-    assert sizes[:2] == [3000, 3000] and set(sizes[2:]) == {4096}  # sized to the batch
+    assert sizes[:2] == [3000, 3000]  # sized to the batch
+    assert set(sizes[2:]) == {4096}
     assert ring.capacity - len(ring) < 4096  # at most the newest chunk's free room
 
 
@@ -92,7 +93,8 @@ def test_dropping_the_oldest_chunk_never_drops_the_newest():
     fill(ring, 0, 3000)  # chunks of 1024, 1024, 952 rows
     before = ring.nbytes
     freed = ring.drop_oldest_chunk()
-    assert freed > 0 and ring.nbytes == before - freed
+    assert freed > 0
+    assert ring.nbytes == before - freed
     assert (ring.lo, ring.hi) == (1024, 3000)
     assert values(ring) == list(range(1024, 3000))
     assert ring.drop_oldest_chunk() > 0
