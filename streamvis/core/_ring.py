@@ -116,13 +116,13 @@ class Ring:
     def __init__(
         self,
         retain: int | None = None,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int | None = None,
         on_resize: Callable[[int], None] | None = None,
     ) -> None:
         if retain is not None and retain < 1:
             raise ValueError(f"retain must be at least 1, not {retain}")
         self.retain = retain  # an optional cap on rows kept (None: the byte budget decides)
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = CHUNK_ROWS if chunk_rows is None else chunk_rows
         self.on_resize = on_resize  # told each change of `nbytes` (the hub's byte count)
         self._dtypes: dict[str, np.dtype] = {}
         self._chunks: list[_Chunk] = []

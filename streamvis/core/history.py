@@ -128,9 +128,11 @@ class History:
                 continue
             dtype = np.result_type(*kinds) if kinds else known[name]
             complete = have.all() and sum(len(v) for _, v in pieces[name]) == count
-            if not complete:
+            if complete:
+                column = np.empty(count, dtype=dtype)
+            else:
                 dtype = holds_missing(dtype)
-            column = np.full(count, missing_value(dtype), dtype=dtype)
+                column = np.full(count, missing_value(dtype), dtype=dtype)
             for at, values in pieces[name]:
                 column[at : at + len(values)] = values
             out[name] = column

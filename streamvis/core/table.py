@@ -340,7 +340,7 @@ class Table:
             ring = self._ring
             stop = min(stop, ring.hi)
             start = min(max(start, 0), stop)
-            kept = max(start, ring.lo)
+            kept = min(max(start, ring.lo), stop)  # rows from here on are in memory
             newer = ring.read_range(kept, stop, [c for c in columns if c != ARRIVAL])
             if ARRIVAL in columns:
                 newer[ARRIVAL] = ring.times_range(kept, stop)

@@ -65,6 +65,7 @@ def replay(hub: Hub, store: StoreReads, progress: Progress | None = None) -> int
     finally:
         if bar is not None:
             bar.close()
+    hub.keep_within_budget()  # the last streams loaded may not have fit beside the first
     for run, raw in store.layouts().items():
         hub.set_layout(run, raw)  # plain data: the page validates it when it draws it
     return loaded
