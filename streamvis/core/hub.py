@@ -125,7 +125,8 @@ class Hub:
         self.retain = check_retain(retain)
         self.budget = Budget(configured_memory() if memory is None else _memory_argument(memory))
         self._evicting = threading.Lock()
-        self._budget_checked = 0  # budget.used when the budget was last checked
+        self._budget_checked = 0  # budget.used when summaries were last counted
+        self._summary_bytes = 0  # what tables hold beside their rows (LOD summaries)
         if store is not None and not callable(getattr(store, "put", None)):
             raise StoreError(
                 f"Hub(store=...) must be a Store (streamvis.store.open_store(path)), not "
@@ -190,8 +191,7 @@ class Hub:
         table = self._tables.get((run, name))
         if table is not None and mode == "append" and type(data) is dict:
             if table.try_append_row(data) >= 0:
-                if self.budget.used != self._budget_checked:
-                    self.keep_within_budget()
+                self._check_budget()
                 return 1
         return self.write(name, data, run=run, mode=mode, columns=columns)[0]
 
@@ -211,8 +211,7 @@ class Hub:
         if table is not None and mode == "append" and type(data) is dict and not batch_id:
             ticket = table.try_append_row(data)
             if ticket >= 0:
-                if self.budget.used != self._budget_checked:
-                    self.keep_within_budget()
+                self._check_budget()
                 return 1, ticket
         where = table.where if table is not None else self._where(run, name)
         if mode not in ("append", "replace"):
@@ -225,8 +224,7 @@ class Hub:
         # created only now, so data refused by normalize leaves no empty stream behind
         table = table or self._table_for_write(run, name)
         ticket = table.write(batch, rows, mode, batch_id)
-        if self.budget.used != self._budget_checked:
-            self.keep_within_budget()
+        self._check_budget()
         return rows, ticket
 
     @property
@@ -246,6 +244,17 @@ class Hub:
         """Bytes the hub's streams hold in memory (rows and summaries)."""
         return sum(table.nbytes for table in list(self._tables.values()))
 
+    def _check_budget(self) -> None:
+        """After a write: evict when over the budget; summaries (small, slow to grow) are
+        counted again whenever the rows' bytes moved by 1/16 of the budget."""
+        budget = self.budget
+        used = budget.used
+        if (
+            used + self._summary_bytes > budget.limit
+            or abs(used - self._budget_checked) > budget.limit >> 4
+        ):
+            self.keep_within_budget()
+
     def keep_within_budget(self) -> int:
         """Drop the oldest chunks of rows, oldest first across streams (never a stream's
         newest chunk), until the hub is within its byte budget; returns bytes freed. Called
@@ -257,6 +266,7 @@ class Hub:
             self._budget_checked = self.budget.used
             tables = list(self._tables.values())
             summaries = sum(table.nbytes for table in tables) - self.budget.used
+            self._summary_bytes = summaries
             while self.budget.over(summaries):
                 arrivals = [(t.first_arrival(), t) for t in tables if t.evictable]
                 candidates = [(when, t) for when, t in arrivals if when is not None]
