@@ -127,6 +127,7 @@ class Ring:
         self._dtypes: dict[str, np.dtype] = {}
         self._chunks: list[_Chunk] = []
         self._firsts: list[int] = []  # each chunk's first seq, for bisecting
+        self.capacity = 0  # rows the allocated chunks have room for
         self.nbytes = 0
         self.lo = 0
         self.hi = 0
@@ -142,11 +143,6 @@ class Ring:
     def columns(self) -> tuple[str, ...]:
         """The column names, in the order they first arrived."""
         return tuple(self._dtypes)
-
-    @property
-    def capacity(self) -> int:
-        """Rows the allocated chunks have room for."""
-        return sum(chunk.size for chunk in self._chunks)
 
     @property
     def chunk_count(self) -> int:
@@ -166,6 +162,7 @@ class Ring:
         """Drop every row and the schema; sequence numbers keep counting up."""
         self._dtypes = {}
         self._chunks, self._firsts = [], []
+        self.capacity = 0
         self._resized(-self.nbytes)
         self.lo = self.hi
 
@@ -186,6 +183,7 @@ class Ring:
         chunk = _Chunk(self.hi, size, self._dtypes, per_row)
         self._chunks.append(chunk)
         self._firsts.append(chunk.first)
+        self.capacity += size
         self._remeasure(chunk)
         return chunk
 
@@ -195,6 +193,7 @@ class Ring:
             return 0
         chunk = self._chunks.pop(0)
         self._firsts.pop(0)
+        self.capacity -= chunk.size
         self.lo = max(self.lo, self._chunks[0].first)
         self._resized(-chunk.nbytes)
         return chunk.nbytes

@@ -50,6 +50,7 @@ class History:
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[int, Segment] = OrderedDict()  # by first seq, oldest use first
         self._cached = 0
+        self._generation = 0  # the stream's generation the cached rows belong to
         self._lock = threading.Lock()
         self.reads = 0  # segment queries sent to the store (tests check the cache works)
 
@@ -100,6 +101,14 @@ class History:
             for segment in found:
                 self._remember(segment)
         return found
+
+    def forget_before(self, generation: int) -> None:
+        """Drop the cache when the stream was replaced or cleared since it was filled."""
+        with self._lock:
+            if generation != self._generation:
+                self._cache.clear()
+                self._cached = 0
+                self._generation = generation
 
     def rows(
         self, start: int, stop: int, columns: Sequence[str], dtypes: Mapping[str, np.dtype]

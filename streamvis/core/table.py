@@ -350,6 +350,8 @@ class Table:
             history = self._history
             if history is None and self.store is not None:
                 history = self._history = History(self.store, self.run, self.name)
+            if history is not None:
+                history.forget_before(self.generation)
         older = (
             history.rows(start, kept, columns, dtypes)
             if history is not None

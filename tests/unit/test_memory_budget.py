@@ -323,3 +323,17 @@ def test_serve_takes_memory_and_passes_it_to_the_app(capsys) -> None:
         build_parser().parse_args(["serve", "--memory", "8 bananas"])
     assert "argument --memory: unknown unit 'bananas'" in capsys.readouterr().err
     assert "STREAMVIS_MEMORY" not in os.environ
+
+
+def test_rows_read_back_before_a_clear_are_not_served_after_it(stored_hub) -> None:
+    hub, _ = stored_hub
+    write(hub, "a", 0, 10 * CHUNK, batch=2048)
+    assert hub.flush()
+    table = hub.table("default", "a")
+    assert table is not None
+    assert table.rows_between(0, 10, ["step"])["step"].tolist() == list(range(10))  # cached
+    hub.clear("a")
+    assert hub.flush()
+    assert table.rows_between(0, 10, ["step"]) == {}  # gone with the clear, schema too
+    write(hub, "a", 10 * CHUNK, 11 * CHUNK)
+    assert np.isnan(table.rows_between(0, 10, ["step"])["step"]).all()  # missing, not cached
