@@ -80,10 +80,12 @@ def page_url(address: str, port: int, scheme: str = "http") -> str:
 def serve_command(args: argparse.Namespace) -> int:
     """Run `panel serve` on the packaged page with the ingest routes mounted (and the store
     opened and replayed as it starts)."""
+    from streamvis.core.memory import configured_memory
     from streamvis.layout import limits
     from streamvis.layout.spec import load_layout
 
     limits.current()  # a bad STREAMVIS_MAX_* value: one line now
+    configured_memory(args.memory, "--memory")  # a bad --memory or STREAMVIS_MEMORY: too
     if args.layout:  # an invalid layout (or one beyond the limits) is refused here, not in a page
         load_layout(args.layout)
     command = panel_serve_command(args)
@@ -335,22 +337,9 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def memory_size(text: str) -> str:
-    """An argparse type for --memory: the text when it is a size ('8GB', '512MiB'), else
-    argparse's own error naming the option."""
-    from streamvis.core.memory import parse_memory
-
-    try:
-        parse_memory(text, "--memory")
-    except StreamvisError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--memory: ")) from None
-    return text
-
-
 def _memory_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory",
-        type=memory_size,
         default=None,
         help="bytes of rows kept in memory, e.g. 8GB or 512MiB; older rows are read back "
         "from the store (default: $STREAMVIS_MEMORY or min(4 GiB, a quarter of physical "
@@ -531,6 +520,7 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
 
     try:
         memory = configured_memory_of(["--memory", args.memory] if args.memory else [])
+        # a bad --memory or STREAMVIS_MEMORY: one line, exit 2, before anything starts
         use_default_store(
             lambda: open_store(args.store, configured_retention([])), args.store, memory
         )

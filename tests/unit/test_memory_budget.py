@@ -4,14 +4,13 @@ and a replay that loads only what the budget holds."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from streamvis.cli import build_parser, panel_serve_command
+from streamvis.cli import build_parser, main, panel_serve_command
 from streamvis.core import _ring
 from streamvis.core.hub import Hub
 from streamvis.core.lod import ARRIVAL
@@ -313,16 +312,20 @@ def test_the_environment_and_the_option_set_the_budget(monkeypatch) -> None:
         Hub(memory="3XB")
 
 
-def test_serve_takes_memory_and_passes_it_to_the_app(capsys) -> None:
+def test_serve_takes_memory_and_passes_it_to_the_app(capsys, monkeypatch) -> None:
     args = build_parser().parse_args(["serve", "layout.yaml", "--memory", "8GB"])
     command = panel_serve_command(args, environ={})
     after = command[command.index("--args") :]
     assert after[after.index("--memory") + 1] == "8GB"
     assert parse_args(after[1:]).memory == "8GB"  # the app accepts what serve passes
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "--memory", "8 bananas"])
-    assert "argument --memory: unknown unit 'bananas'" in capsys.readouterr().err
-    assert "STREAMVIS_MEMORY" not in os.environ
+    assert main(["serve", "--memory", "8 bananas", "--store", "none"]) == 2
+    assert capsys.readouterr().err == (
+        "streamvis: --memory: unknown unit 'bananas' in '8 bananas'; use B, kB, MB, GB, TB "
+        "(powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)\n"
+    )
+    monkeypatch.setenv("STREAMVIS_MEMORY", "-1")
+    assert main(["serve", "--store", "none"]) == 2  # refused before any server starts
+    assert "STREAMVIS_MEMORY must be a number of bytes" in capsys.readouterr().err
 
 
 def test_rows_read_back_before_a_clear_are_not_served_after_it(stored_hub) -> None:
