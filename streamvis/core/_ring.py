@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from streamvis.core.lod import ARRIVAL
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, TIME, Batch
 
 CHUNK_ROWS = 65_536  # rows per chunk once a stream has grown past its first chunks
@@ -210,8 +211,15 @@ class Ring:
         """Apply the row cap: keep the newest `retain` rows, drop chunks wholly older."""
         if self.retain is not None and self.hi - self.lo > self.retain:
             self.lo = self.hi - self.retain
-        while len(self._chunks) > 1 and self._firsts[1] <= self.lo:
-            self.drop_oldest_chunk()
+        self.drop_before(self.lo)
+
+    def drop_before(self, seq: int) -> int:
+        """Drop the chunks whose rows are all older than `seq` (never the newest chunk);
+        returns the bytes freed."""
+        freed = 0
+        while len(self._chunks) > 1 and self._firsts[1] <= seq:
+            freed += self.drop_oldest_chunk()
+        return freed
 
     def _replace_column(self, name: str, dtype: np.dtype) -> None:
         """Give column `name` a new dtype (new columns start with every kept row missing)."""
@@ -343,6 +351,27 @@ class Ring:
             pieces = [chunk.columns[name][a:b] for chunk, a, b in spans]
             batch[name] = _joined(pieces, self._dtypes[name])
         return batch
+
+    def rows_between(self, start: int, stop: int, columns: Iterable[str]) -> dict[str, np.ndarray]:
+        """`RawRows` over memory (core/lod.py) for a caller holding the table's lock: values
+        of `columns` (ARRIVAL: arrival ns; a column the stream lacks: NaN) for kept rows
+        `start` .. `stop - 1`. Views into a chunk (no copy) when the rows are in one; valid
+        until the next write."""
+        spans = self._spans(start, stop)
+        count = sum(b - a for _, a, b in spans)
+        found = {}
+        for name in columns:
+            if name == ARRIVAL:
+                found[name] = _joined([c.times_of(a, b) for c, a, b in spans], _TIMES)
+            elif name not in self._dtypes:
+                found[name] = np.full(count, np.nan)
+            elif len(spans) == 1:
+                chunk, a, b = spans[0]
+                found[name] = chunk.columns[name][a:b]
+            else:
+                pieces = [chunk.columns[name][a:b] for chunk, a, b in spans]
+                found[name] = _joined(pieces, self._dtypes[name])
+        return found
 
     def times_range(self, start: int, stop: int) -> np.ndarray:
         """Arrival times (ns) of kept rows `start` .. `stop - 1`."""

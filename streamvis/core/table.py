@@ -232,21 +232,30 @@ class Table:
         batches: Iterable[tuple[Batch, np.ndarray]],
         mode: str,
         generation: int,
+        keep_from: int | None = None,
     ) -> None:
-        """Fill an empty table with stored rows numbered from `first_seq` (replay); beyond
-        the hub's byte budget its oldest chunks go as the rows come in."""
+        """Fill an empty table with stored rows numbered from `first_seq` (replay). Memory
+        keeps the rows from `keep_from` on (None: all), within the hub's byte budget: older
+        chunks go as the rows come in, so every row can be fed through without being held."""
         with self._lock:
             self._ring.restart_at(first_seq)
             for batch, times in batches:
                 rows = len(times)
                 self._check_schema(batch)
                 self._ring.append(batch, rows, times)
-                while self.budget is not None and self.budget.over():
-                    if not self._ring.drop_oldest_chunk():
-                        break
+                self._trim_restored(keep_from)
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
             self._refresh_row_types()
+
+    def _trim_restored(self, keep_from: int | None) -> None:
+        """Under the lock, while restoring: drop the chunks older than `keep_from`, then the
+        oldest while the hub is over its budget (never the newest chunk)."""
+        if keep_from is not None:
+            self._ring.drop_before(keep_from)
+        while self.budget is not None and self.budget.over():
+            if not self._ring.drop_oldest_chunk():
+                break
 
     def lose(self, seq: int, rows: int) -> None:
         """The store refused rows `seq` .. `seq + rows - 1`: show them as missing values, as
@@ -366,8 +375,9 @@ class Table:
     @property
     def nbytes(self) -> int:
         """Bytes this stream holds in memory: its rows, and its summary when it has one."""
-        summary = getattr(self, "summary", None)
-        return self._ring.nbytes + int(getattr(summary, "nbytes", 0))
+        summary = getattr(self, "_summary", None)
+        size = getattr(summary, "nbytes", 0)  # core/summary.py when the table keeps one
+        return self._ring.nbytes + int(size() if callable(size) else size)
 
     @property
     def evictable(self) -> bool:

@@ -2,8 +2,10 @@
 and producers' layouts.
 
 `hub_from_store` is the one place a hub is made on a store (a server start, `sv.use_store`,
-the default hub on STREAMVIS_STORE, tests). Only the newest rows the byte budget holds are
-loaded (the same share of each stream, so the oldest rows stay behind, as the hub would have
+the default hub on STREAMVIS_STORE, tests). Every stored row is fed through `Table.restore`
+(a page of segments at a time), so what a table builds from its rows (the level-of-detail
+summary) covers the whole run, but memory keeps only the newest rows the byte budget holds
+(the same share of each stream, so the oldest rows stay behind, as the hub would have
 dropped them); older rows are read back from the store when a view needs them
 (`Table.rows_between`). It reads through the store's typed reads only.
 """
@@ -38,30 +40,35 @@ def hub_from_store(
     retain: int | None = None,
     progress: Progress | None = None,
     memory: int | str | None = None,
+    whole_run: bool = True,
 ) -> Hub:
     """A hub on `store` (with the row cap `retain` and the byte budget `memory`, see `Hub`)
     holding the newest stored rows the budget holds, and the stored layouts; a memory-only
-    hub for None."""
+    hub for None. `whole_run`: see `replay`."""
     hub = Hub(retain=retain, store=store, memory=memory)
     if store is not None:
-        replay(hub, store, progress)
+        replay(hub, store, progress, whole_run)
     return hub
 
 
-def replay(hub: Hub, store: StoreReads, progress: Progress | None = None) -> int:
+def replay(
+    hub: Hub, store: StoreReads, progress: Progress | None = None, whole_run: bool = True
+) -> int:
     """Load the newest rows of every stored stream that fit `hub`'s budget (and row cap)
-    into `hub`; returns rows loaded. `progress(rows)` is called as segments load (the CLI's
-    progress bar)."""
+    into `hub`; returns rows kept. With `whole_run` every stored row (within the row cap)
+    is fed through `Table.restore` for the tables' summaries, else only those kept.
+    `progress(rows)` is called as segments load (the CLI's progress bar)."""
     records = store.streams()
-    starts = first_rows_to_load(records, hub.memory, hub.retain)
+    keep = first_rows_to_load(records, hub.memory, hub.retain)
+    feed = {r.id: fed_from(r, hub.retain) if whole_run else keep[r.id] for r in records}
     bar = None
     if progress is None:
         from tqdm import tqdm
 
-        total = sum(r.next_seq - starts[r.id] for r in records)
+        total = sum(r.next_seq - feed[r.id] for r in records)
         bar = tqdm(total=total, unit="rows", desc="replaying", delay=1.0, leave=False)
     try:
-        loaded = _load(hub, store, records, starts, progress or _advance(bar))
+        loaded = _load(hub, store, records, feed, keep, progress or _advance(bar))
     finally:
         if bar is not None:
             bar.close()
@@ -87,6 +94,13 @@ def row_bytes(record: StreamRecord) -> int:
         for code in record.columns.values()
     ]
     return sum(sizes) + 8  # and its arrival time
+
+
+def fed_from(record: StreamRecord, retain: int | None) -> int:
+    """The first stored row of a stream within the row cap `retain`."""
+    if retain is None:
+        return record.first_seq
+    return max(record.first_seq, record.next_seq - retain)
 
 
 def first_rows_to_load(
@@ -137,12 +151,13 @@ def _load(
     hub: Hub,
     store: StoreReads,
     records: list[StreamRecord],
-    starts: dict[int, int],
+    feed: dict[int, int],
+    keep: dict[int, int],
     progress: Progress,
 ) -> int:
     loaded = 0
     for record in records:
-        segments = _paged(store, record, starts[record.id])
+        segments = _paged(store, record, feed[record.id])
         head = next(segments, None)
         table = hub.restore_table(record.run, record.stream, record.created, record.updated)
         table.restore(
@@ -150,6 +165,7 @@ def _load(
             _pieces(head, segments, progress) if head is not None else [],
             record.mode,
             record.generation,
+            keep_from=keep[record.id],
         )
         if head is not None and table.next_seq != record.next_seq:
             log.warning(

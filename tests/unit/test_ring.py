@@ -380,3 +380,22 @@ def test_holds_missing_widens_ints_and_bools_only():
 )
 def test_merged_dtype(stored, incoming, merged):
     assert merged_dtype(stored, incoming) == merged
+
+
+def test_rows_between_is_raw_rows_over_memory():
+    from streamvis.core.lod import ARRIVAL
+
+    ring = Ring(chunk_rows=1024)
+    for start in range(0, 3000, 500):
+        ring.append(ints(start, start + 500), 500, 10 + start)
+    inside = ring.rows_between(100, 200, ["v", ARRIVAL, "nope"])
+    assert inside["v"].tolist() == list(range(100, 200))
+    assert np.shares_memory(inside["v"], ring._chunks[0].columns["v"])  # a view, no copy
+    assert inside[ARRIVAL].tolist() == [10] * 100
+    assert np.isnan(inside["nope"]).all()
+    assert len(inside["nope"]) == 100
+    across = ring.rows_between(1000, 2100, ["v"])
+    assert across["v"].tolist() == list(range(1000, 2100))
+    ring.drop_before(2048)
+    assert ring.lo == 2048
+    assert ring.rows_between(0, 2050, ["v"])["v"].tolist() == [2048, 2049]  # kept rows only
