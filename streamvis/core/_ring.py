@@ -60,7 +60,7 @@ def text_bytes(values: Iterable[Any]) -> int:
 class _Chunk:
     """Rows `first` .. `first + used - 1` of a stream, with room for `size` rows."""
 
-    __slots__ = ("first", "size", "used", "columns", "times", "runs", "text", "nbytes")
+    __slots__ = ("first", "size", "used", "columns", "times", "runs", "text", "nbytes", "ticket")
 
     def __init__(self, first: int, size: int, dtypes: dict[str, np.dtype], per_row: bool):
         self.first = first
@@ -72,6 +72,7 @@ class _Chunk:
         self.runs: list[tuple[int, int]] = []
         self.text = 0  # estimated bytes of the strings in its text columns, once it is full
         self.nbytes = 0
+        self.ticket = 0  # the store ticket of the last write into it (0: nothing pending)
 
     def measure(self) -> int:
         """Bytes this chunk holds now (arrays, time runs, strings counted at sealing)."""
@@ -188,9 +189,19 @@ class Ring:
         self._remeasure(chunk)
         return chunk
 
-    def drop_oldest_chunk(self) -> int:
-        """Forget the oldest chunk's rows, never the newest chunk; returns bytes freed."""
+    def mark(self, since: int, ticket: int) -> None:
+        """Note the store ticket of the write of rows `since` .. `hi - 1` on their chunks."""
+        for chunk in reversed(self._chunks):
+            chunk.ticket = ticket
+            if chunk.first <= since:
+                break
+
+    def drop_oldest_chunk(self, settled: int | None = None) -> int:
+        """Forget the oldest chunk's rows, never the newest chunk, and with `settled` (the
+        store's settled ticket) only once the store has them; returns bytes freed."""
         if len(self._chunks) < 2:
+            return 0
+        if settled is not None and self._chunks[0].ticket > settled:
             return 0
         chunk = self._chunks.pop(0)
         self._firsts.pop(0)

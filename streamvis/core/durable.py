@@ -55,6 +55,12 @@ class Store:
         return self.journal.failure
 
     @property
+    def settled(self) -> int:
+        """Every change with a ticket up to this one is stored (or refused for good): rows
+        written before it may leave memory, the store has them."""
+        return self.journal.settled
+
+    @property
     def last_ticket(self) -> int:
         """The newest ticket handed out: once it is durable, everything before it is."""
         return self.journal.last_ticket

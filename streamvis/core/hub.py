@@ -295,8 +295,13 @@ class Hub:
         return self.store.last_ticket if self.store is not None else 0
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every change so far is in the store; True when it is (or no store)."""
-        return self.store.flush(timeout) if self.store is not None else True
+        """Wait until every change so far is in the store; True when it is (or no store).
+        Rows memory kept only until the store had them may then go (the byte budget)."""
+        if self.store is None:
+            return True
+        done = self.store.flush(timeout)
+        self.keep_within_budget()
+        return done
 
     @staticmethod
     def _where(run: str, name: str) -> str:

@@ -166,7 +166,9 @@ class Table:
             self.updated = now
             if store is None:
                 return 0
-            return store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
+            ticket = store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
+            self._ring.mark(seq, ticket)
+            return ticket
 
     def _fit_missing(self, batch: Batch) -> Batch:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
@@ -221,6 +223,7 @@ class Table:
                     AppendRows(self.run, self.name, seq, rows, kept, now, mode,
                                self.generation, batch_id)
                 )  # fmt: skip
+                self._ring.mark(seq, ticket)
         source = self._source
         if source is not None and source.downstreams:
             source.emit(batch)
@@ -385,10 +388,12 @@ class Table:
         return self._ring.chunk_count > 1
 
     def evict_oldest(self) -> int:
-        """Drop the oldest chunk of rows from memory (never the newest); the store still has
-        them. Returns the bytes freed (0 when only the newest chunk is left)."""
+        """Drop the oldest chunk of rows from memory (never the newest), once the store has
+        them. Returns the bytes freed (0 when only the newest chunk is left, or the store
+        has not stored the oldest yet)."""
+        settled = self.store.settled if self.store is not None else None
         with self._lock:
-            return self._ring.drop_oldest_chunk()
+            return self._ring.drop_oldest_chunk(settled)
 
     def first_arrival(self) -> int | None:
         """Arrival time (ns since the epoch) of the oldest row kept; None when empty."""

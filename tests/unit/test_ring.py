@@ -399,3 +399,18 @@ def test_rows_between_is_raw_rows_over_memory():
     ring.drop_before(2048)
     assert ring.lo == 2048
     assert ring.rows_between(0, 2050, ["v"])["v"].tolist() == [2048, 2049]  # kept rows only
+
+
+def test_a_chunk_leaves_only_once_the_store_has_its_rows():
+    ring = Ring(chunk_rows=1024)
+    fill(ring, 0, 1500)
+    ring.mark(0, 7)  # one write, ticket 7, over both chunks
+    fill(ring, 1500, 2100)
+    ring.mark(1500, 8)
+    assert [chunk.ticket for chunk in ring._chunks] == [7, 8, 8]
+    assert ring.drop_oldest_chunk(settled=6) == 0  # the store is behind: keep it
+    assert ring.lo == 0
+    assert ring.drop_oldest_chunk(settled=7) > 0
+    assert ring.lo == 1024
+    assert ring.drop_oldest_chunk(settled=7) == 0  # holds rows of ticket 8
+    assert ring.drop_oldest_chunk() > 0  # no store: nothing to wait for
