@@ -78,16 +78,6 @@ def configured_memory(text: str | None = None, option: str = "--memory") -> int:
     return default_memory()
 
 
-def format_bytes(count: int) -> str:
-    """A byte count as people read it: '1.5 GiB', '640 KiB', '12 B'."""
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
 class Budget:
     """The bytes the hub's rings hold, against its limit; tables report every change
     (under their own lock, so this lock is always taken last and held briefly)."""

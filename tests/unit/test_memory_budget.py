@@ -18,7 +18,6 @@ from streamvis.core.memory import (
     DEFAULT_CAP,
     configured_memory,
     default_memory,
-    format_bytes,
     parse_memory,
     physical_memory,
 )
@@ -296,7 +295,6 @@ def test_the_default_is_the_smaller_of_4_gib_and_a_quarter_of_memory() -> None:
     assert physical is not None  # Linux says
     assert default_memory() == min(DEFAULT_CAP, physical // 4)
     assert Hub().memory == default_memory()
-    assert format_bytes(DEFAULT_CAP) == "4.0 GiB"
 
 
 def test_the_environment_and_the_option_set_the_budget(monkeypatch) -> None:
