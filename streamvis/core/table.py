@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -347,33 +347,41 @@ class Table:
     def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         """Values of `columns` (ARRIVAL: arrival ns) for rows with seq in [start, stop) (the
         RawRows of core/lod.py): from memory, else read back from the store. Rows in neither
-        (dropped from memory with no store, or never written) come back missing (NaN)."""
+        (dropped from memory with no store, or never written) come back missing (NaN). The
+        store is read outside the table's lock, so writers do not wait for it."""
         with self._lock:
-            ring = self._ring
-            stop = min(stop, ring.hi)
-            start = min(max(start, 0), stop)
-            kept = min(max(start, ring.lo), stop)  # rows from here on are in memory
-            newer = ring.read_range(kept, stop, [c for c in columns if c != ARRIVAL])
-            if ARRIVAL in columns:
-                newer[ARRIVAL] = ring.times_range(kept, stop)
-            if kept == start:
-                return {name: newer[name] for name in columns if name in newer}
-            dtypes = {**ring.dtypes, ARRIVAL: np.dtype(np.int64)}
-            history = self._history
-            if history is None and self.store is not None:
-                history = self._history = History(self.store, self.run, self.name)
-            if history is not None:
-                history.forget_before(self.generation)
-        older = (
-            history.rows(start, kept, columns, dtypes)
-            if history is not None
-            else missing_rows(kept - start, columns, dtypes)
-        )
-        return {
-            name: np.concatenate([older[name], newer[name]]) if name in newer else older[name]
-            for name in columns
-            if name in older
-        }
+            start, kept, newer, older_rows = self._split_rows(start, stop, columns)
+        return _joined_rows(older_rows(), newer, columns) if kept > start else newer
+
+    def rows_between_locked(
+        self, start: int, stop: int, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """`rows_between` for a caller already holding the table's lock (the summary): the
+        store, when needed, is read under the lock."""
+        start, kept, newer, older_rows = self._split_rows(start, stop, columns)
+        return _joined_rows(older_rows(), newer, columns) if kept > start else newer
+
+    def _split_rows(
+        self, start: int, stop: int, columns: Sequence[str]
+    ) -> tuple[int, int, dict[str, np.ndarray], Callable[[], dict[str, np.ndarray]]]:
+        """Under the lock: (start, first seq in memory, copies of the rows memory holds, a
+        reader of the older rows from the store, or as missing values without one)."""
+        ring = self._ring
+        stop = min(stop, ring.hi)
+        start = min(max(start, 0), stop)
+        kept = min(max(start, ring.lo), stop)  # rows from here on are in memory
+        newer = ring.read_range(kept, stop, [c for c in columns if c != ARRIVAL])
+        if ARRIVAL in columns:
+            newer[ARRIVAL] = ring.times_range(kept, stop)
+        dtypes = {**ring.dtypes, ARRIVAL: np.dtype(np.int64)}
+        history = self._history
+        if kept > start and history is None and self.store is not None:
+            history = self._history = History(self.store, self.run, self.name)
+        if kept > start and history is not None:
+            history.forget_before(self.generation)
+            found = history
+            return start, kept, newer, lambda: found.rows(start, kept, columns, dtypes)
+        return start, kept, newer, lambda: missing_rows(kept - start, columns, dtypes)
 
     @property
     def nbytes(self) -> int:
@@ -415,6 +423,17 @@ class Table:
                 "created": iso_time(self.created),
                 "updated": iso_time(self.updated),
             }
+
+
+def _joined_rows(
+    older: dict[str, np.ndarray], newer: dict[str, np.ndarray], columns: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Rows read back from the store followed by those in memory, column by column."""
+    return {
+        name: np.concatenate([older[name], newer[name]]) if name in newer else older[name]
+        for name in columns
+        if name in older
+    }
 
 
 def iso_time(ns: int) -> str:

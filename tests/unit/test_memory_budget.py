@@ -191,6 +191,9 @@ def test_rows_dropped_from_memory_are_read_back_from_the_store(stored_hub) -> No
     assert (arrivals[:2000] == arrivals[0]).all()  # one batch, one arrival time
     middle = table.rows_between(5000, 5100, ["y"])["y"]
     np.testing.assert_array_equal(middle, np.arange(5000, 5100) * 0.5)
+    with table._lock:  # the summary reads rows while it holds the table's lock
+        locked = table.rows_between_locked(0, total, ["step"])["step"]
+    assert locked.tolist() == list(range(total))
 
 
 def test_nearby_reads_from_the_store_are_served_by_the_cache(stored_hub) -> None:
