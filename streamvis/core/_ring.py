@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, TIME, Batch
+from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, TIME, Batch
 
 _MIN_CAPACITY = 1024
-_NUMERIC = (BOOL, INT, FLOAT)
+_NUMERIC = (BOOL, INT, FLOAT, FLOAT32)
 
 
 def missing_value(dtype: np.dtype) -> Any:
