@@ -2,9 +2,9 @@
 
 A blob is `SVB1`, a 4-byte header length, a JSON header naming each column, its dtype code
 and byte count, then the raw little-endian buffers. Numbers, booleans and timestamps are
-stored as their numpy bytes (float32 columns as 4-byte floats, `f4`); text as a JSON list (which keeps missing values). Arrival times
-are run-length coded when many rows share one (a batch), else as int32 steps from the first
-(rows a moment apart), else as int64.
+stored as their numpy bytes (float32 columns as 4-byte floats, code `f4`); text as a JSON
+list (which keeps missing values). Arrival times are run-length coded when many rows share
+one (a batch), else as int32 steps from the first (rows a moment apart), else as int64.
 """
 
 from __future__ import annotations
