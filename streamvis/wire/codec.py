@@ -182,8 +182,9 @@ def narrow_float32(batch: Batch, names: Any, where: str) -> Batch:
         values = batch.get(name)
         column = f"{where}, column '{name}'"
         if values is None:
-            raise StreamError(f"{column}: named as float32 but the data has no such column",
-                              column=name)  # fmt: skip
+            shown = name if len(name) <= 60 else f"{name[:60]}..."  # any text a producer sent
+            message = f"{where}, column '{shown}': named as float32 but the data lacks it"
+            raise StreamError(message, column=shown)
         if values.dtype.kind not in "biuf":
             raise StreamError(
                 f"{column}: named as float32 but holds {describe_dtype(values.dtype)}; "
