@@ -1,6 +1,6 @@
 """float32 columns in the hub: they stay float32, a float64 value widens them (the rule in
-docs/data.md), the scalar-row fast path keeps both widths apart, and a million float32 rows
-hold half the column bytes of float64 ones."""
+README.md, "What you can pass to `sv.stream`"), the scalar-row fast path keeps both widths
+apart, and a million float32 rows hold half the column bytes of float64 ones."""
 
 from __future__ import annotations
 
