@@ -18,8 +18,15 @@ import numpy as np
 from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, TIME, Batch
 
 MAGIC = b"SVB1"
-DTYPE_CODES = {FLOAT: "f8", FLOAT32: "f4", INT: "i8", BOOL: "b1", TIME: "M8", TEXT: "text"}
-CODE_DTYPES = {code: dtype for dtype, code in DTYPE_CODES.items()}
+DTYPE_CODES: dict[np.dtype, str] = {
+    FLOAT: "f8",
+    FLOAT32: "f4",
+    INT: "i8",
+    BOOL: "b1",
+    TIME: "M8",
+    TEXT: "text",
+}
+CODE_DTYPES: dict[str, np.dtype] = {code: dtype for dtype, code in DTYPE_CODES.items()}
 _LENGTH = struct.Struct("<I")
 NUMBER_CODES = frozenset(("b1", "i8", "f4", "f8"))
 
