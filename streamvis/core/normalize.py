@@ -158,9 +158,11 @@ def as_column(values: Any, where: str) -> np.ndarray:
         )
     kind = array.dtype.kind
     if kind == "f":
-        if not isinstance(values, np.ndarray) and _may_hold_big_ints(array):
+        dtype = float_dtype(array.dtype)
+        # a list holding a Python int makes float64, never float32: only float64 may hide one
+        if dtype == FLOAT and not isinstance(values, np.ndarray) and _may_hold_big_ints(array):
             _check_int_range(values, where)
-        return array.astype(float_dtype(array.dtype), copy=False)
+        return array.astype(dtype, copy=False)
     if kind == "u" and array.dtype.itemsize == 8 and len(array) and array.max() >= INT64_END:
         _refuse_big_int(int(array.max()), where)
     if kind in "iu":
