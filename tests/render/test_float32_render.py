@@ -4,10 +4,11 @@ bars draw them as they draw float64, and keep drawing when a float64 value widen
 from __future__ import annotations
 
 import numpy as np
+import panel as pn
 
 from streamvis.transforms.smoothing import ema
 
-AT = [[0, 0, 1, 1], [0, 1, 1, 1], [1, 0, 1, 1], [1, 1, 1, 1]]
+AT = [[0, 0, 1, 1], [0, 1, 1, 1], [1, 0, 1, 1], [1, 1, 1, 1], [2, 0, 1, 1], [2, 1, 1, 1]]
 LAYOUT = {
     "plots": [
         {"id": "line", "kind": "line", "stream": "s", "x": "x", "y": "y", "at": AT[0]},
@@ -23,6 +24,8 @@ LAYOUT = {
             "crossfilter": "g",
             "at": AT[3],
         },
+        {"id": "num", "kind": "number", "stream": "s", "value": "y", "at": AT[4]},
+        {"id": "tab", "kind": "table", "stream": "s", "columns": ["x", "y"], "at": AT[5]},
     ],
 }
 
@@ -41,6 +44,9 @@ def test_float32_columns_draw_and_keep_drawing_once_widened(render) -> None:
     bars = view.source("sv:bars:value").data
     summed = dict(zip(bars["category"], bars["value"], strict=True))["a"]
     assert summed == float(np.float32(0.1)) + float(np.float32(0.3))  # summed in float64
+    card = next(p for p in view.page.select(pn.pane.HTML) if p.name == "sv-number:num")
+    assert ">nan<" in card.object  # the latest y is NaN, shown as such
+    assert view.column("sv:tab:table", "y")[1] == np.float32(0.3)  # newest first
 
     view.hub.stream("s", {"x": 4.0, "y": 0.5, "tag": "a"})  # float64 values widen both columns
     assert view.hub.read("s")["y"].dtype == np.float64
@@ -48,6 +54,8 @@ def test_float32_columns_draw_and_keep_drawing_once_widened(render) -> None:
     assert view.errors() == []
     assert view.column("sv:line:y", "y")[-1] == 0.5
     assert view.column("sv:hist:count", "top").sum() == 3
+    card = next(p for p in view.page.select(pn.pane.HTML) if p.name == "sv-number:num")
+    assert ">0.5<" in card.object
 
 
 def test_smoothing_a_float32_line(render) -> None:
