@@ -53,8 +53,11 @@ from streamvis.store.codec import (
 from streamvis.store.compact import compact
 
 log = logging.getLogger("streamvis")
-FORMAT = 1  # bump with a migration in MIGRATIONS when the schema changes
-MIGRATIONS: dict[int, str] = {}  # from-format -> SQL bringing it to from-format + 1
+FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
+# from-format -> SQL bringing it to from-format + 1. Format 2 adds float32 segment columns
+# (code f4) and no table: its only job is that an older streamvis refuses the file by name
+# ("upgrade streamvis") instead of reading float32 rows as damage.
+MIGRATIONS: dict[int, str] = {1: ""}
 SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most this size
 KEEP_BATCH_IDS = 100_000
 WAL_LIMIT = 64 * 2**20  # bytes the WAL file is cut back to after a checkpoint

@@ -250,6 +250,26 @@ def test_a_store_from_a_newer_streamvis_is_refused(tmp_path: Path) -> None:
         assert f"format {newer}" in message
 
 
+def test_a_format_1_store_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Format 2 only adds float32 columns: a file from before is marked 2 and reads as it was."""
+    path = tmp_path / "old.db"
+    hub = Hub(store=open_store(path))
+    hub.stream("s", {"step": [0, 1], "loss": [0.5, 0.25]}, run="r")
+    hub.flush()
+    hub.store.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE meta SET value='1' WHERE key='format'")
+    raw.close()
+    again = hub_from_store(open_store(path))
+    try:
+        np.testing.assert_array_equal(again.read("s", run="r")["loss"], [0.5, 0.25])
+    finally:
+        again.store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT value FROM meta WHERE key='format'").fetchone()[0] == "2"
+    raw.close()
+
+
 def test_a_refused_writer_open_releases_the_lock_at_once(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as raw:
