@@ -21,6 +21,7 @@ from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_valu
 from streamvis.core.lod import ARRIVAL, View, reference_view
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
+from streamvis.core.summary import Summary
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from streamvis.core.durable import Store
 
 _INT64_LIMIT = 2**63
+_SMALL = 2048  # a view of at most this many kept rows is answered by brute force
 Mode = Literal["append", "replace"]
 # Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely.
 _ROW_TYPES: dict[np.dtype, tuple[type, ...]] = {
@@ -88,6 +90,8 @@ class Table:
         self.created = self.updated = time.time_ns()
         self._row_types: dict[str, tuple[type, ...]] | None = None
         self._dtypes: dict[str, np.dtype] = {}
+        self._summary = Summary()  # level of detail for views (core/summary.py)
+        self._kept = _KeptRows(self._ring)
 
     @property
     def where(self) -> str:
@@ -152,10 +156,16 @@ class Table:
                 return -1
             seq = self._ring.hi
             self._ring.append_row(row, now)
+            if self._ring.hi >= self._summary.due:
+                self._fold()
             self.updated = now
             if store is None:
                 return 0
             return store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
+
+    def _fold(self) -> None:
+        """Fold the rows written since the last fold into the summary (under the lock)."""
+        self._summary.catch_up(self._kept, self._ring.lo, self._ring.hi, self._ring.dtypes)
 
     def _fit_missing(self, batch: Batch) -> Batch:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
@@ -193,6 +203,7 @@ class Table:
         with self._lock:
             if mode == "replace":
                 self._ring.reset()
+                self._summary.reset(self._ring.hi)
                 self.generation += 1
             else:
                 batch = self._fit_missing(batch)
@@ -202,6 +213,8 @@ class Table:
             self._ring.append(batch, rows, now)
             self.updated = now
             self._refresh_row_types()
+            if self._ring.hi >= self._summary.due:
+                self._fold()
             if store is not None:
                 kept = {name: values.copy() for name, values in batch.items()}
                 ticket = store.put(
@@ -219,6 +232,7 @@ class Table:
         """Fill an empty table with stored rows numbered from `first_seq` (replay)."""
         with self._lock:
             self._ring.restart_at(first_seq)
+            self._summary.reset(first_seq)
             for batch, times in batches:
                 rows = len(times)
                 self._check_schema(batch)
@@ -226,6 +240,7 @@ class Table:
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
             self._refresh_row_types()
+            self._fold()
 
     def lose(self, seq: int, rows: int) -> None:
         """The store refused rows `seq` .. `seq + rows - 1`: show them as missing values, as
@@ -242,11 +257,13 @@ class Table:
                 ring.columns[name][positions] = missing_value(ring.columns[name].dtype)
             self.generation += 1
             self._refresh_row_types()
+            self._summary.rebuild(self._kept, ring.lo, ring.hi, ring.dtypes)
 
     def clear(self) -> int:
         """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
         with self._lock:
             self._ring.reset()
+            self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
             if self.store is None:
@@ -258,6 +275,7 @@ class Table:
         (the hub records that in the store itself, so nothing is queued here)."""
         with self._lock:
             self._ring.reset()
+            self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
 
@@ -300,6 +318,15 @@ class Table:
         row's arrival time) for the x range [lo, hi] (None: the whole run) at `width` pixel
         columns; see streamvis/core/lod.py. Columns the stream lacks are left out."""
         with self._lock:
+            dtypes = self._ring.dtypes
+            numeric = [name for name in columns if name in dtypes and dtypes[name].kind in "biuf"]
+            if len(self._ring) > _SMALL and (
+                x == ARRIVAL or x in numeric or _is_numeric(dtypes, x)
+            ):
+                found = self._summary.view(
+                    self._kept, self._ring.lo, self._ring.hi, x, numeric, lo, hi, width, raw_limit
+                )
+                return replace(found, next_seq=self._ring.hi, generation=self.generation)
             _, batch = self._ring.read(self._ring.lo)
             if x == ARRIVAL:
                 xs = self._ring.read_times(self._ring.lo).astype("float64")
@@ -337,6 +364,27 @@ class Table:
                 "created": iso_time(self.created),
                 "updated": iso_time(self.updated),
             }
+
+
+def _is_numeric(dtypes: dict[str, np.dtype], name: str) -> bool:
+    return name in dtypes and dtypes[name].kind in "biuf"
+
+
+class _KeptRows:
+    """The ring's rows as `RawRows` for the summary (always called under the table's lock)."""
+
+    def __init__(self, ring: Ring) -> None:
+        self.ring = ring
+
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        ring, count = self.ring, stop - start
+        found = {}
+        for name in columns:
+            column = ring.times if name == ARRIVAL else ring.columns.get(name)
+            found[name] = (
+                ring._copy(column, start, count) if column is not None else np.full(count, np.nan)
+            )
+        return found
 
 
 def iso_time(ns: int) -> str:
