@@ -44,77 +44,69 @@ from streamvis.core.lod import ARRIVAL, RawRows, View
 
 BUCKET = 64  # rows per level-1 bucket
 FAN = 8  # buckets of one level per bucket of the level above
-FOLD_ROWS = 4096  # rows written before they are folded into level 1 (fewer: read raw)
+FOLD_ROWS = 65536  # rows written before they are folded (a view folds what is left first)
 LOW, HIGH, COUNT, TOTAL, SQUARES = range(5)
 EMPTY = np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])  # the stats of a bucket with no finite value
+_ONES = np.ones(BUCKET)
 
 
 class Level:
-    """One resolution: per column an (n, 5) array of bucket stats (min, max, count, sum, sum
-    of squares) for the absolute bucket indices [offset, end); level 1 also keeps `runmax`."""
+    """One resolution: for the absolute bucket indices [offset, end), a (buckets, columns, 5)
+    array of stats (min, max, count, sum, sum of squares per column, columns in the order
+    of `Summary.index`); level 1 also keeps the running max of each column (ARRIVAL first)
+    at each bucket's end, (columns, buckets)."""
 
     def __init__(self, rows: int, first: int) -> None:
         self.rows = rows  # rows per bucket
         self.offset = first  # absolute index of the bucket held at position 0
         self.end = first  # absolute index past the last bucket held
-        self.stats: dict[str, np.ndarray] = {}
-        self.runmax: dict[str, np.ndarray] = {}
+        self.stats = np.empty((0, 0, 5))
+        self.runmax = np.empty((0, 0))
 
     @property
     def held(self) -> int:
         return self.end - self.offset
 
     def nbytes(self) -> int:
-        arrays = list(self.stats.values()) + list(self.runmax.values())
-        return sum(array.nbytes for array in arrays)
+        return self.stats.nbytes + self.runmax.nbytes
 
-    def _room(self, array: np.ndarray, wanted: int) -> np.ndarray:
-        if len(array) >= wanted:
-            return array
-        grown = np.empty((max(wanted, 2 * len(array), 16),) + array.shape[1:], array.dtype)
-        grown[: self.held] = array[: self.held]
-        return grown
-
-    def add(
-        self, added: int, stats: Mapping[str, np.ndarray], runmax: Mapping[str, np.ndarray]
-    ) -> None:
-        """Append the stats of the next `added` buckets; a column held but not given gets
-        empty buckets (no finite value)."""
-        if added <= 0:
+    def add(self, stats: np.ndarray, runmax: np.ndarray | None) -> None:
+        """Append the stats (and running max) of the next buckets; columns new since the last
+        add get empty buckets (no finite value) before."""
+        held, wanted = self.held, self.held + len(stats)
+        if wanted == held:
             return
-        held, wanted = self.held, self.held + added
-        for name in self.stats.keys() - stats.keys():
-            self.stats[name] = self._room(self.stats[name], wanted)
-            self.stats[name][held:wanted] = EMPTY
-        for name in self.runmax.keys() - runmax.keys():
-            self.runmax[name] = self._room(self.runmax[name], wanted)
-            self.runmax[name][held:wanted] = self.runmax[name][held - 1] if held else -np.inf
-        for name, values in stats.items():
-            array = self.stats.get(name)
-            if array is None:  # a column new to the stream: no finite value before
-                array = np.empty((0, 5))
-                array = self._room(array, wanted)
-                array[:held] = EMPTY
-            array = self._room(array, wanted)
-            array[held:wanted] = values
-            self.stats[name] = array
-        for name, values in runmax.items():
-            array = self.runmax.get(name)
-            if array is None:
-                array = np.full(max(wanted, 16), -np.inf)
-            array = self._room(array, wanted)
-            array[held:wanted] = values
-            self.runmax[name] = array
-        self.end += added
+        self.stats = self._room(self.stats, wanted, stats.shape[1:], EMPTY)
+        self.stats[held:wanted] = stats
+        if runmax is not None:  # stored (columns, buckets): a view searches one column
+            columns, size = self.runmax.shape
+            if size < wanted or columns < runmax.shape[1]:
+                size = max(wanted, 2 * size, 16) if size < wanted else size
+                grown = np.full((runmax.shape[1], size), -np.inf)
+                grown[:columns, :held] = self.runmax[:, :held]
+                self.runmax = grown
+            self.runmax[: runmax.shape[1], held:wanted] = runmax.T
+        self.end = self.offset + wanted
+
+    def _room(
+        self, array: np.ndarray, rows: int, shape: tuple[int, ...], fill: np.ndarray
+    ) -> np.ndarray:
+        """`array` with room for `rows` buckets of `shape` (grown geometrically)."""
+        if len(array) >= rows and array.shape[1:] == shape:
+            return array
+        size = max(rows, 2 * len(array), 16) if len(array) < rows else len(array)
+        grown = np.empty((size, *shape))
+        grown[: self.held] = fill
+        grown[: self.held, : array.shape[1]] = array[: self.held]
+        return grown
 
     def forget_before(self, index: int) -> None:
         """Drop buckets before absolute `index` once they are over half of what is held."""
         dead = min(index, self.end) - self.offset
         if dead <= 0 or dead * 2 < self.held:
             return
-        for table in (self.stats, self.runmax):
-            for name, array in table.items():
-                table[name] = array[dead : self.held].copy()
+        self.stats = self.stats[dead : self.held].copy()
+        self.runmax = self.runmax[:, dead : self.held].copy()
         self.offset += dead
 
 
@@ -129,7 +121,16 @@ class Bounds:
     high: int
     end: int
     levels: Sequence[Level]
+    index: Mapping[str, int]  # each summarised column's place in the levels' arrays
     carry: Mapping[str, float]  # running max of each column before `start`
+
+    def runmax(self, name: str) -> np.ndarray:
+        """The running max of column `name` at the end of each bucket [low, high)."""
+        level = self.levels[0]
+        place = 0 if name == ARRIVAL else self.index.get(name, -2) + 1
+        if not 0 <= place < len(level.runmax) or self.high <= self.low:
+            return np.full(self.high - self.low, -np.inf)
+        return level.runmax[place, self.low - level.offset : self.high - level.offset]
 
 
 class Summary:
@@ -145,6 +146,7 @@ class Summary:
         self.folded = -(-origin // BUCKET) * BUCKET  # rows before are a raw head (< 64)
         self.due = self.folded + FOLD_ROWS
         self.levels: list[Level] = [Level(BUCKET, self.folded // BUCKET)]
+        self.index: dict[str, int] = {}  # numeric columns, in the order of the stats arrays
         self.carry: dict[str, float] = {}  # running max of each column before `start`
 
     @property
@@ -162,47 +164,48 @@ class Summary:
         self.due = max(self.folded, stop) + FOLD_ROWS
         if stop <= self.folded:
             return
+        for name, dtype in dtypes.items():
+            if dtype.kind in "biuf" and name not in self.index:
+                self.index[name] = len(self.index)
         level = self.levels[0]
-        names = [name for name, dtype in dtypes.items() if dtype.kind in "biuf"] + [ARRIVAL]
         read_from = self.start if level.held == 0 else self.folded  # the head seeds runmax
+        names = [ARRIVAL, *self.index]  # in runmax order: ARRIVAL first, then stats order
         rows = raw.rows_between(read_from, stop, names)
         head, buckets = self.folded - read_from, (stop - self.folded) // BUCKET
-        stats, runmax = {}, {}
-        for name in names:
-            values = np.asarray(rows[name], dtype=np.float64)
-            seed = self.carry.get(name, -np.inf)
-            if level.held:
-                seed = float(level.runmax[name][level.held - 1]) if name in level.runmax else seed
-            elif head:
-                seed = max(seed, finite_max(values[:head]))
-            values = values[head:].reshape(buckets, BUCKET)
-            if name == ARRIVAL:
-                high = values.max(axis=1)
+        starts = np.arange(0, buckets * BUCKET, BUCKET)
+        stats = np.empty((buckets, len(self.index), 5))
+        highs, seed = np.empty((buckets, len(names))), np.full(len(names), -np.inf)
+        for place, name in enumerate(names):
+            values = rows[name]
+            seed[place] = self.carry.get(name, -np.inf)
+            if head and level.held == 0:
+                seed[place] = max(seed[place], finite_max(values[:head]))
+            if name == ARRIVAL:  # only ever an x: its running max is all a view needs
+                highs[:, place] = np.maximum.reduceat(values[head:], starts)
             else:
-                stats[name] = bucket_stats(values)
-                high = stats[name][:, HIGH]
-            runmax[name] = np.maximum(np.maximum.accumulate(high), seed)
-        level.add(buckets, stats, runmax)
+                column_stats(np.asarray(values[head:], np.float64), starts, stats[:, place - 1])
+                highs[:, place] = stats[:, place - 1, HIGH]
+        if level.held:
+            held = level.runmax[:, level.held - 1]
+            seed[: len(held)] = held
+        level.add(stats, np.maximum(np.maximum.accumulate(highs, axis=0), seed))
         self.folded = stop
         self._fold_up()
 
     def _fold_up(self) -> None:
         """Make the buckets of each level above from complete groups of FAN below."""
-        for index, below in enumerate(self.levels):
-            if index + 1 == len(self.levels):
+        for place, below in enumerate(self.levels):
+            if place + 1 == len(self.levels):
                 first = -(-below.offset // FAN)
                 if below.end // FAN <= first:
                     return
                 self.levels.append(Level(below.rows * FAN, first))
-            above = self.levels[index + 1]
+            above = self.levels[place + 1]
             stop = below.end // FAN
             if stop <= above.end:
                 return
             begin, finish = above.end * FAN - below.offset, stop * FAN - below.offset
-            merged = {
-                name: merge_groups(array[begin:finish]) for name, array in below.stats.items()
-            }
-            above.add(stop - above.end, merged, {})
+            above.add(merge_groups(below.stats[begin:finish]), None)
 
     def _trim(self, first: int) -> None:
         """Rows before `first` can no longer be read: views start there, and buckets held
@@ -212,14 +215,15 @@ class Summary:
         level = self.levels[0]
         bucket = first // BUCKET - 1  # the last bucket wholly before `first`'s bucket
         if level.offset <= bucket < level.end:
-            for name, runmax in level.runmax.items():
-                self.carry[name] = float(runmax[bucket - level.offset])
+            for place, name in enumerate([ARRIVAL, *self.index]):
+                if place < len(level.runmax):
+                    self.carry[name] = float(level.runmax[place, bucket - level.offset])
         self.start = first
         aligned = -(-first // BUCKET) * BUCKET
-        for index, level in enumerate(self.levels):
+        for place, level in enumerate(self.levels):
             keep = -(-aligned // level.rows)
-            if index + 1 < len(self.levels):  # the level above still folds from these
-                keep = min(keep, self.levels[index + 1].end * FAN)
+            if place + 1 < len(self.levels):  # the level above still folds from these
+                keep = min(keep, self.levels[place + 1].end * FAN)
             level.forget_before(keep)
 
     def rebuild(self, raw: RawRows, first: int, end: int, dtypes: Mapping[str, np.dtype]) -> None:
@@ -235,7 +239,7 @@ class Summary:
         head_end = min(-(-start // BUCKET) * BUCKET, end)
         low = max(-(-start // BUCKET), level.offset)
         high = max(low, min(level.end, self.folded // BUCKET))
-        return Bounds(start, head_end, low, high, end, self.levels, self.carry)
+        return Bounds(start, head_end, low, high, end, self.levels, self.index, self.carry)
 
     def view(
         self,
@@ -253,40 +257,53 @@ class Summary:
         oldest row `raw` can read), in time that does not grow with the rows held."""
         from streamvis.core.summary_view import answer  # it imports this module
 
-        return answer(self.bounds(first, end), raw, x, columns, lo, hi, width, raw_limit)
+        with np.errstate(all="ignore"):  # inf x, as reference_view draws it
+            return answer(self.bounds(first, end), raw, x, columns, lo, hi, width, raw_limit)
 
 
 def finite_max(values: np.ndarray) -> float:
     """The largest finite value, -inf when there is none."""
-    finite = values[np.isfinite(values)]
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
     return float(finite.max()) if len(finite) else -np.inf
 
 
-def bucket_stats(values: np.ndarray) -> np.ndarray:
-    """(buckets, 5) stats of a (buckets, rows) float64 array, over finite values only."""
-    low, high = values.min(axis=1), values.max(axis=1)  # NaN and inf show here
-    stats = np.empty((len(values), 5))
-    stats[:, LOW], stats[:, HIGH] = low, high
-    stats[:, COUNT] = values.shape[1]
-    stats[:, TOTAL] = values.sum(axis=1)
-    stats[:, SQUARES] = np.einsum("ij,ij->i", values, values)
+def column_stats(values: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+    """Fill `out` ((buckets, 5)) with the stats of consecutive BUCKET-row buckets of float64
+    `values`, over finite values only. Straight from the rows (no copy): min and max by
+    ufunc.reduceat (several times faster than reducing a 64-wide axis), sums by a matrix
+    product; buckets holding a non-finite value (their min or max shows it) are redone."""
+    buckets = values.reshape(-1, BUCKET)
+    with np.errstate(all="ignore"):  # inf - inf, overflow: such buckets are redone below
+        _fill_stats(values, buckets, starts, out)
+
+
+def _fill_stats(
+    values: np.ndarray, buckets: np.ndarray, starts: np.ndarray, out: np.ndarray
+) -> None:
+    low = out[:, LOW] = np.minimum.reduceat(values, starts)
+    high = out[:, HIGH] = np.maximum.reduceat(values, starts)
+    out[:, COUNT] = BUCKET
+    out[:, TOTAL] = buckets @ _ONES
+    out[:, SQUARES] = np.einsum("bi,bi->b", buckets, buckets)
     clean = np.isfinite(low) & np.isfinite(high)
     if not clean.all():
-        dirty = values[~clean]
+        dirty = buckets[~clean]
         finite = np.isfinite(dirty)
         zeroed = np.where(finite, dirty, 0.0)
-        stats[~clean, LOW] = np.where(finite, dirty, np.inf).min(axis=1)
-        stats[~clean, HIGH] = np.where(finite, dirty, -np.inf).max(axis=1)
-        stats[~clean, COUNT] = finite.sum(axis=1)
-        stats[~clean, TOTAL] = zeroed.sum(axis=1)
-        stats[~clean, SQUARES] = np.einsum("ij,ij->i", zeroed, zeroed)
-    return stats
+        fixed = out[~clean]
+        fixed[:, LOW] = np.where(finite, dirty, np.inf).min(axis=1)
+        fixed[:, HIGH] = np.where(finite, dirty, -np.inf).max(axis=1)
+        fixed[:, COUNT] = finite.sum(axis=1)
+        fixed[:, TOTAL] = zeroed.sum(axis=1)
+        fixed[:, SQUARES] = np.einsum("ij,ij->i", zeroed, zeroed)
+        out[~clean] = fixed
 
 
 def merge_groups(stats: np.ndarray) -> np.ndarray:
-    """The stats of each group of FAN consecutive buckets."""
-    groups = stats.reshape(-1, FAN, 5)
-    merged = groups.sum(axis=1)
-    merged[:, LOW] = groups[:, :, LOW].min(axis=1)
-    merged[:, HIGH] = groups[:, :, HIGH].max(axis=1)
+    """The stats of each group of FAN consecutive buckets ((n, columns, 5) -> n / FAN)."""
+    groups = stats.reshape(-1, FAN, *stats.shape[1:])
+    merged: np.ndarray = groups.sum(axis=1)
+    merged[:, :, LOW] = groups[:, :, :, LOW].min(axis=1)
+    merged[:, :, HIGH] = groups[:, :, :, HIGH].max(axis=1)
     return merged

@@ -14,15 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from streamvis.core.lod import Line, PixelStats, RawRows, View, columns_of, pixel_edges
-from streamvis.core.summary import BUCKET, COUNT, EMPTY, FAN, HIGH, LOW, SQUARES, TOTAL, Bounds
+from streamvis.core.summary import (
+    BUCKET,
+    COUNT,
+    EMPTY,
+    FAN,
+    HIGH,
+    LOW,
+    SQUARES,
+    TOTAL,
+    Bounds,
+    Level,
+)
 
 Side = Literal["left", "right"]
-_SPAN = np.arange(FAN - 1)  # the at most 7 buckets at either end of a range, per level
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,39 @@ class Pool:
     ys: dict[str, np.ndarray]
 
     def at(self, seqs: np.ndarray) -> np.ndarray:
-        """Positions of `seqs` (every one of which was read) in the pool."""
-        return np.searchsorted(self.seq, seqs)
+        """Positions of `seqs` in the pool (rows not read: a neighbour, never used)."""
+        return np.minimum(np.searchsorted(self.seq, seqs), max(len(self.seq) - 1, 0))
+
+
+@runtime_checkable
+class SpanRows(Protocol):
+    """A `RawRows` that can also read many seq ranges in one call (the table's memory does,
+    with one gather per column): a view reads about one range per pixel column edge."""
+
+    def rows_in_spans(
+        self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Values of `columns` for the rows of every [starts[i], stops[i]), in that order."""
+        ...
+
+
+def spans(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Every seq of the ranges [starts[i], stops[i]), concatenated."""
+    lengths = stops - starts
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    found: np.ndarray = np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+    return found
+
+
+def read_spans(
+    raw: RawRows, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The rows of several ranges: in one call when `raw` offers `rows_in_spans`, else one
+    `rows_between` per range."""
+    if isinstance(raw, SpanRows):
+        return raw.rows_in_spans(starts, stops, columns)
+    parts = [raw.rows_between(int(a), int(b), columns) for a, b in zip(starts, stops, strict=True)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in columns}
 
 
 def finite_or(values: np.ndarray, fill: float) -> np.ndarray:
@@ -49,11 +90,7 @@ class Finder:
 
     def __init__(self, bounds: Bounds, raw: RawRows, x: str, names: list[str]) -> None:
         self.bounds, self.raw, self.x, self.names = bounds, raw, x, names
-        level = bounds.levels[0]
-        runmax = level.runmax.get(x)
-        low, high = bounds.low - level.offset, bounds.high - level.offset
-        held = runmax[low:high] if runmax is not None else np.full(high - low, -np.inf)
-        self.bucket_run = held
+        held = self.bucket_run = bounds.runmax(x)
         self.carry = float(bounds.carry.get(x, -np.inf))
         head = self._x_of(bounds.start, bounds.head_end)
         self.head_run = max(self.carry, float(finite_or(head, -np.inf).max(initial=-np.inf)))
@@ -95,7 +132,8 @@ class Finder:
         b = self.bounds
         starts = np.maximum(lo - 1, b.start)
         keep = hi > starts
-        starts, stops = np.unique(np.stack([starts[keep], hi[keep]]), axis=1)
+        starts, first = np.unique(starts[keep], return_index=True)  # same start, same block
+        stops = hi[keep][first]
         if len(starts) == 0:
             return Pool(
                 np.empty(0, np.int64),
@@ -108,13 +146,10 @@ class Finder:
         group_starts = starts[new]
         group_stops = np.maximum.reduceat(stops, np.flatnonzero(new))
         wanted = list(dict.fromkeys([self.x, *self.names]))
-        parts = [
-            self.raw.rows_between(int(s), int(e), wanted)
-            for s, e in zip(group_starts, group_stops)
-        ]
-        seq = np.concatenate([np.arange(s, e) for s, e in zip(group_starts, group_stops)])
-        x = np.concatenate([np.asarray(p[self.x], np.float64) for p in parts])
-        ys = {n: np.concatenate([np.asarray(p[n], np.float64) for p in parts]) for n in self.names}
+        seq = spans(group_starts, group_stops)
+        found = read_spans(self.raw, group_starts, group_stops, wanted)
+        x = np.asarray(found[self.x], np.float64)
+        ys = {name: np.asarray(found[name], np.float64) for name in self.names}
         seeded = finite_or(x, -np.inf)
         firsts = np.concatenate([[0], np.cumsum(group_stops - group_starts)[:-1]])
         at_start = group_starts == b.start
@@ -165,14 +200,15 @@ def answer(
     edges = pixel_edges(lo, hi, width)
     left = np.concatenate([[lo], edges[1:width]])
     blocks = [finder.locate(left, "left"), finder.locate(np.array([hi]), "right")]
-    pool = finder.read(*(np.concatenate(part) for part in zip(*blocks)))
+    pool = finder.read(*(np.concatenate(part) for part in zip(*blocks, strict=True)))
     cuts = np.append(finder.exact(pool, left, "left"), finder.exact(pool, np.array([hi]), "right"))
     cuts = np.clip(cuts, start, stop)
+    plan = Plan(bounds, pool, cuts)
+    context = pool.at(np.array([before] if before < start else [], np.int64))
+    tail = pool.at(np.array([stop] if stop < after else [], np.int64))
     lines, stats = {}, {}
     for name in names:
-        line, stats[name] = m4_line(bounds, pool, name, cuts, width)
-        context = pool.at(np.array([before] if before < start else [], np.int64))
-        tail = pool.at(np.array([stop] if stop < after else [], np.int64))
+        line, stats[name] = plan.line(name)
         ys = pool.ys[name]
         lines[name] = Line(
             np.concatenate([pool.x[context], line.x, pool.x[tail]]),
@@ -195,76 +231,106 @@ def raw_lines(raw: RawRows, x: str, names: list[str], before: int, after: int) -
     return {name: Line(xs[keep], gaps(np.asarray(rows[name], np.float64))[keep]) for name in names}
 
 
-def m4_line(
-    bounds: Bounds, pool: Pool, name: str, cuts: np.ndarray, width: int
-) -> tuple[Line, PixelStats]:
-    """First, min, max, last per pixel column (every row of a column of at most 4), and the
-    column's finite count, sum and sum of squares; column p holds rows [cuts[p], cuts[p+1])."""
-    begin, finish = cuts[:-1], cuts[1:]
-    whole_lo = np.maximum(-(-begin // BUCKET), bounds.low)
-    whole_hi = np.maximum(np.minimum(finish // BUCKET, bounds.high), whole_lo)
-    stats = whole_stats(bounds, name, whole_lo, whole_hi)
-    # raw rows of each column outside its whole buckets
-    inside = (pool.seq >= cuts[0]) & (pool.seq < cuts[-1])
-    seq, ys = pool.seq[inside], pool.ys[name][inside]
-    column = np.searchsorted(cuts, seq, "right") - 1
-    bucket = seq // BUCKET
-    loose = ~((bucket >= whole_lo[column]) & (bucket < whole_hi[column]))
-    column, ys = column[loose], ys[loose]
-    finite = np.isfinite(ys)
-    zeroed = np.where(finite, ys, 0.0)
-    stats[:, COUNT] += np.bincount(column, finite, width)
-    stats[:, TOTAL] += np.bincount(column, zeroed, width)
-    stats[:, SQUARES] += np.bincount(column, zeroed * zeroed, width)
-    low, high = np.full(width, np.inf), np.full(width, -np.inf)
-    np.minimum.at(low, column, np.where(finite, ys, np.inf))
-    np.maximum.at(high, column, np.where(finite, ys, -np.inf))
-    low, high = np.minimum(low, stats[:, LOW]), np.maximum(high, stats[:, HIGH])
-    low[np.isinf(low)], high[np.isinf(high)] = np.nan, np.nan
-    # points: every row of a column of at most 4 rows, else first, min, max, last
-    rows = finish - begin
-    big = rows > 4
-    points = np.where(big, 4, rows)
-    owner = np.repeat(np.arange(width), points)
-    slot = np.arange(len(owner)) - np.repeat(np.cumsum(points) - points, points)
-    big_point = big[owner]
-    seqs = np.where(
-        big_point & (slot == 3), finish[owner] - 1, begin[owner] + np.where(big_point, 0, slot)
-    )
-    at = pool.at(seqs)
-    xs, values = pool.x[at], gaps(pool.ys[name][at])
-    first_x, last_x = pool.x[pool.at(begin[big])], pool.x[pool.at(finish[big] - 1)]
-    middle = np.zeros(width)
-    middle[big] = (first_x + last_x) / 2
-    extreme = big_point & ((slot == 1) | (slot == 2))
-    xs = np.where(extreme, middle[owner], xs)
-    values = np.where(big_point & (slot == 1), low[owner], values)
-    values = np.where(big_point & (slot == 2), high[owner], values)
-    count = stats[:, COUNT].astype(np.int64)
-    return Line(xs, values), PixelStats(count, stats[:, TOTAL], stats[:, SQUARES])
+class Plan:
+    """What every y column of an M4 view shares: pixel column p holds rows [cuts[p],
+    cuts[p+1]), made of whole level-1 buckets (gathered level by level) and raw rows of the
+    pool at its ends; and which rows become points."""
+
+    def __init__(self, bounds: Bounds, pool: Pool, cuts: np.ndarray) -> None:
+        self.bounds, self.pool, self.width = bounds, pool, len(cuts) - 1
+        begin, finish = cuts[:-1], cuts[1:]
+        whole_lo = np.maximum(-(-begin // BUCKET), bounds.low)
+        whole_hi = np.maximum(np.minimum(finish // BUCKET, bounds.high), whole_lo)
+        self.gathers = gathers(bounds, whole_lo, whole_hi)
+        # the pool's rows in each pixel column that no whole bucket of it holds
+        places = np.searchsorted(pool.seq, cuts)
+        column = np.repeat(np.arange(self.width), np.diff(places))
+        seq = pool.seq[places[0] : places[-1]]
+        bucket = seq // BUCKET
+        loose = (bucket < whole_lo[column]) | (bucket >= whole_hi[column])
+        self.loose = places[0] + np.flatnonzero(loose)
+        column = column[loose]
+        self.filled = np.flatnonzero(np.bincount(column, minlength=self.width))
+        self.segments = np.searchsorted(column, self.filled)
+        # points: every row of a column of at most 4 rows, else first, min, max, last
+        rows = finish - begin
+        self.big = rows > 4
+        points = np.where(self.big, 4, rows)
+        self.owner = np.repeat(np.arange(self.width), points)
+        self.slot = np.arange(len(self.owner)) - np.repeat(np.cumsum(points) - points, points)
+        big_point = self.big[self.owner]
+        last = big_point & (self.slot == 3)
+        seqs = np.where(last, finish[self.owner] - 1, begin[self.owner] + (~big_point) * self.slot)
+        self.at = pool.at(seqs)
+        self.low_point = big_point & (self.slot == 1)
+        self.high_point = big_point & (self.slot == 2)
+        middle = (pool.x[pool.at(begin)] + pool.x[pool.at(np.maximum(finish - 1, begin))]) / 2
+        self.x = np.where(self.low_point | self.high_point, middle[self.owner], pool.x[self.at])
+
+    def line(self, name: str) -> tuple[Line, PixelStats]:
+        """The points of y column `name` and its finite count, sum and sum of squares per
+        pixel column."""
+        stats = whole_stats(self.bounds, name, self.gathers, self.width)
+        ys = self.pool.ys[name]
+        if len(self.filled):
+            loose = ys[self.loose]
+            finite = np.isfinite(loose)
+            zeroed = np.where(finite, loose, 0.0)
+            cut, filled = self.segments, self.filled
+            stats[filled, COUNT] += np.add.reduceat(finite.astype(np.float64), cut)
+            stats[filled, TOTAL] += np.add.reduceat(zeroed, cut)
+            stats[filled, SQUARES] += np.add.reduceat(zeroed * zeroed, cut)
+            low = np.minimum.reduceat(np.where(finite, loose, np.inf), cut)
+            high = np.maximum.reduceat(np.where(finite, loose, -np.inf), cut)
+            stats[filled, LOW] = np.minimum(stats[filled, LOW], low)
+            stats[filled, HIGH] = np.maximum(stats[filled, HIGH], high)
+        low, high = stats[:, LOW], stats[:, HIGH]
+        low[np.isinf(low)], high[np.isinf(high)] = np.nan, np.nan
+        values = gaps(ys[self.at])
+        values = np.where(self.low_point, low[self.owner], values)
+        values = np.where(self.high_point, high[self.owner], values)
+        count = stats[:, COUNT].astype(np.int64)
+        return Line(self.x, values), PixelStats(count, stats[:, TOTAL], stats[:, SQUARES])
 
 
-def whole_stats(bounds: Bounds, name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """(width, 5) stats of the level-1 buckets [lo, hi) of each pixel column, gathered from
-    the coarsest buckets that fit: at most FAN - 1 at either end per level."""
-    result = np.tile(EMPTY, (len(lo), 1))
-    lo, hi = lo.copy(), hi.copy()
+Gather = tuple[Level, np.ndarray, np.ndarray]  # a level, bucket positions, their pixel column
+
+
+def gathers(bounds: Bounds, lo: np.ndarray, hi: np.ndarray) -> list[Gather]:
+    """Where the level-1 buckets [lo, hi) of each pixel column are held: the coarsest
+    buckets that fit, at most FAN - 1 at either end of the range per level."""
+    found = []
+    columns = np.arange(len(lo))
     for level in bounds.levels:
         if not (lo < hi).any():
             break
-        array = level.stats.get(name)
         up_lo, up_hi = -(-lo // FAN) * FAN, hi // FAN * FAN
         head_stop = np.minimum(up_lo, hi)
         tail_start = np.maximum(up_hi, head_stop)
-        for first, stop in ((lo, head_stop), (tail_start, hi)):
-            index = first[:, None] + _SPAN
-            mask = index < stop[:, None]
-            if array is None or not mask.any():
-                continue
-            got = array[np.clip(index - level.offset, 0, level.held - 1)]
-            got = np.where(mask[:, :, None], got, EMPTY)
-            result[:, LOW] = np.minimum(result[:, LOW], got[:, :, LOW].min(axis=1))
-            result[:, HIGH] = np.maximum(result[:, HIGH], got[:, :, HIGH].max(axis=1))
-            result[:, COUNT:] += got[:, :, COUNT:].sum(axis=1)
+        first = np.concatenate([lo, tail_start])
+        stop = np.maximum(np.concatenate([head_stop, hi]), first)
+        owner = np.repeat(np.concatenate([columns, columns]), stop - first)
+        if len(owner):
+            found.append((level, spans(first, stop) - level.offset, owner))
         lo, hi = up_lo // FAN, np.maximum(up_hi // FAN, up_lo // FAN)
+    return found
+
+
+def whole_stats(bounds: Bounds, name: str, plan: list[Gather], width: int) -> np.ndarray:
+    """(width, 5) stats of each pixel column's whole buckets of y column `name`."""
+    result = np.tile(EMPTY, (width, 1))
+    place = bounds.index.get(name, -1)
+    parts = [
+        (np.take(level.stats, positions, axis=0)[:, place], owner)
+        for level, positions, owner in plan
+        if 0 <= place < level.stats.shape[1]
+    ]
+    if not parts:
+        return result
+    got = np.concatenate([stats for stats, _ in parts])
+    owner = np.concatenate([owner for _, owner in parts])
+    for stat in (COUNT, TOTAL, SQUARES):
+        result[:, stat] = np.bincount(owner, got[:, stat], width)
+    np.minimum.at(result[:, LOW], owner, got[:, LOW])
+    np.maximum.at(result[:, HIGH], owner, got[:, HIGH])
     return result

@@ -22,6 +22,7 @@ from streamvis.core.lod import ARRIVAL, View, reference_view
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
 from streamvis.core.summary import Summary
+from streamvis.core.summary_view import spans
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
@@ -319,12 +320,11 @@ class Table:
         columns; see streamvis/core/lod.py. Columns the stream lacks are left out."""
         with self._lock:
             dtypes = self._ring.dtypes
-            numeric = [name for name in columns if name in dtypes and dtypes[name].kind in "biuf"]
-            if len(self._ring) > _SMALL and (
-                x == ARRIVAL or x in numeric or _is_numeric(dtypes, x)
-            ):
+            if len(self._ring) > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
+                wanted = [name for name in columns if _is_numeric(dtypes, name)]
+                self._fold()  # what is left unfolded is then under one bucket
                 found = self._summary.view(
-                    self._kept, self._ring.lo, self._ring.hi, x, numeric, lo, hi, width, raw_limit
+                    self._kept, self._ring.lo, self._ring.hi, x, wanted, lo, hi, width, raw_limit
                 )
                 return replace(found, next_seq=self._ring.hi, generation=self.generation)
             _, batch = self._ring.read(self._ring.lo)
@@ -371,18 +371,36 @@ def _is_numeric(dtypes: dict[str, np.dtype], name: str) -> bool:
 
 
 class _KeptRows:
-    """The ring's rows as `RawRows` for the summary (always called under the table's lock)."""
+    """The ring's rows as `RawRows` for the summary, called under the table's lock only; the
+    arrays may be views into the ring (no copy), valid until the next write."""
 
     def __init__(self, ring: Ring) -> None:
         self.ring = ring
 
     def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         ring, count = self.ring, stop - start
+        position = start % ring.capacity if ring.capacity else 0
+        found = {}
+        for name in columns:
+            column = ring.times if name == ARRIVAL else ring.columns.get(name)
+            if column is None:
+                found[name] = np.full(count, np.nan)
+            elif position + count <= ring.capacity:
+                found[name] = column[position : position + count]
+            else:
+                found[name] = ring._copy(column, start, count)
+        return found
+
+    def rows_in_spans(
+        self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        ring = self.ring
+        positions = spans(starts, stops) % max(ring.capacity, 1)
         found = {}
         for name in columns:
             column = ring.times if name == ARRIVAL else ring.columns.get(name)
             found[name] = (
-                ring._copy(column, start, count) if column is not None else np.full(count, np.nan)
+                column[positions] if column is not None else np.full(len(positions), np.nan)
             )
         return found
 
