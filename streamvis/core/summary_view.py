@@ -132,8 +132,8 @@ class Finder:
         b = self.bounds
         starts = np.maximum(lo - 1, b.start)
         keep = hi > starts
-        starts, first = np.unique(starts[keep], return_index=True)  # same start, same block
-        stops = hi[keep][first]
+        order = np.argsort(starts[keep], kind="stable")
+        starts, stops = starts[keep][order], hi[keep][order]
         if len(starts) == 0:
             return Pool(
                 np.empty(0, np.int64),

@@ -152,6 +152,36 @@ def test_any_origin_width_and_limit(
         )
 
 
+def test_views_after_the_oldest_rows_can_no_longer_be_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory drops the oldest rows as new ones come: a view is that of the rows still
+    readable, from any first row (x not decreasing: then running x is the same)."""
+    monkeypatch.setattr(summary_module, "FOLD_ROWS", 200)
+    rng = np.random.default_rng(11)
+    for _ in range(15):
+        n = int(rng.integers(500, 5000))
+        x = np.cumsum(rng.integers(0, 3, n)).astype(np.float64)
+        y = rng.normal(size=n)
+        y[rng.random(n) < 0.1] = np.nan
+        rows = SpanRows({"x": x, "y": y, ARRIVAL: np.arange(n)})
+        summary = Summary()
+        written = first = 0
+        while written < n:
+            written = min(n, written + int(rng.integers(1, 400)))
+            oldest = written - int(rng.integers(300, 3000))
+            if rng.random() < 0.5:  # a head of one row before the first whole bucket
+                oldest = oldest // 64 * 64 - 1
+            first = rows.first = max(first, oldest)
+            if written >= summary.due:
+                summary.catch_up(rows, first, written, {"x": x.dtype, "y": y.dtype})
+        for lo, hi in ranges(rng, x[first:]):
+            width, limit = int(rng.integers(1, 100)), int(rng.integers(0, 50))
+            got = summary.view(rows, first, n, "x", ["y"], lo, hi, width, limit)
+            want = reference_view(x[first:], {"y": y[first:]}, lo, hi, width, limit)
+            same_view(got, want, ["y"])
+
+
 def test_pixel_min_max_equal_the_raw_rows_at_every_level() -> None:
     """300,000 rows (levels of 64 to 262,144 rows): per pixel column, the view's min and max
     are those of the raw rows, NaN and inf never one of them."""
