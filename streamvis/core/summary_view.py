@@ -19,7 +19,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 
 from streamvis.core.lod import Line, PixelStats, RawRows, View, columns_of, pixel_edges
-from streamvis.core.summary import (
+from streamvis.core.summary_levels import (
     BUCKET,
     COUNT,
     EMPTY,
