@@ -48,7 +48,7 @@ class Level:
         if runmax is not None:  # stored (columns, buckets): a view searches one column
             columns, size = self.runmax.shape
             if size < wanted or columns < runmax.shape[1]:
-                size = max(wanted, 2 * size, 16) if size < wanted else size
+                size = max(wanted, size * 3 // 2, 16) if size < wanted else size
                 grown = np.full((runmax.shape[1], size), -np.inf)
                 grown[:columns, :held] = self.runmax[:, :held]
                 self.runmax = grown
@@ -61,7 +61,7 @@ class Level:
         """`array` with room for `rows` buckets of `shape` (grown geometrically)."""
         if len(array) >= rows and array.shape[1:] == shape:
             return array
-        size = max(rows, 2 * len(array), 16) if len(array) < rows else len(array)
+        size = max(rows, len(array) * 3 // 2, 16) if len(array) < rows else len(array)
         grown = np.empty((size, *shape))
         grown[: self.held] = fill
         grown[: self.held, : array.shape[1]] = array[: self.held]

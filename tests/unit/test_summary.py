@@ -339,3 +339,25 @@ def test_the_summary_is_small() -> None:
     summary = Summary()
     summary.catch_up(rows, 0, n, {"x": np.dtype("f8")})
     assert summary.nbytes / n < 2 * (0.84 + 0.125)
+
+
+def test_a_table_as_shipped() -> None:
+    """Default settings: 70,000 rows in 1,000-row batches fold once on write (the write that
+    passes 65,536 rows), the rest before the view; the view is the brute-force one."""
+    hub = Hub()
+    rng = np.random.default_rng(12)
+    for first in range(0, 70_000, 1_000):
+        loss = rng.normal(size=1_000)
+        loss[rng.random(1_000) < 0.05] = np.nan
+        hub.stream("s", {"step": np.arange(first, first + 1_000), "loss": loss})
+        table = hub.table("default", "s")
+        assert table is not None
+        assert table._summary.folded == (0 if first + 1_000 < 65_536 else 66_000 // 64 * 64)
+    for lo, hi in [(None, None), (123.0, 69_000.5), (60_000.0, 61_000.0)]:
+        args = (lo, hi, 1600, 6400)
+        same_view(
+            table_view(hub, "s", "step", ["loss"], *args),
+            kept_view(hub, "s", "step", ["loss"], *args),
+            ["loss"],
+        )
+    assert table._summary.folded == 70_000 // 64 * 64
