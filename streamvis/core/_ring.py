@@ -384,6 +384,30 @@ class Ring:
                 found[name] = _joined(pieces, self._dtypes[name])
         return found
 
+    def take(self, seqs: np.ndarray, columns: Iterable[str]) -> dict[str, np.ndarray]:
+        """Values of `columns` (ARRIVAL: arrival ns; a column the stream lacks: NaN) at the
+        kept rows `seqs` (ascending), gathered chunk by chunk: a view's many short reads."""
+        seqs = np.asarray(seqs, dtype=np.int64)
+        which = np.searchsorted(np.asarray(self._firsts, dtype=np.int64), seqs, "right") - 1
+        groups = np.flatnonzero(np.diff(which)) + 1
+        bounds = [0, *groups.tolist(), len(seqs)]
+        found = {}
+        for name in columns:
+            dtype = _TIMES if name == ARRIVAL else self._dtypes.get(name)
+            if dtype is None:
+                found[name] = np.full(len(seqs), np.nan)
+                continue
+            out = np.empty(len(seqs), dtype)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                if a == b:
+                    continue
+                chunk = self._chunks[int(which[a])]
+                offsets = seqs[a:b] - chunk.first
+                values = chunk.times_of(0, chunk.used) if name == ARRIVAL else chunk.columns[name]
+                out[a:b] = values[offsets]
+            found[name] = out
+        return found
+
     def times_range(self, start: int, stop: int) -> np.ndarray:
         """Arrival times (ns) of kept rows `start` .. `stop - 1`."""
         pieces = [chunk.times_of(a, b) for chunk, a, b in self._spans(start, stop)]

