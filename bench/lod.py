@@ -29,6 +29,7 @@ import inspect
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -256,6 +257,7 @@ def child_view(rows: int, count: int, with_store: bool) -> dict[str, Any]:
             break
     if store_path is not None and hub.store is not None:
         hub.store.close()
+    shutil.rmtree(folder, ignore_errors=True)
     return {
         "fill_s": fill_s,
         "first_rows_in_memory": in_memory_from,
