@@ -174,7 +174,7 @@ def note_agrees(state: dict[str, Any]) -> bool:
     label = state["label"]
     if label is None:
         return True
-    return "raw" in label or label.endswith(f"{state['held']:,} drawn")
+    return label.endswith("(raw)") or label.endswith(f"{state['held']:,} drawn")
 
 
 def measure(browser: Any, url: str, names: tuple[str, str, str], rows: int) -> dict[str, Any]:
