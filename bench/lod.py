@@ -406,6 +406,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--views", type=int, default=200, help="random views per set")
     parser.add_argument("--page-rows", type=float, default=1e7)
+    parser.add_argument(
+        "--page-small", type=float, default=0, help="also a streamvis page of this many rows"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 20 views")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -430,7 +433,7 @@ def main() -> None:
     if "page" in parts:
         from lod_page import part_page
 
-        part_page(int(args.page_rows), rounds)
+        part_page(int(args.page_rows), rounds, int(args.page_small))
     print(f"load average at end: {os.getloadavg()}")
 
 

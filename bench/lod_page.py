@@ -279,14 +279,17 @@ def run_raw(browser: Any, rows: int, folder: Path) -> dict[str, Any]:
         stop(server)
 
 
-def ratio(rounds: list[dict[str, Any]], key: str) -> str:
-    """Median over rounds of streamvis/raw for `key`, both from the same round."""
-    found = [r["sv"][key] / r["raw"][key] for r in rounds if key in r["sv"] and key in r["raw"]]
+def ratio(rounds: list[dict[str, Any]], system: str, key: str) -> str:
+    """Median over rounds of system/raw for `key`, both from the same round."""
+    found = [
+        r[system][key] / r["raw"][key] for r in rounds if key in r[system] and key in r["raw"]
+    ]
     return f"{statistics.median(found):.2f}" if found else "-"
 
 
-def part_page(rows: int, rounds: int) -> None:
-    """Print the page table: per round and the median, with the ratio to raw Bokeh."""
+def part_page(rows: int, rounds: int, small: int = 0) -> None:
+    """Print the page table: per round and the median, with the ratio to raw Bokeh; with
+    `small`, also the streamvis page of a `small`-row stream (its own fixed cost)."""
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="streamvis-lod-page-"))
@@ -295,38 +298,44 @@ def part_page(rows: int, rounds: int) -> None:
         f"\npage in headless Chromium, {rows:,} rows vs raw Bokeh {RAW_POINTS:,} points, "
         f"viewport {size}, {rounds} interleaved rounds"
     )
+    systems = {"sv": rows, "raw": rows} | ({"sv-small": small} if small else {})
     results: list[dict[str, Any]] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for index in range(rounds):
-                order = ["sv", "raw"] if index % 2 == 0 else ["raw", "sv"]
+                names = list(systems)
+                order = names[index % len(names) :] + names[: index % len(names)]
                 found: dict[str, Any] = {}
                 for system in order:
-                    run = run_streamvis if system == "sv" else run_raw
-                    found[system] = run(browser, rows, folder)
+                    run = run_raw if system == "raw" else run_streamvis
+                    found[system] = run(browser, systems[system], folder)
                 results.append(found)
-                for system in ("sv", "raw"):
+                for system in names:
                     shown = {k: v for k, v in found[system].items() if k != "errors"}
                     errors = len(found[system]["errors"])
-                    print(
-                        f"  round {index} {system:3} {shown} console errors: {errors}", flush=True
-                    )
+                    print(f"  round {index} {system} {shown} console errors: {errors}", flush=True)
         finally:
             browser.close()
-    print(f"  {'page':10} {'open s':>8} {'x raw':>6} {'pan s':>7} {'x raw':>6} {'points':>7} "
-          f"{'heap MB':>8} {'frame px':>8}")  # fmt: skip
-    for system, label in (("sv", "streamvis"), ("raw", "raw Bokeh")):
+    print(
+        f"  {'page':22} {'open s':>8} {'x raw':>6} {'pan s':>7} {'x raw':>6} {'points':>7} "
+        f"{'heap MB':>8} {'frame px':>8}"
+    )
+    for system in systems:
         runs = [r[system] for r in results]
 
         def middle(key: str, runs: list[dict[str, Any]] = runs) -> float:
             values = [run[key] for run in runs if key in run]
             return statistics.median(values) if values else float("nan")
 
+        label = (
+            f"raw Bokeh {RAW_POINTS:,} pts"
+            if system == "raw"
+            else f"streamvis {systems[system]:,} rows"
+        )
         print(
-            f"  {label:10} {middle('open_s'):>8.2f} "
-            f"{ratio(results, 'open_s') if system == 'sv' else '1.00':>6} {middle('pan_s'):>7.3f} "
-            f"{ratio(results, 'pan_s') if system == 'sv' else '1.00':>6} {middle('held'):>7,.0f} "
-            f"{middle('heap_mb'):>8.1f} {middle('frame_width'):>8.0f}"
+            f"  {label:22} {middle('open_s'):>8.2f} {ratio(results, system, 'open_s'):>6} "
+            f"{middle('pan_s'):>7.3f} {ratio(results, system, 'pan_s'):>6} "
+            f"{middle('held'):>7,.0f} {middle('heap_mb'):>8.1f} {middle('frame_width'):>8.0f}"
         )
     print(f"  server logs in {folder}")
