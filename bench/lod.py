@@ -6,19 +6,22 @@ per view (memory and store), and, with bench/lod_page.py, a 10-million-row page 
     python bench/lod.py --parts append,view      # some parts only (memory, append, view, page)
 
 Rows are {step: int64, y: float32 random walk}. Every measurement runs in a fresh process
-(`--child ...`), and the variants of one size run interleaved round by round, so noise hits
-them alike; ratios are taken within a round, then the median over rounds.
+(`--child ...`); ratios are taken between things measured in the same process or round,
+then the median over rounds.
 
 - memory: RSS of the process after streaming N rows minus before making the hub, per row,
-  against the 12 raw bytes of a row (int64 + float32); the hub's own byte count when it
-  has one (`Hub.nbytes`); whether every row is still in memory.
+  against the 12 raw bytes of a row (int64 + float32); the hub's own byte count
+  (`Hub.nbytes`, rows and summary); whether every row is still in memory.
 - append: seconds per row of `Hub.stream` filling a hub to N rows in 1,000-row batches, then
-  per single-row dict written on top of N rows; the anchor is a plain numpy ring append of
-  the same rows (preallocated columns, slice or item assignment) and, when the hub has a
-  switch to turn its summary off, the same hub without it.
-- view: `Table.view` for random ranges (span log-uniform from 1,000 rows to the whole run)
-  at widths 1,400-1,800; p95/median ms. With a store: a hub with a SQLite store and a memory
-  budget of 10% of the rows, so most ranges are answered from rows only the store holds.
+  per single-row dict written on top of N rows. Anchors, filled side by side in the same
+  process (alternating every BLOCK batches / 1,000 single rows): the same hub with its
+  summary's fold turned off (no switch exists: `Table._fold` is a no-op on that table), and
+  a plain numpy ring of the same rows (preallocated columns, slice or item assignment).
+- view: `Table.view` for random new ranges (span log-uniform from 1,000 rows to the whole
+  run) at widths 1,400-1,800, raw below 4 x width as the page asks; p50/p95 ms. With a store:
+  a hub with a SQLite store and a memory budget of 10% of the rows' raw bytes (the summary
+  counts in it), so most ranges are answered from rows only the store holds.
+- page (bench/lod_page.py): open and one pan in headless Chromium vs a raw Bokeh page.
 """
 
 from __future__ import annotations
