@@ -359,7 +359,8 @@ class Table:
         columns; see streamvis/core/lod.py. Columns the stream lacks are left out."""
         with self._lock:
             dtypes = self._ring.dtypes
-            if len(self._ring) > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
+            readable = self._ring.hi - self._readable_from()
+            if readable > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
                 wanted = [name for name in columns if _is_numeric(dtypes, name)]
                 self._fold()  # what is left unfolded is then under one bucket
                 found = self._summary.view(
