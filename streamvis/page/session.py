@@ -91,10 +91,13 @@ class Target:
         if self.error:
             self.error = None
             self.show_error(None)
-        if self.state is not None:  # fold new rows into the summary, draw the whole summary
-            key = (update.generation, update.seq, update.reset)
+        key = (update.generation, update.seq, update.reset)
+        if self.state is not None and not getattr(self.state, "watches", False):
+            # fold new rows into the summary, draw the whole summary
             self.redraw(self.state.update(update.batch, update.reset, key))
             return update.rows
+        if self.state is not None:  # a state that watches the rows the Buffer draws
+            self.state.update(update.batch, update.reset, key)
         if not update.batch:
             if update.reset:
                 self.buffer.clear()
@@ -109,6 +112,12 @@ class Target:
             self._restart(frame)
         self.buffer.send(frame)
         return len(frame)
+
+    def catch_up(self) -> None:
+        """Work the plot's state deferred to the tick (a scatter's density re-binned after a
+        zoom): states that have some say `due`, and get a reader of every kept row."""
+        if self.state is not None and getattr(self.state, "due", False) and not self.error:
+            self.state.catch_up(self.reread)
 
     def redraw(self, table: pd.DataFrame | None = None) -> None:
         """Replace what the plot shows with its state's table (summaries are small)."""
@@ -219,7 +228,8 @@ class LiveSession:
         started = time.monotonic()
         updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
         updates = [(feed, update) for feed, update in updates if update is not None]
-        if not updates:
+        deferred = [t for f in self.feeds.values() for t in f.targets if t.state is not None]
+        if not updates and not any(getattr(t.state, "due", False) for t in deferred):
             return 0
         frozen = self.document.models.freeze() if self.document is not None else nullcontext()
         sent = 0
@@ -230,6 +240,11 @@ class LiveSession:
                         sent += target.apply(update, self.layout)
                     except Exception:  # one broken plot must not stop the others updating
                         log.exception("plot '%s' failed to update", target.plot.id)
+            for target in deferred:
+                try:
+                    target.catch_up()
+                except Exception:
+                    log.exception("plot '%s' failed to update", target.plot.id)
         self._resume_at = started + TICK_DUTY_LIMIT * (time.monotonic() - started)
         return sent
 
