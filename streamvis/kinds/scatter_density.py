@@ -71,7 +71,10 @@ def coordinates(values: np.ndarray) -> np.ndarray:
 
 
 def pixel_size(figure: Any) -> tuple[int, int]:
-    """The figure's inner (plot area) size in pixels, as the browser last reported it."""
+    """The figure's inner (plot area) size in pixels, as the browser last reported it
+    (FALLBACK_SIZE before it has, or before the plot's figure was made)."""
+    if figure is None:
+        return FALLBACK_SIZE
     sizes = []
     for name, fallback in zip(("inner_width", "inner_height"), FALLBACK_SIZE, strict=True):
         try:
@@ -355,7 +358,7 @@ def add_note(figure: Any, plot_id: str) -> Any:
         name=note_name(plot_id),
         text="",
         x=Node(target="frame", symbol="top_left", offset=4),
-        y=Node(target="frame", symbol="top_left", offset=-4),
+        y=Node(target="frame", symbol="top_left", offset=4),
         x_units="screen",
         y_units="screen",
         anchor="top_left",
