@@ -305,6 +305,9 @@ class Table:
                 xs = self._ring.read_times(self._ring.lo).astype("float64")
             else:
                 xs = batch.get(x, np.empty(0))
+                if xs.dtype.kind == "M":  # datetimes: ns since the epoch, NaT a gap
+                    stamps = xs.astype("datetime64[ns]")
+                    xs = np.where(np.isnat(stamps), np.nan, stamps.view("int64") * 1.0)
             numeric = {
                 name: batch[name]
                 for name in columns

@@ -83,6 +83,9 @@ class Kind(KindSchema):
     - `compare`: set when runs compared on a `?runs=` page share one figure of this kind;
       other kinds show the first matching run.
     - `line_controls`: the page's smoothing slider and x axis select restyle it.
+    - `level_of_detail`: outside a crossfilter group the page feeds it a level-of-detail
+      feed (streamvis/page/lines.py: whole-run views at the plot's pixel width) instead
+      of a Buffer of the newest rows.
     """
 
     build: Build
@@ -91,6 +94,7 @@ class Kind(KindSchema):
     buffer_columns: Callable[[Plot], dict[str, str]] | None = None
     compare: CompareRuns | None = None
     line_controls: bool = False
+    level_of_detail: bool = False
 
     @property
     def comparable(self) -> bool:

@@ -89,16 +89,79 @@ def layers(
     return hv.DynamicMap(draw, streams=[buffer, smoothing])
 
 
+def is_feed(rows: Any) -> bool:
+    """Rows given as a level-of-detail feed (streamvis/page/lines.py), not one Buffer."""
+    return hasattr(rows, "line_buffer")
+
+
+def feed_layers(plot: Plot, feed: Any, run: str | None = None, color: str | None = None) -> Any:
+    """`plot`'s lines from a level-of-detail feed: one DynamicMap per drawn line, each on
+    its own Buffer (a line's points are its own: min and max sit at different x per column).
+    With smoothing each column is a faint raw line and the smoothed line the legend names."""
+    import holoviews as hv
+
+    colors = plot.options.get("colors") or []
+    width = plot.options.get("line_width", 2.0)
+    alpha = plot.options.get("alpha", 1.0)
+    smoothed = weight_of(plot) > 0
+    x = feed.x_name()
+    drawn = []
+
+    def curve(value: Any, label: str, style: dict[str, Any]) -> Callable[[Any], Any]:
+        return lambda data: hv.Curve(data, x, value, label=label).opts(**style)
+
+    for index, column in enumerate(plot.y):
+        label = run_label(plot, column, run)
+        style: dict[str, Any] = {"line_width": width, "alpha": alpha}
+        if color is not None:
+            style.update(color=color, line_dash=DASHES[index % len(DASHES)])
+        elif index < len(colors):
+            style["color"] = colors[index]
+        else:  # fixed per column, so the raw and the smoothed line match
+            style["color"] = PALETTE[index % len(PALETTE)]
+        raw_style = {**style, "alpha": alpha * RAW_ALPHA, "show_legend": False}
+        drawn.append(
+            hv.DynamicMap(
+                curve(column, label, raw_style if smoothed else style),
+                streams=[feed.line_buffer(run, column)],
+            )
+        )
+        if smoothed:
+            name = smoothed_name(column)
+            value = hv.Dimension(name, label=column)
+            drawn.append(
+                hv.DynamicMap(curve(value, label, style), streams=[feed.line_buffer(run, name)])
+            )
+    return reduce(operator.mul, drawn)
+
+
+def attach_feed(feed: Any) -> Callable[[Any, Any], None]:
+    """A render hook that lets the feed listen to its figure's zooms, pans and width."""
+
+    def hook(hv_plot: Any, element: Any) -> None:
+        feed.attach(hv_plot.handles["plot"])
+
+    return hook
+
+
 def figure_opts(plot: Plot, marks: PlotMarks, **kwargs: Any) -> dict[str, Any]:
-    """axis_opts with the x axis titled for the plot's x axis choice."""
+    """axis_opts with the x axis titled for the plot's x axis choice. The mouse wheel zooms
+    x only, so the y axis keeps fitting the rows on screen (a view holds just those)."""
     opts = axis_opts(plot, marks, **kwargs)
     opts["xlabel"] = x_label(plot, x_axis_of(plot))
+    opts["default_tools"] = ["save", "pan", "xwheel_zoom", "box_zoom", "reset"]
+    opts["active_tools"] = ["pan", "xwheel_zoom"]
     return opts
 
 
 def build(plot: Plot, rows: Any, *, state: RowsState | None, marks: PlotMarks) -> Any:
     """A DynamicMap drawing `plot.y` against `plot.x` (or a time axis) from the session's
-    Buffer; its Smoothing stream is in `.streams` for the page's slider."""
+    Buffer; its Smoothing stream is in `.streams` for the page's slider. Given a
+    level-of-detail feed instead (every plot outside a crossfilter group), draws from it."""
+    if is_feed(rows):
+        opts = figure_opts(plot, marks)
+        opts["hooks"] = [*opts["hooks"], attach_feed(rows)]
+        return feed_layers(plot, rows).opts(**opts)
     dynamic_map = layers(plot, rows, smoothing_stream(weight_of(plot)))
     opts = figure_opts(plot, marks)
     range_selection(dynamic_map, opts, plot, state, (plot.x or "",))
@@ -113,7 +176,15 @@ def compare(
     marks: PlotMarks,
 ) -> tuple[Any, list[Any]]:
     """Every run's lines in one figure, in the run's color (one dash per y column), all
-    following one Smoothing stream (returned for the page's slider)."""
+    following one Smoothing stream (returned for the page's slider). From a level-of-detail
+    feed (the same one for every run) the feed itself follows the slider."""
+    feeds = {id(feed): feed for feed in rows.values() if is_feed(feed)}
+    if feeds:
+        feed = next(iter(feeds.values()))
+        drawn = [feed_layers(plot, feed, run, colors[run]) for run in rows]
+        opts = figure_opts(plot, marks, source_key=source_key)
+        opts["hooks"] = [*opts["hooks"], attach_feed(feed)]
+        return reduce(operator.mul, drawn).opts(**opts), [feed]
     smoothing = smoothing_stream(weight_of(plot))
     drawn = [layers(plot, rows[run], smoothing, run, colors[run]) for run in rows]
     opts = figure_opts(plot, marks, source_key=source_key)
@@ -142,4 +213,5 @@ KIND = Kind(
     buffer_columns=buffer_columns,
     compare=compare,
     line_controls=True,
+    level_of_detail=True,
 )

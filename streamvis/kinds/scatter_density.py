@@ -351,18 +351,18 @@ def _cloud(x: np.ndarray, ys: list[np.ndarray]) -> Range | None:
 
 
 def add_note(figure: Any, plot_id: str) -> Any:
-    """A small grey label at the plot area's top left saying what the plot shows."""
-    from bokeh.models import Label, Node
+    """A small grey label at the plot area's bottom left saying what the plot shows (placed
+    and styled as a line plot's, streamvis/page/lines.py)."""
+    from bokeh.models import Label
 
     note = Label(
         name=note_name(plot_id),
         text="",
-        x=Node(target="frame", symbol="top_left", offset=4),
-        y=Node(target="frame", symbol="top_left", offset=4),
+        x=6,
+        y=4,
         x_units="screen",
         y_units="screen",
-        anchor="top_left",
-        text_color="#666666",
+        text_color="#777777",
         text_font_size="11px",
         background_fill_color="white",
         background_fill_alpha=0.6,

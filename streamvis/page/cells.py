@@ -19,6 +19,7 @@ from streamvis.page import compare
 from streamvis.page.compare import first_run_plot
 from streamvis.page.controls import LineControls, smoothing_streams
 from streamvis.page.header import reset_button
+from streamvis.page.lines import LineFeed
 from streamvis.page.session import LiveSession
 
 log = logging.getLogger("streamvis")
@@ -70,11 +71,23 @@ def make_cell(
         plot = first_run_plot(plot, session.run)
     state: Any = None
     group: Any = None
+    feed: LineFeed | None = None
+    buffers: dict[str, Any] = {}
     try:
         if not kind.streams:  # static content: no Buffer, no subscription
             view = kind.build(plot, None, state=None, marks=marks)
             return pn.Column(view, sizing_mode="stretch_both", margin=2)
-        if compared:
+        if kind.level_of_detail and not plot.crossfilter:
+            shown_runs = list(runs or ()) if compared else [session.run]
+            lines = feed = LineFeed(plot, session.hub, shown_runs)
+
+            def make(shown: Plot) -> tuple[Any, list[Any]]:
+                lines.restyle(shown)
+                if compared:
+                    return compare.view(shown, dict.fromkeys(runs or (), lines), marks)
+                return kind.build(shown, lines, state=None, marks=marks), [lines]
+
+        elif compared:
             buffers = {run: empty_buffer(plot) for run in runs or ()}
 
             def make(shown: Plot) -> tuple[Any, list[Any]]:
@@ -120,6 +133,9 @@ def make_cell(
         error_box.object = message or ""
         error_box.visible = message is not None
 
+    if feed is not None:
+        feed.show_error = show_error
+        session.add_lines(feed)
     for run, buffer in buffers.items():
         if state is not None:  # summaries (aggregates, filtered tables) see every kept row
             session.add(plot, buffer, show_error, limit=None, state=state)

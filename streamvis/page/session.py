@@ -21,6 +21,7 @@ import pandas as pd
 from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
+from streamvis.page.lines import LineFeed, replace_buffer
 from streamvis.transforms.crossfilter import Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
@@ -109,8 +110,9 @@ class Target:
                 self.origin = self.first_time()
             frame = with_times(frame, update.times, self.origin)
         if restart:
-            self._restart(frame)
-        self.buffer.send(frame)
+            replace_buffer(self.buffer, frame)
+        else:
+            self.buffer.send(frame)
         return len(frame)
 
     def catch_up(self) -> None:
@@ -122,20 +124,7 @@ class Target:
     def redraw(self, table: pd.DataFrame | None = None) -> None:
         """Replace what the plot shows with its state's table (summaries are small)."""
         table = self.state.table() if table is None else table
-        self._restart(table)
-        self.buffer.send(table)
-
-    def _restart(self, frame: pd.DataFrame) -> None:
-        """Empty the Buffer (with the new data's dtypes) so the next send redraws in full.
-
-        HoloViews streams only the tail when a Buffer's event count moved by exactly one;
-        stepping it one further makes the next send replace the whole data source in one
-        message, so viewers never see the empty plot that `Buffer.clear()` would draw."""
-        import param
-
-        self.buffer._count += 1
-        with param.parameterized.edit_constant(self.buffer):
-            self.buffer.data = frame.iloc[:0]
+        replace_buffer(self.buffer, table)
 
     def _fail(self, problem: SpecError) -> None:
         message = str(problem)
@@ -169,6 +158,7 @@ class LiveSession:
         # by stream; a stream of another run (runs compared on one page) by "run/stream"
         self.feeds: dict[str, Feed] = {}
         self.crossfilters: dict[tuple[str, str], Crossfilter] = {}
+        self.lines: dict[str, LineFeed] = {}  # level-of-detail line plots, by plot id
         self.document: Any = None  # the Bokeh document this session's plots live in
         self._resume_at = 0.0
 
@@ -196,6 +186,10 @@ class LiveSession:
         timed = WALL in getattr(buffer.data, "columns", ())
         first = (lambda: first_arrival(self.hub, run, plot.stream)) if timed else None
         feed.targets.append(Target(plot, buffer, show_error, reread, state, first))
+
+    def add_lines(self, feed: LineFeed) -> None:
+        """Draw a line plot from level-of-detail views, brought up to date every tick."""
+        self.lines[feed.plot.id] = feed
 
     def crossfilter(self, stream: str, name: str) -> Crossfilter:
         """This session's group `name` over `stream`; a selection in it redraws its members."""
@@ -229,7 +223,8 @@ class LiveSession:
         updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
         updates = [(feed, update) for feed, update in updates if update is not None]
         deferred = [t for f in self.feeds.values() for t in f.targets if t.state is not None]
-        if not updates and not any(getattr(t.state, "due", False) for t in deferred):
+        due = any(getattr(t.state, "due", False) for t in deferred)
+        if not updates and not self.lines and not due:
             return 0
         frozen = self.document.models.freeze() if self.document is not None else nullcontext()
         sent = 0
@@ -240,6 +235,11 @@ class LiveSession:
                         sent += target.apply(update, self.layout)
                     except Exception:  # one broken plot must not stop the others updating
                         log.exception("plot '%s' failed to update", target.plot.id)
+            for lines in list(self.lines.values()):
+                try:
+                    sent += lines.tick(self.layout)
+                except Exception:
+                    log.exception("plot '%s' failed to update", lines.plot.id)
             for target in deferred:
                 try:
                     target.catch_up()
@@ -261,6 +261,8 @@ class LiveSession:
     def drop(self, plot_ids: set[str]) -> None:
         """Stop drawing these plots (a layout edit removed them): a stream no plot draws any
         more is unsubscribed, and a crossfilter member leaves its group, selection too."""
+        for plot_id in plot_ids & set(self.lines):
+            del self.lines[plot_id]
         for key, feed in list(self.feeds.items()):
             feed.targets = [t for t in feed.targets if t.plot.id not in plot_ids]
             if not feed.targets:
@@ -279,6 +281,8 @@ class LiveSession:
         for feed in self.feeds.values():
             for target in feed.targets:
                 target.plot = plots.get(target.plot.id, target.plot)
+        for lines in self.lines.values():
+            lines.replot(plots.get(lines.plot.id, lines.plot))
 
     def refill(self, plot_ids: set[str]) -> None:
         """New plots joined streams this session already reads: the next tick sends those
@@ -293,3 +297,4 @@ class LiveSession:
         for feed in self.feeds.values():
             feed.subscription.close()
         self.feeds.clear()
+        self.lines.clear()

@@ -124,8 +124,8 @@ def test_shown_run_draws_its_data_with_the_app_run_layout() -> None:
     assert page.session is not None
     assert page.session.run == "b"
     page.session.tick()
-    (buffer,) = [t.buffer for f in page.session.feeds.values() for t in f.targets]
-    assert list(buffer.data["y"]) == [10.0, 20.0]
+    (lines,) = page.session.lines.values()  # a line plot draws level-of-detail views
+    assert list(lines.runs["b"].buffers["y"].data["y"]) == [10.0, 20.0]
     assert page.shown == "run: b"
     page.close()
 
@@ -145,6 +145,7 @@ def test_smoothing_slider_draws_the_average_over_the_faint_raw_line(smoothed_pag
     assert "sv:m:y_smoothed" not in source_names(view)
 
     slider.value = 0.6
+    view.session.tick()  # line plots redraw on the next tick
     raw = [1.0, 3.0, np.nan, 2.0]
     np.testing.assert_allclose(view.column("sv:m:y_smoothed", "y_smoothed"), ema(raw, 0.6))
     np.testing.assert_array_equal(view.column("sv:m:y", "y"), raw)
@@ -164,9 +165,11 @@ def test_smoothing_slider_draws_the_average_over_the_faint_raw_line(smoothed_pag
     # another weight redraws in place; zero goes back to the plain line
     figure = view.model("sv-figure:m")
     slider.value = 0.9
+    view.session.tick()  # line plots redraw on the next tick
     np.testing.assert_allclose(view.column("sv:m:y_smoothed", "y_smoothed"), ema(raw, 0.9))
     assert view.model("sv-figure:m") is figure
     slider.value = 0.0
+    view.session.tick()  # line plots redraw on the next tick
     assert "sv:m:y_smoothed" not in source_names(view)
     assert renderer(view, "sv:m:y").glyph.line_alpha == 1.0
 
@@ -179,6 +182,7 @@ def test_smoothing_works_while_comparing_runs(render) -> None:
     np.testing.assert_allclose(view.column("sv:m:b/y_smoothed", "y_smoothed"), [10.0, 50 / 3])
     assert legend_labels(view) == ["a", "b"]
     slider.value = 0.2
+    view.session.tick()  # line plots redraw on the next tick
     np.testing.assert_allclose(
         view.column("sv:m:a/y_smoothed", "y_smoothed"), ema([1.0, 2.0, 3.0], 0.2)
     )
@@ -189,12 +193,18 @@ def test_x_axis_select_switches_to_wall_and_relative_time(smoothed_page) -> None
     _, select = controls(view)
     times = view.hub.table("default", "s").read(-1, 0, None).times
     select.value = "wall"
+    view.session.tick()  # line plots redraw on the next tick
     figure = view.model("sv-figure:m")
     assert figure.xaxis[0].axis_label.text == "wall time (UTC)"  # PlainText: never TeX
     drawn = view.column("sv:m:y", "_wall_time")
-    np.testing.assert_array_equal(drawn.astype("datetime64[ns]"), times.astype("datetime64[ns]"))
+    # views carry x as float64: arrival times are exact to well under a microsecond
+    np.testing.assert_allclose(
+        drawn.astype("datetime64[ns]").astype("int64"), times.astype("int64"), rtol=0, atol=1000
+    )
     select.value = "relative"
+    view.session.tick()  # line plots redraw on the next tick
     assert view.model("sv-figure:m").xaxis[0].axis_label.text == "relative time (s)"
     np.testing.assert_allclose(view.column("sv:m:y", "_relative"), (times - times[0]) / 1e9)
     select.value = "step"
+    view.session.tick()  # line plots redraw on the next tick
     np.testing.assert_array_equal(view.column("sv:m:y", "x"), [0.0, 1.0, 2.0, 3.0])

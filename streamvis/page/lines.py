@@ -1,0 +1,440 @@
+"""Line plots drawn from level-of-detail views: the whole run at the plot's pixel width,
+re-resolved for each zoom or pan, new rows sent as small deltas while the view follows.
+
+One `LineFeed` per line plot of a page (all its runs when runs are compared). It owns one
+HoloViews Buffer per drawn line (run x column, and the smoothed line of each column), which
+the line kind's DynamicMaps draw. Bokeh events from the browser (`RangesUpdate` after a pan
+or zoom, `Reset` from the toolbar) only record what was asked; the session's tick answers
+the latest request once, so quick pans and zooms are coalesced and no stale request queues.
+
+- Following (on open and after reset): the view is the whole run; new rows are appended to
+  the Buffers (Bokeh `stream`), and once more than one pixel width of rows was appended the
+  whole-run view is resolved again, so a line holds at most about 5 x width points.
+- Zoomed or panned elsewhere: the user's x range stays (the browser's DataRange1d holds
+  it); new rows are still appended, so rows arriving inside that range show at once, and
+  after a pixel width of them the user's range is resolved again (rows beyond it are
+  drawn when the user pans there: a pan is a new request).
+- Smoothing is computed over the raw rows (the EMA of every row held; new rows continue it)
+  and the smoothed series is drawn through its own views.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamvis.core.hub import Hub
+from streamvis.core.lod import ARRIVAL, Line, View, reference_view
+from streamvis.layout.spec import Layout, Plot
+from streamvis.transforms.smoothing import (
+    RELATIVE,
+    WALL,
+    ema,
+    smoothed_name,
+    weight_of,
+    x_axis_of,
+    x_column,
+)
+
+log = logging.getLogger("streamvis")
+DEFAULT_WIDTH = 1200  # pixel columns until the browser says how wide the plot is
+POINTS_PER_PIXEL = 4
+UNBOUNDED = 10**9  # the Buffers never drop rows themselves: the feed bounds what they hold
+
+
+def note_name(plot_id: str) -> str:
+    return f"sv-lod:{plot_id}"
+
+
+def describe(rows: int, drawn: int, raw: bool) -> str:
+    """The plot's note: what it shows of how many rows."""
+    if rows == 0:
+        return ""
+    if raw:
+        return f"{rows:,} rows (raw)"
+    return f"{rows:,} rows, {drawn:,} drawn"
+
+
+def as_float(values: np.ndarray) -> np.ndarray:
+    """x values as float64 (datetimes as ns since the epoch, NaT as NaN)."""
+    if values.dtype.kind == "M":
+        stamps = values.astype("datetime64[ns]")
+        return np.where(np.isnat(stamps), np.nan, stamps.view("int64").astype(np.float64))
+    return np.asarray(values, dtype=np.float64)
+
+
+def whole_numbers(values: np.ndarray) -> bool:
+    """True when every value is a finite whole number (an int column's x drawn as ints)."""
+    return bool(np.isfinite(values).all() and (values == np.round(values)).all())
+
+
+def replace_buffer(buffer: Any, frame: pd.DataFrame) -> None:
+    """Make `buffer` hold exactly `frame`, sent as one whole-source update.
+
+    HoloViews streams only the tail when a Buffer's event count moved by exactly one;
+    stepping it one further makes the send replace the data source in one message, so the
+    browser never draws the empty plot that `Buffer.clear()` would."""
+    import param
+
+    buffer._count += 1
+    with param.parameterized.edit_constant(buffer):
+        buffer.data = frame.iloc[:0]
+    buffer.send(frame)
+
+
+@dataclass
+class Smoother:
+    """The EMA state of one column of one run: continued row by row as rows arrive."""
+
+    weight: float
+    total: float = 0.0
+    norm: float = 0.0
+    x: list[np.ndarray] = field(default_factory=list)  # running x of the rows smoothed
+    y: list[np.ndarray] = field(default_factory=list)
+
+    def extend(self, xs: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Smoothed values of new rows (NaN stays NaN and does not age the average)."""
+        out = np.full(len(values), np.nan)
+        decay = self.weight
+        total, norm = self.total, self.norm
+        for index, value in enumerate(values.tolist()):
+            if value == value and value not in (float("inf"), float("-inf")):
+                total = decay * total + value
+                norm = decay * norm + 1.0
+                out[index] = total / norm
+        self.total, self.norm = total, norm
+        self.x.append(np.asarray(xs, dtype=np.float64))
+        self.y.append(out)
+        return out
+
+    def restart(self, xs: np.ndarray, values: np.ndarray) -> None:
+        """Smooth a whole history at once (vectorised), keeping the state for what follows."""
+        data = np.where(np.isfinite(values), values.astype(np.float64), np.nan)
+        self.x, self.y = [np.asarray(xs, dtype=np.float64)], [ema(data, self.weight)]
+        finite = data[np.isfinite(data)]
+        if len(finite):  # the EMA's numerator and denominator after the last finite value
+            powers = self.weight ** np.arange(len(finite) - 1, -1, -1, dtype=np.float64)
+            self.total = float((powers * finite).sum())
+            self.norm = float(powers.sum())
+        else:
+            self.total = self.norm = 0.0
+
+    def series(self) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.x) > 1:
+            self.x, self.y = [np.concatenate(self.x)], [np.concatenate(self.y)]
+        return (self.x[0], self.y[0]) if self.x else (np.empty(0), np.empty(0))
+
+
+@dataclass
+class RunState:
+    """What the page shows of one run: its Buffers and where its deltas start."""
+
+    buffers: dict[str, Any] = field(default_factory=dict)  # drawn line -> Buffer
+    generation: int = -1
+    cursor: int = 0  # seq of the first row not yet drawn
+    appended: int = 0  # rows sent as deltas since the last whole view
+    origin: int | None = None  # arrival (ns) of the oldest row, for relative time
+    view: View | None = None
+    smoothers: dict[str, Smoother] = field(default_factory=dict)
+    failed: bool = False  # the stream lacked a column the plot names at the last look
+
+
+class LineFeed:
+    """The level-of-detail data of one line plot in one session (see the module docstring)."""
+
+    def __init__(
+        self,
+        plot: Plot,
+        hub: Hub,
+        runs: list[str],
+        show_error: Callable[[str | None], None] | None = None,
+    ) -> None:
+        self.plot = plot
+        self.hub = hub
+        self.runs = {run: RunState() for run in runs}
+        self.show_error = show_error or (lambda message: None)
+        self.error: str | None = None
+        self.x_axis = x_axis_of(plot)
+        self.weight = weight_of(plot)
+        self.width = DEFAULT_WIDTH
+        self.following = True
+        self.requested: tuple[float, float] | None = None  # the user's x range, axis units
+        self.pending = True  # a whole resolve is due (events, width, weight, axis)
+        self.figure: Any = None
+        self.note: Any = None
+        self.layout: Layout | None = None
+        self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
+        self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
+
+    # -- what the kind's DynamicMaps draw ------------------------------------------------
+    def x_name(self) -> str:
+        return x_column(self.plot, self.x_axis)
+
+    def line_buffer(self, run: str | None, key: str) -> Any:
+        """The Buffer of one drawn line (`key`: a y column or its smoothed name)."""
+        import holoviews as hv
+
+        state = self.runs[run if run is not None else next(iter(self.runs))]
+        x_name = self.x_name()
+        buffer = state.buffers.get(key)
+        if buffer is None or x_name not in buffer.data.columns:
+            x_dtype = "datetime64[ns]" if x_name == WALL else "float64"
+            example = pd.DataFrame(
+                {x_name: pd.Series(dtype=x_dtype), key: pd.Series(dtype="float64")}
+            )
+            buffer = state.buffers[key] = hv.streams.Buffer(example, length=UNBOUNDED, index=False)
+            self.pending = True
+        return buffer
+
+    def restyle(self, plot: Plot) -> None:
+        """The controls changed the x axis or turned smoothing on or off: redraw in full."""
+        self.plot = plot
+        self.x_axis = x_axis_of(plot)
+        self.weight = weight_of(plot)
+        self.requested, self.following = None, True
+        for state in self.runs.values():
+            state.smoothers.clear()
+        self.pending = True
+
+    def replot(self, plot: Plot) -> None:
+        """A layout edit moved the plot: keep the controls' smoothing and x axis."""
+        options = {**plot.options, "smoothing": self.weight, "x_axis": self.x_axis}
+        self.plot = replace(plot, options=options)
+
+    def event(self, weight: float = 0.0, **_: Any) -> None:
+        """The smoothing slider moved (the controls call this like a Smoothing stream)."""
+        if float(weight) != self.weight:
+            self.weight = float(weight)
+            for state in self.runs.values():
+                state.smoothers.clear()
+            self.pending = True
+
+    # -- the browser's requests ----------------------------------------------------------
+    def attach(self, figure: Any) -> None:
+        """Listen to the figure's pans, zooms, resets and width (once per figure)."""
+        from bokeh.events import RangesUpdate, Reset
+        from bokeh.models import Label
+
+        if self.figure is figure:
+            return
+        self.figure = figure
+        figure.on_event(RangesUpdate, self._on_range)
+        figure.on_event(Reset, self._on_reset)
+        figure.on_change("inner_width", self._on_width)
+        self.note = Label(
+            name=note_name(self.plot.id),
+            text="",
+            x=6,
+            y=4,
+            x_units="screen",
+            y_units="screen",
+            text_color="#777777",
+            text_font_size="11px",
+            background_fill_color="white",
+            background_fill_alpha=0.6,
+        )
+        figure.add_layout(self.note)
+        try:
+            width = figure.inner_width  # unset until a browser has laid the figure out
+        except Exception:
+            width = None
+        self._on_width("inner_width", None, width)
+
+    def _on_range(self, event: Any) -> None:
+        if event.x0 is None or event.x1 is None:
+            return
+        self.requested = (float(event.x0), float(event.x1))
+        self.following = False
+        self.pending = True
+
+    def _on_reset(self, _event: Any) -> None:
+        self.requested, self.following = None, True
+        self.pending = True
+
+    def _on_width(self, _attr: str, _old: Any, new: Any) -> None:
+        if isinstance(new, int) and new > 0 and new != self.width:
+            self.width = new
+            self.pending = True
+
+    # -- answering -----------------------------------------------------------------------
+    def tick(self, layout: Layout) -> int:
+        """Bring every run's lines up to date; returns the rows newly drawn (a whole view
+        counts the rows it stands for)."""
+        self.layout = layout
+        sent = 0
+        whole = self.pending
+        self.pending = False
+        for run, state in self.runs.items():
+            table = self.hub.table(run, self.plot.stream)
+            if table is None or not state.buffers:
+                continue
+            if whole or state.failed or state.generation != table.generation:
+                sent += self._resolve(run, state, table)
+                continue
+            if table.next_seq > state.cursor:
+                sent += self._append(run, state, table)
+        if sent:
+            self._update_note()
+        return sent
+
+    def _limit(self) -> tuple[int, int]:
+        """(pixel columns, most rows drawn raw): the `points` option caps both."""
+        cap = int(self.plot.options.get("points", 10_000))
+        width = max(1, min(self.width, cap // POINTS_PER_PIXEL))
+        return width, min(cap, POINTS_PER_PIXEL * width)
+
+    def _range(self, state: RunState) -> tuple[float | None, float | None]:
+        """The requested range in the units of the view's x (ns for time axes)."""
+        if self.requested is None:
+            return None, None
+        lo, hi = self.requested
+        if self.x_axis == "wall" or self.x_is_time:  # Bokeh datetime axes: ms since epoch
+            return lo * 1e6, hi * 1e6
+        if self.x_axis == "relative":
+            origin = state.origin or 0
+            return origin + lo * 1e9, origin + hi * 1e9
+        return lo, hi
+
+    def _checked(self, table: Any) -> bool:
+        """Show the layout's error when the stream lacks a column the plot names."""
+        _, _, empty = table.rows(since=table.next_seq)
+        x_values = empty.get(self.plot.x or "")
+        self.x_is_time = x_values is not None and x_values.dtype.kind == "M"
+        self.x_is_int = x_values is not None and x_values.dtype.kind in "iu"
+        problem = None
+        if empty and self.layout is not None:
+            problem = self.layout.check_columns(self.plot, empty)
+        message = None if problem is None else str(problem)
+        if message != self.error:
+            self.error = message
+            if message:
+                log.error("%s", message)
+            self.show_error(message)
+        return problem is None
+
+    def _resolve(self, run: str, state: RunState, table: Any) -> int:
+        """Send the view of the requested range (or the whole run) for every line."""
+        state.failed = not self._checked(table)
+        if state.failed:
+            state.generation, state.cursor = table.generation, table.next_seq
+            return 0
+        width, raw_limit = self._limit()
+        lo, hi = self._range(state)
+        x = ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
+        view = table.view(x, self.plot.y, lo, hi, width, raw_limit)
+        state.generation, state.cursor, state.view = view.generation, view.next_seq, view
+        state.appended = 0
+        if self.x_axis == "relative" and state.origin is None:
+            state.origin = table.first_arrival()
+        for column in self.plot.y:
+            line = view.lines.get(column, Line(np.empty(0), np.empty(0)))
+            self._replace(state, column, line)
+            if self.weight > 0:
+                smoothed = self._smoothed_view(state, table, x, column, lo, hi, width, raw_limit)
+                self._replace(state, smoothed_name(column), smoothed)
+        return view.rows
+
+    def _smoothed_view(
+        self,
+        state: RunState,
+        table: Any,
+        x: str,
+        column: str,
+        lo: float | None,
+        hi: float | None,
+        width: int,
+        raw_limit: int,
+    ) -> Line:
+        """The view of the smoothed series (smoothed over every raw row held)."""
+        smoother = state.smoothers.get(column)
+        if smoother is None:
+            smoother = state.smoothers[column] = Smoother(self.weight)
+            xs, values = self._raw(table, x, column, 0)
+            smoother.restart(xs, values)
+        xs, smoothed = smoother.series()
+        found = reference_view(xs, {column: smoothed}, lo, hi, width, raw_limit)
+        return found.lines.get(column, Line(np.empty(0), np.empty(0)))
+
+    def _raw(self, table: Any, x: str, column: str, since: int) -> tuple[np.ndarray, np.ndarray]:
+        snapshot = table.snapshot(since)
+        xs = snapshot.times if x == ARRIVAL else snapshot.batch.get(x, np.empty(0))
+        values = snapshot.batch.get(column, np.full(len(xs), np.nan))
+        return as_float(xs), np.asarray(values, dtype=np.float64)
+
+    def _append(self, run: str, state: RunState, table: Any) -> int:
+        """New rows: send them as deltas, or resolve again once more than a pixel width of
+        them was appended since the last view."""
+        snapshot = table.snapshot(state.cursor)
+        rows = len(snapshot.times)
+        width, _ = self._limit()
+        if rows == 0:
+            state.cursor = snapshot.next_seq
+            return 0
+        if state.appended + rows > width or snapshot.first_seq != state.cursor:
+            return self._resolve(run, state, table)
+        x = ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
+        xs = snapshot.times if x == ARRIVAL else snapshot.batch.get(x)
+        if xs is None or any(c not in snapshot.batch for c in self.plot.y):
+            return self._resolve(run, state, table)
+        self.x_is_int = xs.dtype.kind in "iu"
+        xs = as_float(xs)
+        for column in self.plot.y:
+            values = np.asarray(snapshot.batch[column], dtype=np.float64)
+            self._send(state, column, xs, values)
+            smoother = state.smoothers.get(column)
+            if self.weight > 0 and smoother is not None:
+                self._send(state, smoothed_name(column), xs, smoother.extend(xs, values))
+        state.cursor = snapshot.next_seq
+        state.appended += rows
+        if state.view is not None:
+            state.view = View(
+                state.view.lines,
+                state.view.rows + rows,
+                state.view.raw,
+                state.view.lo,
+                state.view.hi,
+                state.view.width,
+                snapshot.next_seq,
+                state.view.generation,
+            )
+        return rows
+
+    def _frame(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> pd.DataFrame:
+        """A Buffer frame in the axis' units: steps, datetimes or seconds since the origin."""
+        name = self.x_name()
+        values = np.where(np.isfinite(ys), ys, np.nan)
+        if name == WALL or self.x_is_time:
+            x_values: Any = xs.astype("int64").astype("datetime64[ns]")
+        elif name == RELATIVE:
+            x_values = (xs - float(state.origin or 0)) / 1e9
+        elif self.x_is_int and whole_numbers(xs):
+            x_values = xs.astype(np.int64)
+        else:
+            x_values = np.where(np.isfinite(xs), xs, np.nan)
+        return pd.DataFrame({name: x_values, key: values})
+
+    def _replace(self, state: RunState, key: str, line: Line) -> None:
+        buffer = state.buffers.get(key)
+        if buffer is not None:
+            replace_buffer(buffer, self._frame(state, key, line.x, line.y))
+
+    def _send(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> None:
+        buffer = state.buffers.get(key)
+        if buffer is not None:
+            buffer.send(self._frame(state, key, xs, ys))
+
+    def _update_note(self) -> None:
+        if self.note is None:
+            return
+        views = [s.view for s in self.runs.values() if s.view is not None]
+        rows = sum(view.rows for view in views)
+        held = [len(b.data) for s in self.runs.values() for b in s.buffers.values()]
+        drawn = max(held, default=0)
+        text = describe(rows, drawn, bool(views) and all(view.raw for view in views))
+        if self.note.text != text:
+            self.note.text = text
