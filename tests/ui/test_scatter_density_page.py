@@ -92,7 +92,7 @@ def test_a_big_scatter_is_a_density_that_a_box_zoom_rebins(
     layout.write_text(LAYOUT)
     server = panel_server(str(layout), plugins=True)
     rng = np.random.default_rng(12)
-    for start in range(0, ROWS, BATCH):
+    for _batch in range(ROWS // BATCH):
         x = np.round(rng.normal(size=BATCH), 5).tolist()
         y = np.round(rng.normal(size=BATCH) + np.asarray(x) * 0.5, 5).tolist()
         post(server.port, "big", {"x": x, "y": y})
