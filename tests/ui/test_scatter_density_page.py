@@ -119,10 +119,12 @@ def test_a_big_scatter_is_a_density_that_a_box_zoom_rebins(
     page.mouse.move(left + box["width"] * 0.2, top + box["height"] * 0.2, steps=8)
     page.mouse.up()
     zoomed = wait_until(
-        lambda: (found := page.evaluate(DENSITY))
-        and found["x"] != whole["x"]
-        and "in view" in found["note"]
-        and found,
+        lambda: (
+            (found := page.evaluate(DENSITY))
+            and found["x"] != whole["x"]
+            and "in view" in found["note"]
+            and found
+        ),
         message="the density re-binned for the zoom, and the note",
     )
     assert zoomed["dw"] < whole["dw"] / 2
