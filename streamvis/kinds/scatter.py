@@ -50,8 +50,8 @@ def layers(
     mapped = plot.color if run is None else None
 
     def draw(data: Any) -> Any:
-        if state is not None and state.dense:
-            data = data.iloc[:0]
+        if state is not None and state.dense:  # the density, or a zoom's few rows
+            data = state.in_view if state.in_view is not None else data.iloc[:0]
         layers = []
         for index, column in enumerate(plot.y):
             vdims = [column, mapped] if mapped else [column]
@@ -78,6 +78,7 @@ def build(
     dynamic_map = layers(plot, rows, state=state if isinstance(state, ScatterState) else None)
     opts = axis_opts(plot, marks)
     if isinstance(state, ScatterState):
+        state.points_stream = rows
         opts["hooks"] = [*opts["hooks"], state.hook(marks)]
     else:
         range_selection(dynamic_map, opts, plot, state, (plot.x or "", plot.y[0]))

@@ -5,8 +5,9 @@ A cloud of more points than the plot has room for draws as a blot in which nothi
 told apart, and every point costs the browser memory and time. Above the threshold the
 plot shows instead how many points fall in each bin of 2 x 2 screen pixels (log-scaled
 color, empty bins transparent), binned on the server from every kept row. A zoom or pan
-re-bins the range the user chose at the plot's pixel size; the toolbar's reset returns to
-the whole cloud, which then grows with the data. New rows are added to the counts as they
+re-bins the range the user chose at the plot's pixel size, and a zoom into at most
+`density_above` rows draws those rows as points; the toolbar's reset returns to the whole
+cloud, which then grows with the data. New rows are added to the counts as they
 arrive (work proportional to the batch); the image is re-sent at most every
 `IMAGE_SECONDS`, and re-binned from every row when a zoom asks for it, when the cloud grows
 past the binned area, or when rows the page has not binned from scratch exceed `DRIFT`
@@ -29,6 +30,8 @@ from streamvis.kinds.contract import PlotMarks
 from streamvis.transforms.density import Density, Grid, extent
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from streamvis.core.hub import Update
     from streamvis.layout.spec import Plot
 
@@ -124,6 +127,8 @@ class ScatterState:
         self.source: Any = None
         self.mapper: Any = None
         self.note: Any = None
+        self.in_view: pd.DataFrame | None = None  # a zoom's rows, when few: drawn as points
+        self.points_stream: Any = None  # the Buffer the points layer draws from
 
     # --- rows -------------------------------------------------------------------------
 
@@ -133,11 +138,13 @@ class ScatterState:
         if reset:
             self.rows = 0
             self.density = None
+            self._show_rows(None)
         self.rows += rows
         above = self.threshold is not None and self.rows > self.threshold
         if above != self.dense:
             self.dense = above
             self.density = None
+            self._show_rows(None)
             self.image_dirty = True
         if not self.dense:
             pass  # the Buffer draws the newest `points` rows itself
@@ -160,6 +167,14 @@ class ScatterState:
                 density.add(x, coordinates(batch[column]))
         self.added += rows
         self.image_dirty = True
+        if self.in_view is not None:  # a zoom drawn as points: add the new rows inside it
+            new = self._rows_inside(batch, density.grid)
+            if len(self.in_view) + len(new) > (self.threshold or 0):
+                self._show_rows(None)  # too many for points now: the density again
+            elif len(new):
+                import pandas as pd
+
+                self._show_rows(pd.concat([self.in_view, new], ignore_index=True))
         if (self.requested is None and density.outside) or self.added > DRIFT * self.binned_rows:
             self._ask_rebin(urgent=False)
 
@@ -184,6 +199,39 @@ class ScatterState:
         self.density = Density(grid)
         for y in ys:
             self.density.add(x, y)
+        shown = None
+        if self.requested is not None:  # a zoom holding few rows shows them as points
+            inside = self._rows_inside(batch, grid)
+            shown = inside if len(inside) <= (self.threshold or 0) else None
+        self._show_rows(shown)
+
+    def _rows_inside(self, batch: dict[str, np.ndarray], grid: Grid) -> pd.DataFrame:
+        """The plot's columns of the rows with a point (of any y column) inside `grid`."""
+        import pandas as pd
+
+        x = coordinates(batch[self.plot.x])
+        inside = np.zeros(len(x), dtype=bool)
+        for column in self.plot.y:
+            if column in batch:
+                inside |= grid.holds(x, coordinates(batch[column]))
+        return pd.DataFrame(
+            {
+                name: coordinates(values[inside]) if values.dtype.kind == "f" else values[inside]
+                for name, values in batch.items()
+                if name in self.plot.columns
+            }
+        )
+
+    def _show_rows(self, rows: pd.DataFrame | None) -> None:
+        """Draw these rows as points over (instead of) the density; None: no points."""
+        if rows is None and self.in_view is None:
+            return
+        self.in_view = rows
+        self.image_dirty = True
+        if self.points_stream is not None:
+            import holoviews as hv
+
+            hv.streams.Stream.trigger([self.points_stream])
 
     def _ask_rebin(self, urgent: bool) -> None:
         self.rebin = True
@@ -250,7 +298,7 @@ class ScatterState:
         if self.source is None:
             return
         density = self.density if self.dense else None
-        if density is None:
+        if density is None or self.in_view is not None:
             self.source.data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
         else:
             grid = density.grid
@@ -272,6 +320,8 @@ class ScatterState:
             if self.rows > self.cap:
                 return f"{self.rows:,} rows, newest {self.cap:,} drawn"
             return f"{self.rows:,} rows"
+        if self.in_view is not None:
+            return f"{self.rows:,} rows, {len(self.in_view):,} in view drawn as points"
         text = f"{self.rows:,} rows as density"
         if self.requested is not None and self.density is not None:
             what = "rows" if len(self.plot.y) == 1 else "points"

@@ -74,7 +74,15 @@ def test_above_the_threshold_every_kept_row_is_binned_and_no_point_drawn(render)
     view.hub.stream("s", {"x": [0.0, 0.1], "y": [0.0, 0.1]})  # inside: counted as they come
     view.session.tick()
     assert np.nansum(image_of(view)[0]) == 142
+    assert image_of(view)[1] == area
     assert note(view) == "152 rows as density"
+
+    view.hub.stream("s", {"x": [40.0], "y": [-30.0]})  # outside: the picture grows to hold it
+    view.session.tick()
+    image, grown = image_of(view)
+    assert np.nansum(image) == 143
+    assert grown[1] >= 40.0
+    assert grown[2] <= -30.0
 
 
 def test_a_zoom_rebins_its_range_and_reset_follows_the_whole_cloud_again(render) -> None:
@@ -154,3 +162,29 @@ def test_the_layout_checks_density_above(value: object, problem: str) -> None:
     assert load_layout(scatter()).plots[0].options["density_above"] == 100
     with pytest.raises(SpecError, match=f"options.density_above.*{problem}"):
         load_layout(scatter(density_above=value))
+
+
+def test_a_zoom_holding_few_rows_draws_them_as_points(render) -> None:
+    view = render(scatter())
+    rows = cloud(2_000, seed=5)
+    view.hub.stream("s", rows)
+    view.session.tick()
+    figure = view.model("sv-figure:m")
+    figure._trigger_event(RangesUpdate(figure, x0=1.0, x1=1.5, y0=0.0, y1=1.0))
+    view.session.tick()
+    inside = (rows["x"] >= 1.0) & (rows["x"] <= 1.5) & (rows["y"] >= 0.0) & (rows["y"] <= 1.0)
+    assert 0 < inside.sum() <= 100
+    np.testing.assert_array_equal(np.sort(view.column("sv:m:y", "x")), np.sort(rows["x"][inside]))
+    assert view.source("sv-density:m").data["image"] == []
+    assert note(view) == f"2,000 rows, {inside.sum():,} in view drawn as points"
+
+    view.hub.stream("s", {"x": [1.2, 9.0], "y": [0.5, 9.0]})  # one new row in the zoom
+    view.session.tick()
+    assert view.rows("sv:m:y") == inside.sum() + 1
+    assert note(view) == f"2,002 rows, {inside.sum() + 1:,} in view drawn as points"
+
+    figure._trigger_event(Reset(figure))
+    view.session.tick()
+    assert view.rows("sv:m:y") == 0
+    assert np.nansum(image_of(view)[0]) == 2_002
+    assert note(view) == "2,002 rows as density"

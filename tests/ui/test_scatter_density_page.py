@@ -1,6 +1,7 @@
 """A scatter plot of 200,000 rows in a real page: a density image whose counts add up to
 every row, a note saying so, a box zoom in Chromium re-binned for the new range at the
-plot's pixel size; and a small scatter beside it still drawn as points."""
+plot's pixel size, a zoom into few rows drawn as points; and a small scatter beside it
+drawn as points."""
 
 from __future__ import annotations
 
@@ -85,6 +86,17 @@ def post(port: int, stream: str, body: dict) -> None:
         assert response.status == 200, response.read()
 
 
+def drag_box(page, left: float, top: float, size: float) -> None:
+    """Drag a box on the first plot: from (`left`, `top`), `size` of its width and height
+    (fractions of the canvas)."""
+    box = page.locator(".bk-Canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] * left, box["y"] + box["height"] * top
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + box["width"] * size, y + box["height"] * size, steps=8)
+    page.mouse.up()
+
+
 def test_a_big_scatter_is_a_density_that_a_box_zoom_rebins(
     tmp_path: Path, panel_server, open_page
 ) -> None:
@@ -112,12 +124,7 @@ def test_a_big_scatter_is_a_density_that_a_box_zoom_rebins(
 
     # a box zoom on the middle of the plot: a new image for the range chosen, at 2 px a bin
     assert page.evaluate(BOX_ZOOM)  # the toolbar's box zoom, chosen as a click on it would
-    box = page.locator(".bk-Canvas").first.bounding_box()
-    left, top = box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35
-    page.mouse.move(left, top)
-    page.mouse.down()
-    page.mouse.move(left + box["width"] * 0.2, top + box["height"] * 0.2, steps=8)
-    page.mouse.up()
+    drag_box(page, 0.35, 0.35, 0.2)
     zoomed = wait_until(
         lambda: (
             (found := page.evaluate(DENSITY))
@@ -134,4 +141,16 @@ def test_a_big_scatter_is_a_density_that_a_box_zoom_rebins(
     assert zoomed["columns"] == zoomed["width"] // 2
     assert zoomed["note"] == f"200,000 rows as density, {int(zoomed['total']):,} rows in view"
     page.screenshot(path=str(tmp_path / "density-zoomed.png"))
+
+    # a second box zoom into a few hundred rows: they are drawn as points, the image is gone
+    drag_box(page, 0.45, 0.45, 0.08)
+    few = wait_until(
+        lambda: (text := page.evaluate(NOTE, "sv-lod:cloud")) and "as points" in text and text,
+        message="a zoom into few rows drawn as points",
+    )
+    drawn = int(few.split(", ")[1].split(" ")[0].replace(",", ""))
+    wait_until(lambda: page.evaluate(POINTS, "sv:cloud:y") == drawn, message="those points")
+    assert 0 < drawn <= 10_000
+    assert page.evaluate(DENSITY) is None  # no image under them
+    page.screenshot(path=str(tmp_path / "density-points.png"))
     assert console.errors() == [], console.messages
