@@ -349,9 +349,10 @@ class ScatterState:
         return hook
 
     def attach(self, figure: Any) -> None:
-        """Add the density image (under the points), the note and the zoom callbacks."""
+        """Add the density image (under the points, its hover saying a bin's count), the note
+        and the zoom callbacks."""
         from bokeh.events import RangesUpdate, Reset
-        from bokeh.models import ColumnDataSource, LogColorMapper
+        from bokeh.models import ColumnDataSource, HoverTool, LogColorMapper
 
         self.figure = figure
         self.source = ColumnDataSource(
@@ -375,6 +376,7 @@ class ScatterState:
             name=f"sv-density-image:{self.plot.id}",
         )
         figure.renderers = [image, *(r for r in figure.renderers if r is not image)]
+        figure.add_tools(HoverTool(renderers=[image], tooltips=[("points in bin", "@image")]))
         self.note = add_note(figure, self.plot.id)
 
         def on_ranges(event: Any) -> None:
