@@ -241,7 +241,8 @@ class ScatterState:
 
     @property
     def due(self) -> bool:
-        """Whether `catch_up` has work now (the session asks every tick)."""
+        """Whether `catch_up` has work now (the session asks every tick). A plot whose size
+        in bins no longer matches its counts (the browser resized it) asks for a re-binning."""
         if self.source is None:
             return False
         if not self.dense:
