@@ -188,3 +188,16 @@ def test_a_zoom_holding_few_rows_draws_them_as_points(render) -> None:
     assert view.rows("sv:m:y") == 0
     assert np.nansum(image_of(view)[0]) == 2_002
     assert note(view) == "2,002 rows as density"
+
+
+def test_time_x_is_binned_in_bokeh_milliseconds(render) -> None:
+    view = render(scatter())
+    start = np.datetime64("2026-01-01T00:00:00", "ns")
+    times = start + np.arange(300) * np.timedelta64(1, "s")
+    view.hub.stream("s", {"x": times, "y": np.arange(300.0)})
+    view.session.tick()
+    image, area = image_of(view)
+    assert np.nansum(image) == 300
+    first = float(start.astype("datetime64[ms]").astype(np.int64))
+    assert area[0] == pytest.approx(first)
+    assert area[1] == pytest.approx(first + 299_000)
