@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
+from streamvis.core._ring import Ring, merged_dtype
+from streamvis.core.history import History, missing_rows
 from streamvis.core.lod import ARRIVAL, View, reference_view
+from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
 from streamvis.errors import StreamError
@@ -76,11 +78,20 @@ class Snapshot:
 class Table:
     """One stream: its ring of columns, mode, generation and lock."""
 
-    def __init__(self, run: str, name: str, retain: int, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        run: str,
+        name: str,
+        retain: int | None = None,
+        store: Store | None = None,
+        budget: Budget | None = None,
+    ) -> None:
         self.run = run
         self.name = name
         self._lock = threading.Lock()
-        self._ring = Ring(retain)
+        self.budget = budget
+        self._ring = Ring(retain, on_resize=budget.add if budget is not None else None)
+        self._history: History | None = None  # stored rows read back, made on first need
         self.generation = 0
         self.mode: Mode = "append"
         self._source: streamz.Stream | None = None  # made by `streamz_source` when asked
@@ -105,7 +116,7 @@ class Table:
 
     @property
     def row_count(self) -> int:
-        """How many rows are kept now (at most the hub's `retain`)."""
+        """How many rows are kept in memory now (within the hub's byte budget)."""
         return len(self._ring)
 
     def streamz_source(self) -> streamz.Stream:
@@ -155,26 +166,30 @@ class Table:
             self.updated = now
             if store is None:
                 return 0
-            return store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
+            ticket = store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
+            self._ring.mark(seq, ticket)
+            return ticket
 
     def _fit_missing(self, batch: Batch) -> Batch:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
         the ring fills them with that column's own missing value (None, NaN or NaT)."""
         fitted = {}
+        dtypes = self._ring.dtypes
         for name, values in batch.items():
-            stored = self._ring.columns.get(name)
-            if stored is not None and stored.dtype != values.dtype and all_missing(values):
+            stored = dtypes.get(name)
+            if stored is not None and stored != values.dtype and all_missing(values):
                 continue
             fitted[name] = values
         return fitted
 
     def _check_schema(self, batch: Batch) -> None:
+        dtypes = self._ring.dtypes
         for name, values in batch.items():
-            stored = self._ring.columns.get(name)
-            if stored is not None and merged_dtype(stored.dtype, values.dtype) is None:
+            stored = dtypes.get(name)
+            if stored is not None and merged_dtype(stored, values.dtype) is None:
                 sample = values[0] if len(values) else None
                 raise StreamError(
-                    f"{self.where}, column '{name}': expected {describe_dtype(stored.dtype)}, "
+                    f"{self.where}, column '{name}': expected {describe_dtype(stored)}, "
                     f"got {describe_dtype(values.dtype)} ({sample!r:.40})",
                     run=self.run,
                     stream=self.name,
@@ -208,24 +223,42 @@ class Table:
                     AppendRows(self.run, self.name, seq, rows, kept, now, mode,
                                self.generation, batch_id)
                 )  # fmt: skip
+                self._ring.mark(seq, ticket)
         source = self._source
         if source is not None and source.downstreams:
             source.emit(batch)
         return ticket
 
     def restore(
-        self, first_seq: int, batches: list[tuple[Batch, np.ndarray]], mode: str, generation: int
+        self,
+        first_seq: int,
+        batches: Iterable[tuple[Batch, np.ndarray]],
+        mode: str,
+        generation: int,
+        keep_from: int | None = None,
     ) -> None:
-        """Fill an empty table with stored rows numbered from `first_seq` (replay)."""
+        """Fill an empty table with stored rows numbered from `first_seq` (replay). Memory
+        keeps the rows from `keep_from` on (None: all), within the hub's byte budget: older
+        chunks go as the rows come in, so every row can be fed through without being held."""
         with self._lock:
             self._ring.restart_at(first_seq)
             for batch, times in batches:
                 rows = len(times)
                 self._check_schema(batch)
                 self._ring.append(batch, rows, times)
+                self._trim_restored(keep_from)
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
             self._refresh_row_types()
+
+    def _trim_restored(self, keep_from: int | None) -> None:
+        """Under the lock, while restoring: drop the chunks older than `keep_from`, then the
+        oldest while the hub is over its budget (never the newest chunk)."""
+        if keep_from is not None:
+            self._ring.drop_before(keep_from)
+        while self.budget is not None and self.budget.over():
+            if not self._ring.drop_oldest_chunk():
+                break
 
     def lose(self, seq: int, rows: int) -> None:
         """The store refused rows `seq` .. `seq + rows - 1`: show them as missing values, as
@@ -235,11 +268,7 @@ class Table:
             start, stop = max(seq, ring.lo), min(seq + rows, ring.hi)
             if start >= stop:
                 return
-            positions = np.arange(start, stop) % ring.capacity
-            for name, column in list(ring.columns.items()):
-                if holds_missing(column.dtype) != column.dtype:
-                    ring._replace_column(name, holds_missing(column.dtype))
-                ring.columns[name][positions] = missing_value(ring.columns[name].dtype)
+            ring.fill_missing(start, stop)
             self.generation += 1
             self._refresh_row_types()
 
@@ -318,13 +347,69 @@ class Table:
             found = reference_view(xs, numeric, lo, hi, width, raw_limit)
             return replace(found, next_seq=self._ring.hi, generation=self.generation)
 
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Values of `columns` (ARRIVAL: arrival ns) for rows with seq in [start, stop) (the
+        RawRows of core/lod.py): from memory, else read back from the store. Rows in neither
+        (dropped from memory with no store, or never written) come back missing (NaN). The
+        store is read outside the table's lock, so writers do not wait for it."""
+        with self._lock:
+            start, kept, newer, older_rows = self._split_rows(start, stop, columns)
+        return _joined_rows(older_rows(), newer, columns) if kept > start else newer
+
+    def rows_between_locked(
+        self, start: int, stop: int, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """`rows_between` for a caller already holding the table's lock (the summary): the
+        store, when needed, is read under the lock."""
+        start, kept, newer, older_rows = self._split_rows(start, stop, columns)
+        return _joined_rows(older_rows(), newer, columns) if kept > start else newer
+
+    def _split_rows(
+        self, start: int, stop: int, columns: Sequence[str]
+    ) -> tuple[int, int, dict[str, np.ndarray], Callable[[], dict[str, np.ndarray]]]:
+        """Under the lock: (start, first seq in memory, copies of the rows memory holds, a
+        reader of the older rows from the store, or as missing values without one)."""
+        ring = self._ring
+        stop = min(stop, ring.hi)
+        start = min(max(start, 0), stop)
+        kept = min(max(start, ring.lo), stop)  # rows from here on are in memory
+        newer = ring.read_range(kept, stop, [c for c in columns if c != ARRIVAL])
+        if ARRIVAL in columns:
+            newer[ARRIVAL] = ring.times_range(kept, stop)
+        dtypes = {**ring.dtypes, ARRIVAL: np.dtype(np.int64)}
+        history = self._history
+        if kept > start and history is None and self.store is not None:
+            history = self._history = History(self.store, self.run, self.name)
+        if kept > start and history is not None:
+            history.forget_before(self.generation)
+            found = history
+            return start, kept, newer, lambda: found.rows(start, kept, columns, dtypes)
+        return start, kept, newer, lambda: missing_rows(kept - start, columns, dtypes)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this stream holds in memory: its rows, and its summary when it has one."""
+        summary = getattr(self, "_summary", None)
+        size = getattr(summary, "nbytes", 0)  # core/summary.py when the table keeps one
+        return self._ring.nbytes + int(size() if callable(size) else size)
+
+    @property
+    def evictable(self) -> bool:
+        """True when it holds more than its newest chunk (what the budget may drop)."""
+        return self._ring.chunk_count > 1
+
+    def evict_oldest(self) -> int:
+        """Drop the oldest chunk of rows from memory (never the newest), once the store has
+        them. Returns the bytes freed (0 when only the newest chunk is left, or the store
+        has not stored the oldest yet)."""
+        settled = self.store.settled if self.store is not None else None
+        with self._lock:
+            return self._ring.drop_oldest_chunk(settled)
+
     def first_arrival(self) -> int | None:
         """Arrival time (ns since the epoch) of the oldest row kept; None when empty."""
         with self._lock:
-            ring = self._ring
-            if len(ring) == 0 or ring.capacity == 0:
-                return None
-            return int(ring.times[ring.lo % ring.capacity])
+            return self._ring.first_time()
 
     def describe(self) -> dict[str, Any]:
         """The stream as the HTTP API lists it: mode, columns, row count, seq, times."""
@@ -335,11 +420,23 @@ class Table:
                 "mode": self.mode,
                 "columns": {n: describe_dtype(d) for n, d in self._ring.dtypes.items()},
                 "rows": len(self._ring),
+                "bytes": self._ring.nbytes,
                 "seq": self._ring.hi,
                 "generation": self.generation,
                 "created": iso_time(self.created),
                 "updated": iso_time(self.updated),
             }
+
+
+def _joined_rows(
+    older: dict[str, np.ndarray], newer: dict[str, np.ndarray], columns: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Rows read back from the store followed by those in memory, column by column."""
+    return {
+        name: np.concatenate([older[name], newer[name]]) if name in newer else older[name]
+        for name in columns
+        if name in older
+    }
 
 
 def iso_time(ns: int) -> str:

@@ -22,7 +22,7 @@ from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.lines import LineFeed, replace_buffer
-from streamvis.transforms.crossfilter import Crossfilter
+from streamvis.transforms.crossfilter import CROSSFILTER_ROWS, Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
 log = logging.getLogger("streamvis")
@@ -195,7 +195,8 @@ class LiveSession:
         """This session's group `name` over `stream`; a selection in it redraws its members."""
         group = self.crossfilters.get((stream, name))
         if group is None:
-            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=self.hub.retain)
+            keep = self.hub.retain or CROSSFILTER_ROWS
+            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=keep)
             group.listeners.append(lambda: self._redraw_members(group))
         return group
 

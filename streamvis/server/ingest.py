@@ -194,7 +194,7 @@ class NotFoundHandler(_Api):
 
 class RunsHandler(_Api):
     def get(self) -> None:
-        self.reply({"runs": describe_runs(self.hub)})
+        self.reply({"runs": describe_runs(self.hub), "memory": self.hub.describe_memory()})
 
 
 class RunHandler(_Api):

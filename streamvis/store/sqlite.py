@@ -748,12 +748,15 @@ class SQLiteStore:
         rows = self._query("SELECT value FROM meta WHERE key='layouts'")
         return int(rows[0][0]) if rows else 0
 
-    def segments(self, record: StreamRecord, since: int = 0) -> Iterator[Segment]:
-        """(first seq, batch, times) of each stored segment holding rows >= `since`."""
+    def segments(
+        self, record: StreamRecord, since: int = 0, until: int | None = None
+    ) -> Iterator[Segment]:
+        """(first seq, batch, times) of each stored segment holding rows >= `since` (and
+        rows < `until` when given)."""
         rows = self._query(
             "SELECT first_seq, rows, data FROM segments WHERE stream_id=? AND "
-            "first_seq + rows > ? ORDER BY first_seq",
-            (record.id, since),
+            "first_seq + rows > ? AND first_seq < ? ORDER BY first_seq",
+            (record.id, since, 2**63 - 1 if until is None else until),
         )
         for first_seq, count, blob in rows:
             try:

@@ -183,10 +183,10 @@ def _dump_on_failure(request: pytest.FixtureRequest, server: PanelServer, before
 def ingest(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[PanelServer]:
-    """One server for the module: plugin mounted, no token, default body limit, no layout.
-    Tests keep apart by using their own run names."""
+    """One server for the module: plugin mounted, no token, default body limit, no layout,
+    a 64 MiB memory budget. Tests keep apart by using their own run names."""
     log = tmp_path_factory.mktemp("ingest") / "server.log"
-    server = PanelServer([], log, plugins=True)
+    server = PanelServer(["--memory", "64MiB"], log, plugins=True)
     failed = request.session.testsfailed
     yield server
     server.stop()
@@ -289,7 +289,12 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     post(port, run, "metrics", {"step": [1, 2, 3], "loss": [0.5, 0.25, 0.125]})
     post(port, run, "events", {"t": 1.5, "what": "start", "ok": True})
     before = time.time()
-    runs = {r["run"]: r for r in get_json(port, f"{API}/runs")["runs"]}
+    listing = get_json(port, f"{API}/runs")
+    memory = listing["memory"]
+    assert memory["budget"] == 64 * 2**20  # --memory 64MiB reached the server's hub
+    assert 0 < memory["bytes"] <= memory["budget"]
+    assert memory["retain"] is None
+    runs = {r["run"]: r for r in listing["runs"]}
     listed = runs[run]
     started, last_write = listed.pop("started"), listed.pop("last_write")
     assert listed == {"run": run, "streams": 2, "rows": 4, "stored_rows": 4, "layout": False}
@@ -300,6 +305,7 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     streams = get_json(port, f"{API}/runs/{run}/streams")
     for described in streams["streams"]:
         assert described.pop("created") <= described.pop("updated")
+        assert described.pop("bytes") > 0  # memory held: the ring's chunks
     assert streams == {
         "run": run,
         "streams": [
@@ -1123,9 +1129,8 @@ def test_starts_on_a_public_address_with_a_token(panel_server) -> None:
     )
     assert REFUSAL not in server.output()
     assert call(server.port, "GET", f"{API}/runs").status == 401
-    assert get_json(server.port, f"{API}/runs", headers={"Authorization": f"Bearer {TOKEN}"}) == {
-        "runs": []
-    }
+    listing = get_json(server.port, f"{API}/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert listing["runs"] == []
 
 
 def test_streamvis_serve_on_a_public_address_without_token_exits_2(tmp_path: Path) -> None:
