@@ -1,10 +1,11 @@
 """What a scatter plot draws: its points while the stream holds at most `density_above` rows,
-above that a density image of every row the hub keeps; and a note saying which.
+above that a density image of the newest `DENSITY_ROWS` (1,000,000) rows the hub keeps;
+and a note saying which.
 
 A cloud of more points than the plot has room for draws as a blot in which nothing can be
 told apart, and every point costs the browser memory and time. Above the threshold the
 plot shows instead how many points fall in each bin of 2 x 2 screen pixels (log-scaled
-color, empty bins transparent), binned on the server from every kept row. A zoom or pan
+color, empty bins transparent), binned on the server from those rows. A zoom or pan
 re-bins the range the user chose at the plot's pixel size, and a zoom into at most
 `density_above` rows draws those rows as points; the toolbar's reset returns to the whole
 cloud, which then grows with the data. New rows are added to the counts as they
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
 
 DEFAULT_DENSITY_ABOVE = 10_000  # rows; see docs/layout.md (`density_above`) for why
+# The newest rows a density covers: binning them again for a zoom takes about 0.1 s here
+# (the hub may keep hundreds of millions, in its memory budget); as a crossfilter group's.
+DENSITY_ROWS = 1_000_000
 BIN_PIXELS = 2  # a bin is this many screen pixels wide and high
 FALLBACK_SIZE = (600, 400)  # inner pixel size until the browser has reported the plot's
 IMAGE_SECONDS = 0.5  # new rows re-send the image at most this often
@@ -101,12 +105,13 @@ def palette_colors(name: str) -> list[str]:
 class ScatterState:
     """One scatter plot of one page: rows known, points or density, the zoom asked for.
 
-    The session feeds it every kept row (`update`) besides the Buffer, which keeps the
-    newest `points` rows as today (`watches`: it does not draw a table of its own), and runs
-    its deferred work once a tick (`catch_up`, given a reader of every kept row). While the
+    The session feeds it the newest `limit` kept rows (`update`) besides the Buffer, which
+    keeps the newest `points` rows as today (`watches`: it draws no table of its own), and
+    runs its deferred work once a tick (`catch_up`, given a reader of those rows). While the
     density is shown the plot's points layer draws nothing (`dense`)."""
 
     watches = True
+    limit = DENSITY_ROWS  # the newest rows the session feeds it and `read` returns
 
     def __init__(self, plot: Plot) -> None:
         self.plot = plot
@@ -149,7 +154,7 @@ class ScatterState:
         if not self.dense:
             pass  # the Buffer draws the newest `points` rows itself
         elif reset:
-            self._bin_all(batch, rows)  # a reset carries every kept row: bin them now
+            self._bin_all(batch, rows)  # a reset carries the kept rows: bin them now
         elif self.density is None:
             self._ask_rebin(urgent=True)  # just crossed the threshold: read every row
         else:
@@ -179,7 +184,11 @@ class ScatterState:
             self._ask_rebin(urgent=False)
 
     def _bin_all(self, batch: dict[str, np.ndarray], rows: int) -> None:
-        """Counts from scratch over every kept row, on the range asked for or the cloud's."""
+        """Counts from scratch over the newest `limit` kept rows, on the range asked for or
+        the cloud's."""
+        if rows > self.limit:
+            batch = {name: values[-self.limit :] for name, values in batch.items()}
+            rows = self.limit
         self.rows = rows
         self.binned_rows, self.added = rows, 0
         self.rebin = self.urgent = False
@@ -258,7 +267,7 @@ class ScatterState:
         return self.image_dirty and now - self.last_image >= IMAGE_SECONDS
 
     def catch_up(self, read: Callable[[], Update | None]) -> None:
-        """Re-bin from every kept row (`read()`) if asked, and send the image if it changed."""
+        """Re-bin from the kept rows (`read()`) if asked, and send the image if it changed."""
         if not self.due:
             return
         now = time.monotonic()
@@ -321,9 +330,10 @@ class ScatterState:
             if self.rows > self.cap:
                 return f"{self.rows:,} rows, newest {self.cap:,} drawn"
             return f"{self.rows:,} rows"
+        counted = f"newest {self.limit:,}" if self.rows >= self.limit else f"{self.rows:,}"
         if self.in_view is not None:
-            return f"{self.rows:,} rows, {len(self.in_view):,} in view drawn as points"
-        text = f"{self.rows:,} rows as density"
+            return f"{counted} rows, {len(self.in_view):,} in view drawn as points"
+        text = f"{counted} rows as density"
         if self.requested is not None and self.density is not None:
             what = "rows" if len(self.plot.y) == 1 else "points"
             text += f", {self.density.total:,} {what} in view"

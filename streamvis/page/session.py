@@ -172,9 +172,11 @@ class LiveSession:
         run: str | None = None,
     ) -> None:
         """Draw `plot` from its stream of `run` (default: the session's); `limit=None` means
-        every kept row (exact summaries). A Buffer with a `_wall_time` column also gets
-        each row's arrival time."""
+        every kept row (exact summaries), or the newest `state.limit` when the state has
+        one. A Buffer with a `_wall_time` column also gets each row's arrival time."""
         run = run or self.run
+        if limit is None and state is not None:
+            limit = getattr(state, "limit", None)
         key = plot.stream if run == self.run else f"{run}/{plot.stream}"
         feed = self.feeds.get(key)
         if feed is None:

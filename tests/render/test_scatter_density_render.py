@@ -201,3 +201,16 @@ def test_time_x_is_binned_in_bokeh_milliseconds(render) -> None:
     first = float(start.astype("datetime64[ms]").astype(np.int64))
     assert area[0] == pytest.approx(first)
     assert area[1] == pytest.approx(first + 299_000)
+
+
+def test_the_density_covers_the_newest_limit_rows(render, monkeypatch) -> None:
+    monkeypatch.setattr(scatter_density.ScatterState, "limit", 300)
+    view = render(scatter())
+    rows = cloud(500)
+    rows["x"][:200] = 1000.0  # the oldest rows, far away: not in the picture
+    view.hub.stream("s", rows)
+    view.session.tick()
+    image, area = image_of(view)
+    assert np.nansum(image) == 300
+    assert area[1] < 1000.0
+    assert note(view) == "newest 300 rows as density"
