@@ -137,8 +137,10 @@ class ScatterState:
 
     # --- rows -------------------------------------------------------------------------
 
-    def update(self, batch: dict[str, np.ndarray], reset: bool, key: Any = None) -> None:
-        """Take new rows (all kept rows when `reset`)."""
+    def update(self, batch: dict[str, np.ndarray], reset: bool, key: Any = None) -> bool:
+        """Take new rows (all kept rows when `reset`); True when the Buffer should get them
+        too (points are drawn), False while the density is (the Buffer is refilled by the
+        reset that brings the plot back under the threshold)."""
         rows = len(next(iter(batch.values()))) if batch else 0
         if reset:
             self.rows = 0
@@ -149,8 +151,9 @@ class ScatterState:
         if above != self.dense:
             self.dense = above
             self.density = None
-            self._show_rows(None)
+            self.in_view = None
             self.image_dirty = True
+            self._redraw_points()
         if not self.dense:
             pass  # the Buffer draws the newest `points` rows itself
         elif reset:
@@ -160,6 +163,7 @@ class ScatterState:
         else:
             self._add(batch, rows)
         self._write_note()
+        return not self.dense
 
     def _add(self, batch: dict[str, np.ndarray], rows: int) -> None:
         """Fold new rows into the counts; ask for a re-binning if they do not fit."""
@@ -237,6 +241,10 @@ class ScatterState:
             return
         self.in_view = rows
         self.image_dirty = True
+        self._redraw_points()
+
+    def _redraw_points(self) -> None:
+        """Draw the points layer again (it shows nothing, or a zoom's rows, while dense)."""
         if self.points_stream is not None:
             import holoviews as hv
 

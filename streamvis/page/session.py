@@ -97,8 +97,9 @@ class Target:
             # fold new rows into the summary, draw the whole summary
             self.redraw(self.state.update(update.batch, update.reset, key))
             return update.rows
-        if self.state is not None:  # a state that watches the rows the Buffer draws
-            self.state.update(update.batch, update.reset, key)
+        if self.state is not None:  # a state that watches the rows the Buffer draws...
+            if not self.state.update(update.batch, update.reset, key):
+                return update.rows  # ...and draws them itself for now (a scatter's density)
         if not update.batch:
             if update.reset:
                 self.buffer.clear()
