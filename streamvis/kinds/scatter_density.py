@@ -423,7 +423,7 @@ def _cloud(x: np.ndarray, ys: list[np.ndarray]) -> Range | None:
 
 def add_note(figure: Any, plot_id: str) -> Any:
     """A small grey label at the plot area's bottom left saying what the plot shows (placed
-    and styled as a line plot's, streamvis/page/lines.py)."""
+    as a line plot's, streamvis/page/lines.py; its background more opaque)."""
     from bokeh.models import Label
 
     note = Label(
@@ -433,10 +433,10 @@ def add_note(figure: Any, plot_id: str) -> Any:
         y=4,
         x_units="screen",
         y_units="screen",
-        text_color="#777777",
+        text_color="#555555",
         text_font_size="11px",
         background_fill_color="white",
-        background_fill_alpha=0.6,
+        background_fill_alpha=0.9,  # opaque enough to read over a busy density
     )
     figure.add_layout(note)
     return note
