@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from streamvis.core.lod import ARRIVAL
-from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, TIME, Batch
+from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, TIME, Batch
 
 CHUNK_ROWS = 65_536  # rows per chunk once a stream has grown past its first chunks
 _FIRST_CHUNK_ROWS = 1024
-_NUMERIC = (BOOL, INT, FLOAT)
+_NUMERIC = (BOOL, INT, FLOAT, FLOAT32)
 _TIMES = np.dtype(np.int64)
 
 

@@ -21,7 +21,7 @@ from streamvis.core._ring import Ring, merged_dtype
 from streamvis.core.history import History, missing_rows
 from streamvis.core.lod import ARRIVAL, View, reference_view
 from streamvis.core.memory import Budget
-from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
+from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
 from streamvis.errors import StreamError
 
@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 _INT64_LIMIT = 2**63
 Mode = Literal["append", "replace"]
-# Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely.
+# Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely. A
+# float32 column takes only np.float32: a Python float is a float64 value and widens it.
 _ROW_TYPES: dict[np.dtype, tuple[type, ...]] = {
     FLOAT: (float, int),
+    FLOAT32: (np.float32,),
     INT: (int,),
     BOOL: (bool,),
     TEXT: (str,),
