@@ -214,3 +214,11 @@ def test_the_density_covers_the_newest_limit_rows(render, monkeypatch) -> None:
     assert np.nansum(image) == 300
     assert area[1] < 1000.0
     assert note(view) == "newest 300 rows as density"
+
+
+def test_float32_columns_are_binned(render) -> None:
+    view = render(scatter())
+    rows = {name: values.astype(np.float32) for name, values in cloud(400).items()}
+    view.hub.stream("s", rows)
+    view.session.tick()
+    assert np.nansum(image_of(view)[0]) == 400
