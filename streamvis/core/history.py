@@ -146,3 +146,31 @@ class History:
                 column[at : at + len(values)] = values
             out[name] = column
         return out
+
+    def take(
+        self, seqs: np.ndarray, columns: Sequence[str], dtypes: Mapping[str, np.dtype]
+    ) -> dict[str, np.ndarray]:
+        """Values of `columns` at stored rows `seqs` (ascending), gathered segment by segment
+        with no copy of the rows between them (a view's pixel column edges); rows the store
+        does not hold are missing."""
+        known = {**dtypes, ARRIVAL: _ARRIVAL_DTYPE}
+        out = {
+            name: np.full(
+                len(seqs), missing_value(holds_missing(known[name])), holds_missing(known[name])
+            )
+            for name in columns
+            if name in known
+        }
+        if not len(seqs):
+            return out
+        for segment in self.segments(int(seqs[0]), int(seqs[-1]) + 1):
+            end = segment.first_seq + len(segment.times)
+            a, b = np.searchsorted(seqs, [segment.first_seq, end])
+            if a == b:
+                continue
+            offsets = seqs[a:b] - segment.first_seq
+            for name in out:
+                values = segment.times if name == ARRIVAL else segment.batch.get(name)
+                if values is not None:
+                    out[name][a:b] = values[offsets]
+        return out

@@ -359,7 +359,8 @@ class Table:
         columns; see streamvis/core/lod.py. Columns the stream lacks are left out."""
         with self._lock:
             dtypes = self._ring.dtypes
-            if len(self._ring) > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
+            readable = self._ring.hi - self._readable_from()
+            if readable > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
                 wanted = [name for name in columns if _is_numeric(dtypes, name)]
                 self._fold()  # what is left unfolded is then under one bucket
                 found = self._summary.view(
@@ -423,6 +424,17 @@ class Table:
             found = history
             return start, kept, newer, lambda: found.rows(start, kept, columns, dtypes)
         return start, kept, newer, lambda: missing_rows(kept - start, columns, dtypes)
+
+    def stored_rows(self, seqs: np.ndarray, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Under the lock: values at rows `seqs` (ascending) memory dropped, from the store
+        (missing values without one)."""
+        dtypes = self._ring.dtypes
+        if self._history is None and self.store is not None:
+            self._history = History(self.store, self.run, self.name)
+        if self._history is None:
+            return missing_rows(len(seqs), columns, {**dtypes, ARRIVAL: np.dtype(np.int64)})
+        self._history.forget_before(self.generation)
+        return self._history.take(seqs, columns, dtypes)
 
     @property
     def nbytes(self) -> int:
@@ -501,16 +513,16 @@ class _KeptRows:
     def rows_in_spans(
         self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        """The rows of many short ranges in one call (a view's pixel column edges)."""
+        """The rows of many short ranges in one call (a view's pixel column edges): memory's
+        by a gather, rows memory dropped from the stored segments they lie in."""
         ring = self.table._ring
-        if len(starts) == 0 or int(starts.min()) >= ring.lo:
-            return ring.take(spans(starts, stops), columns)
-        pairs = zip(starts.tolist(), stops.tolist(), strict=True)
-        pieces = [self.rows_between(a, b, columns) for a, b in pairs]
-        return {
-            name: np.concatenate([piece[name] for piece in pieces]) if pieces else np.empty(0)
-            for name in columns
-        }
+        seqs = spans(starts, stops)
+        if len(seqs) == 0 or int(seqs[0]) >= ring.lo:
+            return ring.take(seqs, columns)
+        older = seqs < ring.lo
+        picked = self.table.stored_rows(seqs[older], columns)
+        kept = ring.take(seqs[~older], columns)
+        return {name: np.concatenate([picked[name], kept[name]]) for name in kept}
 
 
 def iso_time(ns: int) -> str:

@@ -349,3 +349,41 @@ def test_rows_read_back_before_a_clear_are_not_served_after_it(stored_hub) -> No
     assert table.rows_between(0, 10, ["step"]) == {}  # gone with the clear, schema too
     write(hub, "a", 10 * CHUNK, 11 * CHUNK)
     assert np.isnan(table.rows_between(0, 10, ["step"])["step"]).all()  # missing, not cached
+
+
+def test_views_over_history_memory_dropped_are_exact(tmp_path: Path) -> None:
+    """With a store, a view covers the whole run: the summary keeps every row's buckets and
+    the raw rows at pixel column edges come back from the SQLite file."""
+    from streamvis.core.lod import Line, pixel_min_max, reference_view
+
+    hub = Hub(store=open_store(tmp_path / "views.db"), memory=6 * CHUNK_BYTES)
+    rows = 40 * CHUNK
+    x = np.arange(rows)
+    y = np.sin(x / 300.0) + (x % 11) / 20.0
+    y[::97] = np.nan
+    for first in range(0, rows, 3000):
+        hub.write("s", {"step": x[first : first + 3000], "y": y[first : first + 3000]})
+    assert hub.flush()
+    hub.keep_within_budget()
+    table = hub.table("default", "s")
+    assert table is not None
+    assert table.first_seq > rows // 2  # most rows are only in the store now
+    rng = np.random.default_rng(3)
+    try:
+        for lo, hi, width in [(None, None, 300), (10.0, 5000.0, 200), (100.0, 30000.0, 500)]:
+            got = table.view("step", ["y"], lo, hi, width, 4 * width)
+            want = reference_view(x, {"y": y}, lo, hi, width, 4 * width)
+            assert got.rows == want.rows
+            for mine, theirs in zip(
+                pixel_min_max(got.lines["y"], want.lo, want.hi, width),
+                pixel_min_max(want.lines["y"], want.lo, want.hi, width),
+                strict=True,
+            ):
+                np.testing.assert_array_equal(mine, theirs)
+        lo = float(rng.integers(0, rows // 2))
+        raw = table.view("step", ["y"], lo, lo + 300, 200, 800)  # zoomed in: raw rows
+        assert raw.raw
+        np.testing.assert_array_equal(raw.lines["y"].x, x[int(lo) - 1 : int(lo) + 302])
+        np.testing.assert_array_equal(raw.lines["y"].y, Line(x, y).y[int(lo) - 1 : int(lo) + 302])
+    finally:
+        hub.store.close()  # type: ignore[union-attr]
