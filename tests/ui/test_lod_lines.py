@@ -1,0 +1,374 @@
+"""Line plots of a million-row run in headless Chromium against a real `panel serve`: the
+first view is the whole run within 4 points per pixel column, a real box zoom into the middle
+shows exactly the raw rows there, the range stays where the user put it while rows arrive,
+and reset follows the newest rows again. For one run, two compared runs and a smoothed line.
+
+One server for the module: tests/lod_producer.py writes ROWS rows to each of runs a, b, c
+before any page opens; a run's rows keep coming once the test opens its gate (the hub keeps
+ROWS rows per stream, so the first view is checked while nothing was dropped yet)."""
+
+from __future__ import annotations
+
+import textwrap
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from streamvis.core.lod import Line, pixel_min_max
+from streamvis.transforms.smoothing import ema
+from tests.conftest import LIVE_MODEL, PanelServer, wait_until
+from tests.lod_producer import ROWS, values
+
+pytestmark = [pytest.mark.server, pytest.mark.ui]
+
+WEIGHT = 0.9
+LAYOUT = textwrap.dedent(f"""\
+    title: level of detail
+    run: a
+    refresh_ms: 100
+    plots:
+      - {{id: loss, kind: line, stream: metrics, x: step, y: value, at: [0, 0, 1, 1]}}
+      - {{id: smooth, kind: line, stream: metrics, x: step, y: value,
+          options: {{smoothing: {WEIGHT}}}, at: [1, 0, 1, 1]}}
+""")
+POINTS_PER_PIXEL = 4
+
+# Every column of a data source (NaN stays NaN through Playwright).
+SOURCE = (
+    """(name) => {"""
+    + LIVE_MODEL
+    + """
+    const model = live(name);
+    if (!model) return null;
+    const out = {};
+    for (const [key, column] of Object.entries(model.data)) out[key] = Array.from(column);
+    return out;
+}"""
+)
+# A plot's x range, pixel width and note.
+PLOT = (
+    """(id) => {"""
+    + LIVE_MODEL
+    + """
+    const figure = live(`sv-figure:${id}`), range = live(`sv-x:${id}`);
+    const note = live(`sv-lod:${id}`);
+    if (!figure || !range || !note) return null;
+    return {start: range.start, end: range.end, width: figure.inner_width, note: note.text};
+}"""
+)
+# Where on the screen the plot's frame is, where data x values fall, and the toolbar button
+# of a tool, from the figure's view.
+SCREEN = (
+    """([id, xs, tool]) => {"""
+    + LIVE_MODEL
+    + """
+    const figure = live(`sv-figure:${id}`);
+    const view = figure && Bokeh.index.find_one(figure);
+    if (!view) return null;
+    const canvas = view.canvas_view.el.getBoundingClientRect();
+    const frame = view.frame.bbox;
+    const wanted = figure.toolbar.tools.find((t) => t.type === tool);
+    const buttons = [...Bokeh.index.query((v) => v.model && v.model.tool === wanted)];
+    const box = buttons.length ? buttons[0].el.getBoundingClientRect() : null;
+    const button = box && box.width ? [box.x + box.width / 2, box.y + box.height / 2] : null;
+    return {
+        top: canvas.y + frame.top,
+        bottom: canvas.y + frame.bottom,
+        xs: xs.map((x) => canvas.x + view.frame.x_scale.compute(x)),
+        button,
+    };
+}"""
+)
+
+
+@dataclass
+class Served:
+    server: PanelServer
+    gates: Path
+
+    def let_rows_flow(self, *runs: str) -> None:
+        """From now on the producer keeps adding rows to these runs."""
+        for run in runs:
+            (self.gates / run).touch()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("lod")
+    gates = folder / "gates"
+    gates.mkdir()
+    layout = folder / "layout.yaml"
+    layout.write_text(LAYOUT)
+    server = PanelServer(
+        [str(layout), "--producer", "tests/lod_producer.py:million_rows"],
+        folder / "server.log",
+        env={"STREAMVIS_TEST_GATES": str(gates)},
+    )
+    try:
+        with urllib.request.urlopen(server.url, timeout=60 * 3) as response:
+            response.read()  # the first session starts the producer
+        wait_until(lambda: (gates / "written").exists(), timeout=120, message="rows written")
+        yield Served(server, gates)
+    except BaseException:
+        print(f"---- panel serve log ----\n{server.output()}")
+        raise
+    finally:
+        server.stop()
+
+
+def source(page: Any, name: str) -> dict[str, np.ndarray] | None:
+    data = page.evaluate(SOURCE, name)
+    return None if data is None else {k: np.asarray(v, dtype=np.float64) for k, v in data.items()}
+
+
+def plot_state(page: Any, plot_id: str) -> dict[str, Any] | None:
+    return page.evaluate(PLOT, plot_id)
+
+
+def view_width(state: dict[str, Any]) -> int:
+    """The pixel columns a view is computed at: the plot's width, capped by `points` / 4
+    (the default 10,000 points: 2,500 columns)."""
+    return min(int(state["width"]), 10_000 // POINTS_PER_PIXEL)
+
+
+def expected(run: str, steps: np.ndarray) -> np.ndarray:
+    return values(run, steps.astype(np.int64))
+
+
+def first_view_is_the_whole_run(
+    page: Any, plot_id: str, name: str, column: str, run: str, runs: int = 1
+) -> None:
+    """Wait for the whole-run view of ROWS rows and check it: x from the first row to the
+    last, at most 4 points per pixel column, the same min and max per pixel column as every
+    raw row, and the note saying so (the rows of all `runs` of the figure)."""
+    steps = np.arange(ROWS)
+    raw = Line(steps.astype(np.float64), expected(run, steps))
+
+    def settled() -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        state, data = plot_state(page, plot_id), source(page, name)
+        if not state or not data or not state["width"] or column not in data:
+            return None
+        x, y = data["step"], data[column]
+        width = view_width(state)
+        if len(x) == 0 or len(x) > POINTS_PER_PIXEL * width:  # the view at an older width
+            return None
+        got = pixel_min_max(Line(x, y), 0, ROWS - 1, width)
+        want = pixel_min_max(raw, 0, ROWS - 1, width)
+        same = all(np.array_equal(g, w, equal_nan=True) for g, w in zip(got, want, strict=True))
+        return (data, state) if same else None
+
+    data, _ = wait_until(settled, timeout=120, message=f"whole-run view of {name}")
+    x = data["step"]
+    assert x[0] == 0, x[:3]
+    assert x[-1] == ROWS - 1, x[-3:]
+    assert np.all(np.diff(x) >= 0)
+    note = wait_until(lambda: plot_state(page, plot_id)["note"], message="note")
+    assert note == f"{runs * ROWS:,} rows, {len(x):,} drawn", note
+
+
+def box_zoom(page: Any, plot_id: str, lo: float, hi: float) -> tuple[float, float]:
+    """Pick the plot's box zoom tool in its toolbar and drag a box from x=lo to x=hi over the
+    frame's full height; returns the x range the browser then shows."""
+    before = plot_state(page, plot_id)
+    screen = wait_until(
+        lambda: page.evaluate(SCREEN, [plot_id, [lo, hi], "BoxZoomTool"]), message="frame"
+    )
+    assert screen["button"], "no box zoom button in the toolbar"
+    page.mouse.click(*screen["button"])
+    (x0, x1), top, bottom = screen["xs"], screen["top"], screen["bottom"]
+    page.mouse.move(x0, top + 3)
+    page.mouse.down()
+    page.mouse.move(x1, bottom - 3, steps=10)
+    page.mouse.up()
+    state = wait_until(
+        lambda: (
+            (s := plot_state(page, plot_id))
+            and (s["start"], s["end"]) != (before["start"], before["end"])
+            and s
+        ),
+        message=f"{plot_id} zoomed",
+    )
+    pixel = (before["end"] - before["start"]) / before["width"]  # the box is a pixel exact
+    assert lo - 2 * pixel < state["start"] < state["end"] < hi + 2 * pixel, (state, lo, hi)
+    return state["start"], state["end"]
+
+
+def zoom_to_raw(page: Any, plot_id: str, names: list[str], runs: int = 1) -> tuple[float, float]:
+    """Two real box zooms into the middle of the run: first a range of about 30 pixel widths
+    of rows (drawn per pixel column, the note counting the rows of all `runs`), then a range
+    of about two widths inside it (raw)."""
+    state = plot_state(page, plot_id)
+    width = view_width(state)
+    middle = ROWS * 0.43
+    lo, hi = box_zoom(page, plot_id, middle - 15 * width, middle + 15 * width)
+    rows = int(np.floor(hi)) - int(np.ceil(lo)) + 1
+    for name in names:  # per pixel column, within 4 points each (and a row each side)
+        wait_until(
+            lambda n=name: (
+                (s := plot_state(page, plot_id))
+                and s["note"].startswith(f"{runs * rows:,} rows, ")
+                and (data := source(page, n))
+                and data["step"][0] < lo < hi < data["step"][-1]
+                and len(data["step"]) <= POINTS_PER_PIXEL * view_width(s) + 2
+            ),
+            timeout=120,
+            message=f"{name}: the zoomed range per pixel column",
+        )
+    middle = (lo + hi) / 2
+    return box_zoom(page, plot_id, middle - width, middle + width)
+
+
+def raw_rows(lo: float, hi: float) -> np.ndarray:
+    """The steps a raw view of [lo, hi] holds: every row in it and the row each side."""
+    return np.arange(int(np.ceil(lo)) - 1, int(np.floor(hi)) + 2)
+
+
+def holds_raw_rows(page: Any, name: str, column: str, steps: np.ndarray, want: np.ndarray):
+    """The source holds exactly these rows first (rows that arrived since may follow)."""
+    data = source(page, name)
+    if not data or column not in data or len(data["step"]) < len(steps):
+        return None
+    x, y = data["step"], data[column]
+    head = len(steps)
+    if not np.array_equal(x[:head], steps) or not (x[head:] > steps[-1]).all():
+        return None
+    np.testing.assert_allclose(y[:head], want, rtol=1e-12, equal_nan=True, err_msg=name)
+    return data
+
+
+def click_reset(page: Any, plot_id: str) -> None:
+    screen = wait_until(lambda: page.evaluate(SCREEN, [plot_id, [], "ResetTool"]), message="frame")
+    assert screen["button"], "no reset button in the toolbar"
+    page.mouse.click(*screen["button"])
+
+
+def newest_step(page: Any, name: str) -> float:
+    data = source(page, name)
+    return float(np.nanmax(data["step"])) if data and len(data["step"]) else -1.0
+
+
+def holds_while_rows_arrive(page: Any, plot_id: str, name: str) -> None:
+    """The user's x range stays while rows arrive (they are still sent to the page)."""
+    state = plot_state(page, plot_id)
+    held = (state["start"], state["end"])
+    wait_until(
+        lambda: newest_step(page, name) >= ROWS + 50, timeout=120, message=f"{name}: new rows"
+    )
+    state = plot_state(page, plot_id)
+    assert (state["start"], state["end"]) == held
+
+
+def reset_follows(page: Any, plot_id: str, name: str) -> None:
+    """The reset tool: the whole run again, and the x range follows the newest rows."""
+    newest = newest_step(page, name)
+    click_reset(page, plot_id)
+
+    def whole_run() -> float | None:
+        state, data = plot_state(page, plot_id), source(page, name)
+        first, last = data["step"][0], data["step"][-1]
+        if first > last - ROWS + 1 or state["start"] > first or state["end"] < last:
+            return None  # not yet the whole run of kept rows, or not all of it on screen
+        # a whole-run view within 4 points per pixel column, plus the rows sent as deltas
+        # since (at most one pixel width of them: then the whole run is resolved again)
+        assert len(data["step"]) <= (POINTS_PER_PIXEL + 1) * view_width(state)
+        return state["end"]
+
+    end = wait_until(whole_run, timeout=120, message=f"{plot_id}: the whole run after reset")
+    assert end >= newest
+    wait_until(
+        lambda: plot_state(page, plot_id)["end"] >= end + 50,
+        timeout=120,
+        message=f"{plot_id}: follows the newest rows",
+    )
+
+
+def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) -> None:
+    open_, console = open_page
+    page = open_(served.server.url)
+    first_view_is_the_whole_run(page, "loss", "sv:loss:value", "value", "a")
+    first_view_is_the_whole_run(page, "smooth", "sv:smooth:value", "value", "a")
+    page.screenshot(path=str(tmp_path / "lod-whole-run.png"))
+
+    # a zoom into the middle: exactly the raw rows of the range, as the producer wrote them
+    lo, hi = zoom_to_raw(page, "loss", ["sv:loss:value"])
+    steps = raw_rows(lo, hi)
+    wait_until(
+        lambda: holds_raw_rows(page, "sv:loss:value", "value", steps, expected("a", steps)),
+        timeout=120,
+        message="raw rows of the zoomed range",
+    )
+    note = plot_state(page, "loss")["note"]
+    assert note == f"{len(steps) - 2:,} rows (raw)", note
+
+    # the smoothed line zoomed in: the EMA over every row from step 0, not just the zoomed ones
+    lo, hi = zoom_to_raw(page, "smooth", ["sv:smooth:value", "sv:smooth:value_smoothed"])
+    steps = raw_rows(lo, hi)
+    smoothed = ema(expected("a", np.arange(ROWS)), WEIGHT)
+    wait_until(
+        lambda: holds_raw_rows(page, "sv:smooth:value", "value", steps, expected("a", steps)),
+        timeout=120,
+        message="raw rows of the smoothed plot's range",
+    )
+    wait_until(
+        lambda: holds_raw_rows(
+            page, "sv:smooth:value_smoothed", "value_smoothed", steps, smoothed[steps]
+        ),
+        timeout=120,
+        message="smoothed raw rows",
+    )
+    page.screenshot(path=str(tmp_path / "lod-zoomed.png"))
+
+    # rows keep arriving: the ranges stay; smoothing continues over them
+    served.let_rows_flow("a")
+    holds_while_rows_arrive(page, "loss", "sv:loss:value")
+    holds_while_rows_arrive(page, "smooth", "sv:smooth:value_smoothed")
+
+    def smoothing_continues() -> bool:
+        data = source(page, "sv:smooth:value_smoothed")
+        fresh = data["step"] >= ROWS
+        if not fresh.any():  # the range was just resolved again: wait for more deltas
+            return False
+        everything = ema(expected("a", np.arange(int(data["step"][-1]) + 1)), WEIGHT)
+        np.testing.assert_allclose(
+            data["value_smoothed"][fresh], everything[data["step"][fresh].astype(int)], rtol=1e-9
+        )
+        return True
+
+    wait_until(smoothing_continues, timeout=120, message="new rows smoothed")
+
+    reset_follows(page, "loss", "sv:loss:value")
+    reset_follows(page, "smooth", "sv:smooth:value")
+    page.screenshot(path=str(tmp_path / "lod-reset.png"))
+    assert console.errors() == [], console.messages
+
+
+def test_two_compared_runs(served: Served, open_page, tmp_path: Path) -> None:
+    open_, console = open_page
+    page = open_(f"{served.server.url}?runs={urllib.parse.quote('b|c')}")
+    names = {run: f"sv:loss:{run}/value" for run in ("b", "c")}
+    for run, name in names.items():
+        first_view_is_the_whole_run(page, "loss", name, "value", run, runs=2)
+    page.screenshot(path=str(tmp_path / "lod-compare.png"))
+
+    lo, hi = zoom_to_raw(page, "loss", list(names.values()), runs=2)
+    steps = raw_rows(lo, hi)
+    for run, name in names.items():
+        wait_until(
+            lambda r=run, n=name: holds_raw_rows(page, n, "value", steps, expected(r, steps)),
+            timeout=120,
+            message=f"raw rows of run {run}",
+        )
+    page.screenshot(path=str(tmp_path / "lod-compare-zoomed.png"))
+
+    served.let_rows_flow("b", "c")
+    for name in names.values():
+        holds_while_rows_arrive(page, "loss", name)
+    reset_follows(page, "loss", names["b"])
+    assert newest_step(page, names["c"]) >= ROWS + 50
+    assert console.errors() == [], console.messages
