@@ -82,6 +82,7 @@ SCREEN = (
         bottom: canvas.y + frame.bottom,
         xs: xs.map((x) => canvas.x + view.frame.x_scale.compute(x)),
         button,
+        active: wanted ? wanted.active : false,
     };
 }"""
 )
@@ -163,13 +164,17 @@ def first_view_is_the_whole_run(
         same = all(np.array_equal(g, w, equal_nan=True) for g, w in zip(got, want, strict=True))
         return (data, state) if same else None
 
-    data, _ = wait_until(settled, timeout=120, message=f"whole-run view of {name}")
+    data, state = wait_until(settled, timeout=120, message=f"whole-run view of {name}")
+    width = view_width(state)
     x = data["step"]
     assert x[0] == 0, x[:3]
     assert x[-1] == ROWS - 1, x[-3:]
     assert np.all(np.diff(x) >= 0)
     note = wait_until(lambda: plot_state(page, plot_id)["note"], message="note")
-    assert note == f"{runs * ROWS:,} rows, {len(x):,} drawn", note
+    rows, drawn = note.removesuffix(" drawn").split(" rows, ")
+    assert rows == f"{runs * ROWS:,}", note
+    # the longest line of the figure (a smoothed line may hold more points than its raw one)
+    assert len(x) <= int(drawn.replace(",", "")) <= POINTS_PER_PIXEL * width, note
 
 
 def box_zoom(page: Any, plot_id: str, lo: float, hi: float) -> tuple[float, float]:
@@ -180,7 +185,12 @@ def box_zoom(page: Any, plot_id: str, lo: float, hi: float) -> tuple[float, floa
         lambda: page.evaluate(SCREEN, [plot_id, [lo, hi], "BoxZoomTool"]), message="frame"
     )
     assert screen["button"], "no box zoom button in the toolbar"
-    page.mouse.click(*screen["button"])
+    if not screen["active"]:  # a click on the active tool's button would turn it off
+        page.mouse.click(*screen["button"])
+        wait_until(
+            lambda: page.evaluate(SCREEN, [plot_id, [], "BoxZoomTool"])["active"],
+            message="box zoom picked",
+        )
     (x0, x1), top, bottom = screen["xs"], screen["top"], screen["bottom"]
     page.mouse.move(x0, top + 3)
     page.mouse.down()
