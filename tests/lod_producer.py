@@ -3,8 +3,9 @@
 
 Each run of RUNS gets ROWS rows of `metrics` (step, value) in big batches at once; then the
 run stays still until the test creates its gate file (STREAMVIS_TEST_GATES/<run>), and from
-then on gets TRICKLE rows every TRICKLE_SECONDS. A test opens its page while its runs are
-still, so the first view is of exactly ROWS rows, none of them dropped from memory yet."""
+then on gets TRICKLE rows every TRICKLE_SECONDS (the newest step written is in <run>.newest).
+A test opens its page while its runs are still, so the first view is of exactly ROWS rows,
+none of them dropped from memory yet."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import streamvis as sv
 ROWS = 1_000_000
 BATCH = 100_000
 RUNS = ("a", "b", "c")
-TRICKLE = 5
+TRICKLE = 20
 TRICKLE_SECONDS = 0.05
 PERIOD = 200_000.0
 
@@ -53,3 +54,6 @@ def million_rows() -> None:
             if (gates / run).exists():
                 write(run, steps[run], steps[run] + TRICKLE)
                 steps[run] += TRICKLE
+                newest = gates / f"{run}.newest"
+                newest.with_suffix(".tmp").write_text(str(steps[run] - 1))
+                newest.with_suffix(".tmp").replace(newest)  # never read half written

@@ -98,6 +98,17 @@ class Served:
         for run in runs:
             (self.gates / run).touch()
 
+    def newest(self, run: str) -> int:
+        """The newest step the producer wrote to `run` (ROWS - 1 before its gate opened)."""
+        found = self.gates / f"{run}.newest"
+        return int(found.read_text()) if found.exists() else ROWS - 1
+
+    def wait_for_rows(self, run: str, rows: int) -> int:
+        """Wait until `rows` more rows were written to `run`; returns the newest step."""
+        target = self.newest(run) + rows
+        wait_until(lambda: self.newest(run) >= target, timeout=120, message=f"{run}: new rows")
+        return target
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
@@ -252,6 +263,11 @@ def holds_raw_rows(page: Any, name: str, column: str, steps: np.ndarray, want: n
     return data
 
 
+def held_range(page: Any, plot_id: str) -> tuple[float, float]:
+    state = plot_state(page, plot_id)
+    return state["start"], state["end"]
+
+
 def click_reset(page: Any, plot_id: str) -> None:
     screen = wait_until(lambda: page.evaluate(SCREEN, [plot_id, [], "ResetTool"]), message="frame")
     assert screen["button"], "no reset button in the toolbar"
@@ -263,36 +279,52 @@ def newest_step(page: Any, name: str) -> float:
     return float(np.nanmax(data["step"])) if data and len(data["step"]) else -1.0
 
 
-def holds_while_rows_arrive(page: Any, plot_id: str, name: str) -> None:
-    """The user's x range stays while rows arrive (they are still sent to the page)."""
+def holds_while_rows_arrive(
+    page: Any, served: Served, plot_id: str, lines: dict[str, tuple[str, np.ndarray]], run: str
+) -> None:
+    """The user's x range stays while more than a pixel width of rows arrives (so the range
+    was resolved again meanwhile): the sources still hold the raw rows of the range, and new
+    rows still reach the page. `lines`: source name -> (column, values of the range's rows)."""
     state = plot_state(page, plot_id)
     held = (state["start"], state["end"])
-    wait_until(
-        lambda: newest_step(page, name) >= ROWS + 50, timeout=120, message=f"{name}: new rows"
-    )
+    steps = raw_rows(*held)
+    newest = served.wait_for_rows(run, view_width(state) + 100)
+    for name, (column, want) in lines.items():
+        wait_until(
+            lambda n=name, c=column, w=want: (
+                (data := holds_raw_rows(page, n, c, steps, w)) and data["step"][-1] >= newest
+            ),
+            timeout=120,
+            message=f"{name}: the range's raw rows and rows newer than step {newest}",
+        )
     state = plot_state(page, plot_id)
     assert (state["start"], state["end"]) == held
 
 
-def reset_follows(page: Any, plot_id: str, name: str) -> None:
-    """The reset tool: the whole run again, and the x range follows the newest rows."""
-    newest = newest_step(page, name)
+def reset_follows(page: Any, served: Served, plot_id: str, names: list[str], run: str) -> None:
+    """The reset tool: the whole run again in every source of the plot, and the x range
+    follows the newest rows (`run`'s) through more than a pixel width of them."""
+    newest = max(newest_step(page, name) for name in names)
     click_reset(page, plot_id)
 
     def whole_run() -> float | None:
-        state, data = plot_state(page, plot_id), source(page, name)
-        first, last = data["step"][0], data["step"][-1]
-        if first > last - ROWS + 1 or state["start"] > first or state["end"] < last:
-            return None  # not yet the whole run of kept rows, or not all of it on screen
-        # a whole-run view within 4 points per pixel column, plus the rows sent as deltas
-        # since (at most one pixel width of them: then the whole run is resolved again)
-        assert len(data["step"]) <= (POINTS_PER_PIXEL + 1) * view_width(state)
+        state = plot_state(page, plot_id)
+        for name in names:
+            data = source(page, name)
+            first, last = data["step"][0], data["step"][-1]
+            if first > last - ROWS + 1 or state["start"] > first or state["end"] < last:
+                return None  # not yet the whole run of kept rows, or not all of it on screen
+            # a whole-run view within 4 points per pixel column, plus the rows sent as
+            # deltas since (at most a pixel width of them: then the whole run is resolved)
+            assert len(data["step"]) <= (POINTS_PER_PIXEL + 1) * view_width(state), name
         return state["end"]
 
     end = wait_until(whole_run, timeout=120, message=f"{plot_id}: the whole run after reset")
     assert end >= newest
+    # following through more than a pixel width of rows (a whole-run view resolved again)
+    target = served.wait_for_rows(run, view_width(plot_state(page, plot_id)) + 100)
     wait_until(
-        lambda: plot_state(page, plot_id)["end"] >= end + 50,
+        lambda: (end := whole_run()) and end >= target,
         timeout=120,
         message=f"{plot_id}: follows the newest rows",
     )
@@ -336,8 +368,15 @@ def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) 
 
     # rows keep arriving: the ranges stay; smoothing continues over them
     served.let_rows_flow("a")
-    holds_while_rows_arrive(page, "loss", "sv:loss:value")
-    holds_while_rows_arrive(page, "smooth", "sv:smooth:value_smoothed")
+    loss = raw_rows(*held_range(page, "loss"))
+    holds_while_rows_arrive(
+        page, served, "loss", {"sv:loss:value": ("value", expected("a", loss))}, "a"
+    )
+    lines = {
+        "sv:smooth:value": ("value", expected("a", steps)),
+        "sv:smooth:value_smoothed": ("value_smoothed", smoothed[steps]),
+    }
+    holds_while_rows_arrive(page, served, "smooth", lines, "a")
 
     def smoothing_continues() -> bool:
         data = source(page, "sv:smooth:value_smoothed")
@@ -352,8 +391,8 @@ def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) 
 
     wait_until(smoothing_continues, timeout=120, message="new rows smoothed")
 
-    reset_follows(page, "loss", "sv:loss:value")
-    reset_follows(page, "smooth", "sv:smooth:value")
+    reset_follows(page, served, "loss", ["sv:loss:value"], "a")
+    reset_follows(page, served, "smooth", ["sv:smooth:value", "sv:smooth:value_smoothed"], "a")
     page.screenshot(path=str(tmp_path / "lod-reset.png"))
     assert console.errors() == [], console.messages
 
@@ -377,8 +416,7 @@ def test_two_compared_runs(served: Served, open_page, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / "lod-compare-zoomed.png"))
 
     served.let_rows_flow("b", "c")
-    for name in names.values():
-        holds_while_rows_arrive(page, "loss", name)
-    reset_follows(page, "loss", names["b"])
-    assert newest_step(page, names["c"]) >= ROWS + 50
+    lines = {name: ("value", expected(run, steps)) for run, name in names.items()}
+    holds_while_rows_arrive(page, served, "loss", lines, "c")
+    reset_follows(page, served, "loss", list(names.values()), "c")
     assert console.errors() == [], console.messages
