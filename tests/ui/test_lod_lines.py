@@ -12,8 +12,9 @@ from __future__ import annotations
 import textwrap
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +204,11 @@ def box_zoom(page: Any, plot_id: str, lo: float, hi: float) -> tuple[float, floa
             message="box zoom picked",
         )
     (x0, x1), top, bottom = screen["xs"], screen["top"], screen["bottom"]
-    page.mouse.move(x0, top + 3)
+    # from the bottom edge up: the lines run near the top there, and a hover tooltip that
+    # opens under the pointer as it reaches a line would take the press from the canvas
+    page.mouse.move(x0, bottom - 2)
     page.mouse.down()
-    page.mouse.move(x1, bottom - 3, steps=10)
+    page.mouse.move(x1, top + 2, steps=10)
     page.mouse.up()
     state = wait_until(
         lambda: (
@@ -279,37 +282,39 @@ def newest_step(page: Any, name: str) -> float:
     return float(np.nanmax(data["step"])) if data and len(data["step"]) else -1.0
 
 
-def holds_while_rows_arrive(
-    page: Any, served: Served, plot_id: str, lines: dict[str, tuple[str, np.ndarray]], run: str
-) -> None:
-    """The user's x range stays while more than a pixel width of rows arrives (so the range
-    was resolved again meanwhile): the sources still hold the raw rows of the range, and new
-    rows still reach the page. `lines`: source name -> (column, values of the range's rows)."""
-    state = plot_state(page, plot_id)
-    held = (state["start"], state["end"])
-    steps = raw_rows(*held)
-    newest = served.wait_for_rows(run, view_width(state) + 100)
-    for name, (column, want) in lines.items():
-        wait_until(
-            lambda n=name, c=column, w=want: (
-                (data := holds_raw_rows(page, n, c, steps, w)) and data["step"][-1] >= newest
-            ),
-            timeout=120,
-            message=f"{name}: the range's raw rows and rows newer than step {newest}",
-        )
-    state = plot_state(page, plot_id)
-    assert (state["start"], state["end"]) == held
+Want = dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]  # source -> column, values
 
 
-def reset_follows(page: Any, served: Served, plot_id: str, names: list[str], run: str) -> None:
-    """The reset tool: the whole run again in every source of the plot, and the x range
-    follows the newest rows (`run`'s) through more than a pixel width of them."""
-    newest = max(newest_step(page, name) for name in names)
-    click_reset(page, plot_id)
+def holds_while_rows_arrive(page: Any, served: Served, plots: dict[str, Want], run: str) -> None:
+    """Each plot's x range stays while more than a pixel width of rows arrives (so its range
+    was resolved again meanwhile): its sources still hold the raw rows of the range, and new
+    rows still reach the page. `plots`: plot id -> source name -> (column, the values of
+    given steps)."""
+    held = {plot_id: held_range(page, plot_id) for plot_id in plots}
+    width = max(view_width(plot_state(page, plot_id)) for plot_id in plots)
+    newest = served.wait_for_rows(run, width + 100)
+    for plot_id, lines in plots.items():
+        steps = raw_rows(*held[plot_id])
+        for name, (column, want) in lines.items():
+            values = want(steps)
+            wait_until(
+                lambda n=name, c=column, s=steps, w=values: (
+                    (data := holds_raw_rows(page, n, c, s, w)) and data["step"][-1] >= newest
+                ),
+                timeout=120,
+                message=f"{name}: the range's raw rows and rows newer than step {newest}",
+            )
+        assert held_range(page, plot_id) == held[plot_id]
 
-    def whole_run() -> float | None:
+
+def reset_follows(page: Any, served: Served, plots: dict[str, list[str]], run: str) -> None:
+    """The reset tool of each plot: the whole run again in every source, and the x range
+    follows the newest rows (`run`'s) through more than a pixel width of them.
+    `plots`: plot id -> its source names."""
+
+    def whole_run(plot_id: str) -> float | None:
         state = plot_state(page, plot_id)
-        for name in names:
+        for name in plots[plot_id]:
             data = source(page, name)
             first, last = data["step"][0], data["step"][-1]
             if first > last - ROWS + 1 or state["start"] > first or state["end"] < last:
@@ -319,15 +324,22 @@ def reset_follows(page: Any, served: Served, plot_id: str, names: list[str], run
             assert len(data["step"]) <= (POINTS_PER_PIXEL + 1) * view_width(state), name
         return state["end"]
 
-    end = wait_until(whole_run, timeout=120, message=f"{plot_id}: the whole run after reset")
-    assert end >= newest
+    for plot_id, names in plots.items():
+        newest = max(newest_step(page, name) for name in names)
+        click_reset(page, plot_id)
+        end = wait_until(
+            lambda p=plot_id: whole_run(p), timeout=120, message=f"{plot_id}: whole run"
+        )
+        assert end >= newest
     # following through more than a pixel width of rows (a whole-run view resolved again)
-    target = served.wait_for_rows(run, view_width(plot_state(page, plot_id)) + 100)
-    wait_until(
-        lambda: (end := whole_run()) and end >= target,
-        timeout=120,
-        message=f"{plot_id}: follows the newest rows",
-    )
+    width = max(view_width(plot_state(page, plot_id)) for plot_id in plots)
+    target = served.wait_for_rows(run, width + 100)
+    for plot_id in plots:
+        wait_until(
+            lambda p=plot_id: (end := whole_run(p)) and end >= target,
+            timeout=120,
+            message=f"{plot_id}: follows the newest rows",
+        )
 
 
 def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) -> None:
@@ -368,15 +380,15 @@ def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) 
 
     # rows keep arriving: the ranges stay; smoothing continues over them
     served.let_rows_flow("a")
-    loss = raw_rows(*held_range(page, "loss"))
-    holds_while_rows_arrive(
-        page, served, "loss", {"sv:loss:value": ("value", expected("a", loss))}, "a"
-    )
-    lines = {
-        "sv:smooth:value": ("value", expected("a", steps)),
-        "sv:smooth:value_smoothed": ("value_smoothed", smoothed[steps]),
+    values_of_a = partial(expected, "a")
+    plots = {
+        "loss": {"sv:loss:value": ("value", values_of_a)},
+        "smooth": {
+            "sv:smooth:value": ("value", values_of_a),
+            "sv:smooth:value_smoothed": ("value_smoothed", lambda steps: smoothed[steps]),
+        },
     }
-    holds_while_rows_arrive(page, served, "smooth", lines, "a")
+    holds_while_rows_arrive(page, served, plots, "a")
 
     def smoothing_continues() -> bool:
         data = source(page, "sv:smooth:value_smoothed")
@@ -391,8 +403,11 @@ def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) 
 
     wait_until(smoothing_continues, timeout=120, message="new rows smoothed")
 
-    reset_follows(page, served, "loss", ["sv:loss:value"], "a")
-    reset_follows(page, served, "smooth", ["sv:smooth:value", "sv:smooth:value_smoothed"], "a")
+    sources = {
+        "loss": ["sv:loss:value"],
+        "smooth": ["sv:smooth:value", "sv:smooth:value_smoothed"],
+    }
+    reset_follows(page, served, sources, "a")
     page.screenshot(path=str(tmp_path / "lod-reset.png"))
     assert console.errors() == [], console.messages
 
@@ -416,7 +431,7 @@ def test_two_compared_runs(served: Served, open_page, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / "lod-compare-zoomed.png"))
 
     served.let_rows_flow("b", "c")
-    lines = {name: ("value", expected(run, steps)) for run, name in names.items()}
-    holds_while_rows_arrive(page, served, "loss", lines, "c")
-    reset_follows(page, served, "loss", list(names.values()), "c")
+    lines: Want = {name: ("value", partial(expected, run)) for run, name in names.items()}
+    holds_while_rows_arrive(page, served, {"loss": lines}, "c")
+    reset_follows(page, served, {"loss": list(names.values())}, "c")
     assert console.errors() == [], console.messages
