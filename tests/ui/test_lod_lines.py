@@ -182,6 +182,9 @@ def first_view_is_the_whole_run(
     assert x[0] == 0, x[:3]
     assert x[-1] == ROWS - 1, x[-3:]
     assert np.all(np.diff(x) >= 0)
+    state = plot_state(page, plot_id)  # and the x axis shows all of it
+    assert state["start"] <= 0, state
+    assert state["end"] >= ROWS - 1, state
     note = wait_until(lambda: plot_state(page, plot_id)["note"], message="note")
     rows, drawn = note.removesuffix(" drawn").split(" rows, ")
     assert rows == f"{runs * ROWS:,}", note
