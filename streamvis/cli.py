@@ -27,6 +27,7 @@ SERVE_EXAMPLES = """examples:
   streamvis serve layout.yaml                 # keeps data in ./.streamvis/streamvis.db
   streamvis serve layout.yaml --port 8000 --producer train.py:main
   streamvis serve layout.yaml --store runs.db --keep-seconds 604800   # a week of history
+  streamvis serve layout.yaml --memory 8GB    # rows kept in memory (docs/memory.md)
   streamvis serve layout.yaml --store none    # memory only
   STREAMVIS_TOKEN=s3cret streamvis serve layout.yaml --address 0.0.0.0 --allow-host myhost
 
@@ -79,10 +80,12 @@ def page_url(address: str, port: int, scheme: str = "http") -> str:
 def serve_command(args: argparse.Namespace) -> int:
     """Run `panel serve` on the packaged page with the ingest routes mounted (and the store
     opened and replayed as it starts)."""
+    from streamvis.core.memory import configured_memory
     from streamvis.layout import limits
     from streamvis.layout.spec import load_layout
 
     limits.current()  # a bad STREAMVIS_MAX_* value: one line now
+    configured_memory(args.memory, "--memory")  # a bad --memory or STREAMVIS_MEMORY: too
     if args.layout:  # an invalid layout (or one beyond the limits) is refused here, not in a page
         load_layout(args.layout)
     command = panel_serve_command(args)
@@ -153,8 +156,8 @@ def panel_serve_command(
     command += viewer_flags(args, environ)  # Panel's flags: all of them before --args
     command += ["--args", args.layout] if args.layout else ["--args"]
     command += ["--store", args.store]
-    for flag in ("keep_rows", "keep_seconds", "keep_bytes"):
-        if getattr(args, flag) is not None:
+    for flag in ("keep_rows", "keep_seconds", "keep_bytes", "memory"):
+        if getattr(args, flag, None) is not None:
             command += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     if args.producer:
         command += ["--producer", args.producer]
@@ -334,6 +337,16 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _memory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--memory",
+        default=None,
+        help="bytes of rows kept in memory, e.g. 8GB or 512MiB; older rows are read back "
+        "from the store (default: $STREAMVIS_MEMORY or min(4 GiB, a quarter of physical "
+        "memory); see docs/memory.md",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamvis",
@@ -366,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--keep-bytes", type=int, default=None, help="keep the store's data under this size"
     )
+    _memory_option(serve)
     serve.add_argument("--token", default=None, help="ingest token (or STREAMVIS_TOKEN)")
     serve.add_argument(
         "--allow-host",
@@ -484,6 +498,7 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("STREAMVIS_STORE", str(DEFAULT_PATH)),
         help=f"SQLite file to keep data in, or 'none' (default ./{DEFAULT_PATH})",
     )
+    _memory_option(parser)
     args = parser.parse_args(argv)
     problem = token_problem(args.token)
     if problem is not None:
@@ -496,10 +511,19 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
     from streamvis.page.csp import install_header
     from streamvis.page.dashboard import dashboard
     from streamvis.server.ingest import routes
-    from streamvis.store import configured_retention, open_store, use_default_store
+    from streamvis.store import (
+        configured_memory_of,
+        configured_retention,
+        open_store,
+        use_default_store,
+    )
 
     try:
-        use_default_store(lambda: open_store(args.store, configured_retention([])), args.store)
+        memory = configured_memory_of(["--memory", args.memory] if args.memory else [])
+        # a bad --memory or STREAMVIS_MEMORY: one line, exit 2, before anything starts
+        use_default_store(
+            lambda: open_store(args.store, configured_retention([])), args.store, memory
+        )
     except StreamvisError as exc:
         print(f"streamvis_server: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import numpy as np
 
 from streamvis.core.normalize import Batch
-from streamvis.wire.codec import dumps
+from streamvis.wire.codec import dumps, float32_names
 
 FILL = 0.9  # split bodies to this share of the limit: the pieces' sizes vary a little
 
@@ -87,13 +87,16 @@ def rows_request(
 ) -> Request:
     """POST of rows (dicts with scalar values, or a normalized batch) to stream `name` of
     the run whose API path is `prefix` (`run`, None for the client's own)."""
+    arguments = ["mode=replace"] if mode == "replace" else []
     if isinstance(appended, list):
         payload: Any = rows_payload(appended)
         rows = len(appended)
     else:
         payload = batch_payload(appended)
         rows = len(next(iter(appended.values()))) if appended else 0
-    query = "?mode=replace" if mode == "replace" else ""
+        # JSON numbers are float64: name the float32 columns so the server keeps them float32
+        arguments += [f"float32={quote(column, safe='')}" for column in float32_names(appended)]
+    query = f"?{'&'.join(arguments)}" if arguments else ""
     path = f"{prefix}/streams/{quote(name)}{query}"
     return Request("POST", path, dumps(payload), name, rows, appended, mode, run)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from streamvis.core.normalize import float_dtype, to_host
 from streamvis.errors import StreamError
 
 # fig_kwargs of the first release (Bokeh figure arguments) -> layout options
@@ -78,7 +79,9 @@ class SeedClientMethods:
     ) -> None:
         """Append one x and k y values: k lines sharing x (columns x, y1 .. yk)."""
         try:
-            flat = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+            array = _numbers(values).ravel()
+            # float32 values stay float32 (np.float32 scalars); anything else is float64
+            flat = array.tolist() if array.dtype == np.float64 else list(array)
         except (ValueError, TypeError) as exc:
             raise StreamError(
                 f"tandem_lines('{plot_name}'): expected numbers [x, y1, ..., yk] ({exc})",
@@ -110,7 +113,7 @@ class SeedClientMethods:
         """Draw N points of 2 coordinates laid out along `spatial_dim`; replace the previous
         points unless `append`. `color_mode="index"` colors points by their index."""
         try:
-            array = np.asarray(points, dtype=float)
+            array = _numbers(points)
         except (ValueError, TypeError) as exc:
             raise StreamError(
                 f"scatter('{plot_name}'): points must be an N x 2 (or 2 x N) "
@@ -149,6 +152,14 @@ class SeedClientMethods:
             plot["color"] = "index"
         self._declare(plot_name, plot)
         self.stream(plot_name, data, mode="append" if append else "replace")
+
+
+def _numbers(values: Any) -> np.ndarray:
+    """`values` (a list, array or tensor) as floats: float32 stays float32 (float16 widens
+    to it), anything else becomes float64."""
+    array = np.asarray(to_host(values))
+    dtype = float_dtype(array.dtype) if array.dtype.kind == "f" else np.dtype(np.float64)
+    return array.astype(dtype, copy=False)
 
 
 def _is_cell(cell: Any) -> bool:

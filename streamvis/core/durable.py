@@ -55,6 +55,12 @@ class Store:
         return self.journal.failure
 
     @property
+    def settled(self) -> int:
+        """Every change with a ticket up to this one is stored (or refused for good): rows
+        written before it may leave memory, the store has them."""
+        return self.journal.settled
+
+    @property
     def last_ticket(self) -> int:
         """The newest ticket handed out: once it is durable, everything before it is."""
         return self.journal.last_ticket
@@ -78,8 +84,10 @@ class Store:
     def runs(self) -> list[RunSummary]:
         return self.backend.runs()
 
-    def segments(self, record: StreamRecord, since: int = 0) -> Iterator[Segment]:
-        return self.backend.segments(record, since)
+    def segments(
+        self, record: StreamRecord, since: int = 0, until: int | None = None
+    ) -> Iterator[Segment]:
+        return self.backend.segments(record, since, until)
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from streamvis.core import defaults
+from streamvis.core.memory import Budget, configured_memory, parse_memory
 from streamvis.core.normalize import Batch, normalize
 from streamvis.core.storage import AppendRow, AppendRows, DeleteRun, Op, SetLayout
 from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
@@ -31,11 +32,10 @@ if TYPE_CHECKING:
     from streamvis.core.durable import Store
 
 __all__ = [
-    "DEFAULT_RETAIN", "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
+    "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
     "check_name", "default_hub", "hub_or_default", "iso_time", "set_default_factory",
     "swap_default_hub",
 ]  # fmt: skip
-DEFAULT_RETAIN = 1_000_000
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 
@@ -49,14 +49,22 @@ def check_name(kind: str, name: Any) -> str:
     return name
 
 
-def check_retain(retain: Any) -> int:
-    """Refuse a `Hub(retain=...)` that is not a whole number of rows >= 1, at construction."""
+def check_retain(retain: Any) -> int | None:
+    """Refuse a `Hub(retain=...)` that is not None or a whole number of rows >= 1, at
+    construction."""
+    if retain is None:
+        return None
     if isinstance(retain, bool) or not isinstance(retain, numbers.Integral) or retain < 1:
         raise StreamError(
             f"Hub(retain={retain!r:.40}): retain (rows kept per stream) must be a whole number "
             "of at least 1"
         )
     return int(retain)
+
+
+def _memory_argument(memory: Any) -> int:
+    """`Hub(memory=...)` in bytes; a StreamError naming the argument for a bad value."""
+    return parse_memory(memory, "Hub(memory=...)")
 
 
 def hub_or_default(hub: Any, where: str) -> Hub:
@@ -99,10 +107,26 @@ class Subscription:
 
 class Hub:
     """All streams of this process, keyed by (run, stream); thread-safe. With a `store`,
-    every change is queued to it; the hub does not read it (`hub_from_store` replays)."""
+    every change is queued to it; the hub does not read it (`hub_from_store` replays).
 
-    def __init__(self, retain: int = DEFAULT_RETAIN, store: Store | None = None) -> None:
+    `memory` bounds the bytes of rows kept in memory (an int or '512MB', '8GiB'; default
+    STREAMVIS_MEMORY, else min(4 GiB, a quarter of physical memory)): beyond it the oldest
+    rows go first, across
+    streams, and views read them back from the store (docs/memory.md). `retain`, when
+    given, also caps the rows kept per stream."""
+
+    def __init__(
+        self,
+        retain: int | None = None,
+        store: Store | None = None,
+        *,
+        memory: int | str | None = None,
+    ) -> None:
         self.retain = check_retain(retain)
+        self.budget = Budget(configured_memory() if memory is None else _memory_argument(memory))
+        self._evicting = threading.Lock()
+        self._budget_checked = 0  # budget.used when summaries were last counted
+        self._summary_bytes = 0  # what tables hold beside their rows (LOD summaries)
         if store is not None and not callable(getattr(store, "put", None)):
             raise StoreError(
                 f"Hub(store=...) must be a Store (streamvis.store.open_store(path)), not "
@@ -142,7 +166,8 @@ class Hub:
             with self._lock:
                 table = self._tables.get((run, name))
                 if table is None:
-                    table = self._tables[(run, name)] = Table(run, name, self.retain, self.store)
+                    table = Table(run, name, self.retain, self.store, self.budget)
+                    self._tables[(run, name)] = table
                     self._run_created.setdefault(run, table.created)
         return table
 
@@ -166,6 +191,7 @@ class Hub:
         table = self._tables.get((run, name))
         if table is not None and mode == "append" and type(data) is dict:
             if table.try_append_row(data) >= 0:
+                self._check_budget()
                 return 1
         return self.write(name, data, run=run, mode=mode, columns=columns)[0]
 
@@ -185,6 +211,7 @@ class Hub:
         if table is not None and mode == "append" and type(data) is dict and not batch_id:
             ticket = table.try_append_row(data)
             if ticket >= 0:
+                self._check_budget()
                 return 1, ticket
         where = table.where if table is not None else self._where(run, name)
         if mode not in ("append", "replace"):
@@ -196,7 +223,67 @@ class Hub:
             return 0, 0  # nothing to add; an empty replace of a stream never written: no-op
         # created only now, so data refused by normalize leaves no empty stream behind
         table = table or self._table_for_write(run, name)
-        return rows, table.write(batch, rows, mode, batch_id)
+        ticket = table.write(batch, rows, mode, batch_id)
+        self._check_budget()
+        return rows, ticket
+
+    @property
+    def memory(self) -> int:
+        """The byte budget of the rows kept in memory."""
+        return self.budget.limit
+
+    def set_memory(self, memory: int | str) -> int:
+        """Change the byte budget (an int or '512MB', '8GiB'); rows beyond it go now.
+        Returns the new budget in bytes."""
+        self.budget.limit = _memory_argument(memory)
+        self.keep_within_budget()
+        return self.budget.limit
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the hub's streams hold in memory (rows and summaries)."""
+        return sum(table.nbytes for table in list(self._tables.values()))
+
+    def _check_budget(self) -> None:
+        """After a write: evict when over the budget; summaries (small, slow to grow) are
+        counted again whenever the rows' bytes moved by 1/16 of the budget."""
+        budget = self.budget
+        used = budget.used
+        if (
+            used + self._summary_bytes > budget.limit
+            or abs(used - self._budget_checked) > budget.limit >> 4
+        ):
+            self.keep_within_budget()
+
+    def keep_within_budget(self) -> int:
+        """Drop the oldest chunks of rows, oldest first across streams (never a stream's
+        newest chunk), until the hub is within its byte budget; returns bytes freed. Called
+        after writes, outside every table's lock; one caller at a time does the work."""
+        if not self._evicting.acquire(blocking=False):
+            return 0
+        freed = 0
+        try:
+            self._budget_checked = self.budget.used
+            every = list(self._tables.values())
+            tables = list(every)
+            summaries = sum(table.nbytes for table in every) - self.budget.used
+            self._summary_bytes = summaries
+            while self.budget.over(summaries):
+                arrivals = [(t.first_arrival(), t) for t in tables if t.evictable]
+                candidates = [(when, t) for when, t in arrivals if when is not None]
+                if not candidates:
+                    break
+                _, oldest = min(candidates, key=lambda pair: pair[0])
+                gone = oldest.evict_oldest()
+                if not gone:
+                    tables.remove(oldest)  # down to its newest chunk meanwhile
+                freed += gone
+                summaries = sum(table.nbytes for table in every) - self.budget.used
+                self._summary_bytes = summaries
+            self._budget_checked = self.budget.used
+        finally:
+            self._evicting.release()
+        return freed
 
     def durable(self, ticket: int) -> Future[int] | None:
         """A future resolved when the change with this ticket is in the store (None when
@@ -211,8 +298,13 @@ class Hub:
         return self.store.last_ticket if self.store is not None else 0
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every change so far is in the store; True when it is (or no store)."""
-        return self.store.flush(timeout) if self.store is not None else True
+        """Wait until every change so far is in the store; True when it is (or no store).
+        Rows memory kept only until the store had them may then go (the byte budget)."""
+        if self.store is None:
+            return True
+        done = self.store.flush(timeout)
+        self.keep_within_budget()
+        return done
 
     @staticmethod
     def _where(run: str, name: str) -> str:
@@ -230,6 +322,10 @@ class Hub:
         for table in tables:
             table.clear()
         return len(tables)
+
+    def describe_memory(self) -> dict[str, int | None]:
+        """What memory holds against the budget, for the HTTP API and `streamvis ls`."""
+        return {"budget": self.budget.limit, "bytes": self.nbytes, "retain": self.retain}
 
     def delete_run(self, run: str) -> tuple[int, int]:
         """Forget a run: its streams, layout and stored rows. Pages showing it go back to

@@ -86,6 +86,11 @@ class Journal:
         """The ticket of the newest queued change (wait for it to cover everything)."""
         return self._ticket
 
+    @property
+    def settled(self) -> int:
+        """Every change with a ticket up to this one is stored (or refused for good)."""
+        return self._done
+
     def _outcome(self, ticket: int, future: Future[int]) -> None:
         error = self._refused.get(ticket)
         if error is not None:

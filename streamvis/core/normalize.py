@@ -2,8 +2,10 @@
 
 Every way of writing data (scalar dict, dict of lists, list of row dicts, DataFrame, 2-D
 array with column names, torch tensors) meets here, so the hub only ever sees one shape.
-Columns come out in one of five dtypes: float64, int64, bool, datetime64[ns] or object
-(text), which keeps the ring buffers and the browser side simple.
+Columns come out in one of six dtypes: float64, float32, int64, bool, datetime64[ns] or
+object (text), which keeps the ring buffers and the browser side simple. Floats keep their
+width: float32 values (arrays, tensors, DataFrame columns, lists of np.float32) stay float32,
+half the bytes of float64; float16 widens to float32; Python floats are float64.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ Batch = dict[str, np.ndarray]
 TEXT = np.dtype(object)
 TIME = np.dtype("datetime64[ns]")
 FLOAT = np.dtype(np.float64)
+FLOAT32 = np.dtype(np.float32)
 INT = np.dtype(np.int64)
 BOOL = np.dtype(bool)
 
@@ -36,10 +39,23 @@ def describe_dtype(dtype: np.dtype) -> str:
         return "booleans"
     if dtype == INT:
         return "integers"
+    if dtype == FLOAT32:
+        return "float32"
     return "numbers"
 
 
-def _to_array(value: Any) -> Any:
+def float_dtype(dtype: np.dtype) -> np.dtype:
+    """The column dtype for floats of `dtype`: float32 up to 4 bytes (float16 widens), else
+    float64 (longdouble narrows to it)."""
+    return FLOAT32 if dtype.itemsize <= 4 else FLOAT
+
+
+def _is_narrow_float(value: Any) -> bool:
+    """A numpy float scalar of at most 4 bytes (np.float32, np.float16)."""
+    return isinstance(value, np.floating) and value.dtype.itemsize <= 4
+
+
+def to_host(value: Any) -> Any:
     """Bring tensors (torch, jax, ...) to host memory so numpy can read them."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu()
@@ -99,15 +115,15 @@ def check_text(values: Any, where: str) -> None:
 def _object_column(values: np.ndarray, where: str) -> np.ndarray:
     """Sort an object array into text, numbers or timestamps, or say what is mixed."""
     kinds = set()
+    narrow = True  # every number is a np.float32 (or float16): the column stays float32
     for item in values:
         if _is_missing(item):
             continue
         if isinstance(item, str):
             kinds.add("text")
-        elif isinstance(item, bool | np.bool_):
+        elif isinstance(item, numbers.Real | np.bool_):
             kinds.add("numbers")
-        elif isinstance(item, numbers.Real):
-            kinds.add("numbers")
+            narrow = narrow and _is_narrow_float(item)
         elif isinstance(item, _dt.datetime | np.datetime64):
             kinds.add("timestamps")
         else:
@@ -116,6 +132,7 @@ def _object_column(values: np.ndarray, where: str) -> np.ndarray:
             break
     if len(kinds) > 1:
         raise StreamError(f"{where}: mixes {' and '.join(sorted(kinds))} in one column")
+    narrow = narrow and bool(kinds)  # a column of only missing values is float64
     kind = kinds.pop() if kinds else "numbers"
     if kind == "text":
         check_text(values, where)
@@ -123,12 +140,13 @@ def _object_column(values: np.ndarray, where: str) -> np.ndarray:
     if kind == "timestamps":
         return np.array([np.datetime64("NaT") if v is None else v for v in values], dtype=TIME)
     _check_int_range(values, where)
-    return np.array([np.nan if v is None else v for v in values], dtype=FLOAT)
+    dtype = FLOAT32 if narrow else FLOAT
+    return np.array([np.nan if v is None else v for v in values], dtype=dtype)
 
 
 def as_column(values: Any, where: str) -> np.ndarray:
     """Convert one column's values to a 1-D array of a supported dtype."""
-    values = _to_array(values)
+    values = to_host(values)
     try:
         array = np.asarray(values)
     except (ValueError, TypeError) as exc:
@@ -140,9 +158,11 @@ def as_column(values: Any, where: str) -> np.ndarray:
         )
     kind = array.dtype.kind
     if kind == "f":
-        if not isinstance(values, np.ndarray) and _may_hold_big_ints(array):
+        dtype = float_dtype(array.dtype)
+        # a list holding a Python int makes float64, never float32: only float64 may hide one
+        if dtype == FLOAT and not isinstance(values, np.ndarray) and _may_hold_big_ints(array):
             _check_int_range(values, where)
-        return array.astype(FLOAT, copy=False)
+        return array.astype(dtype, copy=False)
     if kind == "u" and array.dtype.itemsize == 8 and len(array) and array.max() >= INT64_END:
         _refuse_big_int(int(array.max()), where)
     if kind in "iu":
@@ -286,7 +306,7 @@ def _checked(data: Any, columns: Sequence[str] | None, where: str) -> Batch:
 
 
 def _normalize(data: Any, columns: Sequence[str] | None, where: str) -> Batch:
-    data = _to_array(data)
+    data = to_host(data)
     if isinstance(data, Mapping):
         return _from_mapping(data, where)
     if _is_dataframe(data):

@@ -216,9 +216,12 @@ class StoreReads(Protocol):
         """Every stored run, by name."""
         ...
 
-    def segments(self, record: StreamRecord, since: int = 0) -> Iterator[Segment]:
-        """The stored segments of a stream holding rows >= `since`, oldest first (the first
-        may start before `since`). Undecodable ones are skipped and listed in `damaged`."""
+    def segments(
+        self, record: StreamRecord, since: int = 0, until: int | None = None
+    ) -> Iterator[Segment]:
+        """The stored segments of a stream holding rows >= `since` (and, with `until`, rows
+        < `until`), oldest first (the first may start before `since`, the last end after
+        `until`). Undecodable ones are skipped and listed in `damaged`."""
         ...
 
     def follow(

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from streamvis.core._ring import Ring, holds_missing, merged_dtype, missing_value
+from streamvis.core._ring import Ring, merged_dtype
+from streamvis.core.history import History, missing_rows
 from streamvis.core.lod import ARRIVAL, View, reference_view
-from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, Batch, describe_dtype
+from streamvis.core.memory import Budget
+from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
+from streamvis.core.summary import Summary
+from streamvis.core.summary_view import spans
 from streamvis.errors import StreamError
 
 if TYPE_CHECKING:
@@ -29,10 +33,13 @@ if TYPE_CHECKING:
     from streamvis.core.durable import Store
 
 _INT64_LIMIT = 2**63
+_SMALL = 2048  # a view of at most this many kept rows is answered by brute force
 Mode = Literal["append", "replace"]
-# Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely.
+# Python types a scalar-dict row may carry, per column dtype, to skip normalize entirely. A
+# float32 column takes only np.float32: a Python float is a float64 value and widens it.
 _ROW_TYPES: dict[np.dtype, tuple[type, ...]] = {
     FLOAT: (float, int),
+    FLOAT32: (np.float32,),
     INT: (int,),
     BOOL: (bool,),
     TEXT: (str,),
@@ -76,11 +83,20 @@ class Snapshot:
 class Table:
     """One stream: its ring of columns, mode, generation and lock."""
 
-    def __init__(self, run: str, name: str, retain: int, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        run: str,
+        name: str,
+        retain: int | None = None,
+        store: Store | None = None,
+        budget: Budget | None = None,
+    ) -> None:
         self.run = run
         self.name = name
         self._lock = threading.Lock()
-        self._ring = Ring(retain)
+        self.budget = budget
+        self._ring = Ring(retain, on_resize=budget.add if budget is not None else None)
+        self._history: History | None = None  # stored rows read back, made on first need
         self.generation = 0
         self.mode: Mode = "append"
         self._source: streamz.Stream | None = None  # made by `streamz_source` when asked
@@ -88,6 +104,8 @@ class Table:
         self.created = self.updated = time.time_ns()
         self._row_types: dict[str, tuple[type, ...]] | None = None
         self._dtypes: dict[str, np.dtype] = {}
+        self._summary = Summary()  # level of detail for views (core/summary.py)
+        self._kept = _KeptRows(self)
 
     @property
     def where(self) -> str:
@@ -105,7 +123,7 @@ class Table:
 
     @property
     def row_count(self) -> int:
-        """How many rows are kept now (at most the hub's `retain`)."""
+        """How many rows are kept in memory now (within the hub's byte budget)."""
         return len(self._ring)
 
     def streamz_source(self) -> streamz.Stream:
@@ -152,29 +170,46 @@ class Table:
                 return -1
             seq = self._ring.hi
             self._ring.append_row(row, now)
+            if self._ring.hi >= self._summary.due:
+                self._fold()
             self.updated = now
             if store is None:
                 return 0
-            return store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
+            ticket = store.put(AppendRow(self.run, self.name, seq, dict(row), now, self._dtypes))
+            self._ring.mark(seq, ticket)
+            return ticket
+
+    def _fold(self) -> None:
+        """Fold the rows written since the last fold into the summary (under the lock)."""
+        self._summary.catch_up(self._kept, self._readable_from(), self._ring.hi, self._ring.dtypes)
+
+    def _readable_from(self) -> int:
+        """The oldest row a view can read: with a store, every row since the last replace or
+        clear (memory's dropped rows are read back from it); without one, memory's oldest."""
+        if self.store is not None:
+            return min(self._summary.start, self._ring.lo)
+        return self._ring.lo
 
     def _fit_missing(self, batch: Batch) -> Batch:
         """Columns that hold nothing but missing values fit any stored column: drop them, so
         the ring fills them with that column's own missing value (None, NaN or NaT)."""
         fitted = {}
+        dtypes = self._ring.dtypes
         for name, values in batch.items():
-            stored = self._ring.columns.get(name)
-            if stored is not None and stored.dtype != values.dtype and all_missing(values):
+            stored = dtypes.get(name)
+            if stored is not None and stored != values.dtype and all_missing(values):
                 continue
             fitted[name] = values
         return fitted
 
     def _check_schema(self, batch: Batch) -> None:
+        dtypes = self._ring.dtypes
         for name, values in batch.items():
-            stored = self._ring.columns.get(name)
-            if stored is not None and merged_dtype(stored.dtype, values.dtype) is None:
+            stored = dtypes.get(name)
+            if stored is not None and merged_dtype(stored, values.dtype) is None:
                 sample = values[0] if len(values) else None
                 raise StreamError(
-                    f"{self.where}, column '{name}': expected {describe_dtype(stored.dtype)}, "
+                    f"{self.where}, column '{name}': expected {describe_dtype(stored)}, "
                     f"got {describe_dtype(values.dtype)} ({sample!r:.40})",
                     run=self.run,
                     stream=self.name,
@@ -193,6 +228,7 @@ class Table:
         with self._lock:
             if mode == "replace":
                 self._ring.reset()
+                self._summary.reset(self._ring.hi)
                 self.generation += 1
             else:
                 batch = self._fit_missing(batch)
@@ -202,30 +238,53 @@ class Table:
             self._ring.append(batch, rows, now)
             self.updated = now
             self._refresh_row_types()
+            if self._ring.hi >= self._summary.due:
+                self._fold()
             if store is not None:
                 kept = {name: values.copy() for name, values in batch.items()}
                 ticket = store.put(
                     AppendRows(self.run, self.name, seq, rows, kept, now, mode,
                                self.generation, batch_id)
                 )  # fmt: skip
+                self._ring.mark(seq, ticket)
         source = self._source
         if source is not None and source.downstreams:
             source.emit(batch)
         return ticket
 
     def restore(
-        self, first_seq: int, batches: list[tuple[Batch, np.ndarray]], mode: str, generation: int
+        self,
+        first_seq: int,
+        batches: Iterable[tuple[Batch, np.ndarray]],
+        mode: str,
+        generation: int,
+        keep_from: int | None = None,
     ) -> None:
-        """Fill an empty table with stored rows numbered from `first_seq` (replay)."""
+        """Fill an empty table with stored rows numbered from `first_seq` (replay). Memory
+        keeps the rows from `keep_from` on (None: all), within the hub's byte budget: older
+        chunks go as the rows come in, so every row can be fed through without being held."""
         with self._lock:
             self._ring.restart_at(first_seq)
+            self._summary.reset(first_seq)
             for batch, times in batches:
                 rows = len(times)
                 self._check_schema(batch)
                 self._ring.append(batch, rows, times)
+                self._fold()  # before older rows leave memory
+                self._trim_restored(keep_from)
             self.mode = "replace" if mode == "replace" else "append"
             self.generation = generation
             self._refresh_row_types()
+            self._fold()
+
+    def _trim_restored(self, keep_from: int | None) -> None:
+        """Under the lock, while restoring: drop the chunks older than `keep_from`, then the
+        oldest while the hub is over its budget (never the newest chunk)."""
+        if keep_from is not None:
+            self._ring.drop_before(keep_from)
+        while self.budget is not None and self.budget.over():
+            if not self._ring.drop_oldest_chunk():
+                break
 
     def lose(self, seq: int, rows: int) -> None:
         """The store refused rows `seq` .. `seq + rows - 1`: show them as missing values, as
@@ -235,18 +294,16 @@ class Table:
             start, stop = max(seq, ring.lo), min(seq + rows, ring.hi)
             if start >= stop:
                 return
-            positions = np.arange(start, stop) % ring.capacity
-            for name, column in list(ring.columns.items()):
-                if holds_missing(column.dtype) != column.dtype:
-                    ring._replace_column(name, holds_missing(column.dtype))
-                ring.columns[name][positions] = missing_value(ring.columns[name].dtype)
+            ring.fill_missing(start, stop)
             self.generation += 1
             self._refresh_row_types()
+            self._summary.rebuild(self._kept, ring.lo, ring.hi, ring.dtypes)
 
     def clear(self) -> int:
         """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
         with self._lock:
             self._ring.reset()
+            self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
             if self.store is None:
@@ -258,6 +315,7 @@ class Table:
         (the hub records that in the store itself, so nothing is queued here)."""
         with self._lock:
             self._ring.reset()
+            self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
 
@@ -300,6 +358,16 @@ class Table:
         row's arrival time) for the x range [lo, hi] (None: the whole run) at `width` pixel
         columns; see streamvis/core/lod.py. Columns the stream lacks are left out."""
         with self._lock:
+            dtypes = self._ring.dtypes
+            readable = self._ring.hi - self._readable_from()
+            if readable > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
+                wanted = [name for name in columns if _is_numeric(dtypes, name)]
+                self._fold()  # what is left unfolded is then under one bucket
+                found = self._summary.view(
+                    self._kept, self._readable_from(), self._ring.hi, x, wanted, lo, hi, width,
+                    raw_limit,
+                )  # fmt: skip
+                return replace(found, next_seq=self._ring.hi, generation=self.generation)
             _, batch = self._ring.read(self._ring.lo)
             if x == ARRIVAL:
                 xs = self._ring.read_times(self._ring.lo).astype("float64")
@@ -318,13 +386,83 @@ class Table:
             found = reference_view(xs, numeric, lo, hi, width, raw_limit)
             return replace(found, next_seq=self._ring.hi, generation=self.generation)
 
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Values of `columns` (ARRIVAL: arrival ns) for rows with seq in [start, stop) (the
+        RawRows of core/lod.py): from memory, else read back from the store. Rows in neither
+        (dropped from memory with no store, or never written) come back missing (NaN). The
+        store is read outside the table's lock, so writers do not wait for it."""
+        with self._lock:
+            start, kept, newer, older_rows = self._split_rows(start, stop, columns)
+        return _joined_rows(older_rows(), newer, columns) if kept > start else newer
+
+    def rows_between_locked(
+        self, start: int, stop: int, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """`rows_between` for a caller already holding the table's lock (the summary): the
+        store, when needed, is read under the lock."""
+        start, kept, newer, older_rows = self._split_rows(start, stop, columns)
+        return _joined_rows(older_rows(), newer, columns) if kept > start else newer
+
+    def _split_rows(
+        self, start: int, stop: int, columns: Sequence[str]
+    ) -> tuple[int, int, dict[str, np.ndarray], Callable[[], dict[str, np.ndarray]]]:
+        """Under the lock: (start, first seq in memory, copies of the rows memory holds, a
+        reader of the older rows from the store, or as missing values without one)."""
+        ring = self._ring
+        stop = min(stop, ring.hi)
+        start = min(max(start, 0), stop)
+        kept = min(max(start, ring.lo), stop)  # rows from here on are in memory
+        newer = ring.read_range(kept, stop, [c for c in columns if c != ARRIVAL])
+        if ARRIVAL in columns:
+            newer[ARRIVAL] = ring.times_range(kept, stop)
+        dtypes = {**ring.dtypes, ARRIVAL: np.dtype(np.int64)}
+        history = self._history
+        if kept > start and history is None and self.store is not None:
+            history = self._history = History(self.store, self.run, self.name)
+        if kept > start and history is not None:
+            history.forget_before(self.generation)
+            found = history
+            return start, kept, newer, lambda: found.rows(start, kept, columns, dtypes)
+        return start, kept, newer, lambda: missing_rows(kept - start, columns, dtypes)
+
+    def stored_rows(self, seqs: np.ndarray, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Under the lock: values at rows `seqs` (ascending) memory dropped, from the store
+        (missing values without one)."""
+        dtypes = self._ring.dtypes
+        if self._history is None and self.store is not None:
+            self._history = History(self.store, self.run, self.name)
+        if self._history is None:
+            return missing_rows(len(seqs), columns, {**dtypes, ARRIVAL: np.dtype(np.int64)})
+        self._history.forget_before(self.generation)
+        return self._history.take(seqs, columns, dtypes)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this stream holds in memory: its rows, and its summary when it has one."""
+        summary = getattr(self, "_summary", None)
+        size = getattr(summary, "nbytes", 0)  # core/summary.py when the table keeps one
+        return self._ring.nbytes + int(size() if callable(size) else size)
+
+    @property
+    def evictable(self) -> bool:
+        """True when it holds more than its newest chunk (what the budget may drop)."""
+        return self._ring.chunk_count > 1
+
+    def evict_oldest(self) -> int:
+        """Drop the oldest chunk of rows from memory (never the newest), once the store has
+        them. Returns the bytes freed (0 when only the newest chunk is left, or the store
+        has not stored the oldest yet)."""
+        settled = self.store.settled if self.store is not None else None
+        with self._lock:
+            self._fold()  # the summary keeps what the dropped rows said
+            freed = self._ring.drop_oldest_chunk(settled)
+            self._summary.forget_before(self._readable_from())
+            return freed
+
     def first_arrival(self) -> int | None:
         """Arrival time (ns since the epoch) of the oldest row kept; None when empty."""
         with self._lock:
-            ring = self._ring
-            if len(ring) == 0 or ring.capacity == 0:
-                return None
-            return int(ring.times[ring.lo % ring.capacity])
+            return self._ring.first_time()
 
     def describe(self) -> dict[str, Any]:
         """The stream as the HTTP API lists it: mode, columns, row count, seq, times."""
@@ -335,11 +473,56 @@ class Table:
                 "mode": self.mode,
                 "columns": {n: describe_dtype(d) for n, d in self._ring.dtypes.items()},
                 "rows": len(self._ring),
+                "bytes": self._ring.nbytes,
                 "seq": self._ring.hi,
                 "generation": self.generation,
                 "created": iso_time(self.created),
                 "updated": iso_time(self.updated),
             }
+
+
+def _joined_rows(
+    older: dict[str, np.ndarray], newer: dict[str, np.ndarray], columns: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Rows read back from the store followed by those in memory, column by column."""
+    return {
+        name: np.concatenate([older[name], newer[name]]) if name in newer else older[name]
+        for name in columns
+        if name in older
+    }
+
+
+def _is_numeric(dtypes: dict[str, np.dtype], name: str) -> bool:
+    return name in dtypes and dtypes[name].kind in "biuf"
+
+
+class _KeptRows:
+    """A table's rows as `RawRows` for its summary, called under the table's lock only: rows
+    memory holds as views into the ring (no copy, valid until the next write), older ones
+    read back from the store (`Table.rows_between_locked`)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        ring = self.table._ring
+        if start >= ring.lo:
+            return ring.rows_between(start, stop, columns)
+        return self.table.rows_between_locked(start, stop, columns)
+
+    def rows_in_spans(
+        self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """The rows of many short ranges in one call (a view's pixel column edges): memory's
+        by a gather, rows memory dropped from the stored segments they lie in."""
+        ring = self.table._ring
+        seqs = spans(starts, stops)
+        if len(seqs) == 0 or int(seqs[0]) >= ring.lo:
+            return ring.take(seqs, columns)
+        older = seqs < ring.lo
+        picked = self.table.stored_rows(seqs[older], columns)
+        kept = ring.take(seqs[~older], columns)
+        return {name: np.concatenate([picked[name], kept[name]]) for name in kept}
 
 
 def iso_time(ns: int) -> str:

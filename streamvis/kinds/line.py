@@ -145,9 +145,12 @@ def attach_feed(feed: Any) -> Callable[[Any, Any], None]:
 
 
 def figure_opts(plot: Plot, marks: PlotMarks, **kwargs: Any) -> dict[str, Any]:
-    """axis_opts with the x axis titled for the plot's x axis choice."""
+    """axis_opts with the x axis titled for the plot's x axis choice. The mouse wheel zooms
+    x only, so the y axis keeps fitting the rows on screen (a view holds just those)."""
     opts = axis_opts(plot, marks, **kwargs)
     opts["xlabel"] = x_label(plot, x_axis_of(plot))
+    opts["default_tools"] = ["save", "pan", "xwheel_zoom", "box_zoom", "reset"]
+    opts["active_tools"] = ["pan", "xwheel_zoom"]
     return opts
 
 

@@ -1,5 +1,6 @@
 """`scatter`: points of (x, y), appended or replaced as a whole (an evolving point cloud),
-optionally colored by a numeric `color` column through a colormap (`palette`)."""
+optionally colored by a numeric `color` column through a colormap (`palette`). Above
+`density_above` rows the plot draws a density of every kept row instead (scatter_density)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamvis.kinds.base import axis_opts, points, range_selection, run_label
 from streamvis.kinds.contract import Kind, PlotMarks
+from streamvis.kinds.scatter_density import ScatterState, compare_note
 from streamvis.layout import fields
 from streamvis.transforms.crossfilter import RowsState
 
@@ -17,18 +19,28 @@ if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
 
 
-def make_state(plot: Plot) -> RowsState | None:
-    """In a crossfilter group: the newest rows passing the other charts' selections."""
-    return RowsState(plot, points(plot), plot.x or "") if plot.crossfilter else None
+def make_state(plot: Plot) -> RowsState | ScatterState:
+    """In a crossfilter group: the newest rows passing the other charts' selections (always
+    points); otherwise points or a density of every kept row (see scatter_density)."""
+    if plot.crossfilter:
+        return RowsState(plot, points(plot), plot.x or "")
+    return ScatterState(plot)
 
 
 MARKERS = ("circle", "square", "triangle", "diamond", "inverted_triangle")  # y columns of a run
 
 
-def layers(plot: Plot, buffer: Any, run: str | None = None, color: str | None = None) -> Any:
+def layers(
+    plot: Plot,
+    buffer: Any,
+    run: str | None = None,
+    color: str | None = None,
+    state: ScatterState | None = None,
+) -> Any:
     """A DynamicMap of hv.Scatter per y column from one Buffer. With `run` and `color` (runs
     compared in one figure) every point of the run has its color, one marker per column,
-    and the legend names the run; the `color` column is not mapped then."""
+    and the legend names the run; the `color` column is not mapped then. While `state`
+    shows a density, no point is drawn."""
     import holoviews as hv
 
     colors = plot.options.get("colors") or []
@@ -38,6 +50,8 @@ def layers(plot: Plot, buffer: Any, run: str | None = None, color: str | None = 
     mapped = plot.color if run is None else None
 
     def draw(data: Any) -> Any:
+        if state is not None and state.dense:  # the density, or a zoom's few rows
+            data = state.in_view if state.in_view is not None else data.iloc[:0]
         layers = []
         for index, column in enumerate(plot.y):
             vdims = [column, mapped] if mapped else [column]
@@ -56,11 +70,18 @@ def layers(plot: Plot, buffer: Any, run: str | None = None, color: str | None = 
     return hv.DynamicMap(draw, streams=[buffer])
 
 
-def build(plot: Plot, rows: Any, *, state: RowsState | None, marks: PlotMarks) -> Any:
-    """A DynamicMap of hv.Scatter per y column from the session's Buffer."""
-    dynamic_map = layers(plot, rows)
+def build(
+    plot: Plot, rows: Any, *, state: RowsState | ScatterState | None, marks: PlotMarks
+) -> Any:
+    """A DynamicMap of hv.Scatter per y column from the session's Buffer; with a
+    ScatterState also the density image and the note of what is drawn."""
+    dynamic_map = layers(plot, rows, state=state if isinstance(state, ScatterState) else None)
     opts = axis_opts(plot, marks)
-    range_selection(dynamic_map, opts, plot, state, (plot.x or "", plot.y[0]))
+    if isinstance(state, ScatterState):
+        state.points_stream = rows
+        opts["hooks"] = [*opts["hooks"], state.hook(marks)]
+    else:
+        range_selection(dynamic_map, opts, plot, state, (plot.x or "", plot.y[0]))
     return dynamic_map.opts(**opts)
 
 
@@ -71,9 +92,11 @@ def compare(
     source_key: Callable[[Any], str],
     marks: PlotMarks,
 ) -> tuple[Any, list[Any]]:
-    """Every run's points in one figure, in the run's color (one marker per y column)."""
+    """Every run's points in one figure, in the run's color (one marker per y column):
+    always points, the newest `points` rows of each run, which the note says."""
     drawn = [layers(plot, rows[run], run, colors[run]) for run in rows]
     opts = axis_opts(plot, marks, source_key=source_key)
+    opts["hooks"] = [*opts["hooks"], compare_note(plot, rows, marks)]
     return reduce(operator.mul, drawn).opts(**opts), []
 
 
@@ -92,6 +115,7 @@ KIND = Kind(
         "logy",
         "legend",
         "points",
+        "density_above",
         "colors",
         "palette",
         "size",

@@ -253,6 +253,7 @@ OPTION_CHECKS = {
     "logy": check_flag,
     "legend": check_legend,
     "points": bounded_count("points"),
+    "density_above": check_count,
     "colors": check_text_list,
     "palette": check_text,
     "size": check_pixels,

@@ -21,7 +21,7 @@ the latest request once, so quick pans and zooms are coalesced and no stale requ
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from streamvis.core.hub import Hub
-from streamvis.core.lod import ARRIVAL, Line, View, reference_view
+from streamvis.core.lod import ARRIVAL, Line, View
+from streamvis.core.summary import Summary
 from streamvis.layout.spec import Layout, Plot
 from streamvis.transforms.smoothing import (
     RELATIVE,
@@ -87,16 +88,55 @@ def replace_buffer(buffer: Any, frame: pd.DataFrame) -> None:
     buffer.send(frame)
 
 
-@dataclass
-class Smoother:
-    """The EMA state of one column of one run: continued row by row as rows arrive."""
+class SeriesRows:
+    """A growing (x, y) series held by the page, read by its summary as `RawRows`."""
 
-    weight: float
-    seen: int = 0  # seq of the first row not smoothed yet (kept equal to the run's cursor)
-    total: float = 0.0
-    norm: float = 0.0
-    x: list[np.ndarray] = field(default_factory=list)  # running x of the rows smoothed
-    y: list[np.ndarray] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.x = np.empty(1024)
+        self.y = np.empty(1024)
+        self.size = 0
+
+    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        needed = self.size + len(xs)
+        if needed > len(self.x):
+            capacity = max(needed, 2 * len(self.x))
+            self.x = np.resize(self.x, capacity)
+            self.y = np.resize(self.y, capacity)
+        self.x[self.size : needed] = xs
+        self.y[self.size : needed] = ys
+        self.size = needed
+
+    def rows_between(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, Any]:
+        arrays = {"x": self.x, "y": self.y, ARRIVAL: self.x}  # no arrival times: x stands in
+        return {name: arrays[name][start:stop] for name in columns if name in arrays}
+
+
+class Smoother:
+    """The smoothed series of one column of one run: TensorBoard's EMA over every raw row,
+    continued row by row as rows arrive, with its own level-of-detail summary so a view of
+    it costs what a view of the raw rows does."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+        self.seen = 0  # seq of the first row not smoothed yet (kept equal to the run's cursor)
+        self.total = 0.0
+        self.norm = 0.0
+        self.rows = SeriesRows()
+        self.summary = Summary(0)
+
+    def restart(self, xs: np.ndarray, values: np.ndarray) -> None:
+        """Smooth a whole history at once (vectorised), keeping the state for what follows."""
+        data = np.where(np.isfinite(values), values.astype(np.float64), np.nan)
+        self.rows = SeriesRows()
+        self.summary = Summary(0)
+        self.rows.extend(xs, ema(data, self.weight))
+        finite = data[np.isfinite(data)]
+        if len(finite):  # the EMA's numerator and denominator after the last finite value
+            powers = self.weight ** np.arange(len(finite) - 1, -1, -1, dtype=np.float64)
+            self.total = float((powers * finite).sum())
+            self.norm = float(powers.sum())
+        else:
+            self.total = self.norm = 0.0
 
     def extend(self, xs: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Smoothed values of new rows (NaN stays NaN and does not age the average)."""
@@ -109,26 +149,18 @@ class Smoother:
                 norm = decay * norm + 1.0
                 out[index] = total / norm
         self.total, self.norm = total, norm
-        self.x.append(np.asarray(xs, dtype=np.float64))
-        self.y.append(out)
+        self.rows.extend(xs, out)
         return out
 
-    def restart(self, xs: np.ndarray, values: np.ndarray) -> None:
-        """Smooth a whole history at once (vectorised), keeping the state for what follows."""
-        data = np.where(np.isfinite(values), values.astype(np.float64), np.nan)
-        self.x, self.y = [np.asarray(xs, dtype=np.float64)], [ema(data, self.weight)]
-        finite = data[np.isfinite(data)]
-        if len(finite):  # the EMA's numerator and denominator after the last finite value
-            powers = self.weight ** np.arange(len(finite) - 1, -1, -1, dtype=np.float64)
-            self.total = float((powers * finite).sum())
-            self.norm = float(powers.sum())
-        else:
-            self.total = self.norm = 0.0
+    def view(self, lo: float | None, hi: float | None, width: int, raw_limit: int) -> Line:
+        """The smoothed line for [lo, hi] at `width` pixel columns."""
+        size = self.rows.size
+        self.summary.catch_up(self.rows, 0, size, SERIES_DTYPES)
+        found = self.summary.view(self.rows, 0, size, "x", ["y"], lo, hi, width, raw_limit)
+        return found.lines.get("y", Line(np.empty(0), np.empty(0)))
 
-    def series(self) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.x) > 1:
-            self.x, self.y = [np.concatenate(self.x)], [np.concatenate(self.y)]
-        return (self.x[0], self.y[0]) if self.x else (np.empty(0), np.empty(0))
+
+SERIES_DTYPES = {"x": np.dtype(np.float64), "y": np.dtype(np.float64)}
 
 
 @dataclass
@@ -371,9 +403,7 @@ class LineFeed:
             first, xs, values = self._raw(table, x, column, 0, state.cursor)
             smoother.restart(xs, values)
             smoother.seen = state.cursor
-        xs, smoothed = smoother.series()
-        found = reference_view(xs, {column: smoothed}, lo, hi, width, raw_limit)
-        return found.lines.get(column, Line(np.empty(0), np.empty(0)))
+        return smoother.view(lo, hi, width, raw_limit)
 
     def _raw(
         self, table: Any, x: str, column: str, since: int, upto: int

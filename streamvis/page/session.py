@@ -22,7 +22,7 @@ from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.lines import LineFeed, replace_buffer
-from streamvis.transforms.crossfilter import Crossfilter
+from streamvis.transforms.crossfilter import CROSSFILTER_ROWS, Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
 log = logging.getLogger("streamvis")
@@ -92,10 +92,14 @@ class Target:
         if self.error:
             self.error = None
             self.show_error(None)
-        if self.state is not None:  # fold new rows into the summary, draw the whole summary
-            key = (update.generation, update.seq, update.reset)
+        key = (update.generation, update.seq, update.reset)
+        if self.state is not None and not getattr(self.state, "watches", False):
+            # fold new rows into the summary, draw the whole summary
             self.redraw(self.state.update(update.batch, update.reset, key))
             return update.rows
+        if self.state is not None:  # a state that watches the rows the Buffer draws...
+            if not self.state.update(update.batch, update.reset, key):
+                return update.rows  # ...and draws them itself for now (a scatter's density)
         if not update.batch:
             if update.reset:
                 self.buffer.clear()
@@ -111,6 +115,12 @@ class Target:
         else:
             self.buffer.send(frame)
         return len(frame)
+
+    def catch_up(self) -> None:
+        """Work the plot's state deferred to the tick (a scatter's density re-binned after a
+        zoom): states that have some say `due`, and get a reader of every kept row."""
+        if self.state is not None and getattr(self.state, "due", False) and not self.error:
+            self.state.catch_up(self.reread)
 
     def redraw(self, table: pd.DataFrame | None = None) -> None:
         """Replace what the plot shows with its state's table (summaries are small)."""
@@ -163,9 +173,11 @@ class LiveSession:
         run: str | None = None,
     ) -> None:
         """Draw `plot` from its stream of `run` (default: the session's); `limit=None` means
-        every kept row (exact summaries). A Buffer with a `_wall_time` column also gets
-        each row's arrival time."""
+        every kept row (exact summaries), or the newest `state.limit` when the state has
+        one. A Buffer with a `_wall_time` column also gets each row's arrival time."""
         run = run or self.run
+        if limit is None and state is not None:
+            limit = getattr(state, "limit", None)
         key = plot.stream if run == self.run else f"{run}/{plot.stream}"
         feed = self.feeds.get(key)
         if feed is None:
@@ -186,7 +198,8 @@ class LiveSession:
         """This session's group `name` over `stream`; a selection in it redraws its members."""
         group = self.crossfilters.get((stream, name))
         if group is None:
-            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=self.hub.retain)
+            keep = self.hub.retain or CROSSFILTER_ROWS
+            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=keep)
             group.listeners.append(lambda: self._redraw_members(group))
         return group
 
@@ -213,7 +226,9 @@ class LiveSession:
         started = time.monotonic()
         updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
         updates = [(feed, update) for feed, update in updates if update is not None]
-        if not updates and not self.lines:
+        deferred = [t for f in self.feeds.values() for t in f.targets if t.state is not None]
+        due = any(getattr(t.state, "due", False) for t in deferred)
+        if not updates and not self.lines and not due:
             return 0
         frozen = self.document.models.freeze() if self.document is not None else nullcontext()
         sent = 0
@@ -229,6 +244,11 @@ class LiveSession:
                     sent += lines.tick(self.layout)
                 except Exception:
                     log.exception("plot '%s' failed to update", lines.plot.id)
+            for target in deferred:
+                try:
+                    target.catch_up()
+                except Exception:
+                    log.exception("plot '%s' failed to update", target.plot.id)
         self._resume_at = started + TICK_DUTY_LIMIT * (time.monotonic() - started)
         return sent
 

@@ -194,7 +194,7 @@ class NotFoundHandler(_Api):
 
 class RunsHandler(_Api):
     def get(self) -> None:
-        self.reply({"runs": describe_runs(self.hub)})
+        self.reply({"runs": describe_runs(self.hub), "memory": self.hub.describe_memory()})
 
 
 class RunHandler(_Api):
@@ -235,8 +235,16 @@ class StreamHandler(_BodyApi):
         check_mode(mode, run, stream)
         check_batch_id(batch_id, self.access.limits, run, stream)
         store_args = (mode, batch_id, columns.split(",") if columns else None)
+        float32 = self.get_query_arguments("float32") or None  # columns sent as float32
         result = await store(
-            self.hub, self.ledger, run, stream, self.body(), *store_args, self.access.limits
+            self.hub,
+            self.ledger,
+            run,
+            stream,
+            self.body(),
+            *store_args,
+            self.access.limits,
+            float32=float32,
         )
         self.reply(result)
 
@@ -461,6 +469,7 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
                     message.get("batch"),
                     message.get("columns"),
                     self.access.limits,
+                    float32=message.get("float32"),
                 )
             elif op == "clear":
                 result = await clear(hub, run, message.get("stream"))

@@ -22,6 +22,7 @@ def serve(
     threaded: bool = True,
     hub: Hub | None = None,
     run: str | None = None,
+    memory: int | str | None = None,
     **server_settings: Any,
 ) -> Any:
     """Serve `layout` from this process (the producer keeps calling `sv.stream`).
@@ -30,7 +31,8 @@ def serve(
     thread and `handle.stop()` ends it, closing the connections open pages still hold.
     Extra keyword arguments go to `panel.serve` and on to
     Bokeh's server under Bokeh's names, e.g. `unused_session_lifetime_milliseconds=5000`
-    (not the `panel serve` flag spellings, which Tornado would silently ignore)."""
+    (not the `panel serve` flag spellings, which Tornado would silently ignore).
+    `memory` sets the hub's byte budget ('8GB', '512MiB' or bytes; docs/memory.md)."""
     import panel as pn
 
     from streamvis.page.csp import install_header
@@ -39,6 +41,8 @@ def serve(
 
     check_listen(port, address)
     hub = hub_or_default(hub, "serve") if hub is not None else None
+    if memory is not None:
+        (hub or default_hub()).set_memory(memory)
     checked = load_layout(layout)
     followed = None
     if isinstance(layout, str | Path):  # a file: pages follow its edits (layout/watch.py)

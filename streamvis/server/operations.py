@@ -13,8 +13,10 @@ from concurrent.futures import Future
 from typing import Any
 
 from streamvis.core.hub import Hub, check_name, iso_time
+from streamvis.core.normalize import normalize
 from streamvis.errors import SpecError, StreamError
 from streamvis.layout.spec import layout_from_dict, layout_to_dict
+from streamvis.wire.codec import narrow_float32
 from streamvis.wire.limits import NAME_LIMIT, Limits
 
 # how long a request waits for a failing store before answering 503 store_pending
@@ -252,10 +254,12 @@ async def store(
     batch_id: Any = None,
     columns: Any = None,
     limits: Limits | None = None,
+    float32: Any = None,
 ) -> dict[str, Any]:
     """Write one message to the hub (shared by HTTP and websocket) and wait until it is in
     the store; raises ApiError. Names, mode, batch id and columns are checked against
-    `limits` before any value is converted."""
+    `limits` before any value is converted. `float32` names columns the producer sent as
+    float32 (JSON numbers are float64): they are stored as float32 again."""
     limits = limits or Limits()
     names(run, stream)
     check_mode(mode, run, stream)
@@ -281,6 +285,10 @@ async def store(
         )
     check_store(hub, run=run, stream=stream)
     try:
+        if float32 is not None:
+            where = f"run '{run}', stream '{stream}'"
+            batch = normalize(data, columns=columns, where=where, run=run, stream=stream)
+            data, columns = narrow_float32(batch, float32, where), None
         rows, ticket = hub.write(
             stream,
             data,

@@ -57,6 +57,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--keep-rows", default=None, help="keep at most this many rows per stream")
     parser.add_argument("--keep-seconds", default=None, help="drop stored rows older than this")
     parser.add_argument("--keep-bytes", default=None, help="keep the store under this size")
+    parser.add_argument(
+        "--memory",
+        default=None,
+        help="bytes of rows kept in memory, e.g. 8GB or 512MiB (default: $STREAMVIS_MEMORY "
+        "or min(4 GiB, a quarter of physical memory); see docs/memory.md",
+    )
     return parser.parse_args(list(argv))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from streamvis.core.durable import Store
 from streamvis.core.hub import Hub, swap_default_hub
+from streamvis.core.memory import configured_memory
 from streamvis.core.storage import Backend, Op, StreamRecord
 from streamvis.errors import StoreError, StreamError
 from streamvis.store.replay import hub_from_store
@@ -35,6 +36,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StreamRecord",
+    "configured_memory_of",
     "configured_path",
     "configured_retention",
     "default_hub_from_environment",
@@ -99,6 +101,13 @@ def configured_retention(argv: Sequence[str] | None = None) -> Retention:
     return Retention(**values)  # type: ignore[arg-type]
 
 
+def configured_memory_of(argv: Sequence[str] | None = None) -> int:
+    """The hub's byte budget: `--memory` among the app's arguments, else STREAMVIS_MEMORY,
+    else the default (docs/memory.md); a bad value is a StreamError naming its source."""
+    argv = sys.argv if argv is None else argv
+    return configured_memory(_argument(argv, "--memory"), "--memory")
+
+
 def store_from_environment(
     default: str | os.PathLike[str] | None = DEFAULT_PATH, argv: Sequence[str] | None = None
 ) -> Store | None:
@@ -113,17 +122,22 @@ def default_hub_from_environment() -> Hub:
 
 
 def use_default_store(
-    opener: Callable[[], Store | None], path: str | os.PathLike[str] | None
+    opener: Callable[[], Store | None],
+    path: str | os.PathLike[str] | None,
+    memory: int | None = None,
 ) -> Hub:
     """Make the process-wide hub one backed by the store at `path` (opened by `opener`),
-    replaying what it holds. Allowed before anything was written to the default hub (a
-    server's start, the top of a script); asking again for the same path changes nothing."""
+    replaying what fits its byte budget `memory` (None: STREAMVIS_MEMORY or the default).
+    Allowed before anything was written to the default hub (a server's start, the top of a
+    script); asking again for the same path changes only the budget, when given."""
     wanted = None if path is None or str(path).lower() == MEMORY else Path(path).resolve()
 
     def choose(current: Hub | None) -> Hub:
         if current is not None:
             have = Path(current.store.location).resolve() if current.store is not None else None
             if have == wanted:
+                if memory is not None:
+                    current.set_memory(memory)
                 return current
             if any(True for _ in current.tables()):
                 raise StreamError(
@@ -133,13 +147,15 @@ def use_default_store(
         store = opener()  # opened first: a store that cannot be opened changes nothing
         if current is not None and current.store is not None:
             current.store.close()
-        return hub_from_store(store)
+        return hub_from_store(store, memory=memory)
 
     return swap_default_hub(choose)
 
 
 def server_hub(argv: Sequence[str] | None = None) -> Hub:
     """The process-wide hub of a server, on its configured store (default
-    ./.streamvis/streamvis.db), replayed on first call; later calls return it."""
+    ./.streamvis/streamvis.db) with its configured byte budget (`configured_memory_of`),
+    replayed on first call; later calls return it."""
     path = configured_path(DEFAULT_PATH, argv)
-    return use_default_store(lambda: open_store(path, configured_retention(argv)), path)
+    memory = configured_memory_of(argv)
+    return use_default_store(lambda: open_store(path, configured_retention(argv)), path, memory)

@@ -2,9 +2,9 @@
 
 A blob is `SVB1`, a 4-byte header length, a JSON header naming each column, its dtype code
 and byte count, then the raw little-endian buffers. Numbers, booleans and timestamps are
-stored as their numpy bytes; text as a JSON list (which keeps missing values). Arrival times
-are run-length coded when many rows share one (a batch), else as int32 steps from the first
-(rows a moment apart), else as int64.
+stored as their numpy bytes (float32 columns as 4-byte floats, code `f4`); text as a JSON
+list (which keeps missing values). Arrival times are run-length coded when many rows share
+one (a batch), else as int32 steps from the first (rows a moment apart), else as int64.
 """
 
 from __future__ import annotations
@@ -15,12 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from streamvis.core.normalize import BOOL, FLOAT, INT, TEXT, TIME, Batch
+from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, TIME, Batch
 
 MAGIC = b"SVB1"
-DTYPE_CODES = {FLOAT: "f8", INT: "i8", BOOL: "b1", TIME: "M8", TEXT: "text"}
-CODE_DTYPES = {code: dtype for dtype, code in DTYPE_CODES.items()}
+DTYPE_CODES: dict[np.dtype, str] = {
+    FLOAT: "f8",
+    FLOAT32: "f4",
+    INT: "i8",
+    BOOL: "b1",
+    TIME: "M8",
+    TEXT: "text",
+}
+CODE_DTYPES: dict[str, np.dtype] = {code: dtype for dtype, code in DTYPE_CODES.items()}
 _LENGTH = struct.Struct("<I")
+NUMBER_CODES = frozenset(("b1", "i8", "f4", "f8"))
 
 
 class CorruptSegment(ValueError):
@@ -29,6 +37,16 @@ class CorruptSegment(ValueError):
 
 def dtype_code(dtype: np.dtype) -> str:
     return DTYPE_CODES[np.dtype(dtype)]
+
+
+def merged_code(old: str, new: str) -> str | None:
+    """The code of a column holding values of both codes (numbers widen as the ring's
+    columns do: i8 with f4 is f8), or None when they cannot share a column."""
+    if old == new:
+        return old
+    if old in NUMBER_CODES and new in NUMBER_CODES:
+        return dtype_code(np.result_type(CODE_DTYPES[old], CODE_DTYPES[new]))
+    return None
 
 
 def _column_parts(parts: list[np.ndarray]) -> tuple[str, list[Any]]:

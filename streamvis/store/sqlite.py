@@ -42,12 +42,22 @@ from streamvis.core.storage import (
 )
 from streamvis.errors import StoreBusy, StoreError, StreamError
 from streamvis.store import lock
-from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode_parts, time_runs
+from streamvis.store.codec import (
+    CorruptSegment,
+    decode,
+    dtype_code,
+    encode_parts,
+    merged_code,
+    time_runs,
+)
 from streamvis.store.compact import compact
 
 log = logging.getLogger("streamvis")
-FORMAT = 1  # bump with a migration in MIGRATIONS when the schema changes
-MIGRATIONS: dict[int, str] = {}  # from-format -> SQL bringing it to from-format + 1
+FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
+# from-format -> SQL bringing it to from-format + 1. Format 2 adds float32 segment columns
+# (code f4) and no table: its only job is that an older streamvis refuses the file by name
+# ("upgrade streamvis") instead of reading float32 rows as damage.
+MIGRATIONS: dict[int, str] = {1: ""}
 SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most this size
 KEEP_BATCH_IDS = 100_000
 WAL_LIMIT = 64 * 2**20  # bytes the WAL file is cut back to after a checkpoint
@@ -179,15 +189,12 @@ def _codes(op: AppendRows | AppendRow) -> dict[str, str]:
     return {name: dtype_code(values.dtype) for name, values in op.columns.items()}
 
 
-_NUMBER_CODES = ("b1", "i8", "f8")  # numbers widen in this order, like the ring's columns
-
-
 def _conflict(stored: dict[str, str], codes: dict[str, str]) -> tuple[str, str, str] | None:
     """(column, stored code, new code) of the first column a batch cannot add its values
     to, or None when every column fits."""
     for name, code in codes.items():
         old = stored.get(name)
-        if old is not None and old != code and not {old, code} <= set(_NUMBER_CODES):
+        if old is not None and merged_code(old, code) is None:
             return name, old, code
     return None
 
@@ -543,10 +550,9 @@ class SQLiteStore:
     def _merge_columns(record: StreamRecord, codes: dict[str, str]) -> None:
         for name, code in codes.items():
             old = record.columns.get(name)
-            if old is None or old == code:
-                record.columns[name] = code
-            elif {old, code} <= {"b1", "i8", "f8"}:  # numbers widen like the ring does
-                record.columns[name] = max((old, code), key=["b1", "i8", "f8"].index)
+            merged = code if old is None else merged_code(old, code)
+            if merged is not None:  # numbers widen like the ring does
+                record.columns[name] = merged
 
     def _ensure_run(self, connection: sqlite3.Connection, run: str, now: int) -> None:
         connection.execute("INSERT OR IGNORE INTO runs(run, created) VALUES (?, ?)", (run, now))
@@ -748,12 +754,15 @@ class SQLiteStore:
         rows = self._query("SELECT value FROM meta WHERE key='layouts'")
         return int(rows[0][0]) if rows else 0
 
-    def segments(self, record: StreamRecord, since: int = 0) -> Iterator[Segment]:
-        """(first seq, batch, times) of each stored segment holding rows >= `since`."""
+    def segments(
+        self, record: StreamRecord, since: int = 0, until: int | None = None
+    ) -> Iterator[Segment]:
+        """(first seq, batch, times) of each stored segment holding rows >= `since` (and
+        rows < `until` when given)."""
         rows = self._query(
             "SELECT first_seq, rows, data FROM segments WHERE stream_id=? AND "
-            "first_seq + rows > ? ORDER BY first_seq",
-            (record.id, since),
+            "first_seq + rows > ? AND first_seq < ? ORDER BY first_seq",
+            (record.id, since, 2**63 - 1 if until is None else until),
         )
         for first_seq, count, blob in rows:
             try:

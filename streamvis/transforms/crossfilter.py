@@ -64,12 +64,16 @@ def _take(rows: Batch, mask: np.ndarray | None) -> Batch:
     return rows if mask is None else {name: values[mask] for name, values in rows.items()}
 
 
+CROSSFILTER_ROWS = 1_000_000  # rows a session's group keeps when the hub has no row cap
+
+
 class Crossfilter:
     """One group in one session: its rows, each member's selection, and the members."""
 
     def __init__(self, name: str, keep: int | None = None) -> None:
         self.name = name
-        self.keep = keep  # rows kept (the hub's retain): summaries are exact over these
+        self.keep = keep  # rows kept (the hub's retain, else CROSSFILTER_ROWS): summaries
+        # are exact over these
         self.members: dict[str, Member] = {}
         self.selections: dict[str, Selection] = {}
         self._chunks: list[Batch] = []

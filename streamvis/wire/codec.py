@@ -6,6 +6,11 @@ Bodies are JSON (one row, a list of rows, or a dict of columns) or newline-delim
 than `Limits.max_depth` and number tokens longer than `Limits.max_number_chars`, so no
 body can make the parser recurse or convert a huge integer. Outgoing rows are JSON columns
 (NaN as null) or CSV.
+
+JSON numbers are float64, so a producer that logged float32 arrays names those columns
+(`float32=NAME` query arguments, or a `"float32": [NAME, ...]` websocket field) and the
+server stores them as float32 again: every float32 value survives JSON exactly, so nothing
+is lost on the way.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from streamvis.core.normalize import Batch
+from streamvis.core.normalize import FLOAT32, Batch, describe_dtype
+from streamvis.errors import StreamError
 from streamvis.wire.limits import Limits
 
 JSON_TYPES = (
@@ -152,6 +158,50 @@ def _loads(text: str, where: str) -> Any:
         raise WireError("too_deep", f"{where} nests arrays/objects too deeply") from None
     except ValueError as exc:  # int() past Python's digit limit, with a raised number limit
         raise WireError("number_too_long", f"{where} holds a number too long: {exc}") from None
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32_names(batch: Batch) -> list[str]:
+    """The float32 columns of a batch: what the producer names so the server keeps them
+    float32 (JSON carries every number as float64)."""
+    return [name for name, values in batch.items() if values.dtype == FLOAT32]
+
+
+def narrow_float32(batch: Batch, names: Any, where: str) -> Batch:
+    """`batch` with the columns in `names` stored as float32 (values rounded to the nearest
+    float32, as numpy does). Raises StreamError, naming the column, for names that are not
+    a list of the batch's number columns and for finite values past the float32 range."""
+    if names is None:
+        return batch
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise StreamError(f"{where}: float32 must be a list of column names, not {names!r:.60}")
+    narrowed = dict(batch)
+    for name in dict.fromkeys(names):
+        values = batch.get(name)
+        column = f"{where}, column '{name}'"
+        if values is None:
+            shown = name if len(name) <= 60 else f"{name[:60]}..."  # any text a producer sent
+            message = f"{where}, column '{shown}': named as float32 but the data lacks it"
+            raise StreamError(message, column=shown)
+        if values.dtype.kind not in "biuf":
+            raise StreamError(
+                f"{column}: named as float32 but holds {describe_dtype(values.dtype)}; "
+                "only numbers can be stored as float32",
+                column=name,
+            )
+        wide = values.astype(np.float64, copy=False)
+        too_big = np.isfinite(wide) & (np.abs(wide) > FLOAT32_MAX)
+        if too_big.any():
+            value = float(wide[np.argmax(too_big)])
+            raise StreamError(
+                f"{column}: {value!r} is outside the float32 range (+-{FLOAT32_MAX:.4g}); "
+                "send the column as float64",
+                column=name,
+            )
+        narrowed[name] = values.astype(FLOAT32)
+    return narrowed
 
 
 def _plain(values: np.ndarray) -> list[Any]:

@@ -494,6 +494,49 @@ def test_client_stream_and_clear_go_to_the_run_they_name(shared_server: Streamvi
         close_client(client)
 
 
+def test_float32_arrays_reach_the_server_hub_and_store_as_float32(
+    shared_server: StreamvisServer,
+) -> None:
+    """JSON carries float64; the client names its float32 columns, so the server's hub and
+    store keep them float32 (and the values exact)."""
+    run = "float32-wire"
+    values = np.array([0.1, -2.5, np.nan, 3e38], dtype=np.float32)
+    client = Client(shared_server.rest_url, run)
+    try:
+        client.stream("f", {"step": np.arange(4), "v": values})
+        client.stream("f", {"step": [4], "v": values[:1]})  # joined with the batch before
+        client.stream("r", {"v": values}, mode="replace")  # mode and float32 in one query
+        assert client.flush(timeout=60) is True
+        assert client.errors == []
+    finally:
+        close_client(client)
+    listing = shared_server.get_stream(run, "f")
+    assert listing is not None
+    expected = [*values.astype(np.float64).tolist(), float(values[0])]
+    assert listing["columns"]["v"] == [None if math.isnan(v) else v for v in expected]
+    listed = json.loads(http_get(shared_server.rest_port, f"/api/v1/runs/{run}/streams"))
+    described = {stream["stream"]: stream["columns"] for stream in listed["streams"]}
+    assert described == {"f": {"step": "integers", "v": "float32"}, "r": {"v": "float32"}}
+    stored = sv.export(run, "f", store=shared_server.log_path.with_suffix(".db"))
+    assert stored["v"].dtype == np.float32
+    assert stored["v"].to_numpy()[:4].tobytes() == values.tobytes()
+
+
+def http_get(port: int, path: str) -> bytes:
+    """The body of GET `path` on 127.0.0.1:`port` (must answer 200)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200, (response.status, body[:300])
+    return body
+
+
 def test_sv_stream_after_connect_honours_run(shared_server: StreamvisServer) -> None:
     hub = sv.default_hub()
     clients = []

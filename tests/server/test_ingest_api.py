@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
@@ -183,10 +184,10 @@ def _dump_on_failure(request: pytest.FixtureRequest, server: PanelServer, before
 def ingest(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[PanelServer]:
-    """One server for the module: plugin mounted, no token, default body limit, no layout.
-    Tests keep apart by using their own run names."""
+    """One server for the module: plugin mounted, no token, default body limit, no layout,
+    a 64 MiB memory budget. Tests keep apart by using their own run names."""
     log = tmp_path_factory.mktemp("ingest") / "server.log"
-    server = PanelServer([], log, plugins=True)
+    server = PanelServer(["--memory", "64MiB"], log, plugins=True)
     failed = request.session.testsfailed
     yield server
     server.stop()
@@ -289,7 +290,12 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     post(port, run, "metrics", {"step": [1, 2, 3], "loss": [0.5, 0.25, 0.125]})
     post(port, run, "events", {"t": 1.5, "what": "start", "ok": True})
     before = time.time()
-    runs = {r["run"]: r for r in get_json(port, f"{API}/runs")["runs"]}
+    listing = get_json(port, f"{API}/runs")
+    memory = listing["memory"]
+    assert memory["budget"] == 64 * 2**20  # --memory 64MiB reached the server's hub
+    assert 0 < memory["bytes"] <= memory["budget"]
+    assert memory["retain"] is None
+    runs = {r["run"]: r for r in listing["runs"]}
     listed = runs[run]
     started, last_write = listed.pop("started"), listed.pop("last_write")
     assert listed == {"run": run, "streams": 2, "rows": 4, "stored_rows": 4, "layout": False}
@@ -300,6 +306,7 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     streams = get_json(port, f"{API}/runs/{run}/streams")
     for described in streams["streams"]:
         assert described.pop("created") <= described.pop("updated")
+        assert described.pop("bytes") > 0  # memory held: the ring's chunks
     assert streams == {
         "run": run,
         "streams": [
@@ -639,6 +646,48 @@ BAD_INPUTS = {
             "stream": "s",
         },
     ),
+    "float32_names_a_text_column": Bad(
+        "POST",
+        STREAM + "?float32=loss",
+        b'{"step": 3, "loss": "high"}',
+        422,
+        {
+            "error": "invalid_data",
+            "detail": "run '{run}', stream 's', column 'loss': named as float32 but holds text;"
+            " only numbers can be stored as float32",
+            "run": "{run}",
+            "stream": "s",
+            "column": "loss",
+        },
+    ),
+    "float32_names_a_column_not_sent": Bad(
+        "POST",
+        STREAM + "?float32=loss&float32=gone",
+        b'{"step": 3, "loss": 0.5}',
+        422,
+        {
+            "error": "invalid_data",
+            "detail": "run '{run}', stream 's', column 'gone': named as float32 but the data"
+            " lacks it",
+            "run": "{run}",
+            "stream": "s",
+            "column": "gone",
+        },
+    ),
+    "float32_value_past_its_range": Bad(
+        "POST",
+        STREAM + "?float32=loss",
+        b'{"step": [3, 4], "loss": [0.5, -1e39]}',
+        422,
+        {
+            "error": "invalid_data",
+            "detail": "run '{run}', stream 's', column 'loss': -1e+39 is outside the float32"
+            " range (+-3.403e+38); send the column as float64",
+            "run": "{run}",
+            "stream": "s",
+            "column": "loss",
+        },
+    ),
     "since_not_a_number": Bad(
         "GET",
         STREAM + "?since=yesterday",
@@ -846,6 +895,31 @@ def test_websocket_ingest_single_and_listed_messages(ingest: PanelServer) -> Non
     )
     assert (replaced["ok"], replaced["rows"], replaced["seq"]) == (True, 1, 4)
     assert columns(port, run, "s") == {"x": [9]}
+
+
+def test_float32_columns_stay_float32_over_http_and_websocket(ingest: PanelServer) -> None:
+    """JSON numbers are float64; columns named `float32` are stored as float32 again."""
+    port, run = ingest.port, unique("f32")
+    tenth = float(np.float32(0.1))  # 0.10000000149011612: a float32 value, exact in JSON
+    assert post(port, run, "h", {"step": [1, 2], "v": [tenth, -2.5]}, "?float32=v").status == 200
+    message = {"id": unique("m"), "run": run, "stream": "w", "data": {"v": 0.5}}
+    (sent,) = ws_exchange(port, [{**message, "float32": ["v"]}])
+    assert sent["ok"], sent
+    (refused,) = ws_exchange(port, [{**message, "id": unique("m"), "float32": "v"}])
+    assert (refused["ok"], refused["error"]) == (False, "invalid_data")
+    assert "float32 must be a list of column names" in refused["detail"]
+
+    def described() -> dict[str, dict[str, str]]:
+        listed = get_json(port, f"{API}/runs/{run}/streams")["streams"]
+        return {stream["stream"]: stream["columns"] for stream in listed}
+
+    assert described() == {"h": {"step": "integers", "v": "float32"}, "w": {"v": "float32"}}
+    assert columns(port, run, "h") == {"step": [1, 2], "v": [tenth, -2.5]}
+    assert columns(port, run, "w") == {"v": [0.5]}
+    # a float64 value (any JSON number not named float32) widens the column
+    assert post(port, run, "h", {"step": 3, "v": 0.1}).status == 200
+    assert described()["h"] == {"step": "integers", "v": "numbers"}
+    assert columns(port, run, "h") == {"step": [1, 2, 3], "v": [tenth, -2.5, 0.1]}
 
 
 def test_websocket_invalid_messages_get_errors_and_change_nothing(ingest: PanelServer) -> None:
@@ -1123,9 +1197,8 @@ def test_starts_on_a_public_address_with_a_token(panel_server) -> None:
     )
     assert REFUSAL not in server.output()
     assert call(server.port, "GET", f"{API}/runs").status == 401
-    assert get_json(server.port, f"{API}/runs", headers={"Authorization": f"Bearer {TOKEN}"}) == {
-        "runs": []
-    }
+    listing = get_json(server.port, f"{API}/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert listing["runs"] == []
 
 
 def test_streamvis_serve_on_a_public_address_without_token_exits_2(tmp_path: Path) -> None:

@@ -121,9 +121,9 @@ def test_runs_pattern_overlays_runs_with_their_names_in_the_legend(
 
     def smoothed() -> bool:
         values = column("sv:loss:b/v_smoothed", "v_smoothed")
-        return values is not None and all(
-            math.isclose(v, e, rel_tol=1e-9) for v, e in zip(values, expected, strict=True)
-        )
+        if values is None or len(values) != len(expected):  # not drawn yet (next tick)
+            return False
+        return all(math.isclose(v, e, rel_tol=1e-9) for v, e in zip(values, expected, strict=True))
 
     wait_until(smoothed, message="b smoothed")
     smoothed_a = column("sv:loss:a/v_smoothed", "v_smoothed")

@@ -12,11 +12,13 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
 
 from streamvis import Client
+from streamvis.client.transport import pieces, rows_request
 from tests.conftest import wait_until
 
 LIMIT = 20_000
@@ -163,3 +165,19 @@ def test_a_row_whose_send_always_breaks_is_reported_after_a_second_try() -> None
     assert "not stated: the server stopped reading it" in error["detail"]
     assert server.resets == 2
     wait_until(lambda: server.values("i") == [1], message="the later row")
+
+
+def test_float32_columns_are_named_in_the_query_so_the_server_keeps_them() -> None:
+    batch = {
+        "a,b&c": np.array([0.5, 1.5], dtype=np.float32),  # a name that needs quoting
+        "wide": np.array([0.5, 1.5]),
+        "n": np.array([1, 2]),
+    }
+    request = rows_request("/api/v1/runs/r", "s", batch, "replace")
+    query = parse_qs(urlsplit(request.path).query)
+    assert query == {"mode": ["replace"], "float32": ["a,b&c"]}
+    # a request split to fit the body limit names them in every piece
+    for piece in pieces("/api/v1/runs/r", request, 2):
+        assert parse_qs(urlsplit(piece.path).query)["float32"] == ["a,b&c"]
+    rows = rows_request("/api/v1/runs/r", "s", [{"v": 0.5}])  # scalar rows: float64
+    assert urlsplit(rows.path).query == ""

@@ -121,6 +121,21 @@ def test_tandem_lines_outside_the_grid_map_sends_no_layout(rec: Recorded) -> Non
     assert rec.items[0].payload == {"x": 1.0, "y1": 2.0}
 
 
+def test_float32_values_stay_float32_in_tandem_lines_and_scatter(rec: Recorded) -> None:
+    """float32 arrays (and tensors, which arrive as such) keep their width; others widen."""
+    rec.client.tandem_lines("lines", np.array([7, 0.1, -2.5], dtype=np.float32))
+    rec.client.scatter("cloud", np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32))
+    rec.client.scatter("half", np.array([[1, 2]], dtype=np.float16))
+    rec.client.scatter("ints", np.array([[1, 2]]))
+    lines, cloud, half, ints = rec.writes()
+    assert lines.payload["y1"].dtype == np.float32
+    assert lines.payload["y1"][0] == np.float32(0.1)
+    assert [cloud.payload[c].dtype for c in "xy"] == [np.float32, np.float32]
+    np.testing.assert_array_equal(cloud.payload["y"], np.array([0.2, 0.4], dtype=np.float32))
+    assert half.payload["x"].dtype == np.float32
+    assert ints.payload["x"].dtype == np.float64
+
+
 def test_scatter_declares_a_scatter_and_queues_a_replace_of_all_points(rec: Recorded) -> None:
     rec.client.set_layout(GRID_MAP)
     rng = np.random.default_rng(0)

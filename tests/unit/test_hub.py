@@ -44,6 +44,7 @@ def test_rows_are_kept_in_write_order_with_their_types():
     assert batch["tag"].tolist() == ["a", "b", "c", "d"]
     described = hub.table("default", "m").describe()
     assert described.pop("created") <= described.pop("updated")
+    assert described.pop("bytes") >= 1024 * (8 + 8 + 8)  # a first chunk of 1024 rows
     assert described == {
         "run": "default",
         "stream": "m",

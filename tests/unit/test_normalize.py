@@ -14,6 +14,7 @@ from streamvis.errors import StreamError, StreamvisError
 
 INT = np.dtype(np.int64)
 FLOAT = np.dtype(np.float64)
+FLOAT32 = np.dtype(np.float32)
 BOOL = np.dtype(bool)
 TEXT = np.dtype(object)
 TIME = np.dtype("datetime64[ns]")
@@ -87,7 +88,7 @@ def test_numpy_scalars_in_a_scalar_dict():
         {
             "i32": (INT, [7]),
             "u8": (INT, [200]),
-            "f32": (FLOAT, [1.5]),
+            "f32": (FLOAT32, [1.5]),
             "f64": (FLOAT, [-2.25]),
             "b": (BOOL, [False]),
             "s": (TEXT, ["hello"]),
@@ -117,7 +118,7 @@ def test_dict_of_equal_length_lists():
     )
 
 
-def test_dict_of_numpy_arrays_converts_to_the_five_dtypes():
+def test_dict_of_numpy_arrays_converts_to_the_six_dtypes():
     batch = normalize(
         {
             "i": np.array([1, 2], dtype=np.int16),
@@ -133,7 +134,7 @@ def test_dict_of_numpy_arrays_converts_to_the_five_dtypes():
         {
             "i": (INT, [1, 2]),
             "u": (INT, [3, 4]),
-            "f": (FLOAT, [0.5, 1.5]),
+            "f": (FLOAT32, [0.5, 1.5]),
             "b": (BOOL, [True, False]),
             "s": (TEXT, ["x", "yy"]),
             "t": (TIME, [np.datetime64("2024-01-01"), np.datetime64("2024-01-02")]),
@@ -198,7 +199,7 @@ def test_two_dimensional_array_with_columns():
     array = np.arange(6, dtype=np.float32).reshape(3, 2)
     assert_batch(
         normalize(array, columns=["x", "y"]),
-        {"x": (FLOAT, [0.0, 2.0, 4.0]), "y": (FLOAT, [1.0, 3.0, 5.0])},
+        {"x": (FLOAT32, [0.0, 2.0, 4.0]), "y": (FLOAT32, [1.0, 3.0, 5.0])},
     )
     ints = np.arange(6).reshape(2, 3)
     assert_batch(
@@ -265,6 +266,79 @@ def test_describe_dtype_names():
     assert describe_dtype(BOOL) == "booleans"
     assert describe_dtype(INT) == "integers"
     assert describe_dtype(FLOAT) == "numbers"
+    assert describe_dtype(FLOAT32) == "float32"
+
+
+# ---------------------------------------------------------------- float widths
+
+F32 = [0.1, -2.5, 3e38]  # 0.1 is not exact in float32: its float32 value must survive as is
+
+
+def float32_values() -> np.ndarray:
+    return np.array(F32, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "array",
+        "list of np.float32",
+        "list of np.float32 with None",
+        "rows of np.float32",
+        "dataframe",
+        "nullable dataframe",
+        "tensor-like",
+        "2-D array",
+        "2-D list of np.float32",
+    ],
+)
+def test_float32_stays_float32_in_every_form(form: str) -> None:
+    values = float32_values()
+    scalars = list(values)  # np.float32 scalars
+    data, columns = {
+        "array": ({"v": values}, None),
+        "list of np.float32": ({"v": scalars}, None),
+        "list of np.float32 with None": ({"v": [*scalars, None]}, None),
+        "rows of np.float32": ([{"v": v} for v in scalars] + [{"other": 1}], None),
+        "dataframe": (pd.DataFrame({"v": values}), None),
+        "nullable dataframe": (pd.DataFrame({"v": pd.array([*F32, None], dtype="Float32")}), None),
+        "tensor-like": (WithArray(values.reshape(-1, 1).tolist()), ["v"]),
+        "2-D array": (values.reshape(-1, 1), ["v"]),
+        "2-D list of np.float32": ([[v] for v in scalars], ["v"]),
+    }[form]
+    if form == "tensor-like":  # WithArray builds float64 unless asked: give it float32
+        data.__array__ = lambda dtype=None, copy=None: values.reshape(-1, 1)
+    column = normalize(data, columns=columns)["v"]
+    assert column.dtype == FLOAT32, form
+    assert column[:3].tobytes() == values.tobytes(), form  # bit for bit, nothing rounded
+    assert np.isnan(column[3:]).all(), form  # None and pd.NA are NaN
+
+
+def test_float16_widens_to_float32_and_other_floats_are_float64() -> None:
+    half = np.array([0.5, 1.5], dtype=np.float16)
+    assert_batch(normalize({"h": half}), {"h": (FLOAT32, [0.5, 1.5])})
+    assert_batch(normalize({"h": np.float16(2.5)}), {"h": (FLOAT32, [2.5])})
+    assert_batch(normalize({"h": [np.float16(1), np.float32(2)]}), {"h": (FLOAT32, [1, 2])})
+    assert_batch(
+        normalize(
+            {
+                "python": [0.5, 1.5],
+                "f64": np.array([0.5, 1.5]),
+                "long": np.array([0.5, 1.5], dtype=np.longdouble),
+                "f32 and float": [np.float32(0.5), 1.5],  # a Python float is a float64 value
+                "f32 and int": [np.float32(0.5), 2],  # as numpy: int64 with float32 is float64
+                "only None": [None, None],
+            }
+        ),
+        {
+            "python": (FLOAT, [0.5, 1.5]),
+            "f64": (FLOAT, [0.5, 1.5]),
+            "long": (FLOAT, [0.5, 1.5]),
+            "f32 and float": (FLOAT, [0.5, 1.5]),
+            "f32 and int": (FLOAT, [0.5, 2.0]),
+            "only None": (FLOAT, [np.nan, np.nan]),
+        },
+    )
 
 
 # ---------------------------------------------------------------- refused data

@@ -1,4 +1,4 @@
-"""Ring: a bounded, growing ring of numpy columns addressed by sequence number."""
+"""Ring: a stream's rows in fixed-size chunks of numpy columns, addressed by seq number."""
 
 from __future__ import annotations
 
@@ -38,29 +38,97 @@ def test_empty_ring_reads_nothing():
     assert ring.read(0) == (0, {})
 
 
-def test_grows_geometrically_up_to_retain():
+def test_grows_in_chunks_up_to_retain():
     ring = Ring(5000)
     fill(ring, 0, 1000)
-    assert ring.capacity == 1024
+    assert ring.capacity == 1024  # a first small chunk
     fill(ring, 1000, 1100)
-    assert ring.capacity == 2048
+    assert ring.capacity == 2048  # a second one of the size allocated so far: no copy
+    assert ring.chunk_count == 2
     assert values(ring) == list(range(1100))
     fill(ring, 1100, 4500)
-    assert ring.capacity == 4500  # max(1024, 2 * 2048, rows needed), below retain
+    assert ring.capacity == 2048 + 2452  # what the batch still needs, below the cap
     assert len(ring) == 4500
     assert values(ring) == list(range(4500))
     fill(ring, 4500, 9000)
-    assert ring.capacity == 5000  # never more than retain
-    assert len(ring) == 5000
+    assert len(ring) == 5000  # the row cap
     assert (ring.lo, ring.hi) == (4000, 9000)
     assert values(ring) == list(range(4000, 9000))
+    assert ring.capacity < 5000 + 5000  # chunks wholly older than the cap are dropped
 
 
-def test_small_retain_caps_capacity():
+def test_small_retain_caps_chunk_size():
     ring = Ring(7)
     fill(ring, 0, 3)
     assert ring.capacity == 7
     assert values(ring) == [0, 1, 2]
+
+
+def test_without_retain_nothing_is_dropped_and_chunks_stop_growing():
+    ring = Ring(chunk_rows=4096)
+    for start in range(0, 50_000, 3000):
+        fill(ring, start, start + 3000)
+    assert (ring.lo, ring.hi) == (0, 51_000)
+    assert values(ring) == list(range(51_000))
+    sizes = [chunk.size for chunk in ring._chunks]
+    assert sizes[:2] == [3000, 3000]  # sized to the batch
+    assert set(sizes[2:]) == {4096}
+    assert ring.capacity - len(ring) < 4096  # at most the newest chunk's free room
+
+
+@pytest.mark.parametrize("size", [1, 7, 100, 1023, 1024, 1025, 5000])
+def test_chunk_edges_read_back_in_order(size):
+    ring = Ring(chunk_rows=1024)
+    for start in range(0, 10_000, size):
+        fill(ring, start, min(start + size, 10_000))
+    assert values(ring) == list(range(10_000))
+    for since in (0, 1023, 1024, 1025, 4095, 9999, 10_000):
+        assert values(ring, since) == list(range(since, 10_000))
+    for start, stop in ((0, 1), (1000, 1100), (1024, 2048), (2047, 4097), (5, 9999)):
+        assert ring.read_range(start, stop)["v"].tolist() == list(range(start, stop))
+
+
+def test_dropping_the_oldest_chunk_never_drops_the_newest():
+    ring = Ring(chunk_rows=1024)
+    fill(ring, 0, 3000)  # chunks of 1024, 1024, 952 rows
+    before = ring.nbytes
+    freed = ring.drop_oldest_chunk()
+    assert freed > 0
+    assert ring.nbytes == before - freed
+    assert (ring.lo, ring.hi) == (1024, 3000)
+    assert values(ring) == list(range(1024, 3000))
+    assert ring.drop_oldest_chunk() > 0
+    assert ring.drop_oldest_chunk() == 0  # the newest chunk stays
+    assert values(ring) == list(range(2048, 3000))
+    assert ring.read_range(0, 3000)["v"].tolist() == list(range(2048, 3000))
+    fill(ring, 3000, 3100)
+    assert values(ring) == list(range(2048, 3100))
+
+
+def test_nbytes_is_reported_to_the_budget_and_returns_to_zero():
+    seen = []
+    ring = Ring(chunk_rows=1024, on_resize=seen.append)
+    ring.append({"v": np.arange(5000), "t": np.array(["x"] * 5000, dtype=object)}, 5000, 7)
+    assert sum(seen) == ring.nbytes > 5000 * 16  # int64 + pointers, and the sealed strings
+    ring.drop_oldest_chunk()
+    assert sum(seen) == ring.nbytes
+    ring.reset()
+    assert sum(seen) == ring.nbytes == 0
+
+
+def test_batch_times_are_runs_and_row_times_an_array():
+    ring = Ring(chunk_rows=1024)
+    for batch in range(10):
+        ring.append(ints(batch * 100, batch * 100 + 100), 100, 1_000 + batch)
+    assert ring._chunks[0].times is None  # ten runs, not 1000 int64
+    expected = [1_000 + n // 100 for n in range(1000)]
+    assert ring.read_times(0).tolist() == expected
+    ring.append_row({"v": 1000}, 5_000)
+    assert ring._chunks[0].times is not None  # one time per row from now on
+    assert ring.read_times(0).tolist() == [*expected, 5_000]
+    ring.append(ints(1001, 1003), 2, np.array([6, 7]))
+    assert ring.read_times(999).tolist() == [1_009, 5_000, 6, 7]
+    assert ring.first_time() == 1_000
 
 
 def test_wrap_around_keeps_the_newest_rows_in_order():
@@ -230,7 +298,7 @@ def test_append_row_fast_path_grows_and_wraps():
     assert ring.capacity == 1024
     for n in range(1, 2000):
         ring.append_row({"i": n, "x": n + 0.5, "t": f"r{n}", "b": n % 2 == 0})
-    assert ring.capacity == 1500
+    assert ring.capacity <= 1500 + 1024
     assert (ring.lo, ring.hi) == (500, 2000)
     _, batch = ring.read(0)
     assert batch["i"].tolist() == list(range(500, 2000))
@@ -312,3 +380,37 @@ def test_holds_missing_widens_ints_and_bools_only():
 )
 def test_merged_dtype(stored, incoming, merged):
     assert merged_dtype(stored, incoming) == merged
+
+
+def test_rows_between_is_raw_rows_over_memory():
+    from streamvis.core.lod import ARRIVAL
+
+    ring = Ring(chunk_rows=1024)
+    for start in range(0, 3000, 500):
+        ring.append(ints(start, start + 500), 500, 10 + start)
+    inside = ring.rows_between(100, 200, ["v", ARRIVAL, "nope"])
+    assert inside["v"].tolist() == list(range(100, 200))
+    assert np.shares_memory(inside["v"], ring._chunks[0].columns["v"])  # a view, no copy
+    assert inside[ARRIVAL].tolist() == [10] * 100
+    assert np.isnan(inside["nope"]).all()
+    assert len(inside["nope"]) == 100
+    across = ring.rows_between(1000, 2100, ["v"])
+    assert across["v"].tolist() == list(range(1000, 2100))
+    ring.drop_before(2048)
+    assert ring.lo == 2048
+    assert ring.rows_between(0, 2050, ["v"])["v"].tolist() == [2048, 2049]  # kept rows only
+
+
+def test_a_chunk_leaves_only_once_the_store_has_its_rows():
+    ring = Ring(chunk_rows=1024)
+    fill(ring, 0, 1500)
+    ring.mark(0, 7)  # one write, ticket 7, over both chunks
+    fill(ring, 1500, 2100)
+    ring.mark(1500, 8)
+    assert [chunk.ticket for chunk in ring._chunks] == [7, 8, 8]
+    assert ring.drop_oldest_chunk(settled=6) == 0  # the store is behind: keep it
+    assert ring.lo == 0
+    assert ring.drop_oldest_chunk(settled=7) > 0
+    assert ring.lo == 1024
+    assert ring.drop_oldest_chunk(settled=7) == 0  # holds rows of ticket 8
+    assert ring.drop_oldest_chunk() > 0  # no store: nothing to wait for

@@ -23,10 +23,12 @@ from streamvis.core.hub import Hub
 from streamvis.core.storage import AppendRows
 from streamvis.store import Retention, SQLiteStore, StoreError, hub_from_store, open_store
 from streamvis.store import sqlite as sqlite_module
-from streamvis.store.codec import MAGIC, CorruptSegment, decode, encode
+from streamvis.store.codec import MAGIC, CorruptSegment, decode, encode, merged_code
+from streamvis.store.export import export
 from tests.conftest import ROOT
 
 FLOAT = np.dtype(np.float64)
+FLOAT32 = np.dtype(np.float32)
 INT = np.dtype(np.int64)
 BOOL = np.dtype(bool)
 TIME = np.dtype("datetime64[ns]")
@@ -124,6 +126,20 @@ def test_codec_round_trips_zero_rows_and_refuses_garbage() -> None:
     blob = encode(sample_batch(), np.zeros(5, dtype=np.int64))
     with pytest.raises(CorruptSegment):
         decode(blob[:-17])  # truncated: the times do not match the row count
+
+
+def test_codec_keeps_float32_as_four_bytes_and_merges_codes_like_the_ring() -> None:
+    batch = {"v": np.array([0.1, np.nan, np.inf, -np.inf, -0.0], dtype=np.float32)}
+    blob = encode(batch, np.zeros(5, dtype=np.int64))
+    assert header(blob)["columns"] == [["v", "f4", 20]]
+    decoded, _ = decode(blob)
+    assert_same_batch(decoded, batch)
+    assert merged_code("f4", "f4") == "f4"
+    assert merged_code("f4", "f8") == merged_code("f8", "f4") == "f8"
+    assert merged_code("i8", "f4") == "f8"  # as np.result_type(int64, float32)
+    assert merged_code("b1", "f4") == "f4"
+    assert merged_code("f4", "text") is None
+    assert merged_code("M8", "f4") is None
 
 
 # ------------------------------------------------------------------------------- the file
@@ -232,6 +248,26 @@ def test_a_store_from_a_newer_streamvis_is_refused(tmp_path: Path) -> None:
         assert str(path) in message
         assert "written by a newer streamvis" in message
         assert f"format {newer}" in message
+
+
+def test_a_format_1_store_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Format 2 only adds float32 columns: a file from before is marked 2 and reads as it was."""
+    path = tmp_path / "old.db"
+    hub = Hub(store=open_store(path))
+    hub.stream("s", {"step": [0, 1], "loss": [0.5, 0.25]}, run="r")
+    hub.flush()
+    hub.store.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE meta SET value='1' WHERE key='format'")
+    raw.close()
+    again = hub_from_store(open_store(path))
+    try:
+        np.testing.assert_array_equal(again.read("s", run="r")["loss"], [0.5, 0.25])
+    finally:
+        again.store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT value FROM meta WHERE key='format'").fetchone()[0] == "2"
+    raw.close()
 
 
 def test_a_refused_writer_open_releases_the_lock_at_once(tmp_path: Path) -> None:
@@ -371,6 +407,58 @@ def test_scalar_rows_through_the_fast_path_are_all_stored_in_order(tmp_path: Pat
         assert again.seq("s") == count
     finally:
         again.store.close()
+
+
+def test_float32_is_stored_as_float32_replayed_and_exported_as_float32(tmp_path: Path) -> None:
+    path = tmp_path / "f32.db"
+    values = np.array([0.1, -2.5, np.nan, 3e38], dtype=np.float32)
+    hub = hub_from_store(open_store(path))
+    try:
+        hub.stream("f32", {"step": np.arange(4), "v": values})
+        for step in range(4, 6):  # np.float32 rows through the scalar-row fast path
+            hub.stream("f32", {"step": step, "v": np.float32(step / 10)})
+        assert hub.table("default", "f32")._row_types is not None, "fast path not in use"
+        hub.stream("f32", {"step": 6})  # a row without the column: NaN, still float32
+        hub.stream("wide", {"v": values})
+        hub.stream("wide", {"v": 0.1})  # a Python float widens the column to float64
+        assert hub.flush(10)
+    finally:
+        hub.store.close()
+    stored = np.concatenate([values, np.array([0.4, 0.5, np.nan], dtype=np.float32)])
+
+    backend = SQLiteStore(path, readonly=True)
+    try:
+        records = {r.stream: r for r in backend.streams()}
+        assert records["f32"].columns == {"step": "i8", "v": "f4"}
+        assert records["wide"].columns == {"v": "f8"}
+        pieces = list(backend.segments(records["f32"]))
+        assert {batch["v"].dtype for _, batch, _ in pieces if "v" in batch} == {FLOAT32}
+        # the widened stream keeps its float32 segment as it was written
+        assert [batch["v"].dtype for _, batch, _ in backend.segments(records["wide"])] == [
+            FLOAT32,
+            FLOAT,
+        ]
+    finally:
+        backend.close()
+
+    again = hub_from_store(open_store(path))
+    try:
+        replayed = again.read("f32")["v"]
+        assert replayed.dtype == FLOAT32
+        assert replayed.tobytes() == stored.tobytes()
+        wide = again.read("wide")["v"]
+        assert wide.dtype == FLOAT
+        assert wide.tolist()[:2] == values[:2].astype(FLOAT).tolist()
+        assert wide.tolist()[-1] == 0.1
+        assert again.table("default", "f32").describe()["columns"]["v"] == "float32"
+    finally:
+        again.store.close()
+    frame = export("default", "f32", store=path)
+    assert frame["v"].dtype == FLOAT32
+    assert frame["v"].to_numpy().tobytes() == stored.tobytes()
+    memory = Hub()
+    memory.stream("f32", {"v": values})
+    assert export("default", "f32", hub=memory)["v"].dtype == FLOAT32
 
 
 # ------------------------------------------------------------------------------- retention

@@ -19,4 +19,5 @@ def test_tensors_as_batch_column_and_scalar() -> None:
     stored = hub.read("w")
     np.testing.assert_array_equal(stored["a"], [0, 4, 8, 10, 12])
     np.testing.assert_array_equal(stored["b"], [2, 6, 10, 11, 13])
-    assert stored["a"].dtype == np.float64
+    assert stored["a"].dtype == np.float32  # float32 tensors stay float32
+    assert stored["b"].dtype == np.float64  # the Python float 13.0 widened the column

@@ -1,0 +1,237 @@
+"""The level-of-detail summary of one stream: per bucket of rows, at several resolutions, the
+finite min, max, count, sum and sum of squares of every numeric column, and the running max of
+each column at the end of each smallest bucket (what a search by running x needs).
+
+Layout. Level 1 buckets hold 64 rows; each level above holds 8 buckets of the one below (512,
+4,096, 32,768 rows...). Buckets are aligned to absolute seq (level-l bucket j holds the rows
+[j * 64 * 8**(l-1), (j+1) * 64 * 8**(l-1))), so a summary can start and be trimmed at any seq.
+64 rows keep the raw rows a view reads at each pixel column edge small (one bucket), and the
+fan-out of 8 bounds the buckets a range needs to at most 14 per level. Per numeric column a
+level-1 bucket costs 6 float64 (min, max, count, sum, sum of squares, running max), 48 bytes
+for 64 rows, and the levels above add 1/7 of 40/64 bytes: about 0.84 bytes per row per numeric
+column (float32 columns hold 4 raw bytes a row, float64 8). The ARRIVAL pseudo column (each
+row's arrival ns) is only ever an x, so it keeps just its running max: 0.125 bytes a row.
+
+Cost per append. Rows are not folded when they arrive: a write compares its new seq with
+`due` (one int comparison) and, every FOLD_ROWS (65,536) rows, folds the complete level-1
+buckets written since, read back through `RawRows` (for the table's memory: views into the
+ring, no copy): four numpy passes per numeric column over those rows, then 1/8 as many at
+each level above; work proportional to the rows written, never to the rows held. `Table.view`
+folds what is pending first, so a view reads at most 63 unfolded rows raw. Large folds amortise
+numpy's per-call cost; 65,536 rows keep a fold to a few milliseconds.
+
+Cost per view (lod.py defines what a view is): pixel column edges are found by a binary search
+over the level-1 running max (log of the buckets held) and the raw rows of the one bucket that
+holds each edge; each pixel column's rows are whole buckets (at most 14 per level) plus raw
+rows at its edges. Everything is vectorised across pixel columns: a view reads about 65 raw
+rows per pixel column edge and does O(width x levels) numpy work, whatever the rows held.
+
+x must not decrease within a stream for a view to be a plain x range. When it does (a resumed
+run re-logging steps), rows are placed by their running x, the largest x logged so far, as
+lod.py's `reference_view` defines: the re-logged rows are drawn in arrival order, at their own
+x, in the pixel columns where the running x puts them (so they stay after the rows logged
+before them). The running x counts every row since the stream's start, its last replace or
+clear, including rows memory no longer holds (when the oldest rows were dropped and x went
+back, the rows of the oldest partly held bucket count at bucket granularity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from streamvis.core.lod import ARRIVAL, RawRows, View
+from streamvis.core.summary_levels import (
+    BUCKET,
+    COUNT,
+    FAN,
+    HIGH,
+    LOW,
+    SQUARES,
+    TOTAL,
+    Bounds,
+    Level,
+)
+from streamvis.core.summary_view import answer
+
+FOLD_ROWS = 65536  # rows written before they are folded (a view folds what is left first)
+_ONES = np.ones(BUCKET)
+
+
+class Summary:
+    """The multi-resolution summary of one stream (see the module docstring). Not
+    thread-safe: the table calls it under its lock."""
+
+    def __init__(self, origin: int = 0) -> None:
+        self.reset(origin)
+
+    def reset(self, origin: int) -> None:
+        """Forget everything; the next row written has seq `origin`."""
+        self.origin = self.start = origin
+        self.folded = -(-origin // BUCKET) * BUCKET  # rows before are a raw head (< 64)
+        self.due = self.folded + FOLD_ROWS
+        self.levels: list[Level] = [Level(BUCKET, self.folded // BUCKET)]
+        self.index: dict[str, int] = {}  # numeric columns, in the order of the stats arrays
+        self.carry: dict[str, float] = {}  # running max of each column before `start`
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the summary holds (for the memory budget)."""
+        return sum(level.nbytes() for level in self.levels)
+
+    def catch_up(self, raw: RawRows, first: int, end: int, dtypes: Mapping[str, np.dtype]) -> None:
+        """Fold the complete level-1 buckets of rows [folded, end) (read from `raw`, whose
+        oldest readable row is `first`); `dtypes` are the stream's columns."""
+        if first > self.folded:  # rows dropped before they were folded: start again there
+            self.reset(first)
+        self._trim(first)
+        stop = end // BUCKET * BUCKET
+        self.due = max(self.folded, stop) + FOLD_ROWS
+        if stop <= self.folded:
+            return
+        for name, dtype in dtypes.items():
+            if dtype.kind in "biuf" and name not in self.index:
+                self.index[name] = len(self.index)
+        level = self.levels[0]
+        read_from = self.start if level.held == 0 else self.folded  # the head seeds runmax
+        names = [ARRIVAL, *self.index]  # in runmax order: ARRIVAL first, then stats order
+        rows = raw.rows_between(read_from, stop, names)
+        head, buckets = self.folded - read_from, (stop - self.folded) // BUCKET
+        starts = np.arange(0, buckets * BUCKET, BUCKET)
+        stats = np.empty((buckets, len(self.index), 5))
+        highs, seed = np.empty((buckets, len(names))), np.full(len(names), -np.inf)
+        for place, name in enumerate(names):
+            values = rows[name]
+            seed[place] = self.carry.get(name, -np.inf)
+            if head and level.held == 0:
+                seed[place] = max(seed[place], finite_max(values[:head]))
+            if name == ARRIVAL:  # only ever an x: its running max is all a view needs
+                highs[:, place] = np.maximum.reduceat(values[head:], starts)
+            else:
+                column_stats(np.asarray(values[head:], np.float64), starts, stats[:, place - 1])
+                highs[:, place] = stats[:, place - 1, HIGH]
+        if level.held:
+            held = level.runmax[:, level.held - 1]
+            seed[: len(held)] = held
+        level.add(stats, np.maximum(np.maximum.accumulate(highs, axis=0), seed))
+        self.folded = stop
+        self._fold_up()
+
+    def _fold_up(self) -> None:
+        """Make the buckets of each level above from complete groups of FAN below."""
+        for place, below in enumerate(self.levels):
+            if place + 1 == len(self.levels):
+                first = -(-below.offset // FAN)
+                if below.end // FAN <= first:
+                    return
+                self.levels.append(Level(below.rows * FAN, first))
+            above = self.levels[place + 1]
+            stop = below.end // FAN
+            if stop <= above.end:
+                return
+            begin, finish = above.end * FAN - below.offset, stop * FAN - below.offset
+            above.add(merge_groups(below.stats[begin:finish]), None)
+
+    def forget_before(self, first: int) -> None:
+        """Rows before `first` are gone for good (dropped from memory, no store behind it)."""
+        self._trim(first)
+
+    def _trim(self, first: int) -> None:
+        """Rows before `first` can no longer be read: views start there, and buckets held
+        only for them are dropped (amortised)."""
+        if first <= self.start:
+            return
+        level = self.levels[0]
+        bucket = first // BUCKET - 1  # the last bucket wholly before `first`'s bucket
+        if level.offset <= bucket < level.end:
+            for place, name in enumerate([ARRIVAL, *self.index]):
+                if place < len(level.runmax):
+                    self.carry[name] = float(level.runmax[place, bucket - level.offset])
+        self.start = first
+        aligned = -(-first // BUCKET) * BUCKET
+        for place, level in enumerate(self.levels):
+            keep = -(-aligned // level.rows)
+            if place + 1 < len(self.levels):  # the level above still folds from these
+                keep = min(keep, self.levels[place + 1].end * FAN)
+            level.forget_before(keep)
+
+    def rebuild(self, raw: RawRows, first: int, end: int, dtypes: Mapping[str, np.dtype]) -> None:
+        """Fold again every row (after rows changed in place, e.g. refused by the store)."""
+        self.reset(first)
+        self.catch_up(raw, first, end, dtypes)
+
+    def bounds(self, first: int, end: int) -> Bounds:
+        """Where the held buckets lie among the rows [first, end) a view may read."""
+        self._trim(first)
+        level = self.levels[0]
+        start = max(self.start, first)
+        head_end = min(-(-start // BUCKET) * BUCKET, end)
+        low = max(-(-start // BUCKET), level.offset)
+        high = max(low, min(level.end, self.folded // BUCKET))
+        return Bounds(start, head_end, low, high, end, self.levels, self.index, self.carry)
+
+    def view(
+        self,
+        raw: RawRows,
+        first: int,
+        end: int,
+        x: str,
+        columns: Sequence[str],
+        lo: float | None,
+        hi: float | None,
+        width: int,
+        raw_limit: int,
+    ) -> View:
+        """The view lod.py's `reference_view` gives over the rows [first, end) (`first`: the
+        oldest row `raw` can read), in time that does not grow with the rows held."""
+        with np.errstate(all="ignore"):  # inf x, as reference_view draws it
+            return answer(self.bounds(first, end), raw, x, columns, lo, hi, width, raw_limit)
+
+
+def finite_max(values: np.ndarray) -> float:
+    """The largest finite value, -inf when there is none."""
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max()) if len(finite) else -np.inf
+
+
+def column_stats(values: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+    """Fill `out` ((buckets, 5)) with the stats of consecutive BUCKET-row buckets of float64
+    `values`, over finite values only. Straight from the rows (no copy): min and max by
+    ufunc.reduceat (several times faster than reducing a 64-wide axis), sums by a matrix
+    product; buckets holding a non-finite value (their min or max shows it) are redone."""
+    buckets = values.reshape(-1, BUCKET)
+    with np.errstate(all="ignore"):  # inf - inf, overflow: such buckets are redone below
+        _fill_stats(values, buckets, starts, out)
+
+
+def _fill_stats(
+    values: np.ndarray, buckets: np.ndarray, starts: np.ndarray, out: np.ndarray
+) -> None:
+    low = out[:, LOW] = np.minimum.reduceat(values, starts)
+    high = out[:, HIGH] = np.maximum.reduceat(values, starts)
+    out[:, COUNT] = BUCKET
+    out[:, TOTAL] = buckets @ _ONES
+    out[:, SQUARES] = np.einsum("bi,bi->b", buckets, buckets)
+    clean = np.isfinite(low) & np.isfinite(high)
+    if not clean.all():
+        dirty = buckets[~clean]
+        finite = np.isfinite(dirty)
+        zeroed = np.where(finite, dirty, 0.0)
+        fixed = out[~clean]
+        fixed[:, LOW] = np.where(finite, dirty, np.inf).min(axis=1)
+        fixed[:, HIGH] = np.where(finite, dirty, -np.inf).max(axis=1)
+        fixed[:, COUNT] = finite.sum(axis=1)
+        fixed[:, TOTAL] = zeroed.sum(axis=1)
+        fixed[:, SQUARES] = np.einsum("ij,ij->i", zeroed, zeroed)
+        out[~clean] = fixed
+
+
+def merge_groups(stats: np.ndarray) -> np.ndarray:
+    """The stats of each group of FAN consecutive buckets ((n, columns, 5) -> n / FAN)."""
+    groups = stats.reshape(-1, FAN, *stats.shape[1:])
+    merged: np.ndarray = groups.sum(axis=1)
+    merged[:, :, LOW] = groups[:, :, :, LOW].min(axis=1)
+    merged[:, :, HIGH] = groups[:, :, :, HIGH].max(axis=1)
+    return merged
