@@ -4,8 +4,7 @@
 Each run of RUNS gets ROWS rows of `metrics` (step, value) in big batches at once; then the
 run stays still until the test creates its gate file (STREAMVIS_TEST_GATES/<run>), and from
 then on gets TRICKLE rows every TRICKLE_SECONDS (the newest step written is in <run>.newest).
-A test opens its page while its runs are still, so the first view is of exactly ROWS rows,
-none of them dropped from memory yet."""
+A test opens its page while its runs are still, so the first view is of exactly ROWS rows."""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ shows exactly the raw rows there, the range stays where the user put it while ro
 and reset follows the newest rows again. For one run, two compared runs and a smoothed line.
 
 One server for the module: tests/lod_producer.py writes ROWS rows to each of runs a, b, c
-before any page opens; a run's rows keep coming once the test opens its gate (the hub keeps
-ROWS rows per stream, so the first view is checked while nothing was dropped yet)."""
+before any page opens; a run's rows keep coming once the test opens its gate, so its first
+view is of exactly ROWS rows. Deadlines are generous (PATIENCE-scaled polls): the tests check
+what is drawn, never how fast."""
 
 from __future__ import annotations
 
@@ -144,6 +145,9 @@ def plot_state(page: Any, plot_id: str) -> dict[str, Any] | None:
     return page.evaluate(PLOT, plot_id)
 
 
+Want = dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]  # source -> column, values
+
+
 def view_width(state: dict[str, Any]) -> int:
     """The pixel columns a view is computed at: the plot's width, capped by `points` / 4
     (the default 10,000 points: 2,500 columns)."""
@@ -226,27 +230,33 @@ def box_zoom(page: Any, plot_id: str, lo: float, hi: float) -> tuple[float, floa
     return state["start"], state["end"]
 
 
-def zoom_to_raw(page: Any, plot_id: str, names: list[str], runs: int = 1) -> tuple[float, float]:
+def zoom_to_raw(page: Any, plot_id: str, lines: Want, runs: int = 1) -> tuple[float, float]:
     """Two real box zooms into the middle of the run: first a range of about 30 pixel widths
-    of rows (drawn per pixel column, the note counting the rows of all `runs`), then a range
-    of about two widths inside it (raw)."""
-    state = plot_state(page, plot_id)
-    width = view_width(state)
+    of rows, drawn per pixel column with the same min and max per column as every raw row
+    (the note counting the rows of all `runs`), then a range of about two widths inside it
+    (raw). `lines`: source name -> (column, the values of given steps)."""
+    width = view_width(plot_state(page, plot_id))
     middle = ROWS * 0.43
     lo, hi = box_zoom(page, plot_id, middle - 15 * width, middle + 15 * width)
-    rows = int(np.floor(hi)) - int(np.ceil(lo)) + 1
-    for name in names:  # per pixel column, within 4 points each (and a row each side)
-        wait_until(
-            lambda n=name: (
-                (s := plot_state(page, plot_id))
-                and s["note"].startswith(f"{runs * rows:,} rows, ")
-                and (data := source(page, n))
-                and data["step"][0] < lo < hi < data["step"][-1]
-                and len(data["step"]) <= POINTS_PER_PIXEL * view_width(s) + 2
-            ),
-            timeout=120,
-            message=f"{name}: the zoomed range per pixel column",
-        )
+    inside = np.arange(int(np.ceil(lo)), int(np.floor(hi)) + 1)
+    for name, (column, want) in lines.items():
+        raw = Line(inside.astype(np.float64), want(inside))
+
+        def pixel_exact(n: str = name, c: str = column, r: Line = raw) -> dict | None:
+            state, data = plot_state(page, plot_id), source(page, n)
+            if not state["note"].startswith(f"{runs * len(inside):,} rows, ") or not data:
+                return None
+            got = pixel_min_max(Line(data["step"], data[c]), lo, hi, view_width(state))
+            same = pixel_min_max(r, lo, hi, view_width(state))
+            if not all(
+                np.array_equal(g, w, equal_nan=True) for g, w in zip(got, same, strict=True)
+            ):
+                return None
+            return {"points": len(data["step"]), "width": view_width(state)}
+
+        found = wait_until(pixel_exact, timeout=120, message=f"{name}: the zoomed range")
+        # at most 4 points per pixel column, and the row just outside each edge
+        assert found["points"] <= POINTS_PER_PIXEL * found["width"] + 2, (name, found)
     middle = (lo + hi) / 2
     return box_zoom(page, plot_id, middle - width, middle + width)
 
@@ -283,9 +293,6 @@ def click_reset(page: Any, plot_id: str) -> None:
 def newest_step(page: Any, name: str) -> float:
     data = source(page, name)
     return float(np.nanmax(data["step"])) if data and len(data["step"]) else -1.0
-
-
-Want = dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]  # source -> column, values
 
 
 def holds_while_rows_arrive(page: Any, served: Served, plots: dict[str, Want], run: str) -> None:
@@ -353,7 +360,8 @@ def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) 
     page.screenshot(path=str(tmp_path / "lod-whole-run.png"))
 
     # a zoom into the middle: exactly the raw rows of the range, as the producer wrote them
-    lo, hi = zoom_to_raw(page, "loss", ["sv:loss:value"])
+    values_of_a = partial(expected, "a")
+    lo, hi = zoom_to_raw(page, "loss", {"sv:loss:value": ("value", values_of_a)})
     steps = raw_rows(lo, hi)
     wait_until(
         lambda: holds_raw_rows(page, "sv:loss:value", "value", steps, expected("a", steps)),
@@ -364,9 +372,13 @@ def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) 
     assert note == f"{len(steps) - 2:,} rows (raw)", note
 
     # the smoothed line zoomed in: the EMA over every row from step 0, not just the zoomed ones
-    lo, hi = zoom_to_raw(page, "smooth", ["sv:smooth:value", "sv:smooth:value_smoothed"])
-    steps = raw_rows(lo, hi)
     smoothed = ema(expected("a", np.arange(ROWS)), WEIGHT)
+    smooth_lines: Want = {
+        "sv:smooth:value": ("value", values_of_a),
+        "sv:smooth:value_smoothed": ("value_smoothed", lambda steps: smoothed[steps]),
+    }
+    lo, hi = zoom_to_raw(page, "smooth", smooth_lines)
+    steps = raw_rows(lo, hi)
     wait_until(
         lambda: holds_raw_rows(page, "sv:smooth:value", "value", steps, expected("a", steps)),
         timeout=120,
@@ -383,14 +395,7 @@ def test_one_run_and_a_smoothed_line(served: Served, open_page, tmp_path: Path) 
 
     # rows keep arriving: the ranges stay; smoothing continues over them
     served.let_rows_flow("a")
-    values_of_a = partial(expected, "a")
-    plots = {
-        "loss": {"sv:loss:value": ("value", values_of_a)},
-        "smooth": {
-            "sv:smooth:value": ("value", values_of_a),
-            "sv:smooth:value_smoothed": ("value_smoothed", lambda steps: smoothed[steps]),
-        },
-    }
+    plots = {"loss": {"sv:loss:value": ("value", values_of_a)}, "smooth": smooth_lines}
     holds_while_rows_arrive(page, served, plots, "a")
 
     def smoothing_continues() -> bool:
@@ -423,7 +428,8 @@ def test_two_compared_runs(served: Served, open_page, tmp_path: Path) -> None:
         first_view_is_the_whole_run(page, "loss", name, "value", run, runs=2)
     page.screenshot(path=str(tmp_path / "lod-compare.png"))
 
-    lo, hi = zoom_to_raw(page, "loss", list(names.values()), runs=2)
+    lines: Want = {name: ("value", partial(expected, run)) for run, name in names.items()}
+    lo, hi = zoom_to_raw(page, "loss", lines, runs=2)
     steps = raw_rows(lo, hi)
     for run, name in names.items():
         wait_until(
@@ -434,7 +440,6 @@ def test_two_compared_runs(served: Served, open_page, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / "lod-compare-zoomed.png"))
 
     served.let_rows_flow("b", "c")
-    lines: Want = {name: ("value", partial(expected, run)) for run, name in names.items()}
     holds_while_rows_arrive(page, served, {"loss": lines}, "c")
     reset_follows(page, served, {"loss": list(names.values())}, "c")
     assert console.errors() == [], console.messages
