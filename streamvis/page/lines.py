@@ -118,6 +118,7 @@ class Smoother:
 
     def __init__(self, weight: float) -> None:
         self.weight = weight
+        self.seen = 0  # seq of the first row not smoothed yet (kept equal to the run's cursor)
         self.total = 0.0
         self.norm = 0.0
         self.rows = SeriesRows()
@@ -359,6 +360,8 @@ class LineFeed:
         lo, hi = self._range(state)
         x = ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
         view = table.view(x, self.plot.y, lo, hi, width, raw_limit)
+        if view.generation != state.generation:  # cleared or replaced: smooth the new rows
+            state.smoothers.clear()
         state.generation, state.cursor, state.view = view.generation, view.next_seq, view
         state.appended = 0
         if self.x_axis == "relative" and state.origin is None:
@@ -382,19 +385,35 @@ class LineFeed:
         width: int,
         raw_limit: int,
     ) -> Line:
-        """The view of the smoothed series (smoothed over every raw row held)."""
+        """The view of the smoothed series (smoothed over every raw row held).
+
+        The smoother first takes the rows up to the view's cursor it has not seen (rows
+        that came as a burst, not as deltas), and never the rows after it: those come as
+        deltas next tick, and would otherwise be smoothed twice."""
         smoother = state.smoothers.get(column)
+        if smoother is not None and smoother.seen < state.cursor:
+            first, xs, values = self._raw(table, x, column, smoother.seen, state.cursor)
+            if first == smoother.seen:
+                smoother.extend(xs, values)
+                smoother.seen = state.cursor
+            else:  # rows it never saw are no longer kept: smooth what is kept
+                smoother = None
         if smoother is None:
             smoother = state.smoothers[column] = Smoother(self.weight)
-            xs, values = self._raw(table, x, column, 0)
+            first, xs, values = self._raw(table, x, column, 0, state.cursor)
             smoother.restart(xs, values)
+            smoother.seen = state.cursor
         return smoother.view(lo, hi, width, raw_limit)
 
-    def _raw(self, table: Any, x: str, column: str, since: int) -> tuple[np.ndarray, np.ndarray]:
+    def _raw(
+        self, table: Any, x: str, column: str, since: int, upto: int
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """(seq of the first row, x, values) of the kept rows with seq in [since, upto)."""
         snapshot = table.snapshot(since)
+        count = max(0, upto - snapshot.first_seq)
         xs = snapshot.times if x == ARRIVAL else snapshot.batch.get(x, np.empty(0))
         values = snapshot.batch.get(column, np.full(len(xs), np.nan))
-        return as_float(xs), np.asarray(values, dtype=np.float64)
+        return snapshot.first_seq, as_float(xs[:count]), np.asarray(values[:count], np.float64)
 
     def _append(self, run: str, state: RunState, table: Any) -> int:
         """New rows: send them as deltas, or resolve again once more than a pixel width of
@@ -417,8 +436,9 @@ class LineFeed:
             values = np.asarray(snapshot.batch[column], dtype=np.float64)
             self._send(state, column, xs, values)
             smoother = state.smoothers.get(column)
-            if self.weight > 0 and smoother is not None:
+            if self.weight > 0 and smoother is not None and smoother.seen == state.cursor:
                 self._send(state, smoothed_name(column), xs, smoother.extend(xs, values))
+                smoother.seen = snapshot.next_seq
         state.cursor = snapshot.next_seq
         state.appended += rows
         if state.view is not None:
