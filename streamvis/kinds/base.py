@@ -128,6 +128,25 @@ def run_label(plot: Plot, column: str, run: str | None) -> str:
     return run if len(plot.y) == 1 else f"{run}: {column}"
 
 
+def note_label(plot_id: str) -> Any:
+    """The plot's note of what it draws (`sv-lod:<plot id>`, e.g. "1,000,000 rows, 6,400
+    drawn"), empty until the page fills it in; made with the figure, at its bottom left."""
+    from bokeh.models import Label
+
+    return Label(
+        name=f"sv-lod:{plot_id}",
+        text="",
+        x=6,
+        y=4,
+        x_units="screen",
+        y_units="screen",
+        text_color="#555555",
+        text_font_size="11px",
+        background_fill_color="white",
+        background_fill_alpha=0.8,
+    )
+
+
 def live_hook(
     plot: Plot,
     marks: PlotMarks,
@@ -165,6 +184,7 @@ def live_hook(
                     text_font_size="13px",
                 )
             )
+            figure.add_layout(note_label(plot.id))
         for series in _series_plots(hv_plot):
             source = series.handles.get("source")
             frame = series.current_frame

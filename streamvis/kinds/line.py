@@ -136,10 +136,11 @@ def feed_layers(plot: Plot, feed: Any, run: str | None = None, color: str | None
 
 
 def attach_feed(feed: Any) -> Callable[[Any, Any], None]:
-    """A render hook that lets the feed listen to its figure's zooms, pans and width."""
+    """A render hook that lets the feed listen to its figure's zooms, pans and width, and
+    update the plot's note."""
 
     def hook(hv_plot: Any, element: Any) -> None:
-        feed.attach(hv_plot.handles["plot"])
+        feed.rendered(hv_plot.handles["plot"])
 
     return hook
 

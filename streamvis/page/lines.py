@@ -248,10 +248,16 @@ class LineFeed:
             self.pending = True
 
     # -- the browser's requests ----------------------------------------------------------
+    def rendered(self, figure: Any) -> None:
+        """A render of the plot (a render hook): listen to a new figure, and say in the note
+        what is drawn now. The note changes only within renders, like the rest of the
+        figure, so it never reaches the browser ahead of the figure it belongs to."""
+        self.attach(figure)
+        self._update_note()
+
     def attach(self, figure: Any) -> None:
         """Listen to the figure's pans, zooms, resets and width (once per figure)."""
         from bokeh.events import RangesUpdate, Reset
-        from bokeh.models import Label
 
         if self.figure is figure:
             return
@@ -259,19 +265,9 @@ class LineFeed:
         figure.on_event(RangesUpdate, self._on_range)
         figure.on_event(Reset, self._on_reset)
         figure.on_change("inner_width", self._on_width)
-        self.note = Label(
-            name=note_name(self.plot.id),
-            text="",
-            x=6,
-            y=4,
-            x_units="screen",
-            y_units="screen",
-            text_color="#777777",
-            text_font_size="11px",
-            background_fill_color="white",
-            background_fill_alpha=0.6,
+        self.note = next(  # made with the figure by kinds/base.py's live_hook
+            (m for m in figure.center if getattr(m, "name", "") == note_name(self.plot.id)), None
         )
-        figure.add_layout(self.note)
         try:
             width = figure.inner_width  # unset until a browser has laid the figure out
         except Exception:
@@ -299,6 +295,8 @@ class LineFeed:
         """Bring every run's lines up to date; returns the rows newly drawn (a whole view
         counts the rows it stands for)."""
         self.layout = layout
+        if not self._figure_sent():
+            return 0
         sent = 0
         whole = self.pending
         self.pending = False
@@ -311,9 +309,17 @@ class LineFeed:
                 continue
             if table.next_seq > state.cursor:
                 sent += self._append(run, state, table)
-        if sent:
-            self._update_note()
         return sent
+
+    def _figure_sent(self) -> bool:
+        """False while the figure is in its document but not yet sent to the browser.
+
+        Panel sends changes of plain properties (a data source, the note) at once, ahead of
+        the patch that adds a new figure, and the browser refuses a change to a model it
+        does not know ("reference isn't known"); so a new figure's lines wait a tick or two.
+        Before the figure exists (the page's first fill) there is nothing to wait for."""
+        document = getattr(self.figure, "document", None)
+        return document is None or self.figure in document.models.synced_references
 
     def _limit(self) -> tuple[int, int]:
         """(pixel columns, most rows drawn raw): the `points` option caps both."""
