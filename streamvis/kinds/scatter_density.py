@@ -422,22 +422,14 @@ def _cloud(x: np.ndarray, ys: list[np.ndarray]) -> Range | None:
 
 
 def add_note(figure: Any, plot_id: str) -> Any:
-    """A small grey label at the plot area's bottom left saying what the plot shows (placed
-    as a line plot's, streamvis/page/lines.py; its background more opaque)."""
-    from bokeh.models import Label
+    """The plot's note (a small label at the plot area's bottom left saying what it shows),
+    made with the figure by kinds/base.py's live_hook; made here only if it is missing."""
+    from streamvis.kinds.base import note_label
 
-    note = Label(
-        name=note_name(plot_id),
-        text="",
-        x=6,
-        y=4,
-        x_units="screen",
-        y_units="screen",
-        text_color="#555555",
-        text_font_size="11px",
-        background_fill_color="white",
-        background_fill_alpha=0.9,  # opaque enough to read over a busy density
-    )
+    for model in figure.center:
+        if getattr(model, "name", "") == note_name(plot_id):
+            return model
+    note = note_label(plot_id)
     figure.add_layout(note)
     return note
 

@@ -319,7 +319,9 @@ class LineFeed:
         does not know ("reference isn't known"); so a new figure's lines wait a tick or two.
         Before the figure exists (the page's first fill) there is nothing to wait for."""
         document = getattr(self.figure, "document", None)
-        return document is None or self.figure in document.models.synced_references
+        if document is None or document.session_context is None:  # no served browser
+            return True
+        return self.figure in document.models.synced_references
 
     def _limit(self) -> tuple[int, int]:
         """(pixel columns, most rows drawn raw): the `points` option caps both."""
