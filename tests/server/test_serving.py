@@ -64,7 +64,7 @@ def test_in_process_serve_streams_and_closed_tabs_unsubscribe(open_page) -> None
             {"id": "c", "kind": "line", "stream": "t", "x": "x", "y": "c", "at": [1, 0, 1, 2]},
         ],
     }
-    streams = 2
+    streams = 1  # the scatter's stream: line plots read level-of-detail views, no subscription
     port = free_port()
     server = sv.serve(
         layout,
