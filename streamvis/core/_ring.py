@@ -96,11 +96,13 @@ class _Chunk:
         out = np.empty(size if size is not None else stop - start, _TIMES)
         if self.times is not None:
             out[: stop - start] = self.times[start:stop]
-        elif self.runs and stop > start:
+        elif self.runs and stop > start:  # each run's time repeated over its rows
             offsets = np.fromiter((o for o, _ in self.runs), _TIMES, len(self.runs))
             stamps = np.fromiter((t for _, t in self.runs), _TIMES, len(self.runs))
-            which = np.searchsorted(offsets, np.arange(start, stop), "right") - 1
-            out[: stop - start] = stamps[np.maximum(which, 0)]
+            lows = np.clip(offsets, start, stop)
+            lows[0] = start  # rows before the first run (none written so) take its time
+            highs = np.clip(np.append(offsets[1:], stop), start, stop)
+            out[: stop - start] = np.repeat(stamps, np.maximum(highs - lows, 0))
         return out
 
     def seal(self) -> None:
