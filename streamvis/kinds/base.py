@@ -128,6 +128,19 @@ def run_label(plot: Plot, column: str, run: str | None) -> str:
     return run if len(plot.y) == 1 else f"{run}: {column}"
 
 
+def figure_sent(figure: Any) -> bool:
+    """False while `figure` is in a served document but not yet sent to the browser.
+
+    Panel sends changes of plain properties (a data source, a label's text) at once, ahead
+    of the patch that adds a new figure, and the browser refuses a change to a model it does
+    not know ("reference isn't known"); so the page's ticks leave a new figure alone until it
+    was sent. Outside a served session (tests, notebooks) there is nothing to wait for."""
+    document = getattr(figure, "document", None)
+    if document is None or document.session_context is None:
+        return True
+    return figure in document.models.synced_references
+
+
 def note_label(plot_id: str) -> Any:
     """The plot's note of what it draws (`sv-lod:<plot id>`, e.g. "1,000,000 rows, 6,400
     drawn"), empty until the page fills it in; made with the figure, at its bottom left."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis.kinds.base import points
+from streamvis.kinds.base import figure_sent, points
 from streamvis.kinds.contract import PlotMarks
 from streamvis.transforms.density import Density, Grid, extent
 
@@ -275,8 +275,9 @@ class ScatterState:
         return self.image_dirty and now - self.last_image >= IMAGE_SECONDS
 
     def catch_up(self, read: Callable[[], Update | None]) -> None:
-        """Re-bin from the kept rows (`read()`) if asked, and send the image if it changed."""
-        if not self.due:
+        """Re-bin from the kept rows (`read()`) if asked, and send the image if it changed
+        (once the browser has the figure: see kinds/base.py figure_sent)."""
+        if not self.due or not figure_sent(self.figure):
             return
         now = time.monotonic()
         if self.rebin and (self.urgent or now - self.last_rebin >= REBIN_SECONDS):
@@ -347,8 +348,9 @@ class ScatterState:
             text += f", {self.density.total:,} {what} in view"
         return text
 
-    def _write_note(self) -> None:
-        if self.note is not None:
+    def _write_note(self, rendering: bool = False) -> None:
+        """Say what is drawn (outside a render only once the browser has the figure)."""
+        if self.note is not None and (rendering or figure_sent(self.figure)):
             self.note.text = self.note_text()
 
     def hook(self, marks: PlotMarks) -> Callable[[Any, Any], None]:
@@ -359,7 +361,7 @@ class ScatterState:
             figure = hv_plot.handles["plot"]
             if marks.first(figure, "density"):
                 self.attach(figure)
-            self._write_note()
+            self._write_note(rendering=True)
             if self.dense and self.rows:
                 for label in figure.center:
                     if getattr(label, "name", "") == f"sv-waiting:{self.plot.id}":

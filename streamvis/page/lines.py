@@ -31,6 +31,7 @@ import pandas as pd
 from streamvis.core.hub import Hub
 from streamvis.core.lod import ARRIVAL, Line, View
 from streamvis.core.summary import Summary
+from streamvis.kinds.base import figure_sent
 from streamvis.layout.spec import Layout, Plot
 from streamvis.transforms.smoothing import (
     RELATIVE,
@@ -295,8 +296,8 @@ class LineFeed:
         """Bring every run's lines up to date; returns the rows newly drawn (a whole view
         counts the rows it stands for)."""
         self.layout = layout
-        if not self._figure_sent():
-            return 0
+        if self.figure is not None and not figure_sent(self.figure):
+            return 0  # a new figure: its lines wait until the browser has it
         sent = 0
         whole = self.pending
         self.pending = False
@@ -310,18 +311,6 @@ class LineFeed:
             if table.next_seq > state.cursor:
                 sent += self._append(run, state, table)
         return sent
-
-    def _figure_sent(self) -> bool:
-        """False while the figure is in its document but not yet sent to the browser.
-
-        Panel sends changes of plain properties (a data source, the note) at once, ahead of
-        the patch that adds a new figure, and the browser refuses a change to a model it
-        does not know ("reference isn't known"); so a new figure's lines wait a tick or two.
-        Before the figure exists (the page's first fill) there is nothing to wait for."""
-        document = getattr(self.figure, "document", None)
-        if document is None or document.session_context is None:  # no served browser
-            return True
-        return self.figure in document.models.synced_references
 
     def _limit(self) -> tuple[int, int]:
         """(pixel columns, most rows drawn raw): the `points` option caps both."""
