@@ -79,6 +79,17 @@ class PixelStats:
     squares: np.ndarray
 
 
+def as_float(values: np.ndarray) -> np.ndarray:
+    """x values as float64 (datetimes as ns since the epoch, NaT as NaN)."""
+    if values.dtype.kind == "M":
+        stamps = values.astype("datetime64[ns]")
+        found: np.ndarray = np.where(
+            np.isnat(stamps), np.nan, stamps.view("int64").astype(np.float64)
+        )
+        return found
+    return np.asarray(values, dtype=np.float64)
+
+
 def running_x(x: np.ndarray) -> np.ndarray:
     """The largest x seen so far at each row (NaN until the first finite x)."""
     values = np.asarray(x, dtype=np.float64)

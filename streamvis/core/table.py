@@ -19,7 +19,7 @@ import numpy as np
 
 from streamvis.core._ring import Ring, merged_dtype
 from streamvis.core.history import History, missing_rows
-from streamvis.core.lod import ARRIVAL, View, reference_view
+from streamvis.core.lod import ARRIVAL, View, as_float, reference_view
 from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
@@ -374,8 +374,7 @@ class Table:
             else:
                 xs = batch.get(x, np.empty(0))
                 if xs.dtype.kind == "M":  # datetimes: ns since the epoch, NaT a gap
-                    stamps = xs.astype("datetime64[ns]")
-                    xs = np.where(np.isnat(stamps), np.nan, stamps.view("int64") * 1.0)
+                    xs = as_float(xs)
             numeric = {
                 name: batch[name]
                 for name in columns

@@ -47,6 +47,24 @@ def buffer_columns(plot: Plot) -> dict[str, str]:
     return columns if plot.crossfilter else {**columns, **TIME_COLUMNS}
 
 
+def line_style(plot: Plot, index: int, color: str | None, *, fixed_color: bool) -> dict[str, Any]:
+    """Bokeh style of y column `index`: a compared run's color with one dash per column, else
+    the `colors` option, else (with `fixed_color`) the palette's color for that column."""
+    options = plot.options
+    style: dict[str, Any] = {
+        "line_width": options.get("line_width", 2.0),
+        "alpha": options.get("alpha", 1.0),
+    }
+    colors = options.get("colors") or []
+    if color is not None:
+        style.update(color=color, line_dash=DASHES[index % len(DASHES)])
+    elif index < len(colors):
+        style["color"] = colors[index]
+    elif fixed_color:
+        style["color"] = PALETTE[index % len(PALETTE)]
+    return style
+
+
 def layers(
     plot: Plot, buffer: Any, smoothing: Any, run: str | None = None, color: str | None = None
 ) -> Any:
@@ -58,8 +76,6 @@ def layers(
     import holoviews as hv
     import pandas as pd
 
-    colors = plot.options.get("colors") or []
-    width = plot.options.get("line_width", 2.0)
     alpha = plot.options.get("alpha", 1.0)
     smoothed = weight_of(plot) > 0
     x = x_column(plot, x_axis_of(plot))
@@ -68,13 +84,8 @@ def layers(
         curves = []
         for index, column in enumerate(plot.y):
             label = run_label(plot, column, run)
-            style: dict[str, Any] = {"line_width": width, "alpha": alpha}
-            if color is not None:
-                style.update(color=color, line_dash=DASHES[index % len(DASHES)])
-            elif index < len(colors):
-                style["color"] = colors[index]
-            elif smoothed:  # the raw and the smoothed line must share a color
-                style["color"] = PALETTE[index % len(PALETTE)]
+            # the raw and the smoothed line must share a color
+            style = line_style(plot, index, color, fixed_color=smoothed)
             if not smoothed:
                 curves.append(hv.Curve(data, x, column, label=label).opts(**style))
                 continue
@@ -100,8 +111,6 @@ def feed_layers(plot: Plot, feed: Any, run: str | None = None, color: str | None
     With smoothing each column is a faint raw line and the smoothed line the legend names."""
     import holoviews as hv
 
-    colors = plot.options.get("colors") or []
-    width = plot.options.get("line_width", 2.0)
     alpha = plot.options.get("alpha", 1.0)
     smoothed = weight_of(plot) > 0
     x = feed.x_name()
@@ -112,13 +121,7 @@ def feed_layers(plot: Plot, feed: Any, run: str | None = None, color: str | None
 
     for index, column in enumerate(plot.y):
         label = run_label(plot, column, run)
-        style: dict[str, Any] = {"line_width": width, "alpha": alpha}
-        if color is not None:
-            style.update(color=color, line_dash=DASHES[index % len(DASHES)])
-        elif index < len(colors):
-            style["color"] = colors[index]
-        else:  # fixed per column, so the raw and the smoothed line match
-            style["color"] = PALETTE[index % len(PALETTE)]
+        style = line_style(plot, index, color, fixed_color=True)
         raw_style = {**style, "alpha": alpha * RAW_ALPHA, "show_legend": False}
         drawn.append(
             hv.DynamicMap(

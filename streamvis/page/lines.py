@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from streamvis.core.hub import Hub
-from streamvis.core.lod import ARRIVAL, Line, View
+from streamvis.core.lod import ARRIVAL, Line, View, as_float
 from streamvis.core.summary import Summary
 from streamvis.kinds.base import figure_sent
 from streamvis.layout.spec import Layout, Plot
@@ -60,14 +60,6 @@ def describe(rows: int, drawn: int, raw: bool) -> str:
     if raw:
         return f"{rows:,} rows (raw)"
     return f"{rows:,} rows, {drawn:,} drawn"
-
-
-def as_float(values: np.ndarray) -> np.ndarray:
-    """x values as float64 (datetimes as ns since the epoch, NaT as NaN)."""
-    if values.dtype.kind == "M":
-        stamps = values.astype("datetime64[ns]")
-        return np.where(np.isnat(stamps), np.nan, stamps.view("int64").astype(np.float64))
-    return np.asarray(values, dtype=np.float64)
 
 
 def whole_numbers(values: np.ndarray) -> bool:
@@ -312,6 +304,10 @@ class LineFeed:
                 sent += self._append(run, state, table)
         return sent
 
+    def _view_x(self) -> str:
+        """The column views are asked against: arrival time for the time axes, else x."""
+        return ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
+
     def _limit(self) -> tuple[int, int]:
         """(pixel columns, most rows drawn raw): the `points` option caps both."""
         cap = int(self.plot.options.get("points", 10_000))
@@ -355,7 +351,7 @@ class LineFeed:
             return 0
         width, raw_limit = self._limit()
         lo, hi = self._range(state)
-        x = ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
+        x = self._view_x()
         view = table.view(x, self.plot.y, lo, hi, width, raw_limit)
         if view.generation != state.generation:  # cleared or replaced: smooth the new rows
             state.smoothers.clear()
@@ -423,7 +419,7 @@ class LineFeed:
             return 0
         if state.appended + rows > width or snapshot.first_seq != state.cursor:
             return self._resolve(run, state, table)
-        x = ARRIVAL if self.x_axis in ("wall", "relative") else self.plot.x or ""
+        x = self._view_x()
         xs = snapshot.times if x == ARRIVAL else snapshot.batch.get(x)
         if xs is None or any(c not in snapshot.batch for c in self.plot.y):
             return self._resolve(run, state, table)
