@@ -31,8 +31,9 @@ import pandas as pd
 from streamvis.core.hub import Hub
 from streamvis.core.lod import ARRIVAL, Line, View, as_float
 from streamvis.core.summary import Summary
-from streamvis.kinds.base import figure_sent
+from streamvis.kinds.base import figure_sent, source_name
 from streamvis.layout.spec import Layout, Plot
+from streamvis.page.direct import DirectLine, column_pair, line_sources
 from streamvis.transforms.smoothing import (
     RELATIVE,
     WALL,
@@ -161,6 +162,7 @@ class RunState:
     """What the page shows of one run: its Buffers and where its deltas start."""
 
     buffers: dict[str, Any] = field(default_factory=dict)  # drawn line -> Buffer
+    direct: dict[str, DirectLine] = field(default_factory=dict)  # ... -> its data source
     generation: int = -1
     cursor: int = 0  # seq of the first row not yet drawn
     appended: int = 0  # rows sent as deltas since the last whole view
@@ -193,6 +195,10 @@ class LineFeed:
         self.pending = True  # a whole resolve is due (events, width, weight, axis)
         self.figure: Any = None
         self.note: Any = None
+        self.waiting: Any = None  # the figure's "waiting for data" label
+        # data sources the browser is known to hold: ticks change these directly, others
+        # through HoloViews (whose patch carries a new source along with its change)
+        self.confirmed: set[int] = set()
         self.layout: Layout | None = None
         self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
@@ -246,7 +252,25 @@ class LineFeed:
         what is drawn now. The note changes only within renders, like the rest of the
         figure, so it never reaches the browser ahead of the figure it belongs to."""
         self.attach(figure)
+        self._find_sources(figure)
         self._update_note()
+
+    def _find_sources(self, figure: Any) -> None:
+        """Pair each drawn line with the data source HoloViews made for it, so ticks can
+        update it directly (page/direct.py) once the browser shows it has them. Sources are
+        named by kinds/base.py's live_hook: `sv:<plot>:<key>`, or `sv:<plot>:<run>/<key>`
+        when runs are compared."""
+        sources = line_sources(figure)
+        x_name = self.x_name()
+        for run, state in self.runs.items():
+            state.direct.clear()
+            for key, buffer in state.buffers.items():
+                source = sources.get(source_name(self.plot.id, f"{run}/{key}")) or sources.get(
+                    source_name(self.plot.id, key)
+                )
+                pair = None if source is None else column_pair(source, x_name)
+                if pair is not None:
+                    state.direct[key] = DirectLine(buffer, source, *pair, key=key)
 
     def attach(self, figure: Any) -> None:
         """Listen to the figure's pans, zooms, resets and width (once per figure)."""
@@ -258,16 +282,27 @@ class LineFeed:
         figure.on_event(RangesUpdate, self._on_range)
         figure.on_event(Reset, self._on_reset)
         figure.on_change("inner_width", self._on_width)
-        self.note = next(  # made with the figure by kinds/base.py's live_hook
-            (m for m in figure.center if getattr(m, "name", "") == note_name(self.plot.id)), None
-        )
+        labels = {getattr(m, "name", ""): m for m in figure.center}
+        self.note = labels.get(note_name(self.plot.id))  # made by kinds/base.py's live_hook
+        self.waiting = labels.get(f"sv-waiting:{self.plot.id}")
         try:
             width = figure.inner_width  # unset until a browser has laid the figure out
         except Exception:
             width = None
         self._on_width("inner_width", None, width)
 
+    def _confirm(self) -> None:
+        """An event came from the browser's copy of the figure: it holds the figure and
+        every source the figure had when the browser sent it.
+
+        Bokeh counts a model as synced once it is serialized, but Panel may hold the patch
+        carrying a new figure while plain changes (new rows, a label's text) go ahead, and
+        the browser refuses a change to a model it does not know; so direct changes wait
+        for the browser's word (its first report of the figure's width, a pan, a reset)."""
+        self.confirmed |= {id(d.source) for s in self.runs.values() for d in s.direct.values()}
+
     def _on_range(self, event: Any) -> None:
+        self._confirm()
         if event.x0 is None or event.x1 is None:
             return
         self.requested = (float(event.x0), float(event.x1))
@@ -275,21 +310,42 @@ class LineFeed:
         self.pending = True
 
     def _on_reset(self, _event: Any) -> None:
+        self._confirm()
         self.requested, self.following = None, True
         self.pending = True
 
     def _on_width(self, _attr: str, _old: Any, new: Any) -> None:
+        if isinstance(new, int) and new > 0:
+            self._confirm()
         if isinstance(new, int) and new > 0 and new != self.width:
             self.width = new
             self.pending = True
+
+    def _direct(self, state: RunState, key: str) -> DirectLine | None:
+        """The line's data source when a tick may change it directly."""
+        direct = state.direct.get(key)
+        if direct is None:
+            return None
+        document = direct.source.document
+        served = document is not None and document.session_context is not None
+        return direct if not served or id(direct.source) in self.confirmed else None
+
+    @property
+    def direct(self) -> bool:
+        """Every drawn line goes straight to its data source (no HoloViews render)."""
+        return self.figure is not None and all(
+            self._direct(state, key) is not None
+            for state in self.runs.values()
+            for key in state.buffers
+        )
 
     # -- answering -----------------------------------------------------------------------
     def tick(self, layout: Layout) -> int:
         """Bring every run's lines up to date; returns the rows newly drawn (a whole view
         counts the rows it stands for)."""
         self.layout = layout
-        if self.figure is not None and not figure_sent(self.figure):
-            return 0  # a new figure: its lines wait until the browser has it
+        if self.figure is not None and not self._sent():
+            return 0  # a new figure or data source: its lines wait until the browser has it
         sent = 0
         whole = self.pending
         self.pending = False
@@ -302,7 +358,15 @@ class LineFeed:
                 continue
             if table.next_seq > state.cursor:
                 sent += self._append(run, state, table)
+        if self.direct:  # else the note changes with the next render (the rendered hook)
+            self._update_note()
         return sent
+
+    def _sent(self) -> bool:
+        """The browser has the figure and every data source the ticks update directly."""
+        if not figure_sent(self.figure):
+            return False
+        return all(figure_sent(d.source) for s in self.runs.values() for d in s.direct.values())
 
     def _view_x(self) -> str:
         """The column views are asked against: arrival time for the time axes, else x."""
@@ -462,21 +526,32 @@ class LineFeed:
         return pd.DataFrame({name: x_values, key: values})
 
     def _replace(self, state: RunState, key: str, line: Line) -> None:
-        buffer = state.buffers.get(key)
-        if buffer is not None:
-            replace_buffer(buffer, self._frame(state, key, line.x, line.y))
+        """A whole new line: straight into its data source once drawn, else via the Buffer."""
+        frame = self._frame(state, key, line.x, line.y)
+        direct = self._direct(state, key)
+        if direct is not None:
+            direct.replace(frame)
+        elif key in state.buffers:
+            replace_buffer(state.buffers[key], frame)
 
     def _send(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> None:
-        buffer = state.buffers.get(key)
-        if buffer is not None:
-            buffer.send(self._frame(state, key, xs, ys))
+        """New rows of one line (a Bokeh `stream` of just them)."""
+        frame = self._frame(state, key, xs, ys)
+        direct = self._direct(state, key)
+        if direct is not None:
+            direct.append(frame)
+        elif key in state.buffers:
+            state.buffers[key].send(frame)
 
     def _update_note(self) -> None:
+        """Say what is drawn, and show "waiting for data" while no line has rows."""
+        held = [len(b.data) for s in self.runs.values() for b in s.buffers.values()]
+        if self.waiting is not None and self.waiting.visible != (not any(held)):
+            self.waiting.visible = not any(held)
         if self.note is None:
             return
         views = [s.view for s in self.runs.values() if s.view is not None]
         rows = sum(view.rows for view in views)
-        held = [len(b.data) for s in self.runs.values() for b in s.buffers.values()]
         drawn = max(held, default=0)
         text = describe(rows, drawn, bool(views) and all(view.raw for view in views))
         if self.note.text != text:
