@@ -63,7 +63,8 @@ def layout(period_ms: int) -> dict[str, Any]:
         "title": "latency",
         "refresh_ms": period_ms,
         "plots": [
-            {"id": "lat", "kind": "line", "stream": "lat", "x": "step", "y": ["t"], "at": [0, 0, 1, 1]}
+            {"id": "lat", "kind": "line", "stream": "lat", "x": "step", "y": ["t"]}
+            | {"at": [0, 0, 1, 1]}
         ],
     }
 
@@ -150,9 +151,7 @@ def serve_bokeh(args: argparse.Namespace) -> None:
         doc.add_periodic_callback(tick, args.period_ms)
 
     producer_thread(send, args)
-    server = Server(
-        {"/": app}, port=args.port, address="127.0.0.1", allow_websocket_origin=["*"]
-    )
+    server = Server({"/": app}, port=args.port, address="127.0.0.1", allow_websocket_origin=["*"])
     server.start()
     server.io_loop.start()
 
@@ -204,7 +203,8 @@ HOOK = """() => {
     let top = newest;
     for (const s of sources) {
       const t = s.data.t;
-      for (let i = t.length - 1; i >= 0 && i >= t.length - 20000; i--) { if (t[i] > top) top = t[i]; }
+      const stop = Math.max(0, t.length - 20000);
+      for (let i = t.length - 1; i >= stop; i--) { if (t[i] > top) top = t[i]; }
     }
     if (top > newest) {
       newest = top;
@@ -280,7 +280,8 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
     if system == "streamvis-remote":
         layout_file = scratch / "layout.json"
         layout_file.write_text(json.dumps(layout(args.period_ms)))
-        command = [str(Path(PYTHON).parent / "streamvis"), "serve", str(layout_file), "--port", str(port)]
+        command = [str(Path(PYTHON).parent / "streamvis"), "serve", str(layout_file)]
+        command += ["--port", str(port)]
         command += ["--store", str(scratch / "store.sqlite")]
         children.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
         producer = [PYTHON, __file__, "--role", "remote", "--url", f"http://127.0.0.1:{port}"]
@@ -296,7 +297,9 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
             tabs = []
             for _ in range(pages):
                 tab = browser.new_page(viewport={"width": 1200, "height": 700})
-                tab.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120000)
+                tab.goto(
+                    f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000
+                )
                 tabs.append(tab)
             for tab in tabs:
                 tab.wait_for_function(HOOK, timeout=120000, polling=100)
@@ -307,7 +310,8 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
             newest = float(times.max()) if len(times) else 0.0
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:  # the tail reaching every page
-                reached = [t.evaluate("Math.max(0, ...window.__svlat.map(s => s[1]))") for t in tabs]
+                newest_js = "Math.max(0, ...window.__svlat.map(s => s[1]))"
+                reached = [t.evaluate(newest_js) for t in tabs]
                 if min(reached) >= newest:
                     break
                 time.sleep(0.2)
@@ -339,10 +343,11 @@ def table(results: list[dict[str, Any]]) -> None:
     anchors = {(r["rate"], r["pages"]): r for r in results if r["system"] == "bokeh"}
     for r in results:
         anchor = anchors.get((r["rate"], r["pages"]), {})
-        ratio = r.get("p50", float("nan")) / anchor.get("p50", float("nan"))
+        p50, p95 = r.get("p50", float("nan")), r.get("p95", float("nan"))
+        ratio = p50 / anchor.get("p50", float("nan"))
         print(
-            f"{r['system']:<17} {r['pages']:>5} {r['rate']:>8,.0f} {r.get('p50', float('nan')):>8.1f} "
-            f"{r.get('p95', float('nan')):>8.1f} {ratio:>11.2f} {r['delivered']:>9.1%} "
+            f"{r['system']:<17} {r['pages']:>5} {r['rate']:>8,.0f} {p50:>8.1f} "
+            f"{p95:>8.1f} {ratio:>11.2f} {r['delivered']:>9.1%} "
             f"{r['achieved']:>9,.0f}  {'yes' if r['sustained'] else 'no: ' + r['reason']}"
         )
 

@@ -43,7 +43,8 @@ BROWSER_ARGS = [
 
 def layout() -> dict:
     plots = [
-        {"id": f"p{i}", "kind": "line", "stream": f"s{i}", "x": "step", "y": ["v"], "at": [i // 2, i % 2, 1, 1]}
+        {"id": f"p{i}", "kind": "line", "stream": f"s{i}", "x": "step", "y": ["v"]}
+        | {"at": [i // 2, i % 2, 1, 1]}
         for i in range(PRODUCERS)
     ]
     return {"title": "load", "plots": plots}
@@ -104,7 +105,9 @@ def one_run(pages: int, seconds: float) -> dict:
             tabs = []
             for _ in range(pages):
                 tab = browser.new_page(viewport={"width": 1200, "height": 800})
-                tab.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120000)
+                tab.goto(
+                    f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000
+                )
                 tabs.append(tab)
             for tab in tabs:
                 tab.wait_for_function(
@@ -128,7 +131,8 @@ def one_run(pages: int, seconds: float) -> dict:
             drawn = [
                 tab.evaluate(
                     """() => { let n = 0; for (const m of Bokeh.documents[0].all_models)
-                        if (m.data && m.data.v) n = Math.max(n, m.data.step[m.data.step.length - 1] || 0);
+                        if (m.data && m.data.v)
+                            n = Math.max(n, m.data.step[m.data.step.length - 1] || 0);
                         return n; }"""
                 )
                 for tab in tabs
@@ -170,7 +174,10 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             results.append(result)
     anchor = {r["pages"]: r for r in results if r["pages"] == 0}.get(0)
-    print(f"{'pages':>5} {'acked rows/s':>12} {'x none':>7} {'ack p50 ms':>10} {'ack p99 ms':>10} {'RSS +MB':>8}")
+    print(
+        f"{'pages':>5} {'acked rows/s':>12} {'x none':>7} {'ack p50 ms':>10} "
+        f"{'ack p99 ms':>10} {'RSS +MB':>8}"
+    )
     for r in results:
         ratio = r["acked_per_s"] / anchor["acked_per_s"] if anchor else float("nan")
         print(

@@ -33,7 +33,7 @@ from streamvis.core.lod import ARRIVAL, Line, View, as_float
 from streamvis.core.summary import Summary
 from streamvis.kinds.base import figure_sent, source_name
 from streamvis.layout.spec import Layout, Plot
-from streamvis.page.direct import DirectLine, column_pair, line_sources
+from streamvis.page.direct import HeldLine, line_sources
 from streamvis.transforms.smoothing import (
     RELATIVE,
     WALL,
@@ -66,20 +66,6 @@ def describe(rows: int, drawn: int, raw: bool) -> str:
 def whole_numbers(values: np.ndarray) -> bool:
     """True when every value is a finite whole number (an int column's x drawn as ints)."""
     return bool(np.isfinite(values).all() and (values == np.round(values)).all())
-
-
-def replace_buffer(buffer: Any, frame: pd.DataFrame) -> None:
-    """Make `buffer` hold exactly `frame`, sent as one whole-source update.
-
-    HoloViews streams only the tail when a Buffer's event count moved by exactly one;
-    stepping it one further makes the send replace the data source in one message, so the
-    browser never draws the empty plot that `Buffer.clear()` would."""
-    import param
-
-    buffer._count += 1
-    with param.parameterized.edit_constant(buffer):
-        buffer.data = frame.iloc[:0]
-    buffer.send(frame)
 
 
 class SeriesRows:
@@ -162,7 +148,7 @@ class RunState:
     """What the page shows of one run: its Buffers and where its deltas start."""
 
     buffers: dict[str, Any] = field(default_factory=dict)  # drawn line -> Buffer
-    direct: dict[str, DirectLine] = field(default_factory=dict)  # ... -> its data source
+    lines: dict[str, HeldLine] = field(default_factory=dict)  # ... -> its rows and source
     generation: int = -1
     cursor: int = 0  # seq of the first row not yet drawn
     appended: int = 0  # rows sent as deltas since the last whole view
@@ -220,6 +206,7 @@ class LineFeed:
                 {x_name: pd.Series(dtype=x_dtype), key: pd.Series(dtype="float64")}
             )
             buffer = state.buffers[key] = hv.streams.Buffer(example, length=UNBOUNDED, index=False)
+            state.lines[key] = HeldLine(buffer, x_name, key)
             self.pending = True
         return buffer
 
@@ -261,16 +248,12 @@ class LineFeed:
         named by kinds/base.py's live_hook: `sv:<plot>:<key>`, or `sv:<plot>:<run>/<key>`
         when runs are compared."""
         sources = line_sources(figure)
-        x_name = self.x_name()
         for run, state in self.runs.items():
-            state.direct.clear()
-            for key, buffer in state.buffers.items():
-                source = sources.get(source_name(self.plot.id, f"{run}/{key}")) or sources.get(
-                    source_name(self.plot.id, key)
+            for key, line in state.lines.items():
+                line.pair(
+                    sources.get(source_name(self.plot.id, f"{run}/{key}"))
+                    or sources.get(source_name(self.plot.id, key))
                 )
-                pair = None if source is None else column_pair(source, x_name)
-                if pair is not None:
-                    state.direct[key] = DirectLine(buffer, source, *pair, key=key)
 
     def attach(self, figure: Any) -> None:
         """Listen to the figure's pans, zooms, resets and width (once per figure)."""
@@ -299,7 +282,7 @@ class LineFeed:
         carrying a new figure while plain changes (new rows, a label's text) go ahead, and
         the browser refuses a change to a model it does not know; so direct changes wait
         for the browser's word (its first report of the figure's width, a pan, a reset)."""
-        self.confirmed |= {id(d.source) for s in self.runs.values() for d in s.direct.values()}
+        self.confirmed |= {id(line.source) for line in self._held() if line.source is not None}
 
     def _on_range(self, event: Any) -> None:
         self._confirm()
@@ -321,23 +304,21 @@ class LineFeed:
             self.width = new
             self.pending = True
 
-    def _direct(self, state: RunState, key: str) -> DirectLine | None:
-        """The line's data source when a tick may change it directly."""
-        direct = state.direct.get(key)
-        if direct is None:
-            return None
-        document = direct.source.document
+    def _held(self) -> list[HeldLine]:
+        return [line for state in self.runs.values() for line in state.lines.values()]
+
+    def _may_write(self, line: HeldLine) -> bool:
+        """A tick may write this line's data source directly (page/direct.py)."""
+        if line.source is None:
+            return False
+        document = line.source.document
         served = document is not None and document.session_context is not None
-        return direct if not served or id(direct.source) in self.confirmed else None
+        return not served or id(line.source) in self.confirmed
 
     @property
     def direct(self) -> bool:
         """Every drawn line goes straight to its data source (no HoloViews render)."""
-        return self.figure is not None and all(
-            self._direct(state, key) is not None
-            for state in self.runs.values()
-            for key in state.buffers
-        )
+        return self.figure is not None and all(self._may_write(line) for line in self._held())
 
     # -- answering -----------------------------------------------------------------------
     def tick(self, layout: Layout) -> int:
@@ -366,7 +347,7 @@ class LineFeed:
         """The browser has the figure and every data source the ticks update directly."""
         if not figure_sent(self.figure):
             return False
-        return all(figure_sent(d.source) for s in self.runs.values() for d in s.direct.values())
+        return all(figure_sent(line.source) for line in self._held() if line.source is not None)
 
     def _view_x(self) -> str:
         """The column views are asked against: arrival time for the time axes, else x."""
@@ -511,41 +492,36 @@ class LineFeed:
             )
         return rows
 
-    def _frame(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> pd.DataFrame:
-        """A Buffer frame in the axis' units: steps, datetimes or seconds since the origin."""
+    def _axis_values(
+        self, state: RunState, xs: np.ndarray, ys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) in the axis' units: steps, datetimes or seconds since the origin; non-finite
+        y as NaN (a gap)."""
         name = self.x_name()
         values = np.where(np.isfinite(ys), ys, np.nan)
         if name == WALL or self.x_is_time:
-            x_values: Any = xs.astype("int64").astype("datetime64[ns]")
-        elif name == RELATIVE:
-            x_values = (xs - float(state.origin or 0)) / 1e9
-        elif self.x_is_int and whole_numbers(xs):
-            x_values = xs.astype(np.int64)
-        else:
-            x_values = np.where(np.isfinite(xs), xs, np.nan)
-        return pd.DataFrame({name: x_values, key: values})
+            return xs.astype("int64").astype("datetime64[ns]"), values
+        if name == RELATIVE:
+            return (xs - float(state.origin or 0)) / 1e9, values
+        if self.x_is_int and whole_numbers(xs):
+            return xs.astype(np.int64), values
+        return np.where(np.isfinite(xs), xs, np.nan), values
 
     def _replace(self, state: RunState, key: str, line: Line) -> None:
         """A whole new line: straight into its data source once drawn, else via the Buffer."""
-        frame = self._frame(state, key, line.x, line.y)
-        direct = self._direct(state, key)
-        if direct is not None:
-            direct.replace(frame)
-        elif key in state.buffers:
-            replace_buffer(state.buffers[key], frame)
+        held = state.lines.get(key)
+        if held is not None:
+            held.replace(*self._axis_values(state, line.x, line.y), self._may_write(held))
 
     def _send(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> None:
         """New rows of one line (a Bokeh `stream` of just them)."""
-        frame = self._frame(state, key, xs, ys)
-        direct = self._direct(state, key)
-        if direct is not None:
-            direct.append(frame)
-        elif key in state.buffers:
-            state.buffers[key].send(frame)
+        held = state.lines.get(key)
+        if held is not None:
+            held.append(*self._axis_values(state, xs, ys), self._may_write(held))
 
     def _update_note(self) -> None:
         """Say what is drawn, and show "waiting for data" while no line has rows."""
-        held = [len(b.data) for s in self.runs.values() for b in s.buffers.values()]
+        held = [line.rows for line in self._held()]
         if self.waiting is not None and self.waiting.visible != (not any(held)):
             self.waiting.visible = not any(held)
         if self.note is None:

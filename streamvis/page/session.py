@@ -21,7 +21,8 @@ import pandas as pd
 from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
-from streamvis.page.lines import LineFeed, replace_buffer
+from streamvis.page.direct import replace_buffer
+from streamvis.page.lines import LineFeed
 from streamvis.transforms.crossfilter import CROSSFILTER_ROWS, Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
