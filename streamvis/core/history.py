@@ -1,9 +1,12 @@
 """Rows of one stream that memory no longer holds, read back from the store on demand.
 
 A level-of-detail view zoomed into old history asks for raw rows by seq (`Table.rows_between`);
-the rows memory dropped (the hub's byte budget) are read here through the store's typed reads
-(`StoreReads.segments`), never through a backend, and the decoded segments of the last reads
-stay in a small cache, so many nearby reads (pixel column edges, a pan) decode each once.
+the rows memory dropped (the hub's byte budget) are read here through the store's typed reads,
+never through a backend. Ranges (`rows`: a zoomed-in view's raw rows) read whole segments
+(`StoreReads.segments`), and the decoded segments of the last reads stay in a small cache, so
+nearby reads (a pan) decode each once. Scattered rows (`take`: the few rows at each of a wide
+view's ~1,600 pixel column edges, each in another segment) are picked from the store one
+small byte range at a time (`StoreReads.pick`), never decoding a segment for a row or two.
 """
 
 from __future__ import annotations
@@ -150,9 +153,10 @@ class History:
     def take(
         self, seqs: np.ndarray, columns: Sequence[str], dtypes: Mapping[str, np.dtype]
     ) -> dict[str, np.ndarray]:
-        """Values of `columns` at stored rows `seqs` (ascending), gathered segment by segment
-        with no copy of the rows between them (a view's pixel column edges); rows the store
-        does not hold are missing."""
+        """Values of `columns` at stored rows `seqs` (ascending, no repeats; a view's pixel
+        column edges): from cached segments where they hold them, the rest picked from the
+        store, only those rows of each segment (`StoreReads.pick`: no segment is read or
+        decoded whole). Rows the store does not hold are missing."""
         known = {**dtypes, ARRIVAL: _ARRIVAL_DTYPE}
         out = {
             name: np.full(
@@ -163,14 +167,34 @@ class History:
         }
         if not len(seqs):
             return out
-        for segment in self.segments(int(seqs[0]), int(seqs[-1]) + 1):
-            end = segment.first_seq + len(segment.times)
-            a, b = np.searchsorted(seqs, [segment.first_seq, end])
-            if a == b:
-                continue
-            offsets = seqs[a:b] - segment.first_seq
-            for name in out:
-                values = segment.times if name == ARRIVAL else segment.batch.get(name)
-                if values is not None:
-                    out[name][a:b] = values[offsets]
+        left = self._take_cached(seqs, out)
+        if not len(left):
+            return out
+        record = self._record()
+        if record is None:
+            return out
+        self.reads += 1
+        stored = [name for name in out if name != ARRIVAL]
+        found = self.store.pick(record, seqs[left], stored, ARRIVAL in out)
+        for name, values in found.batch.items():
+            out[name][left[found.at[name]]] = values
+        if found.times is not None:
+            out[ARRIVAL][left[found.held]] = found.times
         return out
+
+    def _take_cached(self, seqs: np.ndarray, out: dict[str, np.ndarray]) -> np.ndarray:
+        """Fill `out` at the seqs cached segments hold; the places of the others."""
+        left = np.ones(len(seqs), dtype=bool)
+        with self._lock:
+            for first, segment in self._cache.items():
+                a, b = np.searchsorted(seqs, [first, first + len(segment.times)])
+                if a == b:
+                    continue
+                left[a:b] = False
+                offsets = seqs[a:b] - first
+                for name in out:
+                    values = segment.times if name == ARRIVAL else segment.batch.get(name)
+                    if values is not None:
+                        out[name][a:b] = values[offsets]
+        found: np.ndarray = np.flatnonzero(left)
+        return found

@@ -157,6 +157,18 @@ class Segment(NamedTuple):
     times: np.ndarray
 
 
+class Picked(NamedTuple):
+    """The rows a `StoreReads.pick` found, as places in the asked seqs: `held` every row
+    found (in order), `batch[name]` a column's values at the places `at[name]` (rows of
+    segments holding that column), `times` their arrival times at `held` (int64 ns; None
+    when not asked)."""
+
+    held: np.ndarray
+    batch: Batch
+    at: dict[str, np.ndarray]
+    times: np.ndarray | None
+
+
 class Followed(NamedTuple):
     """What a follower has not read yet (see `StoreReads.follow`). `reset`: the stream was
     replaced or cleared since the follower's generation, so drop what it holds; `segments`
@@ -222,6 +234,15 @@ class StoreReads(Protocol):
         """The stored segments of a stream holding rows >= `since` (and, with `until`, rows
         < `until`), oldest first (the first may start before `since`, the last end after
         `until`). Undecodable ones are skipped and listed in `damaged`."""
+        ...
+
+    def pick(
+        self, record: StreamRecord, seqs: np.ndarray, columns: Sequence[str], arrival: bool
+    ) -> Picked:
+        """The stored rows of a stream at `seqs` (ascending, no repeats; a view's pixel
+        column edges, a few rows here and there): only those rows of each segment holding
+        some, read without loading the segment whole where the store can. Rows it does not
+        hold are left out; undecodable segments are skipped and listed in `damaged`."""
         ...
 
     def follow(

@@ -35,6 +35,7 @@ from streamvis.core.storage import (
     DeleteRun,
     Followed,
     Op,
+    Picked,
     RunSummary,
     Segment,
     SetLayout,
@@ -51,6 +52,7 @@ from streamvis.store.codec import (
     time_runs,
 )
 from streamvis.store.compact import compact
+from streamvis.store.pick import Opener, Reader, pick
 
 log = logging.getLogger("streamvis")
 FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
@@ -771,6 +773,54 @@ class SQLiteStore:
                 self._report_damage(record, first_seq, count, str(exc))
                 continue  # a damaged segment costs its own rows, not the stream
             yield Segment(first_seq, batch, times)
+
+    def pick(
+        self, record: StreamRecord, seqs: np.ndarray, columns: Sequence[str], arrival: bool
+    ) -> Picked:
+        """The stored rows at `seqs` (see StoreReads.pick): the segments holding them listed
+        in one query, then of each only its header and the byte ranges of the wanted rows,
+        read with SQLite's incremental blob I/O (store/pick.py), in one read transaction."""
+        seqs = np.asarray(seqs, dtype=np.int64)
+        with self._read_lock:
+            connection = self._reader
+            assert connection is not None, "the store is closed"
+            connection.execute("BEGIN")
+            try:
+                segments = self._holding(connection, record, seqs) if len(seqs) else []
+                found, damaged = pick(
+                    segments, self._blob_opener(connection), seqs, columns, arrival
+                )
+            finally:
+                connection.execute("COMMIT")
+        for first_seq, rows, why in damaged:  # a damaged segment costs its own rows
+            self._report_damage(record, first_seq, rows, why)
+        return found
+
+    @staticmethod
+    def _blob_opener(connection: sqlite3.Connection) -> Opener:
+        """Opens a segment's blob by id for byte-range reads (closed when done)."""
+
+        @contextlib.contextmanager
+        def opened(segment_id: Any) -> Iterator[tuple[Reader, int]]:
+            with contextlib.closing(
+                connection.blobopen("segments", "data", segment_id, readonly=True)
+            ) as blob:
+                yield (lambda at, size: blob[at : at + size]), len(blob)
+
+        return opened
+
+    @staticmethod
+    def _holding(
+        connection: sqlite3.Connection, record: StreamRecord, seqs: np.ndarray
+    ) -> list[tuple[int, int, int]]:
+        """(id, first seq, rows) of the segments from the one holding seqs[0] (the newest
+        starting at or before it) to the one holding seqs[-1]; an index range, no scan."""
+        return connection.execute(
+            "SELECT id, first_seq, rows FROM segments WHERE stream_id = ?1 AND first_seq >= "
+            "coalesce((SELECT max(first_seq) FROM segments WHERE stream_id = ?1 AND "
+            "first_seq <= ?2), ?2) AND first_seq <= ?3 ORDER BY first_seq",
+            (record.id, int(seqs[0]), int(seqs[-1])),
+        ).fetchall()
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None
