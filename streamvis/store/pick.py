@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -28,8 +27,18 @@ from streamvis.store.codec import (
     layout,
 )
 
+
+class Blob(Protocol):
+    """One stored segment open for byte-range reads (SQLite's `sqlite3.Blob` is one)."""
+
+    def __len__(self) -> int: ...
+    def seek(self, offset: int, origin: int = 0, /) -> None: ...
+    def read(self, length: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+Opener = Callable[[Any], Blob]  # a segment's handle (SQLite: its row id) -> its open blob
 Reader = Callable[[int, int], bytes]  # (offset, size) -> those bytes of one blob
-Opener = Callable[[Any], AbstractContextManager[tuple[Reader, int]]]  # handle -> (read, size)
 HEAD_GUESS = 512  # bytes read first: the header of a segment of a few columns fits
 GAP_ROWS = 2_048  # wanted rows closer than this are read as one range (16 KiB of int64)
 LAYOUTS = 4_096  # parsed headers kept, by their bytes (segments of a stream share a few)
@@ -52,6 +61,8 @@ def read_layout(read: Reader, size: int) -> Layout:
     if len(head) < HEAD_BYTES:
         raise CorruptSegment(f"segment of {size} bytes has no header")
     end = header_end(head)
+    if end > size:
+        raise CorruptSegment(f"segment header claims {end} bytes of the blob's {size}")
     if end > len(head):
         head = read(0, end)
     key = (head[:end], size)
@@ -105,24 +116,28 @@ class _Plan:
         inside = owner >= 0
         inside[inside] = seqs[inside] < firsts[owner[inside]] + counts[owner[inside]]
         self.places = np.flatnonzero(inside)  # asked seqs some segment holds
-        self.owner = owner[self.places]
-        self.rows = seqs[self.places] - firsts[self.owner]  # row within its segment
+        owner = owner[self.places]
+        self.rows = seqs[self.places] - firsts[owner]  # row within its segment
         n = len(self.places)
         cut = np.ones(n, dtype=bool)
-        cut[1:] = (self.owner[1:] != self.owner[:-1]) | (np.diff(self.rows) > GAP_ROWS)
-        self.starts = np.flatnonzero(cut)  # first asked row of each run
-        self.stops = np.append(self.starts[1:], n)[: len(self.starts)]
+        cut[1:] = (owner[1:] != owner[:-1]) | (np.diff(self.rows) > GAP_ROWS)
+        starts = np.flatnonzero(cut)  # first asked row of each run
+        stops = np.append(starts[1:], n)[: len(starts)]
         self.run_of = np.cumsum(cut) - 1
-        self.first = self.rows[self.starts]
-        self.size = self.rows[self.stops - 1] - self.first + 1  # rows each run reads
-        run_owner = self.owner[self.starts]
-        bounds = np.flatnonzero(np.append(len(run_owner) > 0, run_owner[1:] != run_owner[:-1]))
-        # (segment, its first run, the run after its last) for each segment read
+        self.first = self.rows[starts]
+        self.size = self.rows[stops - 1] - self.first + 1  # rows each run reads
+        self.spans = list(zip(self.first.tolist(), self.size.tolist(), strict=True))
+        run_owner = owner[starts]
+        visits = np.flatnonzero(np.append(len(starts) > 0, run_owner[1:] != run_owner[:-1]))
+        ends = np.append(visits[1:], len(starts))[: len(visits)]
+        # (segment, its first run, the run after its last, first and end asked row)
         self.visits = list(
             zip(
-                run_owner[bounds].tolist(),
-                bounds.tolist(),
-                np.append(bounds[1:], len(self.starts))[: len(bounds)].tolist(),
+                run_owner[visits].tolist(),
+                visits.tolist(),
+                ends.tolist(),
+                starts[visits].tolist(),
+                stops[ends - 1].tolist(),
                 strict=True,
             )
         )
@@ -145,9 +160,9 @@ class _Column:
             joined = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
         else:  # a type widened between segments, or text: decode piece by piece
             joined = np.concatenate([_decoded(code, piece) for code, piece in self.pieces])
-        took = np.zeros(len(plan.starts), dtype=bool)
+        took = np.zeros(len(plan.first), dtype=bool)
         took[runs] = True
-        base = np.zeros(len(plan.starts), dtype=np.int64)
+        base = np.zeros(len(plan.first), dtype=np.int64)
         base[runs] = np.cumsum(plan.size[runs]) - plan.size[runs]
         rows = np.flatnonzero(took[plan.run_of])
         run = plan.run_of[rows]
@@ -161,15 +176,28 @@ def _decoded(code: str, piece: bytes | np.ndarray) -> np.ndarray:
     return np.frombuffer(piece, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
 
 
+def _reader(blob: Blob, length: int) -> Reader:
+    """Reads of byte ranges of `blob`; a range past its end is damage, not a crash."""
+
+    def read(offset: int, size: int) -> bytes:
+        if offset < 0 or size < 0 or offset + size > length:
+            raise CorruptSegment(
+                f"segment of {length} bytes has no bytes {offset} to {offset + size}"
+            )
+        blob.seek(offset)
+        return blob.read(size)
+
+    return read
+
+
 def _read_segment(
-    read: Reader, size: int, rows: int, plan: _Plan, runs: range, columns: Sequence[str]
+    read: Reader, size: int, rows: int, spans: list[tuple[int, int]], columns: Sequence[str]
 ) -> tuple[dict[str, list[tuple[str, bytes | np.ndarray]]], Layout]:
-    """The pieces of `columns` for `runs` of one segment of `rows` rows."""
+    """The pieces of `columns` at `spans` (first row, rows) of one segment of `rows` rows."""
     place = read_layout(read, size)
     if place.rows != rows:
         raise CorruptSegment(f"segment holds {place.rows} rows, listed as {rows}")
     found: dict[str, list[tuple[str, bytes | np.ndarray]]] = {}
-    spans = list(zip(plan.first[runs].tolist(), plan.size[runs].tolist(), strict=True))
     for name in columns:
         part = place.columns.get(name)
         if part is None:
@@ -189,9 +217,12 @@ def _read_segment(
         width = dtype.itemsize
         if length != rows * width:
             raise CorruptSegment(f"column '{name}' holds {length} bytes for {rows} rows")
-        pieces = [(code, read(offset + a * width, n * width)) for a, n in spans]
-        if sum(len(piece) for _, piece in pieces) != sum(n for _, n in spans) * width:
-            raise CorruptSegment(f"segment ends inside column '{name}'")
+        pieces = []
+        for a, n in spans:
+            data = read(offset + a * width, n * width)
+            if len(data) != n * width:
+                raise CorruptSegment(f"segment ends inside column '{name}'")
+            pieces.append((code, data))
         found[name] = pieces
     return found, place
 
@@ -209,34 +240,36 @@ def pick(
     plan = _Plan(segments, seqs)
     wanted = {name: _Column() for name in columns}
     times: list[np.ndarray] = []
-    held: list[np.ndarray] = []
     damaged: list[Damaged] = []
-    for segment, first_run, end_run in plan.visits:
+    lost: list[tuple[int, int]] = []  # asked rows [a, b) of damaged segments
+    for segment, first_run, end_run, lo, hi in plan.visits:
         handle, first_seq, rows = segments[segment]
-        runs = range(first_run, end_run)
-        lo, hi = int(plan.starts[first_run]), int(plan.stops[end_run - 1])
+        blob = opener(handle)
         try:
-            with opener(handle) as (read, size):
-                found, place = _read_segment(read, size, rows, plan, runs, columns)
-                if arrival:
-                    times.append(times_at(read, place.times, rows, plan.rows[lo:hi]))
+            size = len(blob)
+            read = _reader(blob, size)
+            spans = plan.spans[first_run:end_run]
+            found, place = _read_segment(read, size, rows, spans, columns)
+            if arrival:
+                times.append(times_at(read, place.times, rows, plan.rows[lo:hi]))
         except CorruptSegment as exc:
             damaged.append(Damaged(first_seq, rows, str(exc)))
+            lost.append((lo, hi))
             continue
-        held.append(plan.places[lo:hi])
+        finally:
+            blob.close()
         for name, pieces in found.items():
-            wanted[name].runs.extend(runs)
+            wanted[name].runs.extend(range(first_run, end_run))
             wanted[name].pieces.extend(pieces)
+    kept = np.ones(len(plan.places), dtype=bool)
+    for lo, hi in lost:
+        kept[lo:hi] = False
     batch, at = {}, {}
     for name, column in wanted.items():
         if column.pieces:
             at[name], batch[name] = column.values(plan)
-    return Picked(
-        _joined(held, np.int64),
-        batch,
-        at,
-        _joined(times, np.int64) if arrival else None,
-    ), damaged
+    found_times = _joined(times, np.int64) if arrival else None
+    return Picked(plan.places[kept], batch, at, found_times), damaged
 
 
 def _joined(parts: Iterable[np.ndarray], dtype: type) -> np.ndarray:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ from streamvis.store.codec import (
     time_runs,
 )
 from streamvis.store.compact import compact
-from streamvis.store.pick import Opener, Reader, pick
+from streamvis.store.pick import pick
 
 log = logging.getLogger("streamvis")
 FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
@@ -787,9 +788,8 @@ class SQLiteStore:
             connection.execute("BEGIN")
             try:
                 segments = self._holding(connection, record, seqs) if len(seqs) else []
-                found, damaged = pick(
-                    segments, self._blob_opener(connection), seqs, columns, arrival
-                )
+                opener = partial(self._blob, connection)
+                found, damaged = pick(segments, opener, seqs, columns, arrival)
             finally:
                 connection.execute("COMMIT")
         for first_seq, rows, why in damaged:  # a damaged segment costs its own rows
@@ -797,30 +797,40 @@ class SQLiteStore:
         return found
 
     @staticmethod
-    def _blob_opener(connection: sqlite3.Connection) -> Opener:
-        """Opens a segment's blob by id for byte-range reads (closed when done)."""
-
-        @contextlib.contextmanager
-        def opened(segment_id: Any) -> Iterator[tuple[Reader, int]]:
-            with contextlib.closing(
-                connection.blobopen("segments", "data", segment_id, readonly=True)
-            ) as blob:
-                yield (lambda at, size: blob[at : at + size]), len(blob)
-
-        return opened
+    def _blob(connection: sqlite3.Connection, segment_id: int) -> sqlite3.Blob:
+        """A segment's blob, open for byte-range reads."""
+        return connection.blobopen("segments", "data", segment_id, readonly=True)
 
     @staticmethod
     def _holding(
         connection: sqlite3.Connection, record: StreamRecord, seqs: np.ndarray
     ) -> list[tuple[int, int, int]]:
         """(id, first seq, rows) of the segments from the one holding seqs[0] (the newest
-        starting at or before it) to the one holding seqs[-1]; an index range, no scan."""
-        return connection.execute(
-            "SELECT id, first_seq, rows FROM segments WHERE stream_id = ?1 AND first_seq >= "
-            "coalesce((SELECT max(first_seq) FROM segments WHERE stream_id = ?1 AND "
-            "first_seq <= ?2), ?2) AND first_seq <= ?3 ORDER BY first_seq",
-            (record.id, int(seqs[0]), int(seqs[-1])),
-        ).fetchall()
+        starting at or before it) to the one holding seqs[-1]. When the stream's segments
+        leave no gap (its stored rows span first to next seq, the usual case) each one's
+        rows are read off the next one's first seq, so only the (stream, seq) index is read;
+        else from the table too (some ms more per thousand segments)."""
+        found = connection.execute(
+            "SELECT first_seq, next_seq, rows FROM streams WHERE id = ?", (record.id,)
+        ).fetchone()
+        if found is None:
+            return []
+        first, end, rows = found
+        where = (
+            "FROM segments WHERE stream_id = ?1 AND first_seq >= coalesce((SELECT "
+            "max(first_seq) FROM segments WHERE stream_id = ?1 AND first_seq <= ?2), ?2) AND "
+            "first_seq <= ?3 ORDER BY first_seq"
+        )
+        bounds = (record.id, int(seqs[0]), int(seqs[-1]))
+        if rows != end - first:
+            return connection.execute(f"SELECT id, first_seq, rows {where}", bounds).fetchall()
+        listed = connection.execute(f"SELECT id, first_seq {where}", bounds).fetchall()
+        after = connection.execute(
+            "SELECT min(first_seq) FROM segments WHERE stream_id = ? AND first_seq > ?",
+            (record.id, int(seqs[-1])),
+        ).fetchone()[0]
+        ends = [seq for _, seq in listed[1:]] + [end if after is None else after]
+        return [(id_, seq, stop - seq) for (id_, seq), stop in zip(listed, ends, strict=True)]
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None
