@@ -93,9 +93,14 @@ class Store:
         return self.backend.segments(record, since, until)
 
     def pick(
-        self, record: StreamRecord, seqs: np.ndarray, columns: Sequence[str], arrival: bool
+        self,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        arrival: bool,
     ) -> Picked:
-        return self.backend.pick(record, seqs, columns, arrival)
+        return self.backend.pick(record, starts, stops, columns, arrival)
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None

@@ -151,50 +151,37 @@ class History:
         return out
 
     def take(
-        self, seqs: np.ndarray, columns: Sequence[str], dtypes: Mapping[str, np.dtype]
+        self,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        dtypes: Mapping[str, np.dtype],
     ) -> dict[str, np.ndarray]:
-        """Values of `columns` at stored rows `seqs` (ascending, no repeats; a view's pixel
-        column edges): from cached segments where they hold them, the rest picked from the
-        store, only those rows of each segment (`StoreReads.pick`: no segment is read or
-        decoded whole). Rows the store does not hold are missing."""
+        """Values of `columns` for the stored rows of the ranges [starts[i], stops[i])
+        (ascending, none overlapping; a view's pixel column edges), concatenated: picked
+        from the store, only those rows of each segment (`StoreReads.pick`: no segment is
+        read or decoded whole). Rows the store does not hold are missing."""
         known = {**dtypes, ARRIVAL: _ARRIVAL_DTYPE}
+        count = int(np.sum(np.maximum(stops - starts, 0)))
         out = {
             name: np.full(
-                len(seqs), missing_value(holds_missing(known[name])), holds_missing(known[name])
+                count, missing_value(holds_missing(known[name])), holds_missing(known[name])
             )
             for name in columns
             if name in known
         }
-        if not len(seqs):
-            return out
-        left = self._take_cached(seqs, out)
-        if not len(left):
-            return out
-        record = self._record()
+        record = self._record() if count else None
         if record is None:
             return out
         self.reads += 1
         stored = [name for name in out if name != ARRIVAL]
-        found = self.store.pick(record, seqs[left], stored, ARRIVAL in out)
+        found = self.store.pick(record, starts, stops, stored, ARRIVAL in out)
         for name, values in found.batch.items():
-            out[name][left[found.at[name]]] = values
+            have = found.has[name]
+            if have.all():
+                out[name][:] = values
+            else:
+                out[name][have] = values[have]
         if found.times is not None:
-            out[ARRIVAL][left[found.held]] = found.times
+            out[ARRIVAL][found.held] = found.times
         return out
-
-    def _take_cached(self, seqs: np.ndarray, out: dict[str, np.ndarray]) -> np.ndarray:
-        """Fill `out` at the seqs cached segments hold; the places of the others."""
-        left = np.ones(len(seqs), dtype=bool)
-        with self._lock:
-            for first, segment in self._cache.items():
-                a, b = np.searchsorted(seqs, [first, first + len(segment.times)])
-                if a == b:
-                    continue
-                left[a:b] = False
-                offsets = seqs[a:b] - first
-                for name in out:
-                    values = segment.times if name == ARRIVAL else segment.batch.get(name)
-                    if values is not None:
-                        out[name][a:b] = values[offsets]
-        found: np.ndarray = np.flatnonzero(left)
-        return found

@@ -158,14 +158,14 @@ class Segment(NamedTuple):
 
 
 class Picked(NamedTuple):
-    """The rows a `StoreReads.pick` found, as places in the asked seqs: `held` every row
-    found (in order), `batch[name]` a column's values at the places `at[name]` (rows of
-    segments holding that column), `times` their arrival times at `held` (int64 ns; None
-    when not asked)."""
+    """The rows of the ranges a `StoreReads.pick` asked for, concatenated: `held` marks
+    the rows the store holds; `batch[name]` has a value of that column at every row, which
+    means something only where `has[name]` is True (rows held by segments with the column);
+    `times` are the arrival times (int64 ns) of the held rows, in order (None: not asked)."""
 
     held: np.ndarray
     batch: Batch
-    at: dict[str, np.ndarray]
+    has: dict[str, np.ndarray]
     times: np.ndarray | None
 
 
@@ -237,12 +237,18 @@ class StoreReads(Protocol):
         ...
 
     def pick(
-        self, record: StreamRecord, seqs: np.ndarray, columns: Sequence[str], arrival: bool
+        self,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        arrival: bool,
     ) -> Picked:
-        """The stored rows of a stream at `seqs` (ascending, no repeats; a view's pixel
-        column edges, a few rows here and there): only those rows of each segment holding
-        some, read without loading the segment whole where the store can. Rows it does not
-        hold are left out; undecodable segments are skipped and listed in `damaged`."""
+        """The stored rows of a stream in the ranges [starts[i], stops[i]) (ascending, none
+        overlapping; a view's pixel column edges, short ranges here and there), with arrival
+        times when `arrival`: only those rows of each segment holding some, read without
+        loading the segment whole where the store can. Undecodable segments are skipped
+        (their rows not held) and listed in `damaged`."""
         ...
 
     def follow(

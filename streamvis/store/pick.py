@@ -1,18 +1,20 @@
-"""Rows here and there of stored segments, read without loading or decoding a segment whole.
+"""Short ranges of rows scattered over stored segments, read without loading or decoding a
+segment whole.
 
-A wide view needs about 64 rows at each of its ~1,600 pixel column edges, scattered across
-history, often one edge per segment. A segment blob (codec.py) keeps each number column as
-raw little-endian values, so those rows are small byte ranges of the blob. `pick` plans, for
-all asked rows at once, which ranges to read (nearby rows in one range), reads each through
-a byte-range reader the backend gives (SQLite's incremental blob I/O), and gathers the
-values with one numpy index per column. The Python loop does only the reads. Arrival times
-are found in their run-length or step coding without expanding every row's.
+A wide view needs a bucket of about 64 rows at each of its ~1,600 pixel column edges, spread
+over history, often one edge per segment. A segment blob (codec.py) keeps each number column
+as raw little-endian values, so those rows are small byte ranges of the blob. `pick` plans,
+for all asked ranges at once (numpy over ranges, not rows), which byte ranges to read
+(nearby ones as one read), reads each through the blob the backend opens (SQLite's
+incremental blob I/O), and joins the slices in order into each column's values: the Python
+loop does only the reads. Arrival times are found in their run-length or step coding
+without expanding every row's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -40,10 +42,19 @@ class Blob(Protocol):
 Opener = Callable[[Any], Blob]  # a segment's handle (SQLite: its row id) -> its open blob
 Reader = Callable[[int, int], bytes]  # (offset, size) -> those bytes of one blob
 HEAD_GUESS = 512  # bytes read first: the header of a segment of a few columns fits
-GAP_ROWS = 2_048  # wanted rows closer than this are read as one range (16 KiB of int64)
+GAP_ROWS = 256  # asked rows of a segment closer than this are read as one range
 LAYOUTS = 4_096  # parsed headers kept, by their bytes (segments of a stream share a few)
 _TIME = np.dtype("<i8")
 _layouts: dict[tuple[bytes, int], Layout] = {}
+
+
+class Segments(NamedTuple):
+    """The stored segments a pick may read, by first seq, none overlapping: each one's
+    handle for the opener, first seq and row count."""
+
+    handles: list[Any]
+    first_seq: np.ndarray
+    rows: np.ndarray
 
 
 class Damaged(NamedTuple):
@@ -87,7 +98,7 @@ def times_at(
         data = read(offset, size)
         values = np.frombuffer(data[: pairs * 8], dtype=_TIME)
         ends = np.cumsum(np.frombuffer(data[pairs * 8 : pairs * 12], dtype="<i4"), dtype=np.int64)
-        if size != pairs * 12 or len(data) != size or (ends[-1] if pairs else 0) != rows:
+        if size != pairs * 12 or (ends[-1] if pairs else 0) != rows:
             raise CorruptSegment(f"segment holds run-length times for other than {rows} rows")
         return values[np.searchsorted(ends, positions, side="right")].astype(np.int64)
     if code == "d4":
@@ -98,82 +109,177 @@ def times_at(
         steps = np.frombuffer(data[8:], dtype="<i4").astype(np.int64)
         return first + np.concatenate(([0], np.cumsum(steps)))[positions]
     if code == "i8":
-        data = read(offset + 8 * int(positions[0]), 8 * int(positions[-1] - positions[0] + 1))
-        if size != rows * 8 or len(data) % 8:
+        if size != rows * 8:
             raise CorruptSegment(f"segment holds {size} bytes of times for {rows} rows")
+        data = read(offset + 8 * int(positions[0]), 8 * int(positions[-1] - positions[0] + 1))
         return np.frombuffer(data, dtype=_TIME)[positions - positions[0]].astype(np.int64)
     raise CorruptSegment(f"unknown time coding {code!r}")
 
 
 class _Plan:
-    """Where the asked rows are: the segment and row in it of each held one, cut into runs
-    of nearby rows of one segment (each run one read per column)."""
+    """The asked ranges cut where segments start and end: pieces, each a range of rows of
+    one segment going to one place of the output (rows no segment holds are in none),
+    grouped into reads of nearby pieces of one segment."""
 
-    def __init__(self, segments: Sequence[tuple[Any, int, int]], seqs: np.ndarray) -> None:
-        firsts = np.array([first for _, first, _ in segments], dtype=np.int64)
-        counts = np.array([rows for _, _, rows in segments], dtype=np.int64)
-        owner = np.searchsorted(firsts, seqs, side="right") - 1
-        inside = owner >= 0
-        inside[inside] = seqs[inside] < firsts[owner[inside]] + counts[owner[inside]]
-        self.places = np.flatnonzero(inside)  # asked seqs some segment holds
-        owner = owner[self.places]
-        self.rows = seqs[self.places] - firsts[owner]  # row within its segment
-        n = len(self.places)
+    def __init__(self, segments: Segments, starts: np.ndarray, stops: np.ndarray) -> None:
+        firsts, ends = segments.first_seq, segments.first_seq + segments.rows
+        lengths = stops - starts
+        self.total = int(lengths.sum())
+        # every (range, segment) pair that may overlap, range by range, seq by seq
+        lo_seg = np.searchsorted(firsts, starts, side="right") - 1
+        hi_seg = np.searchsorted(firsts, stops - 1, side="right") - 1
+        count = np.maximum(hi_seg - lo_seg + 1, 0) * (lengths > 0)
+        asked = np.repeat(np.arange(len(starts)), count)
+        seg = lo_seg[asked] + np.arange(len(asked)) - np.repeat(np.cumsum(count) - count, count)
+        safe = np.maximum(seg, 0)
+        lo = np.maximum(starts[asked], firsts[safe])
+        hi = np.minimum(stops[asked], ends[safe])
+        keep = (seg >= 0) & (hi > lo)
+        asked, seg, lo, hi = asked[keep], seg[keep], lo[keep], hi[keep]
+        self.segment = seg
+        self.row = lo - firsts[seg]  # first row of each piece within its segment
+        self.size = hi - lo
+        self.place = (np.cumsum(lengths) - lengths)[asked] + lo - starts[asked]  # in output
+        self.complete = int(self.size.sum()) == self.total
+        # reads: consecutive pieces of one segment with small gaps between them
+        n = len(seg)
         cut = np.ones(n, dtype=bool)
-        cut[1:] = (owner[1:] != owner[:-1]) | (np.diff(self.rows) > GAP_ROWS)
-        starts = np.flatnonzero(cut)  # first asked row of each run
-        stops = np.append(starts[1:], n)[: len(starts)]
-        self.run_of = np.cumsum(cut) - 1
-        self.first = self.rows[starts]
-        self.size = self.rows[stops - 1] - self.first + 1  # rows each run reads
-        self.spans = list(zip(self.first.tolist(), self.size.tolist(), strict=True))
-        run_owner = owner[starts]
-        visits = np.flatnonzero(np.append(len(starts) > 0, run_owner[1:] != run_owner[:-1]))
-        ends = np.append(visits[1:], len(starts))[: len(visits)]
-        # (segment, its first run, the run after its last, first and end asked row)
+        gap = self.row[1:] - (self.row[:-1] + self.size[:-1])
+        cut[1:] = (seg[1:] != seg[:-1]) | (gap > GAP_ROWS)
+        read_starts = np.flatnonzero(cut)
+        self.read_of = np.cumsum(cut) - 1
+        self.read_first = self.row[read_starts]
+        read_end = np.maximum.reduceat(self.row + self.size, read_starts) if n else read_starts
+        self.read_size = read_end - self.read_first
+        self.reads = list(zip(self.read_first.tolist(), self.read_size.tolist(), strict=True))
+        self.exact = self.complete and len(read_starts) == n  # each read is one piece, all
+        self._positions: np.ndarray | None = None
+        self._offsets: list[int] = []
+        visit = np.flatnonzero(np.append(n > 0, seg[1:] != seg[:-1]))
+        stop = np.append(visit[1:], n)[: len(visit)]
+        # (segment, its first piece, the piece after its last, its first read, read after)
         self.visits = list(
             zip(
-                run_owner[visits].tolist(),
-                visits.tolist(),
-                ends.tolist(),
-                starts[visits].tolist(),
-                stops[ends - 1].tolist(),
+                seg[visit].tolist(),
+                visit.tolist(),
+                stop.tolist(),
+                self.read_of[visit].tolist(),
+                (self.read_of[stop - 1] + 1).tolist(),
                 strict=True,
             )
         )
 
+    def positions(self, first_piece: int, end_piece: int) -> np.ndarray:
+        """The rows (within their segment) of pieces [first_piece, end_piece), in order."""
+        if self._positions is None:
+            before = np.cumsum(self.size) - self.size
+            held = int(self.size.sum())
+            self._positions = np.repeat(self.row - before, self.size) + np.arange(held)
+            self._offsets = [*before.tolist(), held]
+        return self._positions[self._offsets[first_piece] : self._offsets[end_piece]]
+
 
 class _Column:
-    """One asked column's pieces, a run at a time: raw bytes (numbers) or values (text)."""
+    """What was read of one asked column: each read's values (raw bytes for numbers, an
+    array for text) with its dtype code, and which reads they are."""
 
     def __init__(self) -> None:
-        self.runs: list[int] = []
-        self.pieces: list[tuple[str, bytes | np.ndarray]] = []
+        self.chunks: list[bytes | np.ndarray] = []
+        self.codes: list[str] = []
+        self.reads: list[int] = []
 
-    def values(self, plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
-        """(places in the asked seqs, values there) from the pieces read."""
-        runs = np.array(self.runs, dtype=np.int64)
-        codes = {code for code, _ in self.pieces}
-        if len(codes) == 1 and isinstance(self.pieces[0][1], bytes):
-            dtype = CODE_DTYPES[codes.pop()]
-            data = b"".join(piece for _, piece in self.pieces)  # type: ignore[misc]
-            joined = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
-        else:  # a type widened between segments, or text: decode piece by piece
-            joined = np.concatenate([_decoded(code, piece) for code, piece in self.pieces])
-        took = np.zeros(len(plan.first), dtype=bool)
-        took[runs] = True
-        base = np.zeros(len(plan.first), dtype=np.int64)
-        base[runs] = np.cumsum(plan.size[runs]) - plan.size[runs]
-        rows = np.flatnonzero(took[plan.run_of])
-        run = plan.run_of[rows]
-        return plan.places[rows], joined[base[run] + plan.rows[rows] - plan.first[run]]
+    def assembled(self, plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
+        """Values at every output row, and which rows have one: one join when every read is
+        one whole piece of one number type (a wide view's edges); else piece by piece
+        (nearby pieces read together, widened types, text, rows not held)."""
+        codes = set(self.codes)
+        if plan.exact and len(self.reads) == len(plan.reads) and len(codes) == 1:
+            code = codes.pop()
+            if code in CODE_DTYPES and code != "text":
+                dtype = CODE_DTYPES[code]
+                data = b"".join(self.chunks)  # type: ignore[arg-type]
+                values = np.frombuffer(data, dtype=dtype.newbyteorder("<"))
+                return values.astype(dtype, copy=False), np.ones(plan.total, dtype=bool)
+        decoded = [
+            _decoded(code, chunk) for code, chunk in zip(self.codes, self.chunks, strict=True)
+        ]
+        values = np.zeros(plan.total, dtype=np.result_type(*decoded))
+        have = np.zeros(plan.total, dtype=bool)
+        slot = np.full(len(plan.reads), -1)
+        slot[self.reads] = np.arange(len(self.reads))
+        pieces = zip(
+            plan.read_of.tolist(),
+            (plan.row - plan.read_first[plan.read_of]).tolist(),
+            plan.size.tolist(),
+            plan.place.tolist(),
+            strict=True,
+        )
+        for read, skip, size, place in pieces:
+            if slot[read] >= 0:
+                values[place : place + size] = decoded[slot[read]][skip : skip + size]
+                have[place : place + size] = True
+        return values, have
 
 
-def _decoded(code: str, piece: bytes | np.ndarray) -> np.ndarray:
-    if isinstance(piece, np.ndarray):
-        return piece
+def _decoded(code: str, chunk: bytes | np.ndarray) -> np.ndarray:
+    if isinstance(chunk, np.ndarray):
+        return chunk
     dtype = CODE_DTYPES[code]
-    return np.frombuffer(piece, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+    return np.frombuffer(chunk, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+
+
+class _Times:
+    """Arrival times of the held rows, segment by segment. Run-length coded ones (rows
+    written in batches) are only read in the loop, and resolved for all segments at once
+    with one search; the other codings segment by segment."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray | None] = []  # None: a run-length segment's, resolved later
+        self.values: list[bytes] = []
+        self.counts: list[bytes] = []
+        self.positions: list[np.ndarray] = []
+        self.rows: list[int] = []
+
+    def read(
+        self,
+        read: Reader,
+        part: tuple[str, int, int],
+        rows: int,
+        plan: _Plan,
+        first_piece: int,
+        end_piece: int,
+    ) -> None:
+        code, offset, size = part
+        positions = plan.positions(first_piece, end_piece)
+        if code != "rle" or not len(positions):
+            self.parts.append(times_at(read, part, rows, positions))
+            return
+        pairs = size // 12
+        data = read(offset, size)
+        counts = data[pairs * 8 :]
+        if size != pairs * 12 or np.frombuffer(counts, dtype="<i4").sum() != rows:
+            raise CorruptSegment(f"segment holds run-length times for other than {rows} rows")
+        self.values.append(data[: pairs * 8])
+        self.counts.append(data[pairs * 8 :])
+        self.positions.append(positions)
+        self.rows.append(rows)
+        self.parts.append(None)
+
+    def assembled(self) -> np.ndarray:
+        """The times in the order the segments were read."""
+        if self.rows:
+            counts = np.frombuffer(b"".join(self.counts), dtype="<i4").astype(np.int64)
+            rows = np.array(self.rows)
+            base = np.cumsum(rows) - rows  # where each segment's rows start, all joined
+            ends = np.cumsum(counts)
+            asked = [p + b for p, b in zip(self.positions, base.tolist(), strict=True)]
+            where = np.searchsorted(ends, np.concatenate(asked), side="right")
+            found = np.frombuffer(b"".join(self.values), dtype="<i8")[where].astype(np.int64)
+            cuts = np.cumsum([len(p) for p in self.positions])[:-1]
+            resolved = iter(np.split(found, cuts))
+            self.parts = [next(resolved) if p is None else p for p in self.parts]
+        parts = [p for p in self.parts if p is not None]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 def _reader(blob: Blob, length: int) -> Reader:
@@ -181,23 +287,24 @@ def _reader(blob: Blob, length: int) -> Reader:
 
     def read(offset: int, size: int) -> bytes:
         if offset < 0 or size < 0 or offset + size > length:
-            raise CorruptSegment(
-                f"segment of {length} bytes has no bytes {offset} to {offset + size}"
-            )
+            raise CorruptSegment(f"segment of {length} bytes has no bytes {offset}+{size}")
         blob.seek(offset)
         return blob.read(size)
 
     return read
 
 
-def _read_segment(
-    read: Reader, size: int, rows: int, spans: list[tuple[int, int]], columns: Sequence[str]
-) -> tuple[dict[str, list[tuple[str, bytes | np.ndarray]]], Layout]:
-    """The pieces of `columns` at `spans` (first row, rows) of one segment of `rows` rows."""
-    place = read_layout(read, size)
-    if place.rows != rows:
-        raise CorruptSegment(f"segment holds {place.rows} rows, listed as {rows}")
-    found: dict[str, list[tuple[str, bytes | np.ndarray]]] = {}
+def _read_columns(
+    blob: Blob,
+    place: Layout,
+    reads: list[tuple[int, int]],
+    columns: Sequence[str],
+    wanted: dict[str, _Column],
+) -> None:
+    """Read `reads` (first row, rows) of each asked column the segment holds into `wanted`
+    (all of a segment's columns are checked before any is kept)."""
+    rows = place.rows
+    found: list[tuple[str, str, list[bytes | np.ndarray]]] = []
     for name in columns:
         part = place.columns.get(name)
         if part is None:
@@ -206,72 +313,79 @@ def _read_segment(
         if code == "text":
             try:
                 values = np.empty(rows, dtype=object)
-                values[:] = json.loads(read(offset, length))
+                blob.seek(offset)
+                values[:] = json.loads(blob.read(length))
             except ValueError as exc:
                 raise CorruptSegment(f"text column '{name}' does not decode: {exc}") from None
-            found[name] = [(code, values[a : a + n]) for a, n in spans]
+            found.append((name, code, [values[a : a + n] for a, n in reads]))
             continue
-        dtype = CODE_DTYPES.get(code)
-        if dtype is None:
+        width = _WIDTHS.get(code)
+        if width is None:
             raise CorruptSegment(f"unknown column type {code!r}")
-        width = dtype.itemsize
         if length != rows * width:
             raise CorruptSegment(f"column '{name}' holds {length} bytes for {rows} rows")
-        pieces = []
-        for a, n in spans:
-            data = read(offset + a * width, n * width)
-            if len(data) != n * width:
-                raise CorruptSegment(f"segment ends inside column '{name}'")
-            pieces.append((code, data))
-        found[name] = pieces
-    return found, place
+        chunks: list[bytes | np.ndarray] = []
+        for a, n in reads:
+            blob.seek(offset + a * width)
+            chunks.append(blob.read(n * width))
+        found.append((name, code, chunks))
+    for name, code, chunks in found:
+        column = wanted[name]
+        column.chunks.extend(chunks)
+        column.codes.extend([code] * len(chunks))
+
+
+_WIDTHS = {code: dtype.itemsize for code, dtype in CODE_DTYPES.items() if code != "text"}
 
 
 def pick(
-    segments: Sequence[tuple[Any, int, int]],
+    segments: Segments,
     opener: Opener,
-    seqs: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
     columns: Sequence[str],
     arrival: bool,
 ) -> tuple[Picked, list[Damaged]]:
-    """The rows at `seqs` (ascending, no repeats) of the listed segments ((handle, first seq,
-    rows), by first seq, none overlapping), each segment opened once with `opener`; and the
-    segments that did not decode (their rows are left out)."""
-    plan = _Plan(segments, seqs)
+    """The rows of the ranges [starts[i], stops[i]) (ascending, none overlapping) of the
+    listed segments, concatenated, each segment opened once with `opener`; and the segments
+    that did not decode (their rows are left out)."""
+    plan = _Plan(segments, starts, stops)
     wanted = {name: _Column() for name in columns}
-    times: list[np.ndarray] = []
+    times = _Times()
     damaged: list[Damaged] = []
-    lost: list[tuple[int, int]] = []  # asked rows [a, b) of damaged segments
-    for segment, first_run, end_run, lo, hi in plan.visits:
-        handle, first_seq, rows = segments[segment]
-        blob = opener(handle)
+    lost: list[int] = []  # pieces of damaged segments
+    rows_of = segments.rows.tolist()
+    for segment, first_piece, end_piece, first_read, end_read in plan.visits:
+        rows = rows_of[segment]
+        kept = {name: len(column.chunks) for name, column in wanted.items()}
+        blob = opener(segments.handles[segment])
         try:
             size = len(blob)
-            read = _reader(blob, size)
-            spans = plan.spans[first_run:end_run]
-            found, place = _read_segment(read, size, rows, spans, columns)
+            place = read_layout(_reader(blob, size), size)
+            if place.rows != rows:
+                raise CorruptSegment(f"segment holds {place.rows} rows, listed as {rows}")
+            _read_columns(blob, place, plan.reads[first_read:end_read], columns, wanted)
             if arrival:
-                times.append(times_at(read, place.times, rows, plan.rows[lo:hi]))
+                times.read(_reader(blob, size), place.times, rows, plan, first_piece, end_piece)
         except CorruptSegment as exc:
-            damaged.append(Damaged(first_seq, rows, str(exc)))
-            lost.append((lo, hi))
+            damaged.append(Damaged(int(segments.first_seq[segment]), rows, str(exc)))
+            lost.extend(range(first_piece, end_piece))
+            for name, count in kept.items():  # what the segment's good columns gave
+                del wanted[name].chunks[count:], wanted[name].codes[count:]
             continue
         finally:
             blob.close()
-        for name, pieces in found.items():
-            wanted[name].runs.extend(range(first_run, end_run))
-            wanted[name].pieces.extend(pieces)
-    kept = np.ones(len(plan.places), dtype=bool)
-    for lo, hi in lost:
-        kept[lo:hi] = False
-    batch, at = {}, {}
+        for name, column in wanted.items():
+            if len(column.chunks) > kept[name]:
+                column.reads.extend(range(first_read, end_read))
+    held = np.full(plan.total, plan.complete and not lost)
+    if not held.all():
+        good = np.ones(len(plan.size), dtype=bool)
+        good[lost] = False
+        for place, size in zip(plan.place[good].tolist(), plan.size[good].tolist(), strict=True):
+            held[place : place + size] = True
+    batch, has = {}, {}
     for name, column in wanted.items():
-        if column.pieces:
-            at[name], batch[name] = column.values(plan)
-    found_times = _joined(times, np.int64) if arrival else None
-    return Picked(plan.places[kept], batch, at, found_times), damaged
-
-
-def _joined(parts: Iterable[np.ndarray], dtype: type) -> np.ndarray:
-    found = list(parts)
-    return np.concatenate(found) if found else np.empty(0, dtype=dtype)
+        if column.chunks:
+            batch[name], has[name] = column.assembled(plan)
+    return Picked(held, batch, has, times.assembled() if arrival else None), damaged

@@ -53,7 +53,7 @@ from streamvis.store.codec import (
     time_runs,
 )
 from streamvis.store.compact import compact
-from streamvis.store.pick import pick
+from streamvis.store.pick import Segments, pick
 
 log = logging.getLogger("streamvis")
 FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
@@ -297,6 +297,9 @@ class SQLiteStore:
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._writer.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         self._reader = self._connect(str(self.path))
+        for pragma in os.environ.get("HS_PRAGMAS", "").split(";"):
+            if pragma:
+                self._reader.execute(f"PRAGMA {pragma}")
         self._checkpointer = _Checkpointer(
             self._connect(str(self.path)), self.path.with_name(self.path.name + "-wal")
         )
@@ -776,20 +779,27 @@ class SQLiteStore:
             yield Segment(first_seq, batch, times)
 
     def pick(
-        self, record: StreamRecord, seqs: np.ndarray, columns: Sequence[str], arrival: bool
+        self,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        arrival: bool,
     ) -> Picked:
-        """The stored rows at `seqs` (see StoreReads.pick): the segments holding them listed
-        in one query, then of each only its header and the byte ranges of the wanted rows,
-        read with SQLite's incremental blob I/O (store/pick.py), in one read transaction."""
-        seqs = np.asarray(seqs, dtype=np.int64)
+        """The stored rows of short ranges (see StoreReads.pick): the segments holding them
+        listed in one query, then of each only its header and the byte ranges of the asked
+        rows, read with SQLite's incremental blob I/O (store/pick.py), in one read
+        transaction."""
+        starts = np.asarray(starts, dtype=np.int64)
+        stops = np.maximum(np.asarray(stops, dtype=np.int64), starts)
         with self._read_lock:
             connection = self._reader
             assert connection is not None, "the store is closed"
             connection.execute("BEGIN")
             try:
-                segments = self._holding(connection, record, seqs) if len(seqs) else []
+                listed = self._holding(connection, record, starts, stops)
                 opener = partial(self._blob, connection)
-                found, damaged = pick(segments, opener, seqs, columns, arrival)
+                found, damaged = pick(listed, opener, starts, stops, columns, arrival)
             finally:
                 connection.execute("COMMIT")
         for first_seq, rows, why in damaged:  # a damaged segment costs its own rows
@@ -803,34 +813,41 @@ class SQLiteStore:
 
     @staticmethod
     def _holding(
-        connection: sqlite3.Connection, record: StreamRecord, seqs: np.ndarray
-    ) -> list[tuple[int, int, int]]:
-        """(id, first seq, rows) of the segments from the one holding seqs[0] (the newest
-        starting at or before it) to the one holding seqs[-1]. When the stream's segments
-        leave no gap (its stored rows span first to next seq, the usual case) each one's
-        rows are read off the next one's first seq, so only the (stream, seq) index is read;
-        else from the table too (some ms more per thousand segments)."""
+        connection: sqlite3.Connection,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+    ) -> Segments:
+        """The segments from the one holding the first asked row (the newest starting at or
+        before it) to the one holding the last. When the stream's segments leave no gap (its
+        stored rows span first to next seq, the usual case) each one's row count is read off
+        the next one's first seq, so only the (stream, seq) index is read; else from the
+        table too (some ms more per thousand segments)."""
         found = connection.execute(
             "SELECT first_seq, next_seq, rows FROM streams WHERE id = ?", (record.id,)
         ).fetchone()
-        if found is None:
-            return []
+        asked = stops > starts
+        if found is None or not asked.any():
+            return Segments([], np.empty(0, np.int64), np.empty(0, np.int64))
         first, end, rows = found
         where = (
             "FROM segments WHERE stream_id = ?1 AND first_seq >= coalesce((SELECT "
             "max(first_seq) FROM segments WHERE stream_id = ?1 AND first_seq <= ?2), ?2) AND "
-            "first_seq <= ?3 ORDER BY first_seq"
+            "first_seq < ?3 ORDER BY first_seq"
         )
-        bounds = (record.id, int(seqs[0]), int(seqs[-1]))
+        bounds = (record.id, int(starts[asked][0]), int(stops[asked][-1]))
         if rows != end - first:
-            return connection.execute(f"SELECT id, first_seq, rows {where}", bounds).fetchall()
+            listed = connection.execute(f"SELECT id, first_seq, rows {where}", bounds).fetchall()
+            table = np.array(listed, dtype=np.int64).reshape(-1, 3)
+            return Segments(table[:, 0].tolist(), table[:, 1], table[:, 2])
         listed = connection.execute(f"SELECT id, first_seq {where}", bounds).fetchall()
+        table = np.array(listed, dtype=np.int64).reshape(-1, 2)
         after = connection.execute(
-            "SELECT min(first_seq) FROM segments WHERE stream_id = ? AND first_seq > ?",
-            (record.id, int(seqs[-1])),
+            "SELECT min(first_seq) FROM segments WHERE stream_id = ? AND first_seq >= ?",
+            (record.id, bounds[2]),
         ).fetchone()[0]
-        ends = [seq for _, seq in listed[1:]] + [end if after is None else after]
-        return [(id_, seq, stop - seq) for (id_, seq), stop in zip(listed, ends, strict=True)]
+        ends = np.append(table[1:, 1], end if after is None else after)
+        return Segments(table[:, 0].tolist(), table[:, 1], ends - table[:, 1])
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None

@@ -6,6 +6,7 @@ segment costing only its own rows."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from streamvis.core.storage import AppendRow, AppendRows, Picked
-from streamvis.store import SQLiteStore
+from streamvis.store import Retention, SQLiteStore
 from streamvis.store import pick as pick_module
 
 RUN, STREAM = "r", "s"
@@ -97,51 +98,63 @@ def same(got: object, want: object) -> bool:
     return bool(got == want)
 
 
-def check(found: Picked, seqs: np.ndarray, expected: dict, columns: list[str]) -> None:
-    """`found` holds exactly the asked rows the store holds, with their values and times."""
-    held = [k for k, seq in enumerate(seqs.tolist()) if seq in expected]
-    assert found.held.tolist() == held
+def check(found: Picked, starts: list[int], stops: list[int], expected: dict[int, Row]) -> None:
+    """`found` holds, for the concatenated ranges, exactly the rows the store holds, with
+    their values (in the type the ring would widen to) and arrival times."""
+    seqs = [seq for a, b in zip(starts, stops, strict=True) for seq in range(a, b)]
+    assert found.held.tolist() == [seq in expected for seq in seqs]
     assert found.times is not None
     assert found.times.dtype == np.int64
-    assert found.times.tolist() == [expected[int(seqs[k])][1] for k in held]
-    for name in columns:
-        having = [k for k in held if name in expected[int(seqs[k])][0]]
-        if not having:
+    assert found.times.tolist() == [expected[seq][1] for seq in seqs if seq in expected]
+    for name in COLUMNS:
+        having = [seq in expected and name in expected[seq][0] for seq in seqs]
+        if not any(having):
             assert name not in found.batch
             continue
-        assert found.at[name].tolist() == having, name
+        assert found.has[name].tolist() == having, name
         values = found.batch[name]
-        dtypes = {expected[int(seqs[k])][0][name][1] for k in having}
+        dtypes = {
+            expected[seq][0][name][1] for seq, have in zip(seqs, having, strict=False) if have
+        }
         assert values.dtype == np.result_type(*dtypes), name  # widened as the ring does
-        for k, got in zip(having, values, strict=True):
-            want = expected[int(seqs[k])][0][name][0]
-            assert same(got, want), (name, int(seqs[k]), got, want)
+        for k, seq in enumerate(seqs):
+            if having[k]:
+                want = expected[seq][0][name][0]
+                assert same(values[k], want), (name, seq, values[k], want)
+
+
+def pick(store: SQLiteStore, starts: list[int], stops: list[int], arrival: bool = True) -> Picked:
+    (record,) = store.streams(RUN)
+    return store.pick(record, np.array(starts), np.array(stops), COLUMNS, arrival)
+
+
+COLUMNS = ["step", "f", "f32", "flag", "when", "name", "extra", "absent"]
 
 
 @pytest.mark.parametrize("gap", [0, 3, pick_module.GAP_ROWS])
 def test_picked_rows_equal_whole_segments(
     store: SQLiteStore, gap: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Any scattered rows, as one range per row, per few rows or per segment."""
+    """Any short ranges, read one per range, a few together or a segment's together; ranges
+    crossing segments and reaching past either end of the stored rows."""
     monkeypatch.setattr(pick_module, "GAP_ROWS", gap)
     end = fill(store)
     expected = whole(store)
     assert len(expected) == end
-    (record,) = store.streams(RUN)
-    columns = ["step", "f", "f32", "flag", "when", "name", "extra", "absent"]
     rng = np.random.default_rng(gap)
-    for count in (1, 5, 60, 400, end):
-        seqs = np.sort(rng.choice(np.arange(-3, end + 5), size=count, replace=False))
-        check(store.pick(record, seqs, columns, True), seqs, expected, columns)
-    edges = np.concatenate([np.arange(k, k + 65) for k in (0, 236, 530, 749, 930)])
-    check(store.pick(record, edges, columns, True), edges, expected, columns)
+    for count in (1, 5, 60, 300):
+        cuts = np.sort(rng.choice(np.arange(-3, end + 5), size=2 * count, replace=False))
+        starts, stops = cuts[0::2].tolist(), cuts[1::2].tolist()
+        check(pick(store, starts, stops), starts, stops, expected)
+    edges = [0, 236, 530, 749, 930, 1019]  # 65-row ranges at and across segment bounds
+    starts, stops = edges, [k + 65 for k in edges]
+    check(pick(store, starts, stops), starts, stops, expected)
+    check(pick(store, [-5], [end + 5]), [-5], [end + 5], expected)  # everything
 
 
 def test_a_widened_column_comes_back_in_the_wider_type(store: SQLiteStore) -> None:
     end = fill(store)
-    (record,) = store.streams(RUN)
-    seqs = np.array([0, 299, 1000, end - 1])  # int segments, then float ones
-    found = store.pick(record, seqs, ["step"], False)
+    found = pick(store, [0, 299, 1000, end - 1], [1, 300, 1001, end], arrival=False)
     assert found.times is None
     assert found.batch["step"].dtype == np.float64
     assert found.batch["step"].tolist() == [0.0, 299.0, 1000.0, end - 1]
@@ -149,11 +162,30 @@ def test_a_widened_column_comes_back_in_the_wider_type(store: SQLiteStore) -> No
 
 def test_nothing_asked_or_nothing_held(store: SQLiteStore) -> None:
     end = fill(store)
-    (record,) = store.streams(RUN)
-    for seqs in (np.empty(0, np.int64), np.array([end, end + 10])):
-        found = store.pick(record, seqs, ["step"], True)
-        assert found.held.tolist() == [] and found.batch == {} and found.at == {}
-        assert found.times is not None and found.times.tolist() == []
+    for starts, stops in (([], []), ([end], [end + 10]), ([5], [5])):
+        found = pick(store, starts, stops)
+        assert found.held.tolist() == [False] * (10 if starts == [end] else 0)
+        assert found.batch == {}
+        assert found.has == {}
+        assert found.times is not None
+        assert found.times.tolist() == []
+
+
+def test_a_gap_in_the_stored_rows(tmp_path: Path) -> None:
+    """Retention by age dropped a middle segment: rows are read off the table's counts."""
+    store = SQLiteStore(tmp_path / "gap.db", retention=Retention(age=3600))
+    try:
+        now = time.time_ns()
+        for seq, written in [(0, now), (100, now - 2 * 3600 * 10**9), (200, now), (300, now)]:
+            steps = {"step": np.arange(seq, seq + 100, dtype=np.int64)}
+            store.commit([AppendRows(RUN, STREAM, seq, 100, steps, written)])
+        store.maintain()
+        expected = whole(store)
+        assert sorted(expected) == [*range(100), *range(200, 400)]
+        starts, stops = [50, 190, 390], [120, 210, 420]
+        check(pick(store, starts, stops), starts, stops, expected)
+    finally:
+        store.close()
 
 
 def test_a_damaged_segment_costs_only_its_own_rows(store: SQLiteStore) -> None:
@@ -165,10 +197,9 @@ def test_a_damaged_segment_costs_only_its_own_rows(store: SQLiteStore) -> None:
             "UPDATE segments SET data = ? WHERE stream_id = ? AND first_seq = 300",
             (b"SVB1" + b"\xff" * 40, record.id),
         )
-    seqs = np.array([10, 299, 300, 400, 549, 550, 600])
-    found = store.pick(record, seqs, ["step", "f"], True)
+    starts, stops = [10, 299, 400, 549, 600], [11, 301, 401, 551, 601]
     kept = {seq: row for seq, row in expected.items() if not 300 <= seq < 550}
-    check(found, seqs, kept, ["step", "f"])
+    check(pick(store, starts, stops), starts, stops, kept)
     assert [(d.first_seq, d.rows) for d in store.damaged] == [(300, 250)]
     assert "header claims" in store.damaged[0].why
 
@@ -184,7 +215,8 @@ def test_a_segment_cut_short_is_damage_not_a_crash(store: SQLiteStore) -> None:
             "UPDATE segments SET data = ? WHERE stream_id = ? AND first_seq = 0",
             (blob[: len(blob) // 2], record.id),
         )
-    found = store.pick(record, np.array([5, 305]), ["step"], True)
-    assert found.held.tolist() == [1]
-    assert found.batch["step"].tolist() == [305]
+    found = pick(store, [5, 305], [6, 306])
+    assert found.held.tolist() == [False, True]
+    assert found.has["step"].tolist() == [False, True]
+    assert found.batch["step"][1] == 305
     assert [(d.first_seq, d.rows) for d in store.damaged] == [(0, 300)]
