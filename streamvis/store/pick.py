@@ -107,12 +107,14 @@ def times_at(
         data = read(offset, 8 + 4 * int(positions[-1]))
         first = int(np.frombuffer(data[:8], dtype=_TIME)[0])
         steps = np.frombuffer(data[8:], dtype="<i4").astype(np.int64)
-        return first + np.concatenate(([0], np.cumsum(steps)))[positions]
+        passed: np.ndarray = np.concatenate(([0], np.cumsum(steps)))[positions]
+        return passed + first
     if code == "i8":
         if size != rows * 8:
             raise CorruptSegment(f"segment holds {size} bytes of times for {rows} rows")
         data = read(offset + 8 * int(positions[0]), 8 * int(positions[-1] - positions[0] + 1))
-        return np.frombuffer(data, dtype=_TIME)[positions - positions[0]].astype(np.int64)
+        found: np.ndarray = np.frombuffer(data, dtype=_TIME)[positions - positions[0]]
+        return found.astype(np.int64)
     raise CorruptSegment(f"unknown time coding {code!r}")
 
 
