@@ -55,7 +55,7 @@ class History:
         self._cached = 0
         self._generation = 0  # the stream's generation the cached rows belong to
         self._lock = threading.Lock()
-        self.reads = 0  # segment queries sent to the store (tests check the cache works)
+        self.reads = 0  # reads sent to the store: segment queries and picks (tests count them)
 
     def _record(self) -> StreamRecord | None:
         return next((r for r in self.store.streams(self.run) if r.stream == self.stream), None)
