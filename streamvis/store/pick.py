@@ -65,17 +65,19 @@ class Damaged(NamedTuple):
     why: str
 
 
-def read_layout(read: Reader, size: int) -> Layout:
-    """The blob's layout, from one read of its start (two when the header is long); a
-    header seen before is not parsed again."""
-    head = read(0, min(size, HEAD_GUESS))
+def read_layout(blob: Blob, size: int) -> Layout:
+    """The layout of `blob` (`size` bytes), from one read of its start (two when the header
+    is long); a header seen before is not parsed again."""
+    blob.seek(0)
+    head = blob.read(min(size, HEAD_GUESS))
     if len(head) < HEAD_BYTES:
         raise CorruptSegment(f"segment of {size} bytes has no header")
     end = header_end(head)
     if end > size:
         raise CorruptSegment(f"segment header claims {end} bytes of the blob's {size}")
     if end > len(head):
-        head = read(0, end)
+        blob.seek(0)
+        head = blob.read(end)
     key = (head[:end], size)
     found = _layouts.get(key)
     if found is None:
@@ -191,35 +193,35 @@ class _Column:
         self.reads: list[int] = []
 
     def assembled(self, plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
-        """Values at every output row, and which rows have one: one join when every read is
-        one whole piece of one number type (a wide view's edges); else piece by piece
-        (nearby pieces read together, widened types, text, rows not held)."""
+        """Values at every output row, and which rows have one. The reads are joined into
+        one array (one join of bytes when they share a number type); when every read is one
+        whole piece (a wide view's edges) that is the answer, else one gather puts each
+        piece's rows in their place (nearby pieces read together, rows not held)."""
         codes = set(self.codes)
-        if plan.exact and len(self.reads) == len(plan.reads) and len(codes) == 1:
-            code = codes.pop()
-            if code in CODE_DTYPES and code != "text":
-                dtype = CODE_DTYPES[code]
-                data = b"".join(self.chunks)  # type: ignore[arg-type]
-                values = np.frombuffer(data, dtype=dtype.newbyteorder("<"))
-                return values.astype(dtype, copy=False), np.ones(plan.total, dtype=bool)
-        decoded = [
-            _decoded(code, chunk) for code, chunk in zip(self.codes, self.chunks, strict=True)
-        ]
-        values = np.zeros(plan.total, dtype=np.result_type(*decoded))
+        code = codes.pop() if len(codes) == 1 else "text"
+        if code in _WIDTHS:
+            dtype = CODE_DTYPES[code]
+            data = b"".join(self.chunks)  # type: ignore[arg-type]
+            joined = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+        else:  # text, or a type widened between segments
+            chunks = zip(self.codes, self.chunks, strict=True)
+            joined = np.concatenate([_decoded(code, chunk) for code, chunk in chunks])
+        if plan.exact and len(self.reads) == len(plan.reads):
+            return joined, np.ones(plan.total, dtype=bool)
+        start = np.full(len(plan.reads), -1)  # where each read's rows are in `joined`
+        sizes = plan.read_size[self.reads]
+        start[self.reads] = np.cumsum(sizes) - sizes
+        mine = start[plan.read_of] >= 0  # pieces of segments holding this column
+        read = plan.read_of[mine]
+        size = plan.size[mine]
+        before = np.cumsum(size) - size
+        rows = np.arange(int(size.sum()))
+        source = np.repeat(start[read] + plan.row[mine] - plan.read_first[read] - before, size)
+        place = np.repeat(plan.place[mine] - before, size) + rows
+        values = np.zeros(plan.total, dtype=joined.dtype)
         have = np.zeros(plan.total, dtype=bool)
-        slot = np.full(len(plan.reads), -1)
-        slot[self.reads] = np.arange(len(self.reads))
-        pieces = zip(
-            plan.read_of.tolist(),
-            (plan.row - plan.read_first[plan.read_of]).tolist(),
-            plan.size.tolist(),
-            plan.place.tolist(),
-            strict=True,
-        )
-        for read, skip, size, place in pieces:
-            if slot[read] >= 0:
-                values[place : place + size] = decoded[slot[read]][skip : skip + size]
-                have[place : place + size] = True
+        values[place] = joined[source + rows]
+        have[place] = True
         return values, have
 
 
@@ -301,10 +303,9 @@ def _read_columns(
     place: Layout,
     reads: list[tuple[int, int]],
     columns: Sequence[str],
-    wanted: dict[str, _Column],
-) -> None:
-    """Read `reads` (first row, rows) of each asked column the segment holds into `wanted`
-    (all of a segment's columns are checked before any is kept)."""
+) -> list[tuple[str, str, list[bytes | np.ndarray]]]:
+    """(name, dtype code, each read's values) of each asked column the segment holds, for
+    `reads` (first row, rows)."""
     rows = place.rows
     found: list[tuple[str, str, list[bytes | np.ndarray]]] = []
     for name in columns:
@@ -331,10 +332,7 @@ def _read_columns(
             blob.seek(offset + a * width)
             chunks.append(blob.read(n * width))
         found.append((name, code, chunks))
-    for name, code, chunks in found:
-        column = wanted[name]
-        column.chunks.extend(chunks)
-        column.codes.extend([code] * len(chunks))
+    return found
 
 
 _WIDTHS = {code: dtype.itemsize for code, dtype in CODE_DTYPES.items() if code != "text"}
@@ -359,27 +357,26 @@ def pick(
     rows_of = segments.rows.tolist()
     for segment, first_piece, end_piece, first_read, end_read in plan.visits:
         rows = rows_of[segment]
-        kept = {name: len(column.chunks) for name, column in wanted.items()}
         blob = opener(segments.handles[segment])
         try:
             size = len(blob)
-            place = read_layout(_reader(blob, size), size)
+            place = read_layout(blob, size)
             if place.rows != rows:
                 raise CorruptSegment(f"segment holds {place.rows} rows, listed as {rows}")
-            _read_columns(blob, place, plan.reads[first_read:end_read], columns, wanted)
-            if arrival:
+            found = _read_columns(blob, place, plan.reads[first_read:end_read], columns)
+            if arrival:  # kept only when the whole segment read well, like the columns
                 times.read(_reader(blob, size), place.times, rows, plan, first_piece, end_piece)
         except CorruptSegment as exc:
             damaged.append(Damaged(int(segments.first_seq[segment]), rows, str(exc)))
             lost.extend(range(first_piece, end_piece))
-            for name, count in kept.items():  # what the segment's good columns gave
-                del wanted[name].chunks[count:], wanted[name].codes[count:]
             continue
         finally:
             blob.close()
-        for name, column in wanted.items():
-            if len(column.chunks) > kept[name]:
-                column.reads.extend(range(first_read, end_read))
+        for name, code, chunks in found:
+            column = wanted[name]
+            column.chunks.extend(chunks)
+            column.codes.extend([code] * len(chunks))
+            column.reads.extend(range(first_read, end_read))
     held = np.full(plan.total, plan.complete and not lost)
     if not held.all():
         good = np.ones(len(plan.size), dtype=bool)
