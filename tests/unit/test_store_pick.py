@@ -220,3 +220,18 @@ def test_a_segment_cut_short_is_damage_not_a_crash(store: SQLiteStore) -> None:
     assert found.has["step"].tolist() == [False, True]
     assert found.batch["step"][1] == 305
     assert [(d.first_seq, d.rows) for d in store.damaged] == [(0, 300)]
+
+
+def test_a_header_longer_than_the_first_read(store: SQLiteStore) -> None:
+    """Many long column names: the header is read in a second, longer read."""
+    names = [f"a rather long column name number {k:03d}" for k in range(30)]
+    batch = {name: np.arange(100) * float(k) for k, name in enumerate(names)}
+    store.commit([AppendRows(RUN, STREAM, 0, 100, batch, BASE)])
+    (record,) = store.streams(RUN)
+    (segment,) = store.segments(record)
+    assert list(segment.batch) == names
+    found = store.pick(record, np.array([3, 90]), np.array([5, 92]), names[-2:], True)
+    assert found.held.all()
+    assert found.batch[names[-1]].tolist() == [3 * 29.0, 4 * 29.0, 90 * 29.0, 91 * 29.0]
+    assert found.times is not None
+    assert found.times.tolist() == [BASE] * 4
