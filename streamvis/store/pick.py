@@ -50,11 +50,18 @@ _layouts: dict[tuple[bytes, int], Layout] = {}
 
 class Segments(NamedTuple):
     """The stored segments a pick may read, by first seq, none overlapping: each one's
-    handle for the opener, first seq and row count."""
+    handle for the opener, first seq and row count. `inferred`: the counts were read off
+    the next segment's first seq (the stream looked gapless), not stored ones."""
 
     handles: list[Any]
     first_seq: np.ndarray
     rows: np.ndarray
+    inferred: bool = False
+
+
+class Miscounted(Exception):
+    """A segment holds other than the row count inferred for it: list the segments again
+    with their stored counts (the pick is not damage)."""
 
 
 class Damaged(NamedTuple):
@@ -348,7 +355,8 @@ def pick(
 ) -> tuple[Picked, list[Damaged]]:
     """The rows of the ranges [starts[i], stops[i]) (ascending, none overlapping) of the
     listed segments, concatenated, each segment opened once with `opener`; and the segments
-    that did not decode (their rows are left out)."""
+    that did not decode (their rows are left out). Raises Miscounted when an inferred row
+    count was wrong."""
     plan = _Plan(segments, starts, stops)
     wanted = {name: _Column() for name in columns}
     times = _Times()
@@ -362,6 +370,8 @@ def pick(
             size = len(blob)
             place = read_layout(blob, size)
             if place.rows != rows:
+                if segments.inferred:
+                    raise Miscounted(f"segment holds {place.rows} rows, inferred {rows}")
                 raise CorruptSegment(f"segment holds {place.rows} rows, listed as {rows}")
             found = _read_columns(blob, place, plan.reads[first_read:end_read], columns)
             if arrival:  # kept only when the whole segment read well, like the columns

@@ -53,7 +53,7 @@ from streamvis.store.codec import (
     time_runs,
 )
 from streamvis.store.compact import compact
-from streamvis.store.pick import Segments, pick
+from streamvis.store.pick import Miscounted, Segments, pick
 
 log = logging.getLogger("streamvis")
 FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
@@ -797,7 +797,11 @@ class SQLiteStore:
             try:
                 listed = self._holding(connection, record, starts, stops)
                 opener = partial(self._blob, connection)
-                found, damaged = pick(listed, opener, starts, stops, columns, arrival)
+                try:
+                    found, damaged = pick(listed, opener, starts, stops, columns, arrival)
+                except Miscounted:  # a gap the stream's counts did not show: stored counts
+                    listed = self._holding(connection, record, starts, stops, counted=True)
+                    found, damaged = pick(listed, opener, starts, stops, columns, arrival)
             finally:
                 connection.execute("COMMIT")
         for first_seq, rows, why in damaged:  # a damaged segment costs its own rows
@@ -829,12 +833,13 @@ class SQLiteStore:
         record: StreamRecord,
         starts: np.ndarray,
         stops: np.ndarray,
+        counted: bool = False,
     ) -> Segments:
         """The segments from the one holding the first asked row (the newest starting at or
         before it) to the one holding the last. When the stream's segments leave no gap (its
         stored rows span first to next seq, the usual case) each one's row count is read off
-        the next one's first seq, so only the (stream, seq) index is read; else from the
-        table too (some ms more per thousand segments)."""
+        the next one's first seq, so only the (stream, seq) index is read; else, or when
+        `counted`, from the table too (some ms more per thousand segments)."""
         found = connection.execute(
             "SELECT first_seq, next_seq, rows FROM streams WHERE id = ?", (record.id,)
         ).fetchone()
@@ -848,18 +853,20 @@ class SQLiteStore:
             "first_seq < ?3 ORDER BY first_seq"
         )
         bounds = (record.id, int(starts[asked][0]), int(stops[asked][-1]))
-        if rows != end - first:
+        if counted or rows != end - first:
             listed = connection.execute(f"SELECT id, first_seq, rows {where}", bounds).fetchall()
             table = np.array(listed, dtype=np.int64).reshape(-1, 3)
             return Segments(table[:, 0].tolist(), table[:, 1], table[:, 2])
         listed = connection.execute(f"SELECT id, first_seq {where}", bounds).fetchall()
+        if not listed:
+            return Segments([], np.empty(0, np.int64), np.empty(0, np.int64))
         table = np.array(listed, dtype=np.int64).reshape(-1, 2)
         after = connection.execute(
             "SELECT min(first_seq) FROM segments WHERE stream_id = ? AND first_seq >= ?",
             (record.id, bounds[2]),
         ).fetchone()[0]
         ends = np.append(table[1:, 1], end if after is None else after)
-        return Segments(table[:, 0].tolist(), table[:, 1], ends - table[:, 1])
+        return Segments(table[:, 0].tolist(), table[:, 1], ends - table[:, 1], inferred=True)
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None
