@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+import numpy as np
+
 from streamvis.core.journal import Journal
 from streamvis.core.storage import (
     Backend,
@@ -16,6 +18,7 @@ from streamvis.core.storage import (
     Damage,
     Followed,
     Op,
+    Picked,
     RunSummary,
     Segment,
     StreamRecord,
@@ -88,6 +91,16 @@ class Store:
         self, record: StreamRecord, since: int = 0, until: int | None = None
     ) -> Iterator[Segment]:
         return self.backend.segments(record, since, until)
+
+    def pick(
+        self,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        arrival: bool,
+    ) -> Picked:
+        return self.backend.pick(record, starts, stops, columns, arrival)
 
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None

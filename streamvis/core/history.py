@@ -1,9 +1,12 @@
 """Rows of one stream that memory no longer holds, read back from the store on demand.
 
 A level-of-detail view zoomed into old history asks for raw rows by seq (`Table.rows_between`);
-the rows memory dropped (the hub's byte budget) are read here through the store's typed reads
-(`StoreReads.segments`), never through a backend, and the decoded segments of the last reads
-stay in a small cache, so many nearby reads (pixel column edges, a pan) decode each once.
+the rows memory dropped (the hub's byte budget) are read here through the store's typed reads,
+never through a backend. Ranges (`rows`: a zoomed-in view's raw rows) read whole segments
+(`StoreReads.segments`), and the decoded segments of the last reads stay in a small cache, so
+nearby reads (a pan) decode each once. Scattered rows (`take`: the few rows at each of a wide
+view's ~1,600 pixel column edges, each in another segment) are picked from the store one
+small byte range at a time (`StoreReads.pick`), never decoding a segment for a row or two.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class History:
         self._cached = 0
         self._generation = 0  # the stream's generation the cached rows belong to
         self._lock = threading.Lock()
-        self.reads = 0  # segment queries sent to the store (tests check the cache works)
+        self.reads = 0  # reads sent to the store: segment queries and picks (tests count them)
 
     def _record(self) -> StreamRecord | None:
         return next((r for r in self.store.streams(self.run) if r.stream == self.stream), None)
@@ -148,29 +151,37 @@ class History:
         return out
 
     def take(
-        self, seqs: np.ndarray, columns: Sequence[str], dtypes: Mapping[str, np.dtype]
+        self,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        dtypes: Mapping[str, np.dtype],
     ) -> dict[str, np.ndarray]:
-        """Values of `columns` at stored rows `seqs` (ascending), gathered segment by segment
-        with no copy of the rows between them (a view's pixel column edges); rows the store
-        does not hold are missing."""
+        """Values of `columns` for the stored rows of the ranges [starts[i], stops[i])
+        (ascending, none overlapping; a view's pixel column edges), concatenated: picked
+        from the store, only those rows of each segment (`StoreReads.pick`: no segment is
+        read or decoded whole). Rows the store does not hold are missing."""
         known = {**dtypes, ARRIVAL: _ARRIVAL_DTYPE}
+        count = int(np.sum(np.maximum(stops - starts, 0)))
         out = {
             name: np.full(
-                len(seqs), missing_value(holds_missing(known[name])), holds_missing(known[name])
+                count, missing_value(holds_missing(known[name])), holds_missing(known[name])
             )
             for name in columns
             if name in known
         }
-        if not len(seqs):
+        record = self._record() if count else None
+        if record is None:
             return out
-        for segment in self.segments(int(seqs[0]), int(seqs[-1]) + 1):
-            end = segment.first_seq + len(segment.times)
-            a, b = np.searchsorted(seqs, [segment.first_seq, end])
-            if a == b:
-                continue
-            offsets = seqs[a:b] - segment.first_seq
-            for name in out:
-                values = segment.times if name == ARRIVAL else segment.batch.get(name)
-                if values is not None:
-                    out[name][a:b] = values[offsets]
+        self.reads += 1
+        stored = [name for name in out if name != ARRIVAL]
+        found = self.store.pick(record, starts, stops, stored, ARRIVAL in out)
+        for name, values in found.batch.items():
+            have = found.has[name]
+            if have.all():
+                out[name][:] = values
+            else:
+                out[name][have] = values[have]
+        if found.times is not None:
+            out[ARRIVAL][found.held] = found.times
         return out

@@ -157,6 +157,18 @@ class Segment(NamedTuple):
     times: np.ndarray
 
 
+class Picked(NamedTuple):
+    """The rows of the ranges a `StoreReads.pick` asked for, concatenated: `held` marks
+    the rows the store holds; `batch[name]` has a value of that column at every row, which
+    means something only where `has[name]` is True (rows held by segments with the column);
+    `times` are the arrival times (int64 ns) of the held rows, in order (None: not asked)."""
+
+    held: np.ndarray
+    batch: Batch
+    has: dict[str, np.ndarray]
+    times: np.ndarray | None
+
+
 class Followed(NamedTuple):
     """What a follower has not read yet (see `StoreReads.follow`). `reset`: the stream was
     replaced or cleared since the follower's generation, so drop what it holds; `segments`
@@ -222,6 +234,21 @@ class StoreReads(Protocol):
         """The stored segments of a stream holding rows >= `since` (and, with `until`, rows
         < `until`), oldest first (the first may start before `since`, the last end after
         `until`). Undecodable ones are skipped and listed in `damaged`."""
+        ...
+
+    def pick(
+        self,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        arrival: bool,
+    ) -> Picked:
+        """The stored rows of a stream in the ranges [starts[i], stops[i]) (ascending, none
+        overlapping; a view's pixel column edges, short ranges here and there), with arrival
+        times when `arrival`: only those rows of each segment holding some, read without
+        loading the segment whole where the store can. Undecodable segments are skipped
+        (their rows not held) and listed in `damaged`."""
         ...
 
     def follow(

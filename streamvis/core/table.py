@@ -424,16 +424,20 @@ class Table:
             return start, kept, newer, lambda: found.rows(start, kept, columns, dtypes)
         return start, kept, newer, lambda: missing_rows(kept - start, columns, dtypes)
 
-    def stored_rows(self, seqs: np.ndarray, columns: Sequence[str]) -> dict[str, np.ndarray]:
-        """Under the lock: values at rows `seqs` (ascending) memory dropped, from the store
-        (missing values without one)."""
+    def stored_rows(
+        self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Under the lock: values of the rows memory dropped in the ranges [starts[i],
+        stops[i]) (ascending, none overlapping), concatenated, from the store (missing values
+        without one)."""
         dtypes = self._ring.dtypes
         if self._history is None and self.store is not None:
             self._history = History(self.store, self.run, self.name)
         if self._history is None:
-            return missing_rows(len(seqs), columns, {**dtypes, ARRIVAL: np.dtype(np.int64)})
+            count = int(np.sum(stops - starts))
+            return missing_rows(count, columns, {**dtypes, ARRIVAL: np.dtype(np.int64)})
         self._history.forget_before(self.generation)
-        return self._history.take(seqs, columns, dtypes)
+        return self._history.take(starts, stops, columns, dtypes)
 
     @property
     def nbytes(self) -> int:
@@ -515,12 +519,14 @@ class _KeptRows:
         """The rows of many short ranges in one call (a view's pixel column edges): memory's
         by a gather, rows memory dropped from the stored segments they lie in."""
         ring = self.table._ring
-        seqs = spans(starts, stops)
-        if len(seqs) == 0 or int(seqs[0]) >= ring.lo:
-            return ring.take(seqs, columns)
-        older = seqs < ring.lo
-        picked = self.table.stored_rows(seqs[older], columns)
-        kept = ring.take(seqs[~older], columns)
+        if len(starts) == 0 or int(starts[0]) >= ring.lo:
+            return ring.take(spans(starts, stops), columns)
+        dropped = starts < ring.lo  # ranges starting in rows memory dropped (a prefix)
+        picked = self.table.stored_rows(
+            starts[dropped], np.minimum(stops[dropped], ring.lo), columns
+        )
+        newer = np.maximum(starts, ring.lo)
+        kept = ring.take(spans(newer, np.maximum(stops, newer)), columns)
         return {name: np.concatenate([picked[name], kept[name]]) for name in kept}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,7 @@ DTYPE_CODES: dict[np.dtype, str] = {
 }
 CODE_DTYPES: dict[str, np.dtype] = {code: dtype for dtype, code in DTYPE_CODES.items()}
 _LENGTH = struct.Struct("<I")
+HEAD_BYTES = 8  # MAGIC and the header's length come first
 NUMBER_CODES = frozenset(("b1", "i8", "f4", "f8"))
 
 
@@ -140,23 +141,57 @@ def _decode_times(code: str, data: bytes, rows: int) -> np.ndarray:
     return np.frombuffer(data, dtype="<i8").astype(np.int64, copy=False)
 
 
-def decode(blob: bytes) -> tuple[Batch, np.ndarray]:
-    """The batch and arrival times stored by `encode`; raises CorruptSegment."""
-    if blob[:4] != MAGIC:
+class Layout(NamedTuple):
+    """Where the parts of a blob lie: its row count, each column's (code, offset, size) by
+    name and the arrival times' (code, offset, size), offsets from the blob's start."""
+
+    rows: int
+    columns: dict[str, tuple[str, int, int]]
+    times: tuple[str, int, int]
+
+
+def header_end(start: bytes) -> int:
+    """Where the header of a blob ends, from its first HEAD_BYTES bytes (or more)."""
+    if start[:4] != MAGIC:
         raise CorruptSegment("not a streamvis segment (bad magic)")
     try:
-        (length,) = _LENGTH.unpack_from(blob, 4)
-        header = json.loads(blob[8 : 8 + length])
-        offset = 8 + length
-        rows = header["rows"]
+        (length,) = _LENGTH.unpack_from(start, 4)
+    except struct.error as exc:
+        raise CorruptSegment(f"segment does not decode: {exc}") from None
+    return HEAD_BYTES + int(length)
+
+
+def layout(head: bytes, size: int) -> Layout:
+    """The parts of a blob of `size` bytes, from its first `header_end` bytes (or more);
+    raises CorruptSegment when the header does not parse or a part lies past the end."""
+    end = header_end(head)
+    try:
+        header = json.loads(head[HEAD_BYTES:end])
+        rows = int(header["rows"])
+        columns, offset = {}, end
+        for name, code, length in header["columns"]:
+            columns[name] = (code, offset, int(length))
+            offset += int(length)
+        code, length = header["times"]
+        times = (code, offset, int(length))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CorruptSegment(f"segment does not decode: {exc}") from None
+    if len(head) < end or offset + times[2] > size or rows < 0:
+        raise CorruptSegment(f"segment header claims more than its {size} bytes")
+    return Layout(rows, columns, times)
+
+
+def decode(blob: bytes) -> tuple[Batch, np.ndarray]:
+    """The batch and arrival times stored by `encode`; raises CorruptSegment."""
+    place = layout(blob, len(blob))
+    try:
         batch: Batch = {}
-        for name, code, size in header["columns"]:
-            batch[name] = _decode_column(code, blob[offset : offset + size], rows)
-            offset += size
-        code, size = header["times"]
-        times = _decode_times(code, blob[offset : offset + size], rows)
+        for name, (code, offset, size) in place.columns.items():
+            batch[name] = _decode_column(code, blob[offset : offset + size], place.rows)
+        code, offset, size = place.times
+        times = _decode_times(code, blob[offset : offset + size], place.rows)
     except (KeyError, ValueError, TypeError, struct.error) as exc:
         raise CorruptSegment(f"segment does not decode: {exc}") from None
-    if len(times) != rows:
-        raise CorruptSegment(f"segment holds {len(times)} times for {rows} rows")
+    if len(times) != place.rows:
+        raise CorruptSegment(f"segment holds {len(times)} times for {place.rows} rows")
     return batch, times

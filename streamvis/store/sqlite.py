@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from streamvis.core.storage import (
     DeleteRun,
     Followed,
     Op,
+    Picked,
     RunSummary,
     Segment,
     SetLayout,
@@ -51,6 +53,7 @@ from streamvis.store.codec import (
     time_runs,
 )
 from streamvis.store.compact import compact
+from streamvis.store.pick import Miscounted, Segments, pick
 
 log = logging.getLogger("streamvis")
 FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
@@ -64,6 +67,7 @@ WAL_LIMIT = 64 * 2**20  # bytes the WAL file is cut back to after a checkpoint
 CHECKPOINT_SECONDS = 0.25
 IDLE_SECONDS = 0.5  # writes paused this long: copy the WAL into the file now
 WAL_CHECKPOINT = 256 * 2**20  # during a longer burst, checkpoint once the WAL is this big
+PICK_MMAP = 2**31  # bytes of the file picks may read through a memory map (SQLite caps it)
 PAGE_SIZE = 16_384  # segments are tens of KB to MBs: fewer, larger pages write faster
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -257,6 +261,7 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._picker: sqlite3.Connection | None = None  # picks' own reader (memory-mapped)
         self.damaged: list[Damage] = []  # each segment that did not decode
         try:
             if readonly:
@@ -772,6 +777,97 @@ class SQLiteStore:
                 continue  # a damaged segment costs its own rows, not the stream
             yield Segment(first_seq, batch, times)
 
+    def pick(
+        self,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        arrival: bool,
+    ) -> Picked:
+        """The stored rows of short ranges (see StoreReads.pick): the segments holding them
+        listed in one query, then of each only its header and the byte ranges of the asked
+        rows, read with SQLite's incremental blob I/O (store/pick.py), in one read
+        transaction."""
+        starts = np.asarray(starts, dtype=np.int64)
+        stops = np.maximum(np.asarray(stops, dtype=np.int64), starts)
+        with self._read_lock:
+            connection = self._picking()
+            connection.execute("BEGIN")
+            try:
+                listed = self._holding(connection, record, starts, stops)
+                opener = partial(self._blob, connection)
+                try:
+                    found, damaged = pick(listed, opener, starts, stops, columns, arrival)
+                except Miscounted:  # a gap the stream's counts did not show: stored counts
+                    listed = self._holding(connection, record, starts, stops, counted=True)
+                    found, damaged = pick(listed, opener, starts, stops, columns, arrival)
+            finally:
+                connection.execute("COMMIT")
+        for first_seq, rows, why in damaged:  # a damaged segment costs its own rows
+            self._report_damage(record, first_seq, rows, why)
+        return found
+
+    def _picking(self) -> sqlite3.Connection:
+        """The connection picks read through, opened on the first: like the reader, but
+        reading the file through a memory map (PICK_MMAP), which makes a small read of a
+        blob several times cheaper than copying its pages in. Only picks use it, so only
+        the pages they touch are mapped (replay and export, which read every row, do not)."""
+        if self._picker is None:
+            assert self._reader is not None, "the store is closed"
+            if self.readonly:
+                self._picker = self._connect(f"file:{self.path}?mode=ro", uri=True)
+            else:
+                self._picker = self._connect(str(self.path))
+            self._picker.execute(f"PRAGMA mmap_size={PICK_MMAP}")
+        return self._picker
+
+    @staticmethod
+    def _blob(connection: sqlite3.Connection, segment_id: int) -> sqlite3.Blob:
+        """A segment's blob, open for byte-range reads."""
+        return connection.blobopen("segments", "data", segment_id, readonly=True)
+
+    @staticmethod
+    def _holding(
+        connection: sqlite3.Connection,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        counted: bool = False,
+    ) -> Segments:
+        """The segments from the one holding the first asked row (the newest starting at or
+        before it) to the one holding the last. When the stream's segments leave no gap (its
+        stored rows span first to next seq, the usual case) each one's row count is read off
+        the next one's first seq, so only the (stream, seq) index is read; else, or when
+        `counted`, from the table too (some ms more per thousand segments)."""
+        found = connection.execute(
+            "SELECT first_seq, next_seq, rows FROM streams WHERE id = ?", (record.id,)
+        ).fetchone()
+        asked = stops > starts
+        if found is None or not asked.any():
+            return Segments([], np.empty(0, np.int64), np.empty(0, np.int64))
+        first, end, rows = found
+        where = (
+            "FROM segments WHERE stream_id = ?1 AND first_seq >= coalesce((SELECT "
+            "max(first_seq) FROM segments WHERE stream_id = ?1 AND first_seq <= ?2), ?2) AND "
+            "first_seq < ?3 ORDER BY first_seq"
+        )
+        bounds = (record.id, int(starts[asked][0]), int(stops[asked][-1]))
+        if counted or rows != end - first:
+            listed = connection.execute(f"SELECT id, first_seq, rows {where}", bounds).fetchall()
+            table = np.array(listed, dtype=np.int64).reshape(-1, 3)
+            return Segments(table[:, 0].tolist(), table[:, 1], table[:, 2])
+        listed = connection.execute(f"SELECT id, first_seq {where}", bounds).fetchall()
+        if not listed:
+            return Segments([], np.empty(0, np.int64), np.empty(0, np.int64))
+        table = np.array(listed, dtype=np.int64).reshape(-1, 2)
+        after = connection.execute(
+            "SELECT min(first_seq) FROM segments WHERE stream_id = ? AND first_seq >= ?",
+            (record.id, bounds[2]),
+        ).fetchone()[0]
+        ends = np.append(table[1:, 1], end if after is None else after)
+        return Segments(table[:, 0].tolist(), table[:, 1], ends - table[:, 1], inferred=True)
+
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None
     ) -> Followed | None:
@@ -822,11 +918,11 @@ class SQLiteStore:
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
-        for connection in (self._writer, self._reader):
+        for connection in (self._writer, self._reader, self._picker):
             if connection is not None:
                 with contextlib.suppress(sqlite3.Error):
                     connection.close()
-        self._writer = self._reader = None
+        self._writer = self._reader = self._picker = None
         if self._lock_file is not None:
             self._lock_file.release()
             self._lock_file = None
