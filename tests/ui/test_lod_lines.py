@@ -330,8 +330,11 @@ def reset_follows(page: Any, served: Served, plots: dict[str, list[str]], run: s
             if first > last - ROWS + 1 or state["start"] > first or state["end"] < last:
                 return None  # not yet the whole run of kept rows, or not all of it on screen
             # a whole-run view within 4 points per pixel column, plus the rows sent as
-            # deltas since (at most a pixel width of them: then the whole run is resolved)
-            assert len(data["step"]) <= (POINTS_PER_PIXEL + 1) * view_width(state), name
+            # deltas since (at most a pixel width of them: then the whole run is resolved).
+            # The frame can narrow by a few pixels as the y axis' labels change after the
+            # reset; the server answers the new width in its next tick: wait for that.
+            if len(data["step"]) > (POINTS_PER_PIXEL + 1) * view_width(state):
+                return None
         return state["end"]
 
     for plot_id, names in plots.items():
