@@ -38,6 +38,7 @@ back, the rows of the oldest partly held bucket count at bucket granularity).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -56,7 +57,30 @@ from streamvis.core.summary_levels import (
 from streamvis.core.summary_view import answer
 
 FOLD_ROWS = 65536  # rows written before they are folded (a view folds what is left first)
+PIECE_ROWS = 8192  # rows whose stats are taken at once: float64 copies stay small and cached
 _ONES = np.ones(BUCKET)
+_STARTS = np.arange(0, PIECE_ROWS, BUCKET)
+
+
+@runtime_checkable
+class InPlaceRows(Protocol):
+    """A `RawRows` that can hand its rows over in place (the table's memory: chunks of
+    the ring): where its arrays break, and the arrival times' maxima per bucket straight
+    from their per-batch runs, so a fold copies nothing and expands no arrival time."""
+
+    def in_place(self, start: int, stop: int) -> bool:
+        """True when the rows [start, stop) are all held here (else read them joined)."""
+        ...
+
+    def contiguous(self, start: int, stop: int) -> list[int]:
+        """[start, ..., stop]: the rows between consecutive bounds lie in one array, so
+        `rows_between` over them returns views (no copy)."""
+        ...
+
+    def arrival_highs(self, start: int, stop: int, size: int) -> np.ndarray:
+        """For each `size`-row bucket of [start, stop), the latest arrival time of the
+        rows from `start` to the bucket's end."""
+        ...
 
 
 class Summary:
@@ -94,29 +118,49 @@ class Summary:
             if dtype.kind in "biuf" and name not in self.index:
                 self.index[name] = len(self.index)
         level = self.levels[0]
-        read_from = self.start if level.held == 0 else self.folded  # the head seeds runmax
         names = [ARRIVAL, *self.index]  # in runmax order: ARRIVAL first, then stats order
-        rows = raw.rows_between(read_from, stop, names)
-        head, buckets = self.folded - read_from, (stop - self.folded) // BUCKET
-        starts = np.arange(0, buckets * BUCKET, BUCKET)
-        stats = np.empty((buckets, len(self.index), 5))
-        highs, seed = np.empty((buckets, len(names))), np.full(len(names), -np.inf)
-        for place, name in enumerate(names):
-            values = rows[name]
-            seed[place] = self.carry.get(name, -np.inf)
-            if head and level.held == 0:
-                seed[place] = max(seed[place], finite_max(values[:head]))
-            if name == ARRIVAL:  # only ever an x: its running max is all a view needs
-                highs[:, place] = np.maximum.reduceat(values[head:], starts)
-            else:
-                column_stats(np.asarray(values[head:], np.float64), starts, stats[:, place - 1])
-                highs[:, place] = stats[:, place - 1, HIGH]
+        seed = np.array([self.carry.get(name, -np.inf) for name in names])
         if level.held:
             held = level.runmax[:, level.held - 1]
             seed[: len(held)] = held
+        elif self.folded > self.start:  # the raw head before the first bucket seeds runmax
+            head = raw.rows_between(self.start, self.folded, names)
+            seed = np.maximum(seed, [finite_max(head[name]) for name in names])
+        stats, highs = self._fold_rows(raw, self.folded, stop, names)
         level.add(stats, np.maximum(np.maximum.accumulate(highs, axis=0), seed))
         self.folded = stop
         self._fold_up()
+
+    def _fold_rows(
+        self, raw: RawRows, start: int, stop: int, names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stats ((buckets, columns, 5)) and per-bucket highs ((buckets, names)) of the
+        whole buckets [start, stop): read in place, piece by piece, when `raw` is
+        `InPlaceRows`; else in one read (arrival times included)."""
+        buckets = (stop - start) // BUCKET
+        stats = np.empty((buckets, len(self.index), 5))
+        highs = np.empty((buckets, len(names)))
+        in_place = isinstance(raw, InPlaceRows) and raw.in_place(start, stop)
+        if in_place:
+            highs[:, 0] = raw.arrival_highs(start, stop, BUCKET)  # type: ignore[union-attr]
+            wanted, segments = names[1:], bucket_segments(raw.contiguous(start, stop))  # type: ignore[union-attr]
+        else:
+            wanted, segments = names, [(start, stop)]
+        for begin, finish in segments:
+            rows = raw.rows_between(begin, finish, wanted)
+            for offset in range(0, finish - begin, PIECE_ROWS):
+                at = (begin - start + offset) // BUCKET
+                for place, name in enumerate(names):
+                    if name not in rows:
+                        continue
+                    values = rows[name][offset : offset + PIECE_ROWS]
+                    count = len(values) // BUCKET
+                    if name == ARRIVAL:  # only ever an x: its running max is all a view needs
+                        highs[at : at + count, 0] = np.maximum.reduceat(values, _STARTS[:count])
+                        continue
+                    column_stats(values, stats[at : at + count, place - 1])
+                    highs[at : at + count, place] = stats[at : at + count, place - 1, HIGH]
+        return stats, highs
 
     def _fold_up(self) -> None:
         """Make the buckets of each level above from complete groups of FAN below."""
@@ -196,36 +240,58 @@ def finite_max(values: np.ndarray) -> float:
     return float(finite.max()) if len(finite) else -np.inf
 
 
-def column_stats(values: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
-    """Fill `out` ((buckets, 5)) with the stats of consecutive BUCKET-row buckets of float64
-    `values`, over finite values only. Straight from the rows (no copy): min and max by
-    ufunc.reduceat (several times faster than reducing a 64-wide axis), sums by a matrix
-    product; buckets holding a non-finite value (their min or max shows it) are redone."""
-    buckets = values.reshape(-1, BUCKET)
+def bucket_segments(bounds: Sequence[int]) -> list[tuple[int, int]]:
+    """Split the rows [bounds[0], bounds[-1]) (bucket-aligned ends; rows between consecutive
+    bounds lie in one array) into bucket-aligned ranges: the whole buckets inside one array,
+    and each bucket that straddles arrays on its own (read joined, 64 rows)."""
+    segments: list[tuple[int, int]] = []
+    stop = bounds[-1]
+    done = bounds[0]
+    for begin, finish in zip(bounds[:-1], bounds[1:], strict=True):
+        inner = -(-begin // BUCKET) * BUCKET
+        outer = finish // BUCKET * BUCKET
+        if outer <= inner:
+            continue
+        segments.extend((b, b + BUCKET) for b in range(done, inner, BUCKET))
+        segments.append((inner, outer))
+        done = outer
+    segments.extend((b, b + BUCKET) for b in range(done, stop, BUCKET))
+    return segments
+
+
+def column_stats(values: np.ndarray, out: np.ndarray) -> None:
+    """Fill `out` ((buckets, 5)) with the stats of consecutive BUCKET-row buckets of
+    `values` (any numeric dtype, at most PIECE_ROWS rows), over finite values only. Min and
+    max straight from the rows by ufunc.reduceat (exact in any dtype: float64 conversion
+    keeps order), sums in float64 by a matrix product; buckets holding a non-finite value
+    (their min or max shows it) are redone."""
+    starts = _STARTS[: len(values) // BUCKET]
     with np.errstate(all="ignore"):  # inf - inf, overflow: such buckets are redone below
-        _fill_stats(values, buckets, starts, out)
+        out[:, LOW] = np.minimum.reduceat(values, starts)
+        out[:, HIGH] = np.maximum.reduceat(values, starts)
+        wide = np.asarray(values, np.float64).reshape(-1, BUCKET)  # a copy of <= 64 KiB
+        out[:, COUNT] = BUCKET
+        out[:, TOTAL] = wide @ _ONES
+        out[:, SQUARES] = np.einsum("bi,bi->b", wide, wide)
+        if values.dtype.kind == "f":
+            _redo_non_finite(wide, out)
 
 
-def _fill_stats(
-    values: np.ndarray, buckets: np.ndarray, starts: np.ndarray, out: np.ndarray
-) -> None:
-    low = out[:, LOW] = np.minimum.reduceat(values, starts)
-    high = out[:, HIGH] = np.maximum.reduceat(values, starts)
-    out[:, COUNT] = BUCKET
-    out[:, TOTAL] = buckets @ _ONES
-    out[:, SQUARES] = np.einsum("bi,bi->b", buckets, buckets)
-    clean = np.isfinite(low) & np.isfinite(high)
-    if not clean.all():
-        dirty = buckets[~clean]
-        finite = np.isfinite(dirty)
-        zeroed = np.where(finite, dirty, 0.0)
-        fixed = out[~clean]
-        fixed[:, LOW] = np.where(finite, dirty, np.inf).min(axis=1)
-        fixed[:, HIGH] = np.where(finite, dirty, -np.inf).max(axis=1)
-        fixed[:, COUNT] = finite.sum(axis=1)
-        fixed[:, TOTAL] = zeroed.sum(axis=1)
-        fixed[:, SQUARES] = np.einsum("ij,ij->i", zeroed, zeroed)
-        out[~clean] = fixed
+def _redo_non_finite(buckets: np.ndarray, out: np.ndarray) -> None:
+    """Recompute, over finite values only, the buckets whose min or max is not finite."""
+    clean = np.isfinite(out[:, LOW]) & np.isfinite(out[:, HIGH])
+    if clean.all():
+        return
+    dirty = buckets[~clean]
+    finite = np.isfinite(dirty)
+    zeroed = np.where(finite, dirty, 0.0)
+    fixed = out[~clean]
+    fixed[:, LOW] = np.where(finite, dirty, np.inf).min(axis=1)
+    fixed[:, HIGH] = np.where(finite, dirty, -np.inf).max(axis=1)
+    fixed[:, COUNT] = finite.sum(axis=1)
+    fixed[:, TOTAL] = zeroed.sum(axis=1)
+    fixed[:, SQUARES] = np.einsum("ij,ij->i", zeroed, zeroed)
+    out[~clean] = fixed
 
 
 def merge_groups(stats: np.ndarray) -> np.ndarray:

@@ -509,6 +509,18 @@ class _KeptRows:
             return ring.rows_between(start, stop, columns)
         return self.table.rows_between_locked(start, stop, columns)
 
+    def in_place(self, start: int, stop: int) -> bool:
+        """True when memory holds the rows [start, stop) (the summary then folds them in
+        place, core/summary.py `InPlaceRows`)."""
+        ring = self.table._ring
+        return ring.lo <= start and stop <= ring.hi
+
+    def contiguous(self, start: int, stop: int) -> list[int]:
+        return self.table._ring.contiguous(start, stop)
+
+    def arrival_highs(self, start: int, stop: int, size: int) -> np.ndarray:
+        return self.table._ring.arrival_highs(start, stop, size)
+
     def rows_in_spans(
         self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]
     ) -> dict[str, np.ndarray]:
