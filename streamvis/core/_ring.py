@@ -198,6 +198,10 @@ class Ring:
             if chunk.first <= since:
                 break
 
+    def oldest_chunk_end(self) -> int:
+        """The seq after the oldest chunk's rows (what `drop_oldest_chunk` would drop)."""
+        return self._firsts[1] if len(self._firsts) > 1 else self.lo
+
     def drop_oldest_chunk(self, settled: int | None = None) -> int:
         """Forget the oldest chunk's rows, never the newest chunk, and with `settled` (the
         store's settled ticket) only once the store has them; returns bytes freed."""

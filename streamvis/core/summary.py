@@ -38,6 +38,7 @@ back, the rows of the oldest partly held bucket count at bucket granularity).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -46,6 +47,7 @@ from streamvis.core.lod import ARRIVAL, RawRows, View
 from streamvis.core.summary_levels import (
     BUCKET,
     COUNT,
+    EMPTY,
     FAN,
     HIGH,
     LOW,
@@ -57,7 +59,7 @@ from streamvis.core.summary_levels import (
 from streamvis.core.summary_view import answer
 
 FOLD_ROWS = 65536  # rows written before they are folded (a view folds what is left first)
-PIECE_ROWS = 8192  # rows whose stats are taken at once: float64 copies stay small and cached
+PIECE_ROWS = 65536  # rows whose stats are taken at once (numpy's per-call cost amortised)
 _ONES = np.ones(BUCKET)
 _STARTS = np.arange(0, PIECE_ROWS, BUCKET)
 
@@ -92,12 +94,18 @@ class Summary:
 
     def reset(self, origin: int) -> None:
         """Forget everything; the next row written has seq `origin`."""
+        self.version = getattr(self, "version", 0) + 1  # a fold planned before is void
         self.origin = self.start = origin
         self.folded = -(-origin // BUCKET) * BUCKET  # rows before are a raw head (< 64)
         self.due = self.folded + FOLD_ROWS
         self.levels: list[Level] = [Level(BUCKET, self.folded // BUCKET)]
         self.index: dict[str, int] = {}  # numeric columns, in the order of the stats arrays
         self.carry: dict[str, float] = {}  # running max of each column before `start`
+
+    def postpone(self, written: int) -> None:
+        """A fold of the rows before `written` was asked for: the next is due FOLD_ROWS
+        rows later."""
+        self.due = written + FOLD_ROWS
 
     @property
     def nbytes(self) -> int:
@@ -107,18 +115,47 @@ class Summary:
     def catch_up(self, raw: RawRows, first: int, end: int, dtypes: Mapping[str, np.dtype]) -> None:
         """Fold the complete level-1 buckets of rows [folded, end) (read from `raw`, whose
         oldest readable row is `first`); `dtypes` are the stream's columns."""
+        plan = self.plan(raw, first, end, dtypes)
+        if plan is not None:
+            self.apply(raw, plan, *compute(plan), first)
+
+    def plan(
+        self, raw: RawRows, first: int, end: int, dtypes: Mapping[str, np.dtype]
+    ) -> FoldPlan | None:
+        """The first step of a fold of rows [folded, end), under the caller's lock: the rows
+        to fold (in place when `raw` is `InPlaceRows`: views a write never changes), or
+        None when no whole bucket is pending. `compute` may then run without the lock."""
         if first > self.folded:  # rows dropped before they were folded: start again there
             self.reset(first)
         self._trim(first)
         stop = end // BUCKET * BUCKET
         self.due = max(self.folded, stop) + FOLD_ROWS
         if stop <= self.folded:
-            return
-        for name, dtype in dtypes.items():
-            if dtype.kind in "biuf" and name not in self.index:
-                self.index[name] = len(self.index)
+            return None
+        numeric = [n for n, d in dtypes.items() if d.kind in "biuf" and n not in self.index]
+        names = [ARRIVAL, *self.index, *numeric]  # runmax order: ARRIVAL, then stats order
+        start = self.folded
+        if isinstance(raw, InPlaceRows) and raw.in_place(start, stop):
+            pieces = [
+                (begin, finish, raw.rows_between(begin, finish, names[1:]))
+                for begin, finish in bucket_segments(raw.contiguous(start, stop))
+            ]
+            arrival = raw.arrival_highs(start, stop, BUCKET)
+        else:
+            pieces, arrival = [(start, stop, raw.rows_between(start, stop, names))], None
+        return FoldPlan(self.version, start, stop, names, pieces, arrival)
+
+    def apply(
+        self, raw: RawRows, plan: FoldPlan, stats: np.ndarray, highs: np.ndarray, first: int
+    ) -> bool:
+        """The last step of a fold, under the caller's lock: add the buckets `compute` made,
+        unless the summary changed since `plan` (then False: they are dropped)."""
+        if plan.version != self.version or plan.start != self.folded or first > plan.start:
+            return False
+        names = plan.names
+        for name in names[1 + len(self.index) :]:
+            self.index[name] = len(self.index)
         level = self.levels[0]
-        names = [ARRIVAL, *self.index]  # in runmax order: ARRIVAL first, then stats order
         seed = np.array([self.carry.get(name, -np.inf) for name in names])
         if level.held:
             held = level.runmax[:, level.held - 1]
@@ -126,41 +163,10 @@ class Summary:
         elif self.folded > self.start:  # the raw head before the first bucket seeds runmax
             head = raw.rows_between(self.start, self.folded, names)
             seed = np.maximum(seed, [finite_max(head[name]) for name in names])
-        stats, highs = self._fold_rows(raw, self.folded, stop, names)
         level.add(stats, np.maximum(np.maximum.accumulate(highs, axis=0), seed))
-        self.folded = stop
+        self.folded = plan.stop
         self._fold_up()
-
-    def _fold_rows(
-        self, raw: RawRows, start: int, stop: int, names: list[str]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The stats ((buckets, columns, 5)) and per-bucket highs ((buckets, names)) of the
-        whole buckets [start, stop): read in place, piece by piece, when `raw` is
-        `InPlaceRows`; else in one read (arrival times included)."""
-        buckets = (stop - start) // BUCKET
-        stats = np.empty((buckets, len(self.index), 5))
-        highs = np.empty((buckets, len(names)))
-        in_place = isinstance(raw, InPlaceRows) and raw.in_place(start, stop)
-        if in_place:
-            highs[:, 0] = raw.arrival_highs(start, stop, BUCKET)  # type: ignore[union-attr]
-            wanted, segments = names[1:], bucket_segments(raw.contiguous(start, stop))  # type: ignore[union-attr]
-        else:
-            wanted, segments = names, [(start, stop)]
-        for begin, finish in segments:
-            rows = raw.rows_between(begin, finish, wanted)
-            for offset in range(0, finish - begin, PIECE_ROWS):
-                at = (begin - start + offset) // BUCKET
-                for place, name in enumerate(names):
-                    if name not in rows:
-                        continue
-                    values = rows[name][offset : offset + PIECE_ROWS]
-                    count = len(values) // BUCKET
-                    if name == ARRIVAL:  # only ever an x: its running max is all a view needs
-                        highs[at : at + count, 0] = np.maximum.reduceat(values, _STARTS[:count])
-                        continue
-                    column_stats(values, stats[at : at + count, place - 1])
-                    highs[at : at + count, place] = stats[at : at + count, place - 1, HIGH]
-        return stats, highs
+        return True
 
     def _fold_up(self) -> None:
         """Make the buckets of each level above from complete groups of FAN below."""
@@ -238,6 +244,46 @@ def finite_max(values: np.ndarray) -> float:
     finite = np.asarray(values, np.float64)
     finite = finite[np.isfinite(finite)]
     return float(finite.max()) if len(finite) else -np.inf
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """A fold's rows, read under the table's lock (`Summary.plan`): the whole buckets
+    [start, stop) as (first seq, end seq, columns) pieces, and, when read in place, each
+    bucket's arrival maximum (else ARRIVAL is one of the pieces' columns)."""
+
+    version: int  # the summary's version when planned: a reset since voids the plan
+    start: int
+    stop: int
+    names: list[str]  # ARRIVAL, then the numeric columns in stats order
+    pieces: list[tuple[int, int, dict[str, np.ndarray]]]
+    arrival: np.ndarray | None
+
+
+def compute(plan: FoldPlan) -> tuple[np.ndarray, np.ndarray]:
+    """The stats ((buckets, columns, 5)) and per-bucket highs ((buckets, names)) of a
+    plan's rows, PIECE_ROWS rows at a time; touches nothing but the plan (no lock needed)."""
+    names = plan.names
+    buckets = (plan.stop - plan.start) // BUCKET
+    stats = np.empty((buckets, len(names) - 1, 5))
+    stats[:] = EMPTY  # a column a piece lacks has no finite value there
+    highs = np.full((buckets, len(names)), -np.inf)
+    if plan.arrival is not None:
+        highs[:, 0] = plan.arrival
+    for begin, finish, rows in plan.pieces:
+        for offset in range(0, finish - begin, PIECE_ROWS):
+            at = (begin - plan.start + offset) // BUCKET
+            for place, name in enumerate(names):
+                if name not in rows:
+                    continue
+                values = rows[name][offset : offset + PIECE_ROWS]
+                count = len(values) // BUCKET
+                if name == ARRIVAL:  # only ever an x: its running max is all a view needs
+                    highs[at : at + count, 0] = np.maximum.reduceat(values, _STARTS[:count])
+                    continue
+                column_stats(values, stats[at : at + count, place - 1])
+                highs[at : at + count, place] = stats[at : at + count, place - 1, HIGH]
+    return stats, highs
 
 
 def bucket_segments(bounds: Sequence[int]) -> list[tuple[int, int]]:

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from streamvis.core._ring import Ring, merged_dtype
+from streamvis.core.folder import FOLDER
 from streamvis.core.history import History, missing_rows
 from streamvis.core.lod import ARRIVAL, View, as_float, reference_view
 from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
-from streamvis.core.summary import Summary
+from streamvis.core.summary import Summary, compute
 from streamvis.core.summary_view import spans
 from streamvis.errors import StreamError
 
@@ -171,7 +172,7 @@ class Table:
             seq = self._ring.hi
             self._ring.append_row(row, now)
             if self._ring.hi >= self._summary.due:
-                self._fold()
+                self._fold_soon()
             self.updated = now
             if store is None:
                 return 0
@@ -182,6 +183,24 @@ class Table:
     def _fold(self) -> None:
         """Fold the rows written since the last fold into the summary (under the lock)."""
         self._summary.catch_up(self._kept, self._readable_from(), self._ring.hi, self._ring.dtypes)
+
+    def _fold_soon(self) -> None:
+        """Under the lock, from a write past the summary's `due`: hand the fold to the
+        background folder (core/folder.py); the writer does not wait for it."""
+        self._summary.postpone(self._ring.hi)  # one request per FOLD_ROWS rows written
+        FOLDER.request(self)
+
+    def fold_in_background(self) -> None:
+        """The folder's fold: rows read under the lock, statistics taken without it, added
+        under it unless a view, eviction, replace or clear got there first."""
+        with self._lock:
+            first = self._readable_from()
+            plan = self._summary.plan(self._kept, first, self._ring.hi, self._ring.dtypes)
+        if plan is None:
+            return
+        stats, highs = compute(plan)
+        with self._lock:
+            self._summary.apply(self._kept, plan, stats, highs, self._readable_from())
 
     def _readable_from(self) -> int:
         """The oldest row a view can read: with a store, every row since the last replace or
@@ -239,7 +258,7 @@ class Table:
             self.updated = now
             self._refresh_row_types()
             if self._ring.hi >= self._summary.due:
-                self._fold()
+                self._fold_soon()
             if store is not None:
                 kept = {name: values.copy() for name, values in batch.items()}
                 ticket = store.put(
@@ -453,7 +472,8 @@ class Table:
         has not stored the oldest yet)."""
         settled = self.store.settled if self.store is not None else None
         with self._lock:
-            self._fold()  # the summary keeps what the dropped rows said
+            if self._summary.folded < self._ring.oldest_chunk_end():
+                self._fold()  # the summary keeps what the dropped rows said
             freed = self._ring.drop_oldest_chunk(settled)
             self._summary.forget_before(self._readable_from())
             return freed
