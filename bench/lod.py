@@ -224,11 +224,13 @@ def child_append(rows: int) -> dict[str, Any]:
             spent[name] += wall
             cpu[name] += used
             folder_cpu()  # the next variant is timed with the folder idle (untimed wait)
-    cpu["hub"] += folder_cpu() - folded_before  # only the hub's table asks the folder
+    folded = folder_cpu() - folded_before  # only the hub's table asks the folder
+    cpu["hub"] += folded
     result: dict[str, Any] = {
         name: {"batch_s_per_row": spent[name] / rows, "batch_cpu_per_row": cpu[name] / rows}
         for name in sinks
     }
+    result["folder"] = {"batch_cpu_per_row": folded / rows}
     float32 = y_dtype(sinks["hub"]) == "float32"
     values = list(pool[0]) if float32 else pool[0].tolist()  # np.float32 keeps float32
     single = [{"step": rows + index, "y": values[index % BATCH]} for index in range(SINGLE_ROWS)]
@@ -244,7 +246,9 @@ def child_append(rows: int) -> dict[str, Any]:
             spent[name] += time.perf_counter() - began
             cpu[name] += time.thread_time() - cpu_began
             folder_cpu()
-    cpu["hub"] += folder_cpu() - folded_before
+    folded = folder_cpu() - folded_before
+    cpu["hub"] += folded
+    result["folder"]["single_cpu_per_row"] = folded / SINGLE_ROWS
     for name in sinks:
         result[name]["single_s_per_row"] = spent[name] / SINGLE_ROWS
         result[name]["single_cpu_per_row"] = cpu[name] / SINGLE_ROWS
@@ -393,6 +397,13 @@ def part_append(sizes: list[int], rounds: int) -> None:
                 f"{shown[keys[3], 'off']:>6}",
                 flush=True,
             )
+        folder = [r.get("folder", {}) for r in good]
+        batch_fold = statistics.median(f.get("batch_cpu_per_row", 0.0) for f in folder)
+        single_fold = statistics.median(f.get("single_cpu_per_row", 0.0) for f in folder)
+        print(
+            f"  {rows:>11,} of the hub's CPU, the folder thread's: {batch_fold * 1e9:.1f} ns/row "
+            f"(batches), {single_fold * 1e6:.3f} us/row (single rows)"
+        )
         print(f"  {rows:>11,} y dtype (hub after batches, single-row values): {good[0]['dtypes']}")
 
 

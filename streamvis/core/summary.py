@@ -341,9 +341,10 @@ def _redo_non_finite(buckets: np.ndarray, out: np.ndarray) -> None:
 
 
 def merge_groups(stats: np.ndarray) -> np.ndarray:
-    """The stats of each group of FAN consecutive buckets ((n, columns, 5) -> n / FAN)."""
-    groups = stats.reshape(-1, FAN, *stats.shape[1:])
-    merged: np.ndarray = groups.sum(axis=1)
-    merged[:, :, LOW] = groups[:, :, :, LOW].min(axis=1)
-    merged[:, :, HIGH] = groups[:, :, :, HIGH].max(axis=1)
+    """The stats of each group of FAN consecutive buckets ((n, columns, 5) -> n / FAN), by
+    ufunc.reduceat along the buckets (a reduction over a middle axis is many times slower)."""
+    starts = np.arange(0, len(stats), FAN)
+    merged: np.ndarray = np.add.reduceat(stats, starts, axis=0)
+    merged[:, :, LOW] = np.minimum.reduceat(stats[:, :, LOW], starts, axis=0)
+    merged[:, :, HIGH] = np.maximum.reduceat(stats[:, :, HIGH], starts, axis=0)
     return merged
