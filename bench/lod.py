@@ -15,8 +15,12 @@ then the median over rounds.
 - append: seconds per row of `Hub.stream` filling a hub to N rows in 1,000-row batches, then
   per single-row dict written on top of N rows. Anchors, filled side by side in the same
   process (alternating every BLOCK batches / 1,000 single rows): the same hub with its
-  summary's fold turned off (no switch exists: `Table._fold` is a no-op on that table), and
-  a plain numpy ring of the same rows (preallocated columns, slice or item assignment).
+  summary's fold turned off (no switch exists: `Table._fold` and `_fold_soon`, the write's
+  request to the background folder, are no-ops on that table and its summary is never
+  due), and a plain numpy ring of the same rows (preallocated columns, slice or item
+  assignment). Wall time of the stream calls (what the producer waits), and CPU: the
+  writer thread's in those calls plus, for the hub, the folder thread's (core/folder.py
+  `FOLDER.cpu_seconds`), the folder waited idle (untimed) before each variant's turn.
 - view: `Table.view` for random new ranges (span log-uniform from 1,000 rows to the whole
   run) at widths 1,400-1,800, raw below 4 x width as the page asks; p50/p95 ms. With a store:
   a hub with a SQLite store and a memory budget of 10% of the rows' raw bytes (the summary

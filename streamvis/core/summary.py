@@ -13,12 +13,17 @@ column (float32 columns hold 4 raw bytes a row, float64 8). The ARRIVAL pseudo c
 row's arrival ns) is only ever an x, so it keeps just its running max: 0.125 bytes a row.
 
 Cost per append. Rows are not folded when they arrive: a write compares its new seq with
-`due` (one int comparison) and, every FOLD_ROWS (65,536) rows, folds the complete level-1
-buckets written since, read back through `RawRows` (for the table's memory: views into the
-ring, no copy): four numpy passes per numeric column over those rows, then 1/8 as many at
-each level above; work proportional to the rows written, never to the rows held. `Table.view`
-folds what is pending first, so a view reads at most 63 unfolded rows raw. Large folds amortise
-numpy's per-call cost; 65,536 rows keep a fold to a few milliseconds.
+`due` (one int comparison) and, every FOLD_ROWS (65,536) rows, asks the background folder
+(core/folder.py) to fold the complete level-1 buckets written since. A fold has three steps,
+so only the first and last hold the table's lock: `plan` reads the rows (from an
+`InPlaceRows` such as the table's memory: views into the ring's chunks, no copy, and each
+bucket's latest arrival time from the chunks' time runs), `compute` takes the statistics
+(min and max by ufunc.reduceat, sums by a matrix product, 65,536-row pieces), `apply` adds
+them and merges the levels above (1/8 as many buckets each), unless the summary moved on
+since `plan` (`version` changed, or `folded` moved because someone else folded those rows).
+Work is proportional to the rows folded, never to the rows held. `Table.view` folds what is
+pending first (`catch_up`: the three steps at once, under the lock), so a view reads at
+most 63 unfolded rows raw.
 
 Cost per view (lod.py defines what a view is): pixel column edges are found by a binary search
 over the level-1 running max (log of the buckets held) and the raw rows of the one bucket that
