@@ -4,13 +4,14 @@ for the fold.
 
 A write that passes its summary's `due` seq hands its table to `FOLDER.request` (a deque
 append and a notify; the writer does not wait). The folder thread then folds it in three
-steps (`Table.fold_in_background`): under the table's lock, `Summary.plan` reads the rows to
-fold (views into the ring's chunks, which a write never changes) and the arrival maxima;
-without the lock, `compute` takes the statistics; under the lock again, `Summary.apply` adds
-them unless the summary moved on meanwhile (a view, an eviction or a restore folded those
-rows itself, or a replace, clear or lost rows reset it), in which case they are dropped.
-Views, evictions, restores and lost rows fold synchronously under the lock, so what they
-read is always exact whatever the folder is doing.
+steps (`Table.fold_in_background`): under the table's lock (and the summary's, taken inside
+it), `Summary.plan` reads the rows to fold (views into the ring's chunks, which a write
+never changes) and the arrival maxima; with no lock, `compute` takes the statistics; under
+the summary's lock alone, which writes never take, `Summary.apply` adds them unless the
+summary moved on meanwhile (a view, an eviction or a restore folded those rows itself, or a
+replace, clear or lost rows reset it), in which case they are dropped. Views, evictions,
+restores and lost rows fold synchronously under both locks, so what they read is always
+exact whatever the folder is doing.
 """
 
 from __future__ import annotations

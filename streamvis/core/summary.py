@@ -122,7 +122,7 @@ class Summary:
         oldest readable row is `first`); `dtypes` are the stream's columns."""
         plan = self.plan(raw, first, end, dtypes)
         if plan is not None:
-            self.apply(raw, plan, *compute(plan), first)
+            self.apply(plan, *compute(plan), first)
 
     def plan(
         self, raw: RawRows, first: int, end: int, dtypes: Mapping[str, np.dtype]
@@ -140,6 +140,10 @@ class Summary:
         numeric = [n for n, d in dtypes.items() if d.kind in "biuf" and n not in self.index]
         names = [ARRIVAL, *self.index, *numeric]  # runmax order: ARRIVAL, then stats order
         start = self.folded
+        head = None
+        if self.levels[0].held == 0 and start > self.start:  # the raw head seeds runmax
+            rows = raw.rows_between(self.start, start, names)
+            head = np.array([finite_max(rows[name]) for name in names])
         if isinstance(raw, InPlaceRows) and raw.in_place(start, stop):
             pieces = [
                 (begin, finish, raw.rows_between(begin, finish, names[1:]))
@@ -148,14 +152,13 @@ class Summary:
             arrival = raw.arrival_highs(start, stop, BUCKET)
         else:
             pieces, arrival = [(start, stop, raw.rows_between(start, stop, names))], None
-        return FoldPlan(self.version, start, stop, names, pieces, arrival)
+        return FoldPlan(self.version, self.start, start, stop, names, head, pieces, arrival)
 
-    def apply(
-        self, raw: RawRows, plan: FoldPlan, stats: np.ndarray, highs: np.ndarray, first: int
-    ) -> bool:
-        """The last step of a fold, under the caller's lock: add the buckets `compute` made,
-        unless the summary changed since `plan` (then False: they are dropped)."""
-        if plan.version != self.version or plan.start != self.folded or first > plan.start:
+    def apply(self, plan: FoldPlan, stats: np.ndarray, highs: np.ndarray, first: int) -> bool:
+        """The last step of a fold, under the caller's lock (reads no row): add the buckets
+        `compute` made, unless the summary changed since `plan` (then False: dropped)."""
+        moved = (plan.version, plan.origin, plan.start) != (self.version, self.start, self.folded)
+        if moved or first > plan.start:
             return False
         names = plan.names
         for name in names[1 + len(self.index) :]:
@@ -165,9 +168,8 @@ class Summary:
         if level.held:
             held = level.runmax[:, level.held - 1]
             seed[: len(held)] = held
-        elif self.folded > self.start:  # the raw head before the first bucket seeds runmax
-            head = raw.rows_between(self.start, self.folded, names)
-            seed = np.maximum(seed, [finite_max(head[name]) for name in names])
+        elif plan.head is not None:  # the raw head before the first bucket
+            seed = np.maximum(seed, plan.head)
         level.add(stats, np.maximum(np.maximum.accumulate(highs, axis=0), seed))
         self.folded = plan.stop
         self._fold_up()
@@ -258,9 +260,11 @@ class FoldPlan:
     bucket's arrival maximum (else ARRIVAL is one of the pieces' columns)."""
 
     version: int  # the summary's version when planned: a reset since voids the plan
+    origin: int  # the summary's `start` when planned: a trim since voids the plan
     start: int
     stop: int
     names: list[str]  # ARRIVAL, then the numeric columns in stats order
+    head: np.ndarray | None  # per name, the max of the raw head (rows before bucket 1)
     pieces: list[tuple[int, int, dict[str, np.ndarray]]]
     arrival: np.ndarray | None
 

@@ -106,6 +106,9 @@ class Table:
         self._row_types: dict[str, tuple[type, ...]] | None = None
         self._dtypes: dict[str, np.dtype] = {}
         self._summary = Summary()  # level of detail for views (core/summary.py)
+        # The summary's own lock, taken inside the table's (never the other way round): the
+        # background folder applies a fold under it alone, so writes never wait for that.
+        self._summary_lock = threading.RLock()
         self._kept = _KeptRows(self)
 
     @property
@@ -182,7 +185,10 @@ class Table:
 
     def _fold(self) -> None:
         """Fold the rows written since the last fold into the summary (under the lock)."""
-        self._summary.catch_up(self._kept, self._readable_from(), self._ring.hi, self._ring.dtypes)
+        with self._summary_lock:
+            self._summary.catch_up(
+                self._kept, self._readable_from(), self._ring.hi, self._ring.dtypes
+            )
 
     def _fold_soon(self) -> None:
         """Under the lock, from a write past the summary's `due`: hand the fold to the
@@ -191,16 +197,17 @@ class Table:
         FOLDER.request(self)
 
     def fold_in_background(self) -> None:
-        """The folder's fold: rows read under the lock, statistics taken without it, added
-        under it unless a view, eviction, replace or clear got there first."""
-        with self._lock:
+        """The folder's fold: rows read under the table's lock, statistics taken with no
+        lock, added under the summary's lock alone (writers do not take it) unless a view,
+        eviction, replace or clear got there first."""
+        with self._lock, self._summary_lock:
             first = self._readable_from()
             plan = self._summary.plan(self._kept, first, self._ring.hi, self._ring.dtypes)
         if plan is None:
             return
         stats, highs = compute(plan)
-        with self._lock:
-            self._summary.apply(self._kept, plan, stats, highs, self._readable_from())
+        with self._summary_lock:  # ring.lo read without the table's lock: an int, atomic
+            self._summary.apply(plan, stats, highs, self._readable_from())
 
     def _readable_from(self) -> int:
         """The oldest row a view can read: with a store, every row since the last replace or
@@ -247,7 +254,8 @@ class Table:
         with self._lock:
             if mode == "replace":
                 self._ring.reset()
-                self._summary.reset(self._ring.hi)
+                with self._summary_lock:
+                    self._summary.reset(self._ring.hi)
                 self.generation += 1
             else:
                 batch = self._fit_missing(batch)
@@ -282,7 +290,7 @@ class Table:
         """Fill an empty table with stored rows numbered from `first_seq` (replay). Memory
         keeps the rows from `keep_from` on (None: all), within the hub's byte budget: older
         chunks go as the rows come in, so every row can be fed through without being held."""
-        with self._lock:
+        with self._lock, self._summary_lock:
             self._ring.restart_at(first_seq)
             self._summary.reset(first_seq)
             for batch, times in batches:
@@ -316,13 +324,15 @@ class Table:
             ring.fill_missing(start, stop)
             self.generation += 1
             self._refresh_row_types()
-            self._summary.rebuild(self._kept, ring.lo, ring.hi, ring.dtypes)
+            with self._summary_lock:
+                self._summary.rebuild(self._kept, ring.lo, ring.hi, ring.dtypes)
 
     def clear(self) -> int:
         """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
         with self._lock:
             self._ring.reset()
-            self._summary.reset(self._ring.hi)
+            with self._summary_lock:
+                self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
             if self.store is None:
@@ -334,7 +344,8 @@ class Table:
         (the hub records that in the store itself, so nothing is queued here)."""
         with self._lock:
             self._ring.reset()
-            self._summary.reset(self._ring.hi)
+            with self._summary_lock:
+                self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
 
@@ -381,11 +392,12 @@ class Table:
             readable = self._ring.hi - self._readable_from()
             if readable > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
                 wanted = [name for name in columns if _is_numeric(dtypes, name)]
-                self._fold()  # what is left unfolded is then under one bucket
-                found = self._summary.view(
-                    self._kept, self._readable_from(), self._ring.hi, x, wanted, lo, hi, width,
-                    raw_limit,
-                )  # fmt: skip
+                with self._summary_lock:
+                    self._fold()  # what is left unfolded is then under one bucket
+                    found = self._summary.view(
+                        self._kept, self._readable_from(), self._ring.hi, x, wanted, lo, hi,
+                        width, raw_limit,
+                    )  # fmt: skip
                 return replace(found, next_seq=self._ring.hi, generation=self.generation)
             _, batch = self._ring.read(self._ring.lo)
             if x == ARRIVAL:
@@ -475,7 +487,8 @@ class Table:
             if self._summary.folded < self._ring.oldest_chunk_end():
                 self._fold()  # the summary keeps what the dropped rows said
             freed = self._ring.drop_oldest_chunk(settled)
-            self._summary.forget_before(self._readable_from())
+            with self._summary_lock:
+                self._summary.forget_before(self._readable_from())
             return freed
 
     def first_arrival(self) -> int | None:
