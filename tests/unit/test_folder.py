@@ -201,6 +201,42 @@ def test_a_fold_held_halfway(
             assert_same(table.view(x, ["y"], lo, hi, 57, 0), brute_force(table, x, lo, hi, 57))
 
 
+def test_writes_do_not_wait_for_a_fold_being_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder is held inside `apply`, holding the summary's lock: writes go on (they
+    take only the table's lock), and the views after it is released are exact."""
+    entered, release = threading.Event(), threading.Event()
+    apply = Summary.apply
+
+    def held_apply(summary: Summary, *args: Any) -> bool:
+        if threading.current_thread().name == "streamvis-folder" and not release.is_set():
+            entered.set()
+            assert release.wait(DEADLINE)
+        return apply(summary, *args)
+
+    monkeypatch.setattr(Summary, "apply", held_apply)
+    hub, rng = Hub(), np.random.default_rng(5)
+    hub.stream("s", batch(rng, 0, 1000))
+    table = table_of(hub)
+    assert entered.wait(DEADLINE)
+    finished = threading.Event()
+
+    def writer() -> None:
+        for first in range(1000, 4000, 300):
+            hub.stream("s", batch(rng, first, 300))
+        hub.stream("s", {"step": 4000, "y": np.float32(1.0)})
+        finished.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert finished.wait(DEADLINE), "a writer waited for the fold being applied"
+    thread.join()
+    release.set()
+    assert FOLDER.wait_idle(DEADLINE)
+    assert_same(
+        table.view("step", ["y"], None, None, 61, 0), brute_force(table, "step", None, None, 61)
+    )
+
+
 def test_views_stay_exact_while_a_writer_races_the_folder() -> None:
     """A thread writes batches of odd sizes (each asks the folder) while this one takes
     views of ranges already written; each equals brute force over the rows kept."""
