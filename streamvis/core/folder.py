@@ -34,8 +34,8 @@ class Foldable(Protocol):
 
 
 class Folder:
-    """A queue of tables with rows to fold and the thread that folds them, started on the
-    first request. `cpu_seconds` is the CPU time the thread spent folding (for bench/)."""
+    """A queue of tables with rows to fold and the thread that folds them, started when the
+    first table is made. `cpu_seconds` is the CPU time the thread spent folding (bench/)."""
 
     def __init__(self) -> None:
         self._queue: deque[Foldable] = deque()
@@ -46,19 +46,28 @@ class Folder:
         self.cpu_seconds = 0.0
         self.folds = 0
 
-    def request(self, table: Foldable) -> None:
-        """Queue `table` for a fold (no-op when it is queued already); never blocks on
-        a fold."""
+    def start(self) -> None:
+        """Start the thread unless it runs (a table calls this when it is made, so a write
+        never waits for a thread to start)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
         with self._changed:
-            if id(table) in self._queued:
-                return
-            self._queued.add(id(table))
-            self._queue.append(table)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="streamvis-folder", daemon=True
                 )
                 self._thread.start()
+
+    def request(self, table: Foldable) -> None:
+        """Queue `table` for a fold (no-op when it is queued already); never blocks on
+        a fold."""
+        self.start()
+        with self._changed:
+            if id(table) in self._queued:
+                return
+            self._queued.add(id(table))
+            self._queue.append(table)
             self._changed.notify_all()
 
     def idle(self) -> bool:

@@ -109,6 +109,7 @@ class Table:
         # The summary's own lock, taken inside the table's (never the other way round): the
         # background folder applies a fold under it alone, so writes never wait for that.
         self._summary_lock = threading.RLock()
+        FOLDER.start()  # here, not in the write that first asks it to fold
         self._kept = _KeptRows(self)
 
     @property
