@@ -110,6 +110,9 @@ class Table:
         # background folder applies a fold under it alone, so writes never wait for that.
         self._summary_lock = threading.RLock()
         FOLDER.start()  # here, not in the write that first asks it to fold
+        # called by the folder, holding no lock, after its fold grew the summary (the hub
+        # checks its byte budget, which counts summaries, as it does after a write)
+        self.after_fold: Callable[[], object] | None = None
         self._kept = _KeptRows(self)
 
     @property
@@ -208,7 +211,9 @@ class Table:
             return
         stats, highs = compute(plan)
         with self._summary_lock:  # ring.lo read without the table's lock: an int, atomic
-            self._summary.apply(plan, stats, highs, self._readable_from())
+            grew = self._summary.apply(plan, stats, highs, self._readable_from())
+        if grew and self.after_fold is not None:
+            self.after_fold()
 
     def _readable_from(self) -> int:
         """The oldest row a view can read: with a store, every row since the last replace or

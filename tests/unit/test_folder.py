@@ -297,3 +297,18 @@ def test_a_folder_survives_a_failing_fold_and_queues_a_table_once() -> None:
     assert folder.wait_idle(DEADLINE)
     assert fine.runs == 2
     assert folder.cpu_seconds >= 0.0
+
+
+def test_a_summary_grown_in_the_background_counts_in_the_budget() -> None:
+    """Each write asks for a fold; once the folder is idle the hub is within its budget
+    again (the folder has the hub check it after growing a summary), rows and summary."""
+    hub, rng = Hub(memory=60_000), np.random.default_rng(6)
+    for first in range(0, 20_000, 500):
+        hub.stream("s", batch(rng, first, 500))
+        assert FOLDER.wait_idle(DEADLINE)
+        assert hub.nbytes <= hub.memory
+    table = table_of(hub)
+    assert table.first_seq > 0  # the oldest rows went
+    assert_same(
+        table.view("step", ["y"], None, None, 70, 0), brute_force(table, "step", None, None, 70)
+    )
