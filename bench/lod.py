@@ -15,8 +15,12 @@ then the median over rounds.
 - append: seconds per row of `Hub.stream` filling a hub to N rows in 1,000-row batches, then
   per single-row dict written on top of N rows. Anchors, filled side by side in the same
   process (alternating every BLOCK batches / 1,000 single rows): the same hub with its
-  summary's fold turned off (no switch exists: `Table._fold` is a no-op on that table), and
-  a plain numpy ring of the same rows (preallocated columns, slice or item assignment).
+  summary's fold turned off (no switch exists: `Table._fold` and `_fold_soon`, the write's
+  request to the background folder, are no-ops on that table and its summary is never
+  due), and a plain numpy ring of the same rows (preallocated columns, slice or item
+  assignment). Wall time of the stream calls (what the producer waits), and CPU: the
+  writer thread's in those calls plus, for the hub, the folder thread's (core/folder.py
+  `FOLDER.cpu_seconds`), the folder waited idle (untimed) before each variant's turn.
 - view: `Table.view` for random new ranges (span log-uniform from 1,000 rows to the whole
   run) at widths 1,400-1,800, raw below 4 x width as the page asks; p50/p95 ms. With a store:
   a hub with a SQLite store and a memory budget of 10% of the rows' raw bytes (the summary
@@ -90,6 +94,8 @@ def summary_switch() -> str | None:
 
     if not hasattr(Table, "_fold"):
         return None
+    if hasattr(Table, "_fold_soon"):
+        return "the anchor hub's Table._fold and _fold_soon are no-ops (set on that table only)"
     return "the anchor hub's Table._fold is a no-op (set on that table only)"
 
 
@@ -102,6 +108,8 @@ def turn_summary_off(hub: Hub) -> None:
         table._summary.due = 1 << 62
 
     table._fold = skip  # type: ignore[method-assign]
+    table._fold_soon = skip  # type: ignore[method-assign]  # the background folder's request
+    table._summary.due = 1 << 62
 
 
 def make_hub(rows: int, store_path: str | None = None) -> Hub:
@@ -144,14 +152,32 @@ class NumpyRing:
 
 def fill(sink: Any, rows: int, pool: list[np.ndarray], first: int = 0) -> float:
     """Stream rows [first, rows) in 1,000-row batches; seconds spent in the stream calls."""
-    spent = 0.0
+    return fill_timed(sink, rows, pool, first)[0]
+
+
+def fill_timed(
+    sink: Any, rows: int, pool: list[np.ndarray], first: int = 0
+) -> tuple[float, float]:
+    """`fill`, returning (wall seconds, this thread's CPU seconds) spent in the stream calls."""
+    spent = cpu = 0.0
     for start in range(first, rows, BATCH):
         batch = {"step": np.arange(start, start + BATCH, dtype=np.int64)}
         batch["y"] = pool[(start // BATCH) % len(pool)]
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.thread_time()
         sink.stream("s", batch)
         spent += time.perf_counter() - began
-    return spent
+        cpu += time.thread_time() - cpu_began
+    return spent, cpu
+
+
+def folder_cpu() -> float:
+    """CPU seconds the background folder thread spent folding so far (0 without one)."""
+    try:
+        from streamvis.core.folder import FOLDER
+    except ImportError:
+        return 0.0
+    FOLDER.wait_idle(600)
+    return FOLDER.cpu_seconds
 
 
 def y_dtype(hub: Hub) -> str:
@@ -193,26 +219,43 @@ def child_append(rows: int) -> dict[str, Any]:
         fill(sink, BATCH, pool)
     if "off" in sinks:
         turn_summary_off(sinks["off"])
-    spent = dict.fromkeys(sinks, 0.0)
+    spent, cpu = dict.fromkeys(sinks, 0.0), dict.fromkeys(sinks, 0.0)
     step = BLOCK * BATCH
+    folded_before = folder_cpu()
     for start in range(BATCH, rows, step):
         for name, sink in sinks.items():
-            spent[name] += fill(sink, min(rows, start + step), pool, start)
-    result: dict[str, Any] = {name: {"batch_s_per_row": spent[name] / rows} for name in sinks}
+            wall, used = fill_timed(sink, min(rows, start + step), pool, start)
+            spent[name] += wall
+            cpu[name] += used
+            folder_cpu()  # the next variant is timed with the folder idle (untimed wait)
+    folded = folder_cpu() - folded_before  # only the hub's table asks the folder
+    cpu["hub"] += folded
+    result: dict[str, Any] = {
+        name: {"batch_s_per_row": spent[name] / rows, "batch_cpu_per_row": cpu[name] / rows}
+        for name in sinks
+    }
+    result["folder"] = {"batch_cpu_per_row": folded / rows}
     float32 = y_dtype(sinks["hub"]) == "float32"
     values = list(pool[0]) if float32 else pool[0].tolist()  # np.float32 keeps float32
     single = [{"step": rows + index, "y": values[index % BATCH]} for index in range(SINGLE_ROWS)]
-    spent = dict.fromkeys(sinks, 0.0)
+    spent, cpu = dict.fromkeys(sinks, 0.0), dict.fromkeys(sinks, 0.0)
+    folded_before = folder_cpu()
     for start in range(0, SINGLE_ROWS, BATCH):
         block = single[start : start + BATCH]
         for name, sink in sinks.items():
             write = sink.stream
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.thread_time()
             for row in block:
                 write("s", row)
             spent[name] += time.perf_counter() - began
+            cpu[name] += time.thread_time() - cpu_began
+            folder_cpu()
+    folded = folder_cpu() - folded_before
+    cpu["hub"] += folded
+    result["folder"]["single_cpu_per_row"] = folded / SINGLE_ROWS
     for name in sinks:
         result[name]["single_s_per_row"] = spent[name] / SINGLE_ROWS
+        result[name]["single_cpu_per_row"] = cpu[name] / SINGLE_ROWS
     result["dtypes"] = [y_dtype(sinks["hub"]), "float32" if float32 else "float64"]
     return result
 
@@ -324,9 +367,15 @@ def part_append(sizes: list[int], rounds: int) -> None:
     print("\nappend cost: the variants filled side by side in one process, a fresh one per round")
     print(f"  summary switch: {summary_switch() or 'none in this checkout'}")
     print(
-        f"  {'rows':>11} {'variant':8} {'batch ns/row':>12} {'x off':>6} {'x floor':>7} "
-        f"{'single us/row':>13} {'x off':>6} {'x floor':>7}"
+        "  wall: time in the stream calls; CPU: the writer thread's CPU in them plus, for the\n"
+        "  hub, the background folder thread's CPU (core/folder.py), per row"
     )
+    print(
+        f"  {'rows':>11} {'variant':8} {'batch ns/row':>12} {'x off':>6} {'x floor':>7} "
+        f"{'CPU ns/row':>10} {'x off':>6} {'single us/row':>13} {'x off':>6} {'x floor':>7} "
+        f"{'CPU us/row':>10} {'x off':>6}"
+    )
+    keys = ("batch_s_per_row", "batch_cpu_per_row", "single_s_per_row", "single_cpu_per_row")
     for rows in sizes:
         results = [run_child("append", str(rows)) for _ in range(rounds)]
         good = [r for r in results if "error" not in r]
@@ -334,19 +383,31 @@ def part_append(sizes: list[int], rounds: int) -> None:
             print(f"  {rows:>11,} error: {results[0]['error']}")
             continue
         for variant in [name for name in ("hub", "off", "floor") if name in good[0]]:
-            batch = statistics.median(r[variant]["batch_s_per_row"] for r in good)
-            single = statistics.median(r[variant]["single_s_per_row"] for r in good)
-            ratios = [
-                median_ratio(good, key, variant, anchor)
-                for key in ("batch_s_per_row", "single_s_per_row")
+            value = {
+                key: statistics.median(r[variant].get(key, 0.0) for r in good) for key in keys
+            }
+            ratio = {
+                (key, anchor): median_ratio(good, key, variant, anchor)
+                for key in keys
                 for anchor in ("off", "floor")
-            ]
-            shown = [f"{value:.2f}" if value == value else "-" for value in ratios]
+            }
+            shown = {k: f"{v:.2f}" if v == v else "-" for k, v in ratio.items()}
             print(
-                f"  {rows:>11,} {variant:8} {batch * 1e9:>12.1f} {shown[0]:>6} {shown[1]:>7} "
-                f"{single * 1e6:>13.3f} {shown[2]:>6} {shown[3]:>7}",
+                f"  {rows:>11,} {variant:8} {value[keys[0]] * 1e9:>12.1f} "
+                f"{shown[keys[0], 'off']:>6} {shown[keys[0], 'floor']:>7} "
+                f"{value[keys[1]] * 1e9:>10.1f} {shown[keys[1], 'off']:>6} "
+                f"{value[keys[2]] * 1e6:>13.3f} {shown[keys[2], 'off']:>6} "
+                f"{shown[keys[2], 'floor']:>7} {value[keys[3]] * 1e6:>10.3f} "
+                f"{shown[keys[3], 'off']:>6}",
                 flush=True,
             )
+        folder = [r.get("folder", {}) for r in good]
+        batch_fold = statistics.median(f.get("batch_cpu_per_row", 0.0) for f in folder)
+        single_fold = statistics.median(f.get("single_cpu_per_row", 0.0) for f in folder)
+        print(
+            f"  {rows:>11,} of the hub's CPU, the folder thread's: {batch_fold * 1e9:.1f} ns/row "
+            f"(batches), {single_fold * 1e6:.3f} us/row (single rows)"
+        )
         print(f"  {rows:>11,} y dtype (hub after batches, single-row values): {good[0]['dtypes']}")
 
 

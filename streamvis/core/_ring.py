@@ -198,6 +198,10 @@ class Ring:
             if chunk.first <= since:
                 break
 
+    def oldest_chunk_end(self) -> int:
+        """The seq after the oldest chunk's rows (what `drop_oldest_chunk` would drop)."""
+        return self._firsts[1] if len(self._firsts) > 1 else self.lo
+
     def drop_oldest_chunk(self, settled: int | None = None) -> int:
         """Forget the oldest chunk's rows, never the newest chunk, and with `settled` (the
         store's settled ticket) only once the store has them; returns bytes freed."""
@@ -385,6 +389,36 @@ class Ring:
                 pieces = [chunk.columns[name][a:b] for chunk, a, b in spans]
                 found[name] = _joined(pieces, self._dtypes[name])
         return found
+
+    def contiguous(self, start: int, stop: int) -> list[int]:
+        """[start, ..., stop] for kept rows `start` .. `stop - 1`: the rows between two
+        consecutive bounds lie in one chunk (`rows_between` returns views of them)."""
+        spans = self._spans(start, stop)
+        return [start, *(chunk.first + b for chunk, _, b in spans[:-1]), stop]
+
+    def arrival_highs(self, start: int, stop: int, size: int) -> np.ndarray:
+        """For each `size`-row bucket of kept rows [start, stop) (a whole number of them),
+        the latest arrival time of the rows from `start` to the bucket's end: from each
+        chunk's (offset, time) runs as they are, per-row times reduced per bucket."""
+        seqs, stamps = [], []
+        for chunk, a, b in self._spans(start, stop):
+            if chunk.times is not None:  # one time a row: the max of each bucket's part
+                cuts = np.arange(
+                    -(-(chunk.first + a - start) // size) * size + start, chunk.first + b, size
+                )
+                offsets = np.unique(np.append(a, cuts - chunk.first))
+                seqs.append(offsets + chunk.first)
+                stamps.append(np.maximum.reduceat(chunk.times[a:b], offsets - a))
+                continue
+            offsets = np.fromiter((o for o, _ in chunk.runs), _TIMES, len(chunk.runs))
+            times = np.fromiter((t for _, t in chunk.runs), _TIMES, len(chunk.runs))
+            low = max(int(np.searchsorted(offsets, a, "right")) - 1, 0)  # the run holding a
+            high = int(np.searchsorted(offsets, b, "left"))
+            seqs.append(np.maximum(offsets[low:high], a) + chunk.first)
+            stamps.append(times[low:high])
+        starts, running = np.concatenate(seqs), np.maximum.accumulate(np.concatenate(stamps))
+        ends = np.arange(start + size, stop + 1, size)
+        return running[np.searchsorted(starts, ends, "left") - 1]
 
     def take(self, seqs: np.ndarray, columns: Iterable[str]) -> dict[str, np.ndarray]:
         """Values of `columns` (ARRIVAL: arrival ns; a column the stream lacks: NaN) at the

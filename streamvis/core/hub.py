@@ -125,6 +125,7 @@ class Hub:
         self.retain = check_retain(retain)
         self.budget = Budget(configured_memory() if memory is None else _memory_argument(memory))
         self._evicting = threading.Lock()
+        self._recheck = False  # a caller found the budget being checked: check once more
         self._budget_checked = 0  # budget.used when summaries were last counted
         self._summary_bytes = 0  # what tables hold beside their rows (LOD summaries)
         if store is not None and not callable(getattr(store, "put", None)):
@@ -167,6 +168,7 @@ class Hub:
                 table = self._tables.get((run, name))
                 if table is None:
                     table = Table(run, name, self.retain, self.store, self.budget)
+                    table.after_fold = self.keep_within_budget  # its summary grew
                     self._tables[(run, name)] = table
                     self._run_created.setdefault(run, table.created)
         return table
@@ -258,31 +260,43 @@ class Hub:
     def keep_within_budget(self) -> int:
         """Drop the oldest chunks of rows, oldest first across streams (never a stream's
         newest chunk), until the hub is within its byte budget; returns bytes freed. Called
-        after writes, outside every table's lock; one caller at a time does the work."""
-        if not self._evicting.acquire(blocking=False):
-            return 0
+        after writes and after the background folder grew a summary, outside every table's
+        lock; one caller at a time does the work, and checks again if another came
+        meanwhile (its rows or summary may have grown after the count)."""
         freed = 0
-        try:
-            self._budget_checked = self.budget.used
-            every = list(self._tables.values())
-            tables = list(every)
+        while True:
+            if not self._evicting.acquire(blocking=False):
+                self._recheck = True
+                return freed
+            try:
+                self._recheck = False
+                freed += self._evict_over_budget()
+            finally:
+                self._evicting.release()
+            if not self._recheck:
+                return freed
+
+    def _evict_over_budget(self) -> int:
+        """`keep_within_budget`'s work, by the one caller holding `_evicting`."""
+        freed = 0
+        self._budget_checked = self.budget.used
+        every = list(self._tables.values())
+        tables = list(every)
+        summaries = sum(table.nbytes for table in every) - self.budget.used
+        self._summary_bytes = summaries
+        while self.budget.over(summaries):
+            arrivals = [(t.first_arrival(), t) for t in tables if t.evictable]
+            candidates = [(when, t) for when, t in arrivals if when is not None]
+            if not candidates:
+                break
+            _, oldest = min(candidates, key=lambda pair: pair[0])
+            gone = oldest.evict_oldest()
+            if not gone:
+                tables.remove(oldest)  # down to its newest chunk meanwhile
+            freed += gone
             summaries = sum(table.nbytes for table in every) - self.budget.used
             self._summary_bytes = summaries
-            while self.budget.over(summaries):
-                arrivals = [(t.first_arrival(), t) for t in tables if t.evictable]
-                candidates = [(when, t) for when, t in arrivals if when is not None]
-                if not candidates:
-                    break
-                _, oldest = min(candidates, key=lambda pair: pair[0])
-                gone = oldest.evict_oldest()
-                if not gone:
-                    tables.remove(oldest)  # down to its newest chunk meanwhile
-                freed += gone
-                summaries = sum(table.nbytes for table in every) - self.budget.used
-                self._summary_bytes = summaries
-            self._budget_checked = self.budget.used
-        finally:
-            self._evicting.release()
+        self._budget_checked = self.budget.used
         return freed
 
     def durable(self, ticket: int) -> Future[int] | None:

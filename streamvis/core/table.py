@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from streamvis.core._ring import Ring, merged_dtype
+from streamvis.core.folder import FOLDER
 from streamvis.core.history import History, missing_rows
 from streamvis.core.lod import ARRIVAL, View, as_float, reference_view
 from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, Batch, describe_dtype
 from streamvis.core.storage import AppendRow, AppendRows, ClearStream
-from streamvis.core.summary import Summary
+from streamvis.core.summary import Summary, compute
 from streamvis.core.summary_view import spans
 from streamvis.errors import StreamError
 
@@ -105,6 +106,13 @@ class Table:
         self._row_types: dict[str, tuple[type, ...]] | None = None
         self._dtypes: dict[str, np.dtype] = {}
         self._summary = Summary()  # level of detail for views (core/summary.py)
+        # The summary's own lock, taken inside the table's (never the other way round): the
+        # background folder applies a fold under it alone, so writes never wait for that.
+        self._summary_lock = threading.RLock()
+        FOLDER.start()  # here, not in the write that first asks it to fold
+        # called by the folder, holding no lock, after its fold grew the summary (the hub
+        # checks its byte budget, which counts summaries, as it does after a write)
+        self.after_fold: Callable[[], object] | None = None
         self._kept = _KeptRows(self)
 
     @property
@@ -171,7 +179,7 @@ class Table:
             seq = self._ring.hi
             self._ring.append_row(row, now)
             if self._ring.hi >= self._summary.due:
-                self._fold()
+                self._fold_soon()
             self.updated = now
             if store is None:
                 return 0
@@ -181,7 +189,31 @@ class Table:
 
     def _fold(self) -> None:
         """Fold the rows written since the last fold into the summary (under the lock)."""
-        self._summary.catch_up(self._kept, self._readable_from(), self._ring.hi, self._ring.dtypes)
+        with self._summary_lock:
+            self._summary.catch_up(
+                self._kept, self._readable_from(), self._ring.hi, self._ring.dtypes
+            )
+
+    def _fold_soon(self) -> None:
+        """Under the lock, from a write past the summary's `due`: hand the fold to the
+        background folder (core/folder.py); the writer does not wait for it."""
+        self._summary.postpone(self._ring.hi)  # one request per FOLD_ROWS rows written
+        FOLDER.request(self)
+
+    def fold_in_background(self) -> None:
+        """The folder's fold: rows read under the table's lock, statistics taken with no
+        lock, added under the summary's lock alone (writers do not take it) unless a view,
+        eviction, replace or clear got there first."""
+        with self._lock, self._summary_lock:
+            first = self._readable_from()
+            plan = self._summary.plan(self._kept, first, self._ring.hi, self._ring.dtypes)
+        if plan is None:
+            return
+        stats, highs = compute(plan)
+        with self._summary_lock:  # ring.lo read without the table's lock: an int, atomic
+            grew = self._summary.apply(plan, stats, highs, self._readable_from())
+        if grew and self.after_fold is not None:
+            self.after_fold()
 
     def _readable_from(self) -> int:
         """The oldest row a view can read: with a store, every row since the last replace or
@@ -228,7 +260,8 @@ class Table:
         with self._lock:
             if mode == "replace":
                 self._ring.reset()
-                self._summary.reset(self._ring.hi)
+                with self._summary_lock:
+                    self._summary.reset(self._ring.hi)
                 self.generation += 1
             else:
                 batch = self._fit_missing(batch)
@@ -239,7 +272,7 @@ class Table:
             self.updated = now
             self._refresh_row_types()
             if self._ring.hi >= self._summary.due:
-                self._fold()
+                self._fold_soon()
             if store is not None:
                 kept = {name: values.copy() for name, values in batch.items()}
                 ticket = store.put(
@@ -263,7 +296,7 @@ class Table:
         """Fill an empty table with stored rows numbered from `first_seq` (replay). Memory
         keeps the rows from `keep_from` on (None: all), within the hub's byte budget: older
         chunks go as the rows come in, so every row can be fed through without being held."""
-        with self._lock:
+        with self._lock, self._summary_lock:
             self._ring.restart_at(first_seq)
             self._summary.reset(first_seq)
             for batch, times in batches:
@@ -297,13 +330,15 @@ class Table:
             ring.fill_missing(start, stop)
             self.generation += 1
             self._refresh_row_types()
-            self._summary.rebuild(self._kept, ring.lo, ring.hi, ring.dtypes)
+            with self._summary_lock:
+                self._summary.rebuild(self._kept, ring.lo, ring.hi, ring.dtypes)
 
     def clear(self) -> int:
         """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
         with self._lock:
             self._ring.reset()
-            self._summary.reset(self._ring.hi)
+            with self._summary_lock:
+                self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
             if self.store is None:
@@ -315,7 +350,8 @@ class Table:
         (the hub records that in the store itself, so nothing is queued here)."""
         with self._lock:
             self._ring.reset()
-            self._summary.reset(self._ring.hi)
+            with self._summary_lock:
+                self._summary.reset(self._ring.hi)
             self.generation += 1
             self._refresh_row_types()
 
@@ -362,11 +398,12 @@ class Table:
             readable = self._ring.hi - self._readable_from()
             if readable > _SMALL and (x == ARRIVAL or _is_numeric(dtypes, x)):
                 wanted = [name for name in columns if _is_numeric(dtypes, name)]
-                self._fold()  # what is left unfolded is then under one bucket
-                found = self._summary.view(
-                    self._kept, self._readable_from(), self._ring.hi, x, wanted, lo, hi, width,
-                    raw_limit,
-                )  # fmt: skip
+                with self._summary_lock:
+                    self._fold()  # what is left unfolded is then under one bucket
+                    found = self._summary.view(
+                        self._kept, self._readable_from(), self._ring.hi, x, wanted, lo, hi,
+                        width, raw_limit,
+                    )  # fmt: skip
                 return replace(found, next_seq=self._ring.hi, generation=self.generation)
             _, batch = self._ring.read(self._ring.lo)
             if x == ARRIVAL:
@@ -457,9 +494,11 @@ class Table:
         has not stored the oldest yet)."""
         settled = self.store.settled if self.store is not None else None
         with self._lock:
-            self._fold()  # the summary keeps what the dropped rows said
+            if self._summary.folded < self._ring.oldest_chunk_end():
+                self._fold()  # the summary keeps what the dropped rows said
             freed = self._ring.drop_oldest_chunk(settled)
-            self._summary.forget_before(self._readable_from())
+            with self._summary_lock:
+                self._summary.forget_before(self._readable_from())
             return freed
 
     def first_arrival(self) -> int | None:
@@ -512,6 +551,18 @@ class _KeptRows:
         if start >= ring.lo:
             return ring.rows_between(start, stop, columns)
         return self.table.rows_between_locked(start, stop, columns)
+
+    def in_place(self, start: int, stop: int) -> bool:
+        """True when memory holds the rows [start, stop) (the summary then folds them in
+        place, core/summary.py `InPlaceRows`)."""
+        ring = self.table._ring
+        return ring.lo <= start and stop <= ring.hi
+
+    def contiguous(self, start: int, stop: int) -> list[int]:
+        return self.table._ring.contiguous(start, stop)
+
+    def arrival_highs(self, start: int, stop: int, size: int) -> np.ndarray:
+        return self.table._ring.arrival_highs(start, stop, size)
 
     def rows_in_spans(
         self, starts: np.ndarray, stops: np.ndarray, columns: Sequence[str]

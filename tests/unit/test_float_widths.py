@@ -14,6 +14,7 @@ import pytest
 
 import streamvis.core._ring as _ring
 import streamvis.core.hub as hub_module
+from streamvis.core.folder import FOLDER
 from streamvis.core.hub import Hub
 from streamvis.core.lod import ARRIVAL
 from streamvis.errors import StreamError
@@ -119,6 +120,7 @@ def ring_bytes(columns: dict[str, np.dtype], rows: int) -> int:
     try:
         hub = Hub()
         hub.stream("s", {name: np.zeros(rows, dtype=dtype) for name, dtype in columns.items()})
+        assert FOLDER.wait_idle(120)  # a background fold's reads of the ring are let go
         gc.collect()
         ring = tracemalloc.Filter(True, str(Path(_ring.__file__)))
         held = tracemalloc.take_snapshot().filter_traces([ring])
