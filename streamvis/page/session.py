@@ -22,7 +22,7 @@ from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.lines import LineFeed, replace_buffer
-from streamvis.transforms.crossfilter import CROSSFILTER_ROWS, Crossfilter
+from streamvis.transforms.crossfilter import Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
 log = logging.getLogger("streamvis")
@@ -195,11 +195,13 @@ class LiveSession:
         self.lines[feed.plot.id] = feed
 
     def crossfilter(self, stream: str, name: str) -> Crossfilter:
-        """This session's group `name` over `stream`; a selection in it redraws its members."""
+        """This session's group `name` over `stream` (the stream's rows held in memory); a
+        selection in it redraws its members."""
         group = self.crossfilters.get((stream, name))
         if group is None:
-            keep = self.hub.retain or CROSSFILTER_ROWS
-            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=keep)
+            run = self.run
+            group = Crossfilter(name, table=lambda: self.hub.table(run, stream))
+            self.crossfilters[(stream, name)] = group
             group.listeners.append(lambda: self._redraw_members(group))
         return group
 
