@@ -101,7 +101,8 @@ class Crossfilter:
         self.table: Table | None = None
         self._epoch = -1
         self._hi = 0  # rows held that this session has folded: seq < _hi
-        self._passes: dict[str, Column] = {}  # per selecting member: 1 where a row passes
+        # per selecting member: the selection applied, and 1 where a row passes it
+        self._passes: dict[str, tuple[Selection, Column]] = {}
         self._fails: Column | None = None  # per row: how many selections it fails
 
     def join(self, member_id: str, member: Member) -> None:
@@ -168,7 +169,7 @@ class Crossfilter:
         self._passes.pop(changed or "", None)
         for member_id, selection in self.selections.items():
             if member_id not in self._passes:
-                self._passes[member_id] = _column_of(selection.passes(encodings))
+                self._passes[member_id] = (selection, _column_of(selection.passes(encodings)))
         self._fails = self._count_fails(len(encodings))
         for member_id, member in self.members.items():
             if member_id != changed:
@@ -178,14 +179,14 @@ class Crossfilter:
         if len(self._passes) < 2:  # one selection: its pass flags are the masks
             return None
         fails = np.full(rows - start, len(self._passes), dtype=np.uint8)
-        for passes in self._passes.values():
+        for _, passes in self._passes.values():
             fails -= passes.values[start:]
         return _column_of(fails)
 
     def _fold_new(self, encodings: Encodings) -> None:
         start = self._hi - encodings.lo  # index of the first new row
-        for member_id, selection in self.selections.items():
-            self._passes[member_id].append(selection.passes(encodings, start).view(np.uint8))
+        for selection, passes in self._passes.values():  # the selections applied so far
+            passes.append(selection.passes(encodings, start).view(np.uint8))
         if self._fails is not None:
             new_fails = self._count_fails(len(encodings), start)
             assert new_fails is not None
@@ -200,13 +201,13 @@ class Crossfilter:
         if not others:
             return None
         if len(self._passes) == 1:  # one selection, not this member's: its flags
-            return self._passes[others[0]].values[start:].view(bool)
+            return self._passes[others[0]][1].values[start:].view(bool)
         assert self._fails is not None
         fails = self._fails.values[start:]
         own = self._passes.get(member_id)
         if own is None:
             return fails == 0
-        return fails == 1 - own.values[start:]  # failing its own selection at most
+        return fails == 1 - own[1].values[start:]  # failing its own selection at most
 
     def select(self, member_id: str, selection: Selection | None) -> None:
         """Set (or with None clear) a member's selection; recompute every other member."""

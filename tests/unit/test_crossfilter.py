@@ -185,3 +185,18 @@ def test_a_range_filters_the_rows_a_table_member_shows() -> None:
     assert list(rows.kept["x"]) == [2.0, 3.0, 10.0]
     group.select("recent", Selection("x", low=2.5, high=10.0))
     assert shown(group, kinds, "count") == {"b": 2.0, "c": 2.0, "d": 2.0, "e": 2.0}
+
+
+def test_a_selection_made_before_new_rows_were_synced() -> None:
+    rng = np.random.default_rng(2)
+    hub = Hub()
+    hub.stream("p", purchases(1_000, rng))
+    aggs = {"year": "sum", "name": "sum", "pay": "count"}
+    group, members = a_group(hub, aggs)
+    group.select("year", Selection("year", frozenset({"2013"})))
+    hub.stream("p", purchases(200, rng))
+    group.select("pay", Selection("pay", frozenset({"tab"})))  # the click comes first
+    check(group, members, hub, aggs)
+    hub.stream("p", purchases(200, rng))
+    group.select("year", None)
+    check(group, members, hub, aggs)
