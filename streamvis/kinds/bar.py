@@ -86,39 +86,46 @@ class BarState:
         return self.group.selections.get(self.plot.id) if self.group is not None else None
 
     def table(self) -> pd.DataFrame:
-        if self.group is not None and self.member is not None:
-            table = self._group_table(self.group, self.member)
-        else:
-            table = self.groups.table(self.plot.get("agg"), self.plot.get("sort"))
-        table["color"] = [self.colors[int(rank) % len(self.colors)] for rank in table["rank"]]
-        chosen = self.selection.categories if self.selection is not None else None
-        table["alpha"] = [1.0 if not chosen or c in chosen else DIMMED for c in table["category"]]
-        return table[list(TABLE_COLUMNS)]
-
-    def _group_table(self, group: Crossfilter, member: CategoryMember) -> pd.DataFrame:
-        """Every category with rows counted (as pandas' groupby would list them), `rank`
-        its stream-wide code."""
+        """The drawn table: `category`, `value`, `color` (by the category's rank: its code
+        in a group, else first seen here) and `alpha` (dimmed outside the selection)."""
         import pandas as pd
 
+        if self.group is not None and self.member is not None:
+            names, values, ranks = self._group_columns(self.group, self.member)
+        else:
+            found = self.groups.table(self.plot.get("agg"), "first")
+            names = list(found["category"])
+            values, ranks = found["value"].to_numpy(), found["rank"].to_numpy().astype(int)
+        sort = self.plot.get("sort")
+        if sort == "value":
+            order = np.argsort(-np.asarray(values, dtype=float), kind="stable")
+        elif sort == "name":
+            order = np.argsort(np.array(names, dtype=object), kind="stable")
+        else:
+            order = np.arange(len(names))
+        chosen = self.selection.categories if self.selection is not None else None
+        shown = [names[i] for i in order]
+        return pd.DataFrame(
+            {
+                "category": pd.Series(shown, dtype=object),
+                "value": np.asarray(values, dtype=float)[order],
+                "color": [self.colors[int(ranks[i]) % len(self.colors)] for i in order],
+                "alpha": [1.0 if not chosen or c in chosen else DIMMED for c in shown],
+            }
+        )
+
+    def _group_columns(
+        self, group: Crossfilter, member: CategoryMember
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(names, values, ranks) of every category with rows counted (as pandas' groupby
+        would list them) in first-seen order; a rank is the stream-wide code - 1."""
         encodings = group.encodings
         categories = encodings.categories.get(self.column) if encodings is not None else None
         if categories is None:
-            return pd.DataFrame({"category": [], "value": [], "rank": []})
+            return [], np.empty(0), np.empty(0, dtype=int)
         present = np.flatnonzero(member.tally.count[1:]) + 1
         values = member.tally.values(self.plot.get("agg"))[present]
-        frame = pd.DataFrame(
-            {
-                "category": [categories.names[code - 1] for code in present],
-                "value": values,
-                "rank": (present - 1).astype(float),
-            }
-        )
-        sort = self.plot.get("sort")
-        if sort == "value":
-            frame = frame.sort_values("value", ascending=False, kind="stable")
-        elif sort == "name":
-            frame = frame.sort_values("category", kind="stable")
-        return frame.reset_index(drop=True)
+        return [categories.names[code - 1] for code in present], values, present - 1
 
     def tap(self, index: int) -> None:
         """A click on the bar drawn at `index`: toggle its category in this chart's selection."""
