@@ -337,9 +337,7 @@ class Table:
             first, batch = self._ring.read(since, limit)
             return first, self._ring.hi, batch
 
-    def read_kept(
-        self, since: int, columns: Sequence[str]
-    ) -> tuple[int, int, int, Batch]:
+    def read_kept(self, since: int, columns: Sequence[str]) -> tuple[int, int, int, Batch]:
         """(generation, first kept seq, next seq, copies of `columns` for the kept rows with
         seq >= `since`), all at one instant: what crossfilter encodings follow."""
         with self._lock:

@@ -206,10 +206,15 @@ class LiveSession:
         return group
 
     def _redraw_members(self, group: Crossfilter) -> None:
-        for feed in self.feeds.values():
-            for target in feed.targets:
-                if target.state is not None and getattr(target.state, "group", None) is group:
-                    target.redraw()
+        """After a selection change: every member's new table, under one Bokeh `freeze()`
+        (as a tick's updates), else each property change recomputes the model graph."""
+        frozen = self.document.models.freeze() if self.document is not None else nullcontext()
+        with frozen:
+            for feed in self.feeds.values():
+                for target in feed.targets:
+                    state = target.state
+                    if state is not None and getattr(state, "group", None) is group:
+                        target.redraw()
 
     def _rereader(self, run: str, stream: str, limit: int | None) -> Callable[[], Update | None]:
         """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""
