@@ -71,7 +71,8 @@ class Selection:
                 return mask
             chosen = np.zeros(len(categories.names) + 1, dtype=bool)
             chosen[wanted] = True
-            return chosen[codes]
+            picked: np.ndarray = chosen[codes]
+            return picked
         mask = _within(encodings.numbers[self.column].values[start:], self.low, self.high)
         for column, low, high in self.also:
             mask &= _within(encodings.numbers[column].values[start:], low, high)
@@ -205,9 +206,10 @@ class Crossfilter:
         assert self._fails is not None
         fails = self._fails.values[start:]
         own = self._passes.get(member_id)
-        if own is None:
-            return fails == 0
-        return fails == 1 - own[1].values[start:]  # failing its own selection at most
+        passing: np.ndarray = (
+            fails == 0 if own is None else fails == 1 - own[1].values[start:]
+        )  # with its own selection: failing that one at most
+        return passing
 
     def select(self, member_id: str, selection: Selection | None) -> None:
         """Set (or with None clear) a member's selection; recompute every other member."""

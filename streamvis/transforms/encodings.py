@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from streamvis.core.table import Table
 
 MISSING = 0  # the code of a missing category, and the bin of a non-finite value
+BYTE_CODES = 255  # up to this many codes are held in one byte a row (4x less to scan)
 
 
 class Column:
@@ -64,6 +65,10 @@ class Column:
     def clear(self) -> None:
         self.start = self.stop = 0
 
+    def widen(self, dtype: np.dtype | type) -> None:
+        """Hold values of a wider dtype from now on (the codes outgrew one byte)."""
+        self.buffer = self.buffer.astype(dtype)
+
     @property
     def nbytes(self) -> int:
         return int(self.buffer.nbytes)
@@ -90,7 +95,7 @@ class CategoryCodes:
         self.column = column
         self.names: list[str] = []  # names[code - 1]
         self.code_of: dict[str, int] = {}
-        self.codes = Column(np.int32)
+        self.codes = Column(np.uint8)
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         local, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -106,7 +111,10 @@ class CategoryCodes:
         return lookup[local]
 
     def append(self, values: np.ndarray) -> None:
-        self.codes.append(self.encode(values))
+        codes = self.encode(values)
+        if len(self.names) > BYTE_CODES and self.codes.buffer.dtype == np.uint8:
+            self.codes.widen(np.int32)
+        self.codes.append(codes.astype(self.codes.buffer.dtype, copy=False))
 
 
 class BinCodes:
@@ -119,7 +127,7 @@ class BinCodes:
         self.bins = bins
         self.low: float | None = None
         self.high: float | None = None
-        self.codes = Column(np.int32)
+        self.codes = Column(np.uint8 if bins <= BYTE_CODES else np.int32)
 
     @property
     def edges(self) -> np.ndarray:
@@ -153,9 +161,9 @@ class BinCodes:
         width = (self.high - self.low) / self.bins
         with np.errstate(invalid="ignore"):
             scaled = np.floor((numbers - self.low) / width)
-        codes = np.zeros(len(numbers), dtype=np.int32)
+        codes = np.zeros(len(numbers), dtype=self.codes.buffer.dtype)
         finite = np.isfinite(scaled)
-        codes[finite] = np.clip(scaled[finite], 0, self.bins - 1).astype(np.int32) + 1
+        codes[finite] = np.clip(scaled[finite], 0, self.bins - 1).astype(codes.dtype) + 1
         return codes
 
     def rebin(self, numbers: np.ndarray) -> None:
@@ -184,6 +192,7 @@ class Encodings:
         self.stored_elsewhere = 0  # rows the store holds that memory dropped
         self.categories: dict[str, CategoryCodes] = {}
         self.numbers: dict[str, Column] = {}
+        self.finite: dict[str, bool] = {}  # True while every number held is finite
         self.bins: dict[tuple[str, int], BinCodes] = {}
 
     def __len__(self) -> int:
@@ -230,6 +239,7 @@ class Encodings:
             codes.codes.clear()
         for numbers in self.numbers.values():
             numbers.clear()
+        self.finite = {}
         for bins in self.bins.values():
             bins.low = bins.high = None
             bins.codes.clear()
@@ -243,8 +253,10 @@ class Encodings:
         if count > 0:
             for codes in self.categories.values():
                 codes.codes.drop_oldest(count)
-            for numbers in self.numbers.values():
+            for column, numbers in self.numbers.items():
                 numbers.drop_oldest(count)
+                if not self.finite.get(column, True):
+                    self.finite[column] = bool(np.isfinite(numbers.values).all())
             for bins in self.bins.values():
                 bins.codes.drop_oldest(count)
         self.lo = lo
@@ -257,7 +269,9 @@ class Encodings:
             codes.append(values if values is not None else np.full(rows, None, dtype=object))
         for column, numbers in self.numbers.items():
             values = batch.get(column)
-            numbers.append(as_numbers(values) if values is not None else np.full(rows, np.nan))
+            new = as_numbers(values) if values is not None else np.full(rows, np.nan)
+            numbers.append(new)
+            self.finite[column] = self.finite.get(column, True) and bool(np.isfinite(new).all())
         for (column, _), bins in self.bins.items():
             numbers_held = self.numbers[column].values
             new = numbers_held[len(numbers_held) - rows :]

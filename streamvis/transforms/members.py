@@ -24,10 +24,10 @@ class Tally:
     def __init__(self, value: str | None, extremes: bool) -> None:
         self.value = value
         self.extremes = extremes  # min and max are wanted (they cost a slower pass)
-        self.count = np.zeros(1, dtype=np.int64)
-        self.sum = np.zeros(1)
-        self.min = np.full(1, np.nan)
-        self.max = np.full(1, np.nan)
+        self.count: np.ndarray = np.zeros(1, dtype=np.int64)
+        self.sum: np.ndarray = np.zeros(1)
+        self.min: np.ndarray = np.full(1, np.nan)
+        self.max: np.ndarray = np.full(1, np.nan)
 
     def needs(self) -> list[Need]:
         return [Need("numbers", self.value)] if self.value else []
@@ -47,13 +47,13 @@ class Tally:
         values = None
         if self.value is not None:
             values = encodings.numbers[self.value].values[start : start + len(codes)]
-            if not np.isfinite(values).all():  # rows without a value are not counted
+            if not encodings.finite.get(self.value, False):  # rows without a value not counted
                 finite = np.isfinite(values)
                 mask = finite if mask is None else finite & mask
                 values = np.where(finite, values, 0.0)
         if mask is not None:
             codes = codes * mask
-        count = np.bincount(codes, minlength=size)
+        count = _counts(codes, size)
         total = np.bincount(codes, weights=values, minlength=size) if values is not None else None
         if reset:
             self.count = count.astype(np.int64)
@@ -86,6 +86,20 @@ class Tally:
         if agg == "max":
             return self.max
         raise ValueError(f"agg must be count, sum, mean, min or max, not {agg!r}")
+
+
+FEW_CODES = 40  # up to this many one-byte codes, a comparison per code beats np.bincount
+
+
+def _counts(codes: np.ndarray, size: int) -> np.ndarray:
+    """How many rows hold each code 0 .. size - 1."""
+    if codes.dtype != np.uint8 or size > FEW_CODES:
+        return np.bincount(codes, minlength=size)
+    counts = np.zeros(size, dtype=np.int64)
+    for code in range(1, size):
+        counts[code] = np.count_nonzero(codes == code)
+    counts[0] = len(codes) - counts[1:].sum()
+    return counts
 
 
 def _grown(values: np.ndarray, size: int, fill: float = 0) -> np.ndarray:

@@ -200,3 +200,44 @@ def test_a_selection_made_before_new_rows_were_synced() -> None:
     hub.stream("p", purchases(200, rng))
     group.select("year", None)
     check(group, members, hub, aggs)
+
+
+def test_codes_outgrowing_one_byte_keep_their_totals() -> None:
+    rng = np.random.default_rng(4)
+    hub = Hub()
+    rows = {"tag": rng.integers(0, 200, 4_000).astype(str).astype(object),
+            "year": rng.choice(YEARS, 4_000), "spent": rng.random(4_000)}  # fmt: skip
+    hub.stream("p", rows)
+    aggs = {"tag": "sum", "year": "count"}
+    group, members = a_group(hub, aggs)
+    group.select("year", Selection("year", frozenset({"2012"})))
+    rows["tag"] = rng.integers(150, 400, 4_000).astype(str).astype(object)  # 400 tags
+    hub.stream("p", rows)
+    group.sync()
+    check(group, members, hub, aggs)
+
+
+def test_the_note_says_when_the_store_holds_rows_memory_dropped(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamvis.core import _ring
+    from streamvis.store import open_store
+
+    monkeypatch.setattr(_ring, "CHUNK_ROWS", 1024)
+    hub = Hub(store=open_store(tmp_path / "s.db"), memory=200_000)
+    try:
+        rng = np.random.default_rng(8)
+        group, members = a_group(hub, {"year": "count"})
+        assert group.note() == ""
+        table = None
+        while table is None or table.first_seq == 0:
+            hub.stream("p", purchases(1024, rng))
+            hub.flush()
+            hub.keep_within_budget()
+            table = hub.table("default", "p")
+        group.sync()
+        check(group, members, hub, {"year": "count"})
+        assert f"counts the {table.row_count:,} rows in memory" in group.note()
+        assert f"{table.first_seq:,} older rows are only in the store" in group.note()
+    finally:
+        hub.store.close()  # type: ignore[union-attr]
