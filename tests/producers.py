@@ -123,3 +123,31 @@ def purchases_and_matrix(delay: float = 0.05) -> None:
             sv.stream("attn", pd.DataFrame(attention(index // 10)), mode="replace")
         index += 1
         time.sleep(delay)
+
+
+TUTORIAL_NAMES = np.array(["Ben", "Aziz", "Vijay", "Jarrod"], dtype=object)
+TUTORIAL_PAYS = np.array(["cash", "visa", "tab", "amex", "debit"], dtype=object)
+MILLION = 1_000_000
+
+
+def tutorial_purchases(rows: int = MILLION, seed: int = 13) -> dict[str, np.ndarray]:
+    """The crossfilter tutorial's shape at scale (4 years x 4 names x 5 pay types, Spent
+    10..600), the same for the same arguments: a test recomputes it with pandas."""
+    rng = np.random.default_rng(seed)
+    return {
+        "Year": rng.integers(2012, 2016, rows),
+        "Name": TUTORIAL_NAMES[rng.integers(0, len(TUTORIAL_NAMES), rows)],
+        "payType": TUTORIAL_PAYS[rng.integers(0, len(TUTORIAL_PAYS), rows)],
+        "Spent": rng.integers(10, 601, rows).astype(float),
+    }
+
+
+def million_purchases(batch: int = 200_000) -> None:
+    """`purchases`: `tutorial_purchases()` in numpy batches of `batch` rows, once."""
+    rows = tutorial_purchases()
+    for start in range(0, MILLION, batch):
+        sv.stream(
+            "purchases", {name: values[start : start + batch] for name, values in rows.items()}
+        )
+    while True:
+        time.sleep(1)

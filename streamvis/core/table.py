@@ -373,6 +373,21 @@ class Table:
             first, batch = self._ring.read(since, limit)
             return first, self._ring.hi, batch
 
+    def read_kept(self, since: int, columns: Sequence[str]) -> tuple[int, int, int, Batch]:
+        """(generation, first kept seq, next seq, copies of `columns` for the kept rows with
+        seq >= `since`), all at one instant: what crossfilter encodings follow."""
+        with self._lock:
+            ring = self._ring
+            names = [name for name in columns if name in ring.dtypes]
+            batch = ring.read_range(max(since, ring.lo), ring.hi, names)
+            return self.generation, ring.lo, ring.hi, batch
+
+    @property
+    def stored_only_rows(self) -> int:
+        """Rows since the last replace or clear that the store holds but memory dropped."""
+        with self._lock:
+            return self._ring.lo - self._readable_from()
+
     def snapshot(self, since: int = 0, limit: int | None = None) -> Snapshot:
         """Copies of the kept rows with seq >= `since` (at most the newest `limit`) and
         their arrival times, all taken at one instant."""

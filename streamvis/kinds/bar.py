@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from streamvis.kinds.base import axis_opts
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.aggregate import AGGS, SORTS, GroupAggregate
 from streamvis.transforms.crossfilter import Crossfilter, Selection, toggle
+from streamvis.transforms.encodings import Need
+from streamvis.transforms.members import CategoryMember
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,34 +38,47 @@ DIMMED = 0.25  # fill alpha of categories outside a selection
 
 
 class BarState:
-    """This page's running aggregate for one chart, turned into the table it draws. In a
-    crossfilter group it is also a member: it filters on `by` and is rebuilt or folded by the
-    group with the rows that pass the other members' selections."""
+    """This page's aggregate for one chart, turned into the table it draws. Alone it folds
+    the rows the page receives; in a crossfilter group it is a member: the group computes
+    its tally over the stream's rows held in memory that pass the other members'
+    selections, and a category's color follows its stream-wide code (first seen, first
+    color), so it does not change when a filter is applied."""
 
     def __init__(self, plot: Plot) -> None:
         self.plot = plot
         self.column = plot.get("by")
         self.groups = GroupAggregate(self.column, plot.get("value"))
+        self.member = (
+            CategoryMember(self.column, plot.get("value"), plot.get("agg"))
+            if plot.crossfilter
+            else None
+        )
+        if self.member is not None:
+            self.limit = 1  # the page's subscription only signals new rows: the group reads
         self.colors = list(plot.options.get("colors") or PALETTE)
         self.group: Crossfilter | None = None
         self.shown: list[str] = []  # categories in the order the chart last drew them
         self.source: Any = None  # the Bokeh data source, to clear its tap selection
 
-    def rebuild(self, rows: dict[str, Any]) -> None:
-        self.groups.reset()
-        self.fold(rows)
+    def needs(self) -> list[Need]:
+        return self.member.needs() if self.member is not None else []
 
-    def fold(self, rows: dict[str, Any]) -> None:
-        if rows and len(rows[self.column]):
-            self.groups.add(rows)
+    def recompute(self, group: Crossfilter, mask: np.ndarray | None) -> None:
+        if self.member is not None:
+            self.member.recompute(group, mask)
+
+    def fold(self, group: Crossfilter, start: int, mask: np.ndarray | None) -> None:
+        if self.member is not None:
+            self.member.fold(group, start, mask)
 
     def update(self, batch: dict[str, Any], reset: bool, key: Any = None) -> pd.DataFrame:
         if self.group is not None:
-            self.group.ingest(batch, reset, key)
+            self.group.ingest(reset, key)
         else:
             if reset:
                 self.groups.reset()
-            self.fold(batch)
+            if batch and len(batch[self.column]):
+                self.groups.add(batch)
         return self.table()
 
     @property
@@ -69,11 +86,46 @@ class BarState:
         return self.group.selections.get(self.plot.id) if self.group is not None else None
 
     def table(self) -> pd.DataFrame:
-        table = self.groups.table(self.plot.get("agg"), self.plot.get("sort"))
-        table["color"] = [self.colors[int(rank) % len(self.colors)] for rank in table["rank"]]
+        """The drawn table: `category`, `value`, `color` (by the category's rank: its code
+        in a group, else first seen here) and `alpha` (dimmed outside the selection)."""
+        import pandas as pd
+
+        if self.group is not None and self.member is not None:
+            names, values, ranks = self._group_columns(self.group, self.member)
+        else:
+            found = self.groups.table(self.plot.get("agg"), "first")
+            names = list(found["category"])
+            values, ranks = found["value"].to_numpy(), found["rank"].to_numpy().astype(int)
+        sort = self.plot.get("sort")
+        if sort == "value":
+            order = np.argsort(-np.asarray(values, dtype=float), kind="stable")
+        elif sort == "name":
+            order = np.argsort(np.array(names, dtype=object), kind="stable")
+        else:
+            order = np.arange(len(names))
         chosen = self.selection.categories if self.selection is not None else None
-        table["alpha"] = [1.0 if not chosen or c in chosen else DIMMED for c in table["category"]]
-        return table[list(TABLE_COLUMNS)]
+        shown = [names[i] for i in order]
+        return pd.DataFrame(
+            {
+                "category": pd.Series(shown, dtype=object),
+                "value": np.asarray(values, dtype=float)[order],
+                "color": [self.colors[int(ranks[i]) % len(self.colors)] for i in order],
+                "alpha": [1.0 if not chosen or c in chosen else DIMMED for c in shown],
+            }
+        )
+
+    def _group_columns(
+        self, group: Crossfilter, member: CategoryMember
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(names, values, ranks) of every category with rows counted (as pandas' groupby
+        would list them) in first-seen order; a rank is the stream-wide code - 1."""
+        encodings = group.encodings
+        categories = encodings.categories.get(self.column) if encodings is not None else None
+        if categories is None:
+            return [], np.empty(0), np.empty(0, dtype=int)
+        present = np.flatnonzero(member.tally.count[1:]) + 1
+        values = member.tally.values(self.plot.get("agg"))[present]
+        return [categories.names[code - 1] for code in present], values, present - 1
 
     def tap(self, index: int) -> None:
         """A click on the bar drawn at `index`: toggle its category in this chart's selection."""

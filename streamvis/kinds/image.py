@@ -43,7 +43,7 @@ class ImageState:
     """This page's matrix for one plot: replaced on reset, grown (up to `points`) by
     appended rows. `update` returns a one-row table holding the matrix and its columns.
 
-    A heatmap does not filter or get filtered in a crossfilter group: `rebuild` and `fold`
+    A heatmap does not filter or get filtered in a crossfilter group: `recompute` and `fold`
     (what a group calls on its members) leave the matrix alone."""
 
     def __init__(self, plot: Plot) -> None:
@@ -70,10 +70,14 @@ class ImageState:
 
         return pd.DataFrame({"matrix": [self.matrix], "columns": [tuple(self.names)]})
 
-    def rebuild(self, rows: dict[str, np.ndarray]) -> None:
+    def needs(self) -> list[Any]:
+        """Nothing encoded: not filtered by a crossfilter group (see the class docstring)."""
+        return []
+
+    def recompute(self, group: Any, mask: Any) -> None:
         """Not filtered by a crossfilter group (see the class docstring)."""
 
-    def fold(self, rows: dict[str, np.ndarray]) -> None:
+    def fold(self, group: Any, start: int, mask: Any) -> None:
         """Not filtered by a crossfilter group (see the class docstring)."""
 
 

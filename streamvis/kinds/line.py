@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from streamvis.kinds.base import axis_opts, points, range_selection, run_label
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
-from streamvis.transforms.crossfilter import RowsState
+from streamvis.transforms.members import RowsState
 from streamvis.transforms.smoothing import (
     PALETTE,
     RAW_ALPHA,

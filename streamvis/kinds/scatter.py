@@ -13,7 +13,7 @@ from streamvis.kinds.base import axis_opts, points, range_selection, run_label
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.kinds.scatter_density import ScatterState, compare_note
 from streamvis.layout import fields
-from streamvis.transforms.crossfilter import RowsState
+from streamvis.transforms.members import RowsState
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot
@@ -23,7 +23,7 @@ def make_state(plot: Plot) -> RowsState | ScatterState:
     """In a crossfilter group: the newest rows passing the other charts' selections (always
     points); otherwise points or a density of every kept row (see scatter_density)."""
     if plot.crossfilter:
-        return RowsState(plot, points(plot), plot.x or "")
+        return RowsState(plot, points(plot), plot.x or "", plot.y[0] if plot.y else "")
     return ScatterState(plot)
 
 

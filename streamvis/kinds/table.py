@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.kinds.sanitize import format_literal
 from streamvis.layout import fields
-from streamvis.transforms.crossfilter import RowsState
+from streamvis.transforms.members import RowsState
 
 if TYPE_CHECKING:
     from streamvis.layout.spec import Plot

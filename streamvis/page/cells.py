@@ -51,6 +51,27 @@ def empty_buffer(plot: Plot) -> Any:
     return hv.streams.Buffer(example, length=buffer_length(plot), index=False)
 
 
+def group_note(group: Any) -> Any:
+    """A small line over the group's first chart, shown while the store holds rows that
+    memory dropped (the group counts only the rows held in memory)."""
+    from streamvis.page.panes import literal
+
+    note = literal(
+        "",
+        visible=False,
+        styles={"color": "#555555", "font-size": "11px"},
+        css_classes=["sv-crossfilter-note"],
+        sizing_mode="stretch_width",
+    )
+
+    def show(text: str) -> None:
+        note.object = text
+        note.visible = bool(text)
+
+    group.note_listeners.append(show)
+    return note
+
+
 def make_cell(
     plot: Plot,
     session: LiveSession,
@@ -141,8 +162,16 @@ def make_cell(
             session.add(plot, buffer, show_error, limit=None, state=state)
         else:
             session.add(plot, buffer, show_error, limit=buffer_length(plot), run=run)
+    notes = [group_note(group)] if group is not None and len(group.members) == 1 else []
     if group is not None and getattr(state, "column", ""):  # a member that can hold a filter
         return pn.Column(
-            error_box, reset_button(plot, group), chart, sizing_mode="stretch_both", margin=2
+            error_box,
+            *notes,
+            reset_button(plot, group),
+            chart,
+            sizing_mode="stretch_both",
+            margin=2,
         )
+    if notes:
+        return pn.Column(error_box, *notes, chart, sizing_mode="stretch_both", margin=2)
     return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)

@@ -23,7 +23,7 @@ from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import replace_buffer
 from streamvis.page.lines import LineFeed
-from streamvis.transforms.crossfilter import CROSSFILTER_ROWS, Crossfilter
+from streamvis.transforms.crossfilter import Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
 log = logging.getLogger("streamvis")
@@ -196,19 +196,26 @@ class LiveSession:
         self.lines[feed.plot.id] = feed
 
     def crossfilter(self, stream: str, name: str) -> Crossfilter:
-        """This session's group `name` over `stream`; a selection in it redraws its members."""
+        """This session's group `name` over `stream` (the stream's rows held in memory); a
+        selection in it redraws its members."""
         group = self.crossfilters.get((stream, name))
         if group is None:
-            keep = self.hub.retain or CROSSFILTER_ROWS
-            group = self.crossfilters[(stream, name)] = Crossfilter(name, keep=keep)
+            run = self.run
+            group = Crossfilter(name, table=lambda: self.hub.table(run, stream))
+            self.crossfilters[(stream, name)] = group
             group.listeners.append(lambda: self._redraw_members(group))
         return group
 
     def _redraw_members(self, group: Crossfilter) -> None:
-        for feed in self.feeds.values():
-            for target in feed.targets:
-                if target.state is not None and getattr(target.state, "group", None) is group:
-                    target.redraw()
+        """After a selection change: every member's new table, under one Bokeh `freeze()`
+        (as a tick's updates), else each property change recomputes the model graph."""
+        frozen = self.document.models.freeze() if self.document is not None else nullcontext()
+        with frozen:
+            for feed in self.feeds.values():
+                for target in feed.targets:
+                    state = target.state
+                    if state is not None and getattr(state, "group", None) is group:
+                        target.redraw()
 
     def _rereader(self, run: str, stream: str, limit: int | None) -> Callable[[], Update | None]:
         """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""

@@ -2,33 +2,44 @@
 
 dc.js semantics: a chart's selection (categories clicked, or a value range) filters every
 *other* chart of its group; the chart holding the selection keeps showing all of its
-categories, the unselected ones dimmed. New rows are filtered as they arrive, and the
-summaries stay exact: each member is folded with the new rows that pass the other members'
-filters (work proportional to new rows); a selection change rebuilds the other members
-from all rows of the group (one vectorized pass each). No Panel or HoloViews here.
+categories, the unselected ones dimmed. Every chart of a group aggregates the same rows:
+the stream's rows held in memory. The encodings of those rows (category codes, bin
+indexes, numbers) are the stream's, shared by every session (transforms/encodings.py); a
+session keeps only what its filters make differ: one pass flag per row for each active
+selection, the count of failed selections per row, and each member's sums. A selection
+change is a few vectorised passes over integer codes; new rows under a filter are folded
+in exactly (work proportional to the new rows); rows leaving memory make the group
+recompute. A page without a selection holds nothing per row. No Panel or HoloViews here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from streamvis.core.normalize import Batch
+from streamvis.transforms.encodings import Column, Encodings, Need, encodings_of
+
+if TYPE_CHECKING:
+    from streamvis.core.table import Table
 
 
 class Member(Protocol):
-    """What a chart contributes to a group: the column it filters on, and its summary."""
+    """What a chart contributes to a group: the column it filters on, what it needs encoded,
+    and its summary, recomputed or folded over the rows `mask` lets through (None: all)."""
 
     column: str
 
-    def rebuild(self, rows: Batch) -> None:
-        """Start the summary over from these rows (they pass the other members' filters)."""
+    def needs(self) -> list[Need]:
+        """The shared encodings this member reads."""
 
-    def fold(self, rows: Batch) -> None:
-        """Add new rows (they pass the other members' filters)."""
+    def recompute(self, group: Crossfilter, mask: np.ndarray | None) -> None:
+        """Start the summary over from every row held that `mask` lets through."""
+
+    def fold(self, group: Crossfilter, start: int, mask: np.ndarray | None) -> None:
+        """Add the rows from index `start` on (`mask` covers those rows only)."""
 
 
 @dataclass(frozen=True)
@@ -42,115 +53,174 @@ class Selection:
     high: float | None = None
     also: tuple[tuple[str, float, float], ...] = ()
 
-    def mask(self, rows: Batch) -> np.ndarray:
+    def needs(self) -> list[Need]:
         if self.categories is not None:
-            return np.isin(rows[self.column].astype(str), list(self.categories))
-        mask = _within(rows[self.column], self.low, self.high)
+            return [Need("codes", self.column)]
+        return [Need("numbers", column) for column in (self.column, *(a[0] for a in self.also))]
+
+    def passes(self, encodings: Encodings, start: int = 0) -> np.ndarray:
+        """Which rows held, from index `start` on, this selection lets through."""
+        if self.categories is not None:
+            categories = encodings.categories[self.column]
+            codes = categories.codes.values[start:]
+            wanted = [categories.code_of[n] for n in self.categories if n in categories.code_of]
+            if len(wanted) <= 3:  # a comparison per category beats a table lookup
+                mask = np.zeros(len(codes), dtype=bool)
+                for code in wanted:
+                    mask |= codes == code
+                return mask
+            chosen = np.zeros(len(categories.names) + 1, dtype=bool)
+            chosen[wanted] = True
+            picked: np.ndarray = chosen[codes]
+            return picked
+        mask = _within(encodings.numbers[self.column].values[start:], self.low, self.high)
         for column, low, high in self.also:
-            mask &= _within(rows[column], low, high)
+            mask &= _within(encodings.numbers[column].values[start:], low, high)
         return mask
 
 
-def _within(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-    if values.dtype.kind == "M":
-        values = values.astype("datetime64[ms]").astype(float)  # Bokeh's time unit
-    numbers = np.asarray(values, dtype=float)
-    return (numbers >= (-np.inf if low is None else low)) & (
-        numbers <= (np.inf if high is None else high)
-    )
-
-
-def _take(rows: Batch, mask: np.ndarray | None) -> Batch:
-    return rows if mask is None else {name: values[mask] for name, values in rows.items()}
-
-
-CROSSFILTER_ROWS = 1_000_000  # rows a session's group keeps when the hub has no row cap
+def _within(numbers: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    low = -np.inf if low is None else low
+    high = np.inf if high is None else high
+    return (numbers >= low) & (numbers <= high)
 
 
 class Crossfilter:
-    """One group in one session: its rows, each member's selection, and the members."""
+    """One group in one session: each member's selection, the per-row pass state of the
+    active selections, and the members. `table` finds the stream's hub Table."""
 
-    def __init__(self, name: str, keep: int | None = None) -> None:
+    def __init__(self, name: str, table: Callable[[], Table | None] | None = None) -> None:
         self.name = name
-        self.keep = keep  # rows kept (the hub's retain, else CROSSFILTER_ROWS): summaries
-        # are exact over these
+        self._find_table = table
         self.members: dict[str, Member] = {}
         self.selections: dict[str, Selection] = {}
-        self._chunks: list[Batch] = []
-        self._rows: Batch | None = None
-        self._count = 0
-        self.listeners: list[Callable[[], None]] = []
+        self.listeners: list[Callable[[], None]] = []  # told of each selection change
+        self.note_listeners: list[Callable[[str], None]] = []  # told when `note()` changes
+        self._note = ""
         self.last_update: tuple[int, int] | None = None
+        self.encodings: Encodings | None = None
+        self.table: Table | None = None
+        self._epoch = -1
+        self._hi = 0  # rows held that this session has folded: seq < _hi
+        # per selecting member: the selection applied, and 1 where a row passes it
+        self._passes: dict[str, tuple[Selection, Column]] = {}
+        self._fails: Column | None = None  # per row: how many selections it fails
 
     def join(self, member_id: str, member: Member) -> None:
         self.members[member_id] = member
+        self._epoch = -1  # the next sync computes the new member from every row held
 
     @property
-    def rows(self) -> Batch:
-        """Every row the group has seen (since the last reset), as one batch."""
-        if self._rows is None:
-            if not self._chunks:
-                self._rows = {}
-            else:
-                names = list(self._chunks[0])
-                self._rows = {
-                    n: np.concatenate([c[n] for c in self._chunks if n in c]) for n in names
-                }
-            self._chunks = [self._rows] if self._rows else []
-        return self._rows
+    def active(self) -> bool:
+        return bool(self.selections)
 
-    def _mask(self, rows: Batch, excluding: str | None) -> np.ndarray | None:
-        """Rows passing every selection but `excluding`'s; None when nothing filters."""
-        active = [s for member_id, s in self.selections.items() if member_id != excluding]
-        if not active or not rows:
-            return None
-        mask = np.ones(len(next(iter(rows.values()))), dtype=bool)
-        for selection in active:
-            mask &= selection.mask(rows)
-        return mask
+    @property
+    def rows(self) -> int:
+        """How many rows the group aggregates (the stream's rows held in memory)."""
+        return len(self.encodings) if self.encodings is not None else 0
 
-    def ingest(self, rows: Batch, reset: bool, key: tuple[int, int] | None = None) -> None:
-        """New rows of the group's stream (or, with `reset`, its whole new content). `key`
-        (generation, seq) makes repeated delivery of one update to several members a no-op."""
+    @property
+    def lo(self) -> int:
+        """Seq of the first row held (index 0 of the member arrays)."""
+        return self.encodings.lo if self.encodings is not None else 0
+
+    def ingest(self, reset: bool = False, key: tuple[int, int] | None = None) -> None:
+        """Bring the group up to date with its stream. `key` (generation, seq) makes
+        repeated delivery of one update to several members a no-op."""
         if key is not None:
             if key == self.last_update:
                 return
             self.last_update = key
-        if reset:
-            self._chunks, self._rows = ([rows] if rows else []), None
-            self._count = len(next(iter(rows.values()))) if rows else 0
-            for member_id, member in self.members.items():
-                member.rebuild(_take(self.rows, self._mask(self.rows, member_id)))
-            return
-        if not rows:
-            return
-        self._chunks.append(rows)
-        self._rows = None
-        self._count += len(next(iter(rows.values())))
-        if self.keep is not None and self._count > self.keep * 1.1:
-            self._trim()  # occasional: drop the oldest rows and rebuild over the rest
-            return
-        for member_id, member in self.members.items():
-            member.fold(_take(rows, self._mask(rows, member_id)))
+        self.sync()
 
-    def _trim(self) -> None:
-        assert self.keep is not None  # only called when a bound is set
-        kept = {name: values[-self.keep :] for name, values in self.rows.items()}
-        self._chunks, self._rows = [kept], None
-        self._count = len(next(iter(kept.values())))
+    def sync(self, changed: str | None = None) -> None:
+        """Fold rows that arrived since the last sync, or recompute after rows left; with
+        `changed` (a member whose selection changed) also recompute every other member."""
+        table = self._find_table() if self._find_table is not None else None
+        if table is None:
+            return
+        if table is not self.table:
+            self.table, self.encodings, self._epoch = table, encodings_of(table), -1
+        encodings = self.encodings
+        assert encodings is not None
+        with encodings.lock:
+            encodings.require(n for m in self.members.values() for n in m.needs())
+            encodings.require(n for s in self.selections.values() for n in s.needs())
+            encodings.sync()
+            if encodings.epoch != self._epoch:
+                self._epoch = encodings.epoch
+                self._recompute_all(encodings)
+            else:
+                if encodings.hi > self._hi:
+                    self._fold_new(encodings)
+                if changed is not None:
+                    self._recompute_all(encodings, changed)
+            self._hi = encodings.hi
+        note = self.note()
+        if note != self._note:
+            self._note = note
+            for listener in self.note_listeners:
+                listener(note)
+
+    def _recompute_all(self, encodings: Encodings, changed: str | None = None) -> None:
+        """Recompute the pass flags (only `changed`'s when given) and every member but
+        `changed` (whose own selection does not filter it)."""
+        if changed is None:
+            self._passes = {}
+        self._passes.pop(changed or "", None)
+        for member_id, selection in self.selections.items():
+            if member_id not in self._passes:
+                self._passes[member_id] = (selection, _column_of(selection.passes(encodings)))
+        self._fails = self._count_fails(len(encodings))
         for member_id, member in self.members.items():
-            member.rebuild(_take(kept, self._mask(kept, member_id)))
+            if member_id != changed:
+                member.recompute(self, self._mask(member_id))
+
+    def _count_fails(self, rows: int, start: int = 0) -> Column | None:
+        if len(self._passes) < 2:  # one selection: its pass flags are the masks
+            return None
+        fails = np.full(rows - start, len(self._passes), dtype=np.uint8)
+        for _, passes in self._passes.values():
+            fails -= passes.values[start:]
+        return _column_of(fails)
+
+    def _fold_new(self, encodings: Encodings) -> None:
+        start = self._hi - encodings.lo  # index of the first new row
+        for selection, passes in self._passes.values():  # the selections applied so far
+            passes.append(selection.passes(encodings, start).view(np.uint8))
+        if self._fails is not None:
+            new_fails = self._count_fails(len(encodings), start)
+            assert new_fails is not None
+            self._fails.append(new_fails.values)
+        for member_id, member in self.members.items():
+            member.fold(self, start, self._mask(member_id, start))
+
+    def _mask(self, member_id: str, start: int = 0) -> np.ndarray | None:
+        """Rows (from index `start`) passing every selection but `member_id`'s; None when
+        nothing else filters."""
+        others = [m for m in self._passes if m != member_id]
+        if not others:
+            return None
+        if len(self._passes) == 1:  # one selection, not this member's: its flags
+            return self._passes[others[0]][1].values[start:].view(bool)
+        assert self._fails is not None
+        fails = self._fails.values[start:]
+        own = self._passes.get(member_id)
+        passing: np.ndarray = (
+            fails == 0 if own is None else fails == 1 - own[1].values[start:]
+        )  # with its own selection: failing that one at most
+        return passing
 
     def select(self, member_id: str, selection: Selection | None) -> None:
-        """Set (or with None clear) a member's selection; rebuild every other member."""
+        """Set (or with None clear) a member's selection; recompute every other member."""
         if selection is None:
             self.selections.pop(member_id, None)
         else:
             self.selections[member_id] = selection
-        rows = self.rows
-        for other_id, member in self.members.items():
-            if other_id != member_id:
-                member.rebuild(_take(rows, self._mask(rows, other_id)) if rows else {})
+        self.sync(changed=member_id)
+        self._tell()
+
+    def _tell(self) -> None:
         for listener in self.listeners:
             listener()
 
@@ -160,56 +230,32 @@ class Crossfilter:
             if member_id in self.selections:
                 self.select(member_id, None)
 
-    @property
-    def active(self) -> bool:
-        return bool(self.selections)
+    def rows_at(self, indexes: np.ndarray, columns: list[str]) -> dict[str, np.ndarray]:
+        """Raw values of `columns` at row indexes held (ascending), read from the table."""
+        if self.table is None or not len(indexes):
+            return {name: np.empty(0) for name in columns}
+        first = int(indexes[0])
+        span = self.table.rows_between(self.lo + first, self.lo + int(indexes[-1]) + 1, columns)
+        return {name: values[indexes - first] for name, values in span.items()}
+
+    def note(self) -> str:
+        """What the page says about the rows counted when the store holds more."""
+        encodings = self.encodings
+        if encodings is None or not encodings.stored_elsewhere:
+            return ""
+        return (
+            f"crossfilter '{self.name}' counts the {len(encodings):,} rows in memory; "
+            f"{encodings.stored_elsewhere:,} older rows are only in the store"
+        )
 
 
-class RowsState:
-    """A group member that draws rows (table, line, scatter, histogram): the newest `keep`
-    rows passing the other members' selections. `column` is what its own range selection
-    filters on (empty: it filters nothing)."""
-
-    def __init__(self, plot: Any, keep: int, column: str = "") -> None:
-        self.plot = plot
-        self.keep = keep
-        self.column = column
-        self.group: Crossfilter | None = None
-        self.kept: Batch = {}
-
-    def rebuild(self, rows: Batch) -> None:
-        self.kept = {}
-        self.fold(rows)
-
-    def fold(self, rows: Batch) -> None:
-        if not rows or not len(next(iter(rows.values()))):
-            return
-        self.kept = {
-            name: (
-                np.concatenate([self.kept[name], rows[name]]) if name in self.kept else rows[name]
-            )[-self.keep :]
-            for name in self.plot.columns
-        }
-
-    def update(self, batch: Batch, reset: bool, key: Any = None) -> Any:
-        if self.group is not None:
-            self.group.ingest(batch, reset, key)
-        return self.table()
-
-    def table(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame({name: self.kept.get(name, []) for name in self.plot.columns})
-
-    def select_range(self, ranges: list[tuple[str, float, float]]) -> None:
-        """A box or range drawn on this chart: filter the rest of the group by it."""
-        if self.group is None or not ranges:
-            return
-        (column, low, high), *more = ranges
-        self.group.select(self.plot.id, Selection(column, low=low, high=high, also=tuple(more)))
+def _column_of(values: np.ndarray) -> Column:
+    column = Column(np.uint8)
+    column.append(values.view(np.uint8) if values.dtype == bool else values)
+    return column
 
 
-def toggle(selection: Selection | None, column: str, category: Any) -> Selection | None:
+def toggle(selection: Selection | None, column: str, category: object) -> Selection | None:
     """A click on a category: add it to the selection, or take it out (None when empty)."""
     chosen = set(selection.categories or ()) if selection is not None else set()
     chosen ^= {str(category)}
