@@ -20,6 +20,7 @@ from streamvis.page.compare import first_run_plot
 from streamvis.page.controls import LineControls, smoothing_streams
 from streamvis.page.header import reset_button
 from streamvis.page.lines import LineFeed
+from streamvis.page.loss_notes import notes_for
 from streamvis.page.session import LiveSession
 
 log = logging.getLogger("streamvis")
@@ -133,6 +134,9 @@ def make_cell(
         error_box.object = message or ""
         error_box.visible = message is not None
 
+    shown_runs = list(runs or ()) if compared else [session.run]
+    streams = [(run, plot.stream) for run in shown_runs]
+    loss_note = notes_for(session).pane(plot.id, streams, compared)  # rows lost upstream
     if feed is not None:
         feed.show_error = show_error
         session.add_lines(feed)
@@ -143,6 +147,11 @@ def make_cell(
             session.add(plot, buffer, show_error, limit=buffer_length(plot), run=run)
     if group is not None and getattr(state, "column", ""):  # a member that can hold a filter
         return pn.Column(
-            error_box, reset_button(plot, group), chart, sizing_mode="stretch_both", margin=2
+            error_box,
+            loss_note,
+            reset_button(plot, group),
+            chart,
+            sizing_mode="stretch_both",
+            margin=2,
         )
-    return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
+    return pn.Column(error_box, loss_note, chart, sizing_mode="stretch_both", margin=2)
