@@ -1,13 +1,13 @@
 """The header badge saying a page is behind: "behind 2.3 s" when what the page shows was read
 from the hub longer ago than a few refresh periods, gone again once it catches up.
 
-It measures on the server, where the page's updates are made: the age of the newest data
-the page has, i.e. the time since its session's last tick read the hub (`polled_at`),
-checked at every firing of the page's refresh timer. A slow tick, ticks skipped to keep the
-server responsive, or an event loop busy with other work (other pages, ingest) all make
-that age grow. The badge travels with the page's other updates, so it cannot report a page
-whose server stopped answering at all (Bokeh shows its own notice when the connection
-drops). docs/lag-and-loss.md.
+It measures on the server, where the page's updates are made, at every firing of the
+page's refresh timer: how long the page goes without new data, i.e. the larger of the time
+since its session's last tick read the hub (`polled_at`) and the time between its last two
+reads. A slow tick, ticks skipped to keep the server responsive, or an event loop busy with
+other work (other pages, ingest) all make it grow. The badge travels with the page's other
+updates, so it cannot report a page whose server stopped answering at all (Bokeh shows its
+own notice when the connection drops). docs/lag-and-loss.md.
 """
 
 from __future__ import annotations
@@ -32,20 +32,28 @@ def age_text(age: float) -> str:
 
 
 class Lag:
-    """What the badge says (None: hidden), from the ages seen at each timer firing."""
+    """What the badge says (None: hidden), from the reads of the hub seen at each timer
+    firing."""
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.age = 0.0  # the last age measured, seconds
+        self.gap = 0.0  # seconds between the last two reads seen
+        self._polled_at: float | None = None
         self._behind_at = -1e18  # when the age was last over the threshold
 
     def observe(self, polled_at: float | None, refresh_ms: int, now: float) -> str | None:
-        """Take the age at `now` of data read at `polled_at` (monotonic seconds; None: not
-        read yet, nothing to say); returns the badge's text."""
+        """The age at `now` of a page whose last read of the hub was at `polled_at`
+        (monotonic seconds; None: not read yet, nothing to say): the longer of the time
+        since and the gap before it. Returns the badge's text."""
         if polled_at is None:
             self.text = None
             return None
-        self.age = max(0.0, now - polled_at)
+        if polled_at != self._polled_at:
+            if self._polled_at is not None:
+                self.gap = max(0.0, polled_at - self._polled_at)
+            self._polled_at = polled_at
+        self.age = max(0.0, now - polled_at, self.gap)
         if self.age > threshold(refresh_ms):
             self._behind_at = now
             self.text = age_text(self.age)

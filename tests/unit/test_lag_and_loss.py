@@ -13,7 +13,7 @@ from streamvis.core import losses as losses_module
 from streamvis.core.hub import Hub
 from streamvis.core.losses import Losses, SourceNote, StreamLoss
 from streamvis.errors import ClientError, StreamError
-from streamvis.page.lag import HOLD_S, Lag, age_text, threshold
+from streamvis.page.lag import Lag, age_text, threshold
 from streamvis.page.loss_notes import loss_lines
 from streamvis.server.loss_reports import MESSAGE_FIELDS, DropReport, drop_report
 from streamvis.server.operations import ApiError
@@ -175,11 +175,25 @@ def test_behind_shows_past_a_few_periods_and_clears_after_catching_up() -> None:
     assert threshold(100) == 1.0
     assert threshold(500) == 2.5
     assert lag.observe(None, 100, 5.0) is None  # nothing read yet
-    assert lag.observe(10.0, 100, 10.5) is None  # half a second: normal
-    assert lag.observe(10.0, 100, 12.3) == "behind 2.3 s"
-    assert lag.observe(12.3, 100, 12.4) == "behind 2.3 s"  # caught up: held a moment
-    assert lag.observe(13.4, 100, 12.4 + HOLD_S + 0.1) is None
+    assert lag.observe(10.0, 100, 10.5) is None  # half a second since the last read: normal
+    assert lag.observe(10.0, 100, 12.3) == "behind 2.3 s"  # no read for 2.3 s
+    assert lag.observe(12.3, 100, 12.4) == "behind 2.3 s"  # read again, 2.3 s after the last
+    assert lag.observe(12.4, 100, 12.45) == "behind 2.3 s"  # caught up: held a moment
+    assert lag.observe(13.4, 100, 13.45) is None  # a second of normal reads: gone
+    assert lag.observe(14.0, 100, 14.0) is None
     assert age_text(42.4) == "behind 42 s"
+
+
+def test_reads_far_apart_count_even_when_each_is_fresh() -> None:
+    """A tick that waits before it reads (a blocked event loop) leaves every firing just
+    after a read: the gap between reads is what the page lags by."""
+    lag = Lag()
+    texts = [lag.observe(1.6 * step, 100, 1.6 * step + 0.1) for step in range(1, 6)]
+    assert texts[0] is None
+    assert texts[1:] == ["behind 1.6 s"] * 4
+    assert lag.observe(8.1, 100, 8.2) == "behind 1.6 s"  # fast again, held HOLD_S
+    reads = [8.1 + 0.1 * step for step in range(1, 13)]
+    assert [lag.observe(read, 100, read + 0.05) for read in reads][-1] is None
 
 
 def test_loss_lines() -> None:
