@@ -51,7 +51,7 @@ def drop_report(
         )
     if dropped is None:
         return None
-    if isinstance(dropped, str) and _WHOLE_NUMBER.fullmatch(dropped.strip()):
+    if fields == HTTP_FIELDS and isinstance(dropped, str) and _WHOLE_NUMBER.fullmatch(dropped):
         total: Any = int(dropped)
     else:
         total = dropped
