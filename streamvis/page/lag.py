@@ -62,37 +62,31 @@ class Lag:
         return self.text
 
 
+BADGE_STYLE = "color:#8a5a00;background:#fff4d6;border-radius:4px;padding:1px 6px;font-size:12px"
+
+
 class LagNote:
-    """The badge pane of one page (in its header row), updated by the page's timer."""
+    """The badge pane of one page (in its header row), updated by the page's timer. The
+    pane stays in place and only its text changes (empty: nothing shows): a pane made
+    visible later would fetch its stylesheets anew, from a CDN in a notebook."""
 
     def __init__(self) -> None:
         import panel as pn
 
         self.lag = Lag()
-        self.pane = pn.pane.HTML(
-            "",
-            visible=False,
-            width=130,
-            align="center",
-            css_classes=["sv-lag"],
-            styles={
-                "color": "#8a5a00",
-                "background": "#fff4d6",
-                "border-radius": "4px",
-                "padding": "0 6px",
-                "font-size": "12px",
-            },
-        )
+        self.pane = pn.pane.HTML("", width=130, align="center", css_classes=["sv-lag"])
 
     def refresh(self, session: Any, refresh_ms: int) -> None:
         """Measure the age of what `session` (a LiveSession, or None) shows; show or hide
         the badge. Changes the pane only when its text changes."""
         polled_at = getattr(session, "polled_at", None) if session is not None else None
         text = self.lag.observe(polled_at, refresh_ms, time.monotonic())
-        shown = "" if text is None else html.escape(text)
-        if shown != self.pane.object:
+        shown = ""
+        if text is not None:
             period = f"{refresh_ms / 1000:g} s"
-            self.pane.param.update(
-                object=shown and f"<span title='the page updates every {period}'>{shown}</span>",
-                visible=text is not None,
+            shown = (
+                f"<span style='{BADGE_STYLE}' title='the page updates every {period}'>"
+                f"{html.escape(text)}</span>"
             )
+        if shown != self.pane.object:
+            self.pane.object = shown

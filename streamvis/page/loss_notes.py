@@ -1,11 +1,13 @@
 """The note above a plot saying its stream is losing rows before they reach the server: rows
 its producers dropped from their own full queue, a source that is reconnecting or failed
-(counted by the hub, core/losses.py). Hidden while there is nothing to say; brought up to
-date by the page's timer, and only when the hub's counts changed. docs/lag-and-loss.md.
+(counted by the hub, core/losses.py). Empty while there is nothing to say; brought up to
+date by the page's timer, and only when the hub's counts changed. Names in it are escaped:
+text, never markup. docs/lag-and-loss.md.
 """
 
 from __future__ import annotations
 
+import html
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -13,12 +15,10 @@ from typing import Any
 from streamvis.core.hub import Hub
 from streamvis.core.losses import StreamLoss
 
-NOTE_STYLE = {
-    "color": "#8a5a00",
-    "background": "#fff4d6",
-    "padding": "2px 6px",
-    "font-size": "12px",
-}
+NOTE_STYLE = (
+    "color:#8a5a00;background:#fff4d6;padding:2px 6px;font-size:12px;white-space:pre-wrap;"
+    "overflow-wrap:anywhere"
+)
 
 
 def loss_lines(loss: StreamLoss, stream: str, run: str | None = None) -> list[str]:
@@ -52,17 +52,12 @@ class StreamNotes:
         self.version = -1  # the hub's loss version the notes show
 
     def pane(self, plot_id: str, streams: Sequence[tuple[str, str]], compared: bool) -> Any:
-        """A (hidden) note for a plot drawing these (run, stream) pairs; `compared`: the
-        runs are named in it."""
-        from streamvis.page.panes import literal
+        """A note for a plot drawing these (run, stream) pairs (`compared`: the runs are
+        named in it). Empty, it takes no room; it is never hidden and shown again, which
+        would make a notebook fetch its stylesheets anew (from a CDN)."""
+        import panel as pn
 
-        note = literal(
-            "",
-            visible=False,
-            styles=NOTE_STYLE,
-            sizing_mode="stretch_width",
-            css_classes=["sv-loss"],
-        )
+        note = pn.pane.HTML("", margin=0, sizing_mode="stretch_width", css_classes=["sv-loss"])
         self.notes[plot_id] = (list(streams), compared, note)
         self._show(list(streams), compared, note)
         return note
@@ -82,9 +77,10 @@ class StreamNotes:
             loss = self.hub.losses.of(run, stream)
             if loss:
                 lines += loss_lines(loss, stream, run if compared else None)
-        text = "\n".join(lines)
-        if text != note.object:
-            note.param.update(object=text, visible=bool(text))
+        text = "\n".join(html.escape(line) for line in lines)  # data, never markup
+        shown = f"<div class='sv-loss-text' style='{NOTE_STYLE}'>{text}</div>" if text else ""
+        if shown != note.object:
+            note.object = shown
 
 
 _notes: weakref.WeakKeyDictionary[Any, StreamNotes] = weakref.WeakKeyDictionary()

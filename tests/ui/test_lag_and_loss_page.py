@@ -59,19 +59,19 @@ def test_the_page_says_when_it_is_behind_and_what_its_streams_lost(
             lambda p=plot_id: page.evaluate(FIGURE, f"sv-figure:{p}") == "Figure",
             message=f"figure {plot_id}",
         )
-    badge = page.locator(".sv-lag")
-    wait_until(lambda: not badge.is_visible(), message="no badge while the page keeps up")
+    badge = page.locator(".sv-lag span")  # in the pane's shadow root; none while up to date
+    wait_until(lambda: badge.count() == 0, message="no badge while the page keeps up")
 
     # the server falls behind: every tick blocks the event loop for 2 s
     (gates / "slow").touch()
-    wait_until(lambda: badge.is_visible(), message="the behind badge")
-    text = page.locator(".sv-lag span").text_content() or ""  # in the pane's shadow root
+    wait_until(lambda: badge.count() == 1 and badge.is_visible(), message="the behind badge")
+    text = badge.text_content() or ""
     assert BEHIND.fullmatch(text), text
     page.screenshot(path=str(tmp_path / "behind.png"))
 
     # ...and catches up
     (gates / "slow").unlink()
-    wait_until(lambda: not badge.is_visible(), message="the badge gone after catching up")
+    wait_until(lambda: badge.count() == 0, message="the badge gone after catching up")
 
     # a producer whose queue overflowed: the count it dropped shows above its plot
     client = Client(f"127.0.0.1:{server.port}", queue_rows=50, flush_interval=0.5)
@@ -84,18 +84,18 @@ def test_the_page_says_when_it_is_behind_and_what_its_streams_lost(
         client.close(timeout=0)
         client._disconnect()
     assert dropped > 0, "the queue never overflowed"
-    note = page.locator(".sv-loss pre", has_text="'lossy'")
+    note = page.locator(".sv-loss .sv-loss-text", has_text="'lossy'")
     wanted = f"{dropped:,} rows of 'lossy' dropped by the producer before sending"
     wait_until(lambda: wanted in (note.text_content() or ""), message="the dropped-rows note")
     delivered = 2_000 - dropped
     wait_until(lambda: page.evaluate(ROWS, "sv:lossy:v") == delivered, message="lossy's rows")
 
     # the tcp source of `fed` finds nothing listening: it is reconnecting
-    fed = page.locator(".sv-loss pre", has_text="source 'feed'")
+    fed = page.locator(".sv-loss .sv-loss-text", has_text="source 'feed'")
     wait_until(
         lambda: "source 'feed' reconnecting" in (fed.text_content() or ""),
         message="the reconnecting note",
     )
-    assert page.locator(".sv-loss pre", has_text="'metrics'").count() == 0
+    assert page.locator(".sv-loss .sv-loss-text", has_text="'metrics'").count() == 0
     page.screenshot(path=str(tmp_path / "loss.png"))
     assert console.errors() == [], console.messages
