@@ -66,9 +66,8 @@ BADGE_STYLE = "color:#8a5a00;background:#fff4d6;border-radius:4px;padding:1px 6p
 
 
 class LagNote:
-    """The badge pane of one page (in its header row), updated by the page's timer. The
-    pane stays in place and only its text changes (empty: nothing shows): a pane made
-    visible later would fetch its stylesheets anew, from a CDN in a notebook."""
+    """The badge pane of one page (in its header row), updated by the timer of a served
+    page. The pane stays in place and only its text changes (empty: nothing shows)."""
 
     def __init__(self) -> None:
         import panel as pn

@@ -256,9 +256,10 @@ class LivePage(Viewer):
         self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
 
     def on_timer(self) -> None:
-        self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
-        if self.session is not None:
-            notes_for(self.session).refresh()  # rows dropped before reaching the server
+        if self.ticks is None:  # served: lag and loss notes (not in a notebook: lag-and-loss.md)
+            self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
+            if self.session is not None:
+                notes_for(self.session).refresh()  # rows lost before reaching the server
         if self.header is not None:
             self.header.refresh()
         if self.rebuild_if_changed() and self.session is not None:

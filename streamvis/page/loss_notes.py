@@ -53,8 +53,7 @@ class StreamNotes:
 
     def pane(self, plot_id: str, streams: Sequence[tuple[str, str]], compared: bool) -> Any:
         """A note for a plot drawing these (run, stream) pairs (`compared`: the runs are
-        named in it). Empty, it takes no room; it is never hidden and shown again, which
-        would make a notebook fetch its stylesheets anew (from a CDN)."""
+        named in it). Only its text changes; empty, it takes no room."""
         import panel as pn
 
         note = pn.pane.HTML("", margin=0, sizing_mode="stretch_width", css_classes=["sv-loss"])
