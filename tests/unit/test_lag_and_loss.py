@@ -4,7 +4,11 @@ queue policy per stream and what it counts, the checks on a reported count, the 
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -129,6 +133,95 @@ def test_a_bad_policy_names_the_stream() -> None:
         client._disconnect()
     with pytest.raises(ClientError, match=r"Client\(when_full=...\): when_full must be 'drop_"):
         Client(UNREACHABLE, when_full="sometimes")
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every POST 200 and keeps (path, the drop headers, body)."""
+
+    seen: list[tuple[str, str | None, str | None, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        dropped = self.headers.get("X-Streamvis-Dropped")
+        self.seen.append((self.path, dropped, self.headers.get("X-Streamvis-Producer"), body))
+        answer = b'{"rows": 0}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[tuple[str, str | None, str | None, Any]]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}", _Recorder.seen
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_drops_travel_with_the_stream_or_alone(recorder: tuple[str, list[Any]]) -> None:
+    url, seen = recorder
+    # the sender gathers for a minute: only flush() sends, so the queue is full meanwhile
+    client = Client(url, "r", queue_rows=3, flush_interval=60)
+    client.set_when_full("alone", "drop_newest")
+    try:
+        for step in range(4):
+            client.stream("a", {"step": step})  # the fourth drops a's oldest
+        client.stream("alone", {"step": 0})  # dropped; nothing of `alone` is queued
+        assert client.dropped() == {"a": 1, "alone": 1}
+        assert client.flush(timeout=60)
+    finally:
+        client.close(timeout=0)
+        client._disconnect()
+    producer = seen[0][2]
+    assert producer
+    assert seen == [
+        ("/api/v1/runs/r/streams/a", "1", producer, {"step": [1, 2, 3]}),
+        ("/api/v1/runs/r/streams/alone", "1", producer, {}),  # an empty append reports it
+    ]
+
+
+FEED_UP = threading.Event()
+
+
+def flaky_feed() -> list[dict[str, float]]:
+    """A python source's function: fails until FEED_UP is set."""
+    if not FEED_UP.is_set():
+        raise ConnectionError("feed down")
+    return [{"x": 1.0}]
+
+
+def test_a_source_tells_the_hub_while_it_reconnects() -> None:
+    from streamvis.layout.spec import Source
+    from streamvis.sources import make_source
+    from tests.conftest import wait_until
+
+    hub = Hub()
+    function = f"{__name__}:flaky_feed"
+    spec = Source("feed", "python", "s", {"function": function, "every_ms": 10})
+    source = make_source(spec, hub, run="r")
+    source._min_backoff, source._max_backoff = 0.01, 0.05
+    FEED_UP.clear()
+    source.start()
+    try:
+        notes = wait_until(lambda: hub.losses.of("r", "s").sources, message="reconnecting")
+        assert notes[0].name == "feed"
+        assert notes[0].trouble == "reconnecting"
+        assert notes[0].attempts >= 1
+        FEED_UP.set()
+        wait_until(lambda: not hub.losses.of("r", "s"), message="the note cleared")
+        assert hub.read("s", run="r")["x"][0] == 1.0
+    finally:
+        source.stop()
+    assert not hub.losses.of("r", "s")
 
 
 # ----------------------------------------------------------- a reported count, checked
