@@ -129,7 +129,8 @@ def run_label(plot: Plot, column: str, run: str | None) -> str:
 
 
 def figure_sent(figure: Any) -> bool:
-    """False while `figure` is in a served document but not yet sent to the browser.
+    """False while `figure` (or any model: a data source) is in a served document but not
+    yet sent to the browser.
 
     Panel sends changes of plain properties (a data source, a label's text) at once, ahead
     of the patch that adds a new figure, and the browser refuses a change to a model it does
@@ -138,7 +139,11 @@ def figure_sent(figure: Any) -> bool:
     document = getattr(figure, "document", None)
     if document is None or document.session_context is None:
         return True
-    return figure in document.models.synced_references
+    models = document.models
+    unsent = getattr(models, "_new_models", None)  # Bokeh's set behind synced_references
+    if unsent is None:
+        return figure in models.synced_references
+    return models.get_by_id(figure.id) is figure and figure not in unsent
 
 
 def note_label(plot_id: str) -> Any:

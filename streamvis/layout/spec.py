@@ -112,7 +112,7 @@ class Layout:
 
     plots: Sequence[Plot | Mapping[str, Any]]
     title: str = "streamvis"
-    refresh_ms: int = 200
+    refresh_ms: int = 50
     run: str = "default"
     grid: tuple[int, int] | None = None
     source: str | None = None

@@ -31,8 +31,9 @@ import pandas as pd
 from streamvis.core.hub import Hub
 from streamvis.core.lod import ARRIVAL, Line, View, as_float
 from streamvis.core.summary import Summary
-from streamvis.kinds.base import figure_sent
+from streamvis.kinds.base import figure_sent, source_name
 from streamvis.layout.spec import Layout, Plot
+from streamvis.page.direct import HeldLine, line_sources
 from streamvis.transforms.smoothing import (
     RELATIVE,
     WALL,
@@ -65,20 +66,6 @@ def describe(rows: int, drawn: int, raw: bool) -> str:
 def whole_numbers(values: np.ndarray) -> bool:
     """True when every value is a finite whole number (an int column's x drawn as ints)."""
     return bool(np.isfinite(values).all() and (values == np.round(values)).all())
-
-
-def replace_buffer(buffer: Any, frame: pd.DataFrame) -> None:
-    """Make `buffer` hold exactly `frame`, sent as one whole-source update.
-
-    HoloViews streams only the tail when a Buffer's event count moved by exactly one;
-    stepping it one further makes the send replace the data source in one message, so the
-    browser never draws the empty plot that `Buffer.clear()` would."""
-    import param
-
-    buffer._count += 1
-    with param.parameterized.edit_constant(buffer):
-        buffer.data = frame.iloc[:0]
-    buffer.send(frame)
 
 
 class SeriesRows:
@@ -161,6 +148,7 @@ class RunState:
     """What the page shows of one run: its Buffers and where its deltas start."""
 
     buffers: dict[str, Any] = field(default_factory=dict)  # drawn line -> Buffer
+    lines: dict[str, HeldLine] = field(default_factory=dict)  # ... -> its rows and source
     generation: int = -1
     cursor: int = 0  # seq of the first row not yet drawn
     appended: int = 0  # rows sent as deltas since the last whole view
@@ -193,6 +181,10 @@ class LineFeed:
         self.pending = True  # a whole resolve is due (events, width, weight, axis)
         self.figure: Any = None
         self.note: Any = None
+        self.waiting: Any = None  # the figure's "waiting for data" label
+        # data sources the browser is known to hold: ticks change these directly, others
+        # through HoloViews (whose patch carries a new source along with its change)
+        self.confirmed: set[int] = set()
         self.layout: Layout | None = None
         self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
@@ -214,6 +206,7 @@ class LineFeed:
                 {x_name: pd.Series(dtype=x_dtype), key: pd.Series(dtype="float64")}
             )
             buffer = state.buffers[key] = hv.streams.Buffer(example, length=UNBOUNDED, index=False)
+            state.lines[key] = HeldLine(buffer, x_name, key)
             self.pending = True
         return buffer
 
@@ -246,7 +239,21 @@ class LineFeed:
         what is drawn now. The note changes only within renders, like the rest of the
         figure, so it never reaches the browser ahead of the figure it belongs to."""
         self.attach(figure)
+        self._find_sources(figure)
         self._update_note()
+
+    def _find_sources(self, figure: Any) -> None:
+        """Pair each drawn line with the data source HoloViews made for it, so ticks can
+        update it directly (page/direct.py) once the browser shows it has them. Sources are
+        named by kinds/base.py's live_hook: `sv:<plot>:<key>`, or `sv:<plot>:<run>/<key>`
+        when runs are compared."""
+        sources = line_sources(figure)
+        for run, state in self.runs.items():
+            for key, line in state.lines.items():
+                line.pair(
+                    sources.get(source_name(self.plot.id, f"{run}/{key}"))
+                    or sources.get(source_name(self.plot.id, key))
+                )
 
     def attach(self, figure: Any) -> None:
         """Listen to the figure's pans, zooms, resets and width (once per figure)."""
@@ -258,16 +265,27 @@ class LineFeed:
         figure.on_event(RangesUpdate, self._on_range)
         figure.on_event(Reset, self._on_reset)
         figure.on_change("inner_width", self._on_width)
-        self.note = next(  # made with the figure by kinds/base.py's live_hook
-            (m for m in figure.center if getattr(m, "name", "") == note_name(self.plot.id)), None
-        )
+        labels = {getattr(m, "name", ""): m for m in figure.center}
+        self.note = labels.get(note_name(self.plot.id))  # made by kinds/base.py's live_hook
+        self.waiting = labels.get(f"sv-waiting:{self.plot.id}")
         try:
             width = figure.inner_width  # unset until a browser has laid the figure out
         except Exception:
             width = None
         self._on_width("inner_width", None, width)
 
+    def _confirm(self) -> None:
+        """An event came from the browser's copy of the figure: it holds the figure and
+        every source the figure had when the browser sent it.
+
+        Bokeh counts a model as synced once it is serialized, but Panel may hold the patch
+        carrying a new figure while plain changes (new rows, a label's text) go ahead, and
+        the browser refuses a change to a model it does not know; so direct changes wait
+        for the browser's word (its first report of the figure's width, a pan, a reset)."""
+        self.confirmed |= {id(line.source) for line in self._held() if line.source is not None}
+
     def _on_range(self, event: Any) -> None:
+        self._confirm()
         if event.x0 is None or event.x1 is None:
             return
         self.requested = (float(event.x0), float(event.x1))
@@ -275,21 +293,40 @@ class LineFeed:
         self.pending = True
 
     def _on_reset(self, _event: Any) -> None:
+        self._confirm()
         self.requested, self.following = None, True
         self.pending = True
 
     def _on_width(self, _attr: str, _old: Any, new: Any) -> None:
+        if isinstance(new, int) and new > 0:
+            self._confirm()
         if isinstance(new, int) and new > 0 and new != self.width:
             self.width = new
             self.pending = True
+
+    def _held(self) -> list[HeldLine]:
+        return [line for state in self.runs.values() for line in state.lines.values()]
+
+    def _may_write(self, line: HeldLine) -> bool:
+        """A tick may write this line's data source directly (page/direct.py)."""
+        if line.source is None:
+            return False
+        document = line.source.document
+        served = document is not None and document.session_context is not None
+        return not served or id(line.source) in self.confirmed
+
+    @property
+    def direct(self) -> bool:
+        """Every drawn line goes straight to its data source (no HoloViews render)."""
+        return self.figure is not None and all(self._may_write(line) for line in self._held())
 
     # -- answering -----------------------------------------------------------------------
     def tick(self, layout: Layout) -> int:
         """Bring every run's lines up to date; returns the rows newly drawn (a whole view
         counts the rows it stands for)."""
         self.layout = layout
-        if self.figure is not None and not figure_sent(self.figure):
-            return 0  # a new figure: its lines wait until the browser has it
+        if self.figure is not None and not self._sent():
+            return 0  # a new figure or data source: its lines wait until the browser has it
         sent = 0
         whole = self.pending
         self.pending = False
@@ -302,7 +339,15 @@ class LineFeed:
                 continue
             if table.next_seq > state.cursor:
                 sent += self._append(run, state, table)
+        if self.direct:  # else the note changes with the next render (the rendered hook)
+            self._update_note()
         return sent
+
+    def _sent(self) -> bool:
+        """The browser has the figure and every data source the ticks update directly."""
+        if not figure_sent(self.figure):
+            return False
+        return all(figure_sent(line.source) for line in self._held() if line.source is not None)
 
     def _view_x(self) -> str:
         """The column views are asked against: arrival time for the time axes, else x."""
@@ -447,36 +492,42 @@ class LineFeed:
             )
         return rows
 
-    def _frame(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> pd.DataFrame:
-        """A Buffer frame in the axis' units: steps, datetimes or seconds since the origin."""
+    def _axis_values(
+        self, state: RunState, xs: np.ndarray, ys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) in the axis' units: steps, datetimes or seconds since the origin; non-finite
+        y as NaN (a gap)."""
         name = self.x_name()
         values = np.where(np.isfinite(ys), ys, np.nan)
         if name == WALL or self.x_is_time:
-            x_values: Any = xs.astype("int64").astype("datetime64[ns]")
-        elif name == RELATIVE:
-            x_values = (xs - float(state.origin or 0)) / 1e9
-        elif self.x_is_int and whole_numbers(xs):
-            x_values = xs.astype(np.int64)
-        else:
-            x_values = np.where(np.isfinite(xs), xs, np.nan)
-        return pd.DataFrame({name: x_values, key: values})
+            return xs.astype("int64").astype("datetime64[ns]"), values
+        if name == RELATIVE:
+            return (xs - float(state.origin or 0)) / 1e9, values
+        if self.x_is_int and whole_numbers(xs):
+            return xs.astype(np.int64), values
+        return np.where(np.isfinite(xs), xs, np.nan), values
 
     def _replace(self, state: RunState, key: str, line: Line) -> None:
-        buffer = state.buffers.get(key)
-        if buffer is not None:
-            replace_buffer(buffer, self._frame(state, key, line.x, line.y))
+        """A whole new line: straight into its data source once drawn, else via the Buffer."""
+        held = state.lines.get(key)
+        if held is not None:
+            held.replace(*self._axis_values(state, line.x, line.y), self._may_write(held))
 
     def _send(self, state: RunState, key: str, xs: np.ndarray, ys: np.ndarray) -> None:
-        buffer = state.buffers.get(key)
-        if buffer is not None:
-            buffer.send(self._frame(state, key, xs, ys))
+        """New rows of one line (a Bokeh `stream` of just them)."""
+        held = state.lines.get(key)
+        if held is not None:
+            held.append(*self._axis_values(state, xs, ys), self._may_write(held))
 
     def _update_note(self) -> None:
+        """Say what is drawn, and show "waiting for data" while no line has rows."""
+        held = [line.rows for line in self._held()]
+        if self.waiting is not None and self.waiting.visible != (not any(held)):
+            self.waiting.visible = not any(held)
         if self.note is None:
             return
         views = [s.view for s in self.runs.values() if s.view is not None]
         rows = sum(view.rows for view in views)
-        held = [len(b.data) for s in self.runs.values() for b in s.buffers.values()]
         drawn = max(held, default=0)
         text = describe(rows, drawn, bool(views) and all(view.raw for view in views))
         if self.note.text != text:

@@ -32,7 +32,7 @@ from streamvis.page.regrid import EditErrorBox, LiveGrid
 from streamvis.page.session import LiveSession, quiet_closed_tabs
 
 log = logging.getLogger("streamvis")
-DEFAULT_REFRESH_MS = 200
+DEFAULT_REFRESH_MS = 50
 
 
 class LivePage(Viewer):

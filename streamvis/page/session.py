@@ -21,7 +21,8 @@ import pandas as pd
 from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
-from streamvis.page.lines import LineFeed, replace_buffer
+from streamvis.page.direct import replace_buffer
+from streamvis.page.lines import LineFeed
 from streamvis.transforms.crossfilter import CROSSFILTER_ROWS, Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
@@ -231,7 +232,12 @@ class LiveSession:
         due = any(getattr(t.state, "due", False) for t in deferred)
         if not updates and not self.lines and not due:
             return 0
-        frozen = self.document.models.freeze() if self.document is not None else nullcontext()
+        # HoloViews renders change the model graph: one freeze() recomputes it once per tick.
+        # Updates that go straight to data sources change no references, and a freeze would
+        # cost a walk of every model of the page for nothing (page/direct.py).
+        rendering = bool(updates) or due or not all(f.direct for f in self.lines.values())
+        document = self.document if rendering else None
+        frozen = document.models.freeze() if document is not None else nullcontext()
         sent = 0
         with frozen:
             for feed, update in updates:

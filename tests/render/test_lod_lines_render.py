@@ -155,3 +155,36 @@ def test_compared_runs_each_get_a_view(render) -> None:
         assert x[-1] == ROWS - 1
         assert y.max() == (scale * signal(np.arange(ROWS))).max()
     assert view.model("sv-lod:m").text == f"{2 * ROWS:,} rows, 800 drawn"
+
+
+def test_new_rows_go_straight_to_the_data_source_and_a_render_keeps_them(render) -> None:
+    """Once drawn, a tick streams only the new rows into the line's data source without a
+    HoloViews render; a render afterwards (a resize, a rebuilt figure), drawn from a Buffer
+    that lagged, still ends with every held row in the source."""
+    view = render(one_plot())
+    renders = []
+    feed = view.session.lines["m"]
+    real_rendered = feed.rendered
+    feed.rendered = lambda figure: renders.append(figure) or real_rendered(figure)
+    view.hub.stream("s", {"x": np.arange(100), "y": signal(np.arange(100))})
+    view.session.tick()
+    view.forget()
+    renders.clear()
+
+    view.hub.stream("s", {"x": np.arange(100, 103), "y": signal(np.arange(100, 103))})
+    view.session.tick()
+    assert renders == []  # no HoloViews render for new rows
+    assert [(name, rows) for name, rows, _ in view.streamed] == [("sv:m:y", 3)]
+    np.testing.assert_array_equal(view.column("sv:m:y", "x"), np.arange(103))
+
+    buffer = feed.runs["default"].buffers["y"]
+    buffer.trigger([buffer])  # HoloViews renders again from its Buffer
+    assert renders
+    np.testing.assert_array_equal(view.column("sv:m:y", "x"), np.arange(103))
+    np.testing.assert_array_equal(view.column("sv:m:y", "y"), signal(np.arange(103)))
+
+    renders.clear()
+    zoom(view, 10.0, 20.0)  # a new view replaces the source's data in one change
+    view.session.tick()
+    assert renders == []
+    np.testing.assert_array_equal(view.column("sv:m:y", "x"), np.arange(9, 22))

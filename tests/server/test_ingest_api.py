@@ -1103,7 +1103,7 @@ def test_put_layout_validates_and_locates_errors(ingest: PanelServer) -> None:
     assert reply.json == {"run": run, "version": version}
     assert get_json(port, path) == {
         "title": "over the socket",
-        "refresh_ms": 200,
+        "refresh_ms": 50,
         "run": run,
         "plots": [
             {

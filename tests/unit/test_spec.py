@@ -52,7 +52,7 @@ def plot_dict(**changes) -> dict:
 def test_example_layout_loads():
     layout = load_layout(EXAMPLE)
     assert layout.title == "Training monitor"
-    assert layout.refresh_ms == 200
+    assert layout.refresh_ms == 50
     assert layout.run == "default"
     assert layout.grid is None
     assert layout.shape == (2, 3)
