@@ -6,6 +6,7 @@ producer that never reports (an older client) is unaffected."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import http.client
 import json
 from collections.abc import Iterator
@@ -108,7 +109,9 @@ def test_reports_by_hand_count_once_per_producer(server: PanelServer) -> None:
         connection.close()
         return replies
 
-    accepted, bad = asyncio.run(over_the_websocket())
+    # a thread with a loop of its own: Playwright's may be running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        accepted, bad = pool.submit(asyncio.run, over_the_websocket()).result()
     assert accepted["ok"] is True
     assert (bad["ok"], bad["error"], bad["stream"]) == (False, "invalid_dropped", "s")
     assert producer_dropped(server.port, "hand") == {"s": 50}
