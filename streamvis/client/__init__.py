@@ -223,8 +223,11 @@ class Client(SeedClientMethods):
         """Rows the full queue dropped so far, by stream (`run/stream` for another run)."""
         with self._lock:
             counts = dict(self._policy.dropped)
-        return {stream if run is None else f"{run}/{stream}": rows
-                for (run, stream), rows in counts.items() if stream is not None}  # fmt: skip
+        named = {}
+        for (run, stream), rows in counts.items():
+            if stream is not None:
+                named[stream if run is None else f"{run}/{stream}"] = rows
+        return named
 
     def clear(self, name: str | None = None, *, run: str | None = None) -> None:
         """Empty one stream of `run` (default: this client's run), or every stream of it."""
