@@ -9,9 +9,12 @@ Requests stay under the server's body limit: a batch over it is split (the limit
 from the server's 413, or from a send the server stopped reading), and a single row too
 large for any request is reported and dropped, so nothing waits behind it. The queue is
 bounded: when full, the oldest rows are dropped and counted (or, with `when_full="block"`,
-the caller waits). `flush()` and interpreter exit deliver what is queued; exit waits while
-requests get through, and gives up once none has for `exit_timeout` seconds (default 5,
-STREAMVIS_EXIT_TIMEOUT), logging one line with how many rows did not reach which server.
+the caller waits; `"drop_newest"` drops the new rows; `set_when_full` sets it per stream,
+policy.py). Each stream's count of dropped rows goes to the server with its next request,
+so its page can say so (docs/lag-and-loss.md). `flush()` and interpreter exit deliver what
+is queued; exit waits while requests get through, and gives up once none has for
+`exit_timeout` seconds (default 5, STREAMVIS_EXIT_TIMEOUT), logging one line with how many
+rows did not reach which server.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from streamvis.client import settings
+from streamvis.client.policy import QueuePolicy, checked_policy
 from streamvis.client.shutdown import exit_timeout_setting, undelivered
 from streamvis.client.transport import (
     Item,
@@ -82,7 +86,7 @@ class Client(SeedClientMethods):
         token: str | None = None,
         *,
         queue_rows: int = 1_000_000,
-        when_full: Literal["drop_oldest", "block"] = "drop_oldest",
+        when_full: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest",
         flush_interval: float = 0.005,
         batch_rows: int = 10_000,
         timeout: float = 10.0,
@@ -94,7 +98,8 @@ class Client(SeedClientMethods):
         token = settings.checked_token(token)
         self.token = token if token is not None else os.environ.get("STREAMVIS_TOKEN")
         self.queue_rows = settings.whole("queue_rows", queue_rows)
-        self.when_full = settings.checked_when_full(when_full)
+        self.when_full = checked_policy(when_full)
+        self._policy = QueuePolicy(self.when_full)  # per stream; rows dropped per stream
         self.flush_interval = settings.seconds("flush_interval", flush_interval, zero=True)
         self.batch_rows = settings.whole("batch_rows", batch_rows)
         self.timeout = settings.seconds("timeout", timeout, zero=False)
@@ -179,8 +184,8 @@ class Client(SeedClientMethods):
                 lock = self._lock
                 lock.acquire()  # not `with`: a plain acquire/release is cheaper per call
                 try:
-                    if self._queued >= self.queue_rows:
-                        self._make_room(1)
+                    if self._queued >= self.queue_rows and not self._make_room(1, (None, name)):
+                        return 0  # the new row was dropped (drop_newest), and counted
                     if name == self._tail_stream:  # the last entry is this stream's rows
                         self._tail_rows.append(row)
                     else:
@@ -205,8 +210,24 @@ class Client(SeedClientMethods):
         where = f"run '{target}', stream '{name}'"
         batch = normalize(data, columns=columns, where=where, run=target, stream=name)
         rows = len(next(iter(batch.values()))) if batch else 0
-        self._put(Item(name, "batch", batch, mode, rows, run))
-        return rows
+        return rows if self._put(Item(name, "batch", batch, mode, rows, run)) else 0
+
+    def set_when_full(self, stream: str, when_full: str) -> None:
+        """What a full queue does with rows of `stream` (in any run): 'drop_oldest',
+        'drop_newest' or 'block' (the others keep the client's `when_full`)."""
+        check_name("stream", stream)
+        with self._lock:
+            self._policy.set(stream, when_full)
+
+    def dropped(self) -> dict[str, int]:
+        """Rows the full queue dropped so far, by stream (`run/stream` for another run)."""
+        with self._lock:
+            counts = dict(self._policy.dropped)
+        named = {}
+        for (run, stream), rows in counts.items():
+            if stream is not None:
+                named[stream if run is None else f"{run}/{stream}"] = rows
+        return named
 
     def clear(self, name: str | None = None, *, run: str | None = None) -> None:
         """Empty one stream of `run` (default: this client's run), or every stream of it."""
@@ -228,31 +249,53 @@ class Client(SeedClientMethods):
     def _put_layout_dict(self, raw: dict[str, Any]) -> None:
         self._put(Item(None, "layout", raw, rows=0))
 
-    def _put(self, item: Item) -> None:
+    def _put(self, item: Item) -> bool:
+        """Queue `item`; False when its rows were dropped instead (drop_newest, counted)."""
         with self._lock:
             if self._queued + item.rows > self.queue_rows and item.rows:
-                self._make_room(item.rows)
+                if not self._make_room(item.rows, (item.run, item.stream)):
+                    return False
             self._queue.append(item)
             self._tail_stream = None
             self._queued += item.rows
             if self._sleeping:
                 self._sleeping = False
                 self._wake.set()
+        return True
 
-    def _make_room(self, rows: int) -> None:
-        """The queue is full (lock held): drop the oldest rows, or wait for room."""
-        if self.when_full == "block":  # an item bigger than the queue waits for empty
+    def _make_room(self, rows: int, target: Target) -> bool:
+        """The queue is full (lock held): wait for room, drop the oldest rows the streams'
+        policies let go, or drop the new rows (then False; they are counted)."""
+        policy = self._policy.of(target[1])
+        if policy == "block":  # an item bigger than the queue waits for empty
             while self._queued and self._queued + rows > self.queue_rows and not self._closing:
                 self._space.wait(0.1)
-        else:
+            return True
+        if policy == "drop_oldest":
             self._drop_oldest(rows)
+            if self._queued + rows <= self.queue_rows or self._policy.uniform:
+                return True  # room made, or nothing queued that may go: queued anyway
+            if not any(rows_of(entry) for entry in self._queue):
+                return True
+        elif not self._queued:  # drop_newest with nothing queued or in flight: take it
+            return True
+        self._policy.count(target, rows)
+        self._count_dropped(rows)
+        return False
 
     def _drop_oldest(self, room: int) -> None:
+        """Drop the oldest queued rows whose stream's policy allows it until `room` rows
+        fit (lock held); a clear or layout queued among them stays."""
         dropped = 0
-        while self._queue and self._queued + room > self.queue_rows:
-            oldest = self._queue[0]
+        queue, policy = self._queue, self._policy
+        index = 0
+        while index < len(queue) and self._queued + room > self.queue_rows:
+            oldest = queue[index]
+            if not policy.may_drop(oldest[0], rows_of(oldest)):
+                index += 1
+                continue
             if type(oldest) is Item or len(oldest[1]) <= 1:
-                self._queue.popleft()
+                del queue[index]
                 rows = rows_of(oldest)
                 if oldest[1] is self._tail_rows:
                     self._tail_stream = None
@@ -261,6 +304,10 @@ class Client(SeedClientMethods):
                 rows = 1
             self._queued -= rows
             dropped += rows
+            policy.count(target_of(oldest), rows)
+        self._count_dropped(dropped)
+
+    def _count_dropped(self, dropped: int) -> None:
         self.dropped_rows += dropped
         if dropped:
             self._warn(
@@ -384,6 +431,7 @@ class Client(SeedClientMethods):
                     if request.rows:
                         with self._lock:
                             self._in_flight[request.target] -= request.rows
+                self._report_dropped()
             except Exception:  # never let the sender die: log and keep going
                 log.exception("streamvis client: unexpected error while sending")
             with self._lock:
@@ -406,9 +454,10 @@ class Client(SeedClientMethods):
         batch_id = f"{self._client_id}:{next(self._ids)}"
         delay = 0.05
         broken_sends = 0
+        dropped = self._policy.dropped.get(request.target, 0) if request.method == "POST" else 0
         while True:
             try:
-                status, body = self._send(request, batch_id)
+                status, body = self._send(request, batch_id, dropped)
             except _SendFailed as failed:
                 self._disconnect()
                 broken_sends += failed.fresh
@@ -422,6 +471,8 @@ class Client(SeedClientMethods):
             if status is not None and status not in _RETRY_STATUS:  # an answer that settles it
                 self._last_progress = time.monotonic()
                 self._last_failure = ""
+                if dropped:  # a refusal is not retried either: the next request says it again
+                    self._policy.acknowledged(request.target, dropped)
             if status is not None and status < 300:
                 self.sent_rows += request.rows
                 return
@@ -497,7 +548,21 @@ class Client(SeedClientMethods):
         log.warning("%s", message)
         return sum(error["rows"] for error in errors)
 
-    def _send(self, request: Request, batch_id: str) -> tuple[int, dict[str, Any]]:
+    def _report_dropped(self) -> None:
+        """Streams whose dropped rows the server has not heard of and that have no rows
+        queued to carry the count: an empty append says it (old servers ignore it)."""
+        with self._lock:
+            owed = self._policy.owed()
+            queued = rows_per_stream(list(self._queue)) if owed else {}
+        for run, stream in owed:
+            if queued.get((run, stream)) or self._past_deadline():
+                continue
+            path = f"{self._prefix_of(run)}/streams/{quote(stream or '')}"
+            self._deliver(Request("POST", path, b"{}", stream, 0, run=run))
+
+    def _send(
+        self, request: Request, batch_id: str, dropped: int = 0
+    ) -> tuple[int, dict[str, Any]]:
         fresh = self._connection is None
         if self._connection is None:
             kind = (
@@ -508,6 +573,8 @@ class Client(SeedClientMethods):
             self._connection = kind(self._host, self._parts.port, timeout=self.timeout)
             self._connection.connect()  # unreachable: OSError, retried with backoff
         headers = {"X-Streamvis-Batch": batch_id, "Connection": "keep-alive"}
+        if dropped:  # this stream's running total of rows the full queue dropped
+            headers.update(self._policy.headers(dropped, self._client_id))
         if request.body is not None:
             headers["Content-Type"] = "application/json"
         if self.token:

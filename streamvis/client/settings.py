@@ -13,8 +13,6 @@ from urllib.parse import SplitResult, urlsplit
 from streamvis.errors import ClientError
 from streamvis.wire.limits import DEFAULT_MAX_BODY
 
-WHEN_FULL = ("drop_oldest", "block")
-
 
 def checked_url(url: Any) -> tuple[str, SplitResult]:
     """(the url with http:// added when it has no scheme, its parts); ClientError unless
@@ -72,15 +70,6 @@ def seconds(name: str, value: Any, *, zero: bool) -> float:
             f"Client({name}={value!r:.40}): {name} must be a number of seconds, {least}"
         )
     return float(value)
-
-
-def checked_when_full(value: Any) -> str:
-    """`when_full`: what to do when the queue is full."""
-    if not isinstance(value, str) or value not in WHEN_FULL:
-        raise ClientError(
-            f"Client(when_full={value!r:.40}): when_full must be 'drop_oldest' or 'block'"
-        )
-    return str(value)
 
 
 def checked_token(value: Any) -> str | None:

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from streamvis.core import defaults
+from streamvis.core.losses import Losses
 from streamvis.core.memory import Budget, configured_memory, parse_memory
 from streamvis.core.normalize import Batch, normalize
 from streamvis.core.storage import AppendRow, AppendRows, DeleteRun, Op, SetLayout
@@ -141,6 +142,7 @@ class Hub:
         self._layout_version = 0
         self._layout_files: dict[str, Any] = {}  # runs whose layout is a watched file's
         self._run_created: dict[str, int] = {}
+        self.losses = Losses()  # rows producers dropped, sources reconnecting (core/losses.py)
         if store is not None:
             store.on_refused(self._refused)
 
@@ -352,6 +354,7 @@ class Hub:
             had_layout = self._layouts.pop(run, None) is not None
             self._layout_files.pop(run, None)
             self._run_created.pop(run, None)
+            self.losses.forget(run)
             if had_layout:
                 self._layout_version += 1
             ticket = self.store.put(DeleteRun(run)) if self.store is not None else 0

@@ -20,6 +20,7 @@ from streamvis.page.compare import first_run_plot
 from streamvis.page.controls import LineControls, smoothing_streams
 from streamvis.page.header import reset_button
 from streamvis.page.lines import LineFeed
+from streamvis.page.loss_notes import notes_for
 from streamvis.page.session import LiveSession
 
 log = logging.getLogger("streamvis")
@@ -154,6 +155,9 @@ def make_cell(
         error_box.object = message or ""
         error_box.visible = message is not None
 
+    shown_runs = list(runs or ()) if compared else [session.run]
+    streams = [(run, plot.stream) for run in shown_runs]
+    loss_note = notes_for(session).pane(plot.id, streams, compared)  # rows lost upstream
     if feed is not None:
         feed.show_error = show_error
         session.add_lines(feed)
@@ -167,11 +171,10 @@ def make_cell(
         return pn.Column(
             error_box,
             *notes,
+            loss_note,
             reset_button(plot, group),
             chart,
             sizing_mode="stretch_both",
             margin=2,
         )
-    if notes:
-        return pn.Column(error_box, *notes, chart, sizing_mode="stretch_both", margin=2)
-    return pn.Column(error_box, chart, sizing_mode="stretch_both", margin=2)
+    return pn.Column(error_box, *notes, loss_note, chart, sizing_mode="stretch_both", margin=2)

@@ -25,6 +25,8 @@ from streamvis.page import compare
 from streamvis.page.cells import ERROR_STYLE, make_cell
 from streamvis.page.controls import LineControls
 from streamvis.page.header import Header, group_resets
+from streamvis.page.lag import LagNote
+from streamvis.page.loss_notes import notes_for
 from streamvis.page.notebook import NotebookTicks
 from streamvis.page.regrid import EditErrorBox, LiveGrid
 from streamvis.page.session import LiveSession, quiet_closed_tabs
@@ -85,6 +87,7 @@ class LivePage(Viewer):
         self._layout_run: str | None = None  # the run whose layout is drawn
         self._group_buttons: dict[Any, Any] = {}
         self.layout_error = EditErrorBox(ERROR_STYLE)
+        self.lag = LagNote()  # "behind 2.3 s" in the header while the page lags
         self.document: Any = None
         self.view = pn.Column(sizing_mode="stretch_both")
         self._callback: Any = None
@@ -239,6 +242,7 @@ class LivePage(Viewer):
         assert self.controls is not None
         self.header = Header(layout.title, self.home, self.shown, self.controls.widgets())
         self.header.row.extend(group_resets(self.session, self._group_buttons))
+        self.header.row.append(self.lag.pane)
         return self.header.row
 
     def _rearrange(self, layout: Layout) -> None:
@@ -252,6 +256,10 @@ class LivePage(Viewer):
         self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
 
     def on_timer(self) -> None:
+        if self.ticks is None:  # served: lag and loss notes (not in a notebook: lag-and-loss.md)
+            self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
+            if self.session is not None:
+                notes_for(self.session).refresh()  # rows lost before reaching the server
         if self.header is not None:
             self.header.refresh()
         if self.rebuild_if_changed() and self.session is not None:

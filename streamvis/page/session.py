@@ -163,6 +163,7 @@ class LiveSession:
         self.lines: dict[str, LineFeed] = {}  # level-of-detail line plots, by plot id
         self.document: Any = None  # the Bokeh document this session's plots live in
         self._resume_at = 0.0
+        self.polled_at: float | None = None  # when the last tick read the hub (page/lag.py)
 
     def add(
         self,
@@ -231,7 +232,7 @@ class LiveSession:
 
         All plot updates of one tick share one Bokeh `freeze()`, so the document's model
         graph is recomputed once per tick rather than once per plot."""
-        started = time.monotonic()
+        started = self.polled_at = time.monotonic()
         updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
         updates = [(feed, update) for feed, update in updates if update is not None]
         deferred = [t for f in self.feeds.values() for t in f.targets if t.state is not None]

@@ -27,6 +27,7 @@ from tornado.websocket import WebSocketProtocol13
 from streamvis.core.hub import Hub, default_hub
 from streamvis.errors import StreamvisError
 from streamvis.layout.held import as_data
+from streamvis.server import loss_reports
 from streamvis.server.access import Access, access_from_environment
 from streamvis.server.operations import (
     ApiError,
@@ -220,7 +221,11 @@ class StreamsHandler(_Api):
         names(run)
         if run not in self.hub.runs():
             raise ApiError(404, "not_found", f"no run '{run}'", run=run)
-        self.reply({"run": run, "streams": [t.describe() for t in self.hub.tables(run)]})
+        dropped = self.hub.losses.dropped(run)  # rows producers dropped before sending
+        streams = [t.describe() for t in self.hub.tables(run)]
+        for described in streams:
+            described["producer_dropped"] = dropped.get(described["stream"], 0)
+        self.reply({"run": run, "streams": streams})
 
     async def delete(self, run: str) -> None:
         self.reply(await clear(self.hub, run, None))
@@ -234,6 +239,9 @@ class StreamHandler(_BodyApi):
         names(run, stream)  # what the URL and headers say is checked before the body is read
         check_mode(mode, run, stream)
         check_batch_id(batch_id, self.access.limits, run, stream)
+        headers = self.request.headers
+        fields = loss_reports.HTTP_FIELDS
+        report = loss_reports.drop_report(*map(headers.get, fields), run, stream)
         store_args = (mode, batch_id, columns.split(",") if columns else None)
         float32 = self.get_query_arguments("float32") or None  # columns sent as float32
         result = await store(
@@ -246,6 +254,7 @@ class StreamHandler(_BodyApi):
             self.access.limits,
             float32=float32,
         )
+        loss_reports.record(self.hub, run, stream, report)  # only once the batch is accepted
         self.reply(result)
 
     async def delete(self, run: str, stream: str) -> None:
@@ -459,6 +468,10 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
             op = message.get("op", "stream")
             run = message.get("run", "default")
             if op == "stream":
+                stream = message.get("stream", "")
+                names(run, stream)  # before the drop report is checked: errors name them
+                fields = loss_reports.MESSAGE_FIELDS
+                report = loss_reports.drop_report(*map(message.get, fields), run, stream, fields)
                 result = await store(
                     hub,
                     self.ledger,
@@ -471,6 +484,7 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
                     self.access.limits,
                     float32=message.get("float32"),
                 )
+                loss_reports.record(hub, run, stream, report)
             elif op == "clear":
                 result = await clear(hub, run, message.get("stream"))
             elif op == "delete_run":

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
+from streamvis.core.losses import SourceTrouble
 from streamvis.errors import StreamError
 from streamvis.layout.source_types import Setting
 
@@ -159,6 +160,18 @@ class BaseSource:
             self._finish()
             if self.state.status != "failed":
                 self.state.status = "stopped"
+                self._tell_hub()
+
+    def _tell_hub(self) -> None:
+        """Tell the hub whether this source's stream is losing rows to it (its pages say so,
+        core/losses.py): reconnecting, failed for good, or neither."""
+        status = self.state.status
+        trouble: SourceTrouble | None = None
+        if status in ("retrying", "failed"):
+            trouble = "reconnecting" if status == "retrying" else "failed"
+        state = self.state
+        losses = self.hub.losses
+        losses.source_trouble(state.run, state.stream, state.name, trouble, state.failures)
 
     def _connected(self) -> None:
         """The feed is open: reset the backoff and say so if it had been failing."""
@@ -167,6 +180,7 @@ class BaseSource:
         if self.state.failures:
             log.info("%s: working again after %d failed attempts", self.label, self.state.failures)
         self.state.failures = 0
+        self._tell_hub()
         self._logged = None
 
     def _fail(self, exc: BaseException, final: bool = False) -> None:
@@ -174,6 +188,7 @@ class BaseSource:
         self.state.failures += 1
         self.state.status = "failed" if final else "retrying"
         self.state.last_error = message
+        self._tell_hub()
         now = time.monotonic()
         logged = self._logged
         if logged is None or logged[0] != message or now - logged[1] > LOG_AGAIN_S:

@@ -459,6 +459,36 @@ for name, batch in (("too long", "b" * 65), ("far too long", "b" * 20_000), ("em
             "POST", STREAM, 400, "invalid_batch", ROW, headers={**AUTH, "X-Streamvis-Batch": batch}
         ),
     )
+for name, dropped in (
+    ("negative", "-5"),
+    ("a word", "many"),
+    ("a float", "1.5"),
+    ("2**63", str(2**63)),
+):
+    case(
+        f"dropped count {name}",
+        Http(
+            "POST",
+            STREAM,
+            400,
+            "invalid_dropped",
+            ROW,
+            headers={**AUTH, "X-Streamvis-Dropped": dropped},
+            where=HERE,
+        ),
+    )
+case(
+    "producer id with markup",
+    Http(
+        "POST",
+        STREAM,
+        400,
+        "invalid_producer",
+        ROW,
+        headers={**AUTH, "X-Streamvis-Dropped": "3", "X-Streamvis-Producer": "<b>p</b>"},
+        where=HERE,
+    ),
+)
 
 # --- reading
 for query in (
@@ -626,6 +656,12 @@ for name, batch in (
     ("true", True),
 ):
     case(f"ws batch {name}", Ws(frame(write_message(batch=batch)), "invalid_batch"))
+for name, dropped in (("negative", -1), ("text", "7"), ("true", True), ("a float", 2.5)):
+    case(
+        f"ws dropped {name}",
+        Ws(frame(write_message(dropped=dropped)), "invalid_dropped", where={"stream": "s"}),
+    )
+case("ws producer a number", Ws(frame(write_message(dropped=3, producer=5)), "invalid_producer"))
 for name, fields in (
     ("columns a number", {"columns": 5, "data": [[3, 1.0]]}),
     ("columns text", {"columns": "step", "data": [[3, 1.0]]}),

@@ -318,6 +318,7 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
                 "rows": 1,
                 "seq": 1,
                 "generation": 0,
+                "producer_dropped": 0,
             },
             {
                 "run": run,
@@ -327,6 +328,7 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
                 "rows": 3,
                 "seq": 3,
                 "generation": 0,
+                "producer_dropped": 0,
             },
         ],
     }

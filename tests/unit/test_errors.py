@@ -272,7 +272,11 @@ def test_export_errors_name_run_and_stream() -> None:
         (("http://x:port",), {}, "the port must be a number"),
         ((UNREACHABLE,), {"queue_rows": 0}, r"queue_rows=0\): queue_rows must be a whole"),
         ((UNREACHABLE,), {"batch_rows": "many"}, "batch_rows must be a whole number"),
-        ((UNREACHABLE,), {"when_full": "wait"}, "when_full must be 'drop_oldest' or 'block'"),
+        (
+            (UNREACHABLE,),
+            {"when_full": "wait"},
+            "when_full must be 'drop_oldest', 'drop_newest' or 'block'",
+        ),
         ((UNREACHABLE,), {"flush_interval": -1}, "flush_interval must be a number of seconds"),
         ((UNREACHABLE,), {"timeout": 0}, "timeout must be a number of seconds, more than 0"),
         ((UNREACHABLE,), {"exit_timeout": "soon"}, "exit timeout must be a number"),
