@@ -97,6 +97,13 @@ def produce(send: Any, rate: float, duration: float) -> dict[str, Any]:
     return {"times": times.tolist(), "target": total, "elapsed": elapsed}
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """The reader polls for the file: it must never see it half written."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    partial.rename(path)
+
+
 def wait_for(path: Path, deadline_s: float = 600) -> None:
     deadline = time.monotonic() + deadline_s
     while not path.exists():
@@ -109,7 +116,7 @@ def producer_thread(send: Any, args: argparse.Namespace) -> None:
     def run() -> None:
         wait_for(Path(args.go))
         result = produce(send, args.rate, args.duration)
-        Path(args.out).write_text(json.dumps(result))
+        write_atomically(Path(args.out), json.dumps(result))
 
     threading.Thread(target=run, daemon=True).start()
 
@@ -185,7 +192,7 @@ def produce_remote(args: argparse.Namespace) -> None:
     wait_for(Path(args.go))
     result = produce(send, args.rate, args.duration)
     client.flush(60)
-    Path(args.out).write_text(json.dumps(result))
+    write_atomically(Path(args.out), json.dumps(result))
     client.close()
 
 
@@ -233,12 +240,15 @@ def latencies(times: np.ndarray, seen: list[list[float]]) -> np.ndarray:
     return out
 
 
-def verdict(times: np.ndarray, lat: np.ndarray, target: int, elapsed: float, rate: float) -> dict:
+def verdict(
+    times: np.ndarray, lat: np.ndarray, emitted: int, target: int, elapsed: float, rate: float
+) -> dict:
+    """Latency percentiles over every (sample, page) pair, and whether the rate held."""
     got = np.isfinite(lat)
     result: dict[str, Any] = {
-        "emitted": len(times),
+        "emitted": emitted,
         "target": target,
-        "achieved": (len(times) / elapsed) if elapsed else 0.0,
+        "achieved": (emitted / elapsed) if elapsed else 0.0,
         "delivered": float(got.mean()) if len(got) else 0.0,
     }
     if not got.any():
@@ -254,7 +264,7 @@ def verdict(times: np.ndarray, lat: np.ndarray, target: int, elapsed: float, rat
         last=last,
     )
     reasons = []
-    if len(times) < 0.95 * target or result["achieved"] < 0.95 * rate:
+    if emitted < 0.95 * target or result["achieved"] < 0.95 * rate:
         reasons.append(f"producer reached {result['achieved']:.0f}/s")
     if result["delivered"] < 0.99:
         reasons.append(f"delivered {result['delivered']:.1%}")
@@ -329,7 +339,9 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
     lat = np.concatenate(per_page) if per_page else np.empty(0)
     every = np.tile(times, len(per_page))
     order = np.argsort(every, kind="stable")
-    result = verdict(every[order], lat[order], produced["target"], produced["elapsed"], rate)
+    result = verdict(
+        every[order], lat[order], len(times), produced["target"], produced["elapsed"], rate
+    )
     result["delivered"] = min(float(np.isfinite(p).mean()) for p in per_page)
     result.update(system=system, rate=rate, pages=pages)
     return result

@@ -110,14 +110,28 @@ def one_run(pages: int, seconds: float) -> dict:
                 )
                 tabs.append(tab)
             for tab in tabs:
-                tab.wait_for_function(
-                    "() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle",
-                    timeout=120000,
+                tab.wait_for_function(  # the page is built (after load) and draws every plot
+                    """(count) => { if (!window.Bokeh || !Bokeh.documents.length) return false;
+                        const names = new Set();
+                        for (const m of Bokeh.documents[0].all_models)
+                            if (m.name && m.name.startsWith("sv-figure:")) names.add(m.name);
+                        return names.size === count && Bokeh.documents[0].is_idle; }""",
+                    arg=PRODUCERS,
+                    timeout=300_000,
                     polling=200,
                 )
             time.sleep(2)
             rss_before = rss_bytes(server.pid)
             outs = [scratch / f"producer-{i}.json" for i in range(PRODUCERS)]
+            profiler = None
+            if os.environ.get("LOAD_PYSPY"):  # where the server's time goes (py-spy)
+                profiler = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(server.pid)]
+                    + ["-d", str(int(seconds)), "-f", "raw", "-o", os.environ["LOAD_PYSPY"]]
+                    + ["--nonblocking"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             producers = [
                 subprocess.Popen(
                     [sys.executable, __file__, "--produce", f"s{i}", "--port", str(port)]
@@ -127,6 +141,8 @@ def one_run(pages: int, seconds: float) -> dict:
             ]
             for producer in producers:
                 producer.wait(seconds * 10 + 120)
+            if profiler is not None:
+                profiler.wait(120)
             rss_after = rss_bytes(server.pid)
             drawn = [
                 tab.evaluate(

@@ -21,6 +21,7 @@ the latest request once, so quick pans and zooms are coalesced and no stale requ
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -47,6 +48,7 @@ from streamvis.transforms.smoothing import (
 log = logging.getLogger("streamvis")
 DEFAULT_WIDTH = 1200  # pixel columns until the browser says how wide the plot is
 POINTS_PER_PIXEL = 4
+NOTE_SECONDS = 1.0  # while only deltas arrive, the note's row count changes this often
 UNBOUNDED = 10**9  # the Buffers never drop rows themselves: the feed bounds what they hold
 
 
@@ -185,6 +187,8 @@ class LineFeed:
         # data sources the browser is known to hold: ticks change these directly, others
         # through HoloViews (whose patch carries a new source along with its change)
         self.confirmed: set[int] = set()
+        self._noted_at = 0.0  # when a tick last set the note's text
+        self._resolved = False
         self.layout: Layout | None = None
         self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
@@ -329,6 +333,7 @@ class LineFeed:
             return 0  # a new figure or data source: its lines wait until the browser has it
         sent = 0
         whole = self.pending
+        self._resolved = False  # set by a whole view this tick (the note changes with it)
         self.pending = False
         for run, state in self.runs.items():
             table = self.hub.table(run, self.plot.stream)
@@ -339,7 +344,12 @@ class LineFeed:
                 continue
             if table.next_seq > state.cursor:
                 sent += self._append(run, state, table)
-        if self.direct:  # else the note changes with the next render (the rendered hook)
+        # the note changes with each new view, and at most once a second as deltas arrive
+        # (each change is a message to the browser); without direct writes it changes with
+        # the next render (the rendered hook)
+        now = time.monotonic()
+        if self.direct and (self._resolved or now - self._noted_at >= NOTE_SECONDS):
+            self._noted_at = now
             self._update_note()
         return sent
 
@@ -390,6 +400,7 @@ class LineFeed:
 
     def _resolve(self, run: str, state: RunState, table: Any) -> int:
         """Send the view of the requested range (or the whole run) for every line."""
+        self._resolved = True
         state.failed = not self._checked(table)
         if state.failed:
             state.generation, state.cursor = table.generation, table.next_seq

@@ -23,6 +23,7 @@ from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import replace_buffer
 from streamvis.page.lines import LineFeed
+from streamvis.page.loop_share import PAGES
 from streamvis.transforms.crossfilter import Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
 
@@ -272,9 +273,13 @@ class LiveSession:
         A session whose ticks grow slow (many plots, a busy machine) skips timer ticks so that
         it spends at most half its time drawing and never starves the producer or other
         pages; rows skipped are delivered by the next tick, none are lost."""
-        if time.monotonic() < self._resume_at:
+        if time.monotonic() < self._resume_at or not PAGES.allows():
             return 0
-        return self.tick()
+        started = time.monotonic()
+        try:
+            return self.tick()
+        finally:
+            PAGES.spent(time.monotonic() - started)
 
     def drop(self, plot_ids: set[str]) -> None:
         """Stop drawing these plots (a layout edit removed them): a stream no plot draws any
