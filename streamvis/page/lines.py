@@ -268,7 +268,7 @@ class LineFeed:
         self.figure = figure
         figure.on_event(RangesUpdate, self._on_range)
         figure.on_event(Reset, self._on_reset)
-        figure.on_change("inner_width", self._on_width)
+        figure.on_change("inner_width", lambda _a, _o, new: self._on_width(new, figure))
         labels = {getattr(m, "name", ""): m for m in figure.center}
         self.note = labels.get(note_name(self.plot.id))  # made by kinds/base.py's live_hook
         self.waiting = labels.get(f"sv-waiting:{self.plot.id}")
@@ -276,34 +276,40 @@ class LineFeed:
             width = figure.inner_width  # unset until a browser has laid the figure out
         except Exception:
             width = None
-        self._on_width("inner_width", None, width)
+        self._on_width(width, None)  # known from an earlier layout: no word from the browser
 
-    def _confirm(self) -> None:
+    def _confirm(self, figure: Any) -> None:
         """An event came from the browser's copy of the figure: it holds the figure and
         every source the figure had when the browser sent it.
 
         Bokeh counts a model as synced once it is serialized, but Panel may hold the patch
         carrying a new figure while plain changes (new rows, a label's text) go ahead, and
         the browser refuses a change to a model it does not know; so direct changes wait
-        for the browser's word (its first report of the figure's width, a pan, a reset)."""
-        self.confirmed |= {id(line.source) for line in self._held() if line.source is not None}
+        for the browser's word (its first report of the figure's width, a pan, a reset).
+        Only the current figure's word counts, and only for sources that figure draws: a
+        late event from a figure a render replaced says nothing of the new one."""
+        if figure is None or figure is not self.figure:
+            return
+        drawn = {id(source) for source in line_sources(figure).values()}
+        self.confirmed |= {id(line.source) for line in self._held() if id(line.source) in drawn}
 
     def _on_range(self, event: Any) -> None:
-        self._confirm()
+        self._confirm(getattr(event, "model", None))
         if event.x0 is None or event.x1 is None:
             return
         self.requested = (float(event.x0), float(event.x1))
         self.following = False
         self.pending = True
 
-    def _on_reset(self, _event: Any) -> None:
-        self._confirm()
+    def _on_reset(self, event: Any) -> None:
+        self._confirm(getattr(event, "model", None))
         self.requested, self.following = None, True
         self.pending = True
 
-    def _on_width(self, _attr: str, _old: Any, new: Any) -> None:
+    def _on_width(self, new: Any, figure: Any) -> None:
+        """The browser laid the figure out at `new` pixels (`figure`: whose report it is)."""
         if isinstance(new, int) and new > 0:
-            self._confirm()
+            self._confirm(figure)
         if isinstance(new, int) and new > 0 and new != self.width:
             self.width = new
             self.pending = True
