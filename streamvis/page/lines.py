@@ -189,6 +189,7 @@ class LineFeed:
         self.confirmed: set[int] = set()
         self._noted_at = 0.0  # when a tick last set the note's text
         self._resolved = False
+        self._synced_before: set[int] = set()  # models sent before this tick (ids)
         self.layout: Layout | None = None
         self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
@@ -321,9 +322,9 @@ class LineFeed:
         """A tick may write this line's data source directly (page/direct.py)."""
         if line.source is None:
             return False
-        document = line.source.document
-        served = document is not None and document.session_context is not None
-        return not served or id(line.source) in self.confirmed
+        if not self._served():
+            return True
+        return id(line.source) in self.confirmed and id(line.source) in self._synced_before
 
     @property
     def direct(self) -> bool:
@@ -354,10 +355,37 @@ class LineFeed:
         # (each change is a message to the browser); without direct writes it changes with
         # the next render (the rendered hook)
         now = time.monotonic()
-        if self.direct and (self._resolved or now - self._noted_at >= NOTE_SECONDS):
+        labels_known = self._labels_known()
+        if (
+            self.direct
+            and labels_known
+            and (self._resolved or now - self._noted_at >= NOTE_SECONDS)
+        ):
             self._noted_at = now
             self._update_note()
+        self._remember_synced()
         return sent
+
+    def _served(self) -> bool:
+        document = getattr(self.figure, "document", None)
+        return document is not None and document.session_context is not None
+
+    def _remember_synced(self) -> None:
+        """At a tick's end: the models Bokeh counts as sent now. A later tick may change
+        them directly; this one may not, because Panel can hold the patch that carries a
+        model made in this callback while it sends plain changes ahead."""
+        models = [self.figure, self.note, self.waiting]
+        models += [line.source for line in self._held()]
+        self._synced_before = {
+            id(model) for model in models if model is not None and figure_sent(model)
+        }
+
+    def _labels_known(self) -> bool:
+        """The note and waiting label may change outside a render (see _remember_synced)."""
+        if not self._served():
+            return True
+        labels = [m for m in (self.note, self.waiting) if m is not None]
+        return all(id(label) in self._synced_before for label in labels)
 
     def _sent(self) -> bool:
         """The browser has the figure and every data source the ticks update directly."""

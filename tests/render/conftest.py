@@ -71,6 +71,17 @@ class Rendered:
         self.changes.clear()
 
 
+@pytest.fixture(autouse=True)
+def own_tick_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's timer ticks are its own: the process-wide budget of page ticks
+    (page/loop_share.py, tested in tests/unit/test_loop_share.py) would otherwise carry
+    the previous tests' ticks, or a slow first render, into this one."""
+    from streamvis.page import session
+    from streamvis.page.loop_share import LoopShare
+
+    monkeypatch.setattr(session, "PAGES", LoopShare(share=float("inf")))
+
+
 @pytest.fixture
 def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]:
     """Factory: compile a layout into a page (no server, no periodic callback) and record
