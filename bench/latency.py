@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from chromium import open_tabs  # noqa: E402
 from ports import free_port, wait_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +50,6 @@ PYTHON = sys.executable
 BATCH_ABOVE = 10_000  # samples/s above which producers send 1,000-row batches
 BATCH_ROWS = 1_000
 ROLLOVER = 10_000
-BROWSER_ARGS = [
-    *CHROMIUM_ARGS,
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
 
 
 def layout(period_ms: int) -> dict[str, Any]:
@@ -303,14 +297,7 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
     try:
         wait_port(port, 120)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            tabs = []
-            for _ in range(pages):
-                tab = browser.new_page(viewport={"width": 1200, "height": 700})
-                tab.goto(
-                    f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000
-                )
-                tabs.append(tab)
+            browser, tabs = open_tabs(playwright, f"http://127.0.0.1:{port}/", pages, 700)
             for tab in tabs:
                 tab.wait_for_function(HOOK, timeout=120000, polling=100)
             go.write_text("go")

@@ -27,18 +27,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from chromium import open_tabs  # noqa: E402
 from ports import free_port, wait_port  # noqa: E402
 
 PRODUCERS = 4
 ROWS_PER_POST = 50
 POST_EVERY = 0.05  # seconds: 1,000 rows/s per producer
-BROWSER_ARGS = [
-    *CHROMIUM_ARGS,
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
 
 
 def layout() -> dict:
@@ -101,14 +95,7 @@ def one_run(pages: int, seconds: float) -> dict:
     try:
         wait_port(port, 120)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            tabs = []
-            for _ in range(pages):
-                tab = browser.new_page(viewport={"width": 1200, "height": 800})
-                tab.goto(
-                    f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000
-                )
-                tabs.append(tab)
+            browser, tabs = open_tabs(playwright, f"http://127.0.0.1:{port}/", pages, 800)
             for tab in tabs:
                 tab.wait_for_function(  # the page is built (after load) and draws every plot
                     """(count) => { if (!window.Bokeh || !Bokeh.documents.length) return false;

@@ -12,7 +12,7 @@ from streamvis.kinds.base import axis_opts, range_selection
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.crossfilter import Crossfilter, Selection
-from streamvis.transforms.encodings import Need
+from streamvis.transforms.encodings import Need, widened
 from streamvis.transforms.members import Tally
 
 if TYPE_CHECKING:
@@ -28,18 +28,7 @@ class StableEdges:
         self.high: float | None = None
 
     def edges(self, values: np.ndarray) -> np.ndarray:
-        finite = values[np.isfinite(values)]
-        if finite.size:
-            low, high = float(finite.min()), float(finite.max())
-            if self.low is None or self.high is None:
-                pad = (high - low) * 0.05 or max(abs(low) * 0.05, 0.5)
-                self.low, self.high = low - pad, high + pad
-            while low < self.low or high > self.high:
-                span = self.high - self.low
-                if low < self.low:
-                    self.low -= span
-                if high > self.high:
-                    self.high += span
+        self.low, self.high = widened(self.low, self.high, values)
         if self.low is None or self.high is None:
             return np.linspace(0.0, 1.0, self.bins + 1)
         return np.linspace(self.low, self.high, self.bins + 1)

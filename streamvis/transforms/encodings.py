@@ -117,6 +117,27 @@ class CategoryCodes:
         self.codes.append(codes.astype(self.codes.buffer.dtype, copy=False))
 
 
+def widened(
+    low: float | None, high: float | None, numbers: np.ndarray
+) -> tuple[float | None, float | None]:
+    """Histogram bounds that hold `numbers`' finite values: the first data padded by 5%,
+    then the span doubled toward whichever side a value falls outside (so bins rarely move)."""
+    finite = numbers[np.isfinite(numbers)]
+    if not finite.size:
+        return low, high
+    least, most = float(finite.min()), float(finite.max())
+    if low is None or high is None:
+        pad = (most - least) * 0.05 or max(abs(least) * 0.05, 0.5)
+        return least - pad, most + pad
+    while least < low or most > high:
+        span = high - low
+        if least < low:
+            low -= span
+        if most > high:
+            high += span
+    return low, high
+
+
 class BinCodes:
     """Histogram bin of each row of a numeric column: 1 .. `bins`, 0 when not finite. The
     edges are fixed by the first data and widen (doubling the span) when a value falls
@@ -137,22 +158,9 @@ class BinCodes:
 
     def widen(self, numbers: np.ndarray) -> bool:
         """Fit the edges to `numbers`; True when they moved."""
-        finite = numbers[np.isfinite(numbers)]
-        if not finite.size:
-            return False
-        low, high = float(finite.min()), float(finite.max())
-        if self.low is None or self.high is None:
-            pad = (high - low) * 0.05 or max(abs(low) * 0.05, 0.5)
-            self.low, self.high = low - pad, high + pad
-            return True
-        moved = False
-        while low < self.low or high > self.high:
-            span = self.high - self.low
-            if low < self.low:
-                self.low -= span
-            if high > self.high:
-                self.high += span
-            moved = True
+        bounds = widened(self.low, self.high, numbers)
+        moved = bounds != (self.low, self.high)
+        self.low, self.high = bounds
         return moved
 
     def encode(self, numbers: np.ndarray) -> np.ndarray:
