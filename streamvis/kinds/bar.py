@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis.kinds.base import axis_opts
+from streamvis.kinds.base import axis_opts, ordered_changes
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.aggregate import AGGS, SORTS, GroupAggregate
@@ -232,9 +232,10 @@ def on_tap(state: BarState, index: list[int]) -> None:
     document = state.source.document if state.source is not None else None
 
     def apply() -> None:
-        state.tap(index[0])
-        if state.source is not None:
-            state.source.selected.indices = []
+        with ordered_changes():
+            state.tap(index[0])
+            if state.source is not None:
+                state.source.selected.indices = []
 
     if document is not None:
         document.add_next_tick_callback(apply)

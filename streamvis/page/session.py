@@ -20,6 +20,7 @@ import pandas as pd
 
 from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
+from streamvis.kinds.base import ordered_changes
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import replace_buffer
 from streamvis.page.lines import LineFeed
@@ -212,7 +213,7 @@ class LiveSession:
         """After a selection change: every member's new table, under one Bokeh `freeze()`
         (as a tick's updates), else each property change recomputes the model graph."""
         frozen = self.document.models.freeze() if self.document is not None else nullcontext()
-        with frozen:
+        with ordered_changes(), frozen:
             for feed in self.feeds.values():
                 for target in feed.targets:
                     state = target.state
@@ -232,7 +233,14 @@ class LiveSession:
         """Move every new row of every subscribed stream into this session's Buffers.
 
         All plot updates of one tick share one Bokeh `freeze()`, so the document's model
-        graph is recomputed once per tick rather than once per plot."""
+        graph is recomputed once per tick rather than once per plot, and go out as one
+        patch queued behind Panel's (`ordered_changes`). Layout changes stay outside: the
+        browser lays a grid out again while it still builds the views of new children,
+        and a tick's changes in the same patch made it read a child view not yet built."""
+        with ordered_changes():
+            return self._tick()
+
+    def _tick(self) -> int:
         started = self.polled_at = time.monotonic()
         updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
         updates = [(feed, update) for feed, update in updates if update is not None]
