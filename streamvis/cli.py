@@ -148,6 +148,7 @@ def panel_serve_command(
         str(args.port),
         "--plugins",
         "streamvis.ingest",
+        "--warm",  # one page built before it listens: the first browser's page opens warm
     ]
     for origin in _origins(args.address, args.port, args.allow_host):
         command += ["--allow-websocket-origin", origin]
@@ -556,6 +557,7 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
         threaded=False,
         title=f"streamvis: {args.run_name}",
         websocket_origin=origins,
+        warm=True,  # one page built before it listens: the first browser's opens warm
     )
     return 0
 

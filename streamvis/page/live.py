@@ -36,6 +36,13 @@ log = logging.getLogger("streamvis")
 DEFAULT_REFRESH_MS = 50
 
 
+def _warm_up_session(document: Any) -> bool:
+    """A session of Panel's own making with no server behind it: `panel serve --warm` (and
+    `warm=True`) builds one page before listening, then destroys it."""
+    context = getattr(document, "session_context", None)
+    return context is not None and getattr(context, "server_context", None) is None
+
+
 def quiet_timer(callback: Callable[[], None], period_ms: int) -> Any:
     """A started Panel periodic callback that neither marks the session busy nor logs each
     run. At 20 runs a second per page, Panel's busy bookkeeping (a parameter change and its
@@ -268,6 +275,8 @@ class LivePage(Viewer):
         self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
 
     def on_timer(self) -> None:
+        if self._closed:
+            return
         if self.ticks is None:  # served: lag and loss notes (not in a notebook: lag-and-loss.md)
             self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
             if self.session is not None:
@@ -317,7 +326,8 @@ class LivePage(Viewer):
             if self.session is not None:
                 self.session.tick()
         finally:
-            self._schedule()  # whatever the first build did, the page keeps updating
+            if not _warm_up_session(self.document):  # a warm-up's page is thrown away
+                self._schedule()  # whatever the first build did, the page keeps updating
 
     def close(self) -> None:
         self._closed = True

@@ -13,12 +13,14 @@ import asyncio
 import concurrent.futures
 import logging
 import numbers
+import time
 from typing import Any
 
 from streamvis.errors import ServeError
 
 log = logging.getLogger("streamvis")
 CLOSE_SECONDS = 5.0
+LISTEN_SECONDS = 300.0  # a loaded machine's warm-up can take long; a dead thread fails at once
 
 
 def check_listen(port: Any, address: Any) -> None:
@@ -39,6 +41,20 @@ class ServedDashboard:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.thread, name)
+
+    def wait_listening(self, timeout: float = LISTEN_SECONDS) -> None:
+        """Return once the server listens, so a page can be opened as soon as `sv.serve`
+        returns (Panel's thread first builds one page to warm up, about a second)."""
+        import panel as pn
+
+        deadline = time.monotonic() + timeout
+        server_id = getattr(self.thread, "server_id", None)
+        while pn.state._servers.get(server_id) is None:
+            if not self.thread.is_alive():
+                raise ServeError("the server stopped before it listened (its log says why)")
+            if time.monotonic() > deadline:
+                raise ServeError(f"the server did not listen within {timeout:.0f} s")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Close open browser connections, then stop the server thread and wait for it."""

@@ -75,6 +75,8 @@ def test_in_process_serve_streams_and_closed_tabs_unsubscribe(open_page) -> None
         unused_session_lifetime_milliseconds=500,
     )
     try:
+        # the page sv.serve builds before it listens (Panel's warm-up) let go of its streams
+        assert hub.subscription_count == 0
         open_, console = open_page
         url = f"http://127.0.0.1:{port}/"
         first = open_(url)

@@ -50,6 +50,7 @@ def test_without_viewer_options_no_login_or_tls_flag_is_added() -> None:
     plain = command()
     assert plain[:5] == [sys.executable, "-m", "panel", "serve", APP]
     assert plain[plain.index("--args") :] == ["--args", "layout.yaml", "--store", STORE]
+    assert "--warm" in plain[: plain.index("--args")]  # the first page opens warm
     for flag in ("--basic-auth", "--cookie-secret", "--oauth-provider", "--ssl-certfile"):
         assert flag not in plain
 
