@@ -4,6 +4,7 @@ categories appear; the value axis rescales with the data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +60,7 @@ class BarState:
         self.group: Crossfilter | None = None
         self.shown: list[str] = []  # categories in the order the chart last drew them
         self.source: Any = None  # the Bokeh data source, to clear its tap selection
+        self.render_listeners: list[Callable[[Any], None]] = []  # told of each render
 
     def needs(self) -> list[Need]:
         return self.member.needs() if self.member is not None else []
@@ -216,9 +218,14 @@ def build(plot: Plot, rows: Any, *, state: BarState | None, marks: PlotMarks) ->
     return bars(plot, rows, state=state, marks=marks, horizontal=False)
 
 
-def remember_source(state: BarState) -> Any:
+def remember_source(state: Any) -> Any:
+    """A render hook: the state keeps the chart's data source and tells its listeners of
+    the render (the page pairs crossfilter charts with their Bokeh models this way)."""
+
     def hook(hv_plot: Any, element: Any) -> None:
         state.source = hv_plot.handles.get("source")
+        for listener in state.render_listeners:
+            listener(hv_plot)
 
     return hook
 
