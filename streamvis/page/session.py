@@ -22,7 +22,7 @@ from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import replace_buffer
-from streamvis.page.direct_charts import DirectChart, hold_table, writable
+from streamvis.page.direct_charts import DirectChart, hold_table, one_message, writable
 from streamvis.page.lines import LineFeed
 from streamvis.page.loop_share import PAGES
 from streamvis.transforms.crossfilter import Crossfilter
@@ -241,20 +241,22 @@ class LiveSession:
             for target in feed.targets
             if target.state is not None and getattr(target.state, "group", None) is group
         ]
+        self._remember_synced()
         rendered = []
-        for target in members:
-            table = target.state.table()
-            if not target.draw_directly(table):
-                rendered.append((target, table))
+        with one_message(self.document):
+            for target in members:
+                table = target.state.table()
+                if not target.draw_directly(table):
+                    rendered.append((target, table))
         if rendered:
             document = self.document
             with document.models.freeze() if document is not None else nullcontext():
                 for target, table in rendered:
                     replace_buffer(target.buffer, table)
-        self._remember_synced()
 
     def _remember_synced(self) -> None:
-        """At a callback's end: which directly drawn charts' models Bokeh counts as sent."""
+        """At a callback's start, before it changes anything: which directly drawn charts'
+        models Bokeh counts as sent (at an earlier callback's end)."""
         for feed in self.feeds.values():
             for target in feed.targets:
                 if target.direct is not None:
@@ -284,6 +286,7 @@ class LiveSession:
         # HoloViews renders change the model graph: one freeze() recomputes it once per tick.
         # Updates that go straight to data sources change no references, and a freeze would
         # cost a walk of every model of the page for nothing (page/direct.py).
+        self._remember_synced()  # before anything changes: what earlier callbacks sent
         rendering = (
             due
             or not all(f.direct for f in self.lines.values())
@@ -309,7 +312,6 @@ class LiveSession:
                     target.catch_up()
                 except Exception:
                     log.exception("plot '%s' failed to update", target.plot.id)
-        self._remember_synced()
         self._resume_at = started + TICK_DUTY_LIMIT * (time.monotonic() - started)
         return sent
 
