@@ -207,9 +207,7 @@ def bars(
     dynamic_map = hv.DynamicMap(draw, streams=[rows])
     if state is not None and plot.crossfilter:
         opts["tools"] = [*opts["tools"], "tap"]
-        opts["hooks"] = [*opts["hooks"], remember_source(state)]
-        taps = hv.streams.Selection1D(source=dynamic_map)
-        taps.add_subscriber(lambda index: on_tap(state, index))
+        opts["hooks"] = [*opts["hooks"], remember_source(state, taps=True)]
     return dynamic_map.opts(**opts)
 
 
@@ -218,12 +216,16 @@ def build(plot: Plot, rows: Any, *, state: BarState | None, marks: PlotMarks) ->
     return bars(plot, rows, state=state, marks=marks, horizontal=False)
 
 
-def remember_source(state: Any) -> Any:
+def remember_source(state: Any, taps: bool = False) -> Any:
     """A render hook: the state keeps the chart's data source and tells its listeners of
-    the render (the page pairs crossfilter charts with their Bokeh models this way)."""
+    the render (the page pairs crossfilter charts with their Bokeh models this way). With
+    `taps`, a tap's selection in a new data source toggles its category (`on_tap`)."""
 
     def hook(hv_plot: Any, element: Any) -> None:
-        state.source = hv_plot.handles.get("source")
+        source = hv_plot.handles.get("source")
+        if taps and source is not None and source is not state.source:
+            source.selected.on_change("indices", lambda _a, _o, new: on_tap(state, list(new)))
+        state.source = source
         for listener in state.render_listeners:
             listener(hv_plot)
 
@@ -231,22 +233,27 @@ def remember_source(state: Any) -> Any:
 
 
 def on_tap(state: BarState, index: list[int]) -> None:
-    """Toggle the tapped category, then clear Bokeh's own selection so the next click on
-    the same bar is seen again (our alpha column shows what is selected). Runs as a
-    next-tick callback: stream callbacks may arrive without the document lock."""
+    """A tap in the browser selected row `index` of the data source: toggle its category.
+
+    Bokeh calls this while it applies the browser's change, under the document lock, so
+    the group is filtered at once (HoloViews' Selection1D stream would first queue the
+    change, sleep and hop through further event-loop turns). Bokeh's own selection is then
+    cleared in a next-tick callback, so that the next click on the same bar is seen again
+    (our alpha column shows what is selected)."""
     if not index:
         return
-    document = state.source.document if state.source is not None else None
+    state.tap(index[0])
+    source = state.source
+    document = source.document if source is not None else None
 
-    def apply() -> None:
-        state.tap(index[0])
-        if state.source is not None:
-            state.source.selected.indices = []
+    def clear() -> None:
+        if source is not None:
+            source.selected.indices = []
 
     if document is not None:
-        document.add_next_tick_callback(apply)
+        document.add_next_tick_callback(clear)
     else:
-        apply()
+        clear()
 
 
 KIND = Kind(
