@@ -177,11 +177,12 @@ class DirectChart:
         if not self.ready():
             return False
         kind = self.plot.kind
-        if kind in BAR_KINDS:
-            return self._write_bars(table, horizontal=kind == "row")
-        if kind in RING_KINDS:
-            return self._write_ring(table)
-        return self._write_histogram(table)
+        with one_message(self.figure.document):  # within a click's, that one message
+            if kind in BAR_KINDS:
+                return self._write_bars(table, horizontal=kind == "row")
+            if kind in RING_KINDS:
+                return self._write_ring(table)
+            return self._write_histogram(table)
 
     def _same_categories(self, categories: list[str]) -> bool:
         drawn = self.source.data.get("category")
