@@ -5,6 +5,7 @@ categories appear; the value axis rescales with the data."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -237,23 +238,17 @@ def on_tap(state: BarState, index: list[int]) -> None:
 
     Bokeh calls this while it applies the browser's change, under the document lock, so
     the group is filtered at once (HoloViews' Selection1D stream would first queue the
-    change, sleep and hop through further event-loop turns). Bokeh's own selection is then
-    cleared in a next-tick callback, so that the next click on the same bar is seen again
-    (our alpha column shows what is selected)."""
+    change, sleep and hop through further event-loop turns). Bokeh's own selection is
+    cleared at once too, so that the next click on the same bar is seen again (our alpha
+    column shows what is selected); within the group's `telling`, so that the page sends
+    it with the charts' new data and the reset buttons in one message."""
     if not index:
         return
-    state.tap(index[0])
-    source = state.source
-    document = source.document if source is not None else None
-
-    def clear() -> None:
+    source, group = state.source, state.group
+    with group.telling() if group is not None else nullcontext():
         if source is not None:
             source.selected.indices = []
-
-    if document is not None:
-        document.add_next_tick_callback(clear)
-    else:
-        clear()
+        state.tap(index[0])
 
 
 KIND = Kind(

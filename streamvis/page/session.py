@@ -228,6 +228,7 @@ class LiveSession:
             group = Crossfilter(name, table=lambda: self.hub.table(run, stream))
             self.crossfilters[(stream, name)] = group
             group.listeners.append(lambda: self._redraw_members(group))
+            group.telling = lambda: one_message(self.document)  # charts and buttons at once
         return group
 
     def _redraw_members(self, group: Crossfilter) -> None:
@@ -243,7 +244,7 @@ class LiveSession:
         ]
         self._remember_synced()
         rendered = []
-        with one_message(self.document):
+        with one_message(self.document):  # within a selection's, that one message
             for target in members:
                 table = target.state.table()
                 if not target.draw_directly(table):
