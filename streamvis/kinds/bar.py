@@ -5,12 +5,11 @@ categories appear; the value axis rescales with the data."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis.kinds.base import axis_opts
+from streamvis.kinds.base import axis_opts, ordered_changes
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
 from streamvis.transforms.aggregate import AGGS, SORTS, GroupAggregate
@@ -240,12 +239,12 @@ def on_tap(state: BarState, index: list[int]) -> None:
     the group is filtered at once (HoloViews' Selection1D stream would first queue the
     change, sleep and hop through further event-loop turns). Bokeh's own selection is
     cleared at once too, so that the next click on the same bar is seen again (our alpha
-    column shows what is selected); within the group's `telling`, so that the page sends
-    it with the charts' new data and the reset buttons in one message."""
+    column shows what is selected); all of it (the clearing, the charts' new data, the
+    reset buttons) as one patch queued behind Panel's (`ordered_changes`)."""
     if not index:
         return
-    source, group = state.source, state.group
-    with group.telling() if group is not None else nullcontext():
+    source = state.source
+    with ordered_changes():
         if source is not None:
             source.selected.indices = []
         state.tap(index[0])

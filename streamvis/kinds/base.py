@@ -9,7 +9,8 @@ instead stop drawing new rows after a zoom (Buffer.following / hold_render).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,6 +147,24 @@ def figure_sent(figure: Any) -> bool:
     return models.get_by_id(figure.id) is figure and figure not in unsent
 
 
+@contextmanager
+def ordered_changes() -> Iterator[None]:
+    """Send the model changes made inside as one patch, queued behind any patch Panel has
+    not written yet.
+
+    Panel writes the changes made in its own `unlocked()` blocks (HoloViews renders, pane
+    updates) itself, and while the socket is busy it queues them for a later write. A
+    change made straight on a Bokeh model in a locked callback is written by Bokeh instead,
+    which does not know Panel's queue: it overtook a queued patch that added a new figure,
+    and the browser refused the change to a model it had not received ("reference isn't
+    known"). Made inside this block, the change joins Panel's queue in order. Outside a
+    served, loaded session it changes nothing."""
+    from panel.io.document import unlocked
+
+    with unlocked():
+        yield
+
+
 def note_label(plot_id: str) -> Any:
     """The plot's note of what it draws (`sv-lod:<plot id>`, e.g. "1,000,000 rows, 6,400
     drawn"), empty until the page fills it in; made with the figure, at its bottom left."""
@@ -216,6 +235,12 @@ def live_hook(
     return hook
 
 
+def _select_in_order(state: Any, ranges: list[tuple[str, float, float]]) -> None:
+    """A box selection applied from a next-tick callback, its redraws as one ordered patch."""
+    with ordered_changes():
+        state.select_range(ranges)
+
+
 def range_selection(
     dynamic_map: Any, opts: dict[str, Any], plot: Plot, state: Any, columns: tuple[str, ...]
 ) -> None:
@@ -234,7 +259,7 @@ def range_selection(
     def apply(ranges: list[tuple[str, float, float]]) -> None:
         document = holder.get("document")
         if document is not None:
-            document.add_next_tick_callback(lambda: state.select_range(ranges))
+            document.add_next_tick_callback(lambda: _select_in_order(state, ranges))
         else:
             state.select_range(ranges)
 

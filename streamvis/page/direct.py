@@ -40,6 +40,23 @@ def line_sources(figure: Any) -> dict[str, Any]:
     return found
 
 
+def whole_data_pending(source: Any) -> bool:
+    """True while a whole-`data` change of `source` waits in its document's hold.
+
+    Such a change is serialized when the hold ends, from the source's data as it is then;
+    a `stream` into that same data would reach the browser twice (in the whole data, then
+    as streamed rows), so a line appended under it is sent whole again instead."""
+    from bokeh.document.events import ColumnDataChangedEvent
+
+    document = getattr(source, "document", None)
+    if document is None or document.callbacks.hold_value is None:
+        return False
+    return any(
+        isinstance(event, ColumnDataChangedEvent) and event.model is source
+        for event in document.callbacks._held_events
+    )
+
+
 def replace_buffer(buffer: Any, frame: pd.DataFrame) -> None:
     """Make `buffer` hold exactly `frame`, sent as one whole-source update.
 
@@ -89,7 +106,10 @@ class HeldLine:
         self.x = np.concatenate([self.x, x]) if len(self.x) else x
         self.y = np.concatenate([self.y, y]) if len(self.y) else y
         if direct and self.source is not None:
-            self.source.stream(self._source_data(x, y))
+            if whole_data_pending(self.source):
+                self.source.data = self._source_data(self.x, self.y)
+            else:
+                self.source.stream(self._source_data(x, y))
             self.stale = True
         else:
             self.buffer.send(self._frame(x, y))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -177,12 +176,11 @@ class DirectChart:
         if not self.ready():
             return False
         kind = self.plot.kind
-        with one_message(self.figure.document):  # within a click's, that one message
-            if kind in BAR_KINDS:
-                return self._write_bars(table, horizontal=kind == "row")
-            if kind in RING_KINDS:
-                return self._write_ring(table)
-            return self._write_histogram(table)
+        if kind in BAR_KINDS:
+            return self._write_bars(table, horizontal=kind == "row")
+        if kind in RING_KINDS:
+            return self._write_ring(table)
+        return self._write_histogram(table)
 
     def _same_categories(self, categories: list[str]) -> bool:
         drawn = self.source.data.get("category")
@@ -268,18 +266,3 @@ def hold_table(buffer: Any, table: pd.DataFrame) -> None:
     with param.parameterized.edit_constant(buffer):
         buffer.data = table
     buffer._count += 2
-
-
-def one_message(document: Any) -> AbstractContextManager[Any]:
-    """Changes made inside reach the browser as one patch message, sent at once.
-
-    Bokeh sends each property change of a callback as its own message, written one after
-    another once the callback ends, each write waiting its turn on a busy event loop (a
-    click's four charts made about fifteen). Panel's `unlocked` sends the changes it holds
-    as one message straight away; safe here because direct writes only touch models the
-    browser holds."""
-    if document is None or document.session_context is None:
-        return nullcontext()
-    from panel.io import unlocked
-
-    return unlocked()

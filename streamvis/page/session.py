@@ -20,9 +20,10 @@ import pandas as pd
 
 from streamvis.core.hub import Hub, Subscription, Update
 from streamvis.errors import SpecError
+from streamvis.kinds.base import ordered_changes
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import replace_buffer
-from streamvis.page.direct_charts import DirectChart, hold_table, one_message, writable
+from streamvis.page.direct_charts import DirectChart, hold_table, writable
 from streamvis.page.lines import LineFeed
 from streamvis.page.loop_share import PAGES
 from streamvis.transforms.crossfilter import Crossfilter
@@ -228,7 +229,6 @@ class LiveSession:
             group = Crossfilter(name, table=lambda: self.hub.table(run, stream))
             self.crossfilters[(stream, name)] = group
             group.listeners.append(lambda: self._redraw_members(group))
-            group.telling = lambda: one_message(self.document)  # charts and buttons at once
         return group
 
     def _redraw_members(self, group: Crossfilter) -> None:
@@ -244,16 +244,16 @@ class LiveSession:
         ]
         self._remember_synced()
         rendered = []
-        with one_message(self.document):  # within a selection's, that one message
+        with ordered_changes():  # one patch queued behind Panel's (within a click's, that one)
             for target in members:
                 table = target.state.table()
                 if not target.draw_directly(table):
                     rendered.append((target, table))
-        if rendered:
-            document = self.document
-            with document.models.freeze() if document is not None else nullcontext():
-                for target, table in rendered:
-                    replace_buffer(target.buffer, table)
+            if rendered:
+                document = self.document
+                with document.models.freeze() if document is not None else nullcontext():
+                    for target, table in rendered:
+                        replace_buffer(target.buffer, table)
 
     def _remember_synced(self) -> None:
         """At a callback's start, before it changes anything: which directly drawn charts'
@@ -276,7 +276,14 @@ class LiveSession:
         """Move every new row of every subscribed stream into this session's Buffers.
 
         All plot updates of one tick share one Bokeh `freeze()`, so the document's model
-        graph is recomputed once per tick rather than once per plot."""
+        graph is recomputed once per tick rather than once per plot, and go out as one
+        patch queued behind Panel's (`ordered_changes`). Layout changes stay outside: the
+        browser lays a grid out again while it still builds the views of new children,
+        and a tick's changes in the same patch made it read a child view not yet built."""
+        with ordered_changes():
+            return self._tick()
+
+    def _tick(self) -> int:
         started = self.polled_at = time.monotonic()
         updates = [(feed, feed.subscription.poll()) for feed in self.feeds.values()]
         updates = [(feed, update) for feed, update in updates if update is not None]

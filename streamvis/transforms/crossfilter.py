@@ -15,9 +15,8 @@ recompute. A page without a selection holds nothing per row. No Panel or HoloVie
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -96,8 +95,6 @@ class Crossfilter:
         self.members: dict[str, Member] = {}
         self.selections: dict[str, Selection] = {}
         self.listeners: list[Callable[[], None]] = []  # told of each selection change
-        # what the listeners are told within (a page: its changes sent as one message)
-        self.telling: Callable[[], AbstractContextManager[Any]] = nullcontext
         self.note_listeners: list[Callable[[str], None]] = []  # told when `note()` changes
         self._note = ""
         self.last_update: tuple[int, int] | None = None
@@ -224,9 +221,8 @@ class Crossfilter:
         self._tell()
 
     def _tell(self) -> None:
-        with self.telling():
-            for listener in self.listeners:
-                listener()
+        for listener in self.listeners:
+            listener()
 
     def reset(self, member_ids: Iterable[str] | None = None) -> None:
         """Clear the selections of some members (all by default)."""
