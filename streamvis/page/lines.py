@@ -32,7 +32,7 @@ import pandas as pd
 from streamvis.core.hub import Hub
 from streamvis.core.lod import ARRIVAL, Line, View, as_float
 from streamvis.core.summary import Summary
-from streamvis.kinds.base import figure_sent, source_name
+from streamvis.kinds.base import figure_sent, ordered_changes, source_name
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import HeldLine, line_sources
 from streamvis.transforms.smoothing import (
@@ -191,6 +191,8 @@ class LineFeed:
         self._resolved = False
         self._synced_before: set[int] = set()  # models sent before this tick (ids)
         self.layout: Layout | None = None
+        self._answer_due = False  # a pan or zoom's view is scheduled ahead of the timer
+        self._answered_at = 0.0
         self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
 
@@ -301,11 +303,34 @@ class LineFeed:
         self.requested = (float(event.x0), float(event.x1))
         self.following = False
         self.pending = True
+        self._answer_soon()
 
     def _on_reset(self, event: Any) -> None:
         self._confirm(getattr(event, "model", None))
         self.requested, self.following = None, True
         self.pending = True
+        self._answer_soon()
+
+    def _answer_soon(self) -> None:
+        """Answer a pan, zoom or reset in the event loop's next turn rather than at the next
+        timer tick (up to a refresh period later). Events that come while it waits are
+        coalesced: it answers the latest range once, and within a refresh period of its
+        last answer the timer's tick answers instead (a wheel zoom sends an event per step)."""
+        document = getattr(self.figure, "document", None)
+        if self._answer_due or document is None or document.session_context is None:
+            return
+        period = (self.layout.refresh_ms if self.layout is not None else 50) / 1000
+        if time.monotonic() - self._answered_at < period:
+            return
+        self._answer_due = True
+        document.add_next_tick_callback(self._answer)
+
+    def _answer(self) -> None:
+        self._answer_due = False
+        self._answered_at = time.monotonic()
+        if self.pending and self.layout is not None:
+            with ordered_changes():
+                self.tick(self.layout)
 
     def _on_width(self, new: Any, figure: Any) -> None:
         """The browser laid the figure out at `new` pixels (`figure`: whose report it is)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
@@ -33,6 +34,17 @@ from streamvis.page.session import LiveSession, quiet_closed_tabs
 
 log = logging.getLogger("streamvis")
 DEFAULT_REFRESH_MS = 50
+
+
+def quiet_timer(callback: Callable[[], None], period_ms: int) -> Any:
+    """A started Panel periodic callback that neither marks the session busy nor logs each
+    run. At 20 runs a second per page, Panel's busy bookkeeping (a parameter change and its
+    watchers at each start and end of a run) cost more than an idle tick."""
+    from panel.io.callbacks import PeriodicCallback
+
+    timer = PeriodicCallback(callback=callback, period=period_ms, background=True, log=False)
+    timer.start()
+    return timer
 
 
 class LivePage(Viewer):
@@ -274,7 +286,7 @@ class LivePage(Viewer):
         if self._callback is not None:
             self._callback.stop()
         self._period = self.refresh_ms
-        self._callback = pn.state.add_periodic_callback(self.on_timer, period=self._period)
+        self._callback = quiet_timer(self.on_timer, self._period)
 
     def start(self) -> None:
         """Build and refresh the page once the browser has loaded it; stop and unsubscribe
