@@ -145,6 +145,8 @@ class Target:
 
     @property
     def direct_ready(self) -> bool:
+        """Its next table may go straight into its data source (a new shape still goes
+        through HoloViews then, outside the tick's freeze: correct, only slower)."""
         return self.direct is not None and self.direct.ready()
 
     def _fail(self, problem: SpecError) -> None:
