@@ -142,6 +142,16 @@ def tutorial_purchases(rows: int = MILLION, seed: int = 13) -> dict[str, np.ndar
     }
 
 
+SOME_PURCHASES = 20_000
+
+
+def some_purchases() -> None:
+    """`purchases`: `tutorial_purchases(SOME_PURCHASES)` in one batch, once."""
+    sv.stream("purchases", tutorial_purchases(SOME_PURCHASES))
+    while True:
+        time.sleep(1)
+
+
 def million_purchases(batch: int = 200_000) -> None:
     """`purchases`: `tutorial_purchases()` in numpy batches of `batch` rows, once."""
     rows = tutorial_purchases()

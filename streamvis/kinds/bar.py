@@ -4,6 +4,7 @@ categories appear; the value axis rescales with the data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +60,7 @@ class BarState:
         self.group: Crossfilter | None = None
         self.shown: list[str] = []  # categories in the order the chart last drew them
         self.source: Any = None  # the Bokeh data source, to clear its tap selection
+        self.render_listeners: list[Callable[[Any], None]] = []  # told of each render
 
     def needs(self) -> list[Need]:
         return self.member.needs() if self.member is not None else []
@@ -205,9 +207,7 @@ def bars(
     dynamic_map = hv.DynamicMap(draw, streams=[rows])
     if state is not None and plot.crossfilter:
         opts["tools"] = [*opts["tools"], "tap"]
-        opts["hooks"] = [*opts["hooks"], remember_source(state)]
-        taps = hv.streams.Selection1D(source=dynamic_map)
-        taps.add_subscriber(lambda index: on_tap(state, index))
+        opts["hooks"] = [*opts["hooks"], remember_source(state, taps=True)]
     return dynamic_map.opts(**opts)
 
 
@@ -216,31 +216,38 @@ def build(plot: Plot, rows: Any, *, state: BarState | None, marks: PlotMarks) ->
     return bars(plot, rows, state=state, marks=marks, horizontal=False)
 
 
-def remember_source(state: BarState) -> Any:
+def remember_source(state: Any, taps: bool = False) -> Any:
+    """A render hook: the state keeps the chart's data source and tells its listeners of
+    the render (the page pairs crossfilter charts with their Bokeh models this way). With
+    `taps`, a tap's selection in a new data source toggles its category (`on_tap`)."""
+
     def hook(hv_plot: Any, element: Any) -> None:
-        state.source = hv_plot.handles.get("source")
+        source = hv_plot.handles.get("source")
+        if taps and source is not None and source is not state.source:
+            source.selected.on_change("indices", lambda _a, _o, new: on_tap(state, list(new)))
+        state.source = source
+        for listener in state.render_listeners:
+            listener(hv_plot)
 
     return hook
 
 
 def on_tap(state: BarState, index: list[int]) -> None:
-    """Toggle the tapped category, then clear Bokeh's own selection so the next click on
-    the same bar is seen again (our alpha column shows what is selected). Runs as a
-    next-tick callback: stream callbacks may arrive without the document lock."""
+    """A tap in the browser selected row `index` of the data source: toggle its category.
+
+    Bokeh calls this while it applies the browser's change, under the document lock, so
+    the group is filtered at once (HoloViews' Selection1D stream would first queue the
+    change, sleep and hop through further event-loop turns). Bokeh's own selection is
+    cleared at once too, so that the next click on the same bar is seen again (our alpha
+    column shows what is selected); all of it (the clearing, the charts' new data, the
+    reset buttons) as one patch queued behind Panel's (`ordered_changes`)."""
     if not index:
         return
-    document = state.source.document if state.source is not None else None
-
-    def apply() -> None:
-        with ordered_changes():
-            state.tap(index[0])
-            if state.source is not None:
-                state.source.selected.indices = []
-
-    if document is not None:
-        document.add_next_tick_callback(apply)
-    else:
-        apply()
+    source = state.source
+    with ordered_changes():
+        if source is not None:
+            source.selected.indices = []
+        state.tap(index[0])
 
 
 KIND = Kind(

@@ -4,10 +4,12 @@ around as data grows; `range: [low, high]` is not offered yet, `bins` sets the c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamvis.kinds.bar import remember_source
 from streamvis.kinds.base import axis_opts, range_selection
 from streamvis.kinds.contract import Kind, PlotMarks
 from streamvis.layout import fields
@@ -52,6 +54,8 @@ class HistogramState:
         self.tally = Tally(None, extremes=False)
         self.group: Crossfilter | None = None
         self.limit = 1  # the page's subscription only signals new rows: the group reads
+        self.source: Any = None  # the Bokeh data source (bar.remember_source)
+        self.render_listeners: list[Callable[[Any], None]] = []  # told of each render
 
     def needs(self) -> list[Need]:
         return [Need("bins", self.column, self.bins)]
@@ -133,6 +137,8 @@ def build(plot: Plot, rows: Any, *, state: HistogramState | None, marks: PlotMar
         style["color"] = plot.options["colors"][0]
     dynamic_map = hv.DynamicMap(draw, streams=[rows])
     range_selection(dynamic_map, opts, plot, state, (column,))
+    if state is not None and plot.crossfilter:
+        opts["hooks"] = [*opts["hooks"], remember_source(state)]
     return dynamic_map.opts(**opts, **style)
 
 

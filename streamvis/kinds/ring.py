@@ -176,10 +176,8 @@ def build(plot: Plot, rows: Any, *, state: bar.BarState | None, marks: PlotMarks
     dynamic_map = hv.DynamicMap(draw, streams=[rows])
     if state is not None and plot.crossfilter:
         opts["tools"] = [*opts["tools"], "tap"]
-        opts["hooks"] = [*opts["hooks"], bar.remember_source(state)]
+        opts["hooks"] = [*opts["hooks"], bar.remember_source(state, taps=True)]
         opts.update(nonselection_alpha=1.0, selection_alpha=1.0)
-        taps = hv.streams.Selection1D(source=dynamic_map)
-        taps.add_subscriber(lambda index: bar.on_tap(state, index))
     return dynamic_map.opts(**opts)
 
 

@@ -23,6 +23,7 @@ from streamvis.errors import SpecError
 from streamvis.kinds.base import ordered_changes
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import replace_buffer
+from streamvis.page.direct_charts import DirectChart, hold_table, writable
 from streamvis.page.lines import LineFeed
 from streamvis.page.loop_share import PAGES
 from streamvis.transforms.crossfilter import Crossfilter
@@ -76,6 +77,7 @@ class Target:
     error: str | None = None
     stale: bool = False
     origin: int | None = None  # arrival (ns) of the stream's oldest row, for relative time
+    direct: DirectChart | None = None  # a crossfilter chart drawn without HoloViews
 
     def apply(self, update: Update, layout: Layout) -> int:
         """Send an update to the Buffer; returns rows sent (0 when the plot is in error).
@@ -126,9 +128,26 @@ class Target:
             self.state.catch_up(self.reread)
 
     def redraw(self, table: pd.DataFrame | None = None) -> None:
-        """Replace what the plot shows with its state's table (summaries are small)."""
+        """Replace what the plot shows with its state's table (summaries are small):
+        straight into its data source when it can (page/direct_charts.py), else through
+        HoloViews."""
         table = self.state.table() if table is None else table
-        replace_buffer(self.buffer, table)
+        if not self.draw_directly(table):
+            replace_buffer(self.buffer, table)
+
+    def draw_directly(self, table: pd.DataFrame) -> bool:
+        """Write `table` straight into the chart's data source; False when it must go
+        through HoloViews (not drawn yet, the browser's word missing, a new shape)."""
+        if self.direct is None or not self.direct.write(table):
+            return False
+        hold_table(self.buffer, table)
+        return True
+
+    @property
+    def direct_ready(self) -> bool:
+        """Its next table may go straight into its data source (a new shape still goes
+        through HoloViews then, outside the tick's freeze: correct, only slower)."""
+        return self.direct is not None and self.direct.ready()
 
     def _fail(self, problem: SpecError) -> None:
         message = str(problem)
@@ -192,7 +211,12 @@ class LiveSession:
         reread = self._rereader(run, plot.stream, limit)
         timed = WALL in getattr(buffer.data, "columns", ())
         first = (lambda: first_arrival(self.hub, run, plot.stream)) if timed else None
-        feed.targets.append(Target(plot, buffer, show_error, reread, state, first))
+        target = Target(plot, buffer, show_error, reread, state, first)
+        listeners = getattr(state, "render_listeners", None)
+        if listeners is not None and writable(plot):
+            target.direct = DirectChart(plot, lambda shown: setattr(state, "shown", shown))
+            listeners.append(target.direct.rendered)
+        feed.targets.append(target)
 
     def add_lines(self, feed: LineFeed) -> None:
         """Draw a line plot from level-of-detail views, brought up to date every tick."""
@@ -210,15 +234,36 @@ class LiveSession:
         return group
 
     def _redraw_members(self, group: Crossfilter) -> None:
-        """After a selection change: every member's new table, under one Bokeh `freeze()`
-        (as a tick's updates), else each property change recomputes the model graph."""
-        frozen = self.document.models.freeze() if self.document is not None else nullcontext()
-        with ordered_changes(), frozen:
-            for feed in self.feeds.values():
-                for target in feed.targets:
-                    state = target.state
-                    if state is not None and getattr(state, "group", None) is group:
-                        target.redraw()
+        """After a selection change: every member's new table, straight into its data
+        source where it can (page/direct_charts.py); the rest through HoloViews under one
+        Bokeh `freeze()` (as a tick's), else each property change recomputes the model
+        graph. Direct writes change no references and need no freeze."""
+        members = [
+            target
+            for feed in self.feeds.values()
+            for target in feed.targets
+            if target.state is not None and getattr(target.state, "group", None) is group
+        ]
+        self._remember_synced()
+        rendered = []
+        with ordered_changes():  # one patch queued behind Panel's (within a click's, that one)
+            for target in members:
+                table = target.state.table()
+                if not target.draw_directly(table):
+                    rendered.append((target, table))
+            if rendered:
+                document = self.document
+                with document.models.freeze() if document is not None else nullcontext():
+                    for target, table in rendered:
+                        replace_buffer(target.buffer, table)
+
+    def _remember_synced(self) -> None:
+        """At a callback's start, before it changes anything: which directly drawn charts'
+        models Bokeh counts as sent (at an earlier callback's end)."""
+        for feed in self.feeds.values():
+            for target in feed.targets:
+                if target.direct is not None:
+                    target.direct.remember_synced()
 
     def _rereader(self, run: str, stream: str, limit: int | None) -> Callable[[], Update | None]:
         """Reads the whole kept content of a stream (newest `limit` rows) as a reset."""
@@ -251,7 +296,12 @@ class LiveSession:
         # HoloViews renders change the model graph: one freeze() recomputes it once per tick.
         # Updates that go straight to data sources change no references, and a freeze would
         # cost a walk of every model of the page for nothing (page/direct.py).
-        rendering = bool(updates) or due or not all(f.direct for f in self.lines.values())
+        self._remember_synced()  # before anything changes: what earlier callbacks sent
+        rendering = (
+            due
+            or not all(f.direct for f in self.lines.values())
+            or any(not t.direct_ready for feed, _ in updates for t in feed.targets)
+        )
         document = self.document if rendering else None
         frozen = document.models.freeze() if document is not None else nullcontext()
         sent = 0
