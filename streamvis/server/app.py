@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from streamvis.core.hub import default_hub
+from streamvis.core.hub import Hub, default_hub
 from streamvis.errors import StreamvisError
 from streamvis.layout.watch import watch
 from streamvis.page.assets import use_server_assets
@@ -64,6 +64,8 @@ def build_page(argv: Sequence[str]) -> Any:
         layout_file = watch(args.layout) if args.layout else None  # one watcher per process
         layout = layout_file.layout if layout_file is not None else None  # its last good one
         run = args.run or (layout.run if layout is not None else "default")
+        if warming_up():  # Panel's warm-up page: drawn over a private hub, no run touched
+            return dashboard(layout, hub=Hub(), run=run)
         if layout_file is not None and layout is not None:
             layout_file.follow(default_hub(), run)  # the run's layout unless the API set one
             start_sources(layout, run=run)  # once per process, like the producer
