@@ -172,18 +172,25 @@ def _resolve(future: asyncio.Future[None]) -> None:
 _front: IngestLoop | None = None
 
 
+def _serving_front() -> IngestLoop | None:
+    """The installed ingest loop, if its thread runs here (a forked worker of `panel serve
+    --num-procs` has none: its connections stay on its own loop, as without the plugin)."""
+    ingest = _front
+    return ingest if ingest is not None and ingest.thread.is_alive() else None
+
+
 class FrontDoor(HTTPServer):
     """Panel's HTTP server, handing each new plain-TCP connection to the ingest loop first
     (see the module's docstring); with no ingest loop installed, or TLS, it is Tornado's."""
 
     def add_sockets(self, sockets: list[socket.socket]) -> None:
         super().add_sockets(sockets)
-        ingest = _front
+        ingest = _serving_front()
         if ingest is not None and self.ssl_options is None:
             ingest.accept(sockets, self._hand_back(IOLoop.current()))
 
     def handle_stream(self, stream: IOStream, address: Any) -> Any:
-        ingest = _front
+        ingest = _serving_front()
         if ingest is None or isinstance(stream, SSLIOStream) or self.ssl_options is not None:
             return super().handle_stream(stream, address)
         connection = stream.socket  # the stream was only made, never read: take its socket
