@@ -119,8 +119,8 @@ class IngestLoop:
     ) -> None:
         try:
             ours = await self._first_request_is_api(connection)
-        except OSError:
-            ours = False  # a connection reset while peeking: Panel's server closes it
+        except Exception:  # a connection reset or closed while peeking: Panel's server
+            ours = False  # answers or closes it, as it would have without the peek
         finally:
             _tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
         if not ours:
