@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,10 @@ log = logging.getLogger("streamvis")
 PEEK_BYTES = 64  # enough of "METHOD /path" to tell whether the path is under /api
 PEEK_SECONDS = 5.0  # a connection that says nothing for this long goes to Panel's loop
 PEEK_PAUSE = 0.005  # between peeks at a request line that has only partly arrived
+# How long a thread busy in Python code (a page's tick) keeps the interpreter before the
+# ingest thread, waiting for it, gets a turn: an acknowledgement takes several turns
+# (read, commit, answer), each up to Python's default of 5 ms.
+SWITCH_INTERVAL_S = 0.001
 METHOD_LIMIT = 10  # bytes: longer than any HTTP method
 
 
@@ -56,6 +61,8 @@ class IngestLoop:
     def __init__(
         self, routes: list[tuple[str, Any, dict[str, Any]]], **server_options: Any
     ) -> None:
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._started = threading.Event()
         self._routes = routes
         self._server_options = server_options
