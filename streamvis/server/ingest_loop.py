@@ -8,7 +8,10 @@ at the connection's first request line (without reading it) and serves the conne
 when that request is for /api, or hands it back to Panel's loop otherwise. The same routes
 stay mounted on Panel's application for a connection that asks for /api later on (a
 browser's keep-alive connection) and for TLS, where the request line cannot be peeked at.
-The hub, the store and the batch ledger are safe to use from both threads (core/hub.py).
+The hub and the store are safe to write from both threads (core/hub.py). The batch
+ledger's wait for a batch's first copy (a retry arriving while the first is being
+committed) assumes both copies on one loop, as they are when a producer's connections
+begin with /api requests (every streamvis Client's and HTTP library's do).
 """
 
 from __future__ import annotations
@@ -97,11 +100,14 @@ class IngestLoop:
         """Serve `connection` here if its first request is for /api, else hand it back."""
         self._call(lambda http: self._start_route(http, connection, address, hand_back))
 
-    def accept(self, sockets: list[socket.socket], hand_back: HandBack) -> None:
+    def accept(self, panel: HTTPServer, sockets: list[socket.socket], hand_back: HandBack) -> None:
         """Accept connections on Panel's listening `sockets` here too (whichever loop is
-        free accepts), so a producer's new connection is not left waiting for Panel's."""
+        free accepts), so a producer's new connection is not left waiting for Panel's;
+        requests are read with `panel`'s settings (body limits, --use-xheaders)."""
 
         def add_handlers(http: HTTPServer) -> None:
+            http.xheaders, http.protocol = panel.xheaders, panel.protocol
+            http.conn_params, http.trusted_downstream = panel.conn_params, panel.trusted_downstream
             for listening in sockets:
                 add_accept_handler(
                     listening,
@@ -194,7 +200,7 @@ class FrontDoor(HTTPServer):
         super().add_sockets(sockets)
         ingest = _serving_front()
         if ingest is not None and self.ssl_options is None:
-            ingest.accept(sockets, self._hand_back(IOLoop.current()))
+            ingest.accept(self, sockets, self._hand_back(IOLoop.current()))
 
     def handle_stream(self, stream: IOStream, address: Any) -> Any:
         ingest = _serving_front()
