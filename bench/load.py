@@ -8,8 +8,9 @@ stream). N real Chromium pages (tabs of one headless browser) are opened and dra
 then four producer processes each POST 1,000 rows/s (a 50-row JSON batch every 50 ms, one
 keep-alive connection each) for the given time. An acknowledgement is the POST's response,
 which the server sends once the rows are committed to the store (docs/storage.md). Reported
-per page count: rows acknowledged per second (target 4,000), ack latency p50/p99, and the
-server's RSS growth over the run; the run with no page open is the anchor.
+per page count: rows acknowledged per second (target 4,000), ack latency p50/p99, the
+server's RSS growth over the run and the CPU it used (cores kept busy: 1.00 is one whole
+core); the run with no page open is the anchor.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def layout() -> dict:
 
 
 def produce(port: int, stream: str, seconds: float, out: str) -> None:
-    """One producer: a 50-row POST every 50 ms; each POST's round trip is its ack latency."""
+    """One producer: a 50-row POST every 50 ms; each POST's round trip is its ack latency.
+    A connection the server drops is counted as a failed POST and opened again; posting
+    stops at three times the planned duration (the POSTs not made are not acknowledged)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     path = f"/api/v1/runs/default/streams/{stream}"
     latencies, acked, failed, step = [], 0, 0, 0
@@ -56,20 +59,29 @@ def produce(port: int, stream: str, seconds: float, out: str) -> None:
         wait = due - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
+        if time.perf_counter() - start > 3 * seconds:
+            break
         body = json.dumps(
             {"step": list(range(step, step + ROWS_PER_POST)), "v": [float(step)] * ROWS_PER_POST}
         )
         sent = time.perf_counter()
-        connection.request("POST", path, body, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
+        try:
+            connection.request("POST", path, body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+        except (http.client.HTTPException, OSError):
+            failed += 1
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            step += ROWS_PER_POST
+            continue
         latencies.append(time.perf_counter() - sent)
         if response.status < 300:
             acked += ROWS_PER_POST
         else:
             failed += 1
         step += ROWS_PER_POST
-    elapsed = time.perf_counter() - start
+    elapsed = max(time.perf_counter() - start, seconds)
     Path(out).write_text(
         json.dumps({"latencies": latencies, "acked": acked, "failed": failed, "elapsed": elapsed})
     )
@@ -80,6 +92,12 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_run(pages: int, seconds: float) -> dict:
@@ -109,6 +127,7 @@ def one_run(pages: int, seconds: float) -> dict:
                 )
             time.sleep(2)
             rss_before = rss_bytes(server.pid)
+            cpu_before = cpu_seconds(server.pid)
             outs = [scratch / f"producer-{i}.json" for i in range(PRODUCERS)]
             profiler = None
             if os.environ.get("LOAD_PYSPY"):  # where the server's time goes (py-spy)
@@ -131,6 +150,7 @@ def one_run(pages: int, seconds: float) -> dict:
             if profiler is not None:
                 profiler.wait(120)
             rss_after = rss_bytes(server.pid)
+            cpu_after = cpu_seconds(server.pid)
             drawn = [
                 tab.evaluate(
                     """() => { let n = 0; for (const m of Bokeh.documents[0].all_models)
@@ -154,6 +174,7 @@ def one_run(pages: int, seconds: float) -> dict:
         "p50": float(np.percentile(latencies, 50)),
         "p99": float(np.percentile(latencies, 99)),
         "rss_growth_mb": (rss_after - rss_before) / 2**20,
+        "server_cpu": (cpu_after - cpu_before) / elapsed,  # cores the server kept busy
         "newest_step_drawn": min(drawn) if drawn else None,
     }
 
@@ -179,13 +200,13 @@ def main() -> None:
     anchor = {r["pages"]: r for r in results if r["pages"] == 0}.get(0)
     print(
         f"{'pages':>5} {'acked rows/s':>12} {'x none':>7} {'ack p50 ms':>10} "
-        f"{'ack p99 ms':>10} {'RSS +MB':>8}"
+        f"{'ack p99 ms':>10} {'RSS +MB':>8} {'srv CPU':>7}"
     )
     for r in results:
         ratio = r["acked_per_s"] / anchor["acked_per_s"] if anchor else float("nan")
         print(
             f"{r['pages']:>5} {r['acked_per_s']:>12,.0f} {ratio:>7.2f} {r['p50']:>10.1f} "
-            f"{r['p99']:>10.1f} {r['rss_growth_mb']:>8.1f}"
+            f"{r['p99']:>10.1f} {r['rss_growth_mb']:>8.1f} {r['server_cpu']:>7.2f}"
         )
     print(f"# load after {os.getloadavg()}")
 

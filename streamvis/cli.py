@@ -507,11 +507,11 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
         return 2
 
     import panel as pn
-    import tornado.web
 
     from streamvis.page.csp import install_header
     from streamvis.page.dashboard import dashboard
     from streamvis.server.ingest import routes
+    from streamvis.server.ingest_loop import IngestLoop
     from streamvis.store import (
         configured_memory_of,
         configured_retention,
@@ -538,7 +538,7 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
         ports=(args.bokeh_port, args.rest_port),
         extra_origins=os.environ.get("STREAMVIS_ALLOWED_ORIGINS", "").split(","),
     )
-    tornado.web.Application(routes(access)).listen(args.rest_port, args.address)
+    IngestLoop(routes(access)).listen(args.rest_port, args.address)  # off the pages' loop
     print(
         f"streamvis_server: run '{args.run_name}' at {page_url(args.address, args.bokeh_port)}"
         f"  (ingest API: {page_url(args.address, args.rest_port)}api/v1)",

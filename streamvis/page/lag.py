@@ -19,6 +19,7 @@ from typing import Any
 BEHIND_PERIODS = 5  # the age must pass this many refresh periods...
 BEHIND_FLOOR_S = 1.0  # ...and this many seconds, before the badge shows
 HOLD_S = 1.0  # after the page caught up the badge stays this long (no flicker)
+RESTATE_S = 1.0  # while a page stays behind its badge's age changes at most this often
 
 
 def threshold(refresh_ms: int) -> float:
@@ -67,12 +68,14 @@ BADGE_STYLE = "color:#8a5a00;background:#fff4d6;border-radius:4px;padding:1px 6p
 
 class LagNote:
     """The badge pane of one page (in its header row), updated by the timer of a served
-    page. The pane stays in place and only its text changes (empty: nothing shows)."""
+    page. The pane stays in place and only its text changes (empty: nothing shows); while
+    the page stays behind, at most once a second (each change is a message to the page)."""
 
     def __init__(self) -> None:
         import panel as pn
 
         self.lag = Lag()
+        self._changed_at = -1e18  # when the pane's text last changed (monotonic seconds)
         self.pane = pn.pane.HTML("", width=130, align="center", css_classes=["sv-lag"])
 
     def refresh(self, session: Any, refresh_ms: int) -> None:
@@ -87,5 +90,10 @@ class LagNote:
                 f"<span style='{BADGE_STYLE}' title='the page updates every {period}'>"
                 f"{html.escape(text)}</span>"
             )
-        if shown != self.pane.object:
-            self.pane.object = shown
+        if shown == self.pane.object:
+            return
+        now = time.monotonic()
+        if shown and self.pane.object and now - self._changed_at < RESTATE_S:
+            return  # still behind: the age is restated at most once a second
+        self._changed_at = now
+        self.pane.object = shown
