@@ -562,10 +562,8 @@ def routes(
 def plugin_routes() -> list[Any]:
     """The routes `panel serve --plugins streamvis.ingest` mounts: the layout is checked, the
     page policy installed and the store opened and replayed first, so a problem stops the
-    server before it listens. The same routes are served on the ingest loop's thread
-    (server/ingest_loop.py), where Panel's server hands each /api connection."""
+    server before it listens."""
     from streamvis.page.csp import install_header
-    from streamvis.server.ingest_loop import install_front_door
     from streamvis.server.startup import app_arguments, refuse_bad_layout
     from streamvis.store import server_hub
 
@@ -576,6 +574,4 @@ def plugin_routes() -> list[Any]:
         server_hub()  # open and replay the store now, not when the first request comes
     except StreamvisError as exc:  # e.g. another server holds the store: say so, stop
         raise SystemExit(f"streamvis: {exc}") from None
-    mounted = routes(access_from_environment())
-    install_front_door(mounted)  # /api connections served on a loop of their own
-    return mounted
+    return routes(access_from_environment())
