@@ -235,12 +235,6 @@ def live_hook(
     return hook
 
 
-def _select_in_order(state: Any, ranges: list[tuple[str, float, float]]) -> None:
-    """A box selection applied from a next-tick callback, its redraws as one ordered patch."""
-    with ordered_changes():
-        state.select_range(ranges)
-
-
 def range_selection(
     dynamic_map: Any, opts: dict[str, Any], plot: Plot, state: Any, columns: tuple[str, ...]
 ) -> None:
@@ -259,7 +253,7 @@ def range_selection(
     def apply(ranges: list[tuple[str, float, float]]) -> None:
         document = holder.get("document")
         if document is not None:
-            document.add_next_tick_callback(lambda: _select_in_order(state, ranges))
+            document.add_next_tick_callback(lambda: state.select_range(ranges))
         else:
             state.select_range(ranges)
 

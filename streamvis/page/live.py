@@ -30,17 +30,11 @@ from streamvis.page.lag import LagNote
 from streamvis.page.loss_notes import notes_for
 from streamvis.page.notebook import NotebookTicks
 from streamvis.page.regrid import EditErrorBox, LiveGrid
+from streamvis.page.served import warm_up_session
 from streamvis.page.session import LiveSession, quiet_closed_tabs
 
 log = logging.getLogger("streamvis")
 DEFAULT_REFRESH_MS = 50
-
-
-def _warm_up_session(document: Any) -> bool:
-    """A session of Panel's own making with no server behind it: `panel serve --warm` (and
-    `warm=True`) builds one page before listening, then destroys it."""
-    context = getattr(document, "session_context", None)
-    return context is not None and getattr(context, "server_context", None) is None
 
 
 def quiet_timer(callback: Callable[[], None], period_ms: int) -> Any:
@@ -326,7 +320,7 @@ class LivePage(Viewer):
             if self.session is not None:
                 self.session.tick()
         finally:
-            if not _warm_up_session(self.document):  # a warm-up's page is thrown away
+            if not warm_up_session(self.document):  # a warm-up's page is thrown away
                 self._schedule()  # whatever the first build did, the page keeps updating
 
     def close(self) -> None:

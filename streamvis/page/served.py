@@ -23,6 +23,14 @@ CLOSE_SECONDS = 5.0
 LISTEN_SECONDS = 300.0  # a loaded machine's warm-up can take long; a dead thread fails at once
 
 
+def warm_up_session(document: Any) -> bool:
+    """A session of Panel's own making with no server behind it: `panel serve --warm` (and
+    `warm=True`) builds one page before listening, then destroys it (a browser's session
+    always has a server)."""
+    context = getattr(document, "session_context", None)
+    return context is not None and getattr(context, "server_context", None) is None
+
+
 def check_listen(port: Any, address: Any) -> None:
     """Refuse a port or address `sv.serve` cannot listen on, before Panel's thread starts
     (in that thread the mistake would only print a traceback, and `serve` would return)."""

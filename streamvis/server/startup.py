@@ -86,10 +86,9 @@ def refuse_bad_layout(arguments: Sequence[str]) -> None:
 
 
 def warming_up() -> bool:
-    """True while `panel serve --warm` runs the app once before it serves: a session of
-    Panel's own making, with no server behind it (a browser's session always has one)."""
+    """True while `panel serve --warm` runs the app once before it serves."""
     import panel as pn
 
-    document = pn.state.curdoc
-    context = getattr(document, "session_context", None)
-    return context is not None and getattr(context, "server_context", None) is None
+    from streamvis.page.served import warm_up_session
+
+    return bool(warm_up_session(pn.state.curdoc))
