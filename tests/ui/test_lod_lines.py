@@ -90,6 +90,27 @@ SCREEN = (
 )
 
 
+# What a failed box zoom leaves to explain it: every model named like the plot's figure and
+# x range (a re-render makes new ones), the toolbar's active drag, and the range now.
+ZOOM_DIAGNOSIS = """(id) => {
+    const doc = Bokeh.documents[0], named = (name) => {
+        const found = new Set();
+        for (const root of doc.roots())
+            for (const model of root.references()) if (model.name === name) found.add(model);
+        return [...found];
+    };
+    const figures = named(`sv-figure:${id}`), ranges = named(`sv-x:${id}`);
+    return {
+        figures: figures.map((f) => ({
+            id: f.id,
+            drag: f.toolbar.active_drag ? f.toolbar.active_drag.type : String(f.toolbar.active_drag),
+            views: [...Bokeh.index.query((v) => v.model === f)].length,
+        })),
+        ranges: ranges.map((r) => ({id: r.id, start: r.start, end: r.end})),
+    };
+}"""
+
+
 @dataclass
 class Served:
     server: PanelServer
@@ -213,18 +234,25 @@ def box_zoom(page: Any, plot_id: str, lo: float, hi: float) -> tuple[float, floa
     (x0, x1), top, bottom = screen["xs"], screen["top"], screen["bottom"]
     # from the bottom edge up: the lines run near the top there, and a hover tooltip that
     # opens under the pointer as it reaches a line would take the press from the canvas
+    diagnosis = page.evaluate(ZOOM_DIAGNOSIS, plot_id)
     page.mouse.move(x0, bottom - 2)
     page.mouse.down()
     page.mouse.move(x1, top + 2, steps=10)
     page.mouse.up()
-    state = wait_until(
-        lambda: (
-            (s := plot_state(page, plot_id))
-            and (s["start"], s["end"]) != (before["start"], before["end"])
-            and s
-        ),
-        message=f"{plot_id} zoomed",
-    )
+    try:
+        state = wait_until(
+            lambda: (
+                (s := plot_state(page, plot_id))
+                and (s["start"], s["end"]) != (before["start"], before["end"])
+                and s
+            ),
+            message=f"{plot_id} zoomed",
+        )
+    except AssertionError as failed:
+        after = page.evaluate(ZOOM_DIAGNOSIS, plot_id)
+        raise AssertionError(
+            f"{failed}\nbefore: {before} {diagnosis}\nscreen: {screen}\nafter: {after}"
+        ) from None
     pixel = (before["end"] - before["start"]) / before["width"]  # the box is a pixel exact
     assert lo - 2 * pixel < state["start"] < state["end"] < hi + 2 * pixel, (state, lo, hi)
     return state["start"], state["end"]
