@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import panel as pn
+
 from streamvis.core import status
 
 if TYPE_CHECKING:
@@ -16,13 +18,54 @@ if TYPE_CHECKING:
     from streamvis.transforms.crossfilter import Crossfilter
 
 
+# The browser side of ResetButton: the new state goes straight onto the button element and,
+# silently, into the model (what a later render of the button reads); nothing re-renders.
+SWITCH_JS = """
+const off = cb_obj.tags.includes('sv-disabled');
+cb_obj.setv({disabled: off}, {silent: true});
+for (const view of Bokeh.index.find(cb_obj)) {
+    if (view.button_el != null) view.button_el.disabled = off;
+}
+"""
+
+
+class ResetButton(pn.widgets.Button):
+    """A Button whose `disabled` changes reach the browser without a re-render.
+
+    Bokeh re-renders a button whose `disabled` changes, and a re-rendered widget lays the
+    whole page out again (every figure measured and repainted): 60-190 ms of the browser's
+    time on each crossfilter click on a busy 2-core machine (bench/crossfilter.py). Here
+    the model is made with the current `disabled`, and later changes travel in its `tags`,
+    which a small browser callback applies to the button element. Python code reads and
+    sets `disabled` as on any Button."""
+
+    def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
+        from bokeh.models import CustomJS
+
+        model = super()._get_model(doc, root, parent, comm)
+        model.tags = self._tags(self.disabled)
+        model.js_on_change("tags", CustomJS(code=SWITCH_JS))
+        return model
+
+    @staticmethod
+    def _tags(disabled: bool) -> list[str]:
+        return ["sv-disabled"] if disabled else []
+
+    def _update_model(
+        self, events: Any, msg: dict[str, Any], root: Any, model: Any, doc: Any, comm: Any
+    ) -> None:
+        if "disabled" in msg:
+            msg = dict(msg)
+            msg["tags"] = self._tags(bool(msg.pop("disabled")))
+        super()._update_model(events, msg, root, model, doc, comm)
+
+
 def reset_button(plot: Plot, group: Crossfilter) -> Any:
     """'reset' for one chart's selection, enabled only while it has one. It keeps its place
     either way: showing and hiding it moved every chart of the page, and the browser's new
-    layout made a click about 0.2 s slower to draw (bench/crossfilter.py)."""
-    import panel as pn
-
-    button = pn.widgets.Button(
+    layout made a click about 0.2 s slower to draw (bench/crossfilter.py); for the same
+    reason its state changes without a re-render (ResetButton)."""
+    button = ResetButton(
         label=f"reset {plot.id}",
         height=30,
         width=140,
@@ -38,15 +81,13 @@ def group_resets(session: LiveSession, made: dict[Any, Any] | None = None) -> li
     """'reset all' per crossfilter group of the page, enabled while any member filters (in
     place either way, as `reset_button`). `made` keeps each group's button, so a page
     re-arranged by a layout edit reuses it."""
-    import panel as pn
-
     buttons = []
     made = {} if made is None else made
     for group in session.crossfilters.values():
         if group in made:
             buttons.append(made[group])
             continue
-        button = pn.widgets.Button(
+        button = ResetButton(
             label=f"reset all ({group.name})",
             height=30,
             width=180,
