@@ -18,46 +18,60 @@ if TYPE_CHECKING:
     from streamvis.transforms.crossfilter import Crossfilter
 
 
-# The browser side of ResetButton: the new state goes straight onto the button element and,
-# silently, into the model (what a later render of the button reads); nothing re-renders.
-SWITCH_JS = """
-const off = cb_obj.tags.includes('sv-disabled');
-cb_obj.setv({disabled: off}, {silent: true});
-for (const view of Bokeh.index.find(cb_obj)) {
-    if (view.button_el != null) view.button_el.disabled = off;
-}
-"""
+# How a disabled Bokeh button looks (bokeh's `.bk-btn[disabled]` rule, and no focus ring:
+# a browser takes the focus off a disabled button), clicks included.
+DISABLED_LOOK = (
+    ".bk-btn { cursor: not-allowed; pointer-events: none; opacity: 0.65; box-shadow: none; }"
+    " .bk-btn, .bk-btn:focus, .bk-btn:focus-visible { outline: none !important; }"
+)
+LOOK_NAME = "sv-disabled-look"
+DISABLED_TAG = "sv-disabled"
 
 
 class ResetButton(pn.widgets.Button):
-    """A Button whose `disabled` changes reach the browser without a re-render.
+    """A Button whose `disabled` reaches the browser without a re-render.
 
     Bokeh re-renders a button whose `disabled` changes, and a re-rendered widget lays the
     whole page out again (every figure measured and repainted): 60-190 ms of the browser's
-    time on each crossfilter click on a busy 2-core machine (bench/crossfilter.py). Here
-    the model is made with the current `disabled`, and later changes travel in its `tags`,
-    which a small browser callback applies to the button element. Python code reads and
-    sets `disabled` as on any Button."""
+    time per crossfilter click on a busy 2-core machine (bench/crossfilter.py). So the
+    model's own `disabled` stays false and the state is the text of a style sheet of the
+    button (disabled: Bokeh's look of a disabled button, clicks ignored), which the browser
+    applies to the button alone. Python code reads and sets `disabled` as on any Button;
+    Panel carries the change to the model as it would `disabled` (`_update_model`)."""
+
+    def _process_param_change(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the model gets: `disabled` only as a tag, which `_update_model` turns into
+        the style sheet's text (a message Panel sends the model for the change)."""
+        props = super()._process_param_change(params)
+        if "disabled" in props:
+            props["tags"] = [DISABLED_TAG] if props.pop("disabled") else []
+        return props
 
     def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
-        from bokeh.models import CustomJS
+        from bokeh.models import InlineStyleSheet
 
         model = super()._get_model(doc, root, parent, comm)
-        model.tags = self._tags(self.disabled)
-        model.js_on_change("tags", CustomJS(code=SWITCH_JS))
+        look = InlineStyleSheet(name=LOOK_NAME, css=look_css(self.disabled))
+        model.stylesheets = [*model.stylesheets, look]
         return model
-
-    @staticmethod
-    def _tags(disabled: bool) -> list[str]:
-        return ["sv-disabled"] if disabled else []
 
     def _update_model(
         self, events: Any, msg: dict[str, Any], root: Any, model: Any, doc: Any, comm: Any
     ) -> None:
-        if "disabled" in msg:
-            msg = dict(msg)
-            msg["tags"] = self._tags(bool(msg.pop("disabled")))
+        msg = dict(msg)
+        looks = [s for s in model.stylesheets if getattr(s, "name", None) == LOOK_NAME]
+        if "stylesheets" in msg:  # Panel's own sheets replaced: keep the look
+            msg["stylesheets"] = [*msg["stylesheets"], *looks]
+        if "tags" in msg:
+            disabled = DISABLED_TAG in msg.pop("tags")
+            for look in looks:
+                look.css = look_css(disabled)
         super()._update_model(events, msg, root, model, doc, comm)
+
+
+def look_css(disabled: bool) -> str:
+    """The text of a ResetButton's style sheet."""
+    return DISABLED_LOOK if disabled else ""
 
 
 def reset_button(plot: Plot, group: Crossfilter) -> Any:
