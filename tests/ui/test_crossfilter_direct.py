@@ -47,14 +47,11 @@ SPY_PATCHES = """() => {
 ONE_MESSAGE = """(ids) => window.svPatches.some(
     p => ids.every(id => p.includes(id)) && p.buffers === 0)"""
 # what the browser shows of a reset button: Bokeh's disabled look, clicks ignored
-RESET_OFF = """(name) => {
-    const button = Array.from(document.querySelectorAll('*'))
-        .flatMap(e => e.shadowRoot ? [e] : [])
-        .map(host => host.shadowRoot.querySelector('button.bk-btn'))
-        .find(b => b != null && b.textContent.trim() === name);
+RESET_LOOK = """(button) => {
     const style = getComputedStyle(button);
     return [button.disabled, style.pointerEvents === 'none', style.opacity];
 }"""
+
 TAP_CLEARED = """() => Bokeh.documents[0].get_model_by_name('sv:by_year:wedges')
     .selected.indices.length === 0"""
 
@@ -83,8 +80,9 @@ def test_a_click_is_drawn_directly_in_one_message(tmp_path: Path, panel_server, 
     assert colors(after) == colors(before)
     # the reset buttons' state changes without a re-render (page/header.py ResetButton)
     for name in ("reset by_year", "reset all (shop)"):
-        wait_until(lambda n=name: page.evaluate(RESET_OFF, n)[1] is False, message=name)
-        assert page.evaluate(RESET_OFF, name) == [False, False, "1"]
+        button = page.get_by_role("button", name=name)
+        wait_until(lambda b=button: b.evaluate(RESET_LOOK)[1] is False, message=name)
+        assert button.evaluate(RESET_LOOK) == [False, False, "1"]
     page.screenshot(path=str(tmp_path / "direct-2014.png"))
 
     # the second click on the wedge clears the filter, drawn the same way
@@ -98,6 +96,7 @@ def test_a_click_is_drawn_directly_in_one_message(tmp_path: Path, panel_server, 
     assert page.evaluate(MODEL_IDS, SOURCES) == ids
     assert colors(undone) == colors(before)
     for name in ("reset by_year", "reset all (shop)"):
-        wait_until(lambda n=name: page.evaluate(RESET_OFF, n)[1] is True, message=name)
-        assert page.evaluate(RESET_OFF, name) == [False, True, "0.65"]
+        button = page.get_by_role("button", name=name)
+        wait_until(lambda b=button: b.evaluate(RESET_LOOK)[1] is True, message=name)
+        assert button.evaluate(RESET_LOOK) == [False, True, "0.65"]
     assert console.errors() == [], console.messages
