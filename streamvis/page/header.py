@@ -33,11 +33,12 @@ class ResetButton(pn.widgets.Button):
 
     Bokeh re-renders a button whose `disabled` changes, and a re-rendered widget lays the
     whole page out again (every figure measured and repainted): 60-190 ms of the browser's
-    time per crossfilter click on a busy 2-core machine (bench/crossfilter.py). So the
+    time per crossfilter click on a busy 2-core machine (bench/crossfilter_probe.py). So the
     model's own `disabled` stays false and the state is the text of a style sheet of the
     button (disabled: Bokeh's look of a disabled button, clicks ignored), which the browser
     applies to the button alone. Python code reads and sets `disabled` as on any Button;
-    Panel carries the change to the model as it would `disabled` (`_update_model`)."""
+    Panel carries the change to the model as it would `disabled` (`_update_model`). (A
+    `CustomJS` setting the element's attribute would need `'unsafe-eval'`: docs/security.md.)"""
 
     def _process_param_change(self, params: dict[str, Any]) -> dict[str, Any]:
         """What the model gets: `disabled` only as a tag, which `_update_model` turns into
