@@ -346,13 +346,18 @@ def open_drawn(browser: Any, url: str, want: dict[str, Any]) -> Any:
 
 TAP_CLEARED = """() => Bokeh.documents[0].get_model_by_name('sv:by_year:wedges')
     .selected.indices.length === 0"""
+# the page's main thread idle (the last click's paints and layouts done), at most 2 s
+IDLE = """() => new Promise((done) => requestIdleCallback(() => done(true), {timeout: 2000}))"""
 
 
 def click_until(page: Any, want: dict[str, Any]) -> float:
     """Click the 2014 wedge; seconds until every chart holds `want` and is drawn. Clicks
-    only once the server cleared the last tap (a click meanwhile would be lost); a click
-    still lost after 30 s is repeated, the time counted from the first."""
+    only once the server cleared the last tap (a click meanwhile would be lost) and the
+    page is idle (Bokeh takes a pointer held 300 ms for a press, not a tap: a long task
+    between the mouse's down and up lost the click); a click still lost after 30 s is
+    repeated, the time counted from the first."""
     page.wait_for_function(TAP_CLEARED, polling="raf", timeout=DEADLINE * 1000)
+    page.evaluate(IDLE)
     x, y = page.evaluate(WEDGE_2014)
     started = time.perf_counter()
     page.mouse.click(x, y)

@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import panel as pn
+
 from streamvis.core import status
 
 if TYPE_CHECKING:
@@ -16,13 +18,69 @@ if TYPE_CHECKING:
     from streamvis.transforms.crossfilter import Crossfilter
 
 
+# How a disabled Bokeh button looks (bokeh's `.bk-btn[disabled]` rule, and no focus ring:
+# a browser takes the focus off a disabled button), clicks included.
+DISABLED_LOOK = (
+    ".bk-btn { cursor: not-allowed; pointer-events: none; opacity: 0.65; box-shadow: none; }"
+    " .bk-btn, .bk-btn:focus, .bk-btn:focus-visible { outline: none !important; }"
+)
+LOOK_NAME = "sv-disabled-look"
+DISABLED_TAG = "sv-disabled"
+
+
+class ResetButton(pn.widgets.Button):
+    """A Button whose `disabled` reaches the browser without a re-render.
+
+    Bokeh re-renders a button whose `disabled` changes, and a re-rendered widget lays the
+    whole page out again (every figure measured and repainted): 60-190 ms of the browser's
+    time per crossfilter click on a busy 2-core machine (bench/crossfilter_probe.py). So the
+    model's own `disabled` stays false and the state is the text of a style sheet of the
+    button (disabled: Bokeh's look of a disabled button, clicks ignored), which the browser
+    applies to the button alone. Python code reads and sets `disabled` as on any Button;
+    Panel carries the change to the model as it would `disabled` (`_update_model`). (A
+    `CustomJS` setting the element's attribute would need `'unsafe-eval'`: docs/security.md.)"""
+
+    def _process_param_change(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the model gets: `disabled` only as a tag, which `_update_model` turns into
+        the style sheet's text (a message Panel sends the model for the change)."""
+        props = super()._process_param_change(params)
+        if "disabled" in props:
+            props["tags"] = [DISABLED_TAG] if props.pop("disabled") else []
+        return props
+
+    def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
+        from bokeh.models import InlineStyleSheet
+
+        model = super()._get_model(doc, root, parent, comm)
+        look = InlineStyleSheet(name=LOOK_NAME, css=look_css(self.disabled))
+        model.stylesheets = [*model.stylesheets, look]
+        return model
+
+    def _update_model(
+        self, events: Any, msg: dict[str, Any], root: Any, model: Any, doc: Any, comm: Any
+    ) -> None:
+        msg = dict(msg)
+        looks = [s for s in model.stylesheets if getattr(s, "name", None) == LOOK_NAME]
+        if "stylesheets" in msg:  # Panel's own sheets replaced: keep the look
+            msg["stylesheets"] = [*msg["stylesheets"], *looks]
+        if "tags" in msg:
+            disabled = DISABLED_TAG in msg.pop("tags")
+            for look in looks:
+                look.css = look_css(disabled)
+        super()._update_model(events, msg, root, model, doc, comm)
+
+
+def look_css(disabled: bool) -> str:
+    """The text of a ResetButton's style sheet."""
+    return DISABLED_LOOK if disabled else ""
+
+
 def reset_button(plot: Plot, group: Crossfilter) -> Any:
     """'reset' for one chart's selection, enabled only while it has one. It keeps its place
     either way: showing and hiding it moved every chart of the page, and the browser's new
-    layout made a click about 0.2 s slower to draw (bench/crossfilter.py)."""
-    import panel as pn
-
-    button = pn.widgets.Button(
+    layout made a click about 0.2 s slower to draw (bench/crossfilter.py); for the same
+    reason its state changes without a re-render (ResetButton)."""
+    button = ResetButton(
         label=f"reset {plot.id}",
         height=30,
         width=140,
@@ -38,15 +96,13 @@ def group_resets(session: LiveSession, made: dict[Any, Any] | None = None) -> li
     """'reset all' per crossfilter group of the page, enabled while any member filters (in
     place either way, as `reset_button`). `made` keeps each group's button, so a page
     re-arranged by a layout edit reuses it."""
-    import panel as pn
-
     buttons = []
     made = {} if made is None else made
     for group in session.crossfilters.values():
         if group in made:
             buttons.append(made[group])
             continue
-        button = pn.widgets.Button(
+        button = ResetButton(
             label=f"reset all ({group.name})",
             height=30,
             width=180,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from streamvis.core.hub import Hub
+from streamvis.page.header import DISABLED_LOOK, LOOK_NAME
 
 LAYOUT = {
     "plots": [
@@ -60,6 +61,15 @@ def button(view, css: str):
     return next(b for b in view.page.select(pn.widgets.Button) if css in b.css_classes)
 
 
+def looks_disabled(view, css: str) -> bool:
+    """What the browser is told of a reset button: its model's own `disabled` never changes
+    (a re-render lays the page out again); its style sheet's text carries the state."""
+    ((model, _),) = button(view, css)._models.values()
+    assert model.disabled is False
+    (look,) = [s for s in model.stylesheets if getattr(s, "name", None) == LOOK_NAME]
+    return look.css == DISABLED_LOOK
+
+
 def tap(view, plot_id: str, category: str) -> None:
     member = state(view, plot_id)
     member.tap(member.shown.index(category))
@@ -83,6 +93,8 @@ def test_tapping_a_bar_filters_the_rest_of_the_group(render) -> None:
     assert set(view.column("sv:recent:table", "year")) == {"2014"}
     assert button(view, "sv-reset").disabled is False
     assert button(view, "sv-reset-group").disabled is False
+    assert not looks_disabled(view, "sv-reset")
+    assert not looks_disabled(view, "sv-reset-group")
 
     # new rows arrive under the filter
     view.hub.stream("p", {"year": ["2014", "2012"], "name": ["Zoe", "Zoe"], "spent": [1.0, 2.0]})
@@ -93,6 +105,8 @@ def test_tapping_a_bar_filters_the_rest_of_the_group(render) -> None:
     tap(view, "years", "2014")
     assert values(view, "names") == {"Ben": 770.0, "Vijay": 555.0, "Aziz": 100.0, "Zoe": 3.0}
     assert button(view, "sv-reset").disabled is True
+    assert looks_disabled(view, "sv-reset")
+    assert looks_disabled(view, "sv-reset-group")
 
 
 def test_reset_buttons_clear_one_chart_or_the_group(render) -> None:

@@ -37,12 +37,21 @@ SPY_PATCHES = """() => {
     const apply = doc.apply_json_patch.bind(doc);
     window.svPatches = [];
     doc.apply_json_patch = (patch, buffers) => {
-        window.svPatches.push(patch.events
-            .filter(e => e.kind === 'ColumnDataChanged').map(e => e.model.id));
+        const ids = patch.events.filter(e => e.kind === 'ColumnDataChanged').map(e => e.model.id);
+        ids.buffers = buffers == null ? 0 : buffers.size;
+        window.svPatches.push(ids);
         return apply(patch, buffers);
     };
 }"""
-ONE_MESSAGE = """(ids) => window.svPatches.some(p => ids.every(id => p.includes(id)))"""
+# the four charts' data came in one message, as JSON (no binary buffers: fewer frames)
+ONE_MESSAGE = """(ids) => window.svPatches.some(
+    p => ids.every(id => p.includes(id)) && p.buffers === 0)"""
+# what the browser shows of a reset button: Bokeh's disabled look, clicks ignored
+RESET_LOOK = """(button) => {
+    const style = getComputedStyle(button);
+    return [button.disabled, style.pointerEvents === 'none', style.opacity];
+}"""
+
 TAP_CLEARED = """() => Bokeh.documents[0].get_model_by_name('sv:by_year:wedges')
     .selected.indices.length === 0"""
 
@@ -69,6 +78,11 @@ def test_a_click_is_drawn_directly_in_one_message(tmp_path: Path, panel_server, 
     assert page.evaluate(ONE_MESSAGE, source_ids), page.evaluate("() => window.svPatches")
     assert page.evaluate(MODEL_IDS, SOURCES) == ids
     assert colors(after) == colors(before)
+    # the reset buttons' state changes without a re-render (page/header.py ResetButton)
+    for name in ("reset by_year", "reset all (shop)"):
+        button = page.get_by_role("button", name=name)
+        wait_until(lambda b=button: b.evaluate(RESET_LOOK)[1] is False, message=name)
+        assert button.evaluate(RESET_LOOK) == [False, False, "1"]
     page.screenshot(path=str(tmp_path / "direct-2014.png"))
 
     # the second click on the wedge clears the filter, drawn the same way
@@ -81,4 +95,8 @@ def test_a_click_is_drawn_directly_in_one_message(tmp_path: Path, panel_server, 
     assert page.evaluate(ONE_MESSAGE, source_ids), page.evaluate("() => window.svPatches")
     assert page.evaluate(MODEL_IDS, SOURCES) == ids
     assert colors(undone) == colors(before)
+    for name in ("reset by_year", "reset all (shop)"):
+        button = page.get_by_role("button", name=name)
+        wait_until(lambda b=button: b.evaluate(RESET_LOOK)[1] is True, message=name)
+        assert button.evaluate(RESET_LOOK) == [False, True, "0.65"]
     assert console.errors() == [], console.messages
