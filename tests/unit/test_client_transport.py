@@ -27,10 +27,13 @@ LIMIT = 20_000
 
 class ResettingServer:
     """Answers 200 to bodies up to LIMIT bytes (keeping their JSON); to a larger one, an
-    HTML 413 without a limit, then a reset without reading the body."""
+    HTML 413 without a limit, then a reset without reading the body. `json_only`: a
+    binary columns body gets the 415 a server older than wire/columns.py sends."""
 
-    def __init__(self, answer: bool = True) -> None:
+    def __init__(self, answer: bool = True, json_only: bool = False) -> None:
         self.answer = answer  # False: reset without a word, like a server gone mid-body
+        self.json_only = json_only
+        self.unsupported = 0  # binary bodies answered 415
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.bodies: list[dict] = []
@@ -81,6 +84,12 @@ class ResettingServer:
                     return
                 buffer += chunk
             body, buffer = buffer[:length], buffer[length:]
+            if binary and self.json_only:
+                self.unsupported += 1
+                reply = b'{"error": "unsupported_media_type", "detail": "send JSON"}'
+                head = b"HTTP/1.1 415 Unsupported Media Type\r\nContent-Type: application/json\r\n"
+                connection.sendall(head + b"Content-Length: %d\r\n\r\n" % len(reply) + reply)
+                continue
             if binary:  # numeric columns (wire/columns.py), kept as JSON would give them
                 self.bodies.append({k: v.tolist() for k, v in columns.decode(body).items()})
             else:
@@ -127,6 +136,25 @@ def test_a_batch_the_server_resets_is_split_until_it_fits(server: ResettingServe
         client.close()
     assert server.resets >= 2
     assert server.values("i") == list(range(600_000))
+
+
+def test_a_server_without_binary_columns_gets_json() -> None:
+    """An older server answers 415 to the binary body: the client resends those rows as
+    JSON and sends JSON from then on; nothing is lost or reported."""
+    old = ResettingServer(json_only=True)
+    client = Client(f"http://127.0.0.1:{old.port}", "r")
+    try:
+        client.stream("s", {"i": np.arange(100)})
+        assert client.flush(timeout=60)
+        client.stream("s", {"i": np.arange(100, 200)})
+        assert client.flush(timeout=60)
+        assert client.errors == []
+        assert client.binary is False
+    finally:
+        client.close()
+        old.close()
+    assert old.unsupported == 1
+    assert old.values("i") == list(range(200))
 
 
 @pytest.mark.parametrize("size", [LIMIT * 2, 32_000_000])

@@ -56,7 +56,8 @@ def test_text_is_not_encodable_and_goes_as_json() -> None:
 def test_scalar_rows_become_the_columns_the_server_would_make() -> None:
     rows = [{"step": i, "loss": 0.5 * i, "ok": i % 2 == 0} for i in range(5)]
     request = rows_request("/api/v1/runs/r", "s", rows, binary=True)
-    assert request.binary and request.rows == 5
+    assert request.binary
+    assert request.rows == 5
     as_json = json.loads(rows_request("/api/v1/runs/r", "s", rows).body)  # what JSON carried
     expected = normalize(as_json, where="rows")
     decoded = columns.decode(request.body)
