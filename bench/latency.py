@@ -179,6 +179,16 @@ def produce_remote(args: argparse.Namespace) -> None:
 
     client = sv.Client(args.url)
     client.binary = not args.json_wire  # False: JSON bodies, as a client before binary columns
+    requests: list[tuple[float, int]] = []  # (seconds until answered, rows) per request
+    send_request = client._send
+
+    def timed(request: Any, *more: Any) -> Any:
+        start = time.perf_counter()
+        answer = send_request(request, *more)
+        requests.append((time.perf_counter() - start, request.rows))
+        return answer
+
+    client._send = timed  # type: ignore[method-assign]
 
     def send(batch_steps: np.ndarray, now: float) -> None:
         if len(batch_steps) == 1:
@@ -189,6 +199,13 @@ def produce_remote(args: argparse.Namespace) -> None:
     wait_for(Path(args.go))
     result = produce(send, args.rate, args.duration)
     client.flush(60)
+    waits, rows = np.array(requests).T if requests else (np.zeros(1), np.zeros(1))
+    result["requests"] = {
+        "count": len(requests),
+        "rows_mean": float(rows.mean()),
+        "answer_p50_ms": float(np.percentile(waits, 50) * 1e3),
+        "answer_p95_ms": float(np.percentile(waits, 95) * 1e3),
+    }
     write_atomically(Path(args.out), json.dumps(result))
     client.close()
 
@@ -334,6 +351,8 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
         every[order], lat[order], len(times), produced["target"], produced["elapsed"], rate
     )
     result["delivered"] = min(float(np.isfinite(p).mean()) for p in per_page)
+    if "requests" in produced:  # a remote producer: its requests and their answer times
+        result["requests"] = produced["requests"]
     result.update(system=system, rate=rate, pages=pages)
     return result
 
