@@ -1,75 +1,70 @@
-"""CPU per request of what a remote producer's rows cost on the wire: the client's encode and
-the server's decode (to the batch `Hub.write` takes), JSON next to binary columns.
+"""What the pre-parse bounds scan (wire.check_bounds) costs next to parsing the same body.
 
-    .venv/bin/python bench/wire.py            # 10,000-row requests, median of 5 rounds
+    python bench/wire.py        # prints ms per body for the scan and for json.loads
 
-Rows as bench/latency.py sends them (`step` int64, `t` float64), as one batch of numpy
-columns (a producer sending batches) and as scalar row dicts (one `Client.stream` call per
-row). CPU time of this thread (`thread_time`), so a loaded machine slows it little.
+Bodies of about 8 MiB (the default STREAMVIS_MAX_BODY): typical rows, plain numbers, text
+that forces the careful path (brackets and long digit runs inside strings), and the
+refused shapes (3,000-deep nesting, a 5,000-digit number), which must cost next to nothing.
+Target: the scan of an ordinary accepted body costs well under the parse it guards. Text
+whose strings hold brackets or long digit runs takes the careful path (strings blanked by a
+regex, then measured again): linear, but it can cost a few times json.loads on such text,
+which parses long strings quickly.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
+import platform
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
-import numpy as np
-
-from streamvis.client.transport import rows_request
-from streamvis.core.normalize import normalize
-from streamvis.wire import columns
-from streamvis.wire.codec import parse_body
+from streamvis.wire.codec import WireError, check_bounds
 from streamvis.wire.limits import Limits
 
-
-def cpu_ms(action: Callable[[], Any], repeat: int) -> float:
-    """Median CPU milliseconds of `action` over `repeat` calls (after one warm-up call)."""
-    action()
-    spent = []
-    for _ in range(repeat):
-        start = time.thread_time()
-        action()
-        spent.append(time.thread_time() - start)
-    return statistics.median(spent) * 1e3
+REPEATS = 5
 
 
-def server_side(body: bytes, content_type: str, limits: Limits) -> Any:
-    """What the ingest handler does with a body before `Hub.write`: parse it, normalize."""
-    if content_type == columns.MEDIA_TYPE:
-        return normalize(columns.decode(body, limits), where="bench")
-    return normalize(parse_body(body, content_type, limits), where="bench")
+def median_ms(work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def scan(body: bytes) -> Callable[[], object]:
+    def run() -> object:
+        try:
+            check_bounds(body, Limits())
+        except WireError as exc:
+            return exc.code
+        return None
+
+    return run
+
+
+def bodies() -> dict[str, bytes]:
+    rows = [{"step": i, "loss": i * 0.001, "tag": f"run-{i % 7}"} for i in range(170_000)]
+    strings = ["[[[[" * 10 + "1" * 120] * 60_000
+    return {
+        "rows (list of row dicts)": json.dumps(rows).encode(),
+        "columns of numbers": json.dumps({"x": [i * 0.5 for i in range(700_000)]}).encode(),
+        "strings with brackets and digits": json.dumps({"s": strings}).encode(),
+        "3,000 deep (refused)": b"[" * 3000 + b"]" * 3000,
+        "5,000-digit number (refused)": b'{"x": ' + b"7" * 5000 + b"}",
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    now = time.time()
-    shapes = {
-        "batch": {"step": np.arange(args.rows), "t": np.full(args.rows, now)},
-        "scalar rows": [{"step": i, "t": now + i * 1e-5} for i in range(args.rows)],
-    }
-    limits = Limits()
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.rows:,} rows/request")
-    print(f"{'rows as':<12} {'wire':<7} {'bytes':>9} {'encode ms':>10} {'decode ms':>10}")
-    for shape, appended in shapes.items():
-        for binary in (False, True):
-            request = rows_request("/api/v1/runs/r", "s", appended, binary=binary)
-            encode = cpu_ms(
-                lambda b=binary, a=appended: rows_request("/p", "s", a, binary=b), args.repeat
-            )
-            decode = cpu_ms(
-                lambda r=request: server_side(r.body or b"", r.content_type, limits), args.repeat
-            )
-            wire = "binary" if request.binary else "JSON"
-            print(
-                f"{shape:<12} {wire:<7} {len(request.body or b''):>9,} "
-                f"{encode:>10.2f} {decode:>10.2f}"
-            )
+    print(f"python {platform.python_version()}, {platform.machine()}")
+    print(f"{'body':36} {'MiB':>6} {'scan ms':>9} {'json.loads ms':>14}")
+    for name, body in bodies().items():
+        refused = scan(body)() is not None
+        parse = float("nan") if refused else median_ms(lambda b=body: json.loads(b))
+        size = len(body) / 2**20
+        print(f"{name:36} {size:6.2f} {median_ms(scan(body)):9.1f} {parse:14.1f}")
 
 
 if __name__ == "__main__":
