@@ -18,7 +18,9 @@ Systems, each with a 50 ms tick unless --period-ms says otherwise:
   streamvis        `sv.serve` of a one-line-plot layout; the producer is a thread in the same
                    process calling `sv.stream`
   streamvis-remote `streamvis serve` of the same layout; the producer is another process
-                   sending through `sv.Client`
+                   sending through `sv.Client` (numeric rows as binary columns)
+  streamvis-remote-json   the same, with the client held to JSON bodies (as before the
+                   binary columns wire; not in the default systems)
 Rates 10 .. 100,000 samples/s; above 10,000/s producers send 1,000-row batches (every row of
 a batch carries the batch's emit time). N real Chromium pages (tabs of one browser, with
 background throttling off) each measured; rounds interleave the systems. "Sustained": the
@@ -176,6 +178,17 @@ def produce_remote(args: argparse.Namespace) -> None:
     import streamvis as sv
 
     client = sv.Client(args.url)
+    client.binary = not args.json_wire  # False: JSON bodies, as a client before binary columns
+    requests: list[tuple[float, int]] = []  # (seconds until answered, rows) per request
+    send_request = client._send
+
+    def timed(request: Any, *more: Any) -> Any:
+        start = time.perf_counter()
+        answer = send_request(request, *more)
+        requests.append((time.perf_counter() - start, request.rows))
+        return answer
+
+    client._send = timed  # type: ignore[method-assign]
 
     def send(batch_steps: np.ndarray, now: float) -> None:
         if len(batch_steps) == 1:
@@ -186,6 +199,13 @@ def produce_remote(args: argparse.Namespace) -> None:
     wait_for(Path(args.go))
     result = produce(send, args.rate, args.duration)
     client.flush(60)
+    waits, rows = np.array(requests).T if requests else (np.zeros(1), np.zeros(1))
+    result["requests"] = {
+        "count": len(requests),
+        "rows_mean": float(rows.mean()),
+        "answer_p50_ms": float(np.percentile(waits, 50) * 1e3),
+        "answer_p95_ms": float(np.percentile(waits, 95) * 1e3),
+    }
     write_atomically(Path(args.out), json.dumps(result))
     client.close()
 
@@ -281,7 +301,7 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
     common += ["--out", str(out), "--period-ms", str(args.period_ms), "--port", str(port)]
     children = []
     env = {**os.environ, "STREAMVIS_STORE": str(scratch / "store.sqlite")}
-    if system == "streamvis-remote":
+    if system.startswith("streamvis-remote"):
         layout_file = scratch / "layout.json"
         layout_file.write_text(json.dumps(layout(args.period_ms)))
         command = [str(Path(PYTHON).parent / "streamvis"), "serve", str(layout_file)]
@@ -289,6 +309,7 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
         command += ["--store", str(scratch / "store.sqlite")]
         children.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
         producer = [PYTHON, __file__, "--role", "remote", "--url", f"http://127.0.0.1:{port}"]
+        producer += ["--json-wire"] if system == "streamvis-remote-json" else []
         children.append(subprocess.Popen(producer + common, env=env))
     else:
         role = "bokeh" if system == "bokeh" else "streamvis"
@@ -330,13 +351,15 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
         every[order], lat[order], len(times), produced["target"], produced["elapsed"], rate
     )
     result["delivered"] = min(float(np.isfinite(p).mean()) for p in per_page)
+    if "requests" in produced:  # a remote producer: its requests and their answer times
+        result["requests"] = produced["requests"]
     result.update(system=system, rate=rate, pages=pages)
     return result
 
 
 def table(results: list[dict[str, Any]]) -> None:
     print(
-        f"{'system':<17} {'pages':>5} {'rate/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'system':<21} {'pages':>5} {'rate/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'x bokeh p50':>11} {'delivered':>9} {'achieved':>9}  sustained"
     )
     anchors = {(r["rate"], r["pages"]): r for r in results if r["system"] == "bokeh"}
@@ -345,7 +368,7 @@ def table(results: list[dict[str, Any]]) -> None:
         p50, p95 = r.get("p50", float("nan")), r.get("p95", float("nan"))
         ratio = p50 / anchor.get("p50", float("nan"))
         print(
-            f"{r['system']:<17} {r['pages']:>5} {r['rate']:>8,.0f} {p50:>8.1f} "
+            f"{r['system']:<21} {r['pages']:>5} {r['rate']:>8,.0f} {p50:>8.1f} "
             f"{p95:>8.1f} {ratio:>11.2f} {r['delivered']:>9.1%} "
             f"{r['achieved']:>9,.0f}  {'yes' if r['sustained'] else 'no: ' + r['reason']}"
         )
@@ -366,6 +389,7 @@ def main() -> None:
     parser.add_argument("--systems", default="bokeh,streamvis,streamvis-remote")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", help="also write every run's result here")
+    parser.add_argument("--json-wire", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "bokeh":
         return serve_bokeh(args)

@@ -108,6 +108,8 @@ class Client(SeedClientMethods):
         # here), lowered when the server says or shows it is smaller
         self.max_body = settings.max_body_setting(max_body)
         self.errors: list[dict[str, Any]] = []
+        # numeric rows go as binary columns until a server answers 415 (an older server)
+        self.binary = True
         self.dropped_rows = 0
         self.sent_rows = 0
         self._parts = parts
@@ -423,7 +425,8 @@ class Client(SeedClientMethods):
                 self._in_flight = rows_per_stream(entries)
                 taken = sum(self._in_flight.values())
             try:
-                for request in requests_for(self._prefix_of, entries, self.batch_rows):
+                made = requests_for(self._prefix_of, entries, self.batch_rows, self.binary)
+                for request in made:
                     if self._past_deadline():  # closing: report it instead of trying
                         self._give_up(request)
                     else:
@@ -478,6 +481,11 @@ class Client(SeedClientMethods):
                 return
             if status == 413:
                 self._too_large(request, body)
+                return
+            if status == 415 and request.binary:  # a server without binary columns: JSON
+                self.binary = False
+                for piece in pieces(self._prefix_of(request.run), request, 1, binary=False):
+                    self._deliver(piece)
                 return
             if status is not None and status not in _RETRY_STATUS:
                 if status == 422 and request.rows > 1 and request.mode == "append":
@@ -576,7 +584,7 @@ class Client(SeedClientMethods):
         if dropped:  # this stream's running total of rows the full queue dropped
             headers.update(self._policy.headers(dropped, self._client_id))
         if request.body is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = request.content_type
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:

@@ -14,10 +14,13 @@ from urllib.parse import quote
 
 import numpy as np
 
-from streamvis.core.normalize import Batch
+from streamvis.core.normalize import Batch, normalize
+from streamvis.errors import StreamError
+from streamvis.wire import columns as binary_columns
 from streamvis.wire.codec import dumps, float32_names
 
 FILL = 0.9  # split bodies to this share of the limit: the pieces' sizes vary a little
+JSON = "application/json"
 
 
 class Item(NamedTuple):
@@ -62,7 +65,7 @@ class _Group:
 @dataclass(frozen=True)
 class Request:
     """One HTTP request; `appended` keeps its rows (list of dicts or a batch) to split it;
-    `run` is None for the client's own run."""
+    `run` is None for the client's own run; `content_type` says how `body` is encoded."""
 
     method: str
     path: str
@@ -72,10 +75,16 @@ class Request:
     appended: Any = None
     mode: str = "append"
     run: str | None = None
+    content_type: str = JSON
 
     @property
     def target(self) -> Target:
         return self.run, self.stream
+
+    @property
+    def binary(self) -> bool:
+        """Its body is binary columns (wire/columns.py), not JSON."""
+        return self.content_type == binary_columns.MEDIA_TYPE
 
 
 def rows_request(
@@ -84,10 +93,20 @@ def rows_request(
     appended: list[dict[str, Any]] | Batch,
     mode: str = "append",
     run: str | None = None,
+    binary: bool = False,
 ) -> Request:
     """POST of rows (dicts with scalar values, or a normalized batch) to stream `name` of
-    the run whose API path is `prefix` (`run`, None for the client's own)."""
+    the run whose API path is `prefix` (`run`, None for the client's own). With `binary`,
+    rows whose columns are all numeric go as binary columns (wire/columns.py), else JSON."""
     arguments = ["mode=replace"] if mode == "replace" else []
+    numeric = numeric_columns(appended) if binary else None
+    if numeric is not None:
+        query = "?mode=replace" if mode == "replace" else ""
+        path = f"{prefix}/streams/{quote(name)}{query}"
+        body = binary_columns.encode(numeric)
+        rows = len(next(iter(numeric.values())))
+        media = binary_columns.MEDIA_TYPE
+        return Request("POST", path, body, name, rows, appended, mode, run, media)
     if isinstance(appended, list):
         payload: Any = rows_payload(appended)
         rows = len(appended)
@@ -101,9 +120,29 @@ def rows_request(
     return Request("POST", path, dumps(payload), name, rows, appended, mode, run)
 
 
-def pieces(prefix: str, request: Request, count: int) -> list[Request]:
+def numeric_columns(appended: list[dict[str, Any]] | Batch) -> Batch | None:
+    """`appended` as numeric columns for a binary body, or None when it has text (or
+    objects), rows with different keys, or values the server would refuse: those go as
+    JSON and the server decides, exactly as before. Scalar rows become columns as the
+    server's `normalize` would make them of the same JSON values."""
+    if isinstance(appended, list):
+        if not appended:
+            return None
+        payload = rows_payload(appended)
+        if not isinstance(payload, dict):
+            return None
+        try:
+            appended = normalize(payload, where="rows")
+        except StreamError:
+            return None
+    return appended if binary_columns.encodable(appended) else None
+
+
+def pieces(prefix: str, request: Request, count: int, binary: bool | None = None) -> list[Request]:
     """`request`'s rows in `count` consecutive requests (a replace: the first replaces, the
-    rest append), so what the server accepts of them is still stored."""
+    rest append), so what the server accepts of them is still stored. They are encoded
+    as `request` was, unless `binary` says otherwise."""
+    binary = request.binary if binary is None else binary
     rows, appended = request.rows, request.appended
     bounds = [i * rows // count for i in range(count + 1)]  # no piece is empty: count <= rows
     made = []
@@ -113,7 +152,8 @@ def pieces(prefix: str, request: Request, count: int) -> list[Request]:
         else:
             part = {key: values[start:stop] for key, values in appended.items()}
         mode = request.mode if index == 0 else "append"
-        made.append(rows_request(prefix, request.stream or "", part, mode, request.run))
+        stream = request.stream or ""
+        made.append(rows_request(prefix, stream, part, mode, request.run, binary))
     return made
 
 
@@ -158,19 +198,22 @@ def batch_payload(batch: Batch) -> dict[str, list[Any]]:
 
 
 def requests_for(
-    prefix_of: PrefixOf, entries: list[tuple[Any, ...]], batch_rows: int
+    prefix_of: PrefixOf, entries: list[tuple[Any, ...]], batch_rows: int, binary: bool = False
 ) -> list[Request]:
     """Queued entries as requests, in the order they were queued. Consecutive appends to a
     stream of a run (scalar rows, or batches with the same columns) travel together, in
     requests of at most `batch_rows` rows; a replace, clear or layout goes alone, after
-    what came before it. `prefix_of(run)` is a run's API path."""
+    what came before it. `prefix_of(run)` is a run's API path; `binary`: numeric rows go
+    as binary columns."""
     requests: list[Request] = []
     pending: dict[tuple[str | None, str], list[_Group]] = {}
 
     def send_pending() -> None:
         for (run, name), groups in pending.items():
             for group in groups:
-                requests.extend(_append_requests(prefix_of(run), name, group, batch_rows, run))
+                requests.extend(
+                    _append_requests(prefix_of(run), name, group, batch_rows, run, binary)
+                )
         pending.clear()
 
     for entry in entries:
@@ -201,25 +244,31 @@ def requests_for(
             requests.append(Request("DELETE", path, None, item.stream, 0, run=run))
         else:  # a replace: the whole new content in one request (if it fits)
             stream = item.stream or ""
-            requests.append(rows_request(prefix, stream, item.payload, "replace", run))
+            requests.append(rows_request(prefix, stream, item.payload, "replace", run, binary))
     send_pending()
     return requests
 
 
 def _append_requests(
-    prefix: str, name: str, group: _Group, batch_rows: int, run: str | None
+    prefix: str, name: str, group: _Group, batch_rows: int, run: str | None, binary: bool
 ) -> list[Request]:
     """Requests for a group of joinable appends, chunked by `batch_rows`."""
     if group.kind == "row":
         rows = group.payloads
         return [
-            rows_request(prefix, name, rows[i : i + batch_rows], run=run)
+            rows_request(prefix, name, rows[i : i + batch_rows], run=run, binary=binary)
             for i in range(0, len(rows), batch_rows)
         ]
     first = group.payloads[0]
     batch = {key: np.concatenate([payload[key] for payload in group.payloads]) for key in first}
     return [
-        rows_request(prefix, name, {k: v[i : i + batch_rows] for k, v in batch.items()}, run=run)
+        rows_request(
+            prefix,
+            name,
+            {k: v[i : i + batch_rows] for k, v in batch.items()},
+            run=run,
+            binary=binary,
+        )
         for i in range(0, group.rows, batch_rows)
     ]
 

@@ -43,7 +43,15 @@ from streamvis.server.operations import (
     store,
 )
 from streamvis.store.export import stored_rows
-from streamvis.wire.codec import WireError, columns_csv, columns_json, parse_body, parse_message
+from streamvis.wire import columns as binary_columns
+from streamvis.wire.codec import (
+    WireError,
+    columns_csv,
+    columns_json,
+    media_type,
+    parse_body,
+    parse_message,
+)
 from streamvis.wire.limits import TokenBucket
 
 log = logging.getLogger("streamvis")
@@ -52,6 +60,7 @@ NAME = r"[^/]+"
 SEQ_LIMIT = 2**63 - 1  # seq numbers are SQLite integers
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+_WIRE_STATUS = {"unsupported_media_type": 415, "too_many_columns": 422}  # else 400
 
 
 @tornado.web.stream_request_body
@@ -165,14 +174,13 @@ class _BodyApi(_Api):
     def body(self) -> Any:
         if self._size > self.access.max_body:
             raise ApiError(413, "too_large", self._too_large(self._size), **self._where_limit())
+        content_type = self.request.headers.get("Content-Type")
         try:
-            return parse_body(
-                b"".join(self._chunks),
-                self.request.headers.get("Content-Type"),
-                self.access.limits,
-            )
+            if media_type(content_type) == binary_columns.MEDIA_TYPE:
+                return binary_columns.decode(b"".join(self._chunks), self.access.limits)
+            return parse_body(b"".join(self._chunks), content_type, self.access.limits)
         except WireError as exc:
-            status = 415 if exc.code == "unsupported_media_type" else 400
+            status = _WIRE_STATUS.get(exc.code, 400)
             raise ApiError(status, exc.code, exc.detail, **self.path_kwargs) from None
 
 

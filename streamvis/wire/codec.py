@@ -128,8 +128,8 @@ def parse_body(body: bytes, content_type: str | None, limits: Limits | None = No
     if kind not in JSON_TYPES:
         raise WireError(
             "unsupported_media_type",
-            f"send Content-Type: application/json or application/x-ndjson, not "
-            f"{kind or 'nothing'!r}",
+            f"send Content-Type: application/json, application/x-ndjson or (numeric "
+            f"columns) application/x-streamvis-columns, not {kind or 'nothing'!r}",
         )
     try:
         text = body.decode("utf-8")

@@ -400,7 +400,10 @@ OVER_LIMIT = sum(len(chunk) for chunk in _over_limit_chunks())
 
 
 def _media(kind: str) -> str:
-    return f"send Content-Type: application/json or application/x-ndjson, not {kind!r}"
+    return (
+        "send Content-Type: application/json, application/x-ndjson or (numeric columns) "
+        f"application/x-streamvis-columns, not {kind!r}"
+    )
 
 
 def _too_large(size: int) -> str:

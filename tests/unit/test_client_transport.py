@@ -19,6 +19,7 @@ import pytest
 
 from streamvis import Client
 from streamvis.client.transport import pieces, rows_request
+from streamvis.wire import columns
 from tests.conftest import wait_until
 
 LIMIT = 20_000
@@ -26,10 +27,13 @@ LIMIT = 20_000
 
 class ResettingServer:
     """Answers 200 to bodies up to LIMIT bytes (keeping their JSON); to a larger one, an
-    HTML 413 without a limit, then a reset without reading the body."""
+    HTML 413 without a limit, then a reset without reading the body. `json_only`: a
+    binary columns body gets the 415 a server older than wire/columns.py sends."""
 
-    def __init__(self, answer: bool = True) -> None:
+    def __init__(self, answer: bool = True, json_only: bool = False) -> None:
         self.answer = answer  # False: reset without a word, like a server gone mid-body
+        self.json_only = json_only
+        self.unsupported = 0  # binary bodies answered 415
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.bodies: list[dict] = []
@@ -56,11 +60,13 @@ class ResettingServer:
                     return
                 buffer += chunk
             head, _, buffer = buffer.partition(b"\r\n\r\n")
-            length = 0
+            length, binary = 0, False
             for line in head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
+                if name.strip().lower() == b"content-type":
+                    binary = value.strip().decode() == columns.MEDIA_TYPE
             if length > LIMIT:  # like a proxy: a page saying 413, then a reset, body unread
                 self.resets += 1
                 page = b"<html><h1>413 Request Entity Too Large</h1></html>"
@@ -78,7 +84,16 @@ class ResettingServer:
                     return
                 buffer += chunk
             body, buffer = buffer[:length], buffer[length:]
-            self.bodies.append(json.loads(body))
+            if binary and self.json_only:
+                self.unsupported += 1
+                reply = b'{"error": "unsupported_media_type", "detail": "send JSON"}'
+                head = b"HTTP/1.1 415 Unsupported Media Type\r\nContent-Type: application/json\r\n"
+                connection.sendall(head + b"Content-Length: %d\r\n\r\n" % len(reply) + reply)
+                continue
+            if binary:  # numeric columns (wire/columns.py), kept as JSON would give them
+                self.bodies.append({k: v.tolist() for k, v in columns.decode(body).items()})
+            else:
+                self.bodies.append(json.loads(body))
             reply = b'{"rows": 1}'
             connection.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
@@ -121,6 +136,25 @@ def test_a_batch_the_server_resets_is_split_until_it_fits(server: ResettingServe
         client.close()
     assert server.resets >= 2
     assert server.values("i") == list(range(600_000))
+
+
+def test_a_server_without_binary_columns_gets_json() -> None:
+    """An older server answers 415 to the binary body: the client resends those rows as
+    JSON and sends JSON from then on; nothing is lost or reported."""
+    old = ResettingServer(json_only=True)
+    client = Client(f"http://127.0.0.1:{old.port}", "r")
+    try:
+        client.stream("s", {"i": np.arange(100)})
+        assert client.flush(timeout=60)
+        client.stream("s", {"i": np.arange(100, 200)})
+        assert client.flush(timeout=60)
+        assert client.errors == []
+        assert client.binary is False
+    finally:
+        client.close()
+        old.close()
+    assert old.unsupported == 1
+    assert old.values("i") == list(range(200))
 
 
 @pytest.mark.parametrize("size", [LIMIT * 2, 32_000_000])

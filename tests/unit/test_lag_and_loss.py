@@ -21,6 +21,7 @@ from streamvis.page.lag import Lag, age_text, threshold
 from streamvis.page.loss_notes import loss_lines
 from streamvis.server.loss_reports import MESSAGE_FIELDS, DropReport, drop_report
 from streamvis.server.operations import ApiError
+from streamvis.wire import columns
 
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens; the sender never takes a row here
 
@@ -141,7 +142,11 @@ class _Recorder(BaseHTTPRequestHandler):
     seen: list[tuple[str, str | None, str | None, Any]] = []
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Type") == columns.MEDIA_TYPE:  # numeric rows, binary
+            body = {name: values.tolist() for name, values in columns.decode(raw).items()}
+        else:
+            body = json.loads(raw)
         dropped = self.headers.get("X-Streamvis-Dropped")
         self.seen.append((self.path, dropped, self.headers.get("X-Streamvis-Producer"), body))
         answer = b'{"rows": 0}'
