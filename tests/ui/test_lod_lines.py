@@ -103,7 +103,7 @@ ZOOM_DIAGNOSIS = """(id) => {
     return {
         figures: figures.map((f) => ({
             id: f.id,
-            drag: f.toolbar.active_drag ? f.toolbar.active_drag.type : String(f.toolbar.active_drag),
+            drag: String(f.toolbar.active_drag && f.toolbar.active_drag.type),
             views: [...Bokeh.index.query((v) => v.model === f)].length,
         })),
         ranges: ranges.map((r) => ({id: r.id, start: r.start, end: r.end})),
