@@ -271,8 +271,8 @@ class LivePage(Viewer):
 
     def on_timer(self) -> None:
         """One firing of the refresh timer: a new layout is drawn (its own patch, see
-        ordered_changes), else the badges and the tick, whose changes all go out as one
-        patch to the browser."""
+        ordered_changes), else the badges and then the tick (its own patch, timed against
+        the pages' shared budget with its sending)."""
         if self._closed:
             return
         if self.header is not None:
@@ -282,13 +282,13 @@ class LivePage(Viewer):
             if self._period != self.refresh_ms:
                 self._schedule()
             return
-        with ordered_changes():
-            if self.ticks is None:  # served: lag and loss notes (not in a notebook)
+        if self.ticks is None:  # served: lag and loss notes (not in a notebook)
+            with ordered_changes():  # queued behind a patch Panel holds (a new header)
                 self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
                 if self.session is not None:
                     notes_for(self.session).refresh()  # rows lost before reaching the server
-            if self.session is not None:
-                self.session.on_timer()
+        if self.session is not None:
+            self.session.on_timer()
 
     def _schedule(self) -> None:
         if self._callback is not None:
