@@ -9,8 +9,12 @@ then four producer processes each POST 1,000 rows/s (a 50-row JSON batch every 5
 keep-alive connection each) for the given time. An acknowledgement is the POST's response,
 which the server sends once the rows are committed to the store (docs/storage.md). Reported
 per page count: rows acknowledged per second (target 4,000), ack latency p50/p99, the
-server's RSS growth over the run and the CPU it used (cores kept busy: 1.00 is one whole
-core); the run with no page open is the anchor.
+server's RSS growth over the run, the growth of what its hub holds (rows and summaries, from
+GET /api/v1/runs: the part that grows with the rows until the memory budget), RSS growth in
+MB/min over the first and the last third of the run (sampled every 2 s; the JSON line has
+the timeline: memory is flat when the last third grows no faster than the hub's rows) and
+the CPU it used (cores kept busy: 1.00 is one whole core); the run with no page open is the
+anchor.
 """
 
 from __future__ import annotations
