@@ -9,12 +9,8 @@ then four producer processes each POST 1,000 rows/s (a 50-row JSON batch every 5
 keep-alive connection each) for the given time. An acknowledgement is the POST's response,
 which the server sends once the rows are committed to the store (docs/storage.md). Reported
 per page count: rows acknowledged per second (target 4,000), ack latency p50/p99, the
-server's RSS growth over the run, the growth of what its hub holds (rows and summaries, from
-GET /api/v1/runs: the part that grows with the rows until the memory budget), RSS growth in
-MB/min over the first and the last third of the run (sampled every 2 s; the JSON line has
-the timeline: memory is flat when the last third grows no faster than the hub's rows) and
-the CPU it used (cores kept busy: 1.00 is one whole core); the run with no page open is the
-anchor.
+server's RSS growth over the run and the CPU it used (cores kept busy: 1.00 is one whole
+core); the run with no page open is the anchor.
 """
 
 from __future__ import annotations
@@ -26,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -105,35 +100,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def sample_rss(pid: int, every: float, stop: threading.Event, into: list) -> None:
-    """(seconds since start, RSS bytes) every `every` seconds until `stop` is set."""
-    start = time.perf_counter()
-    while not stop.wait(every):
-        try:
-            into.append((time.perf_counter() - start, rss_bytes(pid)))
-        except OSError:
-            return
-
-
-def growth_per_minute(samples: list, start: float, stop: float) -> float:
-    """RSS growth in MB per minute over [start, stop] seconds (a least-squares slope)."""
-    points = [(t, rss) for t, rss in samples if start <= t <= stop]
-    if len(points) < 3:
-        return float("nan")
-    times, sizes = np.array(points, dtype=float).T
-    return float(np.polyfit(times, sizes, 1)[0] * 60 / 2**20)
-
-
-def hub_bytes(port: int) -> int:
-    """The bytes of rows and summaries the server's hub holds (GET /api/v1/runs)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request("GET", "/api/v1/runs")
-        return int(json.loads(connection.getresponse().read())["memory"]["bytes"])
-    finally:
-        connection.close()
-
-
 def one_run(pages: int, seconds: float) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -161,15 +127,8 @@ def one_run(pages: int, seconds: float) -> dict:
                 )
             time.sleep(2)
             rss_before = rss_bytes(server.pid)
-            hub_before = hub_bytes(port)
             cpu_before = cpu_seconds(server.pid)
             outs = [scratch / f"producer-{i}.json" for i in range(PRODUCERS)]
-            samples: list = [(0.0, rss_before)]
-            sampling = threading.Event()
-            sampler = threading.Thread(
-                target=sample_rss, args=(server.pid, 2.0, sampling, samples), daemon=True
-            )
-            sampler.start()
             profiler = None
             if os.environ.get("LOAD_PYSPY"):  # where the server's time goes (py-spy)
                 profiler = subprocess.Popen(
@@ -192,9 +151,6 @@ def one_run(pages: int, seconds: float) -> dict:
                 profiler.wait(120)
             rss_after = rss_bytes(server.pid)
             cpu_after = cpu_seconds(server.pid)
-            sampling.set()
-            sampler.join()
-            hub_after = hub_bytes(port)
             drawn = [
                 tab.evaluate(
                     """() => { let n = 0; for (const m of Bokeh.documents[0].all_models)
@@ -218,11 +174,6 @@ def one_run(pages: int, seconds: float) -> dict:
         "p50": float(np.percentile(latencies, 50)),
         "p99": float(np.percentile(latencies, 99)),
         "rss_growth_mb": (rss_after - rss_before) / 2**20,
-        # MB/min over the first and the last third of the run: flat once the last is ~0
-        "hub_growth_mb": (hub_after - hub_before) / 2**20,  # rows and summaries kept
-        "rss_first_third": growth_per_minute(samples, 0, samples[-1][0] / 3),
-        "rss_last_third": growth_per_minute(samples, 2 * samples[-1][0] / 3, samples[-1][0]),
-        "rss_timeline_mb": [(round(t), round(rss / 2**20, 1)) for t, rss in samples[::5]],
         "server_cpu": (cpu_after - cpu_before) / elapsed,  # cores the server kept busy
         "newest_step_drawn": min(drawn) if drawn else None,
     }
@@ -249,15 +200,13 @@ def main() -> None:
     anchor = {r["pages"]: r for r in results if r["pages"] == 0}.get(0)
     print(
         f"{'pages':>5} {'acked rows/s':>12} {'x none':>7} {'ack p50 ms':>10} "
-        f"{'ack p99 ms':>10} {'RSS +MB':>8} {'hub +MB':>8} {'MB/min 1st':>10} {'MB/min last':>11} "
-        f"{'srv CPU':>7}"
+        f"{'ack p99 ms':>10} {'RSS +MB':>8} {'srv CPU':>7}"
     )
     for r in results:
         ratio = r["acked_per_s"] / anchor["acked_per_s"] if anchor else float("nan")
         print(
             f"{r['pages']:>5} {r['acked_per_s']:>12,.0f} {ratio:>7.2f} {r['p50']:>10.1f} "
-            f"{r['p99']:>10.1f} {r['rss_growth_mb']:>8.1f} {r['hub_growth_mb']:>8.1f} "
-            f"{r['rss_first_third']:>10.1f} {r['rss_last_third']:>11.1f} {r['server_cpu']:>7.2f}"
+            f"{r['p99']:>10.1f} {r['rss_growth_mb']:>8.1f} {r['server_cpu']:>7.2f}"
         )
     print(f"# load after {os.getloadavg()}")
 

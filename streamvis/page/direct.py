@@ -71,19 +71,6 @@ def replace_buffer(buffer: Any, frame: pd.DataFrame) -> None:
     buffer.send(frame)
 
 
-INLINE_ROWS = 1024  # new rows of a tick up to this many go inside the patch's JSON
-
-
-def inline(values: np.ndarray) -> Any:
-    """A tick's few new values as a list, which Bokeh writes into the patch's JSON; an
-    array would go as a binary buffer of its own, two more websocket messages per column
-    (a tick of four two-column plots: 19 messages to each page instead of 3). Datetimes
-    and long arrays stay arrays."""
-    if len(values) <= INLINE_ROWS and values.dtype.kind in "fiu":
-        return values.tolist()
-    return values
-
-
 class HeldLine:
     """One drawn line: the rows the page holds for it (x in axis units, y), the Buffer its
     DynamicMap draws, and, once paired, the Bokeh data source HoloViews made for it."""
@@ -122,7 +109,7 @@ class HeldLine:
             if whole_data_pending(self.source):
                 self.source.data = self._source_data(self.x, self.y)
             else:
-                self.source.stream(self._source_data(inline(x), inline(y)))
+                self.source.stream(self._source_data(x, y))
             self.stale = True
         else:
             self.buffer.send(self._frame(x, y))

@@ -69,13 +69,7 @@ BADGE_STYLE = "color:#8a5a00;background:#fff4d6;border-radius:4px;padding:1px 6p
 class LagNote:
     """The badge pane of one page (in its header row), updated by the timer of a served
     page. The pane stays in place and only its text changes (empty: nothing shows); while
-    the page stays behind, at most once a second (each change is a message to the page).
-
-    A change is written straight into the pane's Bokeh model (its `text`), not through the
-    pane's `object`: Panel answers that by setting every property of the model again
-    (styles, sizes, classes), which cost ~17% of a loaded server's event loop with ten
-    behind pages (bench/RESULTS.md, "bench/load.py: memory over minutes ..."). `object` is
-    kept equal, silently, so a page built again shows the current text."""
+    the page stays behind, at most once a second (each change is a message to the page)."""
 
     def __init__(self) -> None:
         import panel as pn
@@ -102,15 +96,4 @@ class LagNote:
         if shown and self.pane.object and now - self._changed_at < RESTATE_S:
             return  # still behind: the age is restated at most once a second
         self._changed_at = now
-        self._show(shown)
-
-    def _show(self, shown: str) -> None:
-        """Put `shown` in the pane's models (one per document showing it) and its object."""
-        import param
-
-        with param.parameterized.discard_events(self.pane):
-            self.pane.object = shown
-        text = self.pane._transform_object(shown)["object"]  # what Panel itself would send
-        for model, _parent in list(self.pane._models.values()):
-            if model.text != text:
-                model.text = text
+        self.pane.object = shown

@@ -35,7 +35,6 @@ from streamvis.core.summary import Summary
 from streamvis.kinds.base import figure_sent, ordered_changes, source_name
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import HeldLine, line_sources
-from streamvis.page.shared_views import VIEWS
 from streamvis.transforms.smoothing import (
     RELATIVE,
     WALL,
@@ -468,9 +467,7 @@ class LineFeed:
         width, raw_limit = self._limit()
         lo, hi = self._range(state)
         x = self._view_x()
-        # other pages' view of the same request, if it is at most a quarter width behind:
-        # the rows after it follow below as deltas (page/shared_views.py)
-        view = VIEWS.view(table, x, self.plot.y, lo, hi, width, raw_limit, width // 4)
+        view = table.view(x, self.plot.y, lo, hi, width, raw_limit)
         if view.generation != state.generation:  # cleared or replaced: smooth the new rows
             state.smoothers.clear()
         state.generation, state.cursor, state.view = view.generation, view.next_seq, view
@@ -483,8 +480,6 @@ class LineFeed:
             if self.weight > 0:
                 smoothed = self._smoothed_view(state, table, x, column, lo, hi, width, raw_limit)
                 self._replace(state, smoothed_name(column), smoothed)
-        if table.next_seq > state.cursor:  # a shared view a few rows old: the rest as deltas
-            return view.rows + self._append(run, state, table, resolve=False)
         return view.rows
 
     def _smoothed_view(
@@ -528,25 +523,21 @@ class LineFeed:
         values = snapshot.batch.get(column, np.full(len(xs), np.nan))
         return snapshot.first_seq, as_float(xs[:count]), np.asarray(values[:count], np.float64)
 
-    def _append(self, run: str, state: RunState, table: Any, resolve: bool = True) -> int:
+    def _append(self, run: str, state: RunState, table: Any) -> int:
         """New rows: send them as deltas, or resolve again once more than a pixel width of
-        them was appended since the last view (`resolve=False`: leave them to the next
-        tick instead)."""
+        them was appended since the last view."""
         snapshot = table.snapshot(state.cursor)
         rows = len(snapshot.times)
         width, _ = self._limit()
         if rows == 0:
             state.cursor = snapshot.next_seq
             return 0
+        if state.appended + rows > width or snapshot.first_seq != state.cursor:
+            return self._resolve(run, state, table)
         x = self._view_x()
         xs = snapshot.times if x == ARRIVAL else snapshot.batch.get(x)
-        if (
-            state.appended + rows > width
-            or snapshot.first_seq != state.cursor
-            or xs is None
-            or any(c not in snapshot.batch for c in self.plot.y)
-        ):
-            return self._resolve(run, state, table) if resolve else 0
+        if xs is None or any(c not in snapshot.batch for c in self.plot.y):
+            return self._resolve(run, state, table)
         self.x_is_int = xs.dtype.kind in "iu"
         xs = as_float(xs)
         for column in self.plot.y:

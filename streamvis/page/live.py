@@ -19,7 +19,6 @@ from panel.viewable import Viewer
 
 from streamvis.core.hub import Hub
 from streamvis.errors import SpecError
-from streamvis.kinds.base import ordered_changes
 from streamvis.kinds.contract import PlotMarks
 from streamvis.layout.held import as_layout
 from streamvis.layout.spec import Layout
@@ -270,11 +269,12 @@ class LivePage(Viewer):
         self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
 
     def on_timer(self) -> None:
-        """One firing of the refresh timer: a new layout is drawn (its own patch, see
-        ordered_changes), else the badges and then the tick (its own patch, timed against
-        the pages' shared budget with its sending)."""
         if self._closed:
             return
+        if self.ticks is None:  # served: lag and loss notes (not in a notebook: lag-and-loss.md)
+            self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
+            if self.session is not None:
+                notes_for(self.session).refresh()  # rows lost before reaching the server
         if self.header is not None:
             self.header.refresh()
         if self.rebuild_if_changed() and self.session is not None:
@@ -282,11 +282,6 @@ class LivePage(Viewer):
             if self._period != self.refresh_ms:
                 self._schedule()
             return
-        if self.ticks is None:  # served: lag and loss notes (not in a notebook)
-            with ordered_changes():  # queued behind a patch Panel holds (a new header)
-                self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
-                if self.session is not None:
-                    notes_for(self.session).refresh()  # rows lost before reaching the server
         if self.session is not None:
             self.session.on_timer()
 
