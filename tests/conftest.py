@@ -312,6 +312,10 @@ def drag_first_plot(page: Any, dx: float) -> None:
     page.mouse.down()
     page.mouse.move(cx + dx, cy, steps=8)
     page.mouse.up()
+    # the browser may apply the last moves in its next frames: a range read right after the
+    # drag could be the pan's middle (seen under load), so let two frames pass first
+    two_frames = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    page.evaluate(two_frames)
 
 
 def accepts_connections(port: int) -> bool:
