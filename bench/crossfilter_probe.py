@@ -30,18 +30,16 @@ import crossfilter as bench
 from chromium import CHROMIUM, CHROMIUM_ARGS
 from ports import free_port, wait_port
 
-# the bench's server child, with timestamps ("P <ms> <event> <detail>") on its stdout
-CHILD = textwrap.dedent("""
+# timestamps ("P <ms> <event> <detail>") on the child's stdout, hooked in before the bench's
+# own server child (bench/crossfilter.py SERVE_CHILD) runs
+HOOKS = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, sys.argv[4])
     import panel.io.document as panel_document
     from bokeh.server.views.ws import WSHandler
-    import streamvis as sv
-    from streamvis.core.hub import Hub
     from streamvis.kinds import bar
     from streamvis.page.direct_charts import DirectChart
     from streamvis.transforms.crossfilter import Crossfilter
-    from crossfilter import LAYOUT, purchases
 
     def mark(event, detail=""):
         print(f"P {time.time() * 1000:.1f} {event} {detail}", flush=True)
@@ -71,15 +69,8 @@ CHILD = textwrap.dedent("""
     timed(DirectChart, "write")
     timed(panel_document, "dispatch_tornado")
 
-    rows, port = int(sys.argv[1]), int(sys.argv[2])
-    hub = Hub()
-    data = purchases(rows)
-    for start in range(0, rows, 1_000_000):
-        hub.stream("purchases", {k: v[start : start + 1_000_000] for k, v in data.items()})
-    sv.serve(LAYOUT, hub=hub, port=port)
-    print("serving", flush=True)
-    time.sleep(float(sys.argv[3]))
 """)
+CHILD = HOOKS + bench.SERVE_CHILD
 
 # in the page before Bokeh loads: websocket frames, pointer events, long tasks
 RECORDER = """
