@@ -37,10 +37,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-chromium:  ## Debian's chromium drives the browser tests (never a downloaded browser); nginx and openssl run docs/security.md's proxy
-	@{ test -x /usr/bin/chromium && test -x /usr/sbin/nginx && command -v openssl >/dev/null; } || { \
+chromium:  ## Debian's chromium drives the browser tests (never a downloaded browser); nginx and openssl run docs/security.md's proxy; redis-server the Redis store's tests
+	@{ test -x /usr/bin/chromium && test -x /usr/sbin/nginx && command -v openssl >/dev/null && test -x /usr/bin/redis-server; } || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium nginx-light openssl; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium nginx-light openssl redis-server; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -441,3 +441,13 @@ def _collect_garbage_after_each_test(request: pytest.FixtureRequest) -> Iterator
         import gc
 
         gc.collect()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Any]:
+    """A real redis-server for this test (AOF, fsync always), stopped afterwards."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()

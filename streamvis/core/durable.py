@@ -33,7 +33,10 @@ class Store:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend  # for store/ internals and tests; others use the methods
+        # several processes write it: the store numbers rows, a follower brings them in
+        self.shared = bool(getattr(backend, "shared", False))
         self.journal = Journal(backend)
+        self.reader_failure: BaseException | None = None  # a shared store's follower's
 
     # -- writes --------------------------------------------------------------------------------
     def admit(self, rows: int) -> None:
@@ -54,8 +57,8 @@ class Store:
 
     @property
     def failure(self) -> BaseException | None:
-        """Why the store cannot write right now, or None when it can."""
-        return self.journal.failure
+        """Why the store cannot write (or, shared, be read) right now; None when it can."""
+        return self.journal.failure or self.reader_failure
 
     @property
     def settled(self) -> int:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from streamvis.core import defaults
 from streamvis.core.losses import Losses
@@ -28,6 +28,7 @@ from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
 from streamvis.errors import StoreError, StreamError
 
 if TYPE_CHECKING:
+    import numpy as np
     import streamz
 
     from streamvis.core.durable import Store
@@ -142,6 +143,7 @@ class Hub:
         self._layout_version = 0
         self._layout_files: dict[str, Any] = {}  # runs whose layout is a watched file's
         self._run_created: dict[str, int] = {}
+        self._stored_layouts: dict[str, Any] = {}  # each run's layout as last stored or read
         self.losses = Losses()  # rows producers dropped, sources reconnecting (core/losses.py)
         if store is not None:
             store.on_refused(self._refused)
@@ -149,7 +151,7 @@ class Hub:
     def _refused(self, op: Op, error: BaseException) -> None:
         """The store refused a change for good (called from its writer thread): rows it
         will never hold are shown as missing, so memory stays what a replay would give."""
-        if isinstance(op, AppendRows | AppendRow):
+        if isinstance(op, AppendRows | AppendRow) and op.seq >= 0:  # shared: never applied
             table = self.table(op.run, op.stream)
             if table is not None:
                 table.lose(op.seq, op.rows)
@@ -352,6 +354,7 @@ class Hub:
             for key in doomed:
                 self._tables.pop(key).drop()
             had_layout = self._layouts.pop(run, None) is not None
+            self._stored_layouts.pop(run, None)
             self._layout_files.pop(run, None)
             self._run_created.pop(run, None)
             self.losses.forget(run)
@@ -425,8 +428,44 @@ class Hub:
             self._layouts[run] = (self._layout_version, layout)
             self._run_created.setdefault(run, time.time_ns())
             if stored is not None and self.store is not None:
+                self._stored_layouts[run] = stored
                 self.store.put(SetLayout(run, stored))
             return self._layout_version
+
+    def set_layout_from_store(self, run: str, stored: dict[str, Any]) -> int:
+        """A layout read from a shared store (another process, or this one, stored it):
+        made the run's layout unless it is the one this hub last stored or read."""
+        with self._lock:
+            if run in self._layouts and self._stored_layouts.get(run) == stored:
+                return self._layouts[run][0]
+            self._stored_layouts[run] = stored
+        return self.set_layout(run, stored)
+
+    def apply_stored(
+        self,
+        run: str,
+        name: str,
+        kind: Literal["append", "replace", "clear"],
+        generation: int,
+        first_seq: int,
+        batch: Batch,
+        times: np.ndarray,
+    ) -> None:
+        """Apply a change a shared store numbered, read by this process's follower."""
+        self._table_for_write(run, name).apply_stored(kind, generation, first_seq, batch, times)
+        self._check_budget()
+
+    def forget_run(self, run: str) -> None:
+        """A shared store deleted `run` (from any process): forget it here, storing nothing."""
+        with self._lock:
+            for key in [key for key in self._tables if key[0] == run]:
+                self._tables.pop(key).drop()
+            if self._layouts.pop(run, None) is not None:
+                self._layout_version += 1
+            self._stored_layouts.pop(run, None)
+            self._layout_files.pop(run, None)
+            self._run_created.pop(run, None)
+            self.losses.forget(run)
 
     def set_file_layout(self, run: str, layout: Any, source: Any) -> int:
         """Make `layout`, read from the watched layout file `source`, the run's layout unless

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +24,7 @@ from streamvis.core.history import History, missing_rows
 from streamvis.core.lod import ARRIVAL, View, as_float, reference_view
 from streamvis.core.memory import Budget
 from streamvis.core.normalize import BOOL, FLOAT, FLOAT32, INT, TEXT, Batch, describe_dtype
-from streamvis.core.storage import AppendRow, AppendRows, ClearStream
+from streamvis.core.storage import ANY_SEQ, AppendRow, AppendRows, ClearStream
 from streamvis.core.summary import Summary, compute
 from streamvis.core.summary_view import spans
 from streamvis.errors import StreamError
@@ -114,6 +115,9 @@ class Table:
         # checks its byte budget, which counts summaries, as it does after a write)
         self.after_fold: Callable[[], object] | None = None
         self._kept = _KeptRows(self)
+        # a store several processes write: it numbers the rows, and they reach this table
+        # only through the process's follower (`apply_stored`), as they reach every other
+        self.shared = bool(getattr(store, "shared", False))
 
     @property
     def where(self) -> str:
@@ -157,7 +161,7 @@ class Table:
         """Store a scalar-dict row that matches the schema exactly; returns the store ticket
         (0 without a store), or -1 when the row does not fit this fast path."""
         types = self._row_types
-        if types is None or len(row) != len(types):
+        if types is None or len(row) != len(types) or self.shared:
             return -1
         if (source := self._source) is not None and source.downstreams:
             return -1
@@ -255,6 +259,8 @@ class Table:
         store = self.store
         if store is not None:
             store.admit(rows)
+        if store is not None and self.shared:
+            return self._write_shared(store, batch, rows, mode, batch_id)
         ticket = 0
         now = time.time_ns()
         with self._lock:
@@ -284,6 +290,60 @@ class Table:
         if source is not None and source.downstreams:
             source.emit(batch)
         return ticket
+
+    def _write_shared(
+        self, store: Store, batch: Batch, rows: int, mode: Mode, batch_id: str | None
+    ) -> int:
+        """Queue rows for a shared store, which numbers them; the schema is checked against
+        what this process holds first (the store checks again, atomically, against what every
+        process wrote). Every change carries a batch id, so a retried commit stores it once."""
+        with self._lock:
+            if mode == "append":
+                batch = self._fit_missing(batch)
+                self._check_schema(batch)
+        kept = {name: values.copy() for name, values in batch.items()}
+        op_id = batch_id or f"~{uuid.uuid4().hex}"
+        now = time.time_ns()
+        return store.put(AppendRows(self.run, self.name, ANY_SEQ, rows, kept, now, mode, 0, op_id))
+
+    def apply_stored(
+        self,
+        kind: Literal["append", "replace", "clear"],
+        generation: int,
+        first_seq: int,
+        batch: Batch,
+        times: np.ndarray,
+    ) -> None:
+        """Apply a change a shared store numbered (its follower read it): rows from
+        `first_seq`, or a clear or replace, which start the table afresh. Rows already held
+        are skipped; rows after a gap (the store trimmed what this process had not read yet)
+        start the table afresh at `first_seq`, so pages redraw."""
+        rows = len(times)
+        with self._lock:
+            ring = self._ring
+            fresh = kind != "append" or first_seq > ring.hi or self.generation < generation
+            if fresh:
+                ring.restart_at(first_seq)
+                with self._summary_lock:
+                    self._summary.reset(first_seq)
+                self.generation = max(self.generation + 1, generation)
+            skip = ring.hi - first_seq
+            if rows == 0 or skip >= rows:
+                self._refresh_row_types()
+                return
+            if skip > 0:
+                batch = {name: values[skip:] for name, values in batch.items()}
+                times, rows = times[skip:], rows - skip
+            if kind != "clear":
+                self.mode = "replace" if kind == "replace" else "append"
+            ring.append(batch, rows, times)
+            self.updated = int(times[-1]) if rows else time.time_ns()
+            self._refresh_row_types()
+            if ring.hi >= self._summary.due:
+                self._fold_soon()
+        source = self._source
+        if source is not None and source.downstreams:
+            source.emit(batch)
 
     def restore(
         self,
@@ -335,6 +395,8 @@ class Table:
 
     def clear(self) -> int:
         """Drop every row (numbering goes on); returns the store ticket (0 without one)."""
+        if self.store is not None and self.shared:  # the follower applies it, as elsewhere
+            return self.store.put(ClearStream(self.run, self.name, ANY_SEQ, 0))
         with self._lock:
             self._ring.reset()
             with self._summary_lock:

@@ -21,6 +21,7 @@ from streamvis.core.hub import Hub, swap_default_hub
 from streamvis.core.memory import configured_memory
 from streamvis.core.storage import Backend, Op, StreamRecord
 from streamvis.errors import StoreError, StreamError
+from streamvis.store.redis_streams import RedisStore, is_redis_url, shown_url
 from streamvis.store.replay import hub_from_store
 from streamvis.store.sqlite import Retention, SQLiteStore
 
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_PATH",
     "Backend",
     "Op",
+    "RedisStore",
     "Retention",
     "SQLiteStore",
     "Store",
@@ -51,9 +53,12 @@ __all__ = [
 def open_store(
     path: str | os.PathLike[str] | None, retention: Retention | None = None
 ) -> Store | None:
-    """The store at `path` (created if missing); None for 'none' or None: memory only."""
+    """The store at `path` (created if missing), or in the Redis a `redis://` URL names
+    (shared by several processes); None for 'none' or None: memory only."""
     if path is None or str(path).lower() == MEMORY:
         return None
+    if is_redis_url(path):
+        return Store(RedisStore(str(path), retention=retention))
     return Store(SQLiteStore(path, retention=retention))
 
 
@@ -82,10 +87,16 @@ def _number(text: str | None, name: str) -> float | None:
 def configured_path(
     default: str | os.PathLike[str] | None, argv: Sequence[str] | None = None
 ) -> str | os.PathLike[str] | None:
-    """The store a process should use: `--store` among its app arguments, else
-    STREAMVIS_STORE, else `default` ('none' means memory only)."""
+    """The store a process should use: `--redis URL` or `--store` among its app arguments,
+    else STREAMVIS_REDIS, else STREAMVIS_STORE, else `default` ('none': memory only)."""
     argv = sys.argv if argv is None else argv
-    return _argument(argv, "--store") or os.environ.get("STREAMVIS_STORE") or default
+    return (
+        _argument(argv, "--redis")
+        or _argument(argv, "--store")
+        or os.environ.get("STREAMVIS_REDIS")
+        or os.environ.get("STREAMVIS_STORE")
+        or default
+    )
 
 
 def configured_retention(argv: Sequence[str] | None = None) -> Retention:
@@ -121,6 +132,13 @@ def default_hub_from_environment() -> Hub:
     return hub_from_store(store_from_environment(default=None, argv=[]))
 
 
+def _where(path: str | os.PathLike[str] | None) -> str | Path | None:
+    """A store's address, comparable: a resolved file path, a Redis URL, None (memory)."""
+    if path is None or str(path).lower() == MEMORY:
+        return None
+    return shown_url(str(path)) if is_redis_url(path) else Path(path).resolve()
+
+
 def use_default_store(
     opener: Callable[[], Store | None],
     path: str | os.PathLike[str] | None,
@@ -130,11 +148,11 @@ def use_default_store(
     replaying what fits its byte budget `memory` (None: STREAMVIS_MEMORY or the default).
     Allowed before anything was written to the default hub (a server's start, the top of a
     script); asking again for the same path changes only the budget, when given."""
-    wanted = None if path is None or str(path).lower() == MEMORY else Path(path).resolve()
+    wanted = _where(path)
 
     def choose(current: Hub | None) -> Hub:
         if current is not None:
-            have = Path(current.store.location).resolve() if current.store is not None else None
+            have = _where(current.store.location) if current.store is not None else None
             if have == wanted:
                 if memory is not None:
                     current.set_memory(memory)

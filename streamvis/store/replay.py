@@ -46,7 +46,11 @@ def hub_from_store(
     holding the newest stored rows the budget holds, and the stored layouts; a memory-only
     hub for None. `whole_run`: see `replay`."""
     hub = Hub(retain=retain, store=store, memory=memory)
-    if store is not None:
+    if store is not None and store.shared:
+        from streamvis.store.redis_follow import follow_store
+
+        follow_store(hub, store)  # reads what Redis holds now, then follows every change
+    elif store is not None:
         replay(hub, store, progress, whole_run)
     return hub
 

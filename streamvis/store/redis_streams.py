@@ -1,0 +1,663 @@
+"""The Redis Streams backend: one store that several server processes (and machines) write
+and read at once (docs/scale-out.md).
+
+Each (run, stream) is a Redis stream of entries, one per stored batch, holding the same
+columnar blob as a SQLite segment (store/codec.py), plus a hash of what the store knows
+about it (schema, generation, first and next seq). Both keys share a hash tag, so a stream
+stays on one node of a Redis Cluster. The store, not a process, numbers rows: an append is
+checked (batch id, schema) and written in one optimistic transaction (WATCH/MULTI on the
+stream's hash), so two processes racing the first write of a stream end with one schema.
+An entry's id is `first_seq + 1` (plus a counter for a clear or replace at the same seq), so
+range reads by row number are ranges of entry ids.
+
+    sv:streams               hash "run/stream" -> created (ns): every stream
+    sv:runs                  hash run -> created (ns)
+    sv:layouts               hash run -> layout JSON; sv:layout_version counts changes
+    sv:events                stream of catalog changes: a new stream, a layout, a deleted run
+    sv:{run/stream}:meta     hash: columns, mode, generation, first/next seq, rows, bytes...
+    sv:{run/stream}:log      stream: one entry per batch (o: a|r|c, g, s, n, t, d: blob)
+    sv:{run/stream}:b:<id>   a producer batch id already stored (expires after BATCH_DAYS)
+
+Processes follow the entries into their own hubs (store/redis_follow.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from streamvis.core.storage import (
+    ANY_SEQ,
+    Appended,
+    AppendRow,
+    AppendRows,
+    BatchId,
+    ClearStream,
+    Damage,
+    DeleteRun,
+    Followed,
+    Op,
+    Picked,
+    RunSummary,
+    Segment,
+    SetLayout,
+    StreamRecord,
+)
+from streamvis.errors import StoreError, StreamError
+from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode, merged_code
+from streamvis.store.pick import Segments, pick
+from streamvis.store.sqlite import Retention
+
+log = logging.getLogger("streamvis")
+FORMAT = b"1"  # bump when the key layout changes
+BATCH_DAYS = 7  # how long a producer batch id is remembered (a retry comes within seconds)
+EVENTS_KEPT = 100_000  # catalog changes kept in sv:events (followers read them at once)
+PAGE_ENTRIES = 512  # entries per range read
+SOCKET_SECONDS = 5.0  # a Redis that does not answer within this is "unavailable"
+EntryKind = Literal["append", "replace", "clear"]
+_KINDS: dict[bytes, EntryKind] = {b"a": "append", b"r": "replace", b"c": "clear"}
+
+
+def is_redis_url(text: object) -> bool:
+    """True for a `redis://`, `rediss://` or `unix://` store address."""
+    return isinstance(text, str) and text.split("://", 1)[0].lower() in (
+        "redis",
+        "rediss",
+        "unix",
+    )
+
+
+def shown_url(url: str) -> str:
+    """The URL for messages and logs, its password replaced by '***'."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _int(value: bytes | None, default: int = 0) -> int:
+    return int(value) if value is not None else default
+
+
+def _entry_seq(entry_id: bytes) -> int:
+    """The first seq an entry holds rows from (its id's first part, less one)."""
+    return int(entry_id.split(b"-", 1)[0]) - 1
+
+
+class Entry:
+    """One decoded entry of a stream's log: a batch of rows, a clear or a replace."""
+
+    __slots__ = ("batch", "first_seq", "generation", "id", "kind", "newest", "rows", "times")
+
+    def __init__(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        self.id = entry_id
+        self.kind: EntryKind = _KINDS.get(fields.get(b"o", b"a"), "append")
+        self.generation = _int(fields.get(b"g"))
+        self.first_seq = _int(fields.get(b"s"))
+        self.rows = _int(fields.get(b"n"))
+        self.newest = _int(fields.get(b"t"))
+        blob = fields.get(b"d")
+        self.batch: dict[str, np.ndarray] = {}
+        self.times = np.empty(0, np.int64)
+        if blob:
+            self.batch, self.times = decode(blob)
+
+
+class _Bytes:
+    """A blob already in memory, for `pick`'s byte-range reads (Redis has no partial
+    reads of an entry: a pick decodes the entries it touches from their bytes)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def seek(self, offset: int, origin: int = 0, /) -> None:
+        self._at = offset if origin == 0 else self._at + offset
+
+    def read(self, length: int = -1, /) -> bytes:
+        end = len(self._data) if length < 0 else self._at + length
+        chunk = self._data[self._at : end]
+        self._at += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._data = b""
+
+
+def connect(url: str) -> Any:
+    """A Redis client for `url`, checked with a PING: a StoreError naming the URL and what
+    went wrong (no client library, unreachable, refused password, not Redis)."""
+    try:
+        import redis
+    except ImportError:
+        raise StoreError(
+            f"{shown_url(url)}: the Redis store needs the redis package "
+            "(pip install 'streamvis[redis]')"
+        ) from None
+    try:
+        client = redis.Redis.from_url(
+            url, socket_timeout=SOCKET_SECONDS, socket_connect_timeout=SOCKET_SECONDS
+        )
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise StoreError(f"{shown_url(url)}: Redis refused the credentials ({exc})") from None
+    except redis.ConnectionError as exc:
+        raise StoreError(f"{shown_url(url)}: cannot reach Redis ({exc})") from None
+    except (redis.RedisError, ValueError) as exc:
+        message = str(exc)
+        if "NOAUTH" in message or "WRONGPASS" in message:
+            message = f"Redis refused the credentials ({message})"
+        raise StoreError(f"{shown_url(url)}: {message}") from None
+    return client
+
+
+class RedisStore:
+    """A store in Redis that several processes share (see the module's docstring).
+    `commit` is called by one journal thread per process; reads come from any thread."""
+
+    shared = True  # rows are numbered here; hubs get them from a follower
+
+    def __init__(
+        self, url: str, *, retention: Retention | None = None, prefix: str = "sv"
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.retention = retention or Retention()
+        self.damaged: list[Damage] = []
+        self._client: Any = connect(url)  # redis.Redis; its replies are untyped unions
+        self._lock = threading.Lock()
+        self._announced: set[tuple[str, str]] = set()
+        self.follower: Any = None  # this process's follower (store/redis_follow.py), if any
+        try:
+            stored = self._client.get(self._key("format"))
+            if stored is None:
+                self._client.setnx(self._key("format"), FORMAT)
+            elif stored != FORMAT:
+                raise StoreError(
+                    f"{self.location}: holds streamvis Redis format {stored.decode()!r}; this "
+                    f"streamvis reads format {FORMAT.decode()!r}"
+                )
+        except BaseException:
+            self._client.close()
+            raise
+
+    # -- keys ------------------------------------------------------------------------------------
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+    def _stream_key(self, run: str, stream: str, part: str) -> str:
+        return f"{self.prefix}:{{{run}/{stream}}}:{part}"
+
+    @property
+    def location(self) -> str:
+        return shown_url(self.url)
+
+    @property
+    def client(self) -> Any:
+        """The connection, for this package's follower (store/redis_follow.py)."""
+        return self._client
+
+    def log_key(self, run: str, stream: str) -> str:
+        """The Redis stream holding the stream's entries."""
+        return self._stream_key(run, stream, "log")
+
+    @property
+    def events_key(self) -> str:
+        return self._key("events")
+
+    # -- writes ----------------------------------------------------------------------------------
+    def transient(self, error: BaseException) -> bool:
+        """Connection trouble passes (the journal keeps the changes and retries); a refused
+        change (a schema conflict) never will."""
+        import redis
+
+        return (
+            isinstance(
+                error,
+                redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError | OSError,
+            )
+            or "READONLY" in str(error)
+            or "LOADING" in str(error)
+        )
+
+    def commit(self, ops: Sequence[Op]) -> None:
+        """Apply `ops` in order. Each append carries a batch id (the hub gives one to every
+        change of a shared store), so when a failure cuts this short and the journal tries
+        again, the appends already stored are skipped, not stored twice."""
+        for op in ops:
+            if isinstance(op, AppendRows):
+                self._append(op)
+            elif isinstance(op, AppendRow):  # only from a hub that numbers its own rows
+                raise StoreError("a shared Redis store takes rows numbered by itself")
+            elif isinstance(op, ClearStream):
+                self._clear(op.run, op.stream)
+            elif isinstance(op, DeleteRun):
+                self._delete_run(op.run)
+            elif isinstance(op, SetLayout):
+                self._set_layout(op.run, op.layout)
+
+    def check_and_append(self, op: AppendRows) -> Appended:
+        return self._append(op)
+
+    def _announce(self, run: str, stream: str) -> None:
+        """Put a stream in the catalog (and tell followers) before its first entry."""
+        if (run, stream) in self._announced:
+            return
+        now = time.time_ns()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hsetnx(self._key("runs"), run, now)
+        pipe.hsetnx(self._key("streams"), f"{run}/{stream}", now)
+        _, new = pipe.execute()
+        if new:
+            self._event("stream", run, stream)
+        self._announced.add((run, stream))
+
+    def _event(self, kind: str, run: str, stream: str = "") -> None:
+        self._client.xadd(
+            self.events_key,
+            {"k": kind, "run": run, "stream": stream},
+            maxlen=EVENTS_KEPT,
+            approximate=True,
+        )
+
+    @staticmethod
+    def _next_id(meta: dict[bytes, bytes], seq: int) -> str:
+        """The id of an entry whose rows start at `seq`: `seq + 1`, and a counter above the
+        last entry's when that one started at the same seq (a clear, then rows)."""
+        last = meta.get(b"last_id")
+        first = seq + 1
+        if last is not None:
+            last_ms, last_part = (int(part) for part in last.split(b"-"))
+            if last_ms >= first:
+                return f"{last_ms}-{last_part + 1}"
+        return f"{first}-0"
+
+    def _append(self, op: AppendRows) -> Appended:
+        import redis
+
+        self._announce(op.run, op.stream)
+        meta_key = self._stream_key(op.run, op.stream, "meta")
+        log_key = self._stream_key(op.run, op.stream, "log")
+        batch_key = self._stream_key(op.run, op.stream, f"b:{op.batch_id}") if op.batch_id else ""
+        codes = {name: dtype_code(values.dtype) for name, values in op.columns.items()}
+        times = op.times
+        if isinstance(times, int):
+            times = np.full(op.rows, times, dtype=np.int64)
+        blob = encode(dict(op.columns), times) if op.rows else b""
+        newest = int(times.max()) if len(times) else time.time_ns()
+        with self._client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(meta_key, *([batch_key] if batch_key else []))
+                    if batch_key:
+                        stored = pipe.get(batch_key)
+                        if stored is not None:
+                            pipe.unwatch()
+                            next_seq = int(stored)
+                            return Appended("duplicate", next_seq - op.rows, next_seq)
+                    meta = pipe.hgetall(meta_key)
+                    outcome = self._plan_append(op, meta, codes)
+                    if isinstance(outcome, Appended):
+                        pipe.unwatch()
+                        return outcome
+                    first_seq, generation, columns = outcome
+                    entry_id = self._next_id(meta, first_seq)
+                    replace = op.mode == "replace"
+                    now = time.time_ns()
+                    rows_before = 0 if replace else _int(meta.get(b"rows"))
+                    bytes_before = 0 if replace else _int(meta.get(b"bytes"))
+                    pipe.multi()
+                    pipe.hset(
+                        meta_key,
+                        mapping={
+                            "run": op.run,
+                            "stream": op.stream,
+                            "columns": json.dumps(columns),
+                            "mode": op.mode,
+                            "generation": generation,
+                            "first_seq": first_seq if replace else meta.get(b"first_seq", 0),
+                            "next_seq": first_seq + op.rows,
+                            "rows": rows_before + op.rows,
+                            "bytes": bytes_before + len(blob),
+                            "created": meta.get(b"created", now),
+                            "updated": max(newest, _int(meta.get(b"updated"))),
+                            "last_id": entry_id,
+                        },
+                    )
+                    fields: dict[str, str | int | bytes] = {"o": "r" if replace else "a"}
+                    fields.update({"g": generation, "s": first_seq, "n": op.rows})
+                    fields.update({"t": newest, "d": blob})
+                    pipe.xadd(log_key, fields, id=entry_id)
+                    if replace:
+                        pipe.xtrim(log_key, minid=entry_id, approximate=False)
+                    if batch_key:
+                        next_seq = first_seq + op.rows
+                        pipe.set(batch_key, next_seq, ex=BATCH_DAYS * 86_400)
+                    pipe.execute()
+                    return Appended("stored", first_seq, first_seq + op.rows)
+                except redis.WatchError:
+                    continue  # another process wrote this stream meanwhile: look again
+
+    def _plan_append(
+        self, op: AppendRows, meta: dict[bytes, bytes], codes: dict[str, str]
+    ) -> tuple[int, int, dict[str, str]] | Appended:
+        """Where the rows go, the stream's generation after them and its columns; an
+        `Appended("moved")` when `op.seq` is not where the stream ends; a StreamError when a
+        column's type conflicts with the stored one (nothing is written)."""
+        next_seq = _int(meta.get(b"next_seq"))
+        if op.seq != ANY_SEQ and op.seq != next_seq:
+            return Appended("moved", next_seq, next_seq)
+        generation = _int(meta.get(b"generation"))
+        stored: dict[str, str] = json.loads(meta[b"columns"]) if b"columns" in meta else {}
+        if op.mode == "replace":
+            return next_seq, generation + 1, dict(codes)
+        columns = dict(stored)
+        for name, code in codes.items():
+            old = stored.get(name)
+            merged = code if old is None else merged_code(old, code)
+            if merged is None:
+                raise StreamError(
+                    f"run '{op.run}', stream '{op.stream}', column '{name}': the store holds "
+                    f"{old} values, the batch has {code}; nothing was stored",
+                    run=op.run,
+                    stream=op.stream,
+                    column=name,
+                )
+            columns[name] = merged
+        return next_seq, generation, columns
+
+    def _clear(self, run: str, stream: str) -> None:
+        """Drop a stream's rows (numbering goes on), as an entry followers see."""
+        import redis
+
+        meta_key = self._stream_key(run, stream, "meta")
+        log_key = self._stream_key(run, stream, "log")
+        with self._client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(meta_key)
+                    meta = pipe.hgetall(meta_key)
+                    if not meta:
+                        pipe.unwatch()
+                        return
+                    next_seq = _int(meta.get(b"next_seq"))
+                    generation = _int(meta.get(b"generation")) + 1
+                    entry_id = self._next_id(meta, next_seq)
+                    pipe.multi()
+                    pipe.hset(
+                        meta_key,
+                        mapping={
+                            "columns": "{}",
+                            "generation": generation,
+                            "first_seq": next_seq,
+                            "rows": 0,
+                            "bytes": 0,
+                            "updated": time.time_ns(),
+                            "last_id": entry_id,
+                        },
+                    )
+                    fields = {"o": "c", "g": generation, "s": next_seq, "n": 0}
+                    pipe.xadd(log_key, fields, id=entry_id)
+                    pipe.xtrim(log_key, minid=entry_id, approximate=False)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    def _delete_run(self, run: str) -> None:
+        names = [key.decode() for key in self._client.hkeys(self._key("streams"))]
+        streams = [name.split("/", 1)[1] for name in names if name.split("/", 1)[0] == run]
+        for stream in streams:
+            self._client.delete(
+                self._stream_key(run, stream, "meta"), self._stream_key(run, stream, "log")
+            )
+            self._announced.discard((run, stream))
+        pipe = self._client.pipeline(transaction=False)
+        if streams:
+            pipe.hdel(self._key("streams"), *[f"{run}/{stream}" for stream in streams])
+        pipe.hdel(self._key("runs"), run)
+        pipe.hdel(self._key("layouts"), run)
+        results = pipe.execute()
+        if results[-1]:
+            self._client.incr(self._key("layout_version"))
+        self._event("delete", run)
+
+    def _set_layout(self, run: str, layout: Any) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hsetnx(self._key("runs"), run, time.time_ns())
+        pipe.hset(self._key("layouts"), run, json.dumps(layout))
+        pipe.incr(self._key("layout_version"))
+        pipe.execute()
+        self._event("layout", run)
+
+    def maintain(self) -> None:
+        """Retention: trim each stream to its newest `rows` rows (and rows younger than
+        `age` seconds) at an entry boundary: an entry holding a kept row is kept whole."""
+        keep_rows, age = self.retention.rows, self.retention.age
+        if keep_rows is None and age is None:
+            return
+        for record in self.streams():
+            boundary = record.first_seq
+            if keep_rows is not None:
+                boundary = max(boundary, record.next_seq - keep_rows)
+            log_key = self.log_key(record.run, record.stream)
+            if age is not None:
+                oldest = time.time_ns() - int(age * 1e9)
+                for entry_id, fields in self._client.xrange(log_key, count=PAGE_ENTRIES):
+                    if _int(fields.get(b"t")) >= oldest:
+                        boundary = max(boundary, _entry_seq(entry_id))
+                        break
+                    boundary = max(boundary, _int(fields.get(b"s")) + _int(fields.get(b"n")))
+            if boundary > record.first_seq:
+                self._trim(record, boundary)
+
+    def _trim(self, record: StreamRecord, boundary: int) -> None:
+        """Drop the entries wholly before row `boundary`, and count what is left."""
+        log_key = self.log_key(record.run, record.stream)
+        holding = self._client.xrevrange(log_key, max=f"{boundary + 1}", count=1)
+        if not holding:
+            return
+        entry_id, fields = holding[0]
+        first = _int(fields.get(b"s"))
+        if first + _int(fields.get(b"n")) <= boundary:  # wholly before: keep from the next
+            first = boundary
+            self._client.xtrim(log_key, minid=f"{boundary + 1}", approximate=False)
+        else:
+            self._client.xtrim(log_key, minid=entry_id.decode(), approximate=False)
+        meta_key = self._stream_key(record.run, record.stream, "meta")
+        rows = max(0, record.next_seq - first)
+        self._client.hset(meta_key, mapping={"first_seq": first, "rows": rows})
+
+    def forget_announced(self, run: str) -> None:
+        """A run was deleted (by any process): its streams must be announced again."""
+        self._announced = {pair for pair in self._announced if pair[0] != run}
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.close()
+            self.follower = None
+        self._client.close()
+
+    # -- reads -----------------------------------------------------------------------------------
+    def streams(self, run: str | None = None) -> list[StreamRecord]:
+        names = sorted(key.decode() for key in self._client.hkeys(self._key("streams")))
+        pairs = [tuple(name.split("/", 1)) for name in names]
+        pairs = [(r, s) for r, s in pairs if run is None or r == run]
+        pipe = self._client.pipeline(transaction=False)
+        for r, s in pairs:
+            pipe.hgetall(self._stream_key(r, s, "meta"))
+        found = []
+        for (r, s), meta in zip(pairs, pipe.execute(), strict=True):
+            if not meta:
+                continue  # announced, its first write not stored (yet)
+            found.append(
+                StreamRecord(
+                    id=hash((r, s)) & (2**62 - 1),
+                    run=r,
+                    stream=s,
+                    mode=meta.get(b"mode", b"append").decode(),
+                    generation=_int(meta.get(b"generation")),
+                    columns=json.loads(meta.get(b"columns", b"{}")),
+                    first_seq=_int(meta.get(b"first_seq")),
+                    next_seq=_int(meta.get(b"next_seq")),
+                    rows=_int(meta.get(b"rows")),
+                    bytes=_int(meta.get(b"bytes")),
+                    created=_int(meta.get(b"created")),
+                    updated=_int(meta.get(b"updated")),
+                )
+            )
+        return found
+
+    def runs(self) -> list[RunSummary]:
+        created = {k.decode(): int(v) for k, v in self._client.hgetall(self._key("runs")).items()}
+        with_layout = {k.decode() for k in self._client.hkeys(self._key("layouts"))}
+        records = self.streams()
+        summaries = []
+        for run in sorted(created):
+            mine = [r for r in records if r.run == run]
+            summaries.append(
+                RunSummary(
+                    run=run,
+                    created=created[run],
+                    updated=max((r.updated for r in mine), default=created[run]),
+                    streams=len(mine),
+                    rows=sum(r.rows for r in mine),
+                    layout=run in with_layout,
+                )
+            )
+        return summaries
+
+    def entries(
+        self, run: str, stream: str, since: int = 0, until: int | None = None
+    ) -> Iterator[Entry]:
+        """The entries of a stream that hold rows >= `since` (and < `until`), oldest first,
+        a page at a time (clear and replace entries included)."""
+        log_key = self.log_key(run, stream)
+        start = "-"
+        if since > 0:
+            before = self._client.xrevrange(log_key, max=f"{since + 1}", count=1)
+            start = before[0][0].decode() if before else f"{since + 1}"
+        end = "+" if until is None else f"{until}"
+        while True:
+            page = self._client.xrange(log_key, min=start, max=end, count=PAGE_ENTRIES)
+            for entry_id, fields in page:
+                try:
+                    yield Entry(entry_id, fields)
+                except CorruptSegment as exc:
+                    first, rows = _int(fields.get(b"s")), _int(fields.get(b"n"))
+                    self._report_damage(run, stream, first, rows, str(exc))
+            if len(page) < PAGE_ENTRIES:
+                return
+            start = "(" + page[-1][0].decode()
+
+    def segments(
+        self, record: StreamRecord, since: int = 0, until: int | None = None
+    ) -> Iterator[Segment]:
+        for entry in self.entries(record.run, record.stream, since, until):
+            if entry.rows and entry.first_seq + entry.rows > since:
+                yield Segment(entry.first_seq, entry.batch, entry.times)
+
+    def pick(
+        self,
+        record: StreamRecord,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        columns: Sequence[str],
+        arrival: bool,
+    ) -> Picked:
+        """The rows of short ranges: the entries holding them are read whole (Redis has no
+        partial reads of an entry) and cut by `pick` like SQLite's segments."""
+        starts = np.asarray(starts, dtype=np.int64)
+        stops = np.maximum(np.asarray(stops, dtype=np.int64), starts)
+        blobs: dict[bytes, bytes] = {}
+        firsts, counts = [], []
+        if len(starts):
+            log_key = self.log_key(record.run, record.stream)
+            low, high = int(starts[0]), int(stops[-1])
+            before = self._client.xrevrange(log_key, max=f"{low + 1}", count=1)
+            start = before[0][0].decode() if before else f"{low + 1}"
+            while True:
+                page = self._client.xrange(log_key, min=start, max=f"{high}", count=PAGE_ENTRIES)
+                for entry_id, fields in page:
+                    rows = _int(fields.get(b"n"))
+                    first = _int(fields.get(b"s"))
+                    if rows and fields.get(b"d") and first + rows > low:
+                        blobs[entry_id] = fields[b"d"]
+                        firsts.append(first)
+                        counts.append(rows)
+                if len(page) < PAGE_ENTRIES:
+                    break
+                start = "(" + page[-1][0].decode()
+        listed = Segments(list(blobs), np.array(firsts, np.int64), np.array(counts, np.int64))
+        opener = lambda key: _Bytes(blobs[key])  # noqa: E731
+        found, damaged = pick(listed, opener, starts, stops, columns, arrival)
+        for first_seq, rows, why in damaged:
+            self._report_damage(record.run, record.stream, first_seq, rows, why)
+        return found
+
+    def follow(
+        self, run: str, stream: str, generation: int, since: int, limit: int | None = None
+    ) -> Followed | None:
+        record = next((r for r in self.streams(run) if r.stream == stream), None)
+        if record is None:
+            return None
+        reset = record.generation != generation
+        start = record.first_seq if reset else max(since, record.first_seq)
+        if limit is not None:
+            start = max(start, record.next_seq - limit)
+        pieces = []
+        for first_seq, batch, times in self.segments(record, start):
+            skip = max(0, start - first_seq)
+            if skip >= len(times):
+                continue
+            if skip:
+                batch = {name: values[skip:] for name, values in batch.items()}
+                times, first_seq = times[skip:], first_seq + skip
+            pieces.append(Segment(first_seq, batch, times))
+        return Followed(reset, record.generation, record.next_seq, pieces)
+
+    def batch_ids(self, limit: int = 100_000) -> list[BatchId]:
+        """None: Redis itself refuses a batch id it holds, whichever process sees it."""
+        return []
+
+    def layouts(self) -> dict[str, dict[str, Any]]:
+        stored = self._client.hgetall(self._key("layouts"))
+        return {run.decode(): json.loads(text) for run, text in stored.items()}
+
+    def layout_version(self) -> int:
+        return _int(self._client.get(self._key("layout_version")))
+
+    def integrity(self) -> str:
+        """'ok' when Redis answers and every stream's entries add up to its recorded rows."""
+        problems = []
+        for record in self.streams():
+            entries = self.entries(record.run, record.stream)
+            held = sum(entry.rows for entry in entries if entry.kind != "clear")
+            if held < record.rows:
+                problems.append(
+                    f"run '{record.run}', stream '{record.stream}': {held} rows, "
+                    f"{record.rows} recorded"
+                )
+        return "; ".join(problems) or "ok"
+
+    def _report_damage(self, run: str, stream: str, first_seq: int, rows: int, why: str) -> None:
+        damage = Damage(run, stream, first_seq, rows, why)
+        if damage not in self.damaged:
+            self.damaged.append(damage)
+            log.error(
+                "store %s: run '%s', stream '%s', rows %d to %d are damaged and skipped: %s",
+                self.location, run, stream, first_seq, first_seq + rows - 1, why,
+            )  # fmt: skip
