@@ -40,7 +40,7 @@ def url(redis_url: str) -> Iterator[str]:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     client.close()
-    yield redis_url
+    return redis_url
 
 
 @pytest.fixture
@@ -98,7 +98,8 @@ def test_redis_store_has_every_member_of_the_protocol_with_its_parameters(url: s
                 continue
             expected = list(inspect.signature(wanted).parameters)[1:]
             assert list(inspect.signature(found).parameters) == expected, name
-        assert backend.shared and Store(backend).shared
+        assert backend.shared
+        assert Store(backend).shared
     finally:
         backend.close()
 
@@ -113,7 +114,8 @@ def test_a_refused_password_is_named_and_the_password_is_not_shown(url: str) -> 
     wrong = url.replace("redis://", "redis://someone:hunter2@")
     with pytest.raises(StoreError, match="credentials") as caught:
         open_store(wrong)
-    assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert "***" in str(caught.value)
 
 
 # -- rows numbered by the store, followed by every hub ------------------------------------------
@@ -159,7 +161,8 @@ def test_a_schema_conflict_only_the_store_sees_is_refused_and_changes_nothing(
     """Two hubs race the first write of a stream with different types: the store keeps the
     first and refuses the other, naming the column; nothing of it is stored anywhere."""
     one, two = make_hub(url, hubs), make_hub(url, hubs)
-    assert one.store is not None and two.store is not None
+    assert one.store is not None
+    assert two.store is not None
     two.store.journal._cond.acquire()  # hold two's writer until one's batch is stored
     try:
         _, held = two.write("loss", {"step": ["a", "b"]}, run="r")
@@ -175,7 +178,8 @@ def test_a_schema_conflict_only_the_store_sees_is_refused_and_changes_nothing(
     for hub in (one, two):
         wait_until(lambda hub=hub: steps_of(hub) == list(range(15)), message="15 rows")
     (record,) = one.store.streams("r")
-    assert record.columns["step"] == "i8" and record.rows == 15
+    assert record.columns["step"] == "i8"
+    assert record.rows == 15
 
 
 def test_a_batch_id_is_stored_once_whichever_process_sees_it(url: str, hubs: list[Hub]) -> None:
@@ -230,11 +234,13 @@ def test_a_process_started_late_replays_what_redis_holds(url: str, hubs: list[Hu
     durable(one, ticket)
     layout = {"title": "late", "plots": []}
     one.set_layout("r", layout, stored=layout)
-    assert one.store is not None and one.store.flush()
+    assert one.store is not None
+    assert one.store.flush()
     late = make_hub(url, hubs)  # catches up before it returns: nothing to wait for
     assert steps_of(late) == list(range(20_000))
     assert late.layout("r")[1] == layout
-    assert late.store is not None and late.store.integrity() == "ok"
+    assert late.store is not None
+    assert late.store.integrity() == "ok"
 
 
 def test_retention_trims_whole_entries_at_a_row_boundary(url: str, hubs: list[Hub]) -> None:
@@ -262,10 +268,13 @@ def test_views_read_rows_memory_dropped_back_from_redis(url: str, hubs: list[Hub
     stops = np.array([3, 1_010, 5_502, 10_000])
     picked = hub.store.pick(record, starts, stops, ["step"], arrival=True)
     wanted = [0, 1, 2, *range(990, 1_010), 5_500, 5_501, 9_998, 9_999]
-    assert picked.held.all() and picked.batch["step"].tolist() == wanted
-    assert picked.times is not None and len(picked.times) == len(wanted)
+    assert picked.held.all()
+    assert picked.batch["step"].tolist() == wanted
+    assert picked.times is not None
+    assert len(picked.times) == len(wanted)
     between = [s for seg in hub.store.segments(record, 2_500, 3_500) for s in seg.batch["step"]]
-    assert between[0] <= 2_500 and between[-1] >= 3_499
+    assert between[0] <= 2_500
+    assert between[-1] >= 3_499
 
 
 def test_in_process_sv_stream_on_redis_is_seen_by_another_process(url: str) -> None:
@@ -294,7 +303,8 @@ def test_store_closes_its_follower(url: str) -> None:
     assert hub.store is not None
     follower = hub.store.backend.follower  # type: ignore[attr-defined]
     hub.store.close()
-    assert follower._thread is not None and not follower._thread.is_alive()
+    assert follower._thread is not None
+    assert not follower._thread.is_alive()
 
 
 def test_the_documented_keys_are_the_ones_written(url: str, hubs: list[Hub]) -> None:
