@@ -318,3 +318,24 @@ def test_the_documented_keys_are_the_ones_written(url: str, hubs: list[Hub]) -> 
         "sv:{r/loss}:b:b", "sv:{r/loss}:log", "sv:{r/loss}:meta",
     ]  # fmt: skip
     assert Path(ROOT / "docs" / "scale-out.md").read_text().count("sv:{run/stream}:log") >= 1
+
+
+def test_ls_export_and_rm_read_a_redis_store(url: str, hubs: list[Hub], tmp_path: Path) -> None:
+    hub = make_hub(url, hubs)
+    durable(hub, write(hub, 0, 5))
+    command = [sys.executable, "-m", "streamvis.cli"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [*command, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = run("ls", "--store", url, "--json")
+    assert '"run": "r"' in listed
+    assert '"rows": 5' in listed
+    run("export", "--run", "r", "--stream", "loss", "-o", str(tmp_path / "loss.csv"), "--store", url)
+    assert (tmp_path / "loss.csv").read_text().count("\n") == 6  # the header and 5 rows
+    assert "deleted run 'r' (1 streams)" in run("rm", "r", "--yes", "--store", url)
+    wait_until(lambda: hub.runs() == [], message="the run gone from the hub too")
