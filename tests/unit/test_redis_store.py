@@ -335,7 +335,8 @@ def test_ls_export_and_rm_read_a_redis_store(url: str, hubs: list[Hub], tmp_path
     listed = run("ls", "--store", url, "--json")
     assert '"run": "r"' in listed
     assert '"rows": 5' in listed
-    run("export", "--run", "r", "--stream", "loss", "-o", str(tmp_path / "loss.csv"), "--store", url)
+    target = str(tmp_path / "loss.csv")
+    run("export", "--run", "r", "--stream", "loss", "-o", target, "--store", url)
     assert (tmp_path / "loss.csv").read_text().count("\n") == 6  # the header and 5 rows
     assert "deleted run 'r' (1 streams)" in run("rm", "r", "--yes", "--store", url)
     wait_until(lambda: hub.runs() == [], message="the run gone from the hub too")
