@@ -21,6 +21,9 @@ Systems, each with a 50 ms tick unless --period-ms says otherwise:
                    sending through `sv.Client` (numeric rows as binary columns)
   streamvis-remote-json   the same, with the client held to JSON bodies (as before the
                    binary columns wire; not in the default systems)
+  streamvis-redis  streamvis-remote on the Redis store at --redis (emptied first)
+  streamvis-redis-ab      two `streamvis serve` on that Redis: the producer sends to A,
+                   the pages are on B (bench/scale_out.py runs these)
 Rates 10 .. 100,000 samples/s; above 10,000/s producers send 1,000-row batches (every row of
 a batch carries the batch's emit time). N real Chromium pages (tabs of one browser, with
 background throttling off) each measured; rounds interleave the systems. "Sustained": the
@@ -290,6 +293,18 @@ def verdict(
     return result
 
 
+def emptied_redis(url: str | None) -> str:
+    """The Redis at `url` with nothing in it (a run starts from an empty store)."""
+    if not url:
+        raise SystemExit("the streamvis-redis systems need --redis redis://HOST:PORT/DB")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
 def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> dict[str, Any]:
     """Start the system's server (and producer), open `pages` pages, produce, collect."""
     from playwright.sync_api import sync_playwright
@@ -301,13 +316,19 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
     common += ["--out", str(out), "--period-ms", str(args.period_ms), "--port", str(port)]
     children = []
     env = {**os.environ, "STREAMVIS_STORE": str(scratch / "store.sqlite")}
-    if system.startswith("streamvis-remote"):
+    page_port = port  # the page's server; another one for streamvis-redis-ab
+    if system.startswith(("streamvis-remote", "streamvis-redis")):
         layout_file = scratch / "layout.json"
         layout_file.write_text(json.dumps(layout(args.period_ms)))
-        command = [str(Path(PYTHON).parent / "streamvis"), "serve", str(layout_file)]
-        command += ["--port", str(port)]
-        command += ["--store", str(scratch / "store.sqlite")]
-        children.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
+        store = str(scratch / "store.sqlite")
+        if system.startswith("streamvis-redis"):
+            store = emptied_redis(getattr(args, "redis", None))
+        if system == "streamvis-redis-ab":
+            page_port = free_port()
+        for serving in dict.fromkeys([port, page_port]):
+            command = [str(Path(PYTHON).parent / "streamvis"), "serve", str(layout_file)]
+            command += ["--port", str(serving), "--store", store]
+            children.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
         producer = [PYTHON, __file__, "--role", "remote", "--url", f"http://127.0.0.1:{port}"]
         producer += ["--json-wire"] if system == "streamvis-remote-json" else []
         children.append(subprocess.Popen(producer + common, env=env))
@@ -317,8 +338,9 @@ def one_run(system: str, rate: float, pages: int, args: argparse.Namespace) -> d
         children.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
     try:
         wait_port(port, 120)
+        wait_port(page_port, 120)
         with sync_playwright() as playwright:
-            browser, tabs = open_tabs(playwright, f"http://127.0.0.1:{port}/", pages, 700)
+            browser, tabs = open_tabs(playwright, f"http://127.0.0.1:{page_port}/", pages, 700)
             for tab in tabs:
                 tab.wait_for_function(HOOK, timeout=120000, polling=100)
             go.write_text("go")
@@ -389,6 +411,7 @@ def main() -> None:
     parser.add_argument("--systems", default="bokeh,streamvis,streamvis-remote")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", help="also write every run's result here")
+    parser.add_argument("--redis", help="a Redis URL, for the streamvis-redis systems")
     parser.add_argument("--json-wire", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "bokeh":
