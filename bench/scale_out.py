@@ -6,6 +6,8 @@ in the same run: the single-process SQLite path.
 
 Parts (a real redis-server from Debian, AOF on with `appendfsync always`, in a temp dir;
 real `panel serve apps/dashboard.py --plugins streamvis.ingest` processes):
+  appends  one committed 1,000-row append in process: SQLite (synchronous NORMAL, the
+           default, and FULL) and Redis (appendfsync always and everysec), and a PING.
   ingest   rows/s of 1,000-row batches from `sv.Client` producer processes (one request per
            batch; a batch counts once the server answered, which it does only after the
            store took it): SQLite, 1 process; Redis, 1 process; Redis, 2 processes with a
@@ -52,20 +54,28 @@ def load() -> str:
 
 
 # -- ingest ------------------------------------------------------------------------------------
-SYSTEMS = ("sqlite-1", "redis-1", "redis-2", "redis-2-one-stream")
+SYSTEMS = (
+    "sqlite-1",
+    "redis-1",
+    "redis-2",
+    "redis-2-one-stream",
+    "redis-1-everysec",
+    "redis-2-everysec",
+)
 
 
 def ingest_once(system: str, rows: int, folder: Path) -> dict[str, Any]:
     """Rows/s of one system: per producer (its first batch to its last answer) and in total
     (all rows over the span from the first start to the last answer)."""
-    redis = Redis() if system.startswith("redis") else None
+    fsync = "everysec" if system.endswith("everysec") else "always"
+    redis = Redis(fsync) if system.startswith("redis") else None
     store = redis.url if redis else str(folder / f"ingest-{time.monotonic_ns()}.db")
     servers = [Server(store, folder)]
     try:
         if system.startswith("redis-2"):
             servers.append(Server(store, folder))
-        streams = ["m0", "m0"] if system.endswith("one-stream") else ["m0", "m1"]
-        targets = [(server.url, stream) for server, stream in zip(servers, streams, strict=False)]
+        streams = (["m0", "m0"] if "one-stream" in system else ["m0", "m1"])[: len(servers)]
+        targets = [(server.url, stream) for server, stream in zip(servers, streams, strict=True)]
         reports = produce(targets, rows, folder)
         stored = {stream: servers[-1].seq(stream) for stream in set(streams)}
         expected = {stream: rows * streams.count(stream) for stream in set(streams)}
@@ -87,8 +97,10 @@ def ingest_once(system: str, rows: int, folder: Path) -> dict[str, Any]:
 
 def ingest(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     print(f"\n## ingest: {args.rows:,} rows per producer in 1,000-row batches, acknowledged")
-    print(f"{'round':>5} {'system':20} {'rows/s per process':>28} {'total':>10} "
-          f"{'x sqlite':>8}  load")  # fmt: skip
+    print(
+        f"{'round':>5} {'system':20} {'rows/s per process':>28} {'total':>10} "
+        f"{'x sqlite':>8}  load"
+    )
     results = []
     for round_ in range(args.rounds):
         order = list(SYSTEMS[round_ % len(SYSTEMS) :] + SYSTEMS[: round_ % len(SYSTEMS)])
@@ -97,8 +109,11 @@ def ingest(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
         for system in SYSTEMS:
             result = done[system] | {"round": round_, "ratio": done[system]["total"] / anchor}
             per = ", ".join(f"{value:,.0f}" for value in result["per_process"])
-            print(f"{round_:>5} {system:20} {per:>28} {result['total']:>10,.0f} "
-                  f"{result['ratio']:>8.2f}  {result['load']}", flush=True)  # fmt: skip
+            print(
+                f"{round_:>5} {system:20} {per:>28} {result['total']:>10,.0f} "
+                f"{result['ratio']:>8.2f}  {result['load']}",
+                flush=True,
+            )
             results.append(result)
     print("median over rounds (ratio: total rows/s over SQLite's in the same round)")
     for system in SYSTEMS:
@@ -106,10 +121,73 @@ def ingest(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
         ratios = [r["ratio"] for r in mine]
         totals = [r["total"] for r in mine]
         per = [statistics.median(r["per_process"]) for r in mine]
-        print(f"  {system:20} total {statistics.median(totals):>9,.0f} rows/s "
-              f"(per process {statistics.median(per):>9,.0f}), x sqlite "
-              f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
+        print(
+            f"  {system:20} total {statistics.median(totals):>9,.0f} rows/s "
+            f"(per process {statistics.median(per):>9,.0f}), x sqlite "
+            f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})"
+        )
     print("  target: redis-1 >= 0.50 x sqlite-1")
+    return results
+
+
+# -- one append, in process -------------------------------------------------------------------
+def append_seconds(backend: Any, appends: int) -> float:
+    """Median seconds of one committed 1,000-row append of {step, a, b, c} to `backend`."""
+    from streamvis.core.storage import ANY_SEQ, AppendRows
+
+    shared = getattr(backend, "shared", False)
+    taken = []
+    for index in range(appends):
+        steps = np.arange(index * BATCH, (index + 1) * BATCH)
+        columns = {"step": steps, "a": steps * 0.5, "b": steps * 1.5, "c": steps * 2.5}
+        seq = ANY_SEQ if shared else index * BATCH
+        op = AppendRows("default", "m", seq, BATCH, columns, time.time_ns(), batch_id=f"b{index}")
+        start = time.perf_counter()
+        backend.commit([op])
+        taken.append(time.perf_counter() - start)
+    return statistics.median(taken)
+
+
+def appends(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
+    """Where an acknowledgement's time goes in the store: one append, committed, per backend
+    (SQLite's default synchronous=NORMAL and FULL; Redis AOF always and everysec)."""
+    from streamvis.store.redis_streams import RedisStore
+    from streamvis.store.sqlite import SQLiteStore
+
+    print("\n## one committed 1,000-row append of 4 columns, in process (median of 200, ms)")
+    results = []
+    for round_ in range(args.rounds):
+        row: dict[str, Any] = {"round": round_}
+        for synchronous in ("NORMAL", "FULL"):
+            path = folder / f"append-{round_}-{synchronous}.db"
+            backend = SQLiteStore(path, synchronous=synchronous)
+            row[f"sqlite {synchronous}"] = append_seconds(backend, 200) * 1e3
+            backend.close()
+        for fsync in ("always", "everysec"):
+            redis = Redis(fsync)
+            try:
+                backend = RedisStore(redis.url)
+                row[f"redis {fsync}"] = append_seconds(backend, 200) * 1e3
+                client = backend.client
+                started = time.perf_counter()
+                for _ in range(200):
+                    client.ping()
+                row[f"ping ({fsync})"] = (time.perf_counter() - started) / 200 * 1e3
+                backend.close()
+            finally:
+                redis.stop()
+        row["load"] = load()
+        print(
+            f"{round_:>5} "
+            + "  ".join(
+                f"{name} {value:.2f}"
+                for name, value in row.items()
+                if name not in ("round", "load")
+            )
+            + f"  load {row['load']}",
+            flush=True,
+        )
+        results.append(row)
     return results
 
 
@@ -131,9 +209,12 @@ def latency(args: argparse.Namespace, redis: Redis) -> list[dict[str, Any]]:
             for system in systems[round_ % 3 :] + systems[: round_ % 3]:
                 result = page_latency.one_run(system, rate, 1, options)
                 result.update(round=round_, load=load())
-                print(f"{round_:>5} {system:20} {rate:>8,.0f}/s p50 {result.get('p50', 0):7.1f} "
-                      f"p95 {result.get('p95', 0):7.1f} ms delivered {result['delivered']:.1%} "
-                      f" load {result['load']}", flush=True)  # fmt: skip
+                print(
+                    f"{round_:>5} {system:20} {rate:>8,.0f}/s p50 {result.get('p50', 0):7.1f} "
+                    f"p95 {result.get('p95', 0):7.1f} ms delivered {result['delivered']:.1%} "
+                    f" load {result['load']}",
+                    flush=True,
+                )
                 results.append(result)
     print("median over rounds; difference to streamvis-remote (SQLite, one process) per round")
     for rate in rates:
@@ -145,9 +226,11 @@ def latency(args: argparse.Namespace, redis: Redis) -> list[dict[str, Any]]:
             p50 = statistics.median(r.get("p50", float("nan")) for r in mine)
             p95 = statistics.median(r.get("p95", float("nan")) for r in mine)
             diff = [r.get("p50", float("nan")) - anchor[r["round"]].get("p50", 0) for r in mine]
-            print(f"  {rate:>8,.0f}/s {system:20} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  "
-                  f"p50 - anchor {statistics.median(diff):+7.1f} ms "
-                  f"(range {min(diff):+.1f}..{max(diff):+.1f})")  # fmt: skip
+            print(
+                f"  {rate:>8,.0f}/s {system:20} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  "
+                f"p50 - anchor {statistics.median(diff):+7.1f} ms "
+                f"(range {min(diff):+.1f}..{max(diff):+.1f})"
+            )
     print("  target: streamvis-redis-ab within 50 ms of the one-process figures")
     return results
 
@@ -185,17 +268,22 @@ def memory(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     from store import bytes_per_sample
 
     samples = 1_000_000
-    print(f"\n## bytes per stored float sample ({samples:,} samples in 1,000-row batches; "
-          "each row also stores its arrival time)")  # fmt: skip
+    print(
+        f"\n## bytes per stored float sample ({samples:,} samples in 1,000-row batches; "
+        "each row also stores its arrival time)"
+    )
     results = []
     for round_ in range(min(args.rounds, 3)):
         redis = redis_bytes_per_sample(samples)
         sqlite = bytes_per_sample(folder / f"bytes-{round_}.db", samples, False)
         result = {"round": round_, "redis_memory": redis["memory"], "redis_aof": redis["aof"]}
         result.update(sqlite_file=sqlite, load=load())
-        print(f"{round_:>5} Redis used_memory {redis['memory']:6.2f}  Redis AOF "
-              f"{redis['aof']:6.2f}  SQLite file {sqlite:6.2f}  ratio memory/SQLite "
-              f"{redis['memory'] / sqlite:5.2f}  load {result['load']}", flush=True)  # fmt: skip
+        print(
+            f"{round_:>5} Redis used_memory {redis['memory']:6.2f}  Redis AOF "
+            f"{redis['aof']:6.2f}  SQLite file {sqlite:6.2f}  ratio memory/SQLite "
+            f"{redis['memory'] / sqlite:5.2f}  load {result['load']}",
+            flush=True,
+        )
         results.append(result)
     return results
 
@@ -204,13 +292,13 @@ def memory(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
 REPLAY = textwrap.dedent("""
     import json, sys, time
     from streamvis.store import hub_from_store, open_store
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     store = open_store(sys.argv[1])
     hub = hub_from_store(store)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     rows = hub.table("default", "m").row_count
     store.close()
-    print(json.dumps({"seconds": seconds, "rows": rows}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": rows}))
 """)
 
 
@@ -241,24 +329,34 @@ def replay(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
         fill(redis.url, rows)
         fill(sqlite, rows)
         for round_ in range(args.rounds):
-            for system, target in (("redis", redis.url), ("sqlite", sqlite))[:: 1 - 2 * (round_ % 2)]:
+            pair = [("redis", redis.url), ("sqlite", sqlite)]
+            for system, target in pair if round_ % 2 == 0 else pair[::-1]:
                 done = subprocess.run(
                     [sys.executable, str(script), target],
-                    capture_output=True, text=True, timeout=600, check=True, cwd=ROOT,
-                )  # fmt: skip
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=True,
+                    cwd=ROOT,
+                )
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 if result["rows"] != rows:
                     raise RuntimeError(f"{system}: the hub holds {result['rows']} rows")
                 result.update(system=system, round=round_, load=load())
-                print(f"{round_:>5} {system:7} {result['seconds']:6.2f} s  load {result['load']}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"{round_:>5} {system:7} {result['seconds']:6.2f} s (CPU of the process "
+                    f"{result['cpu']:.2f} s)  load {result['load']}",
+                    flush=True,
+                )
                 results.append(result)
     finally:
         redis.stop()
     for system in ("redis", "sqlite"):
         seconds = [r["seconds"] for r in results if r["system"] == system]
-        print(f"  {system:7} median {statistics.median(seconds):.2f} s "
-              f"(range {min(seconds):.2f}-{max(seconds):.2f})")  # fmt: skip
+        print(
+            f"  {system:7} median {statistics.median(seconds):.2f} s "
+            f"(range {min(seconds):.2f}-{max(seconds):.2f})"
+        )
     print("  target: redis <= 2 s")
     return results
 
@@ -299,8 +397,11 @@ def kill_loop(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             a.kill_hard()
             a = Server(redis.url, folder, port=a.port)
             rounds.append({"round": round_, "acknowledged_at_kill": at_kill})
-            print(f"{round_:>5} killed A after {at_kill:,} acknowledged rows; restarted  "
-                  f"load {load()}", flush=True)  # fmt: skip
+            print(
+                f"{round_:>5} killed A after {at_kill:,} acknowledged rows; restarted  "
+                f"load {load()}",
+                flush=True,
+            )
         stop.set()
         producer.join(120)
         flushed = client.flush(300)
@@ -331,17 +432,19 @@ def kill_loop(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "seq_through_b": through_b,
         "load": load(),
     }
-    print(f"  written {total:,}, acknowledged {acknowledged:,}, stored {len(steps):,} "
-          f"(through B: {through_b:,}); lost {result['lost']}, duplicated "
-          f"{result['duplicated']}, in order {result['in_order']}; client errors "
-          f"{result['errors']}, dropped {result['dropped']}")  # fmt: skip
+    print(
+        f"  written {total:,}, acknowledged {acknowledged:,}, stored {len(steps):,} "
+        f"(through B: {through_b:,}); lost {result['lost']}, duplicated "
+        f"{result['duplicated']}, in order {result['in_order']}; client errors "
+        f"{result['errors']}, dropped {result['dropped']}"
+    )
     print("  target: 0 acknowledged rows lost or duplicated")
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="ingest,latency,memory,replay,kill")
+    parser.add_argument("--parts", default="appends,ingest,latency,memory,replay,kill")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=300_000, help="rows per producer")
     parser.add_argument("--latency-rates", default="1000")
@@ -353,12 +456,17 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
-    print(f"# {started}, at {commit}, {os.cpu_count()} cores, load {load()}, "
-          f"{subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")  # fmt: skip
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
+    print(
+        f"# {started}, at {commit}, {os.cpu_count()} cores, load {load()}, redis-server "
+        f"{version.stdout.split()[2]}, python {sys.version.split()[0]}"
+    )
     everything: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="svbench-scale-") as name:
         folder = Path(name)
         parts = args.parts.split(",")
+        if "appends" in parts:
+            everything["appends"] = appends(args, folder)
         if "ingest" in parts:
             everything["ingest"] = ingest(args, folder)
         if "latency" in parts:

@@ -29,16 +29,16 @@ LAYOUT = textwrap.dedent("""\
 
 
 class Redis:
-    """redis-server on a free loopback port in its own temp dir: AOF on, `appendfsync
-    always` (what the issue's durability claims assume), no RDB snapshots."""
+    """redis-server on a free loopback port in its own temp dir: AOF on with `appendfsync
+    always` (what the issue's durability claims assume) or `everysec`, no RDB snapshots."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: str = "always") -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="svbench-redis-"))
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         command = [
             REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
+            "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", fsync,
             "--save", "", "--protected-mode", "no", "--daemonize", "no",
         ]  # fmt: skip
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - the child holds it
@@ -172,8 +172,10 @@ def produce(targets: list[tuple[str, str]], rows: int, folder: Path) -> list[dic
     children = [
         subprocess.Popen(
             [sys.executable, str(script), url, stream, str(rows), str(go)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for url, stream in targets
     ]
     for child in children:
