@@ -216,20 +216,28 @@ def latency(args: argparse.Namespace, redis: Redis) -> list[dict[str, Any]]:
                     flush=True,
                 )
                 results.append(result)
-    print("median over rounds; difference to streamvis-remote (SQLite, one process) per round")
+    print(
+        "median over rounds; p50 minus the one-process p50 of the same round: streamvis-remote "
+        "(SQLite) and streamvis-redis"
+    )
     for rate in rates:
         anchor = {
             r["round"]: r for r in results if r["rate"] == rate and r["system"] == systems[0]
+        }
+        single = {
+            r["round"]: r for r in results if r["rate"] == rate and r["system"] == systems[1]
         }
         for system in systems:
             mine = [r for r in results if r["rate"] == rate and r["system"] == system]
             p50 = statistics.median(r.get("p50", float("nan")) for r in mine)
             p95 = statistics.median(r.get("p95", float("nan")) for r in mine)
             diff = [r.get("p50", float("nan")) - anchor[r["round"]].get("p50", 0) for r in mine]
+            local = [r.get("p50", float("nan")) - single[r["round"]].get("p50", 0) for r in mine]
             print(
                 f"  {rate:>8,.0f}/s {system:20} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  "
-                f"p50 - anchor {statistics.median(diff):+7.1f} ms "
-                f"(range {min(diff):+.1f}..{max(diff):+.1f})"
+                f"p50 - SQLite {statistics.median(diff):+6.1f} ms "
+                f"({min(diff):+.1f}..{max(diff):+.1f}), - Redis one process "
+                f"{statistics.median(local):+6.1f} ms ({min(local):+.1f}..{max(local):+.1f})"
             )
     print("  target: streamvis-redis-ab within 50 ms of the one-process figures")
     return results
@@ -291,6 +299,10 @@ def memory(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
 # -- replay ------------------------------------------------------------------------------------
 REPLAY = textwrap.dedent("""
     import json, sys, time
+    if sys.argv[2] == "python-parser":
+        sys.modules["hiredis"] = None  # redis-py then parses replies in Python
+    if sys.argv[2] != "sqlite":
+        import redis  # an import, not replay: outside the timed part
     from streamvis.store import hub_from_store, open_store
     start, cpu = time.perf_counter(), time.process_time()
     store = open_store(sys.argv[1])
@@ -300,6 +312,18 @@ REPLAY = textwrap.dedent("""
     store.close()
     print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": rows}))
 """)
+
+
+def has_hiredis() -> bool:
+    """True when redis-py parses replies with hiredis (C) here, not in Python."""
+    try:
+        import hiredis  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+HIREDIS = has_hiredis()
 
 
 def fill(target: str, rows: int) -> None:
@@ -320,6 +344,8 @@ def fill(target: str, rows: int) -> None:
 def replay(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     rows = 1_000_000
     print(f"\n## a fresh process until its hub holds {rows:,} rows x 4 columns of a stream")
+    parser = "hiredis" if HIREDIS else "its Python parser"
+    print(f"(redis: redis-py with {parser}; python-parser: the same, hiredis kept out)")
     redis = Redis()
     sqlite = str(folder / "replay.db")
     script = folder / "replay.py"
@@ -329,10 +355,13 @@ def replay(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
         fill(redis.url, rows)
         fill(sqlite, rows)
         for round_ in range(args.rounds):
-            pair = [("redis", redis.url), ("sqlite", sqlite)]
-            for system, target in pair if round_ % 2 == 0 else pair[::-1]:
+            systems = [("redis", redis.url), ("sqlite", sqlite)]
+            if HIREDIS:
+                systems.insert(1, ("python-parser", redis.url))
+            shift = round_ % len(systems)
+            for system, target in systems[shift:] + systems[:shift]:
                 done = subprocess.run(
-                    [sys.executable, str(script), target],
+                    [sys.executable, str(script), target, system],
                     capture_output=True,
                     text=True,
                     timeout=600,
@@ -344,14 +373,14 @@ def replay(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
                     raise RuntimeError(f"{system}: the hub holds {result['rows']} rows")
                 result.update(system=system, round=round_, load=load())
                 print(
-                    f"{round_:>5} {system:7} {result['seconds']:6.2f} s (CPU of the process "
+                    f"{round_:>5} {system:13} {result['seconds']:6.2f} s (CPU of the process "
                     f"{result['cpu']:.2f} s)  load {result['load']}",
                     flush=True,
                 )
                 results.append(result)
     finally:
         redis.stop()
-    for system in ("redis", "sqlite"):
+    for system in dict.fromkeys(r["system"] for r in results):
         seconds = [r["seconds"] for r in results if r["system"] == system]
         print(
             f"  {system:7} median {statistics.median(seconds):.2f} s "
