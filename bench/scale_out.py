@@ -383,7 +383,7 @@ def replay(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     for system in dict.fromkeys(r["system"] for r in results):
         seconds = [r["seconds"] for r in results if r["system"] == system]
         print(
-            f"  {system:7} median {statistics.median(seconds):.2f} s "
+            f"  {system:13} median {statistics.median(seconds):.2f} s "
             f"(range {min(seconds):.2f}-{max(seconds):.2f})"
         )
     print("  target: redis <= 2 s")
