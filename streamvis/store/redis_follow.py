@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamvis.store.redis_cluster import client_for, is_cluster_url
 from streamvis.store.redis_streams import Entry, RedisStore
 
 if TYPE_CHECKING:
@@ -34,14 +35,10 @@ class RedisFollower:
     """Reads a shared store's changes into one hub (see the module's docstring)."""
 
     def __init__(self, hub: Hub, store: Store, backend: RedisStore) -> None:
-        import redis
-
         self.hub = hub
         self.store = store
         self.backend = backend
-        self._client: Any = redis.Redis.from_url(
-            backend.url, socket_timeout=BLOCK_MS / 1000 + 5, socket_connect_timeout=5
-        )
+        self._client: Any = client_for(backend.url, backend.location, BLOCK_MS / 1000 + 5, 5)
         self._positions: dict[bytes, bytes] = {}  # log key -> last entry id read
         self._names: dict[bytes, tuple[str, str]] = {}
         self._events_at = b"0-0"
@@ -156,7 +153,12 @@ def follow_store(hub: Hub, store: Store) -> RedisFollower | None:
     if not isinstance(backend, RedisStore):
         return None
     started = time.monotonic()
-    follower = RedisFollower(hub, store, backend)
+    kind: type[RedisFollower] = RedisFollower
+    if is_cluster_url(backend.url):  # one XREAD cannot span a cluster's hash slots
+        from streamvis.store.redis_cluster_follow import ClusterFollower
+
+        kind = ClusterFollower
+    follower = kind(hub, store, backend)
     entries = follower.catch_up()
     log.info(
         "streamvis: read %d entries from %s in %.2f s",

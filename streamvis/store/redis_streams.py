@@ -53,6 +53,7 @@ from streamvis.core.storage import (
 from streamvis.errors import StoreError, StreamError
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode, merged_code
 from streamvis.store.pick import Segments, pick
+from streamvis.store.redis_cluster import CLUSTER_SCHEMES, client_for
 from streamvis.store.sqlite import Retention
 
 log = logging.getLogger("streamvis")
@@ -66,11 +67,12 @@ _KINDS: dict[bytes, EntryKind] = {b"a": "append", b"r": "replace", b"c": "clear"
 
 
 def is_redis_url(text: object) -> bool:
-    """True for a `redis://`, `rediss://` or `unix://` store address."""
+    """True for a `redis://`, `rediss://`, `unix://` or cluster store address."""
     return isinstance(text, str) and text.split("://", 1)[0].lower() in (
         "redis",
         "rediss",
         "unix",
+        *CLUSTER_SCHEMES,
     )
 
 
@@ -148,9 +150,7 @@ def connect(url: str) -> Any:
             "(pip install 'streamvis[redis]')"
         ) from None
     try:
-        client = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_SECONDS, socket_connect_timeout=SOCKET_SECONDS
-        )
+        client = client_for(url, shown_url(url), SOCKET_SECONDS, SOCKET_SECONDS)
         client.ping()
     except redis.AuthenticationError as exc:
         raise StoreError(f"{shown_url(url)}: Redis refused the credentials ({exc})") from None
@@ -161,6 +161,8 @@ def connect(url: str) -> Any:
         if "NOAUTH" in message or "WRONGPASS" in message:
             message = f"Redis refused the credentials ({message})"
         raise StoreError(f"{shown_url(url)}: {message}") from None
+    except redis.exceptions.RedisClusterException as exc:  # no node answered the slot map
+        raise StoreError(f"{shown_url(url)}: cannot reach the Redis Cluster ({exc})") from None
     return client
 
 
@@ -229,6 +231,7 @@ class RedisStore:
                 error,
                 redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError | OSError,
             )
+            or isinstance(error, redis.exceptions.ClusterError | redis.exceptions.TryAgainError)
             or "READONLY" in str(error)
             or "LOADING" in str(error)
         )
@@ -298,7 +301,7 @@ class RedisStore:
             times = np.full(op.rows, times, dtype=np.int64)
         blob = encode(dict(op.columns), times) if op.rows else b""
         newest = int(times.max()) if len(times) else time.time_ns()
-        with self._client.pipeline() as pipe:
+        with self._client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(meta_key, *([batch_key] if batch_key else []))
@@ -385,7 +388,7 @@ class RedisStore:
 
         meta_key = self._stream_key(run, stream, "meta")
         log_key = self._stream_key(run, stream, "log")
-        with self._client.pipeline() as pipe:
+        with self._client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(meta_key)
