@@ -53,3 +53,22 @@ def client_for(url: str, shown: str, timeout: float, connect_timeout: float) -> 
             "which the store's appends need (pip install -U redis)"
         )
     return redis.cluster.RedisCluster.from_url(seed_url(url, shown), **options)
+
+
+def check_kind(client: Any, url: str, shown: str) -> None:
+    """A StoreError when a `redis://` address names a node of a Redis Cluster: a plain
+    client there would be sent elsewhere (MOVED) for most streams' keys."""
+    import redis
+
+    if is_cluster_url(url):
+        return
+    try:
+        enabled = client.info("cluster").get("cluster_enabled")
+    except redis.ResponseError:  # INFO refused (a managed Redis may rename it): no answer
+        return
+    if enabled:
+        cluster = "rediss+cluster" if url.lower().startswith("rediss") else "redis+cluster"
+        raise StoreError(
+            f"{shown}: this is a node of a Redis Cluster; address the cluster as "
+            f"{cluster}://HOST:PORT"
+        )

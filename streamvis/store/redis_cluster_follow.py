@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from streamvis.store.redis_follow import BLOCK_MS, PAGE_ENTRIES, RETRY_SECONDS, RedisFollower
-from streamvis.store.redis_streams import Entry
+from streamvis.store.redis_streams import Entry, RedisStore
+
+if TYPE_CHECKING:
+    from streamvis.core.durable import Store
 
 log = logging.getLogger("streamvis")
 
@@ -172,3 +175,11 @@ class ClusterFollower(RedisFollower):
             if not self._failing:
                 log.warning("streamvis store: reading %s again", self.backend.location)
                 self.store.reader_failure = None
+
+
+def follower_kind(store: Store) -> type[RedisFollower]:
+    """The follower a shared store needs: per-key reads on a cluster, one XREAD elsewhere."""
+    backend = store.backend
+    return (
+        ClusterFollower if isinstance(backend, RedisStore) and backend.cluster else RedisFollower
+    )

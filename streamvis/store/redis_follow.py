@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamvis.store.redis_cluster import client_for, is_cluster_url
+from streamvis.store.redis_cluster import client_for
 from streamvis.store.redis_streams import Entry, RedisStore
 
 if TYPE_CHECKING:
@@ -146,18 +146,15 @@ class RedisFollower:
             self.hub.forget_run(run)
 
 
-def follow_store(hub: Hub, store: Store) -> RedisFollower | None:
+def follow_store(
+    hub: Hub, store: Store, kind: type[RedisFollower] = RedisFollower
+) -> RedisFollower | None:
     """Start following `store` into `hub` when it is a shared Redis store: catch up now,
     then follow on a thread. None for any other store."""
     backend = store.backend
     if not isinstance(backend, RedisStore):
         return None
     started = time.monotonic()
-    kind: type[RedisFollower] = RedisFollower
-    if is_cluster_url(backend.url):  # one XREAD cannot span a cluster's hash slots
-        from streamvis.store.redis_cluster_follow import ClusterFollower
-
-        kind = ClusterFollower
     follower = kind(hub, store, backend)
     entries = follower.catch_up()
     log.info(

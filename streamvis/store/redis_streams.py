@@ -53,7 +53,12 @@ from streamvis.core.storage import (
 from streamvis.errors import StoreError, StreamError
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode, merged_code
 from streamvis.store.pick import Segments, pick
-from streamvis.store.redis_cluster import CLUSTER_SCHEMES, client_for
+from streamvis.store.redis_cluster import (
+    CLUSTER_SCHEMES,
+    check_kind,
+    client_for,
+    is_cluster_url,
+)
 from streamvis.store.sqlite import Retention
 
 log = logging.getLogger("streamvis")
@@ -182,6 +187,7 @@ def connect(url: str) -> Any:
     try:
         client = client_for(url, shown_url(url), SOCKET_SECONDS, SOCKET_SECONDS)
         client.ping()
+        check_kind(client, url, shown_url(url))
     except redis.AuthenticationError as exc:
         raise StoreError(f"{shown_url(url)}: Redis refused the credentials ({exc})") from None
     except redis.ConnectionError as exc:
@@ -192,7 +198,7 @@ def connect(url: str) -> Any:
             message = f"Redis refused the credentials ({message})"
         raise StoreError(f"{shown_url(url)}: {message}") from None
     except redis.exceptions.RedisClusterException as exc:  # no node answered the slot map
-        raise StoreError(f"{shown_url(url)}: cannot reach the Redis Cluster ({exc})") from None
+        raise StoreError(f"{shown_url(url)}: no usable Redis Cluster ({exc})") from None
     return client
 
 
@@ -206,6 +212,7 @@ class RedisStore:
         self, url: str, *, retention: Retention | None = None, prefix: str = "sv"
     ) -> None:
         self.url = url
+        self.cluster = is_cluster_url(url)  # a Redis Cluster: followed key by key
         self.prefix = prefix
         self.retention = retention or Retention()
         if self.retention.bytes is not None:
@@ -346,7 +353,7 @@ class RedisStore:
             while True:
                 try:
                     pipe.watch(meta_key, *keys)
-                    stored = pipe.mget(keys)
+                    stored = pipe.execute_command("MGET", *keys)  # a cluster pipe has no mget()
                     fresh = [one for one, seen in zip(group, stored, strict=True) if seen is None]
                     if not fresh:
                         pipe.unwatch()
