@@ -1,5 +1,6 @@
 """The Redis store's addresses and clients: `redis://` for one Redis, `redis+cluster://` (or
-`rediss+cluster://`) for a Redis Cluster, found from one seed node (docs/scale-out.md).
+`rediss+cluster://`) for a Redis Cluster, found from any of the seed nodes it lists
+(docs/scale-out.md).
 
 A cluster keeps each stream's keys on one node (they share the hash tag `{run/stream}`), so
 the store's check-and-append stays one WATCH/MULTI on one node; the follower reads a cluster
@@ -21,19 +22,28 @@ def is_cluster_url(text: object) -> bool:
     return isinstance(text, str) and text.split("://", 1)[0].lower() in CLUSTER_SCHEMES
 
 
-def seed_url(url: str, shown: str) -> str:
-    """The `redis://` (or `rediss://`) URL of a cluster address's seed node; a StoreError
-    when it names a database other than 0 (a cluster has only database 0)."""
+def cluster_seeds(url: str, shown: str) -> tuple[str, list[tuple[str, int]]]:
+    """A cluster address `redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][/0]` as
+    the `redis://` (or `rediss://`) URL of its first seed node and the other seeds' (host,
+    port); a StoreError naming what is wrong (no host, a bad port, a database other than 0,
+    which is all a cluster has)."""
     parts = urlsplit(url)
     database = parts.path.strip("/")
     if database not in ("", "0"):
         raise StoreError(
             f"{shown}: a Redis Cluster has only database 0, the address names '{database}'"
         )
-    if not parts.hostname:
-        raise StoreError(f"{shown}: a Redis Cluster address needs a host (and port) to start from")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    seeds = []
+    for seed in hosts.split(","):
+        host, _, port = seed.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise StoreError(f"{shown}: a Redis Cluster seed must be HOST:PORT, not '{seed}'")
+        seeds.append((host.strip("[]"), int(port)))
+    first = hosts.split(",")[0].strip()
+    netloc = f"{credentials}@{first}" if credentials else first
     scheme = CLUSTER_SCHEMES[parts.scheme.lower()]
-    return urlunsplit(parts._replace(scheme=scheme, path=""))
+    return urlunsplit(parts._replace(scheme=scheme, netloc=netloc, path="")), seeds[1:]
 
 
 def client_for(url: str, shown: str, timeout: float, connect_timeout: float) -> Any:
@@ -52,7 +62,9 @@ def client_for(url: str, shown: str, timeout: float, connect_timeout: float) -> 
             f"{shown}: the installed redis package has no transactions on a Redis Cluster, "
             "which the store's appends need (pip install -U redis)"
         )
-    return redis.cluster.RedisCluster.from_url(seed_url(url, shown), **options)
+    first, others = cluster_seeds(url, shown)
+    nodes = [redis.cluster.ClusterNode(host, port) for host, port in others]
+    return redis.cluster.RedisCluster.from_url(first, startup_nodes=nodes, **options)
 
 
 def check_kind(client: Any, url: str, shown: str) -> None:

@@ -87,9 +87,8 @@ def shown_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    hosts = parts.netloc.rpartition("@")[2]  # as written: a cluster address may list several
+    netloc = f"{parts.username or ''}:***@{hosts}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -146,7 +146,16 @@ def test_racing_writers_layouts_clears_and_a_late_start(
     wait_until(lambda: steps_of(late, "new", "race") == [0, 1, 2], message="a new stream")
 
 
-def test_a_cluster_address_names_what_is_wrong(cluster: RedisCluster, tmp_path: Path) -> None:
+def test_cluster_addresses(cluster: RedisCluster, tmp_path: Path) -> None:
+    """Any listed seed that answers will do; a wrong address is one StoreError naming it."""
+    seeds = f"127.0.0.1:{free_port()},127.0.0.1:{cluster.nodes[2].port}"  # the first is down
+    store = open_store(f"redis+cluster://{seeds}")
+    try:
+        assert store.integrity() == "ok"  # it reads every stream on every node
+    finally:
+        store.close()
+    with pytest.raises(StoreError, match=re.escape("seed must be HOST:PORT, not 'nohost'")):
+        open_store(f"redis+cluster://127.0.0.1:{cluster.nodes[0].port},nohost")
     with pytest.raises(StoreError, match="only database 0, the address names '3'"):
         open_store(cluster.url + "/3")
     nobody = f"redis+cluster://127.0.0.1:{free_port()}"
