@@ -57,14 +57,15 @@ def client_for(url: str, shown: str, timeout: float, connect_timeout: float) -> 
         return redis.Redis.from_url(url, **options)
     import redis.cluster
 
-    if not hasattr(redis.cluster, "TransactionStrategy"):
+    cluster: Any = redis.cluster  # partly untyped
+    if not hasattr(cluster, "TransactionStrategy"):
         raise StoreError(
             f"{shown}: the installed redis package has no transactions on a Redis Cluster, "
             "which the store's appends need (pip install -U redis)"
         )
     first, others = cluster_seeds(url, shown)
-    nodes = [redis.cluster.ClusterNode(host, port) for host, port in others]
-    return redis.cluster.RedisCluster.from_url(first, startup_nodes=nodes, **options)
+    nodes = [cluster.ClusterNode(host, port) for host, port in others]
+    return cluster.RedisCluster.from_url(first, startup_nodes=nodes, **options)
 
 
 def check_kind(client: Any, url: str, shown: str) -> None:
