@@ -98,7 +98,8 @@ def test_racing_writers_layouts_clears_and_a_late_start(
     cluster: RedisCluster, hubs: list[Hub]
 ) -> None:
     """Two hubs append to one stream at once: one numbering, no row lost. A layout set and
-    a clear through either reach the other; a hub started late holds all of it at once."""
+    a clear through either reach the other; a hub started late holds all of it at once; a
+    run deleted through it goes everywhere, and made again, is followed again."""
     one, two = make_hub(cluster, hubs), make_hub(cluster, hubs)
     last: dict[int, int] = {}
 
@@ -144,6 +145,15 @@ def test_racing_writers_layouts_clears_and_a_late_start(
     assert late.store.integrity() == "ok"
     durable(two, write(two, "new", "race", 0, 3))  # a stream made after it started
     wait_until(lambda: steps_of(late, "new", "race") == [0, 1, 2], message="a new stream")
+
+    late.delete_run("race")  # each hub's reader of a deleted stream stops; made again: anew
+    assert late.store.flush()
+    wait_until(lambda: "race" not in one.runs() + two.runs(), message="the run gone everywhere")
+    durable(two, write(two, "loss", "race", 7, 2))
+    for hub in (one, late):
+        wait_until(
+            lambda h=hub: steps_of(h, "loss", "race") == [7, 8], message="the run made again"
+        )
 
 
 def test_cluster_addresses(cluster: RedisCluster, tmp_path: Path) -> None:
