@@ -46,7 +46,8 @@ def test_the_notice_shows_while_the_store_fails_and_goes_when_it_is_back(
         )
         assert model.visible is True
         markup = html.unescape(model.text)  # what the browser puts into the page
-        assert "&lt;b&gt;redis&lt;/b&gt;" in markup and "<b>" not in markup
+        assert "&lt;b&gt;redis&lt;/b&gt;" in markup
+        assert "<b>" not in markup
         assert rendered.rows("sv:m:y") == rows  # the page keeps what it shows
 
         store.reader_failure = None
