@@ -159,9 +159,11 @@ def test_redis_down_the_page_says_so_keeps_its_rows_and_recovers(
     pair.redis.stop()
     try:
         wait_until(
-            lambda: notice.count() == 1
-            and notice.is_visible()
-            and "data service unavailable (" in (notice.text_content() or ""),
+            lambda: (
+                notice.count() == 1
+                and notice.is_visible()
+                and "data service unavailable (" in (notice.text_content() or "")
+            ),
             message="the data service notice",
         )
         assert steps(page, "trend") == list(range(25))  # what the page showed stays
