@@ -99,6 +99,11 @@ def steps(page: Any, plot: str) -> list[int]:
     return page.evaluate(STEPS, f"sv:{plot}:v") or []
 
 
+def note(page: Any, plot: str) -> str | None:
+    """The text of the row-count note of `plot` on the page."""
+    return page.evaluate(PROP, [f"sv-lod:{plot}", "text"])
+
+
 def figure(page: Any, plot: str) -> str | None:
     """The id of the Bokeh figure of `plot` on the page (None: not drawn)."""
     return page.evaluate(PROP, [f"sv-figure:{plot}", "id"])
@@ -174,5 +179,6 @@ def test_redis_down_the_page_says_so_keeps_its_rows_and_recovers(
     wait_until(lambda: not notice.is_visible(), message="the notice gone with Redis back")
     send(pair.a, "outage", range(25, 40))
     wait_until(lambda: steps(page, "trend") == list(range(40)), message="rows after")
+    wait_until(lambda: note(page, "trend") == "40 rows (raw)", message="the plot's row count")
     page.screenshot(path=str(tmp_path / "redis-back.png"))
     assert console.errors() == [], console.messages
