@@ -124,8 +124,9 @@ def clear(name: str | None = None, run: str | None = None) -> int:
 
 
 def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
-    """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only) and
-    replay what it already holds, so a restarted script continues where it stopped. Call it
+    """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only), or in
+    the Redis a `redis://` URL names (shared with servers; docs/scale-out.md), and replay
+    what it already holds, so a restarted script continues where it stopped. Call it
     before the first `sv.stream`. `retention`: rows=, age= (seconds), bytes= limits."""
     from streamvis.store import open_store, use_default_store
     from streamvis.store.sqlite import checked_retention
@@ -139,9 +140,9 @@ def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
 
 
 def _hub_from_environment() -> Hub:
-    """The default hub `sv.stream` writes to, on STREAMVIS_STORE when it is set (the store
-    is opened only when the hub is first needed; without one no store module is loaded)."""
-    if not os.environ.get("STREAMVIS_STORE"):
+    """The default hub `sv.stream` writes to, on STREAMVIS_REDIS or STREAMVIS_STORE when one
+    is set (opened only when the hub is first needed; without one no store module loads)."""
+    if not os.environ.get("STREAMVIS_STORE") and not os.environ.get("STREAMVIS_REDIS"):
         from streamvis.core.hub import Hub
 
         return Hub()

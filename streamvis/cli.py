@@ -21,7 +21,8 @@ from streamvis.server.viewer_auth import (
     forwarded_origins,
     viewer_flags,
 )
-from streamvis.store import DEFAULT_PATH, SQLiteStore, StoreError
+from streamvis.store import DEFAULT_PATH, RedisStore, SQLiteStore, StoreError
+from streamvis.store.redis_streams import is_redis_url
 
 SERVE_EXAMPLES = """examples:
   streamvis serve layout.yaml                 # keeps data in ./.streamvis/streamvis.db
@@ -167,6 +168,13 @@ def panel_serve_command(
     return command
 
 
+def _reader(args: argparse.Namespace) -> SQLiteStore | RedisStore:
+    """The store `--store` names, to read: a SQLite file (read-only) or a Redis URL."""
+    if is_redis_url(args.store):
+        return RedisStore(args.store)
+    return SQLiteStore(_store_path(args), readonly=True)
+
+
 def _store_path(args: argparse.Namespace) -> Path:
     path = Path(args.store)
     if not path.exists():
@@ -180,12 +188,12 @@ def _time(ns: int) -> str:
 
 def ls_command(args: argparse.Namespace) -> int:
     """Print the runs of a store, or the streams of one run, with row counts."""
-    backend = SQLiteStore(_store_path(args), readonly=True)
+    backend = _reader(args)
     try:
         if args.run:
             records = backend.streams(args.run)
             if not records:
-                raise StoreError(f"no run '{args.run}' in {backend.path}")
+                raise StoreError(f"no run '{args.run}' in {backend.location}")
             rows = [
                 {
                     "stream": r.stream,
@@ -214,7 +222,7 @@ def ls_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
-        print(f"{backend.path}: no runs")
+        print(f"{backend.location}: no runs")
     else:
         print(_table(rows))
     return 0
@@ -235,7 +243,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     from streamvis.store.export import export, write_file
 
-    backend = SQLiteStore(_store_path(args), readonly=True)
+    backend = _reader(args)
     try:
         records = [r for r in backend.streams(args.run) if args.stream in (None, r.stream)]
         total = sum(r.rows for r in records)
@@ -269,7 +277,7 @@ def rm_command(args: argparse.Namespace) -> int:
     """Delete a run from a store file, or through a running server's API."""
     if args.url:
         return _rm_through_server(args)
-    path = _store_path(args)
+    path: Path | str = args.store if is_redis_url(args.store) else _store_path(args)
     if not args.yes:
         if not sys.stdin.isatty():
             raise StoreError(f"deleting run '{args.run}' from {path}: add --yes to confirm")
@@ -278,7 +286,8 @@ def rm_command(args: argparse.Namespace) -> int:
             print("nothing deleted")
             return 1
     try:
-        backend = SQLiteStore(path)  # takes the writer's lock: refused while a server has it
+        # SQLite: takes the writer's lock, refused while a server has it; Redis: shared
+        backend = RedisStore(args.store) if is_redis_url(args.store) else SQLiteStore(path)
     except StoreBusy as exc:
         raise StoreBusy(
             f"{exc}. To delete through that server: streamvis rm {args.run} --url http://HOST:PORT",
@@ -287,12 +296,12 @@ def rm_command(args: argparse.Namespace) -> int:
         ) from None
     try:
         if not backend.streams(args.run) and args.run not in {r["run"] for r in backend.runs()}:
-            raise StoreError(f"no run '{args.run}' in {path}")
+            raise StoreError(f"no run '{args.run}' in {backend.location}")
         streams = len(backend.streams(args.run))
         backend.commit([DeleteRun(args.run)])
     finally:
         backend.close()
-    print(f"deleted run '{args.run}' ({streams} streams) from {path}")
+    print(f"deleted run '{args.run}' ({streams} streams) from {backend.location}")
     return 0
 
 
@@ -334,7 +343,7 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         default=str(DEFAULT_PATH),
-        help=f"the SQLite store (default ./{DEFAULT_PATH})",
+        help=f"the SQLite store, or a redis:// URL (default ./{DEFAULT_PATH})",
     )
 
 

@@ -34,7 +34,7 @@ class Store:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend  # for store/ internals and tests; others use the methods
         # several processes write it: the store numbers rows, a follower brings them in
-        self.shared = bool(getattr(backend, "shared", False))
+        self.shared = backend.shared
         self.journal = Journal(backend)
         self.reader_failure: BaseException | None = None  # a shared store's follower's
 

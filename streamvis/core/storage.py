@@ -286,6 +286,13 @@ class Backend(StoreReads, Protocol):
     """A durable store. The journal's single writer thread calls `commit`, `maintain` and
     `close`; `check_and_append` is for writers sharing one store across processes."""
 
+    @property
+    def shared(self) -> bool:
+        """True when several processes write this store at once (Redis): the store numbers
+        rows (appends come with ANY_SEQ), and each process's hub gets every row, its own
+        too, from a follower of the store; False when one process owns it (SQLite)."""
+        ...
+
     def commit(self, ops: Sequence[Op]) -> None:
         """Apply `ops` in order, all or none. On failure nothing changed; `transient` says
         whether trying again later may succeed."""

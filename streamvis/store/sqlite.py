@@ -243,6 +243,8 @@ class _Checkpointer:
 class SQLiteStore:
     """Reads and (from one writer thread) writes a streamvis SQLite file."""
 
+    shared = False  # one process writes it; its hub numbers the rows
+
     def __init__(
         self,
         path: str | os.PathLike[str],
