@@ -85,8 +85,8 @@ class RedisFollower:
 
         failures = 0
         while not self._stop.is_set():
-            try:
-                self._read(block_ms=BLOCK_MS)
+            try:  # after a failure, one read that does not block: pages hear at once
+                self._read(block_ms=BLOCK_MS if failures == 0 else None)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if self._stop.is_set():
                     return
