@@ -118,8 +118,9 @@ class ClusterFollower(RedisFollower):
                     return
                 position = self._events_at if key == events_key else self._positions[key]
                 epoch = self._epochs.get(key, 0)
-            try:
-                reply = self._client.xread({key: position}, count=PAGE_ENTRIES, block=BLOCK_MS)
+            try:  # after a failure, one read that does not block: pages hear at once
+                block = BLOCK_MS if failures == 0 else None
+                reply = self._client.xread({key: position}, count=PAGE_ENTRIES, block=block)
             except _passing_errors() as exc:
                 if self._stop.is_set():
                     return
