@@ -310,6 +310,19 @@ class Backend(StoreReads, Protocol):
         """Periodic upkeep between commits: retention limits, compaction, old batch ids."""
         ...
 
+    def claim(self, name: str, seconds: float) -> bool:
+        """Hold the lease `name` for `seconds` (calling again renews it): True while this
+        process holds it. A layout's feed is read by the one process holding its lease, so
+        several processes on one store do not each store its rows. A store one process
+        owns (SQLite) always grants it."""
+        ...
+
+    def remember(self, name: str, value: str | None = None) -> str | None:
+        """With `value`: note it under `name` (where the lease holder stands in its feed);
+        returns what is noted (None: nothing), for the process taking the lease over. A
+        store one process owns notes nothing: no other process will take over."""
+        ...
+
     def transient(self, error: BaseException) -> bool:
         """True when `error` (raised by commit) may pass (a full disk), so the journal
         retries; False for a change this store can never take."""

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -70,6 +73,16 @@ ENTRY_ROWS = 65_536  # queued appends to one stream merge into entries of at mos
 SOCKET_SECONDS = 5.0  # a Redis that does not answer within this is "unavailable"
 EntryKind = Literal["append", "replace", "clear"]
 _KINDS: dict[bytes, EntryKind] = {b"a": "append", b"r": "replace", b"c": "clear"}
+
+
+# renew the lease if this process holds it, else take it if nobody does (one atomic step)
+_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 
 
 def is_redis_url(text: object) -> bool:
@@ -224,6 +237,7 @@ class RedisStore:
         self._lock = threading.Lock()
         self._announced: set[tuple[str, str]] = set()
         self.follower: Any = None  # this process's follower (store/redis_follow.py), if any
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         try:
             stored = self._client.get(self._key("format"))
             if stored is None:
@@ -543,6 +557,23 @@ class RedisStore:
         meta_key = self._stream_key(record.run, record.stream, "meta")
         rows = max(0, record.next_seq - first)
         self._client.hset(meta_key, mapping={"first_seq": first, "rows": rows})
+
+    def claim(self, name: str, seconds: float) -> bool:
+        """Hold the lease `name` (a key with an expiry naming this process): renewed when
+        this process holds it, taken when nobody does (see Backend.claim)."""
+        held = self._client.eval(
+            _CLAIM, 1, self._key(f"lease:{name}"), self._owner, max(1, int(seconds * 1000))
+        )
+        return bool(held)
+
+    def remember(self, name: str, value: str | None = None) -> str | None:
+        """A lease holder's note of where it stands (kept as long as the lease's data)."""
+        key = self._key(f"lease:{name}:at")
+        if value is not None:
+            self._client.set(key, value)
+            return value
+        noted = self._client.get(key)
+        return noted.decode() if noted is not None else None
 
     def forget_announced(self, run: str) -> None:
         """A run was deleted (by any process): its streams must be announced again."""

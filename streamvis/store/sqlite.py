@@ -625,6 +625,14 @@ class SQLiteStore:
             del self._streams[key]
 
     # -- retention (the journal's thread, between commits) ------------------------------------
+    def claim(self, name: str, seconds: float) -> bool:
+        """Always granted: this process is the file's only writer (see Backend.claim)."""
+        return True
+
+    def remember(self, name: str, value: str | None = None) -> str | None:
+        """Nothing to hand over: no other process takes a lease of this file's writer."""
+        return None
+
     def maintain(self) -> None:
         """Apply the retention limits, merge small segments and forget old batch ids, in
         short transactions."""

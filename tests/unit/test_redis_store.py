@@ -360,3 +360,43 @@ def test_ls_export_and_rm_read_a_redis_store(url: str, hubs: list[Hub], tmp_path
     assert (tmp_path / "loss.csv").read_text().count("\n") == 6  # the header and 5 rows
     assert "deleted run 'r' (1 streams)" in run("rm", "r", "--yes", "--store", url)
     wait_until(lambda: hub.runs() == [], message="the run gone from the hub too")
+
+
+def test_a_layout_feed_is_read_by_one_process_and_taken_over_when_it_stops(
+    url: str, hubs: list[Hub], tmp_path: Path
+) -> None:
+    """Every process starts a layout's sources; on a shared store only the holder of the
+    source's lease reads it, so the feed's rows are stored once, not once per process; when
+    that process stops, another takes the lease over and goes on reading."""
+    from streamvis.layout.spec import layout_from_dict
+    from streamvis.sources import make_source
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(f'{{"step": {i}}}\n' for i in range(5)))
+    raw = {"name": "tail", "type": "file", "stream": "fed", "path": str(feed)}
+    plot = {
+        "id": "p",
+        "kind": "line",
+        "stream": "fed",
+        "x": "step",
+        "y": "step",
+        "at": [0, 0, 1, 1],
+    }
+    source_spec = layout_from_dict({"plots": [plot], "sources": [raw]}).sources[0]
+    one, two = make_hub(url, hubs), make_hub(url, hubs)
+    first = make_source(source_spec, one, run="r", backoff=(0.05, 0.4)).start()
+    wait_until(lambda: first.state.status == "running", message="the first process reads")
+    second = make_source(source_spec, two, run="r", backoff=(0.05, 0.4)).start()
+    try:
+        wait_until(lambda: second.state.status == "standby", message="the second waits")
+        wait_until(lambda: steps_of(two, "fed") == list(range(5)), message="five rows, once")
+        first.stop()
+        with feed.open("a") as appending:
+            appending.write("".join(f'{{"step": {i}}}\n' for i in range(5, 8)))
+        wait_until(lambda: second.state.status == "running", timeout=120, message="taken over")
+        wait_until(lambda: steps_of(one, "fed")[-1:] == [7], message="the new rows")
+        assert steps_of(one, "fed")[:5] == list(range(5))
+        assert len(steps_of(one, "fed")) == len(set(steps_of(one, "fed")))
+    finally:
+        first.stop()
+        second.stop()
