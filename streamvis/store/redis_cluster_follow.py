@@ -13,10 +13,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from streamvis.store.redis_follow import BLOCK_MS, PAGE_ENTRIES, RETRY_SECONDS, RedisFollower
-from streamvis.store.redis_streams import Entry, RedisStore
+from streamvis.store.redis_streams import RedisStore
 
 if TYPE_CHECKING:
     from streamvis.core.durable import Store
@@ -143,22 +141,6 @@ class ClusterFollower(RedisFollower):
                         self._apply_events(entries)
                     else:
                         self.applied += self._apply_entries(key, entries)
-
-    def _apply_events(self, entries: list[Any]) -> None:
-        for entry_id, fields in entries:
-            self._events_at = entry_id
-            self._on_event(fields)
-
-    def _apply_entries(self, key: bytes, entries: list[Any]) -> int:
-        run, stream = self._names[key]
-        for entry_id, fields in entries:
-            self._positions[key] = entry_id
-            entry = Entry(entry_id, fields)
-            times = entry.times if entry.rows else np.empty(0, np.int64)
-            self.hub.apply_stored(
-                run, stream, entry.kind, entry.generation, entry.first_seq, entry.batch, times
-            )
-        return len(entries)
 
     # -- the store's health --------------------------------------------------------------------
     def _failed(self, key: bytes, error: BaseException) -> None:

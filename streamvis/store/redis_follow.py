@@ -112,23 +112,30 @@ class RedisFollower:
         applied = 0
         events = [part for part in reply if part[0] == self.backend.events_key.encode()]
         for _, entries in events:  # first: a new stream, a layout, a deleted run
-            for entry_id, fields in entries:
-                self._events_at = entry_id
-                self._on_event(fields)
+            self._apply_events(entries)
         for key, entries in reply:
             if key == self.backend.events_key.encode() or key not in self._positions:
                 continue
-            run, stream = self._names[key]
-            for entry_id, fields in entries:
-                self._positions[key] = entry_id
-                entry = Entry(entry_id, fields)
-                times = entry.times if entry.rows else np.empty(0, np.int64)
-                self.hub.apply_stored(
-                    run, stream, entry.kind, entry.generation, entry.first_seq, entry.batch, times
-                )
-                applied += 1
+            applied += self._apply_entries(key, entries)
         self.applied += applied
         return applied
+
+    def _apply_events(self, entries: list[Any]) -> None:
+        for entry_id, fields in entries:
+            self._events_at = entry_id
+            self._on_event(fields)
+
+    def _apply_entries(self, key: bytes, entries: list[Any]) -> int:
+        """Apply a stream's new entries to the hub; returns how many."""
+        run, stream = self._names[key]
+        for entry_id, fields in entries:
+            self._positions[key] = entry_id
+            entry = Entry(entry_id, fields)
+            times = entry.times if entry.rows else np.empty(0, np.int64)
+            self.hub.apply_stored(
+                run, stream, entry.kind, entry.generation, entry.first_seq, entry.batch, times
+            )
+        return len(entries)
 
     def _on_event(self, fields: dict[bytes, bytes]) -> None:
         kind = fields.get(b"k", b"").decode()

@@ -52,6 +52,7 @@ from streamvis.core.storage import (
     Segment,
     SetLayout,
     StreamRecord,
+    follow_by_segments,
 )
 from streamvis.errors import StoreError, StreamError
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode, merged_code
@@ -705,23 +706,8 @@ class RedisStore:
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None
     ) -> Followed | None:
-        record = next((r for r in self.streams(run) if r.stream == stream), None)
-        if record is None:
-            return None
-        reset = record.generation != generation
-        start = record.first_seq if reset else max(since, record.first_seq)
-        if limit is not None:
-            start = max(start, record.next_seq - limit)
-        pieces = []
-        for first_seq, batch, times in self.segments(record, start):
-            skip = max(0, start - first_seq)
-            if skip >= len(times):
-                continue
-            if skip:
-                batch = {name: values[skip:] for name, values in batch.items()}
-                times, first_seq = times[skip:], first_seq + skip
-            pieces.append(Segment(first_seq, batch, times))
-        return Followed(reset, record.generation, record.next_seq, pieces)
+        """Rows a follower has not read (see StoreReads.follow): range reads on entry ids."""
+        return follow_by_segments(self, run, stream, generation, since, limit)
 
     def batch_ids(self, limit: int = 100_000) -> list[BatchId]:
         """None: Redis itself refuses a batch id it holds, whichever process sees it."""
