@@ -10,8 +10,10 @@ and again on first use if Redis was away then.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ from streamvis.store import DEFAULT_PATH, RedisStore, configured_path, server_hu
 from streamvis.store.redis_streams import is_redis_url
 
 log = logging.getLogger("streamvis")
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
 
 
 def process_count(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +55,20 @@ def check_shared_store(count: int, argv: Sequence[str] | None = None) -> None:
             "process (memory would give each process its own data)"
         )
     RedisStore(str(path)).close()
+
+
+def end_with_parent(parent: int) -> None:
+    """Have this child get SIGTERM when its Tornado parent ends (Linux): Tornado's parent
+    does not pass a signal on, and a service manager stops only the pid it started, so the
+    children would go on serving, orphaned. Elsewhere: nothing."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("streamvis: cannot ask to be stopped with the server's parent process")
+    elif os.getppid() != parent:  # the parent ended before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class ChildHub:
@@ -87,6 +104,7 @@ class ChildHub:
         def opened_in_child() -> None:
             if os.getppid() != parent:
                 return  # a grandchild (a producer's own fork): not a server process
+            end_with_parent(parent)
             try:
                 self()
             except ApiError as exc:

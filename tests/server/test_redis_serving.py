@@ -80,6 +80,15 @@ def column(port: int, run: str, stream: str, name: str) -> list[Any] | None:
     return list(body["columns"].get(name, []))
 
 
+def running(pid: int) -> bool:
+    """True while process `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def children(parent: int) -> list[int]:
     """The pids of `parent`'s child processes, from /proc."""
     found = []
@@ -133,7 +142,13 @@ class ForkedServer:
         return self.log_path.read_text()
 
     def stop(self) -> None:
-        end_process(self.process)  # Tornado's parent stops its children on SIGTERM
+        """SIGTERM to the parent (what a service manager sends): its children follow."""
+        kids = self.children()
+        end_process(self.process)
+        wait_until(
+            lambda: not any(running(kid) for kid in kids),
+            message=f"children {kids} ended with their parent",
+        )
         self._log.close()
 
 
