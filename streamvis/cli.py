@@ -91,6 +91,7 @@ def serve_command(args: argparse.Namespace) -> int:
     configured_memory(args.memory, "--memory")  # a bad --memory or STREAMVIS_MEMORY: too
     if args.layout:  # an invalid layout (or one beyond the limits) is refused here, not in a page
         load_layout(args.layout)
+    _choose_redis(args)  # before the command: it passes --store only for a file
     command = panel_serve_command(args)
     env = dict(os.environ)
     if args.token is not None:
@@ -375,12 +376,23 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 def _redis_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis",
-        default=os.environ.get("STREAMVIS_REDIS") or None,
+        default=None,
         metavar="URL",
         help="keep data in this shared Redis instead (redis://HOST:PORT/DB, or "
         "STREAMVIS_REDIS), so several server processes serve the same data "
         "(docs/scale-out.md)",
     )
+
+
+def _choose_redis(args: argparse.Namespace) -> None:
+    """Set `args.redis` in the order the served app reads its store (`configured_path`):
+    --redis, a redis:// --store, STREAMVIS_REDIS unless --store names a file."""
+    if args.redis is not None:
+        return
+    if is_redis_url(args.store):
+        args.redis = args.store
+    elif args.store == os.environ.get("STREAMVIS_STORE", str(DEFAULT_PATH)):
+        args.redis = os.environ.get("STREAMVIS_REDIS") or None
 
 
 def _memory_option(parser: argparse.ArgumentParser) -> None:
@@ -555,6 +567,7 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
     _redis_option(parser)
     _memory_option(parser)
     args = parser.parse_args(argv)
+    _choose_redis(args)
     if args.redis:
         args.store = args.redis
     problem = token_problem(args.token)

@@ -455,6 +455,23 @@ def test_a_bad_store_stops_streamvis_serve_with_one_line_and_exit_2(
         redis.stop()
 
 
+def test_streamvis_serve_picks_the_store_in_the_order_the_app_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--redis, a redis:// --store, STREAMVIS_REDIS unless --store names a file."""
+    monkeypatch.setenv("STREAMVIS_REDIS", "redis://h:1/0")
+    monkeypatch.delenv("STREAMVIS_STORE", raising=False)
+    for argv, chosen in (
+        (["serve"], "redis://h:1/0"),
+        (["serve", "--store", "runs.db"], None),
+        (["serve", "--store", "redis://other:2/0"], "redis://other:2/0"),
+        (["serve", "--store", "runs.db", "--redis", "redis://x:3/0"], "redis://x:3/0"),
+    ):
+        args = cli.build_parser().parse_args(argv)
+        cli._choose_redis(args)
+        assert args.redis == chosen, argv
+
+
 def test_forked_serving_drops_warm_up_and_passes_redis_by_the_environment() -> None:
     args = cli.build_parser().parse_args(
         ["serve", "l.yaml", "--redis", "redis://:pw@h:1/0", "--num-procs", "2"]
