@@ -110,6 +110,11 @@ def test_a_wrong_address_is_one_clear_store_error() -> None:
         open_store(f"redis://127.0.0.1:{port}/0")
 
 
+def test_a_byte_limit_is_refused_by_name(url: str) -> None:
+    with pytest.raises(StoreError, match=r"--keep-bytes"):
+        open_store(url, Retention(bytes=10**9))
+
+
 def test_a_refused_password_is_named_and_the_password_is_not_shown(url: str) -> None:
     wrong = url.replace("redis://", "redis://someone:hunter2@")
     with pytest.raises(StoreError, match="credentials") as caught:
@@ -182,6 +187,23 @@ def test_a_schema_conflict_only_the_store_sees_is_refused_and_changes_nothing(
     assert record.rows == 15
 
 
+def test_queued_appends_share_an_entry_and_each_batch_id_is_kept(
+    url: str, hubs: list[Hub]
+) -> None:
+    """Appends queued together become one entry (one transaction); a retry of any of their
+    batch ids afterwards is still a duplicate."""
+    hub = make_hub(url, hubs)
+    assert hub.store is not None
+    with hub.store.journal._cond:  # hold the writer: the three queue up together
+        tickets = [write(hub, first, 10, batch_id=f"q{first}") for first in (0, 10, 20)]
+    durable(hub, tickets[-1])
+    entries = list(hub.store.backend.entries("r", "loss"))  # type: ignore[attr-defined]
+    assert [(entry.first_seq, entry.rows) for entry in entries] == [(0, 30)]
+    durable(hub, write(hub, 10, 10, batch_id="q10"))
+    durable(hub, write(hub, 30, 1))
+    wait_until(lambda: steps_of(hub) == list(range(31)), message="31 rows, none twice")
+
+
 def test_a_batch_id_is_stored_once_whichever_process_sees_it(url: str, hubs: list[Hub]) -> None:
     one, two = make_hub(url, hubs), make_hub(url, hubs)
     durable(one, write(one, 0, 100, batch_id="b-1"))
@@ -246,8 +268,7 @@ def test_a_process_started_late_replays_what_redis_holds(url: str, hubs: list[Hu
 def test_retention_trims_whole_entries_at_a_row_boundary(url: str, hubs: list[Hub]) -> None:
     hub = make_hub(url, hubs, Retention(rows=250))
     for first in range(0, 1_000, 100):
-        ticket = write(hub, first, 100)
-    durable(hub, ticket)
+        durable(hub, write(hub, first, 100))  # one entry each: nothing queued to merge with
     assert hub.store is not None
     hub.store.backend.maintain()
     (record,) = hub.store.streams("r")
@@ -260,8 +281,7 @@ def test_views_read_rows_memory_dropped_back_from_redis(url: str, hubs: list[Hub
     """`pick` (a wide view's short ranges) and `segments` read entries back by row number."""
     hub = make_hub(url, hubs)
     for first in range(0, 10_000, 1_000):
-        ticket = write(hub, first, 1_000)
-    durable(hub, ticket)
+        durable(hub, write(hub, first, 1_000))  # ten entries
     assert hub.store is not None
     (record,) = hub.store.streams("r")
     starts = np.array([0, 990, 5_500, 9_998])
