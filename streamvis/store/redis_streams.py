@@ -203,7 +203,7 @@ def connect(url: str) -> Any:
         check_kind(client, url, shown_url(url))
     except redis.AuthenticationError as exc:
         raise StoreError(f"{shown_url(url)}: Redis refused the credentials ({exc})") from None
-    except redis.ConnectionError as exc:
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise StoreError(f"{shown_url(url)}: cannot reach Redis ({exc})") from None
     except (redis.RedisError, ValueError) as exc:
         message = str(exc)

@@ -110,6 +110,18 @@ def test_a_wrong_address_is_one_clear_store_error() -> None:
         open_store(f"redis://127.0.0.1:{port}/0")
 
 
+def test_a_redis_setting_that_is_not_a_redis_address_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamvis.store import configured_path
+
+    with pytest.raises(StoreError, match=r"--redis='runs.db' is not a Redis address"):
+        configured_path(None, ["app", "--args", "--redis", "runs.db"])
+    monkeypatch.setenv("STREAMVIS_REDIS", "http://cache:6379")
+    with pytest.raises(StoreError, match=r"STREAMVIS_REDIS='http://cache:6379' is not a Redis"):
+        configured_path(None, [])
+
+
 def test_a_byte_limit_is_refused_by_name(url: str) -> None:
     with pytest.raises(StoreError, match=r"--keep-bytes"):
         open_store(url, Retention(bytes=10**9))
