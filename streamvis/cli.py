@@ -30,6 +30,8 @@ SERVE_EXAMPLES = """examples:
   streamvis serve layout.yaml --store runs.db --keep-seconds 604800   # a week of history
   streamvis serve layout.yaml --memory 8GB    # rows kept in memory (docs/memory.md)
   streamvis serve layout.yaml --store none    # memory only
+  # several processes on one shared Redis (docs/scale-out.md)
+  streamvis serve layout.yaml --redis redis://127.0.0.1:6379/0 --num-procs 2
   STREAMVIS_TOKEN=s3cret streamvis serve layout.yaml --address 0.0.0.0 --allow-host myhost
 
   # viewers log in, producers keep the token (docs/security.md); users.json: {"ann": "pw"}
@@ -89,6 +91,7 @@ def serve_command(args: argparse.Namespace) -> int:
     configured_memory(args.memory, "--memory")  # a bad --memory or STREAMVIS_MEMORY: too
     if args.layout:  # an invalid layout (or one beyond the limits) is refused here, not in a page
         load_layout(args.layout)
+    _choose_redis(args)  # before the command: it passes --store only for a file
     command = panel_serve_command(args)
     env = dict(os.environ)
     if args.token is not None:
@@ -110,8 +113,12 @@ def serve_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.store.lower() != "none":  # a locked or foreign store: one line now, not a trace
-        SQLiteStore(args.store).close()
+    if args.num_procs < 0:
+        print("streamvis serve: --num-procs must be 0 (one per core) or more", file=sys.stderr)
+        return 2
+    if args.redis:  # reaches `panel serve` by the environment: no password in `ps`
+        env["STREAMVIS_REDIS"] = args.redis
+    _check_store(args)  # unreachable, refused, locked or foreign: one line now, not a trace
     scheme = "https" if getattr(args, "ssl_certfile", None) else "http"
     url = page_url(args.address, args.port, scheme)  # takes ?run= and ?runs= (docs/urls.md)
     print(f"streamvis: dashboard at {url}, ingest API at {url}api/v1", flush=True)
@@ -120,6 +127,20 @@ def serve_command(args: argparse.Namespace) -> int:
     command = serve_page_at_root(command)
     os.execve(command[0], command, env)
     return 0  # not reached
+
+
+def _check_store(args: argparse.Namespace) -> None:
+    """Open the store `streamvis serve` will use and close it again: a StoreError (one line,
+    exit 2) for a Redis that cannot be reached or refuses the password, a locked SQLite file,
+    or several processes (--num-procs) on anything but Redis."""
+    if args.num_procs != 1:
+        from streamvis.server.processes import check_shared_store
+
+        check_shared_store(args.num_procs, ["--store", args.redis or args.store])
+    elif args.redis:
+        RedisStore(args.redis).close()
+    elif args.store.lower() != "none":
+        SQLiteStore(args.store).close()
 
 
 def serve_page_at_root(command: list[str]) -> list[str]:
@@ -149,15 +170,20 @@ def panel_serve_command(
         str(args.port),
         "--plugins",
         "streamvis.ingest",
-        "--warm",  # one page built before it listens: the first browser's page opens warm
     ]
+    num_procs = getattr(args, "num_procs", 1)
+    if num_procs == 1:  # one page built before it listens: the first browser's page opens warm
+        command.append("--warm")
+    else:  # forked children, each opening its own hub (server/processes.py): no warm-up,
+        command += ["--num-procs", str(num_procs)]  # it would run in the parent
     for origin in _origins(args.address, args.port, args.allow_host):
         command += ["--allow-websocket-origin", origin]
     for origin in forwarded_origins(args.allow_origin):  # pages reached through a proxy
         command += ["--allow-websocket-origin", origin]
     command += viewer_flags(args, environ)  # Panel's flags: all of them before --args
     command += ["--args", args.layout] if args.layout else ["--args"]
-    command += ["--store", args.store]
+    if not getattr(args, "redis", None):  # Redis: STREAMVIS_REDIS (serve_command sets it)
+        command += ["--store", args.store]
     for flag in ("keep_rows", "keep_seconds", "keep_bytes", "memory"):
         if getattr(args, flag, None) is not None:
             command += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
@@ -347,6 +373,28 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _redis_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="keep data in this shared Redis instead (redis://HOST:PORT/DB, or "
+        "STREAMVIS_REDIS), so several server processes serve the same data "
+        "(docs/scale-out.md)",
+    )
+
+
+def _choose_redis(args: argparse.Namespace) -> None:
+    """Set `args.redis` in the order the served app reads its store (`configured_path`):
+    --redis, a redis:// --store, STREAMVIS_REDIS unless --store names a file."""
+    if args.redis is not None:
+        return
+    if is_redis_url(args.store):
+        args.redis = args.store
+    elif args.store == os.environ.get("STREAMVIS_STORE", str(DEFAULT_PATH)):
+        args.redis = os.environ.get("STREAMVIS_REDIS") or None
+
+
 def _memory_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory",
@@ -381,6 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         default=os.environ.get("STREAMVIS_STORE", str(DEFAULT_PATH)),
         help=f"SQLite file to keep data in, or 'none' (default ./{DEFAULT_PATH})",
+    )
+    _redis_option(serve)
+    serve.add_argument(
+        "--num-procs",
+        type=int,
+        default=1,
+        help="server processes sharing the port (panel serve --num-procs; 0: one per core); "
+        "more than 1 needs --redis",
     )
     serve.add_argument("--keep-rows", type=int, default=None, help="stored rows per stream")
     serve.add_argument(
@@ -508,8 +564,12 @@ def streamvis_server(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("STREAMVIS_STORE", str(DEFAULT_PATH)),
         help=f"SQLite file to keep data in, or 'none' (default ./{DEFAULT_PATH})",
     )
+    _redis_option(parser)
     _memory_option(parser)
     args = parser.parse_args(argv)
+    _choose_redis(args)
+    if args.redis:
+        args.store = args.redis
     problem = token_problem(args.token)
     if problem is not None:
         print(f"streamvis_server: {problem}", file=sys.stderr)

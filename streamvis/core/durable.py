@@ -75,6 +75,26 @@ class Store:
         """Wait for everything queued so far; True when all of it was stored."""
         return self.journal.flush(timeout)
 
+    def claim(self, name: str, seconds: float) -> bool:
+        """Hold (or renew) the lease `name` for `seconds`; True while held (Backend.claim).
+        An unreachable store grants nothing: another process may hold it meanwhile."""
+        try:
+            return self.backend.claim(name, seconds)
+        except Exception as exc:
+            if self.backend.transient(exc):
+                return False
+            raise
+
+    def remember(self, name: str, value: str | None = None) -> str | None:
+        """Note or read where a lease holder stands (Backend.remember); None when the
+        store cannot be reached."""
+        try:
+            return self.backend.remember(name, value)
+        except Exception as exc:
+            if self.backend.transient(exc):
+                return None
+            raise
+
     def close(self) -> None:
         """Store what is queued, stop the writer thread and close the backend."""
         self.journal.close()

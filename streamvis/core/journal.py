@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from streamvis.core.storage import Backend, Op, describe
-from streamvis.errors import StoreFailing
+from streamvis.errors import StoreFailing, StreamError
 
 log = logging.getLogger("streamvis")
 MAX_PENDING_ROWS = 2_000_000  # producers wait (backpressure) while more rows than this queue
@@ -181,7 +181,10 @@ class Journal:
                 if self.backend.transient(exc):
                     self._failing(exc, len(taken) - index)
                     return taken[index:]
-                log.exception("streamvis store: refused the %s", describe(op))
+                if isinstance(exc, StreamError):  # data the store refuses: no bug, no trace
+                    log.warning("streamvis store: refused the %s: %s", describe(op), exc)
+                else:
+                    log.exception("streamvis store: refused the %s", describe(op))
                 if self.on_refused is not None:
                     self.on_refused(op, exc)
                 self._settle([(ticket, op)], {ticket: exc})

@@ -310,6 +310,19 @@ class Backend(StoreReads, Protocol):
         """Periodic upkeep between commits: retention limits, compaction, old batch ids."""
         ...
 
+    def claim(self, name: str, seconds: float) -> bool:
+        """Hold the lease `name` for `seconds` (calling again renews it): True while this
+        process holds it. A layout's feed is read by the one process holding its lease, so
+        several processes on one store do not each store its rows. A store one process
+        owns (SQLite) always grants it."""
+        ...
+
+    def remember(self, name: str, value: str | None = None) -> str | None:
+        """With `value`: note it under `name` (where the lease holder stands in its feed);
+        returns what is noted (None: nothing), for the process taking the lease over. A
+        store one process owns notes nothing: no other process will take over."""
+        ...
+
     def transient(self, error: BaseException) -> bool:
         """True when `error` (raised by commit) may pass (a full disk), so the journal
         retries; False for a change this store can never take."""
@@ -318,3 +331,27 @@ class Backend(StoreReads, Protocol):
     def close(self) -> None:
         """Release files, connections and locks; reads fail afterwards."""
         ...
+
+
+def follow_by_segments(
+    reads: StoreReads, run: str, stream: str, generation: int, since: int, limit: int | None
+) -> Followed | None:
+    """`StoreReads.follow` answered with the store's own range reads (`streams`,
+    `segments`), the segments cut at `since` (or at the newest `limit` rows)."""
+    record = next((r for r in reads.streams(run) if r.stream == stream), None)
+    if record is None:
+        return None
+    reset = record.generation != generation
+    start = record.first_seq if reset else max(since, record.first_seq)
+    if limit is not None:
+        start = max(start, record.next_seq - limit)
+    pieces = []
+    for first_seq, batch, times in reads.segments(record, start):
+        skip = max(0, start - first_seq)
+        if skip >= len(times):
+            continue
+        if skip:
+            batch = {name: values[skip:] for name, values in batch.items()}
+            times, first_seq = times[skip:], first_seq + skip
+        pieces.append(Segment(first_seq, batch, times))
+    return Followed(reset, record.generation, record.next_seq, pieces)

@@ -32,6 +32,7 @@ from streamvis.page.notebook import NotebookTicks
 from streamvis.page.regrid import EditErrorBox, LiveGrid
 from streamvis.page.served import warm_up_session
 from streamvis.page.session import LiveSession, quiet_closed_tabs
+from streamvis.page.store_notice import StoreNotice
 
 log = logging.getLogger("streamvis")
 DEFAULT_REFRESH_MS = 50
@@ -101,6 +102,7 @@ class LivePage(Viewer):
         self._group_buttons: dict[Any, Any] = {}
         self.layout_error = EditErrorBox(ERROR_STYLE)
         self.lag = LagNote()  # "behind 2.3 s" in the header while the page lags
+        self.store_notice = StoreNotice()  # "data service unavailable" above the plots
         self.document: Any = None
         self.view = pn.Column(sizing_mode="stretch_both")
         self._callback: Any = None
@@ -231,7 +233,7 @@ class LivePage(Viewer):
         if layout is None:
             self.session = self.controls = None
             self.header = Header("streamvis", self.home, self.shown)
-            self.view[:] = [self.header.row, self._note()]
+            self.view[:] = [self.header.row, self.store_notice.pane, self._note()]
         else:
             runs = self.runs if self.pattern is not None else None
             self.session = LiveSession(layout, self.hub, run=runs[0] if runs else self.run)
@@ -247,7 +249,7 @@ class LivePage(Viewer):
             # each plot is rendered once with its data instead of rendered empty and then
             # updated: one patch to the browser, not one re-layout of the page per plot.
             self.session.tick()
-            self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
+            self.view[:] = [*self._top(layout), self.grid.view]
 
     def _header(self, layout: Layout) -> Any:
         """A new header for `layout` (its row, which the page shows)."""
@@ -258,6 +260,10 @@ class LivePage(Viewer):
         self.header.row.append(self.lag.pane)
         return self.header.row
 
+    def _top(self, layout: Layout) -> list[Any]:
+        """What goes above the grid: the header, the store's notice, the layout file's error."""
+        return [self._header(layout), self.store_notice.pane, self.layout_error.pane]
+
     def _rearrange(self, layout: Layout) -> None:
         """The layout changed: move, add and remove plots in place (regrid.py)."""
         assert self.grid is not None
@@ -266,13 +272,14 @@ class LivePage(Viewer):
         self.marks = {key: marks for key, marks in self.marks.items() if key in self.grid.cells}
         self.session = self.grid.session
         self.session.tick()
-        self.view[:] = [self._header(layout), self.layout_error.pane, self.grid.view]
+        self.view[:] = [*self._top(layout), self.grid.view]
 
     def on_timer(self) -> None:
         if self._closed:
             return
         if self.ticks is None:  # served: lag and loss notes (not in a notebook: lag-and-loss.md)
             self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
+            self.store_notice.refresh(self.hub)  # the store unreachable, or back
             if self.session is not None:
                 notes_for(self.session).refresh()  # rows lost before reaching the server
         if self.header is not None:

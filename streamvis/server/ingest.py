@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -68,14 +69,21 @@ class _Api(tornado.web.RequestHandler):
     """Checks Host and token before anything else; answers errors as JSON. Bodies are
     streamed, so a body sent where none belongs is dropped as it arrives, never buffered."""
 
-    def initialize(self, access: Access, ledger: BatchLedger, hub: Hub | None = None) -> None:
+    def initialize(
+        self,
+        access: Access,
+        ledger: BatchLedger,
+        hub: Hub | None = None,
+        opener: Callable[[], Hub] | None = None,
+    ) -> None:
         self.access = access
         self.ledger = ledger
         self._hub = hub
+        self._opener = opener or default_hub  # a forked child opens its own hub late
 
     @property
     def hub(self) -> Hub:
-        return self._hub or default_hub()
+        return self._hub or self._opener()
 
     def prepare(self) -> None:
         if not self.access.host_ok(self.request.headers.get("Host")):
@@ -331,10 +339,17 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
     frame gets an answer, errors included (a frame over the size limit too), and the
     connection stays open."""
 
-    def initialize(self, access: Access, ledger: BatchLedger, hub: Hub | None = None) -> None:
+    def initialize(
+        self,
+        access: Access,
+        ledger: BatchLedger,
+        hub: Hub | None = None,
+        opener: Callable[[], Hub] | None = None,
+    ) -> None:
         self.access = access
         self.ledger = ledger
         self._hub = hub
+        self._opener = opener or default_hub  # a forked child opens its own hub late
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         headers = self.request.headers
@@ -468,11 +483,11 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
         return replies if listed else replies[0]
 
     async def _apply(self, message: Any) -> dict[str, Any]:
-        hub = self._hub or default_hub()
         if not isinstance(message, dict):
             return {"ok": False, "error": "invalid_message", "detail": "each message is an object"}
         reply_id = message.get("id")
         try:
+            hub = self._hub or self._opener()
             op = message.get("op", "stream")
             run = message.get("run", "default")
             if op == "stream":
@@ -549,12 +564,16 @@ class _AnsweringProtocol(WebSocketProtocol13):
 
 
 def routes(
-    access: Access, hub: Hub | None = None, ledger: BatchLedger | None = None
+    access: Access,
+    hub: Hub | None = None,
+    ledger: BatchLedger | None = None,
+    opener: Callable[[], Hub] | None = None,
 ) -> list[tuple[str, Any, dict[str, Any]]]:
-    """Tornado (pattern, handler, kwargs) triples for a server with these access settings."""
+    """Tornado (pattern, handler, kwargs) triples for a server with these access settings;
+    without `hub` the handlers use `opener()` (default: the process-wide hub)."""
     if ledger is None:
-        ledger = BatchLedger.from_store(hub or default_hub())
-    kwargs = {"access": access, "ledger": ledger, "hub": hub}
+        ledger = BatchLedger.from_store(hub or (opener or default_hub)())
+    kwargs = {"access": access, "ledger": ledger, "hub": hub, "opener": opener}
     run, stream = f"(?P<run>{NAME})", f"(?P<stream>{NAME})"
     return [
         (f"{API}/runs", RunsHandler, kwargs),
@@ -570,16 +589,27 @@ def routes(
 def plugin_routes() -> list[Any]:
     """The routes `panel serve --plugins streamvis.ingest` mounts: the layout is checked, the
     page policy installed and the store opened and replayed first, so a problem stops the
-    server before it listens."""
+    server before it listens (one line on stderr, exit 2). With `--num-procs N` the store
+    is only checked here, and each forked process opens its own (server/processes.py)."""
     from streamvis.page.csp import install_header
+    from streamvis.server.processes import ChildHub, check_shared_store, process_count
     from streamvis.server.startup import app_arguments, refuse_bad_layout
     from streamvis.store import server_hub
 
     refuse_bad_layout(app_arguments())  # a bad layout stops the server before it listens
     install_header()  # the pages of this server send their Content-Security-Policy
-
+    count = process_count()
     try:
-        server_hub()  # open and replay the store now, not when the first request comes
+        if count != 1:  # nothing with a thread or socket may cross Tornado's fork
+            check_shared_store(count)
+        else:
+            server_hub()  # open and replay the store now, not when the first request comes
     except StreamvisError as exc:  # e.g. another server holds the store: say so, stop
-        raise SystemExit(f"streamvis: {exc}") from None
-    return routes(access_from_environment())
+        print(f"streamvis: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    if count == 1:
+        return routes(access_from_environment())
+    child_hub = ChildHub()
+    child_hub.open_after_fork()
+    # batch ids: Redis itself refuses one it holds, whichever process sees it
+    return routes(access_from_environment(), ledger=BatchLedger(), opener=child_hub)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import OrderedDict
+from collections.abc import Awaitable
 from concurrent.futures import Future
 from typing import Any
 
@@ -21,6 +22,10 @@ from streamvis.wire.limits import NAME_LIMIT, Limits
 
 # how long a request waits for a failing store before answering 503 store_pending
 STORE_WAIT_SECONDS = float(os.environ.get("STREAMVIS_STORE_WAIT", "30"))
+# once the store reports a failure (Redis away, a full disk), a waiting request answers
+# 503 store_pending after this much longer instead of waiting out STORE_WAIT_SECONDS
+FAILING_WAIT_SECONDS = 2.0
+WAIT_SLICE_SECONDS = 0.25  # how often a waiting request looks at the store's health
 
 
 class ApiError(Exception):
@@ -99,8 +104,15 @@ def _pending(hub: Hub, **where: Any) -> ApiError:
 
 
 async def _outcome(future: Future[int], **where: Any) -> None:
+    """Wait for the store's verdict on a change: data the store refuses (a column's type
+    conflicts with the one another process stored first: only a shared store sees that
+    race) is 422 invalid_data naming run, stream and column; any other refusal a 503."""
     try:
         await asyncio.wrap_future(future)
+    except StreamError as exc:
+        raise ApiError(
+            422, "invalid_data", str(exc), **{**where, "column": exc.column or where.get("column")}
+        ) from None
     except Exception as exc:
         raise ApiError(
             503,
@@ -111,15 +123,34 @@ async def _outcome(future: Future[int], **where: Any) -> None:
         ) from None
 
 
+async def wait_for_store(hub: Hub, awaitable: Awaitable[Any]) -> None:
+    """Wait for `awaitable` (shielded: it goes on if this gives up) at most
+    STORE_WAIT_SECONDS, and at most FAILING_WAIT_SECONDS once the store reports a failure;
+    TimeoutError when it gave up."""
+    task = asyncio.ensure_future(awaitable)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STORE_WAIT_SECONDS
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError
+        try:
+            await asyncio.wait_for(asyncio.shield(task), min(remaining, WAIT_SLICE_SECONDS))
+            return
+        except TimeoutError:
+            if hub.store_failure() is not None:
+                deadline = min(deadline, loop.time() + FAILING_WAIT_SECONDS)
+
+
 async def durable(hub: Hub, ticket: int, **where: Any) -> None:
     """Wait until the change with `ticket` is in the store: a refused change is a 503
-    store_failed, one still waiting for a failing store after STORE_WAIT_SECONDS a 503
+    store_failed, one still waiting for a failing store (see `wait_for_store`) a 503
     store_pending (it stays queued and is stored later)."""
     future = hub.durable(ticket)
     if future is None:
         return
     try:
-        await asyncio.wait_for(asyncio.shield(_outcome(future, **where)), STORE_WAIT_SECONDS)
+        await wait_for_store(hub, _outcome(future, **where))
     except TimeoutError:
         raise _pending(hub, **where) from None
 
@@ -271,7 +302,7 @@ async def store(
     first_copy = ledger.pending(run, stream, batch_id)
     if first_copy is not None:  # a retry while the first copy is still being committed
         try:
-            await asyncio.wait_for(first_copy.wait(), STORE_WAIT_SECONDS)
+            await wait_for_store(hub, first_copy.wait())
         except TimeoutError:
             raise _pending(hub, run=run, stream=stream) from None
         if ledger.seen(run, stream, batch_id):
@@ -312,7 +343,7 @@ async def store(
         _SETTLING.add(settled)
         settled.add_done_callback(_SETTLING.discard)
         try:
-            await asyncio.wait_for(asyncio.shield(settled), STORE_WAIT_SECONDS)
+            await wait_for_store(hub, settled)
         except TimeoutError:
             raise _pending(hub, run=run, stream=stream) from None
     return {"run": run, "stream": stream, "rows": rows, "seq": seq}

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from streamvis.layout.spec import Source
 
 log = logging.getLogger("streamvis")
-Status = Literal["connecting", "running", "retrying", "failed", "stopped"]
+Status = Literal["connecting", "running", "retrying", "failed", "stopped", "standby"]
 WARN_EVERY = 100  # after the first malformed record, warn again every this many
 LOG_AGAIN_S = 60.0  # a failure that persists is logged again this often
+LEASE_SECONDS = 10.0  # on a shared store, one process reads a feed; another takes over after
 
 
 class GiveUp(Exception):
@@ -101,6 +102,7 @@ class BaseSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._logged: tuple[str, float] | None = None  # last failure logged, and when
+        self._lease, self._lease_checked = False, -LEASE_SECONDS  # see `_leading`
 
     def setting(self, key: str) -> Any:
         """The value of one of this type's settings, or its declared default."""
@@ -140,9 +142,49 @@ class BaseSource:
     def _finish(self) -> None:
         """Release what the thread kept between attempts."""
 
+    def _leading(self) -> bool:
+        """Whether this process reads the feed: on a store several processes share, only
+        the holder of the source's lease does (renewed here, checked as records arrive)."""
+        store = self.hub.store
+        if store is None or not store.shared:
+            return True
+        now = time.monotonic()
+        if now >= self._lease_checked + LEASE_SECONDS / 3:
+            self._lease_checked = now
+            had = self._lease
+            self._lease = store.claim(self._lease_name, LEASE_SECONDS)
+            if self._lease and not had:  # taken (over): go on from where the last holder was
+                noted = store.remember(self._lease_name)
+                if noted is not None:
+                    self.take_position(json.loads(noted))
+        return self._lease
+
+    @property
+    def _lease_name(self) -> str:
+        return f"source:{self.state.run}:{self.spec.name}"
+
+    def position(self) -> Any:
+        """Where the source stands in its feed, as JSON data, for a process taking it over
+        (None: it starts afresh; a file source says which file and offset)."""
+        return None
+
+    def take_position(self, position: Any) -> None:
+        """Go on from a `position` another process's copy of this source reached."""
+
+    def _note_position(self) -> None:
+        """On a shared store: note where the source stands, after its records were stored."""
+        store = self.hub.store
+        position = self.position()
+        if store is not None and store.shared and position is not None:
+            store.remember(self._lease_name, json.dumps(position))
+
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                if not self._leading():
+                    self.state.status = "standby"  # another server process reads it
+                    self._stop.wait(LEASE_SECONDS / 3)
+                    continue
                 self.state.status = "connecting"
                 try:
                     self.read()
@@ -217,6 +259,8 @@ class BaseSource:
     def _store(self, data: Any) -> None:
         """The sink: store what arrived together in one write; if the hub refuses a batch of
         records, store them one by one so only the bad ones are skipped."""
+        if not self._leading():  # the lease went to another process: it reads from now on
+            raise FeedError("another server process reads this feed now")
         mode = cast("Mode", self.setting("mode") or "append")
         records = isinstance(data, list) and all(isinstance(r, dict) for r in data)
         batch = data[0] if records and len(data) == 1 else data

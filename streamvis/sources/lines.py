@@ -147,6 +147,7 @@ class FileSource(LineSource):
                     self._lines(lines.feed(chunk))
                     offset = handle.tell() - len(lines.partial)
                     self._resume = (opened.st_dev, opened.st_ino, offset)
+                    self._note_position()
                 elif self._rotated(opened):
                     self._lines(lines.feed(handle.read()) + lines.rest())
                     log.info("%s: the file was replaced; reading the new one", self.label)
@@ -157,6 +158,16 @@ class FileSource(LineSource):
                     lines, self.header = Lines(), None
                 else:
                     self._stop.wait(FILE_POLL_S)
+
+    def position(self) -> Any:
+        """The file (device, inode) and the offset after the last whole line stored."""
+        return list(self._resume) if self._resume is not None else None
+
+    def take_position(self, position: Any) -> None:
+        """Go on where another process's copy of this source stopped (the same file)."""
+        if isinstance(position, list) and len(position) == 3:
+            self._resume = (int(position[0]), int(position[1]), int(position[2]))
+            self._opened = True  # not a first open: `from: end` does not apply
 
     def _open_at(self, handle: Any, opened: os.stat_result) -> Lines:
         """Where to start in a newly opened file: where we left it (same file), its end (first

@@ -90,10 +90,17 @@ def configured_path(
     """The store a process should use: `--redis URL` or `--store` among its app arguments,
     else STREAMVIS_REDIS, else STREAMVIS_STORE, else `default` ('none': memory only)."""
     argv = sys.argv if argv is None else argv
+    redis_flag, redis_variable = _argument(argv, "--redis"), os.environ.get("STREAMVIS_REDIS")
+    for name, value in (("--redis", redis_flag), ("STREAMVIS_REDIS", redis_variable)):
+        if value and not is_redis_url(value):
+            raise StoreError(
+                f"{name}={value!r:.80} is not a Redis address: give redis://HOST:PORT/DB "
+                "(or rediss://, unix://, redis+cluster://)"
+            )
     return (
-        _argument(argv, "--redis")
+        redis_flag
         or _argument(argv, "--store")
-        or os.environ.get("STREAMVIS_REDIS")
+        or redis_variable
         or os.environ.get("STREAMVIS_STORE")
         or default
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamvis.store.redis_cluster import client_for
 from streamvis.store.redis_streams import Entry, RedisStore
 
 if TYPE_CHECKING:
@@ -34,14 +35,10 @@ class RedisFollower:
     """Reads a shared store's changes into one hub (see the module's docstring)."""
 
     def __init__(self, hub: Hub, store: Store, backend: RedisStore) -> None:
-        import redis
-
         self.hub = hub
         self.store = store
         self.backend = backend
-        self._client: Any = redis.Redis.from_url(
-            backend.url, socket_timeout=BLOCK_MS / 1000 + 5, socket_connect_timeout=5
-        )
+        self._client: Any = client_for(backend.url, backend.location, BLOCK_MS / 1000 + 5, 5)
         self._positions: dict[bytes, bytes] = {}  # log key -> last entry id read
         self._names: dict[bytes, tuple[str, str]] = {}
         self._events_at = b"0-0"
@@ -88,8 +85,8 @@ class RedisFollower:
 
         failures = 0
         while not self._stop.is_set():
-            try:
-                self._read(block_ms=BLOCK_MS)
+            try:  # after a failure, one read that does not block: pages hear at once
+                self._read(block_ms=BLOCK_MS if failures == 0 else None)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if self._stop.is_set():
                     return
@@ -115,23 +112,30 @@ class RedisFollower:
         applied = 0
         events = [part for part in reply if part[0] == self.backend.events_key.encode()]
         for _, entries in events:  # first: a new stream, a layout, a deleted run
-            for entry_id, fields in entries:
-                self._events_at = entry_id
-                self._on_event(fields)
+            self._apply_events(entries)
         for key, entries in reply:
             if key == self.backend.events_key.encode() or key not in self._positions:
                 continue
-            run, stream = self._names[key]
-            for entry_id, fields in entries:
-                self._positions[key] = entry_id
-                entry = Entry(entry_id, fields)
-                times = entry.times if entry.rows else np.empty(0, np.int64)
-                self.hub.apply_stored(
-                    run, stream, entry.kind, entry.generation, entry.first_seq, entry.batch, times
-                )
-                applied += 1
+            applied += self._apply_entries(key, entries)
         self.applied += applied
         return applied
+
+    def _apply_events(self, entries: list[Any]) -> None:
+        for entry_id, fields in entries:
+            self._events_at = entry_id
+            self._on_event(fields)
+
+    def _apply_entries(self, key: bytes, entries: list[Any]) -> int:
+        """Apply a stream's new entries to the hub; returns how many."""
+        run, stream = self._names[key]
+        for entry_id, fields in entries:
+            self._positions[key] = entry_id
+            entry = Entry(entry_id, fields)
+            times = entry.times if entry.rows else np.empty(0, np.int64)
+            self.hub.apply_stored(
+                run, stream, entry.kind, entry.generation, entry.first_seq, entry.batch, times
+            )
+        return len(entries)
 
     def _on_event(self, fields: dict[bytes, bytes]) -> None:
         kind = fields.get(b"k", b"").decode()
@@ -149,14 +153,16 @@ class RedisFollower:
             self.hub.forget_run(run)
 
 
-def follow_store(hub: Hub, store: Store) -> RedisFollower | None:
+def follow_store(
+    hub: Hub, store: Store, kind: type[RedisFollower] = RedisFollower
+) -> RedisFollower | None:
     """Start following `store` into `hub` when it is a shared Redis store: catch up now,
     then follow on a thread. None for any other store."""
     backend = store.backend
     if not isinstance(backend, RedisStore):
         return None
     started = time.monotonic()
-    follower = RedisFollower(hub, store, backend)
+    follower = kind(hub, store, backend)
     entries = follower.catch_up()
     log.info(
         "streamvis: read %d entries from %s in %.2f s",

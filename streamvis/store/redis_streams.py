@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -49,10 +52,17 @@ from streamvis.core.storage import (
     Segment,
     SetLayout,
     StreamRecord,
+    follow_by_segments,
 )
 from streamvis.errors import StoreError, StreamError
 from streamvis.store.codec import CorruptSegment, decode, dtype_code, encode, merged_code
 from streamvis.store.pick import Segments, pick
+from streamvis.store.redis_cluster import (
+    CLUSTER_SCHEMES,
+    check_kind,
+    client_for,
+    is_cluster_url,
+)
 from streamvis.store.sqlite import Retention
 
 log = logging.getLogger("streamvis")
@@ -60,17 +70,29 @@ FORMAT = b"1"  # bump when the key layout changes
 BATCH_DAYS = 7  # how long a producer batch id is remembered (a retry comes within seconds)
 EVENTS_KEPT = 100_000  # catalog changes kept in sv:events (followers read them at once)
 PAGE_ENTRIES = 512  # entries per range read
+ENTRY_ROWS = 65_536  # queued appends to one stream merge into entries of at most this size
 SOCKET_SECONDS = 5.0  # a Redis that does not answer within this is "unavailable"
 EntryKind = Literal["append", "replace", "clear"]
 _KINDS: dict[bytes, EntryKind] = {b"a": "append", b"r": "replace", b"c": "clear"}
 
 
+# renew the lease if this process holds it, else take it if nobody does (one atomic step)
+_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+
 def is_redis_url(text: object) -> bool:
-    """True for a `redis://`, `rediss://` or `unix://` store address."""
+    """True for a `redis://`, `rediss://`, `unix://` or cluster store address."""
     return isinstance(text, str) and text.split("://", 1)[0].lower() in (
         "redis",
         "rediss",
         "unix",
+        *CLUSTER_SCHEMES,
     )
 
 
@@ -79,9 +101,8 @@ def shown_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    hosts = parts.netloc.rpartition("@")[2]  # as written: a cluster address may list several
+    netloc = f"{parts.username or ''}:***@{hosts}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -111,6 +132,35 @@ class Entry:
         self.times = np.empty(0, np.int64)
         if blob:
             self.batch, self.times = decode(blob)
+
+
+def _joins(group: list[AppendRows], op: Op) -> bool:
+    """Whether `op` can share the group's entry: an append to the same stream with the same
+    columns and types, while the entry stays under ENTRY_ROWS rows."""
+    first = group[0]
+    if not isinstance(op, AppendRows) or op.mode != "append" or first.mode != "append":
+        return False
+    if (op.run, op.stream) != (
+        first.run,
+        first.stream,
+    ) or op.columns.keys() != first.columns.keys():
+        return False
+    if any(op.columns[name].dtype != values.dtype for name, values in first.columns.items()):
+        return False
+    return sum(one.rows for one in group) + op.rows <= ENTRY_ROWS
+
+
+def _joined(group: list[AppendRows]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The group's columns and arrival times (one per row), concatenated."""
+    times = [
+        np.full(one.rows, one.times, np.int64) if isinstance(one.times, int) else one.times
+        for one in group
+    ]
+    if len(group) == 1:
+        return dict(group[0].columns), np.asarray(times[0], np.int64)
+    names = group[0].columns.keys()
+    batch = {name: np.concatenate([one.columns[name] for one in group]) for name in names}
+    return batch, np.concatenate(times).astype(np.int64, copy=False)
 
 
 class _Bytes:
@@ -148,19 +198,20 @@ def connect(url: str) -> Any:
             "(pip install 'streamvis[redis]')"
         ) from None
     try:
-        client = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_SECONDS, socket_connect_timeout=SOCKET_SECONDS
-        )
+        client = client_for(url, shown_url(url), SOCKET_SECONDS, SOCKET_SECONDS)
         client.ping()
+        check_kind(client, url, shown_url(url))
     except redis.AuthenticationError as exc:
         raise StoreError(f"{shown_url(url)}: Redis refused the credentials ({exc})") from None
-    except redis.ConnectionError as exc:
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise StoreError(f"{shown_url(url)}: cannot reach Redis ({exc})") from None
     except (redis.RedisError, ValueError) as exc:
         message = str(exc)
         if "NOAUTH" in message or "WRONGPASS" in message:
             message = f"Redis refused the credentials ({message})"
         raise StoreError(f"{shown_url(url)}: {message}") from None
+    except redis.exceptions.RedisClusterException as exc:  # no node answered the slot map
+        raise StoreError(f"{shown_url(url)}: no usable Redis Cluster ({exc})") from None
     return client
 
 
@@ -174,13 +225,20 @@ class RedisStore:
         self, url: str, *, retention: Retention | None = None, prefix: str = "sv"
     ) -> None:
         self.url = url
+        self.cluster = is_cluster_url(url)  # a Redis Cluster: followed key by key
         self.prefix = prefix
         self.retention = retention or Retention()
+        if self.retention.bytes is not None:
+            raise StoreError(
+                f"{shown_url(url)}: a byte limit (--keep-bytes) is for SQLite files; on Redis "
+                "keep rows (--keep-rows) or seconds (--keep-seconds), or set Redis's maxmemory"
+            )
         self.damaged: list[Damage] = []
         self._client: Any = connect(url)  # redis.Redis; its replies are untyped unions
         self._lock = threading.Lock()
         self._announced: set[tuple[str, str]] = set()
         self.follower: Any = None  # this process's follower (store/redis_follow.py), if any
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         try:
             stored = self._client.get(self._key("format"))
             if stored is None:
@@ -229,17 +287,26 @@ class RedisStore:
                 error,
                 redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError | OSError,
             )
+            or isinstance(error, redis.exceptions.ClusterError | redis.exceptions.TryAgainError)
             or "READONLY" in str(error)
             or "LOADING" in str(error)
         )
 
     def commit(self, ops: Sequence[Op]) -> None:
-        """Apply `ops` in order. Each append carries a batch id (the hub gives one to every
-        change of a shared store), so when a failure cuts this short and the journal tries
-        again, the appends already stored are skipped, not stored twice."""
-        for op in ops:
+        """Apply `ops` in order; consecutive appends to a stream with the same columns become
+        one entry (one transaction). Each append carries a batch id (the hub gives one to
+        every change of a shared store), so when a failure cuts this short and the journal
+        tries again, the appends already stored are skipped, not stored twice."""
+        index = 0
+        while index < len(ops):
+            op = ops[index]
+            index += 1
             if isinstance(op, AppendRows):
-                self._append(op)
+                group = [op]
+                while index < len(ops) and _joins(group, ops[index]):
+                    group.append(ops[index])  # type: ignore[arg-type]
+                    index += 1
+                self._append(group)
             elif isinstance(op, AppendRow):  # only from a hub that numbers its own rows
                 raise StoreError("a shared Redis store takes rows numbered by itself")
             elif isinstance(op, ClearStream):
@@ -250,7 +317,7 @@ class RedisStore:
                 self._set_layout(op.run, op.layout)
 
     def check_and_append(self, op: AppendRows) -> Appended:
-        return self._append(op)
+        return self._append([op])
 
     def _announce(self, run: str, stream: str) -> None:
         """Put a stream in the catalog (and tell followers) before its first entry."""
@@ -285,35 +352,38 @@ class RedisStore:
                 return f"{last_ms}-{last_part + 1}"
         return f"{first}-0"
 
-    def _append(self, op: AppendRows) -> Appended:
+    def _append(self, group: list[AppendRows]) -> Appended:
+        """Store a group of appends to one stream (or one replace) as one entry, in one
+        transaction: the ops whose batch id is stored already are dropped; the rest are
+        checked against the stored schema and numbered from where the stream ends."""
         import redis
 
+        op = group[0]
         self._announce(op.run, op.stream)
         meta_key = self._stream_key(op.run, op.stream, "meta")
         log_key = self._stream_key(op.run, op.stream, "log")
-        batch_key = self._stream_key(op.run, op.stream, f"b:{op.batch_id}") if op.batch_id else ""
-        codes = {name: dtype_code(values.dtype) for name, values in op.columns.items()}
-        times = op.times
-        if isinstance(times, int):
-            times = np.full(op.rows, times, dtype=np.int64)
-        blob = encode(dict(op.columns), times) if op.rows else b""
-        newest = int(times.max()) if len(times) else time.time_ns()
-        with self._client.pipeline() as pipe:
+        keys = [self._batch_key(one) for one in group]
+        with self._client.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(meta_key, *([batch_key] if batch_key else []))
-                    if batch_key:
-                        stored = pipe.get(batch_key)
-                        if stored is not None:
-                            pipe.unwatch()
-                            next_seq = int(stored)
-                            return Appended("duplicate", next_seq - op.rows, next_seq)
+                    pipe.watch(meta_key, *keys)
+                    stored = pipe.execute_command("MGET", *keys)  # a cluster pipe has no mget()
+                    fresh = [one for one, seen in zip(group, stored, strict=True) if seen is None]
+                    if not fresh:
+                        pipe.unwatch()
+                        next_seq = int(stored[-1])
+                        return Appended("duplicate", next_seq - group[-1].rows, next_seq)
+                    rows = sum(one.rows for one in fresh)
+                    batch, times = _joined(fresh)
+                    codes = {name: dtype_code(values.dtype) for name, values in batch.items()}
                     meta = pipe.hgetall(meta_key)
                     outcome = self._plan_append(op, meta, codes)
                     if isinstance(outcome, Appended):
                         pipe.unwatch()
                         return outcome
                     first_seq, generation, columns = outcome
+                    blob = encode(batch, times) if rows else b""
+                    newest = int(times.max()) if len(times) else time.time_ns()
                     entry_id = self._next_id(meta, first_seq)
                     replace = op.mode == "replace"
                     now = time.time_ns()
@@ -329,8 +399,8 @@ class RedisStore:
                             "mode": op.mode,
                             "generation": generation,
                             "first_seq": first_seq if replace else meta.get(b"first_seq", 0),
-                            "next_seq": first_seq + op.rows,
-                            "rows": rows_before + op.rows,
+                            "next_seq": first_seq + rows,
+                            "rows": rows_before + rows,
                             "bytes": bytes_before + len(blob),
                             "created": meta.get(b"created", now),
                             "updated": max(newest, _int(meta.get(b"updated"))),
@@ -338,18 +408,26 @@ class RedisStore:
                         },
                     )
                     fields: dict[str, str | int | bytes] = {"o": "r" if replace else "a"}
-                    fields.update({"g": generation, "s": first_seq, "n": op.rows})
+                    fields.update({"g": generation, "s": first_seq, "n": rows})
                     fields.update({"t": newest, "d": blob})
                     pipe.xadd(log_key, fields, id=entry_id)
                     if replace:
                         pipe.xtrim(log_key, minid=entry_id, approximate=False)
-                    if batch_key:
-                        next_seq = first_seq + op.rows
-                        pipe.set(batch_key, next_seq, ex=BATCH_DAYS * 86_400)
+                    end = first_seq
+                    for one in fresh:  # each batch id remembers where its rows end
+                        end += one.rows
+                        if one.batch_id:
+                            pipe.set(self._batch_key(one), end, ex=BATCH_DAYS * 86_400)
                     pipe.execute()
-                    return Appended("stored", first_seq, first_seq + op.rows)
+                    return Appended("stored", first_seq, first_seq + rows)
                 except redis.WatchError:
                     continue  # another process wrote this stream meanwhile: look again
+
+    def _batch_key(self, op: AppendRows) -> str:
+        """Where a batch id is remembered; an op without one (check_and_append's callers
+        may send none) gets a key that never exists."""
+        name = op.batch_id or f"~none-{id(op)}-{time.monotonic_ns()}"
+        return self._stream_key(op.run, op.stream, f"b:{name}")
 
     def _plan_append(
         self, op: AppendRows, meta: dict[bytes, bytes], codes: dict[str, str]
@@ -385,7 +463,7 @@ class RedisStore:
 
         meta_key = self._stream_key(run, stream, "meta")
         log_key = self._stream_key(run, stream, "log")
-        with self._client.pipeline() as pipe:
+        with self._client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(meta_key)
@@ -480,6 +558,23 @@ class RedisStore:
         meta_key = self._stream_key(record.run, record.stream, "meta")
         rows = max(0, record.next_seq - first)
         self._client.hset(meta_key, mapping={"first_seq": first, "rows": rows})
+
+    def claim(self, name: str, seconds: float) -> bool:
+        """Hold the lease `name` (a key with an expiry naming this process): renewed when
+        this process holds it, taken when nobody does (see Backend.claim)."""
+        held = self._client.eval(
+            _CLAIM, 1, self._key(f"lease:{name}"), self._owner, max(1, int(seconds * 1000))
+        )
+        return bool(held)
+
+    def remember(self, name: str, value: str | None = None) -> str | None:
+        """A lease holder's note of where it stands (kept as long as the lease's data)."""
+        key = self._key(f"lease:{name}:at")
+        if value is not None:
+            self._client.set(key, value)
+            return value
+        noted = self._client.get(key)
+        return noted.decode() if noted is not None else None
 
     def forget_announced(self, run: str) -> None:
         """A run was deleted (by any process): its streams must be announced again."""
@@ -611,23 +706,8 @@ class RedisStore:
     def follow(
         self, run: str, stream: str, generation: int, since: int, limit: int | None = None
     ) -> Followed | None:
-        record = next((r for r in self.streams(run) if r.stream == stream), None)
-        if record is None:
-            return None
-        reset = record.generation != generation
-        start = record.first_seq if reset else max(since, record.first_seq)
-        if limit is not None:
-            start = max(start, record.next_seq - limit)
-        pieces = []
-        for first_seq, batch, times in self.segments(record, start):
-            skip = max(0, start - first_seq)
-            if skip >= len(times):
-                continue
-            if skip:
-                batch = {name: values[skip:] for name, values in batch.items()}
-                times, first_seq = times[skip:], first_seq + skip
-            pieces.append(Segment(first_seq, batch, times))
-        return Followed(reset, record.generation, record.next_seq, pieces)
+        """Rows a follower has not read (see StoreReads.follow): range reads on entry ids."""
+        return follow_by_segments(self, run, stream, generation, since, limit)
 
     def batch_ids(self, limit: int = 100_000) -> list[BatchId]:
         """None: Redis itself refuses a batch id it holds, whichever process sees it."""

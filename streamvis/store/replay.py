@@ -47,9 +47,11 @@ def hub_from_store(
     hub for None. `whole_run`: see `replay`."""
     hub = Hub(retain=retain, store=store, memory=memory)
     if store is not None and store.shared:
+        from streamvis.store.redis_cluster_follow import follower_kind
         from streamvis.store.redis_follow import follow_store
 
-        follow_store(hub, store)  # reads what Redis holds now, then follows every change
+        # reads what Redis holds now, then follows every change
+        follow_store(hub, store, follower_kind(store))
     elif store is not None:
         replay(hub, store, progress, whole_run)
     return hub

@@ -41,6 +41,7 @@ from streamvis.core.storage import (
     Segment,
     SetLayout,
     StreamRecord,
+    follow_by_segments,
 )
 from streamvis.errors import StoreBusy, StoreError, StreamError
 from streamvis.store import lock
@@ -625,6 +626,14 @@ class SQLiteStore:
             del self._streams[key]
 
     # -- retention (the journal's thread, between commits) ------------------------------------
+    def claim(self, name: str, seconds: float) -> bool:
+        """Always granted: this process is the file's only writer (see Backend.claim)."""
+        return True
+
+    def remember(self, name: str, value: str | None = None) -> str | None:
+        """Nothing to hand over: no other process takes a lease of this file's writer."""
+        return None
+
     def maintain(self) -> None:
         """Apply the retention limits, merge small segments and forget old batch ids, in
         short transactions."""
@@ -875,24 +884,7 @@ class SQLiteStore:
     ) -> Followed | None:
         """Rows a follower has not read (see StoreReads.follow): a range read from the
         stream's record, cut at `since` (or the newest `limit`)."""
-        found = self.streams(run)
-        record = next((r for r in found if r.stream == stream), None)
-        if record is None:
-            return None
-        reset = record.generation != generation
-        start = record.first_seq if reset else max(since, record.first_seq)
-        if limit is not None:
-            start = max(start, record.next_seq - limit)
-        pieces = []
-        for first_seq, batch, times in self.segments(record, start):
-            skip = max(0, start - first_seq)
-            if skip >= len(times):
-                continue
-            if skip:
-                batch = {name: values[skip:] for name, values in batch.items()}
-                times, first_seq = times[skip:], first_seq + skip
-            pieces.append(Segment(first_seq, batch, times))
-        return Followed(reset, record.generation, record.next_seq, pieces)
+        return follow_by_segments(self, run, stream, generation, since, limit)
 
     def _report_damage(self, record: StreamRecord, first_seq: int, rows: int, why: str) -> None:
         damage = Damage(record.run, record.stream, first_seq, rows, why)

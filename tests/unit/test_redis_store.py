@@ -110,6 +110,23 @@ def test_a_wrong_address_is_one_clear_store_error() -> None:
         open_store(f"redis://127.0.0.1:{port}/0")
 
 
+def test_a_redis_setting_that_is_not_a_redis_address_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamvis.store import configured_path
+
+    with pytest.raises(StoreError, match=r"--redis='runs.db' is not a Redis address"):
+        configured_path(None, ["app", "--args", "--redis", "runs.db"])
+    monkeypatch.setenv("STREAMVIS_REDIS", "http://cache:6379")
+    with pytest.raises(StoreError, match=r"STREAMVIS_REDIS='http://cache:6379' is not a Redis"):
+        configured_path(None, [])
+
+
+def test_a_byte_limit_is_refused_by_name(url: str) -> None:
+    with pytest.raises(StoreError, match=r"--keep-bytes"):
+        open_store(url, Retention(bytes=10**9))
+
+
 def test_a_refused_password_is_named_and_the_password_is_not_shown(url: str) -> None:
     wrong = url.replace("redis://", "redis://someone:hunter2@")
     with pytest.raises(StoreError, match="credentials") as caught:
@@ -182,6 +199,23 @@ def test_a_schema_conflict_only_the_store_sees_is_refused_and_changes_nothing(
     assert record.rows == 15
 
 
+def test_queued_appends_share_an_entry_and_each_batch_id_is_kept(
+    url: str, hubs: list[Hub]
+) -> None:
+    """Appends queued together become one entry (one transaction); a retry of any of their
+    batch ids afterwards is still a duplicate."""
+    hub = make_hub(url, hubs)
+    assert hub.store is not None
+    with hub.store.journal._cond:  # hold the writer: the three queue up together
+        tickets = [write(hub, first, 10, batch_id=f"q{first}") for first in (0, 10, 20)]
+    durable(hub, tickets[-1])
+    entries = list(hub.store.backend.entries("r", "loss"))  # type: ignore[attr-defined]
+    assert [(entry.first_seq, entry.rows) for entry in entries] == [(0, 30)]
+    durable(hub, write(hub, 10, 10, batch_id="q10"))
+    durable(hub, write(hub, 30, 1))
+    wait_until(lambda: steps_of(hub) == list(range(31)), message="31 rows, none twice")
+
+
 def test_a_batch_id_is_stored_once_whichever_process_sees_it(url: str, hubs: list[Hub]) -> None:
     one, two = make_hub(url, hubs), make_hub(url, hubs)
     durable(one, write(one, 0, 100, batch_id="b-1"))
@@ -246,8 +280,7 @@ def test_a_process_started_late_replays_what_redis_holds(url: str, hubs: list[Hu
 def test_retention_trims_whole_entries_at_a_row_boundary(url: str, hubs: list[Hub]) -> None:
     hub = make_hub(url, hubs, Retention(rows=250))
     for first in range(0, 1_000, 100):
-        ticket = write(hub, first, 100)
-    durable(hub, ticket)
+        durable(hub, write(hub, first, 100))  # one entry each: nothing queued to merge with
     assert hub.store is not None
     hub.store.backend.maintain()
     (record,) = hub.store.streams("r")
@@ -260,8 +293,7 @@ def test_views_read_rows_memory_dropped_back_from_redis(url: str, hubs: list[Hub
     """`pick` (a wide view's short ranges) and `segments` read entries back by row number."""
     hub = make_hub(url, hubs)
     for first in range(0, 10_000, 1_000):
-        ticket = write(hub, first, 1_000)
-    durable(hub, ticket)
+        durable(hub, write(hub, first, 1_000))  # ten entries
     assert hub.store is not None
     (record,) = hub.store.streams("r")
     starts = np.array([0, 990, 5_500, 9_998])
@@ -340,3 +372,43 @@ def test_ls_export_and_rm_read_a_redis_store(url: str, hubs: list[Hub], tmp_path
     assert (tmp_path / "loss.csv").read_text().count("\n") == 6  # the header and 5 rows
     assert "deleted run 'r' (1 streams)" in run("rm", "r", "--yes", "--store", url)
     wait_until(lambda: hub.runs() == [], message="the run gone from the hub too")
+
+
+def test_a_layout_feed_is_read_by_one_process_and_taken_over_when_it_stops(
+    url: str, hubs: list[Hub], tmp_path: Path
+) -> None:
+    """Every process starts a layout's sources; on a shared store only the holder of the
+    source's lease reads it, so the feed's rows are stored once, not once per process; when
+    that process stops, another takes the lease over and goes on reading."""
+    from streamvis.layout.spec import layout_from_dict
+    from streamvis.sources import make_source
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(f'{{"step": {i}}}\n' for i in range(5)))
+    raw = {"name": "tail", "type": "file", "stream": "fed", "path": str(feed)}
+    plot = {
+        "id": "p",
+        "kind": "line",
+        "stream": "fed",
+        "x": "step",
+        "y": "step",
+        "at": [0, 0, 1, 1],
+    }
+    source_spec = layout_from_dict({"plots": [plot], "sources": [raw]}).sources[0]
+    one, two = make_hub(url, hubs), make_hub(url, hubs)
+    first = make_source(source_spec, one, run="r", backoff=(0.05, 0.4)).start()
+    wait_until(lambda: first.state.status == "running", message="the first process reads")
+    second = make_source(source_spec, two, run="r", backoff=(0.05, 0.4)).start()
+    try:
+        wait_until(lambda: second.state.status == "standby", message="the second waits")
+        wait_until(lambda: steps_of(two, "fed") == list(range(5)), message="five rows, once")
+        first.stop()
+        with feed.open("a") as appending:
+            appending.write("".join(f'{{"step": {i}}}\n' for i in range(5, 8)))
+        wait_until(lambda: second.state.status == "running", timeout=120, message="taken over")
+        wait_until(lambda: steps_of(one, "fed")[-1:] == [7], message="the new rows")
+        assert steps_of(one, "fed")[:5] == list(range(5))
+        assert len(steps_of(one, "fed")) == len(set(steps_of(one, "fed")))
+    finally:
+        first.stop()
+        second.stop()
