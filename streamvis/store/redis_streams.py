@@ -23,6 +23,7 @@ Processes follow the entries into their own hubs (store/redis_follow.py).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -83,6 +84,31 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
+"""
+
+
+# an append, atomically: refused ('stale') when the stream's hash is not the one the write
+# was planned from, or ('dup') when a batch id is stored already; else the hash, the entry,
+# the trim of a replace and each batch id's end. ARGV: expected v, entry id, replace (0/1),
+# batch id lifetime (s), n, n hash fields and values, m, m entry fields and values, ends.
+_APPEND = """
+if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[1] then return 'stale' end
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 'dup' end
+end
+local at = 6
+local n = tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], unpack(ARGV, at, at + n - 1))
+at = at + n
+local m = tonumber(ARGV[at])
+redis.call('XADD', KEYS[2], ARGV[2], unpack(ARGV, at + 1, at + m))
+at = at + m + 1
+if ARGV[3] == '1' then redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2]) end
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[at], 'EX', ARGV[4])
+  at = at + 1
+end
+return 'ok'
 """
 
 
@@ -239,6 +265,8 @@ class RedisStore:
         self._announced: set[tuple[str, str]] = set()
         self.follower: Any = None  # this process's follower (store/redis_follow.py), if any
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._metas: dict[tuple[str, str], dict[bytes, bytes]] = {}  # streams' hashes as written
+        self._append_script = self._client.register_script(_APPEND)
         try:
             stored = self._client.get(self._key("format"))
             if stored is None:
@@ -354,74 +382,88 @@ class RedisStore:
 
     def _append(self, group: list[AppendRows]) -> Appended:
         """Store a group of appends to one stream (or one replace) as one entry, in one
-        transaction: the ops whose batch id is stored already are dropped; the rest are
-        checked against the stored schema and numbered from where the stream ends."""
-        import redis
-
+        atomic step (a script: one round trip): the ops whose batch id is stored already are
+        dropped; the rest are checked against the stream's schema and numbered from where
+        it ends. The stream's hash is planned from this process's copy of it; the script
+        refuses the write when the hash changed since (its `v`), and the plan is made again
+        from a fresh read."""
         op = group[0]
+        where = (op.run, op.stream)
         self._announce(op.run, op.stream)
         meta_key = self._stream_key(op.run, op.stream, "meta")
         log_key = self._stream_key(op.run, op.stream, "log")
-        keys = [self._batch_key(one) for one in group]
-        with self._client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(meta_key, *keys)
-                    stored = pipe.execute_command("MGET", *keys)  # a cluster pipe has no mget()
-                    fresh = [one for one, seen in zip(group, stored, strict=True) if seen is None]
-                    if not fresh:
-                        pipe.unwatch()
-                        next_seq = int(stored[-1])
-                        return Appended("duplicate", next_seq - group[-1].rows, next_seq)
-                    rows = sum(one.rows for one in fresh)
-                    batch, times = _joined(fresh)
-                    codes = {name: dtype_code(values.dtype) for name, values in batch.items()}
-                    meta = pipe.hgetall(meta_key)
-                    outcome = self._plan_append(op, meta, codes)
-                    if isinstance(outcome, Appended):
-                        pipe.unwatch()
-                        return outcome
-                    first_seq, generation, columns = outcome
-                    blob = encode(batch, times) if rows else b""
-                    newest = int(times.max()) if len(times) else time.time_ns()
-                    entry_id = self._next_id(meta, first_seq)
-                    replace = op.mode == "replace"
-                    now = time.time_ns()
-                    rows_before = 0 if replace else _int(meta.get(b"rows"))
-                    bytes_before = 0 if replace else _int(meta.get(b"bytes"))
-                    pipe.multi()
-                    pipe.hset(
-                        meta_key,
-                        mapping={
-                            "run": op.run,
-                            "stream": op.stream,
-                            "columns": json.dumps(columns),
-                            "mode": op.mode,
-                            "generation": generation,
-                            "first_seq": first_seq if replace else meta.get(b"first_seq", 0),
-                            "next_seq": first_seq + rows,
-                            "rows": rows_before + rows,
-                            "bytes": bytes_before + len(blob),
-                            "created": meta.get(b"created", now),
-                            "updated": max(newest, _int(meta.get(b"updated"))),
-                            "last_id": entry_id,
-                        },
-                    )
-                    fields: dict[str, str | int | bytes] = {"o": "r" if replace else "a"}
-                    fields.update({"g": generation, "s": first_seq, "n": rows})
-                    fields.update({"t": newest, "d": blob})
-                    pipe.xadd(log_key, fields, id=entry_id)
-                    if replace:
-                        pipe.xtrim(log_key, minid=entry_id, approximate=False)
-                    end = first_seq
-                    for one in fresh:  # each batch id remembers where its rows end
-                        end += one.rows
-                        if one.batch_id:
-                            pipe.set(self._batch_key(one), end, ex=BATCH_DAYS * 86_400)
-                    pipe.execute()
-                    return Appended("stored", first_seq, first_seq + rows)
-                except redis.WatchError:
-                    continue  # another process wrote this stream meanwhile: look again
+        fresh = list(group)
+        meta = self._metas.get(where)
+        if meta is None:
+            meta = self._client.hgetall(meta_key)
+        while True:
+            rows = sum(one.rows for one in fresh)
+            batch, times = _joined(fresh)
+            codes = {name: dtype_code(values.dtype) for name, values in batch.items()}
+            try:
+                outcome = self._plan_append(op, meta, codes)
+            except StreamError:
+                if where not in self._metas:
+                    raise  # planned from a fresh read: the refusal stands
+                outcome = None
+            refused = outcome is None or isinstance(outcome, Appended)
+            if refused and where in self._metas:  # maybe only this copy is old: read, replan
+                del self._metas[where]
+                meta = self._client.hgetall(meta_key)
+                continue
+            if isinstance(outcome, Appended):
+                return outcome
+            assert outcome is not None  # a refusal planned from a fresh read was raised
+            first_seq, generation, columns = outcome
+            blob = encode(batch, times) if rows else b""
+            newest = int(times.max()) if len(times) else time.time_ns()
+            entry_id = self._next_id(meta, first_seq)
+            replace = op.mode == "replace"
+            now = time.time_ns()
+            written = {
+                "run": op.run,
+                "stream": op.stream,
+                "columns": json.dumps(columns),
+                "mode": op.mode,
+                "generation": generation,
+                "first_seq": first_seq if replace else _int(meta.get(b"first_seq")),
+                "next_seq": first_seq + rows,
+                "rows": (0 if replace else _int(meta.get(b"rows"))) + rows,
+                "bytes": (0 if replace else _int(meta.get(b"bytes"))) + len(blob),
+                "created": _int(meta.get(b"created"), now),
+                "updated": max(newest, _int(meta.get(b"updated"))),
+                "last_id": entry_id,
+                "v": uuid.uuid4().hex[:12],
+            }
+            entry = {"o": "r" if replace else "a", "g": generation, "s": first_seq, "n": rows}
+            entry.update({"t": newest})
+            named = [one for one in fresh if one.batch_id]
+            ends = list(itertools.accumulate(one.rows for one in fresh))
+            ends_of_named = [
+                first_seq + end for one, end in zip(fresh, ends, strict=True) if one.batch_id
+            ]
+            args: list[Any] = [meta.get(b"v", b"").decode(), entry_id, int(replace)]
+            args += [BATCH_DAYS * 86_400, 2 * len(written)]
+            args += [part for pair in written.items() for part in pair]
+            args += [2 * len(entry) + 2]
+            args += [part for pair in entry.items() for part in pair] + ["d", blob]
+            args += ends_of_named
+            keys = [meta_key, log_key, *(self._batch_key(one) for one in named)]
+            answer = self._append_script(keys=keys, args=args)
+            if answer == b"stale":
+                self._metas.pop(where, None)
+                meta = self._client.hgetall(meta_key)
+                continue
+            if answer == b"dup":  # some batch ids are stored already: leave those out
+                stored = self._client.execute_command("MGET", *keys[2:])
+                seen = {one.batch_id for one, at in zip(named, stored, strict=True) if at}
+                fresh = [one for one in fresh if one.batch_id not in seen]
+                if not fresh:
+                    next_seq = int(max(int(at) for at in stored if at))
+                    return Appended("duplicate", next_seq - group[-1].rows, next_seq)
+                continue
+            self._metas[where] = {k.encode(): str(v).encode() for k, v in written.items()}
+            return Appended("stored", first_seq, first_seq + rows)
 
     def _batch_key(self, op: AppendRows) -> str:
         """Where a batch id is remembered; an op without one (check_and_append's callers
@@ -485,6 +527,7 @@ class RedisStore:
                             "bytes": 0,
                             "updated": time.time_ns(),
                             "last_id": entry_id,
+                            "v": uuid.uuid4().hex[:12],
                         },
                     )
                     fields = {"o": "c", "g": generation, "s": next_seq, "n": 0}
@@ -557,7 +600,8 @@ class RedisStore:
             self._client.xtrim(log_key, minid=entry_id.decode(), approximate=False)
         meta_key = self._stream_key(record.run, record.stream, "meta")
         rows = max(0, record.next_seq - first)
-        self._client.hset(meta_key, mapping={"first_seq": first, "rows": rows})
+        stamp = uuid.uuid4().hex[:12]  # appends planned from an older copy must read it again
+        self._client.hset(meta_key, mapping={"first_seq": first, "rows": rows, "v": stamp})
 
     def claim(self, name: str, seconds: float) -> bool:
         """Hold the lease `name` (a key with an expiry naming this process): renewed when
