@@ -164,12 +164,14 @@ def use_default_store(
                 if memory is not None:
                     current.set_memory(memory)
                 return current
-            if any(True for _ in current.tables()):
-                raise StreamError(
-                    "choose the store before the first sv.stream: this process has already "
-                    "stored rows elsewhere"
-                )
-        store = opener()  # opened first: a store that cannot be opened changes nothing
+        store = opener()  # first: a store that cannot be opened says why, changes nothing
+        if current is not None and any(True for _ in current.tables()):
+            if store is not None:
+                store.close()
+            raise StreamError(
+                "choose the store before the first sv.stream: this process has already "
+                "stored rows elsewhere"
+            )
         if current is not None and current.store is not None:
             current.store.close()
         return hub_from_store(store, memory=memory)

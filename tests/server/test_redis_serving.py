@@ -20,6 +20,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -277,8 +278,13 @@ def test_a_conflict_only_redis_sees_is_422_naming_the_column(tmp_path: Path) -> 
         late.store.backend.follower.close()  # it hears of nothing from here on
         ticket = first.write("s", {"x": [1, 2]}, run="r")[1]
         first.durable(ticket).result(60)  # type: ignore[union-attr]
-        with pytest.raises(ApiError) as caught:
-            asyncio.run(store_rows(late, BatchLedger(), "r", "s", {"x": ["a"]}, "append"))
+        # on a thread of its own: an earlier test in this process may have left an event
+        # loop marked running on this one, where asyncio.run refuses to start
+        writing = store_rows(late, BatchLedger(), "r", "s", {"x": ["a"]}, "append")
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(asyncio.run, writing)
+            with pytest.raises(ApiError) as caught:
+                answer.result(300)
         assert caught.value.status == 422
         body = caught.value.body
         assert (body["error"], body["run"], body["stream"], body["column"]) == (
