@@ -64,10 +64,9 @@ _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 _WIRE_STATUS = {"unsupported_media_type": 415, "too_many_columns": 422}  # else 400
 
 
-@tornado.web.stream_request_body
-class _Api(tornado.web.RequestHandler):
-    """Checks Host and token before anything else; answers errors as JSON. Bodies are
-    streamed, so a body sent where none belongs is dropped as it arrives, never buffered."""
+class _Routed:
+    """What every ingest route is given: access rules, the batch ledger, and its hub (or,
+    in a forked child, how to open one on first use)."""
 
     def initialize(
         self,
@@ -84,6 +83,12 @@ class _Api(tornado.web.RequestHandler):
     @property
     def hub(self) -> Hub:
         return self._hub or self._opener()
+
+
+@tornado.web.stream_request_body
+class _Api(_Routed, tornado.web.RequestHandler):
+    """Checks Host and token before anything else; answers errors as JSON. Bodies are
+    streamed, so a body sent where none belongs is dropped as it arrives, never buffered."""
 
     def prepare(self) -> None:
         if not self.access.host_ok(self.request.headers.get("Host")):
@@ -331,25 +336,13 @@ class StreamHandler(_BodyApi):
         )
 
 
-class IngestSocket(tornado.websocket.WebSocketHandler):
+class IngestSocket(_Routed, tornado.websocket.WebSocketHandler):
     """One long-lived connection carrying the same messages as the HTTP routes:
     `{"id", "run", "stream", "mode", "data", "batch"}` (or `"op": "clear" | "layout"`), one
     JSON object or a list of them per frame; each gets a reply with its `id`. `batch`, when
     given, makes a resent message be stored once (like the X-Streamvis-Batch header). Every
     frame gets an answer, errors included (a frame over the size limit too), and the
     connection stays open."""
-
-    def initialize(
-        self,
-        access: Access,
-        ledger: BatchLedger,
-        hub: Hub | None = None,
-        opener: Callable[[], Hub] | None = None,
-    ) -> None:
-        self.access = access
-        self.ledger = ledger
-        self._hub = hub
-        self._opener = opener or default_hub  # a forked child opens its own hub late
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         headers = self.request.headers
@@ -487,7 +480,7 @@ class IngestSocket(tornado.websocket.WebSocketHandler):
             return {"ok": False, "error": "invalid_message", "detail": "each message is an object"}
         reply_id = message.get("id")
         try:
-            hub = self._hub or self._opener()
+            hub = self.hub
             op = message.get("op", "stream")
             run = message.get("run", "default")
             if op == "stream":
