@@ -27,6 +27,18 @@ def make_state(plot: Plot) -> RowsState | None:
     return RowsState(plot, buffer_length(plot)) if plot.crossfilter else None
 
 
+def plain_numbers(table: Any) -> None:
+    """Numbers as written: 2014, not HoloViews' "2,014"; 0.5 and 0.0000123 in full (ten
+    decimals at most, trailing zeros dropped); e-notation only below 1e-7 or from 1e16."""
+    from bokeh.models import NumberFormatter, ScientificFormatter
+
+    for column in table.columns:
+        if isinstance(column.formatter, NumberFormatter):
+            column.formatter = ScientificFormatter(
+                precision=10, power_limit_low=-7, power_limit_high=16, nan_format="NaN"
+            )
+
+
 def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
     """A DynamicMap of hv.Table showing the Buffer's rows in reverse order."""
     import holoviews as hv
@@ -45,6 +57,7 @@ def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
         table = hv_plot.handles.get("plot")  # not there yet on the very first call
         if table is not None:
             table.sizing_mode = "stretch_both"
+            plain_numbers(table)
 
     title = format_literal(html.escape(plot.title))
     return hv.DynamicMap(draw, streams=[rows]).opts(title=title, hooks=[name_source])
