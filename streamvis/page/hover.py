@@ -26,13 +26,19 @@ a second), so appends add a few numbers, not a copy of the rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from streamvis.core.lod import as_float
+from streamvis.kinds.base import run_label
+from streamvis.transforms.smoothing import smoothed_name
+
+if TYPE_CHECKING:
+    from streamvis.layout.spec import Plot
+    from streamvis.page.direct import HeldLine
 
 VALUE_FORMAT = "%.6g"  # sprintf's %g: plain numbers, six significant digits
 X_FORMAT = "%.10g"  # a step of 9,900,000 reads 9900000
@@ -51,6 +57,22 @@ class HoverLine:
     label: str
     x: np.ndarray
     y: np.ndarray
+
+
+def drawn_lines(plot: Plot, runs: Mapping[str, Mapping[str, HeldLine]]) -> list[HoverLine]:
+    """Every drawn line of a plot (run -> key -> held rows; keys are y columns or their
+    smoothed names) with its tooltip label: the column, with the run when runs are compared
+    (as in the legend), and "(smoothed)" for a smoothed line."""
+    compared = len(runs) > 1
+    found = []
+    for run, lines in runs.items():
+        for key, line in lines.items():
+            column = next((c for c in plot.y if key in (c, smoothed_name(c))), key)
+            label = run_label(plot, column, run if compared else None)
+            if key != column:
+                label = f"{label} (smoothed)"
+            found.append(HoverLine(label, line.x, line.y))
+    return found
 
 
 def plain_x(values: np.ndarray) -> np.ndarray:
@@ -184,6 +206,10 @@ class HoverTable:
         self.grid = None
         self.shown_up_to = -np.inf
 
+    def stream_due(self, now: float) -> bool:
+        """New rows may be streamed now (at most once every STREAM_SECONDS)."""
+        return now - self.streamed_at >= STREAM_SECONDS
+
     def refresh(
         self,
         lines: Sequence[HoverLine],
@@ -205,7 +231,7 @@ class HoverTable:
             whole = True
         if whole or self.grid is None:
             self._replace(ordered, width)
-        elif now - self.streamed_at >= STREAM_SECONDS:
+        elif self.stream_due(now):
             self._extend(ordered)
         else:
             return

@@ -32,10 +32,10 @@ import pandas as pd
 from streamvis.core.hub import Hub
 from streamvis.core.lod import ARRIVAL, Line, View, as_float
 from streamvis.core.summary import Summary
-from streamvis.kinds.base import figure_sent, ordered_changes, run_label, source_name
+from streamvis.kinds.base import figure_sent, ordered_changes, source_name
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import HeldLine, line_sources
-from streamvis.page.hover import HoverLine, HoverTable
+from streamvis.page.hover import HoverTable, drawn_lines
 from streamvis.page.log_ticks import LogTicks
 from streamvis.transforms.smoothing import (
     RELATIVE,
@@ -199,6 +199,7 @@ class LineFeed:
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
         self.hover = HoverTable(plot.id)  # the tooltip table of values at the mouse's x
         self._hover_due = True  # the hover rows wait for a whole refresh
+        self._hover_waiting = False  # ... or for a stream of new rows
         self.log_ticks = LogTicks()  # a log y axis' ticks, from the rows drawn
 
     # -- what the kind's DynamicMaps draw ------------------------------------------------
@@ -396,7 +397,8 @@ class LineFeed:
         ):
             self._noted_at = now
             self._update_note()
-        self._refresh_hover(whole=self._resolved)
+        if sent or self._resolved or self._hover_due or self._hover_waiting:
+            self._refresh_hover(whole=self._resolved)
         self._remember_synced()
         return sent
 
@@ -598,19 +600,6 @@ class LineFeed:
         if held is not None:
             held.append(*self._axis_values(state, xs, ys), self._may_write(held))
 
-    def _hover_lines(self) -> list[HoverLine]:
-        """Every drawn line with its tooltip label (the run's too when runs are compared)."""
-        compared = len(self.runs) > 1
-        found = []
-        for run, state in self.runs.items():
-            for key, line in state.lines.items():
-                column = next((c for c in self.plot.y if key in (c, smoothed_name(c))), key)
-                label = run_label(self.plot, column, run if compared else None)
-                if key != column:
-                    label = f"{label} (smoothed)"
-                found.append(HoverLine(label, line.x, line.y))
-        return found
-
     def _refresh_hover(self, whole: bool, in_render: bool = False) -> None:
         """Update the hover rows (page/hover.py) in a render, or in a tick once the browser
         holds the hover source; a refresh that has to wait is done whole later."""
@@ -620,17 +609,21 @@ class LineFeed:
         if not in_render and self._served() and id(source) not in self._synced_before:
             self._hover_due = True
             return
-        lines = self._hover_lines()
+        whole = whole or self._hover_due
+        if not (whole or self.hover.stream_due(time.monotonic())):
+            self._hover_waiting = True  # new rows: a tick sends them once a stream is due
+            return
+        lines = drawn_lines(self.plot, {run: state.lines for run, state in self.runs.items()})
         self.log_ticks.update([line.y for line in lines])
         self.hover.refresh(
             lines,
             self._limit()[0],
             self.x_name(),
             self.x_name() == WALL or self.x_is_time,
-            whole or self._hover_due,
+            whole,
             time.monotonic(),
         )
-        self._hover_due = False
+        self._hover_due = self._hover_waiting = False
 
     def _update_note(self) -> None:
         """Say what is drawn, and show "waiting for data" while no line has rows."""

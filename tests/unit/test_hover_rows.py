@@ -108,3 +108,22 @@ def test_no_rows_make_no_grid() -> None:
     table.refresh([HoverLine("loss", np.empty(0), np.empty(0))], 100, "step", False, True, 0.0)
     assert isinstance(table.source, ColumnDataSource)
     assert len(table.source.data["x"]) == 0
+
+
+def test_labels_name_the_run_when_compared_and_the_smoothed_lines() -> None:
+    from types import SimpleNamespace
+
+    from streamvis.page.hover import drawn_lines
+
+    held = SimpleNamespace(x=np.arange(3.0), y=np.ones(3))
+    one_column = SimpleNamespace(y=["loss"])
+    two_columns = SimpleNamespace(y=["loss", "acc"])
+    runs = {"a": {"loss": held, "loss_smoothed": held}, "b": {"loss": held}}
+    labels = [line.label for line in drawn_lines(one_column, runs)]  # type: ignore[arg-type]
+    assert labels == ["a", "a (smoothed)", "b"]
+    alone = {"a": {"loss": held, "acc": held}}
+    labels = [line.label for line in drawn_lines(two_columns, alone)]  # type: ignore[arg-type]
+    assert labels == ["loss", "acc"]
+    both = {"a": {"loss": held}, "<b>run</b>": {"acc": held}}
+    labels = [line.label for line in drawn_lines(two_columns, both)]  # type: ignore[arg-type]
+    assert labels == ["a: loss", "<b>run</b>: acc"]  # text, shown as text by Bokeh
