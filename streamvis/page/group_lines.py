@@ -29,7 +29,9 @@ from streamvis.core.lod import View
 from streamvis.kinds.base import figure_sent, source_name
 from streamvis.layout.spec import Plot
 from streamvis.transforms.groups import (
+    ATTRIBUTE_PREFIX,
     BANDS,
+    NAME_PREFIX,
     Band,
     GroupingError,
     aggregate,
@@ -47,6 +49,7 @@ BAND_OPTION = "band"
 FAINT = 0.25  # the alpha of a grouped run's own line
 BAND_ALPHA = 0.22
 RECOMPUTE_SECONDS = 1.0
+NAME_MODE = "name"  # the "group by" select's value for a regex on the run name
 MEAN_COLUMNS = (
     "x",
     "bucket",
@@ -95,19 +98,32 @@ class GroupSettings:
             return plot
         return replace(plot, options={**plot.options, **self.options()})
 
-    def widgets(self, controls: Any) -> list[Any]:
-        """The header's "group by" text and "band" select, which redraw every line chart of
-        `controls` (page/controls.py) grouped anew; a bad rule is said next to them."""
+    def widgets(self, controls: Any, attribute_names: list[str]) -> list[Any]:
+        """The header's "group by" select (none, a regex on the run name, or one of the
+        runs' attributes), the regex, and the "band" select; a change redraws every line
+        chart of `controls` (page/controls.py) grouped anew; a bad regex is said beside."""
         import panel as pn
 
         from streamvis.page.panes import literal
 
-        rule = pn.widgets.TextInput(
+        current = parse_rule(self.rule)
+        modes = {"none": "", "run name (regex)": NAME_MODE}
+        names = list(dict.fromkeys([*attribute_names, *self._attribute()]))
+        modes.update({f"attribute: {name}": f"{ATTRIBUTE_PREFIX}{name}" for name in names})
+        mode = pn.widgets.Select(
             name="group by",
-            value=self.rule,
-            placeholder=r"name:(.*)-seed\d+ | attr:lr",
-            width=200,
+            options=modes,
+            value="" if current is None else self.rule if current.by == "attribute" else NAME_MODE,
+            width=170,
             css_classes=["sv-group-by"],
+        )
+        regex = pn.widgets.TextInput(
+            name="run name regex",
+            value=current.value if current is not None and current.by == "name" else "",
+            placeholder=r"^(.*)-seed\d+$",
+            width=170,
+            visible=mode.value == NAME_MODE,
+            css_classes=["sv-group-regex"],
         )
         band = pn.widgets.Select(
             name="band", options=list(BANDS), value=self.band, width=100, css_classes=["sv-band"]
@@ -115,20 +131,39 @@ class GroupSettings:
         problem = literal("", visible=False, css_classes=["sv-group-error"], styles=ERROR)
 
         def apply(_event: Any = None) -> None:
+            regex.visible = mode.value == NAME_MODE
+            rule = str(mode.value)
+            if rule == NAME_MODE:
+                rule = f"{NAME_PREFIX}{regex.value}" if regex.value else ""
             try:
-                parse_rule(rule.value)
+                parse_rule(rule)
             except GroupingError as exc:
                 problem.object, problem.visible = str(exc), True
                 return
             problem.object, problem.visible = "", False
-            self.rule, self.band = str(rule.value), str(band.value)
+            if (rule, band.value) == (self.rule, self.band):
+                return
+            self.rule, self.band = rule, str(band.value)
             for chart in controls.charts:
                 if chart.plot.kind == "line":
                     chart.redraw(self.options())
 
-        rule.param.watch(apply, "value")
-        band.param.watch(apply, "value")
-        return [rule, band, problem]
+        for widget in (mode, regex, band):
+            widget.param.watch(apply, "value")
+        return [mode, regex, band, problem]
+
+    def _attribute(self) -> list[str]:
+        """The attribute grouped by now, if any (kept in the select's choices)."""
+        rule = parse_rule(self.rule)
+        return [rule.value] if rule is not None and rule.by == "attribute" else []
+
+
+def attribute_names(hub: Any, runs: list[str]) -> list[str]:
+    """The attribute names the runs carry (sorted), when the hub keeps attributes."""
+    attributes = getattr(hub, "attributes", None)
+    if not callable(attributes):
+        return []
+    return sorted({str(name) for run in runs for name in (attributes(run) or {})})
 
 
 ERROR = {"color": "#b00020", "font-size": "12px"}

@@ -25,7 +25,7 @@ from streamvis.layout.spec import Layout
 from streamvis.page import compare
 from streamvis.page.cells import ERROR_STYLE, make_cell
 from streamvis.page.controls import LineControls
-from streamvis.page.group_lines import GroupSettings
+from streamvis.page.group_lines import GroupSettings, attribute_names
 from streamvis.page.header import Header, group_resets
 from streamvis.page.lag import LagNote
 from streamvis.page.loss_notes import notes_for
@@ -266,7 +266,8 @@ class LivePage(Viewer):
         assert self.controls is not None
         widgets = self.controls.widgets()
         if self.pattern is not None and widgets:  # runs compared: they can be grouped
-            widgets = [*widgets, *self.grouping.widgets(self.controls)]
+            names = attribute_names(self.hub, self.runs)
+            widgets = [*widgets, *self.grouping.widgets(self.controls, names)]
         self.header = Header(layout.title, self.home, self.shown, widgets)
         self.header.row.extend(group_resets(self.session, self._group_buttons))
         self.header.row.append(self.lag.pane)

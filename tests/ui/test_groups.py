@@ -59,12 +59,18 @@ FIGURE = (
             : r.glyph.fill_color.value}));
 }"""
 )
-SET_BAND = """(value) => {
+SET_WIDGET = """([title, label]) => {
     const all = Bokeh.documents[0]._all_models;
     const models = all instanceof Map ? [...all.values()] : [...all];
-    const select = models.find((m) => /Select$/.test(m.type) && m.title === "band");
-    if (!select) return false;
-    select.value = value;
+    const widget = models.find((m) => /(Select|TextInput)$/.test(m.type) && m.title === title);
+    if (!widget) return false;
+    if (widget.options === undefined) {
+        widget.value = label;
+        return true;
+    }
+    const option = widget.options.find((o) => (Array.isArray(o) ? o[1] : o) === label);
+    if (option === undefined) return false;
+    widget.value = Array.isArray(option) ? option[0] : option;
     return true;
 }"""
 
@@ -182,8 +188,21 @@ def test_grouped_runs_show_each_groups_mean_and_band_as_pandas_computes_them(
     page.screenshot(path=str(SHOTS / "groups.png"))
 
     # the band chosen on the page: mean -/+ std
-    assert page.evaluate(SET_BAND, "std")
+    assert page.evaluate(SET_WIDGET, ["band", "std"])
     wait_until(lambda: band_matches(page, rows, "std", STEPS - 1), message="std bands")
+
+    # grouping off on the page: the runs at full strength, no group drawn; then on again
+    assert page.evaluate(SET_WIDGET, ["group by", "none"])
+
+    def plain() -> bool:
+        drawn = page.evaluate(FIGURE, "sv-figure:loss") or []
+        runs = [r for r in drawn if not r["source"].startswith("sv:loss:@group/")]
+        return len(runs) == len(drawn) == len(rows) and all(r["alpha"] == 1 for r in runs)
+
+    wait_until(plain, message="grouping turned off")
+    assert page.evaluate(SET_WIDGET, ["group by", "run name (regex)"])
+    assert page.evaluate(SET_WIDGET, ["run name regex", r"^(lr[\d.]+)-"])
+    wait_until(lambda: band_matches(page, rows, "std", STEPS - 1), message="grouped again")
 
     # new rows of every run are taken in
     more = np.arange(STEPS, STEPS + 30)
