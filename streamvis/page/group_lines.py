@@ -353,7 +353,11 @@ class GroupDrawer:
     def _scale(self, run: str) -> tuple[float, float]:
         """(offset, scale) of a run's view x: view = axis * scale + offset (time axes in ns)."""
         if self.feed.x_axis == "relative":
-            return float(self.feed.runs[run].origin or 0), 1e9
+            state = self.feed.runs[run]
+            table = self.feed.hub.table(run, self.plot.stream)
+            if state.origin is None and table is not None:  # as the feed sets it
+                state.origin = table.first_arrival()
+            return float(state.origin or 0), 1e9
         return 0.0, 1.0
 
     def _requested(self) -> tuple[float, float] | None:
