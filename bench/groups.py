@@ -38,8 +38,18 @@ def setup(rows: int) -> tuple[GroupDrawer, dict[str, tuple[np.ndarray, np.ndarra
         hub.write("metrics", {"step": steps, "loss": loss}, run=name)
         raw[name] = (steps.astype(float), loss)
     layout = layout_from_dict(
-        {"plots": [{"id": "loss", "kind": "line", "stream": "metrics", "x": "step",
-                    "y": "loss", "at": [0, 0, 1, 1]}]}  # fmt: skip
+        {
+            "plots": [
+                {
+                    "id": "loss",
+                    "kind": "line",
+                    "stream": "metrics",
+                    "x": "step",
+                    "y": "loss",
+                    "at": [0, 0, 1, 1],
+                }
+            ]
+        }  # fmt: skip
     )
     plot = layout.plots[0]
     feed = LineFeed(plot, hub, names)
