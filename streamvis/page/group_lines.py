@@ -111,14 +111,14 @@ class GroupSettings:
         names = list(dict.fromkeys([*attribute_names, *self._attribute()]))
         modes.update({f"attribute: {name}": f"{ATTRIBUTE_PREFIX}{name}" for name in names})
         mode = pn.widgets.Select(
-            name="group by",
+            label="group by",
             options=modes,
             value="" if current is None else self.rule if current.by == "attribute" else NAME_MODE,
             width=170,
             css_classes=["sv-group-by"],
         )
         regex = pn.widgets.TextInput(
-            name="run name regex",
+            label="run name regex",
             value=current.value if current is not None and current.by == "name" else "",
             placeholder=r"^(.*)-seed\d+$",
             width=170,
@@ -126,7 +126,7 @@ class GroupSettings:
             css_classes=["sv-group-regex"],
         )
         band = pn.widgets.Select(
-            name="band", options=list(BANDS), value=self.band, width=100, css_classes=["sv-band"]
+            label="band", options=list(BANDS), value=self.band, width=100, css_classes=["sv-band"]
         )
         problem = literal("", visible=False, css_classes=["sv-group-error"], styles=ERROR)
 
