@@ -89,3 +89,49 @@ def test_page_grouping_reads_the_address_and_refuses_bad_rules() -> None:
     _, problem = page_grouping({"band": [b"iqr"]})
     assert problem is not None
     assert "band='iqr'" in problem
+
+
+class AttributeHub(Hub):
+    """A hub keeping run attributes (the `Hub.attributes(run)` of issue 15's attributes)."""
+
+    held = {"r1": {"lr": 0.1, "seed": 1}, "r2": {"lr": 0.1, "seed": 2}, "r3": {"lr": 0.01}}
+
+    def attributes(self, run: str) -> dict:
+        return dict(self.held.get(run, {}))
+
+
+def test_grouping_by_attribute_through_the_hub_makes_runs_faint_in_the_group_colour() -> None:
+    from streamvis.page.group_lines import FAINT, attribute_names, regroup
+
+    hub = AttributeHub()
+    runs = ["r1", "r2", "r3", "r4"]
+    plot = layout_from_dict(
+        {
+            "plots": [
+                {
+                    "id": "p",
+                    "kind": "line",
+                    "stream": "s",
+                    "x": "step",
+                    "y": "v",
+                    "at": [0, 0, 1, 1],
+                }
+            ]
+        }  # fmt: skip
+    ).plots[0]
+    feed = LineFeed(plot, hub, runs)
+    grouped = GroupSettings("attr:lr").apply(plot)
+    found = regroup(grouped, dict.fromkeys(runs, feed))
+    assert found is not None
+    faint, colors = found
+    assert faint.options["alpha"] == pytest.approx(FAINT)
+    assert feed.groups.groups == {
+        "lr=0.1": ["r1", "r2"],
+        "lr=0.01": ["r3"],
+        "lr: (not set)": ["r4"],
+    }
+    assert colors["r1"] == colors["r2"] != colors["r3"]
+    assert attribute_names(hub, runs) == ["lr", "seed"]
+    assert attribute_names(Hub(), runs) == []
+    assert regroup(plot, dict.fromkeys(runs, feed)) is None  # no rule: no groups drawn
+    assert feed.groups is None
