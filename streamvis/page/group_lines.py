@@ -383,7 +383,10 @@ class GroupDrawer:
         if span is None:  # following: the union of the runs' whole ranges
             ends = []
             for run, table in tables.items():
-                view = whole[run] = table.view(x, columns, None, None, width, raw_limit)
+                view = self._held_view(run, table, width, None, None) or table.view(
+                    x, columns, None, None, width, raw_limit
+                )
+                whole[run] = view
                 offset, scale = self._scale(run)
                 if np.isfinite(view.lo) and np.isfinite(view.hi):
                     ends += [(view.lo - offset) / scale, (view.hi - offset) / scale]
@@ -398,7 +401,9 @@ class GroupDrawer:
             run_lo, run_hi = lo * scale + offset, hi * scale + offset
             view = whole.get(run)
             if view is None or (view.lo, view.hi) != (run_lo, run_hi):
-                view = table.view(x, columns, run_lo, run_hi, width, raw_limit)
+                view = self._held_view(run, table, width, run_lo, run_hi) or table.view(
+                    x, columns, run_lo, run_hi, width, raw_limit
+                )
             per_run[run] = {
                 column: run_means(view, column, run_lo, run_hi, width) for column in columns
             }
@@ -408,6 +413,24 @@ class GroupDrawer:
             for column in columns:
                 values = [per_run[run][column] for run in runs if run in per_run]
                 self.bands[(key, column)] = aggregate(values, lo, hi, width)
+
+    def _held_view(
+        self, run: str, table: Any, width: int, lo: float | None, hi: float | None
+    ) -> View | None:
+        """The view the feed resolved this tick for `run`, when it answers the same question
+        (range, width, every row of the table, per-bucket sums kept): asking the table again
+        would cost as much again. None otherwise (or once the feed appended deltas to it)."""
+        state = self.feed.runs.get(run)
+        held = state.view if state is not None else None
+        if held is None or state.appended or held.width != width:
+            return None
+        if (held.generation, held.next_seq) != (table.generation, table.next_seq):
+            return None
+        if not held.raw and any(column not in held.stats for column in self.plot.y):
+            return None
+        if lo is None or hi is None:  # the whole run: the feed must be following too
+            return held if self.feed.requested is None else None
+        return held if (held.lo, held.hi) == (lo, hi) else None
 
 
 def run_means(view: View, column: str, lo: float, hi: float, width: int) -> np.ndarray:

@@ -135,3 +135,41 @@ def test_grouping_by_attribute_through_the_hub_makes_runs_faint_in_the_group_col
     assert attribute_names(Hub(), runs) == []
     assert regroup(plot, dict.fromkeys(runs, feed)) is None  # no rule: no groups drawn
     assert feed.groups is None
+
+
+@pytest.mark.parametrize(("rows", "width"), [(300, 200), (20_000, 150)])
+def test_the_views_the_feed_just_resolved_are_reused(rows: int, width: int, monkeypatch) -> None:
+    from streamvis.core.table import Table
+
+    drawer, raw = drawer_for(rows, width)
+    feed = drawer.feed
+    for run in RUNS:
+        feed.line_buffer(run, "loss")
+    layout = layout_from_dict(
+        {
+            "plots": [
+                {
+                    "id": "loss",
+                    "kind": "line",
+                    "stream": "metrics",
+                    "x": "step",
+                    "y": "loss",
+                    "at": [0, 0, 1, 1],
+                }
+            ]
+        }  # fmt: skip
+    )
+    feed.tick(layout)  # the feed resolves every run's whole range (following)
+    asked: list[str] = []
+    original = Table.view
+
+    def counted(self: Table, *args: object, **kwargs: object) -> object:
+        asked.append("view")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Table, "view", counted)
+    drawer._compute()
+    # the whole-run views come from the feed; each run is asked once, for the union range
+    # (the runs start a step apart, so no run's own range is the union)
+    assert len(asked) == len(RUNS)
+    assert_same(drawer, raw, 0, rows - 1 + len(RUNS) - 1)
