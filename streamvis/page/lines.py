@@ -201,6 +201,7 @@ class LineFeed:
         self._hover_due = True  # the hover rows wait for a whole refresh
         self._hover_waiting = False  # ... or for a stream of new rows
         self.log_ticks = LogTicks()  # a log y axis' ticks, from the rows drawn
+        self.groups: Any = None  # grouped runs' means and bands (page/group_lines.py)
 
     # -- what the kind's DynamicMaps draw ------------------------------------------------
     def x_name(self) -> str:
@@ -257,6 +258,8 @@ class LineFeed:
         self.hover.attach(figure)
         self.log_ticks.attach(figure)
         self._refresh_hover(whole=True, in_render=True)
+        if self.groups is not None:
+            self.groups.rendered(figure)
 
     def _find_sources(self, figure: Any) -> None:
         """Pair each drawn line with the data source HoloViews made for it, so ticks can
@@ -400,6 +403,8 @@ class LineFeed:
         if sent or self._resolved or self._hover_due or self._hover_waiting:
             self._refresh_hover(whole=self._resolved)
         self._remember_synced()
+        if self.groups is not None:
+            self.groups.tick()
         return sent
 
     def _served(self) -> bool:
