@@ -124,14 +124,21 @@ def hover_rows(
 ) -> dict[str, np.ndarray]:
     """One row per occupied pixel column (only columns holding an x > `after`): the
     representative x, the column's left edge, and each line's value there (`v<i>`)."""
-    columns_x = [(grid.column(x[x > after]), x[x > after]) for x, _ in lines]
-    every_column = np.concatenate([c for c, _ in columns_x]) if columns_x else np.empty(0)
-    occupied = np.unique(every_column).astype(np.int64)
-    if len(occupied) == 0:
+    columns, xs = [], []
+    for x, _ in lines:  # each line's last row per pixel column (x is sorted)
+        kept = x[x > after]
+        if len(kept):
+            column = grid.column(kept)
+            last = np.flatnonzero(np.diff(column, append=column[-1] + 1))
+            columns.append(column[last])
+            xs.append(kept[last])
+    if not columns:
         return {}
-    representative = np.full(len(occupied), -np.inf)
-    for columns, x in columns_x:
-        np.maximum.at(representative, np.searchsorted(occupied, columns), x)
+    every_column, every_x = np.concatenate(columns), np.concatenate(xs)
+    order = np.lexsort((every_x, every_column))  # by column, then x: a column's largest last
+    every_column, every_x = every_column[order], every_x[order]
+    last = np.flatnonzero(np.diff(every_column, append=every_column[-1] + 1))
+    occupied, representative = every_column[last], every_x[last]
     left = grid.left(occupied)
     rows = {"x": representative, "edge": left, "y": np.full(len(occupied), np.nan)}
     for index, (x, y) in enumerate(lines):
