@@ -75,7 +75,7 @@ def dashboard(
         run,
         fixed,
         shown=shown,
-        runs=pattern or runs,
+        runs=pattern if pattern is not None else runs,  # ?runs= (empty: no run checked)
         problem=problem,
         build=not served,  # served: built once the browser is connected (LivePage.start)
     )
