@@ -56,7 +56,7 @@ PANEL = """() => {
         return found;
     };
     return all(document, ".sv-run-row").map((row) => {
-        const inner = (selector) => all(row.shadowRoot || row, selector)[0] || all(row, selector)[0];
+        const inner = (selector) => all(row.shadowRoot || row, selector)[0];
         const swatch = inner(".sv-swatch");
         return {
             name: inner(".sv-run-name").textContent,
@@ -76,7 +76,7 @@ def post(port: int, run: str, values: list[float]) -> None:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:  # a loaded machine
         assert response.status == 200, response.read()
 
 
@@ -207,8 +207,7 @@ def test_a_regex_selection_takes_in_new_matching_runs(
         lambda: (drawn(page) or {}).keys() == {"sv:loss:seed.1/v", "sv:loss:seed.2/v"},
         message="both drawn",
     )
-    note = page.locator(".sv-runs-note")
-    assert "runs matching seed.* (new ones join)" in (note.text_content() or "")
+    assert page.get_by_text("runs matching seed.* (new ones join)").count() == 1
     # an escaped name set, as the panel writes it, names exactly its runs
     exact = open_(f"{server.url}?runs={urllib.parse.quote(names_pattern(['seed.1']))}")
     wait_until(lambda: checked(exact) == ["seed.1"], message="exactly seed.1")
