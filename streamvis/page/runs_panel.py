@@ -148,7 +148,7 @@ class _Row:
 
     def __init__(self, run: str, on_toggle: Callable[[str, bool], None]) -> None:
         self.checkbox = pn.widgets.Checkbox(
-            name="", value=False, width=18, margin=(6, 2, 0, 4), css_classes=["sv-run-check"]
+            label="", value=False, width=18, margin=(6, 2, 0, 4), css_classes=["sv-run-check"]
         )
         self.checkbox.param.watch(lambda event: on_toggle(run, bool(event.new)), "value")
         self.pane = pn.pane.HTML("", width=WIDTH - 50, margin=(2, 4), css_classes=["sv-run-text"])
@@ -171,7 +171,7 @@ class RunsPanel:
         served = getattr(pn.state.curdoc, "session_context", None) is not None
         self.location = pn.state.location if served else None
         self.toggle = pn.widgets.Button(
-            name="◀", width=34, height=30, margin=(4, 4), css_classes=["sv-runs-toggle"]
+            label="◀", width=34, height=30, margin=(4, 4), css_classes=["sv-runs-toggle"]
         )
         self.toggle.on_click(lambda _event: self.set_open(not self.body.visible))
         self.title = pn.pane.HTML(
@@ -181,8 +181,8 @@ class RunsPanel:
             placeholder="filter runs (regex)", width=WIDTH - 24, css_classes=["sv-runs-filter"]
         )
         self.filter.param.watch(lambda _event: self._apply_filter(), "value_input")
-        self.all_button = pn.widgets.Button(name="All", width=60, css_classes=["sv-runs-all"])
-        self.none_button = pn.widgets.Button(name="None", width=60, css_classes=["sv-runs-none"])
+        self.all_button = pn.widgets.Button(label="All", width=60, css_classes=["sv-runs-all"])
+        self.none_button = pn.widgets.Button(label="None", width=60, css_classes=["sv-runs-none"])
         self.all_button.on_click(lambda _event: self._check_listed(True))
         self.none_button.on_click(lambda _event: self._check_listed(False))
         self.note = pn.pane.HTML(
@@ -211,7 +211,7 @@ class RunsPanel:
     def set_open(self, shown: bool) -> None:
         """Open or close the bar (closed: only its toggle, so the plots get the width)."""
         self.body.visible = self.title.visible = shown
-        self.toggle.name = "◀" if shown else "▶"
+        self.toggle.label = "◀" if shown else "▶"
         self.view.width = WIDTH if shown else CLOSED_WIDTH
 
     def refresh(self, force: bool = False) -> None:
