@@ -189,7 +189,12 @@ class RunsPanel:
             "", margin=(0, 8), css_classes=["sv-runs-note"], styles={"font-size": "11px"}
         )
         self.controls = pn.Column(margin=0, css_classes=["sv-runs-controls"])  # grouping
-        self.list = pn.Column(margin=0, css_classes=["sv-runs-list"], scroll=True)
+        self.list = pn.Column(  # scrolls within the window, under the bar's controls
+            margin=0,
+            css_classes=["sv-runs-list"],
+            scroll=True,
+            styles={"max-height": "calc(100vh - 150px)"},
+        )
         self.body = pn.Column(
             self.filter,
             pn.Row(self.all_button, self.none_button, margin=0),
