@@ -109,8 +109,14 @@ class LivePage(Viewer):
         self.store_notice = StoreNotice()  # "data service unavailable" above the plots
         self.document: Any = None
         self.view = pn.Column(sizing_mode="stretch_both")
-        self.runs_panel = RunsPanel(self)  # the side bar: runs listed, checked, filtered
-        self.root = pn.Row(self.runs_panel.view, self.view, sizing_mode="stretch_both")
+        # the side bar of a served page: runs listed, checked, filtered (not in a notebook)
+        served = getattr(pn.state.curdoc, "session_context", None) is not None
+        self.runs_panel = RunsPanel(self) if served else None
+        self.root = (
+            pn.Row(self.runs_panel.view, self.view, sizing_mode="stretch_both")
+            if self.runs_panel is not None
+            else self.view
+        )
         self._callback: Any = None
         self._period: int | None = None
         self._closed = False
@@ -118,8 +124,8 @@ class LivePage(Viewer):
             self.rebuild_if_changed()
 
     def __panel__(self) -> Any:
-        """What Panel shows for this page: the runs panel beside its view (header, error
-        box and grid)."""
+        """What Panel shows for this page: its view (header, error box and grid), served
+        with the runs panel beside it."""
         return self.root
 
     def select_runs(self, pattern: str) -> None:
@@ -303,7 +309,8 @@ class LivePage(Viewer):
     def on_timer(self) -> None:
         if self._closed:
             return
-        self.runs_panel.refresh()  # at most once a second
+        if self.runs_panel is not None:
+            self.runs_panel.refresh()  # at most once a second
         if self.ticks is None:  # served: lag and loss notes (not in a notebook: lag-and-loss.md)
             self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
             self.store_notice.refresh(self.hub)  # the store unreachable, or back
