@@ -43,14 +43,19 @@ class LineChart:
             x_axis = "step"
         if (weight > 0, x_axis) != (self.weight > 0, self.x_axis):
             self.weight, self.x_axis = weight, x_axis
-            options = {**self.plot.options, "smoothing": weight, "x_axis": x_axis}
-            view, self.streams = self.make(replace(self.plot, options=options))
-            self._unname_drawn()
-            self.pane.object = view
+            self.redraw()
         elif weight != self.weight:
             self.weight = weight
             for stream in self.streams:
                 stream.event(weight=weight)
+
+    def redraw(self) -> None:
+        """Build the chart again from `plot` (a chart tool may have changed its options) with
+        the controls' smoothing and x axis."""
+        options = {**self.plot.options, "smoothing": self.weight, "x_axis": self.x_axis}
+        view, self.streams = self.make(replace(self.plot, options=options))
+        self._unname_drawn()
+        self.pane.object = view
 
     def _unname_drawn(self) -> None:
         """Take the `sv:`/`sv-` names off the figure being replaced: the browser may keep

@@ -1,0 +1,162 @@
+"""Per-chart tools in a small row over a chart: a log y axis toggle and a CSV download of
+the raw rows shown (line plots), and a full-window view (line and scatter plots).
+
+- log y: the chart is built again with its `logy` option flipped (the way the header's
+  controls rebuild it), on the same level-of-detail feed; the user's x range is kept.
+- CSV: Panel's FileDownload with a callback, so the file is made on the server only when
+  the button is clicked (page/chart_csv.py says what it holds).
+- full window: a CSS class on the cell (`sv-full-window`) pins it over the whole browser
+  window; the same models stay on the page, so the chart keeps updating. The same button
+  brings it back. No script: the page's CSP forbids them.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from typing import Any
+
+from streamvis.core.hub import Hub
+from streamvis.layout.spec import Plot
+from streamvis.page.chart_csv import csv_cap, csv_text, file_name, run_rows, within
+from streamvis.page.controls import LineChart
+from streamvis.page.lines import LineFeed
+
+FULL_WINDOW = "sv-full-window"
+# the cell's own style sheet: the class pins it over the window (its shadow root's :host)
+CELL_CSS = f"""
+:host(.{FULL_WINDOW}) {{
+  position: fixed !important; inset: 0 !important; z-index: 1000 !important;
+  width: 100vw !important; height: 100vh !important; max-width: none !important;
+  max-height: none !important; margin: 0 !important; padding: 8px !important;
+  box-sizing: border-box; background: #ffffff; display: flex !important;
+  flex-direction: column;
+}}
+"""
+TOOL_CSS = """
+:host { opacity: 0.75; }
+:host(:hover) { opacity: 1; }
+.bk-btn { font-size: 11px; padding: 1px 6px; line-height: 16px; min-height: 0; }
+"""
+TOOL_HEIGHT = 22
+TOOL_KINDS = {"line": ("log", "csv", "full"), "scatter": ("full",)}
+
+
+def tools_for(plot: Plot) -> tuple[str, ...]:
+    """The tools a plot's kind gets (none for kinds not listed in TOOL_KINDS)."""
+    if plot.crossfilter:  # a crossfilter member draws a filtered summary: full window only
+        return ("full",) if plot.kind in TOOL_KINDS else ()
+    return TOOL_KINDS.get(plot.kind, ())
+
+
+class ChartTools:
+    """The tool row of one chart; `attach(cell)` lets the full-window button move the cell."""
+
+    def __init__(
+        self,
+        plot: Plot,
+        hub: Hub,
+        chart: LineChart | None = None,
+        feed: LineFeed | None = None,
+        compared: bool = False,
+    ) -> None:
+        import panel as pn
+
+        self.plot = plot
+        self.hub = hub
+        self.chart = chart
+        self.feed = feed
+        self.compared = compared
+        self.cell: Any = None
+        wanted = tools_for(plot)
+        widgets: list[Any] = []
+        common = {"height": TOOL_HEIGHT, "margin": (0, 2), "stylesheets": [TOOL_CSS]}
+        self.log: Any = None
+        self.download: Any = None
+        if "log" in wanted and chart is not None:
+            self.log = pn.widgets.Toggle(
+                name="log y",
+                value=bool(plot.options.get("logy", False)),
+                width=52,
+                css_classes=["sv-tool-log"],
+                **common,
+            )
+            self.log.param.watch(self._toggle_log, "value")
+            widgets.append(self.log)
+        if "csv" in wanted and feed is not None:
+            cap = csv_cap()
+            self.download = pn.widgets.FileDownload(
+                callback=self.csv_file,
+                filename=file_name(plot.stream or "", plot.id),
+                label=f"CSV ≤{cap:,} rows",
+                button_type="default",
+                width=120,
+                css_classes=["sv-tool-csv"],
+                **common,
+            )
+            widgets.append(self.download)
+        self.full = pn.widgets.Toggle(
+            name="⤢ full window", width=100, css_classes=["sv-tool-full"], **common
+        )
+        self.full.param.watch(self._toggle_full, "value")
+        widgets.append(self.full)
+        self.row = pn.Row(*widgets, height=TOOL_HEIGHT, margin=0, align="end")
+
+    def attach(self, cell: Any) -> Any:
+        """The cell the full-window button pins over the window (returned, with its style)."""
+        self.cell = cell
+        cell.stylesheets = [*cell.stylesheets, CELL_CSS]
+        return cell
+
+    def _toggle_full(self, event: Any) -> None:
+        if self.cell is None:
+            return
+        classes = [name for name in self.cell.css_classes if name != FULL_WINDOW]
+        self.cell.css_classes = [*classes, FULL_WINDOW] if event.new else classes
+        self.full.name = "✕ close" if event.new else "⤢ full window"
+
+    def _toggle_log(self, event: Any) -> None:
+        """Build the chart again with a log (or linear) y axis, keeping the x range shown."""
+        chart = self.chart
+        if chart is None:
+            return
+        chart.plot = replace(chart.plot, options={**chart.plot.options, "logy": bool(event.new)})
+        feed = self.feed
+        kept = (feed.requested, feed.following) if feed is not None else None
+        chart.redraw()
+        if feed is not None and kept is not None and not kept[1]:
+            feed.requested, feed.following = kept
+            feed.keep_x_range = kept[0]
+
+    def csv_file(self) -> io.StringIO:
+        """The CSV of the rows shown now (made when the button is clicked)."""
+        feed = self.feed
+        if feed is None:
+            return io.StringIO("")
+        plot = feed.plot
+        span = None if feed.following else feed.requested
+        found = []
+        for run, state in feed.runs.items():
+            rows = run_rows(
+                self.hub, run, plot.stream or "", plot.x or "", plot.y, feed.x_axis, state.origin
+            )
+            if rows is not None:
+                found.append(within(rows, span))
+        text, _written, _total = csv_text(found, self.compared, csv_cap())
+        return io.StringIO(text)
+
+
+def make_tools(
+    plot: Plot,
+    hub: Hub,
+    chart: LineChart | None,
+    feed: LineFeed | None,
+    compared: bool,
+) -> ChartTools | None:
+    """The tool row of a plot, or None when its kind gets no tools."""
+    return ChartTools(plot, hub, chart, feed, compared) if tools_for(plot) else None
+
+
+def framed(tools: ChartTools | None, cell: Any) -> Any:
+    """The cell, with the full-window button told which element to pin."""
+    return tools.attach(cell) if tools is not None else cell
