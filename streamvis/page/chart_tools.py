@@ -39,6 +39,8 @@ TOOL_CSS = """
 .bk-btn { font-size: 11px; padding: 1px 6px; line-height: 16px; min-height: 0; }
 """
 TOOL_HEIGHT = 22
+PIN_PERIOD_MS = 100  # a rebuilt chart looks this often whether the browser has its figure
+PIN_TRIES = 600  # ... for at most a minute
 TOOL_KINDS = {"line": ("log", "csv", "full"), "scatter": ("full",)}
 
 
@@ -122,11 +124,27 @@ class ChartTools:
             return
         chart.plot = replace(chart.plot, options={**chart.plot.options, "logy": bool(event.new)})
         feed = self.feed
-        kept = (feed.requested, feed.following) if feed is not None else None
-        chart.redraw()
-        if feed is not None and kept is not None and not kept[1]:
-            feed.requested, feed.following = kept
-            feed.keep_x_range = kept[0]
+        span = feed.requested if feed is not None and not feed.following else None
+        old_figure = feed.figure if feed is not None else None
+        chart.redraw()  # the feed follows the whole run again (LineFeed.restyle) ...
+        if feed is not None and span is not None:  # ... unless the user had zoomed or panned
+            feed.requested, feed.following, feed.pending = span, False, True
+            self._pin_range(feed, old_figure, span)
+
+    def _pin_range(self, feed: LineFeed, old_figure: Any, span: tuple[float, float]) -> None:
+        """Show `span` on the new figure once the browser has it: a range it was sent with
+        would become the range its Reset button returns to (BokehJS keeps a DataRange1d's
+        first start and end), so it is set only after the browser reported the figure."""
+        import panel as pn
+
+        def pin() -> None:
+            figure = feed.figure
+            if figure is None or figure is old_figure or not feed.direct:
+                return
+            figure.x_range.update(start=span[0], end=span[1])
+            waiting.stop()
+
+        waiting = pn.state.add_periodic_callback(pin, period=PIN_PERIOD_MS, count=PIN_TRIES)
 
     def csv_file(self) -> io.StringIO:
         """The CSV of the rows shown now (made when the button is clicked)."""
