@@ -13,6 +13,7 @@ the raw rows shown (line plots), and a full-window view (line and scatter plots)
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -41,11 +42,15 @@ TOOL_CSS = """
 TOOL_HEIGHT = 22
 PIN_PERIOD_MS = 100  # a rebuilt chart looks this often whether the browser has its figure
 PIN_TRIES = 600  # ... for at most a minute
+SWITCH_VARIABLE = "STREAMVIS_CHART_TOOLS"  # "off": pages show no chart tools
 TOOL_KINDS = {"line": ("log", "csv", "full"), "scatter": ("full",)}
 
 
 def tools_for(plot: Plot) -> tuple[str, ...]:
-    """The tools a plot's kind gets (none for kinds not listed in TOOL_KINDS)."""
+    """The tools a plot's kind gets (none for kinds not listed in TOOL_KINDS, and none at
+    all with `STREAMVIS_CHART_TOOLS=off`)."""
+    if os.environ.get(SWITCH_VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
+        return ()
     if plot.crossfilter:  # a crossfilter member draws a filtered summary: full window only
         return ("full",) if plot.kind in TOOL_KINDS else ()
     return TOOL_KINDS.get(plot.kind, ())
