@@ -23,7 +23,7 @@ from tests.ui.test_lod_lines import box_zoom, plot_state
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
 CAP = 40  # STREAMVIS_CSV_ROWS for this server
-PAYLOAD = "=HYPERLINK(\"http://x\",\"<b>y</b>\")"  # a y column named like a formula
+PAYLOAD = '=HYPERLINK("http://x","<b>y</b>")'  # a y column named like a formula
 LAYOUT = textwrap.dedent(f"""\
     title: tools
     run: a
@@ -152,9 +152,11 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     # log y while zoomed keeps the user's x range, and the CSV still holds that range
     page.locator(".sv-tool-log .bk-btn").first.click()
     wait_until(
-        lambda: (f := page.evaluate(FIGURE, "loss"))
-        and f["scale"] == "LogScale"
-        and (f["start"], f["end"]) == pytest.approx((lo, hi)),
+        lambda: (
+            (f := page.evaluate(FIGURE, "loss"))
+            and f["scale"] == "LogScale"
+            and (f["start"], f["end"]) == pytest.approx((lo, hi))
+        ),
         message="log scale over the zoomed range",
     )
     assert download(page, 0)[0][1:] == want
@@ -164,9 +166,7 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     rows, notes = download(page, 1)
     assert rows[0] == ["run", "step", "'" + PAYLOAD]
     share = CAP // 2
-    assert rows[1:] == [
-        [run, str(step), "0.25"] for run in ("a", "b") for step in range(share)
-    ]
+    assert rows[1:] == [[run, str(step), "0.25"] for run in ("a", "b") for step in range(share)]
     total = sum(BIG.values())
     assert notes == [
         f"# truncated: {CAP:,} of {total:,} rows written "
@@ -180,12 +180,14 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     cell = page.locator(".sv-full-window")
     viewport = page.viewport_size
     wait_until(
-        lambda: cell.count() == 1
-        and (box := cell.bounding_box())
-        and abs(box["x"]) < 1
-        and abs(box["y"]) < 1
-        and box["width"] >= viewport["width"] - 1
-        and box["height"] >= viewport["height"] - 1,
+        lambda: (
+            cell.count() == 1
+            and (box := cell.bounding_box())
+            and abs(box["x"]) < 1
+            and abs(box["y"]) < 1
+            and box["width"] >= viewport["width"] - 1
+            and box["height"] >= viewport["height"] - 1
+        ),
         message="cell over the whole window",
     )
     wait_until(
