@@ -37,7 +37,9 @@ CELL_CSS = f"""
 TOOL_CSS = """
 :host { opacity: 0.75; }
 :host(:hover) { opacity: 1; }
-.bk-btn { font-size: 11px; padding: 1px 6px; line-height: 16px; min-height: 0; }
+.bk-btn { font-size: 11px; padding: 1px 6px; line-height: 16px; min-height: 0;
+  display: flex; align-items: center; justify-content: center; }
+.bk-btn a { line-height: 16px; padding: 0 !important; }
 """
 TOOL_HEIGHT = 22
 PIN_PERIOD_MS = 100  # a rebuilt chart looks this often whether the browser has its figure
