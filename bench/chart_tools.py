@@ -5,6 +5,10 @@ until headless Chromium has drawn every plot (as bench/layout_page.py does).
 
     python bench/chart_tools.py            # 100 plots, 3 rounds (needs /usr/bin/chromium)
     python bench/chart_tools.py 100 5      # plots, rounds
+    python bench/chart_tools.py --build 100 3   # server side only: build the page in-process
+
+`--build` times `sv.dashboard(...)` plus Panel's `get_root` for the same layout in this
+process (no browser), tools on and off interleaved, after one untimed round.
 """
 
 from __future__ import annotations
@@ -91,6 +95,40 @@ def main(count: int, rounds: int) -> None:
           f"(+{(models['tools'] - models['plain']) / count:.1f} per chart)")  # fmt: skip
 
 
+def build(count: int, rounds: int) -> None:
+    """Time building the page in this process, tools on and off, interleaved."""
+    from bokeh.document import Document
+
+    import streamvis as sv
+    from streamvis.core.hub import Hub
+
+    os.environ["STREAMVIS_MAX_PLOTS"] = str(max(count, 64))
+    hub = Hub()
+    hub.write("s", {"x": list(range(ROWS)), "y": [float(v) for v in range(ROWS)]})
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    models: dict[str, int] = {}
+    print(f"per-chart tools, page build in-process, {count} line plots, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    for round_ in range(rounds + 1):  # round 0 warms up (imports, first HoloViews use)
+        for name in ("on", "off") if round_ % 2 else ("off", "on"):
+            os.environ["STREAMVIS_CHART_TOOLS"] = name
+            began = time.perf_counter()
+            page = sv.dashboard(layout(count), hub=hub, start=False)
+            root = page.__panel__().get_root(Document())
+            took = time.perf_counter() - began
+            models[name] = len(root.references())
+            if round_:
+                times[name].append(took)
+                print(f"round {round_} tools {name:>3}: {took:7.2f} s ({models[name]:,} models), "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    on, off = statistics.median(times["on"]), statistics.median(times["off"])
+    print(f"median build: without tools {off:.2f} s, with tools {on:.2f} s, ratio "
+          f"{on / off:.2f}; models {models['off']:,} -> {models['on']:,} "
+          f"(+{(models['on'] - models['off']) / count:.1f} per chart)")  # fmt: skip
+
+
 if __name__ == "__main__":
-    arguments = [int(arg) for arg in sys.argv[1:]]
-    main(*(arguments + [100, 3][len(arguments) :]))
+    flags = [arg for arg in sys.argv[1:] if arg.startswith("--")]
+    arguments = [int(arg) for arg in sys.argv[1:] if not arg.startswith("--")]
+    run = build if "--build" in flags else main
+    run(*(arguments + [100, 3][len(arguments) :]))

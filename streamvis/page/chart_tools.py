@@ -43,7 +43,7 @@ TOOL_CSS = """
 """
 TOOL_HEIGHT = 22
 PIN_PERIOD_MS = 100  # a rebuilt chart looks this often whether the browser has its figure
-PIN_TRIES = 600  # ... for at most a minute
+PIN_TRIES = 6000  # ... for at most ten minutes (a loaded machine, a slow browser)
 SWITCH_VARIABLE = "STREAMVIS_CHART_TOOLS"  # "off": pages show no chart tools
 TOOL_KINDS = {"line": ("log", "csv", "full"), "scatter": ("full",)}
 
@@ -77,6 +77,7 @@ class ChartTools:
         self.feed = feed
         self.compared = compared
         self.cell: Any = None
+        self._pins = 0  # log toggles that wait to set the x range again
         wanted = tools_for(plot)
         widgets: list[Any] = []
         common = {"height": TOOL_HEIGHT, "margin": (0, 2), "stylesheets": [TOOL_CSS]}
@@ -144,7 +145,13 @@ class ChartTools:
         first start and end), so it is set only after the browser reported the figure."""
         import panel as pn
 
+        self._pins += 1
+        pin_number = self._pins
+
         def pin() -> None:
+            if pin_number != self._pins or feed.following or feed.requested != span:
+                waiting.stop()  # toggled again, or the user zoomed, panned or reset since
+                return
             figure = feed.figure
             if figure is None or figure is old_figure or not feed.direct:
                 return

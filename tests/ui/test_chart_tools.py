@@ -36,6 +36,7 @@ LAYOUT = textwrap.dedent(f"""\
         x: step
         y: [{json.dumps(PAYLOAD)}]
         at: [0, 1, 1, 1]
+      - {{id: pts, kind: scatter, stream: metrics, x: step, y: v, at: [1, 0, 1, 2]}}
 """)
 STEPS = list(range(20))
 VALUES = {"a": [1.0 + 0.5 * s for s in STEPS], "b": [100.0 / (s + 1) for s in STEPS]}
@@ -116,6 +117,9 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     wait_until(lambda: drawn("b") == VALUES["b"], message="run b drawn")
     figure = page.evaluate(FIGURE, "loss")
     assert (figure["scale"], figure["axes"]) == ("LinearScale", ["LinearAxis"])
+    # line plots get all three tools, the scatter plot the full-window view only
+    counts = {name: page.locator(f".sv-tool-{name}").count() for name in ("log", "csv", "full")}
+    assert counts == {"log": 2, "csv": 2, "full": 3}
 
     # log y: the figure is built again with a log scale and axis; the data stays
     page.locator(".sv-tool-log .bk-btn").first.click()
@@ -151,14 +155,19 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
 
     # log y while zoomed keeps the user's x range, and the CSV still holds that range
     page.locator(".sv-tool-log .bk-btn").first.click()
-    wait_until(
-        lambda: (
-            (f := page.evaluate(FIGURE, "loss"))
-            and f["scale"] == "LogScale"
-            and (f["start"], f["end"]) == pytest.approx((lo, hi))
-        ),
-        message="log scale over the zoomed range",
-    )
+    seen: list[Any] = []
+
+    def log_over_range() -> bool:
+        figure = page.evaluate(FIGURE, "loss")
+        seen.append(figure)
+        if not figure or figure["scale"] != "LogScale":
+            return False
+        return (figure["start"], figure["end"]) == pytest.approx((lo, hi))
+
+    try:
+        wait_until(log_over_range, message="log scale over the zoomed range")
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}: wanted {(lo, hi)}, saw {seen[-3:]}") from None
     assert download(page, 0)[0][1:] == want
 
     # the cap: fair shares of CAP rows per run, and a note saying so; the y column's name
