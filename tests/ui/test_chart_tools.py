@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LIVE_MODEL, wait_until
-from tests.ui.test_lod_lines import box_zoom, plot_state
+from tests.ui.test_lod_lines import SCREEN, box_zoom, plot_state
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -184,6 +184,11 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     label = page.locator(".sv-tool-csv .bk-btn").first.inner_text()
     assert f"≤{CAP:,}" in label
 
+    # the toolbar's reset: the chart follows the whole run again, and so does the CSV
+    reset = page.evaluate(SCREEN, ["loss", [], "ResetTool"])["button"]
+    page.mouse.click(*reset)
+    wait_until(lambda: download(page, 0)[0][1:] == expected_rows(), message="CSV after reset")
+
     # full window: the cell covers the viewport, new rows keep arriving, and back
     page.locator(".sv-tool-full .bk-btn").first.click()
     cell = page.locator(".sv-full-window")
@@ -203,8 +208,8 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
         lambda: (s := plot_state(page, "loss")) and s["width"] > viewport["width"] * 0.8,
         message="figure stretched over the window",
     )
-    post(served.port, "a", "metrics", {"step": [8], "v": [123.25]})
-    wait_until(lambda: 123.25 in (drawn("a") or []), message="new row drawn while enlarged")
+    post(served.port, "a", "metrics", {"step": [20], "v": [12.25]})
+    wait_until(lambda: 12.25 in (drawn("a") or []), message="new row drawn while enlarged")
     Path("/work/shots").mkdir(parents=True, exist_ok=True)
     page.screenshot(path="/work/shots/tools.png")
     page.locator(".sv-tool-full .bk-btn").first.click()
