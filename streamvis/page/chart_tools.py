@@ -1,5 +1,7 @@
 """Per-chart tools in a small row over a chart: a log y axis toggle and a CSV download of
-the raw rows shown (line plots), and a full-window view (line and scatter plots).
+the raw rows shown (line plots), and a full-window view (line and scatter plots). Until the
+user clicks a chart's "⋯ tools" button the cell holds only that button (one Bokeh model);
+the click puts the row (four) in its place.
 
 - log y: the chart is built again with its `logy` option flipped (the way the header's
   controls rebuild it), on the same level-of-detail feed; the user's x range is kept.
@@ -78,22 +80,48 @@ class ChartTools:
         self.compared = compared
         self.cell: Any = None
         self._pins = 0  # log toggles that wait to set the x range again
-        wanted = tools_for(plot)
-        widgets: list[Any] = []
-        common = {"height": TOOL_HEIGHT, "margin": (0, 2), "stylesheets": [TOOL_CSS]}
         self.log: Any = None
         self.download: Any = None
-        if "log" in wanted and chart is not None:
+        self.full: Any = None
+        # one small button until the user asks for the tools: a page of 100 charts pays
+        # one model per chart, not four (bench/RESULTS.md, "per-chart tools (issue 15)")
+        self.opener = pn.widgets.Button(
+            name="⋯ tools",
+            width=58,
+            height=TOOL_HEIGHT,
+            margin=(0, 2),
+            align="end",
+            css_classes=["sv-tools-open"],
+            stylesheets=[TOOL_CSS],
+        )
+        self.opener.on_click(self._open)
+        self.row: Any = self.opener  # what the cell shows over the chart
+
+    def _open(self, _event: Any = None) -> None:
+        """Put the tool row in the cell in place of the opener."""
+        if self.cell is None or self.row is not self.opener:
+            return
+        self.row = self._make_row()
+        self.cell[list(self.cell.objects).index(self.opener)] = self.row
+
+    def _make_row(self) -> Any:
+        """The row of the plot's tools (tools_for)."""
+        import panel as pn
+
+        plot, wanted = self.plot, tools_for(self.plot)
+        widgets: list[Any] = []
+        common = {"height": TOOL_HEIGHT, "margin": (0, 2), "stylesheets": [TOOL_CSS]}
+        if "log" in wanted and self.chart is not None:
             self.log = pn.widgets.Toggle(
                 name="log y",
-                value=bool(plot.options.get("logy", False)),
+                value=bool(self.chart.plot.options.get("logy", False)),
                 width=52,
                 css_classes=["sv-tool-log"],
                 **common,
             )
             self.log.param.watch(self._toggle_log, "value")
             widgets.append(self.log)
-        if "csv" in wanted and feed is not None:
+        if "csv" in wanted and self.feed is not None:
             cap = csv_cap()
             self.download = pn.widgets.FileDownload(
                 callback=self.csv_file,
@@ -110,7 +138,7 @@ class ChartTools:
         )
         self.full.param.watch(self._toggle_full, "value")
         widgets.append(self.full)
-        self.row = pn.Row(*widgets, height=TOOL_HEIGHT, margin=0, align="end")
+        return pn.Row(*widgets, height=TOOL_HEIGHT, margin=0, align="end")
 
     def attach(self, cell: Any) -> Any:
         """The cell the full-window button pins over the window (returned, with its style)."""
@@ -123,7 +151,8 @@ class ChartTools:
             return
         classes = [name for name in self.cell.css_classes if name != FULL_WINDOW]
         self.cell.css_classes = [*classes, FULL_WINDOW] if event.new else classes
-        self.full.name = "✕ close" if event.new else "⤢ full window"
+        if self.full is not None:
+            self.full.name = "✕ close" if event.new else "⤢ full window"
 
     def _toggle_log(self, event: Any) -> None:
         """Build the chart again with a log (or linear) y axis, keeping the x range shown."""

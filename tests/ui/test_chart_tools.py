@@ -117,6 +117,13 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     wait_until(lambda: drawn("b") == VALUES["b"], message="run b drawn")
     figure = page.evaluate(FIGURE, "loss")
     assert (figure["scale"], figure["axes"]) == ("LinearScale", ["LinearAxis"])
+    # each chart shows a "tools" button; a click puts its tool row in its place
+    openers = page.locator(".sv-tools-open .bk-btn")
+    wait_until(lambda: openers.count() == 3, message="a tools button per chart")
+    assert page.locator(".sv-tool-full").count() == 0  # no tool row made before it is asked
+    for left in (2, 1, 0):
+        openers.first.click()
+        wait_until(lambda left=left: openers.count() == left, message="tool row shown")
     # line plots get all three tools, the scatter plot the full-window view only
     counts = {name: page.locator(f".sv-tool-{name}").count() for name in ("log", "csv", "full")}
     assert counts == {"log": 2, "csv": 2, "full": 3}
