@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import replace
 from typing import Any
 
 from streamvis.core.hub import Hub
@@ -159,11 +158,11 @@ class ChartTools:
         chart = self.chart
         if chart is None:
             return
-        chart.plot = replace(chart.plot, options={**chart.plot.options, "logy": bool(event.new)})
         feed = self.feed
         span = feed.requested if feed is not None and not feed.following else None
         old_figure = feed.figure if feed is not None else None
-        chart.redraw()  # the feed follows the whole run again (LineFeed.restyle) ...
+        # the feed follows the whole run again (LineFeed.restyle) ...
+        chart.redraw({"logy": bool(event.new)})
         if feed is not None and span is not None:  # ... unless the user had zoomed or panned
             feed.requested, feed.following, feed.pending = span, False, True
             self._pin_range(feed, old_figure, span)

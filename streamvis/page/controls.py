@@ -43,17 +43,20 @@ class LineChart:
             x_axis = "step"
         if (weight > 0, x_axis) != (self.weight > 0, self.x_axis):
             self.weight, self.x_axis = weight, x_axis
-            self.redraw()
+            options = {**self.plot.options, "smoothing": weight, "x_axis": x_axis}
+            view, self.streams = self.make(replace(self.plot, options=options))
+            self._unname_drawn()
+            self.pane.object = view
         elif weight != self.weight:
             self.weight = weight
             for stream in self.streams:
                 stream.event(weight=weight)
 
-    def redraw(self) -> None:
-        """Build the chart again from `plot` (a chart tool may have changed its options) with
-        the controls' smoothing and x axis."""
-        options = {**self.plot.options, "smoothing": self.weight, "x_axis": self.x_axis}
-        view, self.streams = self.make(replace(self.plot, options=options))
+    def redraw(self, options: dict[str, Any]) -> None:
+        """Draw again with these options set (the page's grouping, page/group_lines.py)."""
+        self.plot = replace(self.plot, options={**self.plot.options, **options})
+        shown = {**self.plot.options, "smoothing": self.weight, "x_axis": self.x_axis}
+        view, self.streams = self.make(replace(self.plot, options=shown))
         self._unname_drawn()
         self.pane.object = view
 
