@@ -16,6 +16,7 @@ from streamvis.kinds.base import points
 from streamvis.kinds.contract import PlotMarks
 from streamvis.layout.spec import Plot
 from streamvis.page import compare
+from streamvis.page.chart_tools import framed, make_tools
 from streamvis.page.compare import first_run_plot
 from streamvis.page.controls import LineControls, smoothing_streams
 from streamvis.page.header import reset_button
@@ -128,8 +129,10 @@ def make_cell(
                 view = kind.build(shown, buffers[session.run], state=state, marks=marks)
                 return view, smoothing_streams(view)
 
+        line_chart = None
         if kind.line_controls:
             chart = controls.chart(plot, make)
+            line_chart = controls.charts[-1]
         else:
             view = make(plot)[0]
             chart = (
@@ -156,6 +159,8 @@ def make_cell(
         error_box.object = message or ""
         error_box.visible = message is not None
 
+    tools = make_tools(plot, session.hub, line_chart, feed, compared)
+    bar = [tools.row] if tools is not None else []  # log y, CSV, full window
     shown_runs = list(runs or ()) if compared else [session.run]
     streams = [(run, plot.stream) for run in shown_runs]
     loss_note = notes_for(session).pane(plot.id, streams, compared)  # rows lost upstream
@@ -169,13 +174,20 @@ def make_cell(
             session.add(plot, buffer, show_error, limit=buffer_length(plot), run=run)
     notes = [group_note(group)] if group is not None and len(group.members) == 1 else []
     if group is not None and getattr(state, "column", ""):  # a member that can hold a filter
-        return pn.Column(
-            error_box,
-            *notes,
-            loss_note,
-            reset_button(plot, group),
-            chart,
-            sizing_mode="stretch_both",
-            margin=2,
+        return framed(
+            tools,
+            pn.Column(
+                error_box,
+                *notes,
+                loss_note,
+                reset_button(plot, group),
+                *bar,
+                chart,
+                sizing_mode="stretch_both",
+                margin=2,
+            ),
         )
-    return pn.Column(error_box, *notes, loss_note, chart, sizing_mode="stretch_both", margin=2)
+    cell = pn.Column(
+        error_box, *notes, loss_note, *bar, chart, sizing_mode="stretch_both", margin=2
+    )
+    return framed(tools, cell)
