@@ -233,6 +233,7 @@ def ls_command(args: argparse.Namespace) -> int:
                 for r in records
             ]
         else:
+            attributes = backend.attributes()
             rows = [
                 {
                     "run": r["run"],
@@ -240,6 +241,7 @@ def ls_command(args: argparse.Namespace) -> int:
                     "last_write": _time(r["updated"]),
                     "streams": r["streams"],
                     "rows": r["rows"],
+                    "attributes": attributes.get(r["run"], {}),
                 }
                 for r in backend.runs()
             ]
@@ -250,8 +252,15 @@ def ls_command(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"{backend.location}: no runs")
     else:
-        print(_table(rows))
+        print(_table([{**row, **_shown_attributes(row)} for row in rows]))
     return 0
+
+
+def _shown_attributes(row: dict[str, Any]) -> dict[str, str]:
+    """A run's attributes as one table cell, `lr=0.0003 seed=1` (with --json: the dict)."""
+    if "attributes" not in row:
+        return {}
+    return {"attributes": " ".join(f"{k}={json.dumps(v)}" for k, v in row["attributes"].items())}
 
 
 def _table(rows: list[dict[str, object]]) -> str:
@@ -264,7 +273,8 @@ def _table(rows: list[dict[str, object]]) -> str:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    """Write one stream to a file, or every stream of a run into a directory."""
+    """Write one stream to a file, or every stream of a run (and its attributes, as
+    attributes.json) into a directory."""
     from tqdm import tqdm
 
     from streamvis.store.export import export, write_file
@@ -281,6 +291,7 @@ def export_command(args: argparse.Namespace) -> int:
                 wall_time=args.wall_time,
                 progress=bar.update,
             )
+        attributes = backend.attributes(args.run).get(args.run)
     finally:
         backend.close()
     if args.stream is not None:
@@ -296,6 +307,10 @@ def export_command(args: argparse.Namespace) -> int:
     for name, frame in result.items():  # type: ignore[union-attr]
         target = write_file(frame, folder / f"{name}.csv")
         print(f"{target}: {len(frame)} rows")
+    if attributes:  # the run's attributes beside its streams (JSON: the types survive)
+        target = folder / "attributes.json"
+        target.write_text(json.dumps(attributes, indent=2) + "\n")
+        print(f"{target}: {len(attributes)} attributes")
     return 0
 
 

@@ -978,7 +978,7 @@ def test_websocket_invalid_messages_get_errors_and_change_nothing(ingest: PanelS
         "id": 9,
         "ok": False,
         "error": "invalid_op",
-        "detail": "op must be stream, clear, layout or delete_run, not 'drop'",
+        "detail": "op must be stream, clear, layout, attributes or delete_run, not 'drop'",
     }
     assert replies[5] == [
         {"ok": False, "error": "invalid_message", "detail": "each message is an object"},
