@@ -258,9 +258,9 @@ def ls_command(args: argparse.Namespace) -> int:
 
 def _shown_attributes(row: dict[str, Any]) -> dict[str, str]:
     """A run's attributes as one table cell, `lr=0.0003 seed=1` (with --json: the dict)."""
-    if "attributes" not in row:
-        return {}
-    return {"attributes": " ".join(f"{k}={json.dumps(v)}" for k, v in row["attributes"].items())}
+    from streamvis.core.attributes import as_text
+
+    return {"attributes": as_text(row["attributes"])} if "attributes" in row else {}
 
 
 def _table(rows: list[dict[str, object]]) -> str:

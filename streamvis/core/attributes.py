@@ -10,6 +10,7 @@ change raises `AttributesError` naming the run and key, and changes nothing.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import threading
@@ -20,8 +21,8 @@ from streamvis.core.names import check_name
 from streamvis.errors import AttributesError, StreamError
 
 __all__ = [
-    "MAX_KEYS", "MAX_TEXT", "AttributeValue", "Changes", "RunAttributes", "checked_changes",
-    "merged",
+    "MAX_KEYS", "MAX_TEXT", "AttributeValue", "Changes", "RunAttributes", "as_text",
+    "checked_changes", "merged",
 ]  # fmt: skip
 MAX_KEYS = 64  # keys one run may hold
 MAX_TEXT = 200  # characters of a text value
@@ -116,6 +117,17 @@ def merged(
             key=added[0] if added else None,
         )
     return result
+
+
+def as_text(attributes: Mapping[str, AttributeValue]) -> str:
+    """One line of plain text for a run's attributes, `lr=0.0003 seed=1 opt=adam` (text
+    with spaces, quotes, '=' or nothing in it is JSON-quoted; bools are true/false), for
+    `streamvis ls` and the runs panel. Plain text: a page must still show it as text."""
+    shown = []
+    for key, value in attributes.items():
+        plain = isinstance(value, str) and value and not any(c in value for c in ' "=\t\n')
+        shown.append(f"{key}={value if plain else json.dumps(value)}")
+    return " ".join(shown)
 
 
 class RunAttributes:

@@ -68,7 +68,10 @@ _ATTRIBUTES_TABLE = (
 # (code f4) and no table: its only job is that an older streamvis refuses the file by name
 # ("upgrade streamvis") instead of reading float32 rows as damage. Format 3 adds the runs'
 # attributes (an older streamvis would keep a deleted run's attributes behind).
-MIGRATIONS: dict[int, str] = {1: "", 2: _ATTRIBUTES_TABLE}
+MIGRATIONS: dict[int, str] = {
+    1: "",
+    2: _ATTRIBUTES_TABLE.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"),
+}
 SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most this size
 KEEP_BATCH_IDS = 100_000
 WAL_LIMIT = 64 * 2**20  # bytes the WAL file is cut back to after a checkpoint

@@ -18,7 +18,7 @@ import pytest
 import streamvis as sv
 from streamvis.cli import main as cli_main
 from streamvis.client.transport import Item, requests_for
-from streamvis.core.attributes import MAX_KEYS, MAX_TEXT
+from streamvis.core.attributes import MAX_KEYS, MAX_TEXT, as_text
 from streamvis.core.hub import Hub
 from streamvis.errors import AttributesError, StreamError
 from streamvis.store import hub_from_store, open_store
@@ -100,6 +100,11 @@ def test_a_full_run_takes_changes_to_keys_it_holds_but_no_new_key(sqlite_hub: Hu
         sqlite_hub.set_attributes("r", {"new1": 1, "new2": 2})
     assert refused.value.key == "new1"
     assert len(sqlite_hub.attributes("r")) == MAX_KEYS - 1
+
+
+def test_as_text_is_one_plain_line() -> None:
+    shown = as_text({"lr": 3e-4, "ok": True, "opt": "adam", "note": 'a "b" c', "empty": ""})
+    assert shown == 'lr=0.0003 ok=true opt=adam note="a \\"b\\" c" empty=""'
 
 
 def test_sv_set_attributes_writes_to_the_process_hub() -> None:
@@ -227,7 +232,7 @@ def test_ls_prints_export_writes_and_rm_removes_them(
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["attributes"] == {"lr": 0.001, "optimizer": "adam"}
     assert cli_main(["ls", "--store", str(path)]) == 0
-    assert 'lr=0.001 optimizer="adam"' in capsys.readouterr().out
+    assert "lr=0.001 optimizer=adam" in capsys.readouterr().out
     out = tmp_path / "out"
     assert cli_main(["export", "--store", str(path), "--run", "exp", "-o", str(out)]) == 0
     exported = json.loads((out / "attributes.json").read_text())
