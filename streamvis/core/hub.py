@@ -411,7 +411,8 @@ class Hub:
         check_name("run", run)
         with self._lock:  # one order of changes for memory and the store
             changes, result = self._attributes.apply(run, attributes)
-            self._run_created.setdefault(run, time.time_ns())
+            if result:
+                self._run_created.setdefault(run, time.time_ns())
             put = self.store.put if self.store is not None and changes else None
             ticket = put(SetAttributes(run, changes)) if put is not None else 0
         return result, ticket
