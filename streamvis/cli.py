@@ -252,15 +252,18 @@ def ls_command(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"{backend.location}: no runs")
     else:
-        print(_table([{**row, **_shown_attributes(row)} for row in rows]))
+        print(_table(_with_shown_attributes(rows)))
     return 0
 
 
-def _shown_attributes(row: dict[str, Any]) -> dict[str, str]:
-    """A run's attributes as one table cell, `lr=0.0003 seed=1` (with --json: the dict)."""
+def _with_shown_attributes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs' attributes as one table cell each, `lr=0.0003 seed=1` (--json keeps the dict);
+    no such column when no run has any."""
     from streamvis.core.attributes import as_text
 
-    return {"attributes": as_text(row["attributes"])} if "attributes" in row else {}
+    if not any(row.get("attributes") for row in rows):
+        return [{k: v for k, v in row.items() if k != "attributes"} for row in rows]
+    return [{**row, "attributes": as_text(row["attributes"])} for row in rows]
 
 
 def _table(rows: list[dict[str, object]]) -> str:

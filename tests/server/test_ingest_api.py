@@ -298,7 +298,14 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     runs = {r["run"]: r for r in listing["runs"]}
     listed = runs[run]
     started, last_write = listed.pop("started"), listed.pop("last_write")
-    assert listed == {"run": run, "streams": 2, "rows": 4, "stored_rows": 4, "layout": False}
+    assert listed == {
+        "run": run,
+        "streams": 2,
+        "rows": 4,
+        "stored_rows": 4,
+        "layout": False,
+        "attributes": {},
+    }
     assert started.endswith("Z")
     assert started <= last_write
     assert time.time() - iso_seconds(last_write) < 60
