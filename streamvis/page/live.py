@@ -25,6 +25,7 @@ from streamvis.layout.spec import Layout
 from streamvis.page import compare
 from streamvis.page.cells import ERROR_STYLE, make_cell
 from streamvis.page.controls import LineControls
+from streamvis.page.group_lines import GroupSettings, attribute_names
 from streamvis.page.header import Header, group_resets
 from streamvis.page.lag import LagNote
 from streamvis.page.loss_notes import notes_for
@@ -77,6 +78,7 @@ class LivePage(Viewer):
         shown: str | None = None,
         runs: str | None = None,
         problem: str | None = None,
+        grouping: GroupSettings | None = None,
         build: bool = True,
     ) -> None:
         super().__init__()
@@ -86,6 +88,7 @@ class LivePage(Viewer):
         self.run = shown or self.home
         self.pattern = runs
         self.problem = problem
+        self.grouping = grouping or GroupSettings()  # runs grouped (page/group_lines.py)
         self._refused_key: Any = None  # the layout key whose plain data did not validate
         self.runs: list[str] = []
         self._runs_checked: float | None = None
@@ -243,7 +246,13 @@ class LivePage(Viewer):
             self.grid = LiveGrid(
                 layout,
                 session,
-                lambda plot: make_cell(plot, session, controls, self._marks(plot.id), runs),
+                lambda plot: make_cell(
+                    self.grouping.apply(plot) if runs else plot,
+                    session,
+                    controls,
+                    self._marks(plot.id),
+                    runs,
+                ),
             )
             # The rows the hub holds go into the Buffers before the grid joins the page, so
             # each plot is rendered once with its data instead of rendered empty and then
@@ -255,7 +264,11 @@ class LivePage(Viewer):
         """A new header for `layout` (its row, which the page shows)."""
         assert self.session is not None
         assert self.controls is not None
-        self.header = Header(layout.title, self.home, self.shown, self.controls.widgets())
+        widgets = self.controls.widgets()
+        if self.pattern is not None and widgets:  # runs compared: they can be grouped
+            names = attribute_names(self.hub, self.runs)
+            widgets = [*widgets, *self.grouping.widgets(self.controls, names)]
+        self.header = Header(layout.title, self.home, self.shown, widgets)
         self.header.row.extend(group_resets(self.session, self._group_buttons))
         self.header.row.append(self.lag.pane)
         return self.header.row
