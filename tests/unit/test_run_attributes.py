@@ -263,3 +263,22 @@ def test_a_client_refuses_bad_attributes_at_once() -> None:
     with pytest.raises(AttributesError) as refused:
         sv.Client("http://127.0.0.1:9", "exp", attributes={"lr": float("nan")})
     assert (refused.value.run, refused.value.key) == ("exp", "lr")
+
+
+# ------------------------------------------------------------------ what grouping reads
+def test_grouped_runs_read_the_attributes_a_real_hub_holds() -> None:
+    """The grouped bands (page/group_lines.py) group by `Hub.attributes(run)`."""
+    from streamvis.page.group_lines import attribute_names
+    from streamvis.transforms.groups import GroupRule, group_runs
+
+    hub = Hub()
+    for run, seed in (("a", 1), ("b", 2), ("c", 1)):
+        hub.stream("loss", {"step": 0, "loss": 1.0}, run=run)
+        hub.set_attributes(run, {"seed": seed, "lr": 0.1})
+    runs = ["a", "b", "c"]
+    assert attribute_names(hub, runs) == ["lr", "seed"]
+    held = {run: hub.attributes(run) for run in runs}
+    assert dict(group_runs(GroupRule("attribute", "seed"), runs, held)) == {
+        "seed=1": ["a", "c"],
+        "seed=2": ["b"],
+    }
