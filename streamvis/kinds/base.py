@@ -109,6 +109,29 @@ def plain_labels(figure: Any) -> None:
             axis.axis_label = plain_text(axis.axis_label)
 
 
+PLAIN_LOW = -7  # tick labels are plain decimals from 1e-7 ...
+PLAIN_HIGH = 15  # ... to 1e15 (a step of 990,000 reads 990000, not 9.900e+5)
+
+
+def plain(formatter: Any) -> bool:
+    """The formatter is already the plain one `plain_ticks` sets."""
+    limits = (getattr(formatter, "power_limit_low", 0), getattr(formatter, "power_limit_high", 0))
+    return limits == (PLAIN_LOW, PLAIN_HIGH)
+
+
+def plain_ticks(figure: Any) -> None:
+    """Give the figure's numeric axes (linear and log) a formatter printing plain numbers,
+    with the precision the ticks need (trailing zeros dropped); datetime and categorical
+    axes keep theirs."""
+    from bokeh.models import BasicTickFormatter, LogTickFormatter
+
+    for axis in (*figure.xaxis, *figure.yaxis):
+        formatter = getattr(axis, "formatter", None)
+        if type(formatter) not in (BasicTickFormatter, LogTickFormatter) or plain(formatter):
+            continue
+        axis.formatter = BasicTickFormatter(power_limit_low=PLAIN_LOW, power_limit_high=PLAIN_HIGH)
+
+
 def drop_eval_callbacks(figure: Any) -> None:
     """Remove HoloViews' browser-side un-pause on reset (a CustomJS, which the browser
     could only run with 'unsafe-eval', refused by the page policy, streamvis/page/csp.py). With
@@ -202,6 +225,7 @@ def live_hook(
         figure = hv_plot.handles["plot"]
         figure.name = figure_name(plot.id)
         plain_labels(figure)
+        plain_ticks(figure)
         if marks.first(figure, "live"):
             if follow_in_browser:
                 figure.x_range = DataRange1d(name=f"sv-x:{plot.id}")

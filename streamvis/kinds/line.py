@@ -158,12 +158,19 @@ def figure_opts(plot: Plot, marks: PlotMarks, **kwargs: Any) -> dict[str, Any]:
     return opts
 
 
+def without_point_hover(opts: dict[str, Any]) -> dict[str, Any]:
+    """Lines drawn from a feed get the feed's hover table (page/hover.py) instead of
+    HoloViews' per-point hover, which would show downsampled points one line at a time."""
+    opts["tools"] = [tool for tool in opts["tools"] if tool != "hover"]
+    return opts
+
+
 def build(plot: Plot, rows: Any, *, state: RowsState | None, marks: PlotMarks) -> Any:
     """A DynamicMap drawing `plot.y` against `plot.x` (or a time axis) from the session's
     Buffer; its Smoothing stream is in `.streams` for the page's slider. Given a
     level-of-detail feed instead (every plot outside a crossfilter group), draws from it."""
     if is_feed(rows):
-        opts = figure_opts(plot, marks)
+        opts = without_point_hover(figure_opts(plot, marks))
         opts["hooks"] = [*opts["hooks"], attach_feed(rows)]
         return feed_layers(plot, rows).opts(**opts)
     dynamic_map = layers(plot, rows, smoothing_stream(weight_of(plot)))
@@ -186,7 +193,7 @@ def compare(
     if feeds:
         feed = next(iter(feeds.values()))
         drawn = [feed_layers(plot, feed, run, colors[run]) for run in rows]
-        opts = figure_opts(plot, marks, source_key=source_key)
+        opts = without_point_hover(figure_opts(plot, marks, source_key=source_key))
         opts["hooks"] = [*opts["hooks"], attach_feed(feed)]
         return reduce(operator.mul, drawn).opts(**opts), [feed]
     smoothing = smoothing_stream(weight_of(plot))

@@ -27,6 +27,33 @@ def make_state(plot: Plot) -> RowsState | None:
     return RowsState(plot, buffer_length(plot)) if plot.crossfilter else None
 
 
+def plain_numbers(columns: list[Any]) -> list[Any]:
+    """Numbers as written: 2014, not HoloViews' "2,014"; 0.5 and 0.0000123 in full (ten
+    decimals at most, trailing zeros dropped); e-notation only below 1e-7 or from 1e16."""
+    from bokeh.models import NumberFormatter, ScientificFormatter
+
+    for column in columns:
+        if isinstance(column.formatter, NumberFormatter):
+            column.formatter = ScientificFormatter(
+                precision=10, power_limit_low=-7, power_limit_high=16, nan_format="NaN"
+            )
+    return columns
+
+
+def keep_plain(hv_plot: Any) -> None:
+    """HoloViews makes the table's columns again, with its own formatters, on every update
+    (without running hooks): have its column maker give plain ones (once per plot)."""
+    make = hv_plot._get_columns
+    if getattr(make, "plain_numbers", False):
+        return
+
+    def plain_columns(element: Any, data: Any) -> list[Any]:
+        return plain_numbers(make(element, data))
+
+    plain_columns.plain_numbers = True  # type: ignore[attr-defined]
+    hv_plot._get_columns = plain_columns
+
+
 def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
     """A DynamicMap of hv.Table showing the Buffer's rows in reverse order."""
     import holoviews as hv
@@ -45,6 +72,10 @@ def build(plot: Plot, rows: Any, *, state: Any, marks: PlotMarks) -> Any:
         table = hv_plot.handles.get("plot")  # not there yet on the very first call
         if table is not None:
             table.sizing_mode = "stretch_both"
+        columns = hv_plot.handles.get("table")
+        if columns is not None:
+            plain_numbers(columns.columns)
+        keep_plain(hv_plot)
 
     title = format_literal(html.escape(plot.title))
     return hv.DynamicMap(draw, streams=[rows]).opts(title=title, hooks=[name_source])

@@ -35,6 +35,8 @@ from streamvis.core.summary import Summary
 from streamvis.kinds.base import figure_sent, ordered_changes, source_name
 from streamvis.layout.spec import Layout, Plot
 from streamvis.page.direct import HeldLine, line_sources
+from streamvis.page.hover import HoverTable, drawn_lines
+from streamvis.page.log_ticks import LogTicks
 from streamvis.transforms.smoothing import (
     RELATIVE,
     WALL,
@@ -195,6 +197,10 @@ class LineFeed:
         self._answered_at = 0.0
         self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
+        self.hover = HoverTable(plot.id)  # the tooltip table of values at the mouse's x
+        self._hover_due = True  # the hover rows wait for a whole refresh
+        self._hover_waiting = False  # ... or for a stream of new rows
+        self.log_ticks = LogTicks()  # a log y axis' ticks, from the rows drawn
         self.groups: Any = None  # grouped runs' means and bands (page/group_lines.py)
 
     # -- what the kind's DynamicMaps draw ------------------------------------------------
@@ -249,6 +255,9 @@ class LineFeed:
         self.attach(figure)
         self._find_sources(figure)
         self._update_note()
+        self.hover.attach(figure)
+        self.log_ticks.attach(figure)
+        self._refresh_hover(whole=True, in_render=True)
         if self.groups is not None:
             self.groups.rendered(figure)
 
@@ -391,6 +400,8 @@ class LineFeed:
         ):
             self._noted_at = now
             self._update_note()
+        if sent or self._resolved or self._hover_due or self._hover_waiting:
+            self._refresh_hover(whole=self._resolved)
         self._remember_synced()
         if self.groups is not None:
             self.groups.tick()
@@ -404,7 +415,7 @@ class LineFeed:
         """At a tick's end: the models Bokeh counts as sent now. A later tick may change
         them directly; this one may not, because Panel can hold the patch that carries a
         model made in this callback while it sends plain changes ahead."""
-        models = [self.figure, self.note, self.waiting]
+        models = [self.figure, self.note, self.waiting, self.hover.source]
         models += [line.source for line in self._held()]
         self._synced_before = {
             id(model) for model in models if model is not None and figure_sent(model)
@@ -593,6 +604,31 @@ class LineFeed:
         held = state.lines.get(key)
         if held is not None:
             held.append(*self._axis_values(state, xs, ys), self._may_write(held))
+
+    def _refresh_hover(self, whole: bool, in_render: bool = False) -> None:
+        """Update the hover rows (page/hover.py) in a render, or in a tick once the browser
+        holds the hover source; a refresh that has to wait is done whole later."""
+        source = self.hover.source
+        if source is None:
+            return
+        if not in_render and self._served() and id(source) not in self._synced_before:
+            self._hover_due = True
+            return
+        whole = whole or self._hover_due
+        if not (whole or self.hover.stream_due(time.monotonic())):
+            self._hover_waiting = True  # new rows: a tick sends them once a stream is due
+            return
+        lines = drawn_lines(self.plot, {run: state.lines for run, state in self.runs.items()})
+        self.log_ticks.update([line.y for line in lines])
+        self.hover.refresh(
+            lines,
+            self._limit()[0],
+            self.x_name(),
+            self.x_name() == WALL or self.x_is_time,
+            whole,
+            time.monotonic(),
+        )
+        self._hover_due = self._hover_waiting = False
 
     def _update_note(self) -> None:
         """Say what is drawn, and show "waiting for data" while no line has rows."""

@@ -82,6 +82,12 @@ def own_tick_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session, "PAGES", LoopShare(share=float("inf")))
 
 
+def hover_table(source: Any) -> bool:
+    """A line plot's hover table (page/hover.py): not drawn data, so not recorded here;
+    tests/unit/test_hover_rows.py and tests/ui/test_hover.py check it."""
+    return str(getattr(source, "name", "") or "").startswith("sv-hover:")
+
+
 @pytest.fixture
 def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]:
     """Factory: compile a layout into a page (no server, no periodic callback) and record
@@ -91,7 +97,8 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]
 
     def spy(self: ColumnDataSource, new_data: Any, rollover: int | None = None, **kw: Any) -> Any:
         copy = {key: np.array(values) for key, values in new_data.items()}
-        streamed.append((self.name, len(next(iter(copy.values()))), copy))
+        if not hover_table(self):
+            streamed.append((self.name, len(next(iter(copy.values()))), copy))
         return original(self, new_data, rollover, **kw)
 
     monkeypatch.setattr(ColumnDataSource, "stream", spy)
@@ -110,6 +117,8 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]
         def on_change(event: Any) -> None:
             if isinstance(event, ColumnDataChangedEvent | ColumnsStreamedEvent):
                 model = event.model
+                if hover_table(model):
+                    return
                 rows = len(next(iter(model.data.values()), ()))
                 rendered.changes.append((type(event).__name__, model.name, rows))
 

@@ -106,7 +106,8 @@ def test_runs_pattern_overlays_runs_with_their_names_in_the_legend(
     wait_until(lambda: column("sv:loss:a/v", "v") == A, message="run a drawn")
     wait_until(lambda: column("sv:loss:b/v", "v") == B, message="run b drawn")
     figure = wait_until(lambda: page.evaluate(FIGURE, "sv-figure:loss"), message="one figure")
-    assert sorted(figure["glyphs"]) == ["sv:loss:a/v", "sv:loss:b/v"]
+    # each run's line, and the hover table of the figure (page/hover.py)
+    assert sorted(figure["glyphs"]) == ["sv-hover:loss", "sv:loss:a/v", "sv:loss:b/v"]
     assert figure["labels"] == ["a", "b"]
     assert page.get_by_text("runs: a, b").count() == 1
 
@@ -129,7 +130,7 @@ def test_runs_pattern_overlays_runs_with_their_names_in_the_legend(
     smoothed_a = column("sv:loss:a/v_smoothed", "v_smoothed")
     assert smoothed_a == pytest.approx(tensorboard_smoothing(A, 0.6))
     figure = wait_until(lambda: page.evaluate(FIGURE, "sv-figure:loss"), message="one figure")
-    assert len(figure["glyphs"]) == 4
+    assert len(figure["glyphs"]) == 5  # raw and smoothed per run, and the hover table
     assert figure["labels"] == ["a", "b"]
     page.screenshot(path=str(tmp_path / "compare-smoothed.png"))
     assert console.errors() == [], console.messages

@@ -52,7 +52,10 @@ FIGURE = (
     + """
     const figure = live(name);
     if (!figure) return null;
-    return figure.renderers.filter((r) => r.data_source && r.data_source.name).map((r) => ({
+    // drawn lines and bands (not the hover table, page/hover.py: an invisible glyph)
+    const drawn = (r) => r.data_source && r.data_source.name
+        && !r.data_source.name.startsWith("sv-hover:");
+    return figure.renderers.filter(drawn).map((r) => ({
         source: r.data_source.name, type: r.glyph.type,
         alpha: r.glyph.line_alpha !== undefined ? r.glyph.line_alpha.value : null,
         color: r.glyph.line_color !== undefined ? r.glyph.line_color.value

@@ -201,6 +201,26 @@ def rows(page: Watched, source: str, column: str) -> list[Any] | None:
     return page.evaluate(SOURCE, [source, column])
 
 
+FRAME_MIDDLE = """(name) => {
+    const figure = Bokeh.documents[0].get_model_by_name(name);
+    const view = figure && Bokeh.index.find_one(figure);
+    if (!view) return null;
+    const canvas = view.canvas_view.el.getBoundingClientRect();
+    return [canvas.x + view.frame.bbox.hcenter, canvas.y + view.frame.bbox.vcenter];
+}"""
+
+
+def hover_labels(page: Watched, figure: str) -> list[str] | None:
+    """The row labels of the tooltip the mouse over the middle of `figure` opens."""
+    middle = page.evaluate(FRAME_MIDDLE, figure)
+    if not middle:
+        return None
+    page.page.mouse.move(middle[0], middle[1] - 20)
+    page.page.mouse.move(*middle)
+    labels = page.page.locator(".bk-tooltip-row-label:visible").all()
+    return [(label.text_content() or "").removesuffix(": ") for label in labels] or None
+
+
 def test_producer_and_layout_text_is_shown_literally_and_never_runs(
     tmp_path: Path, panel_server, watched
 ) -> None:
@@ -238,6 +258,9 @@ def test_producer_and_layout_text_is_shown_literally_and_never_runs(
         {"PlainText": PLOT_TEXT["y label"]},
     ]
     assert line["legend"] == [COL_A, COL_B]  # column names in a multi-column legend
+    # the line plot's hover table: a row per column, the column names as text
+    labels = wait_until(lambda: hover_labels(page, "sv-figure:ln"), message="hover table")
+    assert labels == ["step", COL_A, COL_B]
     scatter = page.evaluate(FIGURE_TEXT, "sv-figure:sc")
     assert scatter["title"] == {"PlainText": PLOT_TEXT["plot title"]}
     bar = page.evaluate(FIGURE_TEXT, "sv-figure:br")
