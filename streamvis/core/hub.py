@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from streamvis.core import defaults
 from streamvis.core.attributes import AttributeValue, RunAttributes
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from streamvis.core.durable import Store
 
 __all__ = [
-    "Hub", "Mode", "Subscription", "Table", "Update", "all_missing",
+    "Hub", "Mode", "RunFacts", "Subscription", "Table", "Update", "all_missing",
     "check_name", "default_hub", "hub_or_default", "iso_time", "set_default_factory",
     "swap_default_hub",
 ]  # fmt: skip
@@ -74,6 +74,16 @@ def hub_or_default(hub: Any, where: str) -> Hub:
     if not isinstance(hub, Hub):
         raise StreamError(f"{where}(hub=...) must be a streamvis Hub, not {type(hub).__name__}")
     return hub
+
+
+class RunFacts(NamedTuple):
+    """What a runs list shows of one run: times in ns since the epoch, rows summed over
+    its streams (those held in memory, as `GET /api/v1/runs` counts them)."""
+
+    started: int  # its first row's arrival (or its layout's, for a run with no rows yet)
+    last_write: int  # the newest write to any of its streams
+    rows: int
+    streams: int
 
 
 class Subscription:
@@ -134,6 +144,7 @@ class Hub:
             )
         self.store = store
         self._tables: dict[tuple[str, str], Table] = {}
+        self._run_tables: dict[str, dict[str, Table]] = {}  # run -> stream -> table
         self._lock = threading.Lock()
         self._subscriptions: set[Subscription] = set()
         self._layouts: dict[str, tuple[int, Any]] = {}
@@ -172,6 +183,7 @@ class Hub:
                     table = Table(run, name, self.retain, self.store, self.budget)
                     table.after_fold = self.keep_within_budget  # its summary grew
                     self._tables[(run, name)] = table
+                    self._run_tables.setdefault(run, {})[name] = table
                     self._run_created.setdefault(run, table.created)
         return table
 
@@ -351,6 +363,7 @@ class Hub:
             doomed = [key for key in self._tables if key[0] == run]
             for key in doomed:
                 self._tables.pop(key).drop()
+            self._run_tables.pop(run, None)
             had_layout = self._layouts.pop(run, None) is not None
             self._stored_layouts.pop(run, None)
             self._layout_files.pop(run, None)
@@ -432,6 +445,15 @@ class Hub:
         updated = max((t.updated for t in tables), default=created)
         return created, updated
 
+    def run_facts(self, run: str) -> RunFacts:
+        """Start, last write, rows and streams of `run`, for the page's runs panel: looks
+        at the run's own streams only (all zero for an unknown run)."""
+        tables = list(self._run_tables.get(run, {}).values())
+        created = self._run_created.get(run, 0)
+        updated = max((table.updated for table in tables), default=created)
+        rows = sum(table.row_count for table in tables)
+        return RunFacts(created, updated, rows, len(tables))
+
     def set_layout(
         self,
         run: str,
@@ -485,6 +507,7 @@ class Hub:
         with self._lock:
             for key in [key for key in self._tables if key[0] == run]:
                 self._tables.pop(key).drop()
+            self._run_tables.pop(run, None)
             if self._layouts.pop(run, None) is not None:
                 self._layout_version += 1
             self._stored_layouts.pop(run, None)

@@ -89,6 +89,7 @@ def make_cell(
 
     kind = KINDS[plot.kind]
     compared = bool(runs) and kind.comparable
+    color = compare.colors_of(session.hub)  # a run's color, whatever else is shown
     if runs and not compared and kind.streams:
         plot = first_run_plot(plot, session.run)
     state: Any = None
@@ -106,14 +107,14 @@ def make_cell(
             def make(shown: Plot) -> tuple[Any, list[Any]]:
                 lines.restyle(shown)
                 if compared:
-                    return compare.view(shown, dict.fromkeys(runs or (), lines), marks)
+                    return compare.view(shown, dict.fromkeys(runs or (), lines), marks, color)
                 return kind.build(shown, lines, state=None, marks=marks), [lines]
 
         elif compared:
             buffers = {run: empty_buffer(plot) for run in runs or ()}
 
             def make(shown: Plot) -> tuple[Any, list[Any]]:
-                return compare.view(shown, buffers, marks)
+                return compare.view(shown, buffers, marks, color)
 
         else:
             state = kind.make_state(plot) if kind.make_state is not None else None

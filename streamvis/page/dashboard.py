@@ -77,7 +77,7 @@ def dashboard(
         run,
         fixed,
         shown=shown,
-        runs=pattern or runs,
+        runs=pattern if pattern is not None else runs,  # ?runs= (empty: no run checked)
         problem=problem or group_problem,
         grouping=grouping,
         build=not served,  # served: built once the browser is connected (LivePage.start)

@@ -31,6 +31,7 @@ from streamvis.page.lag import LagNote
 from streamvis.page.loss_notes import notes_for
 from streamvis.page.notebook import NotebookTicks
 from streamvis.page.regrid import EditErrorBox, LiveGrid
+from streamvis.page.runs_panel import RunsPanel
 from streamvis.page.served import warm_up_session
 from streamvis.page.session import LiveSession, quiet_closed_tabs
 from streamvis.page.store_notice import StoreNotice
@@ -108,6 +109,14 @@ class LivePage(Viewer):
         self.store_notice = StoreNotice()  # "data service unavailable" above the plots
         self.document: Any = None
         self.view = pn.Column(sizing_mode="stretch_both")
+        # the side bar of a served page: runs listed, checked, filtered (not in a notebook)
+        served = getattr(pn.state.curdoc, "session_context", None) is not None
+        self.runs_panel = RunsPanel(self) if served else None
+        self.root = (
+            pn.Row(self.runs_panel.view, self.view, sizing_mode="stretch_both")
+            if self.runs_panel is not None
+            else self.view
+        )
         self._callback: Any = None
         self._period: int | None = None
         self._closed = False
@@ -115,8 +124,16 @@ class LivePage(Viewer):
             self.rebuild_if_changed()
 
     def __panel__(self) -> Any:
-        """What Panel shows for this page: its view (header, error box and grid)."""
-        return self.view
+        """What Panel shows for this page: its view (header, error box and grid), served
+        with the runs panel beside it."""
+        return self.root
+
+    def select_runs(self, pattern: str) -> None:
+        """Compare the runs `pattern` matches from the next tick on (the runs panel's
+        choice): a page of one run becomes a compare page."""
+        self.pattern = pattern
+        self.problem = None  # a bad ?run= / ?runs= is replaced by the runs chosen
+        self._runs_checked = None
 
     def _marks(self, plot_id: str) -> PlotMarks:
         """The render-hook memory of one plot of this page."""
@@ -189,7 +206,9 @@ class LivePage(Viewer):
             return literal(
                 self.problem, styles=ERROR_STYLE, css_classes=["sv-error", "sv-page-error"]
             )
-        if self.pattern is not None and not self.runs:
+        if self.pattern == "":
+            text = "no run checked: check runs in the runs panel"
+        elif self.pattern is not None and not self.runs:
             text = (
                 f"no run matches runs={self.pattern!r} yet (runs: "
                 f"{', '.join(self.hub.runs()) or 'none'}); waiting for one"
@@ -290,6 +309,8 @@ class LivePage(Viewer):
     def on_timer(self) -> None:
         if self._closed:
             return
+        if self.runs_panel is not None:
+            self.runs_panel.refresh()  # at most once a second
         if self.ticks is None:  # served: lag and loss notes (not in a notebook: lag-and-loss.md)
             self.lag.refresh(self.session, self.refresh_ms)  # before this firing's tick
             self.store_notice.refresh(self.hub)  # the store unreachable, or back

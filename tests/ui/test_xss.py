@@ -344,6 +344,9 @@ def test_page_address_text_is_shown_literally_and_never_runs(
         assert box.text_content() == f"runs: {value}"
         note = page.page.locator("p", has_text="no run matches").first
         assert f"no run matches runs={value!r} yet" in note.text_content()
+        # the runs panel's note quotes the pattern as text too
+        said = page.page.get_by_text(f"runs matching {value} (new ones join)", exact=True)
+        wait_until(lambda: said.count() == 1, message="the runs panel's note")
     page.page.screenshot(path=str(tmp_path / "address.png"))
     page.nothing_ran()
 
