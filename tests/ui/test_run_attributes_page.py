@@ -1,7 +1,7 @@
-"""Run attributes set over HTTP reach a real page: the header's "group by" offers each
-attribute the compared runs carry, and grouping by one draws its values as legend text. A
-value carrying markup payloads is shown as those characters and never runs (the payload
-trap of tests/ui/test_xss.py)."""
+"""Run attributes set over HTTP reach a real page: each run's row in the runs panel shows
+them, the header's "group by" offers each attribute the compared runs carry, and grouping by
+one draws its values as legend text. A value carrying markup payloads is shown as those
+characters and never runs (the payload trap of tests/ui/test_xss.py)."""
 
 from __future__ import annotations
 
@@ -87,6 +87,15 @@ def check_page(page: Watched) -> None:
 
     expected = {f"note={NOTE}", "note=plain", "note: (not set)"}
     wait_until(lambda: expected <= set(legend()), message="the groups' legend entries")
+
+    # the runs panel: each run's attributes under its facts, as text
+    def details() -> list[str]:
+        return page.texts(".sv-run-details")
+
+    wait_until(lambda: "seed=2 note=plain" in details(), message="attributes in the runs panel")
+    assert "seed=2" in details()
+    assert any(text.startswith("seed=1 note=") and "<script>sv_pwn('attr')" in text
+               for text in details())  # fmt: skip
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.page.screenshot(path=str(SHOTS / "attrs.png"))
     page.nothing_ran()

@@ -282,3 +282,20 @@ def test_grouped_runs_read_the_attributes_a_real_hub_holds() -> None:
         "seed=1": ["a", "c"],
         "seed=2": ["b"],
     }
+
+
+# ------------------------------------------------------------------ the runs panel's row
+def test_the_runs_panel_row_shows_attributes_as_escaped_text() -> None:
+    from streamvis.page.runs_panel import row_html, row_of
+
+    note = "<img src=x onerror=sv_pwn(1)><script>sv_pwn(2)</script>"
+    hub = Hub()
+    hub.stream("loss", {"step": 0, "loss": 1.0}, run="exp")
+    hub.set_attributes("exp", {"lr": 0.001, "note": note})
+    row = row_of(hub, "exp", "#30a2da", hub.run_facts("exp").last_write)
+    assert row.details == as_text({"lr": 0.001, "note": note})
+    shown = row_html(row, "1970-01-01")
+    for tag in ("<img", "<script"):
+        assert tag not in shown
+    assert "lr=0.001" in shown
+    assert "&lt;img src=x onerror=sv_pwn(1)&gt;" in shown
