@@ -2,6 +2,7 @@
 
 import streamvis as sv
 sv.stream("loss", {"step": step, "train": value})   # from your loop
+sv.set_attributes(lr=3e-4, seed=1)                  # the run's hyperparameters
 sv.serve("layout.yaml")        # or: panel serve apps/dashboard.py --args layout.yaml
 sv.connect("localhost:5006")   # or send to a server in another process
 sv.use_store("runs.db")        # keep what is streamed in a file; a restart replays it
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from streamvis.core import defaults as _defaults
@@ -123,6 +125,24 @@ def clear(name: str | None = None, run: str | None = None) -> int:
     return _hub().clear(name, run)
 
 
+def set_attributes(
+    attributes: Mapping[str, Any] | None = None,
+    /,
+    *,
+    run: str | None = None,
+    **more: Any,
+) -> None:
+    """Merge attributes into `run`'s (default "default"): `sv.set_attributes(lr=3e-4,
+    seed=1)`, or a dict (for a key named `run`); None removes a key. Values: text, numbers,
+    bools; a bad one raises AttributesError (a StreamError) naming run and key, and changes
+    nothing. After `sv.connect` they go to the server, for the connected client's run
+    unless `run` is given."""
+    if _connected is not None:
+        _connected.set_attributes(attributes, run=run, **more)
+        return
+    _hub().set_attributes("default" if run is None else run, {**(attributes or {}), **more})
+
+
 def use_store(path: str | os.PathLike[str] | None, **retention: Any) -> Hub:
     """Keep what `sv.stream` writes in the SQLite file `path` ('none': memory only), or in
     the Redis a `redis://` URL names (shared with servers; docs/scale-out.md), and replay
@@ -200,6 +220,7 @@ __all__ = [
     "export",
     "load_layout",
     "serve",
+    "set_attributes",
     "stream",
     "use_store",
 ]

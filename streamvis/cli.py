@@ -233,6 +233,7 @@ def ls_command(args: argparse.Namespace) -> int:
                 for r in records
             ]
         else:
+            attributes = backend.attributes()
             rows = [
                 {
                     "run": r["run"],
@@ -240,6 +241,7 @@ def ls_command(args: argparse.Namespace) -> int:
                     "last_write": _time(r["updated"]),
                     "streams": r["streams"],
                     "rows": r["rows"],
+                    "attributes": attributes.get(r["run"], {}),
                 }
                 for r in backend.runs()
             ]
@@ -250,8 +252,18 @@ def ls_command(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"{backend.location}: no runs")
     else:
-        print(_table(rows))
+        print(_table(_with_shown_attributes(rows)))
     return 0
+
+
+def _with_shown_attributes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs' attributes as one table cell each, `lr=0.0003 seed=1` (--json keeps the dict);
+    no such column when no run has any."""
+    from streamvis.core.attributes import as_text
+
+    if not any(row.get("attributes") for row in rows):
+        return [{k: v for k, v in row.items() if k != "attributes"} for row in rows]
+    return [{**row, "attributes": as_text(row["attributes"])} for row in rows]
 
 
 def _table(rows: list[dict[str, object]]) -> str:
@@ -264,7 +276,8 @@ def _table(rows: list[dict[str, object]]) -> str:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    """Write one stream to a file, or every stream of a run into a directory."""
+    """Write one stream to a file, or every stream of a run (and its attributes, as
+    attributes.json) into a directory."""
     from tqdm import tqdm
 
     from streamvis.store.export import export, write_file
@@ -281,6 +294,7 @@ def export_command(args: argparse.Namespace) -> int:
                 wall_time=args.wall_time,
                 progress=bar.update,
             )
+        attributes = backend.attributes(args.run).get(args.run)
     finally:
         backend.close()
     if args.stream is not None:
@@ -296,6 +310,10 @@ def export_command(args: argparse.Namespace) -> int:
     for name, frame in result.items():  # type: ignore[union-attr]
         target = write_file(frame, folder / f"{name}.csv")
         print(f"{target}: {len(frame)} rows")
+    if attributes:  # the run's attributes beside its streams (JSON: the types survive)
+        target = folder / "attributes.json"
+        target.write_text(json.dumps(attributes, indent=2) + "\n")
+        print(f"{target}: {len(attributes)} attributes")
     return 0
 
 

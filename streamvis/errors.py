@@ -2,6 +2,7 @@
 
 StreamvisError            base class: catch this to catch everything below
 ├── StreamError           data that does not fit a stream (fields: run, stream, column)
+│   └── AttributesError   run attributes refused (fields: run, key)
 ├── SpecError             a layout that cannot be built (fields: file, line, col, path)
 ├── StoreError            a store that cannot be opened or used (field: file)
 │   ├── StoreBusy         another process writes the store (field: owner)
@@ -58,6 +59,15 @@ class StreamError(StreamvisError, ValueError):
         self.run = run
         self.stream = stream
         self.column = column
+
+
+class AttributesError(StreamError):
+    """Run attributes were refused (a bad key, value or count); the run's attributes are
+    as they were. `key` names the attribute at fault (None: the whole dict)."""
+
+    def __init__(self, message: str, *, run: str | None = None, key: str | None = None) -> None:
+        super().__init__(message, run=run)
+        self.key = key
 
 
 class SpecError(StreamvisError, ValueError):

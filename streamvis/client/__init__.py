@@ -31,7 +31,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -51,6 +51,7 @@ from streamvis.client.transport import (
     target_of,
 )
 from streamvis.compat import SeedClientMethods
+from streamvis.core.attributes import checked_changes
 from streamvis.core.hub import check_name
 from streamvis.core.normalize import normalize
 from streamvis.errors import StreamError
@@ -77,7 +78,11 @@ class Client(SeedClientMethods):
 
     `exit_timeout` (default STREAMVIS_EXIT_TIMEOUT, else 5 s): how long `close()` and
     interpreter exit keep trying while no request gets through; while rows do get through
-    they wait until everything queued is delivered."""
+    they wait until everything queued is delivered.
+
+    `attributes` (e.g. `{"lr": 3e-4, "seed": 1}`): the run's attributes, checked here
+    (AttributesError naming the key) and sent before anything else this client queues,
+    retried like every request (docs/run-explorer.md#run-attributes)."""
 
     def __init__(
         self,
@@ -92,9 +97,11 @@ class Client(SeedClientMethods):
         timeout: float = 10.0,
         exit_timeout: float | None = None,
         max_body: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
         self.url, parts = settings.checked_url(url)
         self.run = check_name("run", run)
+        first = checked_changes(self.run, attributes) if attributes is not None else None
         token = settings.checked_token(token)
         self.token = token if token is not None else os.environ.get("STREAMVIS_TOKEN")
         self.queue_rows = settings.whole("queue_rows", queue_rows)
@@ -142,6 +149,8 @@ class Client(SeedClientMethods):
         self._checked_runs: set[str] = {self.run}
         self._given_up: dict[Target, int] = {}  # rows per (run, stream) dropped while closing
         self._last_failure = ""
+        if first:  # queued before the sender starts: the server has them before any row
+            self._queue.append(Item(None, "attributes", first, rows=0))
         self._thread = threading.Thread(target=self._run, name="streamvis-client", daemon=True)
         self._thread.start()
         _open_clients.add(self)
@@ -247,6 +256,24 @@ class Client(SeedClientMethods):
         raw = layout_to_dict(load_layout(layout))
         raw["run"] = self.run  # the layout is this client's run's, whatever the file said
         self._put(Item(None, "layout", raw, rows=0))
+
+    def set_attributes(
+        self,
+        attributes: Mapping[str, Any] | None = None,
+        /,
+        *,
+        run: str | None = None,
+        **more: Any,
+    ) -> None:
+        """Merge attributes into `run`'s (default: this client's run) on the server:
+        `client.set_attributes(lr=3e-4, seed=1)`, or a dict (for a key named `run`); a value
+        of None removes its key. Checked here (AttributesError naming run and key), then
+        queued like rows."""
+        target = self._other_run(run)
+        given = {**(attributes or {}), **more}
+        changes = checked_changes(self.run if target is None else target, given)
+        if changes:
+            self._put(Item(None, "attributes", changes, rows=0, run=target))
 
     def _put_layout_dict(self, raw: dict[str, Any]) -> None:
         self._put(Item(None, "layout", raw, rows=0))
@@ -519,7 +546,7 @@ class Client(SeedClientMethods):
             for piece in fit(self._prefix_of(request.run), request, self.max_body):
                 self._deliver(piece)
             return
-        what = "a row" if request.stream else "the layout"
+        what = "a row" if request.stream else f"the {request.path.rsplit('/', 1)[-1]}"
         run = request.run or self.run
         where = f"run '{run}'" + (f", stream '{request.stream}'" if request.stream else "")
         if limit:

@@ -31,7 +31,7 @@ class Item(NamedTuple):
     the client's own run."""
 
     stream: str | None
-    kind: Literal["row", "batch", "clear", "layout"]
+    kind: Literal["row", "batch", "clear", "layout", "attributes"]
     payload: Any
     mode: str = "append"
     rows: int = 1
@@ -202,7 +202,7 @@ def requests_for(
 ) -> list[Request]:
     """Queued entries as requests, in the order they were queued. Consecutive appends to a
     stream of a run (scalar rows, or batches with the same columns) travel together, in
-    requests of at most `batch_rows` rows; a replace, clear or layout goes alone, after
+    requests of at most `batch_rows` rows; a replace, clear, layout or attributes goes alone, after
     what came before it. `prefix_of(run)` is a run's API path; `binary`: numeric rows go
     as binary columns."""
     requests: list[Request] = []
@@ -234,9 +234,9 @@ def requests_for(
             continue
         send_pending()
         prefix, run = prefix_of(item.run), item.run
-        if item.kind == "layout":
+        if item.kind in ("layout", "attributes"):
             body = dumps(item.payload)
-            requests.append(Request("PUT", f"{prefix}/layout", body, None, 0, run=run))
+            requests.append(Request("PUT", f"{prefix}/{item.kind}", body, None, 0, run=run))
         elif item.kind == "clear" and item.stream is None:
             requests.append(Request("DELETE", f"{prefix}/streams", None, None, 0, run=run))
         elif item.kind == "clear":

@@ -139,6 +139,9 @@ class Store:
     def layout_version(self) -> int:
         return self.backend.layout_version()
 
+    def attributes(self, run: str | None = None) -> dict[str, dict[str, Any]]:
+        return self.backend.attributes(run)
+
     def integrity(self) -> str:
         return self.backend.integrity()
 

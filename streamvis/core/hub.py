@@ -12,7 +12,6 @@ No Panel, HoloViews, Bokeh, Tornado or pandas here, and no store backend.
 from __future__ import annotations
 
 import numbers
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,10 +19,19 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from streamvis.core import defaults
+from streamvis.core.attributes import AttributeValue, RunAttributes
 from streamvis.core.losses import Losses
 from streamvis.core.memory import Budget, configured_memory, parse_memory
+from streamvis.core.names import check_name
 from streamvis.core.normalize import Batch, normalize
-from streamvis.core.storage import AppendRow, AppendRows, DeleteRun, Op, SetLayout
+from streamvis.core.storage import (
+    AppendRow,
+    AppendRows,
+    DeleteRun,
+    Op,
+    SetAttributes,
+    SetLayout,
+)
 from streamvis.core.table import Mode, Table, Update, all_missing, iso_time
 from streamvis.errors import StoreError, StreamError
 
@@ -38,17 +46,6 @@ __all__ = [
     "check_name", "default_hub", "hub_or_default", "iso_time", "set_default_factory",
     "swap_default_hub",
 ]  # fmt: skip
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
-
-
-def check_name(kind: str, name: Any) -> str:
-    """Refuse run and stream names that are empty or unsafe in a URL or a file name."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise StreamError(
-            f"{kind} name {name!r} is not allowed: use 1-128 letters, digits, '_', '.' or '-', "
-            "not starting with '.' or '-'"
-        )
-    return name
 
 
 def check_retain(retain: Any) -> int | None:
@@ -155,6 +152,7 @@ class Hub:
         self._layout_files: dict[str, Any] = {}  # runs whose layout is a watched file's
         self._run_created: dict[str, int] = {}
         self._stored_layouts: dict[str, Any] = {}  # each run's layout as last stored or read
+        self._attributes = RunAttributes()  # each run's attributes (core/attributes.py)
         self.losses = Losses()  # rows producers dropped, sources reconnecting (core/losses.py)
         if store is not None:
             store.on_refused(self._refused)
@@ -370,6 +368,7 @@ class Hub:
             self._stored_layouts.pop(run, None)
             self._layout_files.pop(run, None)
             self._run_created.pop(run, None)
+            self._attributes.forget(run)
             self.losses.forget(run)
             if had_layout:
                 self._layout_version += 1
@@ -411,7 +410,33 @@ class Hub:
         return table.next_seq if table is not None else 0
 
     def runs(self) -> list[str]:
-        return sorted({run for run, _ in self._tables} | set(self._layouts))
+        tabled = {run for run, _ in self._tables}
+        return sorted(tabled | set(self._layouts) | self._attributes.runs())
+
+    def attributes(self, run: str) -> dict[str, AttributeValue]:
+        """A copy of the run's attributes ({} when it has none)."""
+        return self._attributes.of(run)
+
+    def set_attributes(self, run: str, attributes: Any) -> tuple[dict[str, Any], int]:
+        """Merge `attributes` (key -> value; None removes the key) into the run's, checked
+        by core/attributes.py (AttributesError naming run and key; nothing changes), and
+        queue the change to the store. Returns (the run's attributes now, store ticket)."""
+        check_name("run", run)
+        with self._lock:  # one order of changes for memory and the store
+            changes, result = self._attributes.apply(run, attributes)
+            if result:
+                self._run_created.setdefault(run, time.time_ns())
+            put = self.store.put if self.store is not None and changes else None
+            ticket = put(SetAttributes(run, changes)) if put is not None else 0
+        return result, ticket
+
+    def restore_attributes(self, run: str, attributes: dict[str, AttributeValue]) -> None:
+        """The run's attributes as its store holds them (a replay, or another process's
+        change read by a shared store's follower); stores nothing."""
+        with self._lock:
+            self._attributes.replace(run, attributes)
+            if attributes:
+                self._run_created.setdefault(run, time.time_ns())
 
     def run_times(self, run: str) -> tuple[int, int]:
         """(start, last write) of a run in ns since the epoch (0, 0 for an unknown run)."""
@@ -488,6 +513,7 @@ class Hub:
             self._stored_layouts.pop(run, None)
             self._layout_files.pop(run, None)
             self._run_created.pop(run, None)
+            self._attributes.forget(run)
             self.losses.forget(run)
 
     def set_file_layout(self, run: str, layout: Any, source: Any) -> int:

@@ -11,6 +11,7 @@ Changes are a small tagged union (`Op`), each a frozen record:
     ClearStream  drop a stream's rows; numbering goes on
     DeleteRun    forget a run: its streams, rows, batch ids and layout
     SetLayout    a producer's layout for a run, as plain data
+    SetAttributes  changes to a run's attributes (a value of None removes its key)
 """
 
 from __future__ import annotations
@@ -103,7 +104,21 @@ class SetLayout:
         return 0
 
 
-Op = AppendRows | AppendRow | ClearStream | DeleteRun | SetLayout
+@dataclass(frozen=True, slots=True)
+class SetAttributes:
+    """Checked changes to a run's attributes (core/attributes.py), merged into what the
+    store holds: a value of None removes its key."""
+
+    kind: ClassVar[str] = "attributes"
+    run: str
+    changes: Mapping[str, str | int | float | bool | None]
+
+    @property
+    def rows(self) -> int:
+        return 0
+
+
+Op = AppendRows | AppendRow | ClearStream | DeleteRun | SetLayout | SetAttributes
 
 
 def describe(op: Op) -> str:
@@ -270,6 +285,11 @@ class StoreReads(Protocol):
     def layout_version(self) -> int:
         """A number that grows with every stored layout change (set, or its run deleted):
         another process polls it and reads `layouts()` again when it moved."""
+        ...
+
+    def attributes(self, run: str | None = None) -> dict[str, dict[str, Any]]:
+        """Runs' attributes by run (only `run`'s when given), as stored; runs without
+        any are left out."""
         ...
 
     def integrity(self) -> str:

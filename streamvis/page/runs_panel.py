@@ -7,8 +7,8 @@ page address without a reload, so the address can be shared. Runs are looked at 
 page's timer at most once a second, and a Bokeh model is touched only when what it shows
 changed. Producer text (run names, `run_details`) is escaped: shown, never markup.
 
-Two seams for later parts: `run_details(hub, run)` gives a run's extra text (empty for now;
-run attributes), and `RunsPanel.controls` is a column other controls can be appended to
+Two seams for later parts: `run_details(hub, run)` gives a run's extra text (its
+attributes), and `RunsPanel.controls` is a column other controls can be appended to
 (grouping).
 """
 
@@ -24,6 +24,7 @@ from typing import Protocol
 
 import panel as pn
 
+from streamvis.core.attributes import as_text
 from streamvis.core.hub import Hub, RunFacts
 from streamvis.page import compare
 
@@ -61,9 +62,9 @@ class RunRow:
 
 
 def run_details(hub: Hub, run: str) -> str:
-    """Extra text shown under a run's facts (plain text, escaped when shown); empty for
-    now: the place for a run's attributes."""
-    return ""
+    """Extra text shown under a run's facts (plain text, escaped when shown): the run's
+    attributes as one line, `lr=0.0003 seed=1` (core/attributes.py `as_text`)."""
+    return as_text(hub.attributes(run))
 
 
 def clock(ns: int, today: str) -> str:

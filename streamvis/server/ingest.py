@@ -40,6 +40,7 @@ from streamvis.server.operations import (
     describe_runs,
     durable,
     names,
+    put_attributes,
     put_layout,
     store,
 )
@@ -237,6 +238,18 @@ class LayoutHandler(_BodyApi):
         self.reply(layout)
 
 
+class AttributesHandler(_BodyApi):
+    async def put(self, run: str) -> None:
+        names(run)  # before the body is parsed
+        self.reply(await put_attributes(self.hub, run, self.body()))
+
+    def get(self, run: str) -> None:
+        names(run)
+        if run not in self.hub.runs():
+            raise ApiError(404, "not_found", f"no run '{run}'", run=run)
+        self.reply(self.hub.attributes(run))
+
+
 class StreamsHandler(_Api):
     def get(self, run: str) -> None:
         names(run)
@@ -338,11 +351,11 @@ class StreamHandler(_BodyApi):
 
 class IngestSocket(_Routed, tornado.websocket.WebSocketHandler):
     """One long-lived connection carrying the same messages as the HTTP routes:
-    `{"id", "run", "stream", "mode", "data", "batch"}` (or `"op": "clear" | "layout"`), one
-    JSON object or a list of them per frame; each gets a reply with its `id`. `batch`, when
-    given, makes a resent message be stored once (like the X-Streamvis-Batch header). Every
-    frame gets an answer, errors included (a frame over the size limit too), and the
-    connection stays open."""
+    `{"id", "run", "stream", "mode", "data", "batch"}` (or `"op": "clear" | "layout" |
+    "attributes"`), one JSON object or a list of them per frame; each gets a reply with its
+    `id`. `batch`, when given, makes a resent message be stored once (like the
+    X-Streamvis-Batch header). Every frame gets an answer, errors included (a frame over the
+    size limit too), and the connection stays open."""
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         headers = self.request.headers
@@ -507,11 +520,13 @@ class IngestSocket(_Routed, tornado.websocket.WebSocketHandler):
                 result = await delete_run(hub, run)
             elif op == "layout":
                 result = await put_layout(hub, run, message.get("layout"))
+            elif op == "attributes":
+                result = await put_attributes(hub, run, message.get("attributes"))
             else:
                 raise ApiError(
                     400,
                     "invalid_op",
-                    f"op must be stream, clear, layout or delete_run, not {op!r:.60}",
+                    f"op must be stream, clear, layout, attributes or delete_run, not {op!r:.60}",
                 )
         except ApiError as exc:
             return {"id": reply_id, "ok": False, **exc.body}
@@ -572,6 +587,7 @@ def routes(
         (f"{API}/runs", RunsHandler, kwargs),
         (f"{API}/runs/{run}", RunHandler, kwargs),
         (f"{API}/runs/{run}/layout", LayoutHandler, kwargs),
+        (f"{API}/runs/{run}/attributes", AttributesHandler, kwargs),
         (f"{API}/runs/{run}/streams", StreamsHandler, kwargs),
         (f"{API}/runs/{run}/streams/{stream}", StreamHandler, kwargs),
         (f"{API}/ws", IngestSocket, kwargs),

@@ -1,7 +1,7 @@
 """What each ingest request does, shared by the HTTP routes and the websocket: write rows,
-clear, delete a run, install a layout, list runs. Each waits until its change is in the
-store before it returns, and raises ApiError (status, code, message, run/stream/column) for
-anything it refuses; nothing stored is changed by a refused request.
+clear, delete a run, install a layout, set a run's attributes, list runs. Each waits until
+its change is in the store before it returns, and raises ApiError (status, code, message,
+run/stream/column) for anything it refuses; nothing stored is changed by a refused request.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from streamvis.core.hub import Hub, check_name, iso_time
 from streamvis.core.normalize import normalize
-from streamvis.errors import SpecError, StreamError
+from streamvis.errors import AttributesError, SpecError, StreamError
 from streamvis.layout.spec import layout_from_dict, layout_to_dict
 from streamvis.wire.codec import narrow_float32
 from streamvis.wire.limits import NAME_LIMIT, Limits
@@ -403,6 +403,7 @@ def describe_runs(hub: Hub) -> list[dict[str, Any]]:
             "streams": len(tables),
             "rows": sum(t["rows"] for t in tables),
             "layout": hub.layout(run)[1] is not None,
+            "attributes": hub.attributes(run),
         }
         if run in stored:
             entry["stored_rows"] = stored[run]["rows"]
@@ -433,3 +434,25 @@ async def put_layout(hub: Hub, run: Any, raw: Any) -> dict[str, Any]:
     version = hub.set_layout(run, data, stored=data)
     await durable(hub, hub.last_ticket(), run=run)
     return {"run": run, "version": version}
+
+
+async def put_attributes(hub: Hub, run: Any, raw: Any) -> dict[str, Any]:
+    """Merge attributes (a JSON object; null removes a key) into a run's and wait until the
+    store has them: 422 invalid_attributes naming run and key for a bad one, nothing kept."""
+    names(run)
+    if not isinstance(raw, dict):
+        raise ApiError(
+            422,
+            "invalid_attributes",
+            f"run '{run}': attributes must be a JSON object of names to values, not "
+            f"{type(raw).__name__}",
+            run=run,
+        )
+    check_store(hub, run=run)
+    try:
+        attributes, ticket = hub.set_attributes(run, raw)
+    except AttributesError as exc:
+        key = shorten(exc.key) if exc.key is not None else None
+        raise ApiError(422, "invalid_attributes", str(exc), run=run, key=key) from None
+    await durable(hub, ticket, run=run)
+    return {"run": run, "attributes": attributes}

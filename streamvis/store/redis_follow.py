@@ -2,9 +2,10 @@
 with blocking XREADs (no polling) and applied to this process's hub, so every page on every
 process shows what Redis holds.
 
-At start, `catch_up` reads each stream's retained entries and the layouts before the server
-listens (a restarted process replays from Redis); a thread then follows the catalog's
-events (new streams, layouts, deleted runs) and every stream's entries from where it is.
+At start, `catch_up` reads each stream's retained entries, the layouts and the runs'
+attributes before the server listens (a restarted process replays from Redis); a thread then
+follows the catalog's events (new streams, layouts, attributes, deleted runs) and every
+stream's entries from where it is.
 While Redis cannot be reached, the store reports it (ingest answers 503, pages say so) and
 the follower tries again; it resumes from the entry ids it had, so nothing is missed.
 """
@@ -48,9 +49,9 @@ class RedisFollower:
 
     # -- starting ------------------------------------------------------------------------------
     def catch_up(self) -> int:
-        """Read every stream's retained entries and every layout into the hub; returns the
-        entries applied. The events' position is taken first, so a stream announced while
-        this runs is still seen by the thread."""
+        """Read every stream's retained entries, every layout and the runs' attributes into
+        the hub; returns the entries applied. The events' position is taken first, so a
+        stream announced while this runs is still seen by the thread."""
         newest = self._client.xrevrange(self.backend.events_key, count=1)
         self._events_at = newest[0][0] if newest else b"0-0"
         for record in self.backend.streams():
@@ -60,6 +61,8 @@ class RedisFollower:
             applied += done
         for run, raw in self.backend.layouts().items():
             self.hub.set_layout_from_store(run, raw)
+        for run, attributes in self.backend.attributes().items():
+            self.hub.restore_attributes(run, attributes)
         return applied
 
     def start(self) -> RedisFollower:
@@ -146,6 +149,9 @@ class RedisFollower:
             raw = self.backend.layouts().get(run)
             if raw is not None:
                 self.hub.set_layout_from_store(run, raw)
+        elif kind == "attributes":  # the hash as it is now: equal to Redis after the last
+            stored = self.backend.attributes(run).get(run, {})
+            self.hub.restore_attributes(run, stored)
         elif kind == "delete":
             for key in [k for k, (r, _) in self._names.items() if r == run]:
                 del self._positions[key], self._names[key]

@@ -13,7 +13,9 @@ range reads by row number are ranges of entry ids.
     sv:streams               hash "run/stream" -> created (ns): every stream
     sv:runs                  hash run -> created (ns)
     sv:layouts               hash run -> layout JSON; sv:layout_version counts changes
-    sv:events                stream of catalog changes: a new stream, a layout, a deleted run
+    sv:attributes:<run>      hash key -> value JSON: the run's attributes
+    sv:events                stream of catalog changes: a new stream, a layout, attributes,
+                             a deleted run
     sv:{run/stream}:meta     hash: columns, mode, generation, first/next seq, rows, bytes...
     sv:{run/stream}:log      stream: one entry per batch (o: a|r|c, g, s, n, t, d: blob)
     sv:{run/stream}:b:<id>   a producer batch id already stored (expires after BATCH_DAYS)
@@ -51,6 +53,7 @@ from streamvis.core.storage import (
     Picked,
     RunSummary,
     Segment,
+    SetAttributes,
     SetLayout,
     StreamRecord,
     follow_by_segments,
@@ -343,6 +346,8 @@ class RedisStore:
                 self._delete_run(op.run)
             elif isinstance(op, SetLayout):
                 self._set_layout(op.run, op.layout)
+            elif isinstance(op, SetAttributes):
+                self._set_attributes(op)
 
     def check_and_append(self, op: AppendRows) -> Appended:
         return self._append([op])
@@ -550,6 +555,7 @@ class RedisStore:
         if streams:
             pipe.hdel(self._key("streams"), *[f"{run}/{stream}" for stream in streams])
         pipe.hdel(self._key("runs"), run)
+        pipe.delete(self.attributes_key(run))
         pipe.hdel(self._key("layouts"), run)
         results = pipe.execute()
         if results[-1]:
@@ -563,6 +569,24 @@ class RedisStore:
         pipe.incr(self._key("layout_version"))
         pipe.execute()
         self._event("layout", run)
+
+    def attributes_key(self, run: str) -> str:
+        """The hash of a run's attributes (key -> value JSON)."""
+        return self._key(f"attributes:{run}")
+
+    def _set_attributes(self, op: SetAttributes) -> None:
+        """Merge checked changes into the run's hash, then tell every follower."""
+        key = self.attributes_key(op.run)
+        kept = {name: json.dumps(value) for name, value in op.changes.items() if value is not None}
+        removed = [name for name, value in op.changes.items() if value is None]
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hsetnx(self._key("runs"), op.run, time.time_ns())
+        if kept:
+            pipe.hset(key, mapping=kept)
+        if removed:
+            pipe.hdel(key, *removed)
+        pipe.execute()
+        self._event("attributes", op.run)
 
     def maintain(self) -> None:
         """Retention: trim each stream to its newest `rows` rows (and rows younger than
@@ -763,6 +787,22 @@ class RedisStore:
 
     def layout_version(self) -> int:
         return _int(self._client.get(self._key("layout_version")))
+
+    def attributes(self, run: str | None = None) -> dict[str, dict[str, Any]]:
+        """Runs' attributes by run (one hash per run in the catalog), as stored."""
+        runs = (
+            [run]
+            if run is not None
+            else sorted(name.decode() for name in self._client.hkeys(self._key("runs")))
+        )
+        pipe = self._client.pipeline(transaction=False)
+        for name in runs:
+            pipe.hgetall(self.attributes_key(name))
+        found = {}
+        for name, stored in zip(runs, pipe.execute(), strict=True):
+            if stored:
+                found[name] = {k.decode(): json.loads(v) for k, v in stored.items()}
+        return found
 
     def integrity(self) -> str:
         """'ok' when Redis answers and every stream's entries add up to its recorded rows."""

@@ -1,5 +1,5 @@
 """Build a hub from its store: each stream's newest rows that fit the hub's memory budget,
-and producers' layouts.
+producers' layouts and the runs' attributes.
 
 `hub_from_store` is the one place a hub is made on a store (a server start, `sv.use_store`,
 the default hub on STREAMVIS_STORE, tests). Every stored row is fed through `Table.restore`
@@ -81,6 +81,8 @@ def replay(
     hub.keep_within_budget()  # the last streams loaded may not have fit beside the first
     for run, raw in store.layouts().items():
         hub.set_layout(run, raw)  # plain data: the page validates it when it draws it
+    for run, attributes in store.attributes().items():
+        hub.restore_attributes(run, attributes)
     return loaded
 
 

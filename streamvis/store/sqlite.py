@@ -1,6 +1,7 @@
 """The embedded store: one SQLite file in WAL mode, one blob per segment of rows.
 
-Tables: `meta` (format version), `runs` (start time, layout), `streams` (schema, mode,
+Tables: `meta` (format version), `runs` (start time, layout), `run_attributes` (one row per
+run and key, the value as JSON), `streams` (schema, mode,
 generation, seq window, row and byte counts), `segments` (a columnar blob of consecutive
 rows of one stream, see codec.py) and `batches` (recent producer batch ids, so a batch
 retried across a crash is still stored once). Only the journal's writer thread writes;
@@ -39,6 +40,7 @@ from streamvis.core.storage import (
     Picked,
     RunSummary,
     Segment,
+    SetAttributes,
     SetLayout,
     StreamRecord,
     follow_by_segments,
@@ -57,11 +59,19 @@ from streamvis.store.compact import compact
 from streamvis.store.pick import Miscounted, Segments, pick
 
 log = logging.getLogger("streamvis")
-FORMAT = 2  # bump with a migration in MIGRATIONS when the schema changes
+FORMAT = 3  # bump with a migration in MIGRATIONS when the schema changes
+_ATTRIBUTES_TABLE = (
+    "CREATE TABLE run_attributes(run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+    "PRIMARY KEY(run, key))"
+)
 # from-format -> SQL bringing it to from-format + 1. Format 2 adds float32 segment columns
 # (code f4) and no table: its only job is that an older streamvis refuses the file by name
-# ("upgrade streamvis") instead of reading float32 rows as damage.
-MIGRATIONS: dict[int, str] = {1: ""}
+# ("upgrade streamvis") instead of reading float32 rows as damage. Format 3 adds the runs'
+# attributes (an older streamvis would keep a deleted run's attributes behind).
+MIGRATIONS: dict[int, str] = {
+    1: "",
+    2: _ATTRIBUTES_TABLE.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"),
+}
 SEGMENT_ROWS = 65_536  # consecutive small writes merge into segments of at most this size
 KEEP_BATCH_IDS = 100_000
 WAL_LIMIT = 64 * 2**20  # bytes the WAL file is cut back to after a checkpoint
@@ -70,7 +80,8 @@ IDLE_SECONDS = 0.5  # writes paused this long: copy the WAL into the file now
 WAL_CHECKPOINT = 256 * 2**20  # during a longer burst, checkpoint once the WAL is this big
 PICK_MMAP = 2**31  # bytes of the file picks may read through a memory map (SQLite caps it)
 PAGE_SIZE = 16_384  # segments are tens of KB to MBs: fewer, larger pages write faster
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs(run TEXT PRIMARY KEY, created INTEGER NOT NULL, layout TEXT);
 CREATE TABLE streams(
@@ -87,6 +98,9 @@ CREATE TABLE batches(
     id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, batch TEXT NOT NULL,
     seq INTEGER NOT NULL, UNIQUE(stream_id, batch));
 """
+    + _ATTRIBUTES_TABLE
+    + ";\n"
+)
 
 
 @dataclass
@@ -534,6 +548,8 @@ class SQLiteStore:
                     "UPDATE runs SET layout=? WHERE run=?", (json.dumps(op.layout), op.run)
                 )
                 self._count_layout_change(connection)
+            elif isinstance(op, SetAttributes):
+                self._set_attributes(connection, op)
         for key, waiting in pending.items():
             self._write_segment(connection, self._streams[key], waiting)
         for key in touched:
@@ -561,6 +577,21 @@ class SQLiteStore:
             merged = code if old is None else merged_code(old, code)
             if merged is not None:  # numbers widen like the ring does
                 record.columns[name] = merged
+
+    def _set_attributes(self, connection: sqlite3.Connection, op: SetAttributes) -> None:
+        """Merge checked attribute changes into the run's rows (None: delete the key)."""
+        self._ensure_run(connection, op.run, time.time_ns())
+        for key, value in op.changes.items():
+            if value is None:
+                connection.execute(
+                    "DELETE FROM run_attributes WHERE run=? AND key=?", (op.run, key)
+                )
+            else:
+                connection.execute(
+                    "INSERT INTO run_attributes VALUES (?, ?, ?) ON CONFLICT(run, key) "
+                    "DO UPDATE SET value=excluded.value",
+                    (op.run, key, json.dumps(value)),
+                )
 
     def _ensure_run(self, connection: sqlite3.Connection, run: str, now: int) -> None:
         connection.execute("INSERT OR IGNORE INTO runs(run, created) VALUES (?, ?)", (run, now))
@@ -622,6 +653,7 @@ class SQLiteStore:
             connection.execute("DELETE FROM batches WHERE stream_id=?", (stream_id,))
         connection.execute("DELETE FROM streams WHERE run=?", (run,))
         connection.execute("DELETE FROM runs WHERE run=?", (run,))
+        connection.execute("DELETE FROM run_attributes WHERE run=?", (run,))
         for key in [k for k in self._streams if k[0] == run]:
             del self._streams[key]
 
@@ -769,6 +801,22 @@ class SQLiteStore:
         """Grows with every stored layout change; 0 for a file that never had one."""
         rows = self._query("SELECT value FROM meta WHERE key='layouts'")
         return int(rows[0][0]) if rows else 0
+
+    def attributes(self, run: str | None = None) -> dict[str, dict[str, Any]]:
+        """Runs' attributes by run, as stored; a file from before format 3, opened
+        read-only (not migrated), has none."""
+        where, parameters = (" WHERE run=?", (run,)) if run is not None else ("", ())
+        try:
+            sql = f"SELECT run, key, value FROM run_attributes{where} ORDER BY rowid"
+            rows = self._query(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            raise
+        found: dict[str, dict[str, Any]] = {}
+        for name, key, value in rows:
+            found.setdefault(name, {})[key] = json.loads(value)
+        return found
 
     def segments(
         self, record: StreamRecord, since: int = 0, until: int | None = None

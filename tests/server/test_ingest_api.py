@@ -298,7 +298,14 @@ def test_list_runs_and_streams(ingest: PanelServer) -> None:
     runs = {r["run"]: r for r in listing["runs"]}
     listed = runs[run]
     started, last_write = listed.pop("started"), listed.pop("last_write")
-    assert listed == {"run": run, "streams": 2, "rows": 4, "stored_rows": 4, "layout": False}
+    assert listed == {
+        "run": run,
+        "streams": 2,
+        "rows": 4,
+        "stored_rows": 4,
+        "layout": False,
+        "attributes": {},
+    }
     assert started.endswith("Z")
     assert started <= last_write
     assert time.time() - iso_seconds(last_write) < 60
@@ -978,7 +985,7 @@ def test_websocket_invalid_messages_get_errors_and_change_nothing(ingest: PanelS
         "id": 9,
         "ok": False,
         "error": "invalid_op",
-        "detail": "op must be stream, clear, layout or delete_run, not 'drop'",
+        "detail": "op must be stream, clear, layout, attributes or delete_run, not 'drop'",
     }
     assert replies[5] == [
         {"ok": False, "error": "invalid_message", "detail": "each message is an object"},
