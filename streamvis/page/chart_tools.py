@@ -85,7 +85,7 @@ class ChartTools:
         # one small button until the user asks for the tools: a page of 100 charts pays
         # one model per chart, not four (bench/RESULTS.md, "per-chart tools (issue 15)")
         self.opener = pn.widgets.Button(
-            name="⋯ tools",
+            label="⋯ tools",
             width=58,
             height=TOOL_HEIGHT,
             margin=(0, 2),
@@ -112,7 +112,7 @@ class ChartTools:
         common = {"height": TOOL_HEIGHT, "margin": (0, 2), "stylesheets": [TOOL_CSS]}
         if "log" in wanted and self.chart is not None:
             self.log = pn.widgets.Toggle(
-                name="log y",
+                label="log y",
                 value=bool(self.chart.plot.options.get("logy", False)),
                 width=52,
                 css_classes=["sv-tool-log"],
@@ -133,7 +133,7 @@ class ChartTools:
             )
             widgets.append(self.download)
         self.full = pn.widgets.Toggle(
-            name="⤢ full window", width=100, css_classes=["sv-tool-full"], **common
+            label="⤢ full window", width=100, css_classes=["sv-tool-full"], **common
         )
         self.full.param.watch(self._toggle_full, "value")
         widgets.append(self.full)
@@ -151,7 +151,7 @@ class ChartTools:
         classes = [name for name in self.cell.css_classes if name != FULL_WINDOW]
         self.cell.css_classes = [*classes, FULL_WINDOW] if event.new else classes
         if self.full is not None:
-            self.full.name = "✕ close" if event.new else "⤢ full window"
+            self.full.label = "✕ close" if event.new else "⤢ full window"
 
     def _toggle_log(self, event: Any) -> None:
         """Build the chart again with a log (or linear) y axis, keeping the x range shown."""
