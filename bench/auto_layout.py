@@ -3,7 +3,7 @@ process, a producer in it logging one step to each of 100 streams (one metric ea
 `--period` seconds, and headless Chromium on the page.
 
     python bench/auto_layout.py [--streams 100] [--period 0.5] [--seconds 30] [--rounds 2]
-    python bench/auto_layout.py --mode layout   # the same 100 line plots from an API layout
+    python bench/auto_layout.py --mode layout   # the same 100 line plots from a fixed layout
     python bench/auto_layout.py --source /path/to/other/checkout --mode layout   # anchor
 
 Measured per round (a fresh server and browser each):
@@ -67,8 +67,7 @@ CHILD = textwrap.dedent("""
         layout = {"title": "bench", "run": "bench", "plots": [
             {"id": f"p{i:03d}", "kind": "line", "stream": name, "x": "step", "y": "loss",
              "at": [i // 3, i % 3, 1, 1]} for i, name in enumerate(names)]}
-        hub.set_layout("bench", layout)
-    sv.serve(None, hub=hub, port=port, run="bench")
+    sv.serve(layout, hub=hub, port=port, run="bench")  # None: the automatic layout
     print("serving", flush=True)
 
     def produce():
@@ -104,7 +103,8 @@ WATCH = """
     if (!docs.length) return;
     const doc = docs[0];
     let least = Infinity, charts = 0;
-    const all = doc._all_models instanceof Map ? doc._all_models.values() : Object.values(doc._all_models);
+    const known = doc._all_models;
+    const all = known instanceof Map ? known.values() : Object.values(known);
     for (const model of all) {
       const name = model.name || "";
       if (!name.startsWith("sv:") || !model.data) continue;

@@ -49,16 +49,19 @@ def test_one_chart_per_numeric_column_with_step_as_x() -> None:
         (0, 1, 1, 1),
         (0, 2, 1, 1),
     ]
-    assert layout.run == "r1" and layout.shape == (1, COLUMNS)
+    assert layout.run == "r1"
+    assert layout.shape == (1, COLUMNS)
 
 
 def test_a_new_column_adds_a_chart_and_keeps_the_ids_of_the_others() -> None:
     hub = metrics_hub()
     before = auto_layout(hub_streams(hub, ["r1"]), "r1")
-    hub.stream("train", {"step": [3], "loss": [0.2], "acc": [4], "lr": [0.01]}, run="r1")
+    new_row = {"step": [3], "loss": [0.2], "acc": [4], "done": [True], "lr": [0.01]}
+    hub.stream("train", new_row, run="r1")
     hub.stream("eval", {"step": [0], "bleu": [3.0]}, run="r1")
     after = auto_layout(hub_streams(hub, ["r1"]), "r1")
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     ids = [plot.id for plot in after.checked_plots]
     assert ids == ["eval.bleu", "gpu.util", "train.loss", "train.acc", "train.lr"]
     old = {plot.id: plot for plot in before.checked_plots}
@@ -94,7 +97,8 @@ def test_runs_compared_chart_the_union_of_their_streams() -> None:
 def test_chart_ids_are_valid_and_stable(column: str) -> None:
     made = chart_id("train", column)
     assert made == chart_id("train", column)
-    assert len(made) <= 128 and all(c.isalnum() or c in "_.-" for c in made)
+    assert len(made) <= 128
+    assert all(c.isalnum() or c in "_.-" for c in made)
     assert chart_id("train", "val loss") != chart_id("train", "val_loss")
 
 
@@ -109,10 +113,13 @@ def test_the_yaml_loads_back_to_the_same_charts() -> None:
 
 def test_search_is_a_linear_time_pattern_anywhere_in_the_title() -> None:
     matches, problem = title_filter("los+")
-    assert problem is None and matches("train / loss") and not matches("gpu / util")
+    assert problem is None
+    assert matches("train / loss")
+    assert not matches("gpu / util")
     matches, problem = title_filter("")
     assert matches("anything")
     matches, problem = title_filter("(a")
-    assert problem is not None and "regular expression" in problem
+    assert problem is not None
+    assert "regular expression" in problem
     matches, problem = title_filter("(a+)+$")  # no catastrophic backtracking
     assert not matches("a" * 5000 + "!")
