@@ -169,7 +169,7 @@ def one_round(args: argparse.Namespace) -> dict[str, Any]:
                 started = time.time()
                 page.goto(f"http://127.0.0.1:{port}/?run=bench", wait_until="domcontentloaded")
                 page.evaluate(WATCH, args.streams)
-                deadline = time.time() + 300
+                deadline = time.time() + 900
                 while page.evaluate("() => window.svBench.opened") is None:
                     if time.time() > deadline:
                         raise TimeoutError("the page never drew every chart")
