@@ -17,7 +17,8 @@ StreamError, SpecError, ClientError and ServeError are also ValueErrors, and Sto
 a RuntimeError, so code written against the built-in types keeps working.
 
 Other exception classes in the package never leave the module (or room) that raises them:
-a layout checker's `Problem` becomes a SpecError, `PatternError` a page's note, `WireError`
+a layout checker's `Problem` becomes a SpecError, `PatternError` and a grouping rule's
+`GroupingError` a page's note, `WireError`
 and the server's `ApiError` an HTTP error answer, a source's `FeedError`/`GiveUp` a logged
 retry, the store codec's `CorruptSegment` a damage report, a pick's `Miscounted` a second
 listing of the segments it reads, the client's `_SendFailed` a retry.

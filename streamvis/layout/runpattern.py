@@ -12,7 +12,10 @@ Supported, with Python's meaning (the whole run name must match, as `re.fullmatc
 literal characters, `.`, classes `[a-z0-9_]` / `[^...]`, `\\d \\w \\s` (and `\\D \\W \\S`),
 escaped punctuation (`\\.`), groups `( )` and `(?: )`, alternation `|`, the quantifiers
 `* + ?` (lazy `*? +? ??` match the same names) and `{m}`, `{m,}`, `{m,n}` (up to 100), and
-the anchors `^ $`. Refused with a message: backreferences, lookaround and other `(?...)`
+the anchors `^ $`. `search_group` finds the leftmost match in a name, as `re.search`
+does, with the same match and first capture group (a Pike VM: the NFA's paths walked in
+Python's priority order, each carrying where the group started and ended; still linear).
+Refused with a message: backreferences, lookaround and other `(?...)`
 groups, possessive quantifiers, other escapes, and patterns longer than the limit
 (STREAMVIS_MAX_RUNS_PATTERN, default 200 characters) or compiling to too many states.
 """
@@ -38,6 +41,7 @@ CLASS_ESCAPES: dict[str, Callable[[str], bool]] = {
 
 
 Node = tuple[Any, ...]  # ("cat", [...]), ("alt", [...]), ("char", test), ("empty",), ...
+FIRST_GROUP = 1  # the capture group `search_group` reports
 
 
 class PatternError(ValueError):
@@ -46,13 +50,15 @@ class PatternError(ValueError):
 
 # ---------------------------------------------------------------------------- parsing
 # The parser turns the text into a small tree: ("char", test), ("empty",), ("start",),
-# ("end",), ("cat", [nodes]), ("alt", [nodes]), ("repeat", node, least, most or None).
+# ("end",), ("cat", [nodes]), ("alt", [nodes]), ("repeat", node, least, most or None, lazy),
+# ("save", slot): where the first capture group starts (slot 0) or ends (slot 1).
 
 
 @dataclass
 class _Parser:
     text: str
     at: int = 0
+    groups: int = 0  # capturing groups opened so far
 
     def fail(self, message: str) -> PatternError:
         return PatternError(f"{message} at position {self.at}")
@@ -101,13 +107,14 @@ class _Parser:
         if node[0] in ("start", "end"):
             self.at = saved
             raise self.fail("nothing to repeat")
-        if self.peek() == "?":  # lazy: the same names match the whole pattern
+        lazy = self.peek() == "?"  # the same names match; captures may differ
+        if lazy:
             self.take()
         elif self.peek() == "+":
             raise self.fail("possessive quantifiers are not supported")
         if self.peek() in ("*", "+", "?", "{") and self._repeat_follows():
             raise self.fail("multiple repeat")
-        return ("repeat", node, least, most)
+        return ("repeat", node, least, most, lazy)
 
     def _repeat_follows(self) -> bool:
         if self.peek() != "{":
@@ -143,14 +150,20 @@ class _Parser:
     def atom(self) -> Node:
         char = self.take()
         if char == "(":
+            number = 0
             if self.text.startswith("?:", self.at):
                 self.at += 2
             elif self.peek() == "?":
                 raise self.fail("lookaround, named and other (?...) groups are not supported")
+            else:
+                self.groups += 1
+                number = self.groups
             node = self.alternation()
             if self.peek() != ")":
                 raise self.fail("missing ), unterminated subpattern")
             self.take()
+            if number == FIRST_GROUP:
+                return ("cat", [("save", 0), node, ("save", 1)])
             return node
         if char == ")":
             raise self.fail("unbalanced parenthesis")
@@ -241,13 +254,15 @@ def _any(tests: list[Callable[[str], bool]]) -> Callable[[str], bool]:
 @dataclass
 class _State:
     """One NFA state: 'char' consumes a character passing `test` and goes to `out`; 'split'
-    goes to `out` and `alt` without consuming; 'start'/'end' (anchors) go to `out` only at
-    the start/end of the name; 'match' accepts."""
+    goes to `out` (first in priority) and `alt` without consuming; 'start'/'end' (anchors)
+    go to `out` only at the start/end of the name; 'save' goes to `out`, noting the position
+    in `slot`; 'match' accepts."""
 
     kind: str
     test: Callable[[str], bool] | None = None
     out: int = -1
     alt: int = -1
+    slot: int = -1
 
 
 @dataclass
@@ -269,6 +284,8 @@ class _Nfa:
             return self.add(_State("char", test=node[1], out=follow))
         if kind in ("start", "end"):
             return self.add(_State(kind, out=follow))
+        if kind == "save":
+            return self.add(_State("save", out=follow, slot=node[1]))
         if kind == "cat":
             entry = follow
             for item in reversed(node[1]):
@@ -280,15 +297,23 @@ class _Nfa:
             for other in reversed(entries[:-1]):
                 entry = self.add(_State("split", out=other, alt=entry))
             return entry
-        _, inner, least, most = node
+        _, inner, least, most, lazy = node
         entry = follow
         if most is None:  # a loop: split to (inner, back to the split) or on
-            loop = self.add(_State("split", alt=follow))
-            self.states[loop].out = self.build(inner, loop)
+            loop = self.add(_State("split"))
+            again = self.build(inner, loop)
+            self.states[loop].out, self.states[loop].alt = (
+                (follow, again) if lazy else (again, follow)
+            )
             entry = loop
         else:
             for _ in range(most - least):  # optional copies, each may stop here
-                entry = self.add(_State("split", out=self.build(inner, entry), alt=follow))
+                once = self.build(inner, entry)
+                entry = self.add(
+                    _State("split", out=follow, alt=once)
+                    if lazy
+                    else _State("split", out=once, alt=follow)
+                )
         for _ in range(least):
             entry = self.build(inner, entry)
         return entry
@@ -324,6 +349,8 @@ class RunPattern:
             state = states[index]
             if state.kind == "split":
                 stack.extend((state.out, state.alt))
+            elif state.kind == "save":
+                stack.append(state.out)
             elif state.kind == "start" and at_start:
                 stack.append(state.out)
             elif state.kind == "end" and at_end:
@@ -360,6 +387,83 @@ class RunPattern:
             if name:
                 self._accepts[current] = accepted
         return accepted
+
+    def search_group(self, name: str) -> str | None:
+        """The first capture group of the leftmost match in `name` (the whole match when the
+        pattern has no group or the group took no part), as `re.search(...).group(1)` would
+        give it; None when nothing in `name` matches. Linear in len(name) x states. (One
+        corner differs from `re`: a group repeated by `*` that only ever matched empty, as in
+        `(a*)*b`, counts as taking no part.)"""
+        found = self._search(name)
+        if found is None:
+            return None
+        start, group_start, group_end, end = found
+        if 0 <= group_start <= group_end:
+            return name[group_start:group_end]
+        return name[start:end]
+
+    def _search(self, name: str) -> tuple[int, int, int, int] | None:
+        """(match start, group start, group end, match end) of the leftmost, highest-priority
+        match (Python's backtracking order), by a Pike VM over the NFA."""
+        threads: list[tuple[int, tuple[int, int, int]]] = []
+        seen: set[int] = set()
+        found: tuple[int, int, int, int] | None = None
+        for at in range(len(name) + 1):
+            if found is None:  # a match may still start here, below every older thread
+                self._follow(threads, seen, self.entry, (at, -1, -1), at, name)
+            if not threads:
+                if found is not None:
+                    break
+                seen = set()
+                continue
+            following: list[tuple[int, tuple[int, int, int]]] = []
+            next_seen: set[int] = set()
+            for index, marks in threads:
+                state = self.nfa.states[index]
+                if state.kind == "match":
+                    found = (*marks, at)
+                    break  # the threads after this one have a lower priority
+                if at < len(name) and state.test(name[at]):  # type: ignore[misc]
+                    self._follow(following, next_seen, state.out, marks, at + 1, name)
+            threads, seen = following, next_seen
+        return found
+
+    def _follow(
+        self,
+        threads: list[tuple[int, tuple[int, int, int]]],
+        seen: set[int],
+        entry: int,
+        marks: tuple[int, int, int],
+        at: int,
+        name: str,
+    ) -> None:
+        """Add the consuming and accepting states reachable from `entry` at position `at`
+        to `threads`, in priority order, each with its capture marks; a state already
+        reached at this position by a higher-priority path is not added again."""
+        stack = [(entry, marks)]
+        states = self.nfa.states
+        while stack:
+            index, held = stack.pop()
+            if index in seen:
+                continue
+            seen.add(index)
+            self.steps += 1
+            state = states[index]
+            if state.kind == "split":
+                stack.append((state.alt, held))
+                stack.append((state.out, held))  # popped first: explored first
+            elif state.kind == "save":
+                start, group_start, group_end = held
+                held = (start, at, -1) if state.slot == 0 else (start, group_start, at)
+                stack.append((state.out, held))
+            elif state.kind == "start":
+                if at == 0:
+                    stack.append((state.out, held))
+            elif state.kind == "end":
+                if at == len(name):
+                    stack.append((state.out, held))
+            else:
+                threads.append((index, held))
 
 
 def compile_runs(text: str) -> RunPattern:

@@ -22,6 +22,7 @@ from streamvis.kinds.base import run_label
 from streamvis.kinds.contract import PlotMarks
 from streamvis.layout.runpattern import PatternError, compile_runs
 from streamvis.layout.spec import Plot
+from streamvis.page.group_lines import regroup
 from streamvis.transforms.smoothing import PALETTE
 
 
@@ -79,4 +80,7 @@ def view(plot: Plot, buffers: Mapping[str, Any], marks: PlotMarks) -> tuple[Any,
         return f"{owners.get(element.label, '?')}/{element.vdims[0].name}"
 
     colors = {run: run_color(runs, run) for run in runs}
+    grouped = regroup(plot, buffers)  # runs grouped: faint, in their group's colour
+    if grouped is not None:
+        plot, colors = grouped
     return compare(plot, buffers, colors, source_key, marks)

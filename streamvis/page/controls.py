@@ -54,6 +54,14 @@ class LineChart:
             for stream in self.streams:
                 stream.event(weight=weight)
 
+    def redraw(self, options: dict[str, Any]) -> None:
+        """Draw again with these options set (the page's grouping, page/group_lines.py)."""
+        self.plot = replace(self.plot, options={**self.plot.options, **options})
+        shown = {**self.plot.options, "smoothing": self.weight, "x_axis": self.x_axis}
+        view, self.streams = self.make(replace(self.plot, options=shown))
+        self._unname_drawn()
+        self.pane.object = view
+
     def _unname_drawn(self) -> None:
         """Take the `sv:`/`sv-` names off the figure being replaced: the browser may keep
         the old models, and `get_model_by_name` must find only the new ones."""

@@ -16,6 +16,7 @@ from streamvis.errors import StreamError
 from streamvis.layout.spec import Layout, load_layout
 from streamvis.page import compare, notebook
 from streamvis.page.assets import use_server_assets
+from streamvis.page.group_lines import page_grouping
 from streamvis.page.regrid import ROW_HEIGHT
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def dashboard(
     protect(pn.state.curdoc)  # served: the page's Content-Security-Policy (streamvis/page/csp.py)
     fixed = load_layout(layout) if layout is not None else None
     shown, pattern, problem = page_query(pn.state.session_args)
+    grouping, group_problem = page_grouping(pn.state.session_args)
     served = start and getattr(pn.state.curdoc, "session_context", None) is not None
     page = LivePage(
         hub_or_default(hub, "dashboard"),
@@ -76,7 +78,8 @@ def dashboard(
         fixed,
         shown=shown,
         runs=pattern or runs,
-        problem=problem,
+        problem=problem or group_problem,
+        grouping=grouping,
         build=not served,  # served: built once the browser is connected (LivePage.start)
     )
     if notebook.in_kernel():  # Jupyter: inline resources, no lost rows (page/notebook.py)

@@ -199,6 +199,7 @@ class LineFeed:
         self.x_is_time = False  # the x column holds datetimes (drawn on a datetime axis)
         self.x_is_int = False  # ... or whole numbers (drawn as such while they are)
         self._attached_at = 0.0  # when the current figure was first seen
+        self.groups: Any = None  # grouped runs' means and bands (page/group_lines.py)
 
     # -- what the kind's DynamicMaps draw ------------------------------------------------
     def x_name(self) -> str:
@@ -252,6 +253,8 @@ class LineFeed:
         self.attach(figure)
         self._find_sources(figure)
         self._update_note()
+        if self.groups is not None:
+            self.groups.rendered(figure)
 
     def _find_sources(self, figure: Any) -> None:
         """Pair each drawn line with the data source HoloViews made for it, so ticks can
@@ -397,6 +400,8 @@ class LineFeed:
             self._noted_at = now
             self._update_note()
         self._remember_synced()
+        if self.groups is not None:
+            self.groups.tick()
         return sent
 
     def _awaiting_browser(self) -> bool:

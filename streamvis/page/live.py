@@ -26,6 +26,7 @@ from streamvis.page import compare
 from streamvis.page.auto_page import AutoLayouts, ChartSearch
 from streamvis.page.cells import ERROR_STYLE, make_cell
 from streamvis.page.controls import LineControls
+from streamvis.page.group_lines import GroupSettings, attribute_names
 from streamvis.page.header import Header, group_resets
 from streamvis.page.lag import LagNote
 from streamvis.page.loss_notes import notes_for
@@ -78,6 +79,7 @@ class LivePage(Viewer):
         shown: str | None = None,
         runs: str | None = None,
         problem: str | None = None,
+        grouping: GroupSettings | None = None,
         build: bool = True,
     ) -> None:
         super().__init__()
@@ -87,6 +89,7 @@ class LivePage(Viewer):
         self.run = shown or self.home
         self.pattern = runs
         self.problem = problem
+        self.grouping = grouping or GroupSettings()  # runs grouped (page/group_lines.py)
         self._refused_key: Any = None  # the layout key whose plain data did not validate
         self.runs: list[str] = []
         self._runs_checked: float | None = None
@@ -252,7 +255,13 @@ class LivePage(Viewer):
             self.grid = LiveGrid(
                 layout,
                 session,
-                lambda plot: make_cell(plot, session, controls, self._marks(plot.id), runs),
+                lambda plot: make_cell(
+                    self.grouping.apply(plot) if runs else plot,
+                    session,
+                    controls,
+                    self._marks(plot.id),
+                    runs,
+                ),
             )
             # The rows the hub holds go into the Buffers before the grid joins the page, so
             # each plot is rendered once with its data instead of rendered empty and then
@@ -270,12 +279,16 @@ class LivePage(Viewer):
         """A new header for `layout` (its row, which the page shows)."""
         assert self.session is not None
         assert self.controls is not None
+        widgets = self.controls.widgets()
+        if self.pattern is not None and widgets:  # runs compared: they can be grouped
+            names = attribute_names(self.hub, self.runs)
+            widgets = [*widgets, *self.grouping.widgets(self.controls, names)]
         if not self.auto.is_auto(layout):
             self.search = None
         elif self.search is None:
             self.search = ChartSearch()
-        searching = self.search.widgets() if self.search is not None else []
-        widgets = [*self.controls.widgets(), *searching]
+        if self.search is not None:
+            widgets = [*widgets, *self.search.widgets()]
         self.header = Header(layout.title, self.home, self.shown, widgets)
         self.header.row.extend(group_resets(self.session, self._group_buttons))
         self.header.row.append(self.lag.pane)

@@ -299,6 +299,8 @@ ONE_PLOT = {"id": "m", "kind": "line", "stream": "s", "x": "x", "y": "y", "at": 
         ({"runs": "<svg onload=sv_pwn(1)>|<img src=x onerror=sv_pwn(2)>|${7*7}"}, ".sv-run span"),
         # an invalid ?runs= pattern: the error quotes it
         ({"runs": "(" + payload("runs")}, ".sv-page-error pre"),
+        # an invalid ?group= rule (grouped runs, issue 15): the error quotes it
+        ({"group": "(" + payload("group"), "runs": "x.*"}, ".sv-page-error pre"),
     ],
 )
 def test_page_address_text_is_shown_literally_and_never_runs(
