@@ -174,7 +174,8 @@ def one_round(args: argparse.Namespace) -> dict[str, Any]:
                     if time.time() > deadline:
                         raise TimeoutError("the page never drew every chart")
                     time.sleep(0.05)
-                opened = page.evaluate("() => window.svBench.opened") / 1000 - started
+                opened_at = page.evaluate("() => window.svBench.opened") / 1000
+                opened = opened_at - started
                 time.sleep(args.seconds)
                 seen = page.evaluate("() => window.svBench.seen")
                 browser.close()
@@ -183,16 +184,22 @@ def one_round(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             child.terminate()
             child.wait(30)
-    return summarise(server, seen, opened)
+    return summarise(server, seen, opened, opened_at)
 
 
-def summarise(server: dict[str, Any], seen: dict[str, int], opened: float) -> dict[str, Any]:
+def summarise(
+    server: dict[str, Any], seen: dict[str, int], opened: float, opened_at: float
+) -> dict[str, Any]:
+    """Percentiles of what one round measured; only steps logged once every chart was drawn,
+    and ticks from then on, count."""
     ticks = [(start, spent) for start, spent, lines, _direct in server["ticks"] if lines]
-    after_open = [spent for start, spent in ticks[len(ticks) // 4 :]]
+    after_open = [spent for start, spent in ticks if start >= opened_at]
     shown = {float(step): ms / 1000 for step, ms in seen.items()}
     latencies, tick_counts = [], []
     starts = [start for start, _ in ticks]
     for step, logged in server["logged"]:
+        if logged < opened_at:
+            continue
         # the first time the page's least step was at least this one
         later = [when for shown_step, when in shown.items() if shown_step >= step]
         if not later:
@@ -200,8 +207,6 @@ def summarise(server: dict[str, Any], seen: dict[str, int], opened: float) -> di
         arrived = min(later)
         latencies.append(arrived - logged)
         tick_counts.append(sum(1 for start in starts if logged <= start <= arrived))
-    steady = slice(len(latencies) // 4, None)  # after the page settled
-    latencies, tick_counts = latencies[steady], tick_counts[steady]
     return {
         "open_s": opened,
         "tick_p50_ms": 1000 * percentile(after_open, 0.5),
