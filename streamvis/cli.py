@@ -1,4 +1,4 @@
-"""Command lines: `streamvis serve | demo | ls | export | rm` and the first release's
+"""Command lines: `streamvis serve | demo | ls | export | layout | rm` and the first release's
 `streamvis_server`. Each subcommand has `--help` with examples."""
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ EXPORT_EXAMPLES = """examples:
   streamvis export --run train-3 --stream loss -o loss.csv
   streamvis export --run train-3 --stream loss -o loss.parquet   # needs pyarrow
   streamvis export --run train-3 -o train-3/      # every stream, one CSV each
+"""
+LAYOUT_EXAMPLES = """examples:
+  streamvis layout --from-run train-3 > layout.yaml   # edit it, then: streamvis serve layout.yaml
+  streamvis layout --from-run train-3 --store runs.db
 """
 RM_EXAMPLES = """examples:
   streamvis rm train-3 --yes                       # from ./.streamvis/streamvis.db
@@ -317,6 +321,18 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def layout_command(args: argparse.Namespace) -> int:
+    """Print the automatic layout of a stored run as YAML (a starting point to edit)."""
+    from streamvis.layout.auto_yaml import stored_layout_yaml
+
+    backend = _reader(args)
+    try:
+        print(stored_layout_yaml(backend, args.from_run), end="")
+    finally:
+        backend.close()
+    return 0
+
+
 def rm_command(args: argparse.Namespace) -> int:
     """Delete a run from a store file, or through a running server's API."""
     if args.url:
@@ -511,6 +527,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--wall-time", action="store_true", help="add each row's arrival time")
     _store_option(export)
     export.set_defaults(handler=export_command)
+
+    layout = _subcommand(
+        commands,
+        "layout",
+        "print a run's automatic layout (a chart per numeric column) as YAML",
+        LAYOUT_EXAMPLES,
+    )
+    layout.add_argument("--from-run", required=True, metavar="RUN", help="the stored run")
+    _store_option(layout)
+    layout.set_defaults(handler=layout_command)
 
     rm = _subcommand(commands, "rm", "delete a run and all its stored rows", RM_EXAMPLES)
     rm.add_argument("run", help="the run to delete")

@@ -134,6 +134,11 @@ class Table:
         return self._ring.lo
 
     @property
+    def dtypes(self) -> dict[str, np.dtype]:
+        """Each column's dtype, in the order the columns first arrived (a copy)."""
+        return self._ring.dtypes
+
+    @property
     def row_count(self) -> int:
         """How many rows are kept in memory now (within the hub's byte budget)."""
         return len(self._ring)

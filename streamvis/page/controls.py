@@ -41,6 +41,8 @@ class LineChart:
         """Draw with this smoothing weight and x axis."""
         if self.plot.crossfilter:  # its selections are ranges of the x column
             x_axis = "step"
+        if x_axis == "step" and self.plot.x in self.plot.y:  # no x column: stays on time
+            x_axis = x_axis_of(self.plot)
         if (weight > 0, x_axis) != (self.weight > 0, self.x_axis):
             self.weight, self.x_axis = weight, x_axis
             options = {**self.plot.options, "smoothing": weight, "x_axis": x_axis}

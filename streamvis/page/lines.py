@@ -52,6 +52,9 @@ DEFAULT_WIDTH = 1200  # pixel columns until the browser says how wide the plot i
 POINTS_PER_PIXEL = 4
 NOTE_SECONDS = 1.0  # while only deltas arrive, the note's row count changes this often
 UNBOUNDED = 10**9  # the Buffers never drop rows themselves: the feed bounds what they hold
+# A new figure's rows wait this long at most for the browser's word that it holds the figure
+# (then they go straight to its data sources) before going through a HoloViews render.
+CONFIRM_WAIT = 3.0
 
 
 def note_name(plot_id: str) -> str:
@@ -201,6 +204,7 @@ class LineFeed:
         self._hover_due = True  # the hover rows wait for a whole refresh
         self._hover_waiting = False  # ... or for a stream of new rows
         self.log_ticks = LogTicks()  # a log y axis' ticks, from the rows drawn
+        self._attached_at = 0.0  # when the current figure was first seen
         self.groups: Any = None  # grouped runs' means and bands (page/group_lines.py)
 
     # -- what the kind's DynamicMaps draw ------------------------------------------------
@@ -281,6 +285,7 @@ class LineFeed:
         if self.figure is figure:
             return
         self.figure = figure
+        self._attached_at = time.monotonic()
         figure.on_event(RangesUpdate, self._on_range)
         figure.on_event(Reset, self._on_reset)
         figure.on_change("inner_width", lambda _a, _o, new: self._on_width(new, figure))
@@ -375,6 +380,9 @@ class LineFeed:
         self.layout = layout
         if self.figure is not None and not self._sent():
             return 0  # a new figure or data source: its lines wait until the browser has it
+        if self._awaiting_browser():
+            self._remember_synced()
+            return 0
         sent = 0
         whole = self.pending
         self._resolved = False  # set by a whole view this tick (the note changes with it)
@@ -406,6 +414,18 @@ class LineFeed:
         if self.groups is not None:
             self.groups.tick()
         return sent
+
+    def _awaiting_browser(self) -> bool:
+        """A served figure the browser has not confirmed yet (page opened, chart re-drawn):
+        its new rows wait, up to CONFIRM_WAIT, to go straight to its data sources, rather
+        than each tick re-rendering it through HoloViews (50-150 ms a chart: on a page of
+        100 charts, seconds per tick until the browser answered for every figure)."""
+        return (
+            self.figure is not None
+            and self._served()
+            and not self.direct
+            and time.monotonic() - self._attached_at < CONFIRM_WAIT
+        )
 
     def _served(self) -> bool:
         document = getattr(self.figure, "document", None)

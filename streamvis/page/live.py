@@ -23,6 +23,7 @@ from streamvis.kinds.contract import PlotMarks
 from streamvis.layout.held import as_layout
 from streamvis.layout.spec import Layout
 from streamvis.page import compare
+from streamvis.page.auto_page import AutoLayouts, ChartSearch
 from streamvis.page.cells import ERROR_STYLE, make_cell
 from streamvis.page.controls import LineControls
 from streamvis.page.group_lines import GroupSettings, attribute_names
@@ -105,6 +106,8 @@ class LivePage(Viewer):
         self._layout_run: str | None = None  # the run whose layout is drawn
         self._group_buttons: dict[Any, Any] = {}
         self.layout_error = EditErrorBox(ERROR_STYLE)
+        self.auto = AutoLayouts()  # runs without a layout: a chart per numeric column
+        self.search: ChartSearch | None = None  # the automatic layout's search box
         self.lag = LagNote()  # "behind 2.3 s" in the header while the page lags
         self.store_notice = StoreNotice()  # "data service unavailable" above the plots
         self.document: Any = None
@@ -177,14 +180,19 @@ class LivePage(Viewer):
                 if self.fixed is not None
                 else compare.shared_layout(self.hub, self.home, runs)
             )
+            if layout is None:
+                version, layout = self.auto.held(self.hub, runs, self.home)
             return (version, tuple(runs)), layout
         if self.fixed is not None:
             return 0, self.fixed
         version, layout = self.hub.layout(self.run)
         if layout is None and self.run != self.home:  # a run without its own layout
             home_version, layout = self.hub.layout(self.home)
-            return (version, home_version), layout
+            if layout is not None:
+                return (version, home_version), layout
         self._layout_run = self.run
+        if layout is None:  # no layout anywhere: the automatic one (layout/auto.py)
+            return self.auto.held(self.hub, [self.run], self.run)
         return version, layout
 
     @property
@@ -216,7 +224,8 @@ class LivePage(Viewer):
         else:
             text = (
                 f"waiting for a layout for run '{self.run}' (a layout file, "
-                "PUT /api/v1/runs/{run}/layout or Client.set_layout)"
+                "PUT /api/v1/runs/{run}/layout or Client.set_layout), or for data: "
+                "each numeric column of its streams then gets a chart"
             )
         return pn.pane.HTML(
             f"<p style='color:#888;margin:16px'>{html.escape(text)}</p>", name="sv-waiting-layout"
@@ -278,6 +287,12 @@ class LivePage(Viewer):
             # updated: one patch to the browser, not one re-layout of the page per plot.
             self.session.tick()
             self.view[:] = [*self._top(layout), self.grid.view]
+            self._follow_search()
+
+    def _follow_search(self) -> None:
+        """Filter the grid by the search box (automatic layouts only)."""
+        if self.search is not None:
+            self.search.follow(self.grid)
 
     def _header(self, layout: Layout) -> Any:
         """A new header for `layout` (its row, which the page shows)."""
@@ -287,6 +302,12 @@ class LivePage(Viewer):
         if self.pattern is not None and widgets:  # runs compared: they can be grouped
             names = attribute_names(self.hub, self.runs)
             widgets = [*widgets, *self.grouping.widgets(self.controls, names)]
+        if not self.auto.is_auto(layout):
+            self.search = None
+        elif self.search is None:
+            self.search = ChartSearch()
+        if self.search is not None:
+            widgets = [*widgets, *self.search.widgets()]
         self.header = Header(layout.title, self.home, self.shown, widgets)
         self.header.row.extend(group_resets(self.session, self._group_buttons))
         self.header.row.append(self.lag.pane)
@@ -305,6 +326,7 @@ class LivePage(Viewer):
         self.session = self.grid.session
         self.session.tick()
         self.view[:] = [*self._top(layout), self.grid.view]
+        self._follow_search()
 
     def on_timer(self) -> None:
         if self._closed:

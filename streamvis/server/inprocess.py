@@ -14,7 +14,7 @@ from streamvis.sources import start_sources
 
 
 def serve(
-    layout: Layout | dict[str, Any] | str,
+    layout: Layout | dict[str, Any] | str | None = None,
     *,
     port: int = 5006,
     address: str = "127.0.0.1",
@@ -25,7 +25,9 @@ def serve(
     memory: int | str | None = None,
     **server_settings: Any,
 ) -> Any:
-    """Serve `layout` from this process (the producer keeps calling `sv.stream`).
+    """Serve `layout` from this process (the producer keeps calling `sv.stream`). With no
+    layout the page draws the run's layout set through the API, else the automatic one (a
+    chart per numeric column of every stream: docs/run-explorer.md).
 
     Returns Panel's server handle; with `threaded=True` (default) it runs in a background
     thread and `handle.stop()` ends it, closing the connections open pages still hold.
@@ -46,14 +48,17 @@ def serve(
     hub = hub_or_default(hub, "serve") if hub is not None else None
     if memory is not None:
         (hub or default_hub()).set_memory(memory)
-    checked = load_layout(layout)
+    checked = load_layout(layout) if layout is not None else None
     followed = None
-    if isinstance(layout, str | Path):  # a file: pages follow its edits (layout/watch.py)
+    if checked is None:
+        followed = run or "default"
+    elif isinstance(layout, str | Path):  # a file: pages follow its edits (layout/watch.py)
         from streamvis.layout.watch import follow_file
 
         followed = run or checked.run
         follow_file(hub or default_hub(), followed, layout)
-    start_sources(checked, hub=hub, run=run)
+    if checked is not None:
+        start_sources(checked, hub=hub, run=run)
     # pages load BokehJS from this server (Bokeh's server default) and Panel's CSS too
     # (dashboard() pins each session's stylesheets; see page/assets.py), never from a CDN
     install_header()  # each page's Content-Security-Policy also as a response header
@@ -70,7 +75,7 @@ def serve(
         address=address,
         show=show,
         threaded=threaded,
-        title=checked.title,
+        title=checked.title if checked is not None else "streamvis",
         websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
         **server_settings,
     )

@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.server]
 
 STREAMVIS = Path(sys.executable).with_name("streamvis")
-SUBCOMMANDS = ["serve", "demo", "ls", "export", "rm"]
+SUBCOMMANDS = ["serve", "demo", "ls", "export", "layout", "rm"]
 STEPS = 300
 
 
@@ -110,6 +110,29 @@ def test_ls_lists_runs_and_streams(store: Path) -> None:
     assert records["loss"]["rows"] == STEPS
     assert (records["loss"]["first_seq"], records["loss"]["next_seq"]) == (0, STEPS)
     assert records["lr"]["columns"] == "step:i8, lr:f8"
+
+
+def test_layout_from_run_prints_the_automatic_layout_as_yaml_that_loads_back(
+    store: Path, tmp_path: Path
+) -> None:
+    from streamvis.layout.spec import load_layout
+
+    text = ok("layout", "--from-run", "train-3", "--store", str(store))
+    assert text.startswith("# the automatic layout of run 'train-3'")
+    target = tmp_path / "layout.yaml"
+    target.write_text(text)
+    layout = load_layout(target)
+    charts = [(p.id, p.stream, p.x, p.y, p.title) for p in layout.checked_plots]
+    assert charts == [
+        ("loss.loss", "loss", "step", ("loss",), "loss / loss"),
+        ("lr.lr", "lr", "step", ("lr",), "lr / lr"),
+    ]
+    assert layout.run == "train-3"
+    eval_layout = ok("layout", "--from-run", "eval", "--store", str(store))
+    assert "x: epoch" in eval_layout  # a step-like column; `best` (booleans) gets no chart
+    assert "best" not in eval_layout
+    missing = user_mistake(cli("layout", "--from-run", "nope", "--store", str(store)))
+    assert "no run 'nope'" in missing
 
 
 def test_export_writes_files_equal_to_the_stored_rows(store: Path, tmp_path: Path) -> None:
