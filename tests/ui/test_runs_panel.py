@@ -108,6 +108,30 @@ def runs_in_address(page: Any) -> str | None:
     return query.get("runs", [None])[-1]
 
 
+def grouping_in_the_bar_only(page: Any) -> None:
+    """The "group by" and "band" controls are in the runs panel, and nowhere else."""
+    for control in (".sv-group-by", ".sv-band"):
+        wait_until(
+            lambda control=control: page.locator(f".sv-runs-controls {control}").count() == 1,
+            message=f"{control} in the runs panel",
+        )
+        assert page.locator(control).count() == 1, f"{control} shown twice"
+
+
+def fits_the_window(page: Any) -> None:
+    """The header's title on one line, and every chart's toolbar inside the window."""
+    width = page.viewport_size["width"]
+    title = page.locator(".sv-title h2").first.bounding_box()
+    assert title is not None
+    assert title["height"] < 40, title  # one line of the title
+    toolbars = page.locator(".bk-toolbar")
+    assert toolbars.count() > 0
+    for index in range(toolbars.count()):
+        box = toolbars.nth(index).bounding_box()
+        if box is not None:  # a hidden toolbar has no box
+            assert box["x"] + box["width"] <= width, (index, box, width)
+
+
 def test_runs_panel_lists_checks_filters_and_shares_runs(
     tmp_path: Path, panel_server, open_page
 ) -> None:
@@ -180,6 +204,25 @@ def test_runs_panel_lists_checks_filters_and_shares_runs(
     assert checked(page) == ["alpha", "beta", "gamma"]
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "runs_panel.png"))
+
+    # grouping is chosen in the bar (a bad regex said there); the header stays on one line
+    # and every chart's toolbar within the 1400 px window
+    grouping_in_the_bar_only(page)
+    page.locator(".sv-group-by select").select_option(label="run name (regex)")
+    regex = page.locator(".sv-group-regex input")
+    regex.fill("(")
+    regex.press("Enter")
+    problem = page.locator(".sv-runs-panel .sv-group-error")
+    wait_until(lambda: "(" in (problem.text_content() or ""), message="bad regex said")
+    regex.fill("^(alpha|beta|gamma)$")
+    regex.press("Enter")
+    wait_until(
+        lambda: any(name.startswith("sv:loss:@group/") for name in drawn(page) or {}),
+        message="grouped from the bar",
+    )
+    wait_until(lambda: not problem.is_visible(), message="the problem goes with a good regex")
+    fits_the_window(page)
+    page.screenshot(path=str(SHOTS / "gctl.png"))
 
     # collapsed, the bar leaves its toggle only
     bar, row = page.locator(".sv-runs-panel").first, page.locator(".sv-run-row").first
