@@ -48,6 +48,16 @@ LINES = (
     return lines;
 }"""
 )
+# whether a figure draws a group's mean line
+GROUPED = (
+    """(name) => {"""
+    + LIVE_MODEL
+    + """
+    const figure = live(name);
+    return !!figure && figure.renderers.some((r) => r.data_source
+        && (r.data_source.name || "").includes(":@group/"));
+}"""
+)
 # the text of the grouping's problem line (its model's: the DOM's is in a shadow root)
 GROUP_ERROR = """() => {
     const all = Bokeh.documents[0]._all_models;
@@ -133,7 +143,7 @@ def fits_the_window(page: Any) -> None:
     title = page.locator(".sv-title h2").first.bounding_box()
     assert title is not None
     assert title["height"] < 40, title  # one line of the title
-    toolbars = page.locator(".bk-toolbar")
+    toolbars = page.locator(".bk-Toolbar")
     assert toolbars.count() > 0
     for index in range(toolbars.count()):
         box = toolbars.nth(index).bounding_box()
@@ -224,11 +234,17 @@ def test_runs_panel_lists_checks_filters_and_shares_runs(
     problem = page.locator(".sv-runs-panel .sv-group-error")
     said = wait_until(lambda: problem.is_visible() and page.evaluate(GROUP_ERROR), message="said")
     assert "not a valid regular expression" in said
-    regex.fill("^(alpha|beta|gamma)$")
+    regex.fill("")  # back to no grouping: the problem goes
     regex.press("Enter")
     wait_until(lambda: not problem.is_visible(), message="the problem goes with a good regex")
-    fits_the_window(page)
-    page.screenshot(path=str(SHOTS / "gctl.png"))
+    # three runs compared and grouped (each its own group) from a shared address
+    query = urllib.parse.urlencode({"runs": "alpha|beta|gamma", "group": "name:^(.*)$"})
+    grouped = open_(f"{server.url}?{query}")
+    wait_until(lambda: grouped.evaluate(GROUPED, "sv-figure:loss"), message="grouped")
+    grouping_in_the_bar_only(grouped)
+    assert grouped.locator(".sv-group-regex input").input_value() == "^(.*)$"
+    fits_the_window(grouped)
+    grouped.screenshot(path=str(SHOTS / "gctl.png"))
 
     # collapsed, the bar leaves its toggle only
     bar, row = page.locator(".sv-runs-panel").first, page.locator(".sv-run-row").first
