@@ -2,11 +2,12 @@
 mean +/- std) per x bucket at the view's resolution, the group's runs drawn faint behind it
 in the group's colour (the numbers: streamvis/transforms/groups.py).
 
-The page's grouping (`?group=RULE&band=std`, and the header's "group by" and "band"
-controls) becomes the `group` and `band` options of each compared line plot; compare.view
-then draws the runs faint in their group's colour and hangs a `GroupDrawer` on the plot's
-LineFeed. The drawer adds a band (VArea) and a mean line (Line) per group and y column to
-the figure at each render, and recomputes them after the feed's tick when the view was
+The page's grouping (`?group=RULE&band=std`, and the "group by" and "band" controls, in
+the runs panel of a served page, `fitted_to_bar`, and in the header of a notebook cell)
+becomes the `group` and `band` options of each compared line plot; compare.view then draws
+the runs faint in their group's colour and hangs a `GroupDrawer` on the plot's LineFeed.
+The drawer adds a band (VArea) and a mean line (Line) per group and y column to the figure
+at each render, and recomputes them after the feed's tick when the view was
 re-resolved (zoom, pan, width) at once, and as rows arrive at most once a second: per run
 one level-of-detail view of the common range (O(buckets x runs), not O(rows)). Its data
 sources are named `sv:<plot id>:@group/<group>/<column>/mean` (x: the bucket's centre,
@@ -99,9 +100,10 @@ class GroupSettings:
         return replace(plot, options={**plot.options, **self.options()})
 
     def widgets(self, controls: Any, attribute_names: list[str]) -> list[Any]:
-        """The header's "group by" select (none, a regex on the run name, or one of the
-        runs' attributes), the regex, and the "band" select; a change redraws every line
-        chart of `controls` (page/controls.py) grouped anew; a bad regex is said beside."""
+        """The "group by" select (none, a regex on the run name, or one of the runs'
+        attributes), the regex, the "band" select and the problem line, sized for the
+        header; a change redraws every line chart of `controls` (page/controls.py) grouped
+        anew; a bad regex is said in the problem line."""
         import panel as pn
 
         from streamvis.page.panes import literal
@@ -167,6 +169,23 @@ def attribute_names(hub: Any, runs: list[str]) -> list[str]:
 
 
 ERROR = {"color": "#b00020", "font-size": "12px"}
+WIDGET_MARGIN = 10  # Panel's margin on each side of a widget (px)
+BAND_WIDTH = 90  # the band select's width in a side bar
+
+
+def fitted_to_bar(widgets: list[Any], width: int) -> list[Any]:
+    """The controls of `GroupSettings.widgets` laid out for a side bar `width` px wide (the
+    runs panel): "group by" and "band" side by side, the regex and its problem under them."""
+    import panel as pn
+
+    if not widgets:
+        return []
+    mode, regex, band, problem = widgets
+    inner = width - 2 * WIDGET_MARGIN
+    band.width = BAND_WIDTH
+    mode.width = inner - BAND_WIDTH - 2 * WIDGET_MARGIN
+    regex.width = problem.width = inner
+    return [pn.Row(mode, band, margin=0, css_classes=["sv-group-controls"]), regex, problem]
 
 
 def group_colors(groups: Mapping[str, list[str]]) -> dict[str, str]:

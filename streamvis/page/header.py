@@ -136,8 +136,11 @@ def _header_row(
     import panel as pn
 
     heading = pn.pane.HTML(
-        f"<h2 style='margin:4px 8px'>{html.escape(title)}</h2>",
+        # one line, cut with an ellipsis: a long title never wraps under the controls
+        f"<h2 style='margin:4px 8px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis'"
+        f" title='{html.escape(title, quote=True)}'>{html.escape(title)}</h2>",
         sizing_mode="stretch_width",
+        min_width=120,
         css_classes=["sv-title"],
     )
     run_label = pn.pane.HTML(

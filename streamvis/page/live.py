@@ -26,12 +26,13 @@ from streamvis.page import compare
 from streamvis.page.auto_page import AutoLayouts, ChartSearch
 from streamvis.page.cells import ERROR_STYLE, make_cell
 from streamvis.page.controls import LineControls
-from streamvis.page.group_lines import GroupSettings, attribute_names
+from streamvis.page.group_lines import GroupSettings, attribute_names, fitted_to_bar
 from streamvis.page.header import Header, group_resets
 from streamvis.page.lag import LagNote
 from streamvis.page.loss_notes import notes_for
 from streamvis.page.notebook import NotebookTicks
 from streamvis.page.regrid import EditErrorBox, LiveGrid
+from streamvis.page.runs_panel import WIDTH as BAR_WIDTH
 from streamvis.page.runs_panel import RunsPanel
 from streamvis.page.served import warm_up_session
 from streamvis.page.session import LiveSession, quiet_closed_tabs
@@ -263,6 +264,7 @@ class LivePage(Viewer):
         self.marks = {}
         if layout is None:
             self.session = self.controls = None
+            self._grouping()  # none: the runs panel's are taken away
             self.header = Header("streamvis", self.home, self.shown)
             self.view[:] = [self.header.row, self.store_notice.pane, self._note()]
         else:
@@ -299,9 +301,7 @@ class LivePage(Viewer):
         assert self.session is not None
         assert self.controls is not None
         widgets = self.controls.widgets()
-        if self.pattern is not None and widgets:  # runs compared: they can be grouped
-            names = attribute_names(self.hub, self.runs)
-            widgets = [*widgets, *self.grouping.widgets(self.controls, names)]
+        widgets = [*widgets, *self._grouping()]
         if not self.auto.is_auto(layout):
             self.search = None
         elif self.search is None:
@@ -312,6 +312,19 @@ class LivePage(Viewer):
         self.header.row.extend(group_resets(self.session, self._group_buttons))
         self.header.row.append(self.lag.pane)
         return self.header.row
+
+    def _grouping(self) -> list[Any]:
+        """The grouping controls, when runs are compared in line plots: put in the runs panel
+        when the page has one (its controls emptied otherwise), else returned for the header
+        (a notebook cell)."""
+        grouping: list[Any] = []
+        if self.pattern is not None and self.controls is not None and self.controls.widgets():
+            names = attribute_names(self.hub, self.runs)
+            grouping = self.grouping.widgets(self.controls, names)
+        if self.runs_panel is None:
+            return grouping
+        self.runs_panel.show_controls(fitted_to_bar(grouping, BAR_WIDTH))
+        return []
 
     def _top(self, layout: Layout) -> list[Any]:
         """What goes above the grid: the header, the store's notice, the layout file's error."""

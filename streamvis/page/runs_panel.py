@@ -8,8 +8,8 @@ page's timer at most once a second, and a Bokeh model is touched only when what 
 changed. Producer text (run names, `run_details`) is escaped: shown, never markup.
 
 Two seams for later parts: `run_details(hub, run)` gives a run's extra text (its
-attributes), and `RunsPanel.controls` is a column other controls can be appended to
-(grouping).
+attributes), and `RunsPanel.show_controls` puts other controls in the bar, between
+All / None and the list (the grouping controls, page/group_lines.py `fitted_to_bar`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import panel as pn
 
@@ -32,6 +32,8 @@ LIVE_SECONDS = 10.0  # a run written within this many seconds is marked live
 REFRESH_SECONDS = 1.0  # the list is looked at no more often than this
 WIDTH = 300  # the bar's width when open (px); closed, only its toggle shows
 CLOSED_WIDTH = 44
+LIST_OFFSET = 150  # px of the window above the run list (toggle, filter, buttons, note)
+CONTROLS_HEIGHT = 130  # px the controls take at most (grouping: two rows and a problem)
 SWATCH = "display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px"
 FACTS_STYLE = "color:#666;font-size:11px"
 LIVE_MARK = (
@@ -194,7 +196,7 @@ class RunsPanel:
             margin=0,
             css_classes=["sv-runs-list"],
             scroll=True,
-            styles={"max-height": "calc(100vh - 150px)"},
+            styles={"max-height": f"calc(100vh - {LIST_OFFSET}px)"},
         )
         self.body = pn.Column(
             self.filter,
@@ -213,6 +215,15 @@ class RunsPanel:
             styles={"border-right": "1px solid #ddd"},
         )
         self.refresh(force=True)
+
+    def show_controls(self, widgets: list[Any]) -> None:
+        """Show these controls (laid out for the bar's WIDTH) in place of those shown, and
+        keep the run list within the window under them."""
+        if list(self.controls.objects) == widgets:
+            return
+        self.controls.objects = widgets
+        offset = LIST_OFFSET + (CONTROLS_HEIGHT if widgets else 0)
+        self.list.styles = {"max-height": f"calc(100vh - {offset}px)"}
 
     def set_open(self, shown: bool) -> None:
         """Open or close the bar (closed: only its toggle, so the plots get the width)."""

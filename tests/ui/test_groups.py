@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import LIVE_MODEL, wait_until
 from tests.ui.test_lod_lines import box_zoom
+from tests.ui.test_runs_panel import fits_the_window, grouping_in_the_bar_only
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -187,6 +188,10 @@ def test_grouped_runs_show_each_groups_mean_and_band_as_pandas_computes_them(
             assert line["color"] == mean_line["color"]
     colors = {by_source[f"sv:loss:@group/{g}/loss/mean"]["color"] for g in GROUPS}
     assert len(colors) == 2
+    # its controls in the runs panel, showing `?group=`; the header fits the window
+    grouping_in_the_bar_only(page)
+    assert page.locator(".sv-group-regex input").input_value() == r"^(lr[\d.]+)-"
+    fits_the_window(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "groups.png"))
 

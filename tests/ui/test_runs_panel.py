@@ -32,7 +32,8 @@ LAYOUT = textwrap.dedent("""\
 VALUES = {"alpha": [1.0, 3.0, 2.0], "beta": [10.0, 8.0, 12.0], "gamma": [5.0, 5.5, 4.0]}
 SHOTS = Path(os.environ.get("STREAMVIS_SHOTS", "/work/shots"))
 
-# every line of a figure: its data source's name -> its line color
+# every drawn line of a figure: its data source's name -> its line color (not the hover
+# table's invisible glyph, page/hover.py)
 LINES = (
     """(name) => {"""
     + LIVE_MODEL
@@ -41,11 +42,29 @@ LINES = (
     if (!figure) return null;
     const lines = {};
     for (const r of figure.renderers)
-        if (r.type === "GlyphRenderer" && r.visible && r.data_source.name)
+        if (r.type === "GlyphRenderer" && r.visible && r.data_source.name
+            && !r.data_source.name.startsWith("sv-hover:"))
             lines[r.data_source.name] = r.glyph.line_color.value ?? r.glyph.line_color;
     return lines;
 }"""
 )
+# whether a figure draws a group's mean line
+GROUPED = (
+    """(name) => {"""
+    + LIVE_MODEL
+    + """
+    const figure = live(name);
+    return !!figure && figure.renderers.some((r) => r.data_source
+        && (r.data_source.name || "").includes(":@group/"));
+}"""
+)
+# the text of the grouping's problem line (its model's: the DOM's is in a shadow root)
+GROUP_ERROR = """() => {
+    const all = Bokeh.documents[0]._all_models;
+    const models = all instanceof Map ? [...all.values()] : [...all];
+    const line = models.find((m) => (m.css_classes || []).includes("sv-group-error"));
+    return line && line.visible ? line.text : null;
+}"""
 # each listed run: name, checked, its swatch's color, whether it is marked live
 PANEL = """() => {
     const all = (root, selector, found = []) => {
@@ -106,6 +125,30 @@ def runs_in_address(page: Any) -> str | None:
     address = page.evaluate("() => window.location.href")  # set by history.pushState
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(address).query, keep_blank_values=True)
     return query.get("runs", [None])[-1]
+
+
+def grouping_in_the_bar_only(page: Any) -> None:
+    """The "group by" and "band" controls are in the runs panel, and nowhere else."""
+    for control in (".sv-group-by", ".sv-band"):
+        wait_until(
+            lambda control=control: page.locator(f".sv-runs-controls {control}").count() == 1,
+            message=f"{control} in the runs panel",
+        )
+        assert page.locator(control).count() == 1, f"{control} shown twice"
+
+
+def fits_the_window(page: Any) -> None:
+    """The header's title on one line, and every chart's toolbar inside the window."""
+    width = page.viewport_size["width"]
+    title = page.locator(".sv-title h2").first.bounding_box()
+    assert title is not None
+    assert title["height"] < 40, title  # one line of the title
+    toolbars = page.locator(".bk-Toolbar")
+    assert toolbars.count() > 0
+    for index in range(toolbars.count()):
+        box = toolbars.nth(index).bounding_box()
+        if box is not None:  # a hidden toolbar has no box
+            assert box["x"] + box["width"] <= width, (index, box, width)
 
 
 def test_runs_panel_lists_checks_filters_and_shares_runs(
@@ -180,6 +223,28 @@ def test_runs_panel_lists_checks_filters_and_shares_runs(
     assert checked(page) == ["alpha", "beta", "gamma"]
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "runs_panel.png"))
+
+    # grouping is chosen in the bar (a bad regex said there); the header stays on one line
+    # and every chart's toolbar within the 1400 px window
+    grouping_in_the_bar_only(page)
+    page.locator(".sv-group-by select").select_option(label="run name (regex)")
+    regex = page.locator(".sv-group-regex input")
+    regex.fill("(")
+    regex.press("Enter")
+    problem = page.locator(".sv-runs-panel .sv-group-error")
+    said = wait_until(lambda: problem.is_visible() and page.evaluate(GROUP_ERROR), message="said")
+    assert "not a valid regular expression" in said
+    regex.fill("")  # back to no grouping: the problem goes
+    regex.press("Enter")
+    wait_until(lambda: not problem.is_visible(), message="the problem goes with a good regex")
+    # three runs compared and grouped (each its own group) from a shared address
+    query = urllib.parse.urlencode({"runs": "alpha|beta|gamma", "group": "name:^(.*)$"})
+    grouped = open_(f"{server.url}?{query}")
+    wait_until(lambda: grouped.evaluate(GROUPED, "sv-figure:loss"), message="grouped")
+    grouping_in_the_bar_only(grouped)
+    assert grouped.locator(".sv-group-regex input").input_value() == "^(.*)$"
+    fits_the_window(grouped)
+    grouped.screenshot(path=str(SHOTS / "gctl.png"))
 
     # collapsed, the bar leaves its toggle only
     bar, row = page.locator(".sv-runs-panel").first, page.locator(".sv-run-row").first

@@ -10,7 +10,14 @@ import pytest
 
 from streamvis.core.hub import Hub
 from streamvis.layout.spec import layout_from_dict
-from streamvis.page.group_lines import GroupDrawer, GroupSettings, page_grouping
+from streamvis.page.group_lines import (
+    NAME_MODE,
+    WIDGET_MARGIN,
+    GroupDrawer,
+    GroupSettings,
+    fitted_to_bar,
+    page_grouping,
+)
 from streamvis.page.lines import LineFeed
 from streamvis.transforms.groups import group_band, group_runs, parse_rule
 
@@ -173,3 +180,21 @@ def test_the_views_the_feed_just_resolved_are_reused(rows: int, width: int, monk
     # (the runs start a step apart, so no run's own range is the union)
     assert len(asked) == len(RUNS)
     assert_same(drawer, raw, 0, rows - 1 + len(RUNS) - 1)
+
+
+def test_grouping_controls_fit_the_runs_panel_and_keep_the_address_values() -> None:
+    """In the runs panel's bar: "group by" and "band" side by side, the regex and its
+    problem under them, nothing wider than the bar (Panel's 10 px margin each side)."""
+    from streamvis.page.controls import LineControls
+    from streamvis.page.runs_panel import WIDTH
+
+    settings = GroupSettings(r"name:^(lr[\d.]+)-", "std")
+    mode, regex, band, problem = settings.widgets(LineControls(), ["lr"])
+    pair, *rest = fitted_to_bar([mode, regex, band, problem], WIDTH)
+    assert list(pair.objects) == [mode, band]
+    assert rest == [regex, problem]
+    assert mode.width + band.width + 4 * WIDGET_MARGIN <= WIDTH
+    assert regex.width + 2 * WIDGET_MARGIN <= WIDTH
+    assert problem.width == regex.width
+    assert (mode.value, regex.value, band.value) == (NAME_MODE, r"^(lr[\d.]+)-", "std")
+    assert fitted_to_bar([], WIDTH) == []
