@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -146,9 +146,7 @@ class GroupSettings:
             if (rule, band.value) == (self.rule, self.band):
                 return
             self.rule, self.band = rule, str(band.value)
-            for chart in controls.charts:
-                if chart.plot.kind == "line":
-                    chart.redraw(self.options())
+            under_document_lock(lambda: redraw_lines(controls, self.options()))
 
         for widget in (mode, regex, band):
             widget.param.watch(apply, "value")
@@ -462,3 +460,24 @@ def run_means(view: View, column: str, lo: float, hi: float, width: int) -> np.n
     if line is None:
         return np.full(width, np.nan)
     return bucket_means(line.x, line.y, lo, hi, width)
+
+
+def redraw_lines(controls: Any, options: dict[str, Any]) -> None:
+    """Draw every line chart of `controls` again with the grouping `options`."""
+    for chart in controls.charts:
+        if chart.plot.kind == "line":
+            chart.redraw(options)
+
+
+def under_document_lock(change: Callable[[], None]) -> None:
+    """Run `change` at the session's next tick, under its document lock. A text box's value
+    typed in the browser (Enter) reaches its watchers outside that lock, where replacing a
+    figure raises in Bokeh's session ("_pending_writes should be non-None"); a served page's
+    next-tick callback always holds it. Outside a served page `change` runs at once."""
+    import panel as pn
+
+    document = pn.state.curdoc
+    if document is not None and getattr(document, "session_context", None) is not None:
+        document.add_next_tick_callback(change)
+    else:
+        change()
