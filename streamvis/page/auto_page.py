@@ -87,9 +87,10 @@ class ChartSearch:
         self.text = ""
         self.box.param.watch(self._typed, ["value_input", "value"])
 
-    def _typed(self, event: Any) -> None:
-        """Each key typed (`value_input`) or the text set from Python (`value`)."""
-        self.text = str(event.new or "")
+    def _typed(self, *events: Any) -> None:
+        """Each key typed (`value_input`) or the text set from Python (`value`); Enter
+        changes both at once, so Param hands over one event for each."""
+        self.text = str(events[-1].new or "")
         self.apply()
 
     def widgets(self) -> list[Any]:

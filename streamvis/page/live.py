@@ -273,6 +273,7 @@ class LivePage(Viewer):
             self.session.document = self.document
             self.controls = LineControls()
             session, controls = self.session, self.controls
+            automatic = self.auto.is_auto(layout)  # its later layouts are new objects
             self.grid = LiveGrid(
                 layout,
                 session,
@@ -282,6 +283,9 @@ class LivePage(Viewer):
                     controls,
                     self._marks(plot.id),
                     runs,
+                    # not on an automatic layout yet: re-arranging its grid as metrics arrive
+                    # made the browser fail ("parent_style") with the tools' buttons in cells
+                    chart_tools=not automatic,
                 ),
             )
             # The rows the hub holds go into the Buffers before the grid joins the page, so

@@ -94,6 +94,7 @@ def test_automatic_layout_follows_new_metrics_searches_and_yields_to_an_api_layo
     # the search box hides the charts whose title does not match, and shows them again
     search = page.locator(".sv-chart-search input")
     search.fill("loss|lr")
+    search.press("Enter")  # the typed text and the value both change: one call each
     wait_until(lambda: not drawn("metrics.acc") and not drawn("gpu.util"), message="hidden")
     assert drawn("metrics.loss")
     assert drawn("metrics.lr")
