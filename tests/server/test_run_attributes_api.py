@@ -95,6 +95,7 @@ def test_bad_attributes_are_a_4xx_envelope_naming_run_and_key_and_change_nothing
 
 def test_the_websocket_sets_them_too(server: PanelServer) -> None:
     import asyncio
+    import concurrent.futures
 
     from tornado.websocket import websocket_connect
 
@@ -114,7 +115,9 @@ def test_the_websocket_sets_them_too(server: PanelServer) -> None:
         finally:
             socket.close()
 
-    good, bad = asyncio.run(exchange())
+    # on a thread of its own: an earlier test may leave an event loop running on this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        good, bad = pool.submit(asyncio.run, exchange()).result()
     assert good == {"id": 1, "ok": True, "run": run, "attributes": {"seed": 5}}
     assert bad["ok"] is False
     assert (bad["error"], bad["run"], bad["key"]) == ("invalid_attributes", run, "seed")
