@@ -1,5 +1,5 @@
 """A page opened after a server restart draws the history the store replayed, and keeps
-drawing new rows from where it stopped: 5,000 rows posted, SIGTERM, a new server on the
+drawing new rows from where it stopped: 3,000 rows posted, SIGTERM, a new server on the
 same store, a fresh headless Chromium page read through `Bokeh.documents`."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ VISIBLE = """(name) => {
     const model = Bokeh.documents[0].get_model_by_name(name);
     return model ? model.visible : null;
 }"""
-ROWS = 5_000
+ROWS = 3_000  # drawn raw (not downsampled) beside the runs panel: under 4 points a pixel
 
 
 def a_of(step: int) -> float:
@@ -88,8 +88,8 @@ def test_a_fresh_page_after_restart_draws_the_stored_history(
         data = page.evaluate(SOURCE, name)
         return data if data and len(data["step"]) >= rows else None
 
-    a = wait_until(lambda: drawn("sv:curve:a", ROWS), timeout=20, message="5,000 rows of a")
-    b = wait_until(lambda: drawn("sv:curve:b", ROWS), timeout=20, message="5,000 rows of b")
+    a = wait_until(lambda: drawn("sv:curve:a", ROWS), timeout=20, message="3,000 rows of a")
+    b = wait_until(lambda: drawn("sv:curve:b", ROWS), timeout=20, message="3,000 rows of b")
     assert a["step"] == list(range(ROWS)), "rows missing, repeated or out of order"
     assert all(
         math.isclose(v, a_of(s), abs_tol=1e-12) for s, v in zip(a["step"], a["a"], strict=True)
@@ -101,7 +101,7 @@ def test_a_fresh_page_after_restart_draws_the_stored_history(
     assert points["y"] == cloud["y"]
     assert page.evaluate(VISIBLE, "sv-waiting:curve") is False
 
-    # and the page goes on from row 5,000 with rows sent after the restart
+    # and the page goes on from row 3,000 with rows sent after the restart
     reply = post(second.port, "metrics", metrics(ROWS, ROWS + 100))
     assert reply["seq"] == ROWS + 100
     a = wait_until(lambda: drawn("sv:curve:a", ROWS + 100), message="rows after the restart")
