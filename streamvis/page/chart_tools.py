@@ -45,14 +45,15 @@ TOOL_CSS = """
 TOOL_HEIGHT = 22
 PIN_PERIOD_MS = 100  # a rebuilt chart looks this often whether the browser has its figure
 PIN_TRIES = 6000  # ... for at most ten minutes (a loaded machine, a slow browser)
-SWITCH_VARIABLE = "STREAMVIS_CHART_TOOLS"  # "off": pages show no chart tools
+SWITCH_VARIABLE = "STREAMVIS_CHART_TOOLS"  # "on": pages show the chart tools
 TOOL_KINDS = {"line": ("log", "csv", "full"), "scatter": ("full",)}
 
 
 def tools_for(plot: Plot) -> tuple[str, ...]:
-    """The tools a plot's kind gets (none for kinds not listed in TOOL_KINDS, and none at
-    all with `STREAMVIS_CHART_TOOLS=off`)."""
-    if os.environ.get(SWITCH_VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
+    """The tools a plot's kind gets (none for kinds not listed in TOOL_KINDS), only with
+    `STREAMVIS_CHART_TOOLS=on` for now: a page whose grid re-arranges (a layout edit, a new
+    metric) fails in the browser with the tools' button in its cells (docs/run-explorer.md)."""
+    if os.environ.get(SWITCH_VARIABLE, "").strip().lower() not in ("on", "1", "yes", "true"):
         return ()
     if plot.crossfilter:  # a crossfilter member draws a filtered summary: full window only
         return ("full",) if plot.kind in TOOL_KINDS else ()

@@ -98,7 +98,11 @@ def expected_rows(lo: float = -1e18, hi: float = 1e18) -> list[list[str]]:
 def served(tmp_path: Path, panel_server: Any) -> Any:
     layout = tmp_path / "tools.yaml"
     layout.write_text(LAYOUT)
-    server = panel_server(str(layout), plugins=True, env={"STREAMVIS_CSV_ROWS": str(CAP)})
+    server = panel_server(
+        str(layout),
+        plugins=True,
+        env={"STREAMVIS_CSV_ROWS": str(CAP), "STREAMVIS_CHART_TOOLS": "on"},
+    )
     for run in ("a", "b"):
         post(server.port, run, "metrics", {"step": STEPS, "v": VALUES[run]})
         count = BIG[run]
