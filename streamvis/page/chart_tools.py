@@ -22,6 +22,7 @@ from streamvis.core.hub import Hub
 from streamvis.layout.spec import Plot
 from streamvis.page.chart_csv import csv_cap, csv_text, file_name, run_rows, within
 from streamvis.page.controls import LineChart
+from streamvis.page.group_lines import under_document_lock
 from streamvis.page.lines import LineFeed
 
 FULL_WINDOW = "sv-full-window"
@@ -43,8 +44,6 @@ TOOL_CSS = """
 .bk-btn a { line-height: 16px; padding: 0 !important; }
 """
 TOOL_HEIGHT = 22
-PIN_PERIOD_MS = 100  # a rebuilt chart looks this often whether the browser has its figure
-PIN_TRIES = 6000  # ... for at most ten minutes (a loaded machine, a slow browser)
 SWITCH_VARIABLE = "STREAMVIS_CHART_TOOLS"  # "on": pages show the chart tools
 TOOL_KINDS = {"line": ("log", "csv", "full"), "scatter": ("full",)}
 
@@ -79,7 +78,6 @@ class ChartTools:
         self.feed = feed
         self.compared = compared
         self.cell: Any = None
-        self._pins = 0  # log toggles that wait to set the x range again
         self.log: Any = None
         self.download: Any = None
         self.full: Any = None
@@ -161,33 +159,13 @@ class ChartTools:
             return
         feed = self.feed
         span = feed.requested if feed is not None and not feed.following else None
-        old_figure = feed.figure if feed is not None else None
+        if feed is not None:
+            feed.carry_span = span  # the new figure starts at the user's range (lines.py)
+            feed.redraw_on_reset = lambda: under_document_lock(lambda: chart.redraw({}))
         # the feed follows the whole run again (LineFeed.restyle) ...
         chart.redraw({"logy": bool(event.new)})
         if feed is not None and span is not None:  # ... unless the user had zoomed or panned
             feed.requested, feed.following, feed.pending = span, False, True
-            self._pin_range(feed, old_figure, span)
-
-    def _pin_range(self, feed: LineFeed, old_figure: Any, span: tuple[float, float]) -> None:
-        """Show `span` on the new figure once the browser has it: a range it was sent with
-        would become the range its Reset button returns to (BokehJS keeps a DataRange1d's
-        first start and end), so it is set only after the browser reported the figure."""
-        import panel as pn
-
-        self._pins += 1
-        pin_number = self._pins
-
-        def pin() -> None:
-            if pin_number != self._pins or feed.following or feed.requested != span:
-                waiting.stop()  # toggled again, or the user zoomed, panned or reset since
-                return
-            figure = feed.figure
-            if figure is None or figure is old_figure or not feed.direct:
-                return
-            figure.x_range.update(start=span[0], end=span[1])
-            waiting.stop()
-
-        waiting = pn.state.add_periodic_callback(pin, period=PIN_PERIOD_MS, count=PIN_TRIES)
 
     def csv_file(self) -> io.StringIO:
         """The CSV of the rows shown now (made when the button is clicked)."""

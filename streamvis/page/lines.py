@@ -185,6 +185,11 @@ class LineFeed:
         self.width = DEFAULT_WIDTH
         self.following = True
         self.requested: tuple[float, float] | None = None  # the user's x range, axis units
+        # a rebuilt figure (the log toggle) starts at this x range, so its Reset button
+        # returns there; a reset of that figure asks for a fresh one through redraw_on_reset
+        self.carry_span: tuple[float, float] | None = None
+        self.redraw_on_reset: Callable[[], None] | None = None
+        self._pinned_figure: Any = None
         self.pending = True  # a whole resolve is due (events, width, weight, axis)
         self.figure: Any = None
         self.note: Any = None
@@ -286,6 +291,9 @@ class LineFeed:
             return
         self.figure = figure
         self._attached_at = time.monotonic()
+        if self.carry_span is not None:  # in the render, before the browser has the figure
+            figure.x_range.update(start=self.carry_span[0], end=self.carry_span[1])
+            self._pinned_figure, self.carry_span = figure, None
         figure.on_event(RangesUpdate, self._on_range)
         figure.on_event(Reset, self._on_reset)
         figure.on_change("inner_width", lambda _a, _o, new: self._on_width(new, figure))
@@ -323,7 +331,11 @@ class LineFeed:
         self._answer_soon()
 
     def _on_reset(self, event: Any) -> None:
-        self._confirm(getattr(event, "model", None))
+        figure = getattr(event, "model", None)
+        self._confirm(figure)
+        if figure is not None and figure is self._pinned_figure and self.redraw_on_reset:
+            self._pinned_figure = None  # its DataRange1d would return to the carried span
+            self.redraw_on_reset()
         self.requested, self.following = None, True
         self.pending = True
         self._answer_soon()

@@ -199,6 +199,13 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     reset = page.evaluate(SCREEN, ["loss", [], "ResetTool"])["button"]
     page.mouse.click(*reset)
     wait_until(lambda: download(page, 0)[0][1:] == expected_rows(), message="CSV after reset")
+    steps = [float(row[1]) for row in expected_rows()]
+
+    def whole_run_shown() -> bool:  # not the zoom the log toggle's new figure started at
+        figure = page.evaluate(FIGURE, "loss")
+        return bool(figure) and figure["start"] <= min(steps) and figure["end"] >= max(steps)
+
+    wait_until(whole_run_shown, message="the whole run's x range after reset")
 
     # full window: the cell covers the viewport, new rows keep arriving, and back
     page.locator(".sv-tool-full .bk-btn").first.click()
