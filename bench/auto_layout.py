@@ -9,7 +9,7 @@ process, a producer in it logging one step to each of 100 streams (one metric ea
 Measured per round (a fresh server and browser each):
 - tick: the server time of each page tick (LiveSession.tick wrapped in the child), p50/p95;
 - step latency: from the producer logging step k (its clock) until step k is in the data
-  source of every chart in the browser (polled every 10 ms in the page, same clock),
+  source of every chart on screen in the browser (polled every 10 ms in the page, same clock),
   p50/p95 in ms and in page ticks (ticks the server started in between);
 - open: from `page.goto` until every chart's data source holds rows.
 The target (issue 15): every visible chart shows a new step within two ticks.
@@ -93,16 +93,30 @@ CHILD = textwrap.dedent("""
     time.sleep(3600)
 """)
 
-# JS: install a poller recording, per step, the first time every chart's source held it
+# JS: install a poller recording, per step, the first time the source of every chart on
+# screen held it (charts scrolled out of view may wait until shown: page/on_screen.py);
+# `opened`: the first time every chart's source held rows
 WATCH = """
 (count) => {
-  const state = {seen: {}, opened: null, charts: 0};
+  const state = {seen: {}, opened: null, charts: 0, shown: 0};
   window.svBench = state;
+  let onScreen = null, checked = 0;
+  const screenSources = () => {  // the sv: sources of the figures within the viewport
+    const found = new Set();
+    for (const view of Bokeh.index.query((v) => v.model && v.model.type === "Figure")) {
+      const box = view.el.getBoundingClientRect();
+      if (box.height <= 0 || box.bottom <= 0 || box.top >= window.innerHeight) continue;
+      for (const renderer of view.model.renderers)
+        if (renderer.data_source) found.add(renderer.data_source);
+    }
+    return found;
+  };
   const poll = () => {
     const docs = (window.Bokeh && Bokeh.documents) || [];
     if (!docs.length) return;
     const doc = docs[0];
-    let least = Infinity, charts = 0;
+    if (Date.now() - checked > 250) { onScreen = screenSources(); checked = Date.now(); }
+    let least = Infinity, charts = 0, shown = 0;
     const known = doc._all_models;
     const all = known instanceof Map ? known.values() : Object.values(known);
     for (const model of all) {
@@ -111,16 +125,18 @@ WATCH = """
       const xs = model.data.step;
       if (!xs || xs.length === 0) continue;
       charts += 1;
+      if (!onScreen || !onScreen.has(model)) continue;
+      shown += 1;
       let top = -Infinity;
       for (let i = Math.max(0, xs.length - 20); i < xs.length; i++)
         if (xs[i] > top) top = xs[i];
       if (top < least) least = top;
     }
     state.charts = charts;
-    if (charts >= count) {
-      if (state.opened === null) state.opened = Date.now();
-      if (!(least in state.seen)) state.seen[least] = Date.now();
-    }
+    state.shown = shown;
+    if (charts >= count && state.opened === null) state.opened = Date.now();
+    if (state.opened === null || shown === 0) return;
+    if (!(least in state.seen)) state.seen[least] = Date.now();
   };
   setInterval(poll, 10);
 }
@@ -178,13 +194,14 @@ def one_round(args: argparse.Namespace) -> dict[str, Any]:
                 opened = opened_at - started
                 time.sleep(args.seconds)
                 seen = page.evaluate("() => window.svBench.seen")
+                shown = page.evaluate("() => window.svBench.shown")
                 browser.close()
             time.sleep(1.2)  # the child's last report
             server = json.loads(Path(out).read_text())
         finally:
             child.terminate()
             child.wait(30)
-    return summarise(server, seen, opened, opened_at)
+    return {**summarise(server, seen, opened, opened_at), "charts_on_screen": shown}
 
 
 def summarise(

@@ -63,8 +63,9 @@ class Level:
             return array
         size = max(rows, len(array) * 3 // 2, 16) if len(array) < rows else len(array)
         grown = np.empty((size, *shape))
-        grown[: self.held] = fill
-        grown[: self.held, : array.shape[1]] = array[: self.held]
+        held, columns = self.held, array.shape[1]
+        grown[:held, :columns] = array[:held]
+        grown[:held, columns:] = fill  # columns new since: no finite value before
         return grown
 
     def forget_before(self, index: int) -> None:

@@ -31,6 +31,7 @@ from streamvis.page.header import Header, group_resets
 from streamvis.page.lag import LagNote
 from streamvis.page.loss_notes import notes_for
 from streamvis.page.notebook import NotebookTicks
+from streamvis.page.on_screen import OnScreen, on_screen
 from streamvis.page.regrid import EditErrorBox, LiveGrid
 from streamvis.page.runs_panel import WIDTH as BAR_WIDTH
 from streamvis.page.runs_panel import RunsPanel
@@ -274,18 +275,24 @@ class LivePage(Viewer):
             self.controls = LineControls()
             session, controls = self.session, self.controls
             automatic = self.auto.is_auto(layout)  # its later layouts are new objects
+            # an automatic layout may hold 100 charts: only those on screen are ticked
+            screen = self.session.screen = OnScreen() if automatic and self.runs_panel else None
             self.grid = LiveGrid(
                 layout,
                 session,
-                lambda plot: make_cell(
-                    self.grouping.apply(plot) if runs else plot,
-                    session,
-                    controls,
-                    self._marks(plot.id),
-                    runs,
-                    # not on an automatic layout yet: re-arranging its grid as metrics arrive
-                    # made the browser fail ("parent_style") with the tools' buttons in cells
-                    chart_tools=not automatic,
+                lambda plot: on_screen(
+                    screen,
+                    plot.id,
+                    make_cell(
+                        self.grouping.apply(plot) if runs else plot,
+                        session,
+                        controls,
+                        self._marks(plot.id),
+                        runs,
+                        # not on an automatic layout yet: re-arranging its grid as metrics arrive
+                        # made the browser fail ("parent_style") with the tools' buttons in cells
+                        chart_tools=not automatic,
+                    ),
                 ),
             )
             # The rows the hub holds go into the Buffers before the grid joins the page, so

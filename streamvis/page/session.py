@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from streamvis.page.lines import LineFeed
 from streamvis.page.loop_share import PAGES
 from streamvis.transforms.crossfilter import Crossfilter
 from streamvis.transforms.smoothing import WALL, with_times
+
+if TYPE_CHECKING:
+    from streamvis.page.on_screen import OnScreen
 
 log = logging.getLogger("streamvis")
 # A tick that took t seconds is followed by at least t * (TICK_DUTY_LIMIT - 1) of rest.
@@ -185,6 +188,8 @@ class LiveSession:
         self.document: Any = None  # the Bokeh document this session's plots live in
         self._resume_at = 0.0
         self.polled_at: float | None = None  # when the last tick read the hub (page/lag.py)
+        # which charts the browser shows (page/on_screen.py); None: every chart is ticked
+        self.screen: OnScreen | None = None
 
     def add(
         self,
@@ -313,6 +318,8 @@ class LiveSession:
                     except Exception:  # one broken plot must not stop the others updating
                         log.exception("plot '%s' failed to update", target.plot.id)
             for lines in list(self.lines.values()):
+                if self.screen is not None and not self.screen.shown(lines.plot.id):
+                    continue  # scrolled out of view: catches up once shown again
                 try:
                     sent += lines.tick(self.layout)
                 except Exception:

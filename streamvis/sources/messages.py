@@ -19,6 +19,8 @@ from streamvis.layout.source_types import Setting
 from streamvis.sources.base import BaseSource, FeedError, GiveUp
 from streamvis.sources.reference import check_reference, resolve
 
+CLOSE_WAIT = 1.0  # seconds a closing websocket waits for the feed's reply
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -91,7 +93,7 @@ class WebSocketSource(BaseSource):
                 self._parse_json(message, records)
                 self._emit(records)
         finally:
-            connection.close()
+            await _close(connection)
 
     def _interrupt(self) -> None:
         loop, task = self._loop, self._task
@@ -106,11 +108,35 @@ class WebSocketSource(BaseSource):
             self._runner.close()
 
 
+async def _close(connection: Any) -> None:
+    """Close a websocket and, at most CLOSE_WAIT seconds later, its socket: tornado waits
+    up to 5 s for the feed's closing reply, but this source's loop closes right after (its
+    socket would be left open)."""
+    import asyncio
+
+    protocol = connection.protocol
+    stream = protocol.stream if protocol is not None else None
+    connection.close()
+    if stream is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLOSE_WAIT
+    try:
+        while not stream.closed() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        stream.close()
+
+
 def _close_if_connected(future: Any) -> None:
     """Close the connection a cancelled handshake still produced (tornado would drop it
     with its socket open)."""
     if not future.cancelled() and future.exception() is None:
-        future.result().close()
+        connection = future.result()
+        protocol = connection.protocol
+        connection.close()
+        if protocol is not None:  # no loop is left to wait for the feed's reply
+            protocol.stream.close()
 
 
 class PythonSource(BaseSource):
