@@ -275,8 +275,9 @@ class LivePage(Viewer):
             self.controls = LineControls()
             session, controls = self.session, self.controls
             automatic = self.auto.is_auto(layout)  # its later layouts are new objects
-            # an automatic layout may hold 100 charts: only those on screen are ticked
-            screen = self.session.screen = OnScreen() if automatic and self.runs_panel else None
+            # an automatic layout may hold 100 charts: once drawn, only those on screen are
+            # ticked (page/on_screen.py)
+            screen = OnScreen() if automatic and self.runs_panel else None
             self.grid = LiveGrid(
                 layout,
                 session,
@@ -299,6 +300,7 @@ class LivePage(Viewer):
             # each plot is rendered once with its data instead of rendered empty and then
             # updated: one patch to the browser, not one re-layout of the page per plot.
             self.session.tick()
+            self.session.screen = screen
             self.view[:] = [*self._top(layout), self.grid.view]
             self._follow_search()
 

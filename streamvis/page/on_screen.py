@@ -9,9 +9,11 @@ one step.
 The browser's word comes from Panel's `Feed` layout, not from any script of ours: a Feed that
 does not scroll watches its children with an IntersectionObserver against the viewport and
 syncs the ids of those on screen (`visible_children`). Each chart cell is wrapped in a
-one-child Feed (`ScreenSensor`). Until some sensor of the page has reported, every chart
-counts as shown (a page that never reports updates everything, as before); after that, a
-chart counts as shown only while its own sensor last said so.
+one-child Feed (`ScreenSensor`). A chart is ticked only while its sensor last said it is on
+screen: its first render carries the rows held when the page opened, and while a page of 100
+charts is still being built (tens of seconds), ticking every chart would queue updates the
+browser then spends longer still working through. A browser tab in the background reports
+nothing until it is shown again.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ class OnScreen:
     """The on-screen state of every chart of one page (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.reported = False  # some chart's sensor has reported
         self._shown: dict[str, bool] = {}
 
     def wrap(self, plot_id: str, cell: Any) -> ScreenSensor:
@@ -49,12 +50,9 @@ class OnScreen:
 
     def _report(self, plot_id: str, shown: bool) -> None:
         self._shown[plot_id] = shown
-        self.reported = self.reported or shown
 
     def shown(self, plot_id: str) -> bool:
-        """True while the chart is on screen, or while the browser has not said yet."""
-        if not self.reported:
-            return True
+        """True while the browser says the chart is on screen."""
         return self._shown.get(plot_id, False)
 
 

@@ -296,7 +296,9 @@ class LiveSession:
         updates = [(feed, update) for feed, update in updates if update is not None]
         deferred = [t for f in self.feeds.values() for t in f.targets if t.state is not None]
         due = any(getattr(t.state, "due", False) for t in deferred)
-        if not updates and not self.lines and not due:
+        screen = self.screen  # charts out of view wait until shown (page/on_screen.py)
+        lines = [f for f in self.lines.values() if screen is None or screen.shown(f.plot.id)]
+        if not updates and not lines and not due:
             return 0
         # HoloViews renders change the model graph: one freeze() recomputes it once per tick.
         # Updates that go straight to data sources change no references, and a freeze would
@@ -304,7 +306,7 @@ class LiveSession:
         self._remember_synced()  # before anything changes: what earlier callbacks sent
         rendering = (
             due
-            or not all(f.direct for f in self.lines.values())
+            or not all(f.direct for f in lines)
             or any(not t.direct_ready for feed, _ in updates for t in feed.targets)
         )
         document = self.document if rendering else None
@@ -317,13 +319,11 @@ class LiveSession:
                         sent += target.apply(update, self.layout)
                     except Exception:  # one broken plot must not stop the others updating
                         log.exception("plot '%s' failed to update", target.plot.id)
-            for lines in list(self.lines.values()):
-                if self.screen is not None and not self.screen.shown(lines.plot.id):
-                    continue  # scrolled out of view: catches up once shown again
+            for line_feed in lines:
                 try:
-                    sent += lines.tick(self.layout)
+                    sent += line_feed.tick(self.layout)
                 except Exception:
-                    log.exception("plot '%s' failed to update", lines.plot.id)
+                    log.exception("plot '%s' failed to update", line_feed.plot.id)
             for target in deferred:
                 try:
                     target.catch_up()
