@@ -36,23 +36,24 @@ CELL_CSS = f"""
   flex-direction: column;
 }}
 """
+# heights by CSS, not Panel's height=: a fixed height makes Panel give the cell and the grid a
+# min_height, sent with the grid's new children when it re-arranges, and BokehJS then lays
+# the grid out before it has built the new children's views ("parent_style" of undefined)
 TOOL_CSS = """
-:host { opacity: 0.75; }
+:host { opacity: 0.75; height: 22px; }
 :host(:hover) { opacity: 1; }
 .bk-btn { font-size: 11px; padding: 1px 6px; line-height: 16px; min-height: 0;
   display: flex; align-items: center; justify-content: center; }
 .bk-btn a { line-height: 16px; padding: 0 !important; }
 """
-TOOL_HEIGHT = 22
-SWITCH_VARIABLE = "STREAMVIS_CHART_TOOLS"  # "on": pages show the chart tools
+SWITCH_VARIABLE = "STREAMVIS_CHART_TOOLS"  # "off": pages show no chart tools
 TOOL_KINDS = {"line": ("log", "csv", "full"), "scatter": ("full",)}
 
 
 def tools_for(plot: Plot) -> tuple[str, ...]:
-    """The tools a plot's kind gets (none for kinds not listed in TOOL_KINDS), only with
-    `STREAMVIS_CHART_TOOLS=on` for now: a page whose grid re-arranges (a layout edit, a new
-    metric) fails in the browser with the tools' button in its cells (docs/run-explorer.md)."""
-    if os.environ.get(SWITCH_VARIABLE, "").strip().lower() not in ("on", "1", "yes", "true"):
+    """The tools a plot's kind gets (none for kinds not listed in TOOL_KINDS, none at all
+    with `STREAMVIS_CHART_TOOLS=off`)."""
+    if os.environ.get(SWITCH_VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
         return ()
     if plot.crossfilter:  # a crossfilter member draws a filtered summary: full window only
         return ("full",) if plot.kind in TOOL_KINDS else ()
@@ -86,7 +87,6 @@ class ChartTools:
         self.opener = pn.widgets.Button(
             label="⋯ tools",
             width=58,
-            height=TOOL_HEIGHT,
             margin=(0, 2),
             align="end",
             css_classes=["sv-tools-open"],
@@ -108,7 +108,7 @@ class ChartTools:
 
         plot, wanted = self.plot, tools_for(self.plot)
         widgets: list[Any] = []
-        common = {"height": TOOL_HEIGHT, "margin": (0, 2), "stylesheets": [TOOL_CSS]}
+        common = {"margin": (0, 2), "stylesheets": [TOOL_CSS]}
         if "log" in wanted and self.chart is not None:
             self.log = pn.widgets.Toggle(
                 label="log y",
@@ -136,7 +136,7 @@ class ChartTools:
         )
         self.full.param.watch(self._toggle_full, "value")
         widgets.append(self.full)
-        return pn.Row(*widgets, height=TOOL_HEIGHT, margin=0, align="end")
+        return pn.Row(*widgets, margin=0, align="end")
 
     def attach(self, cell: Any) -> Any:
         """The cell the full-window button pins over the window (returned, with its style)."""

@@ -290,9 +290,6 @@ class LivePage(Viewer):
                         controls,
                         self._marks(plot.id),
                         runs,
-                        # not on an automatic layout yet: re-arranging its grid as metrics arrive
-                        # made the browser fail ("parent_style") with the tools' buttons in cells
-                        chart_tools=not automatic,
                     ),
                 ),
             )

@@ -101,7 +101,7 @@ def served(tmp_path: Path, panel_server: Any) -> Any:
     server = panel_server(
         str(layout),
         plugins=True,
-        env={"STREAMVIS_CSV_ROWS": str(CAP), "STREAMVIS_CHART_TOOLS": "on"},
+        env={"STREAMVIS_CSV_ROWS": str(CAP)},
     )
     for run in ("a", "b"):
         post(server.port, run, "metrics", {"step": STEPS, "v": VALUES[run]})

@@ -92,7 +92,7 @@ def test_charts_out_of_view_wait_and_catch_up_when_scrolled_to(
     waiting_at = newest(BOTTOM)
     for _ in range(3):
         logged = log_step()
-        wait_until(lambda: newest(TOP) == logged, message=f"step {logged} on the top chart")
+        wait_until(lambda at=logged: newest(TOP) == at, message=f"step {logged} on top")
         assert newest(BOTTOM) == waiting_at  # out of view: not one step more
     page.screenshot(path=str(tmp_path / "top.png"))
 
