@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,18 @@ LIVE_MODEL = """
         return found.size === 1 ? [...found][0] : null;
     };
 """
+
+
+def post_json(port: int, path: str, body: Any, timeout: float = 60.0) -> None:
+    """POST `body` as JSON to the server's `/api/v1/<path>` and require a 200."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        assert response.status == 200, response.read()
 
 
 def wait_until(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LIVE_MODEL, wait_until
+from tests.conftest import LIVE_MODEL, post_json, wait_until
 from tests.ui.test_lod_lines import SCREEN, box_zoom, plot_state
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
@@ -63,14 +63,7 @@ SOURCE = (
 
 
 def post(port: int, run: str, stream: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs/{run}/streams/{stream}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200, response.read()
+    post_json(port, f"runs/{run}/streams/{stream}", body)
 
 
 def download(page: Any, index: int) -> tuple[list[list[str]], list[str]]:

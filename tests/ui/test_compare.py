@@ -4,7 +4,6 @@ from the browser's Bokeh models."""
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 import urllib.parse
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LIVE_MODEL, wait_until
+from tests.conftest import LIVE_MODEL, post_json, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -64,14 +63,7 @@ SET_SLIDER = (
 
 
 def post(port: int, run: str, stream: str, body: dict) -> None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs/{run}/streams/{stream}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200, response.read()
+    post_json(port, f"runs/{run}/streams/{stream}", body)
 
 
 def tensorboard_smoothing(values: list[float], weight: float) -> list[float]:

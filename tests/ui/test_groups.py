@@ -5,7 +5,6 @@ new rows and a real box zoom recompute the bands."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 import urllib.parse
 import urllib.request
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import LIVE_MODEL, wait_until
+from tests.conftest import LIVE_MODEL, post_json, wait_until
 from tests.ui.test_lod_lines import box_zoom
 from tests.ui.test_runs_panel import fits_the_window, grouping_in_the_bar_only
 
@@ -80,14 +79,7 @@ SET_WIDGET = """([title, label]) => {
 
 
 def post(port: int, run: str, body: dict) -> None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs/{run}/streams/metrics",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200, response.read()
+    post_json(port, f"runs/{run}/streams/metrics", body)
 
 
 def loss_rows(run: str, steps: np.ndarray) -> pd.DataFrame:

@@ -5,14 +5,12 @@ charts catch up with every step and the top ones wait in turn."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from streamvis.layout.auto import chart_id
-from tests.conftest import LIVE_MODEL, wait_until
+from tests.conftest import LIVE_MODEL, post_json, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -47,14 +45,7 @@ SCROLL_DOWN = """() => {
 
 
 def post(port: int, run: str, stream: str, rows: dict[str, list[float]]) -> None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs/{run}/streams/{stream}",
-        data=json.dumps(rows).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
+    post_json(port, f"runs/{run}/streams/{stream}", rows)
 
 
 def test_charts_out_of_view_wait_and_catch_up_when_scrolled_to(

@@ -5,15 +5,13 @@ drawn as points."""
 
 from __future__ import annotations
 
-import json
 import textwrap
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import LIVE_MODEL, wait_until
+from tests.conftest import LIVE_MODEL, post_json, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -76,14 +74,7 @@ NOTE = (
 
 
 def post(port: int, stream: str, body: dict) -> None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs/default/streams/{stream}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert response.status == 200, response.read()
+    post_json(port, f"runs/default/streams/{stream}", body)
 
 
 def drag_box(page, left: float, top: float, size: float) -> None:

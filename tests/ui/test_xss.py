@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.conftest import wait_until
+from tests.conftest import post_json, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -99,14 +99,7 @@ def layout(source_path: Path) -> dict[str, Any]:
 
 
 def post(port: int, path: str, body: Any) -> None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs/{RUN}/{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        assert response.status == 200, response.read()
+    post_json(port, f"runs/{RUN}/{path}", body, timeout=20)
 
 
 class Watched:
