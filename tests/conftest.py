@@ -45,16 +45,35 @@ LIVE_MODEL = """
 """
 
 
-def post_json(port: int, path: str, body: Any, timeout: float = 60.0) -> None:
-    """POST `body` as JSON to the server's `/api/v1/<path>` and require a 200."""
+def api_json(port: int, method: str, path: str, body: Any, timeout: float = 60.0) -> Any:
+    """Send `body` as JSON to the server's `/api/v1/<path>`, require a 200 and return the
+    answer's JSON (None for an empty answer)."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/v1/{path}",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
-        method="POST",
+        method=method,
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        assert response.status == 200, response.read()
+        answer = response.read()
+        assert response.status == 200, answer
+        return json.loads(answer) if answer else None
+
+
+def post_json(port: int, path: str, body: Any, timeout: float = 60.0) -> None:
+    """POST `body` as JSON to the server's `/api/v1/<path>` and require a 200."""
+    api_json(port, "POST", path, body, timeout)
+
+
+# JS: the values of column `column` in the live model named `name` (null while absent)
+COLUMN = (
+    """([name, column]) => {"""
+    + LIVE_MODEL
+    + """
+    const model = live(name);
+    return model && model.data[column] ? Array.from(model.data[column]) : null;
+}"""
+)
 
 
 def wait_until(

@@ -188,6 +188,20 @@ def ordered_changes() -> Iterator[None]:
         yield
 
 
+def under_document_lock(change: Callable[[], None]) -> None:
+    """Run `change` at the session's next tick, under its document lock. A text box's value
+    typed in the browser (Enter) reaches its watchers outside that lock, where replacing a
+    figure raises in Bokeh's session ("_pending_writes should be non-None"); a served page's
+    next-tick callback always holds it. Outside a served page `change` runs at once."""
+    import panel as pn
+
+    document = pn.state.curdoc
+    if document is not None and getattr(document, "session_context", None) is not None:
+        document.add_next_tick_callback(change)
+    else:
+        change()
+
+
 def note_label(plot_id: str) -> Any:
     """The plot's note of what it draws (`sv-lod:<plot id>`, e.g. "1,000,000 rows, 6,400
     drawn"), empty until the page fills it in; made with the figure, at its bottom left."""

@@ -80,12 +80,10 @@ def make_cell(
     controls: LineControls,
     marks: PlotMarks,
     runs: list[str] | None = None,
-    chart_tools: bool = True,
 ) -> Any:
     """One grid cell: the plot, and a hidden error box shown when its data does not fit.
     With `runs` (runs compared) a comparable kind draws each of them in one figure; other
-    kinds show the first run. `marks` is the page's memory of this plot's figures.
-    `chart_tools=False` leaves out the per-chart tools (page/chart_tools.py)."""
+    kinds show the first run. `marks` is the page's memory of this plot's figures."""
     import panel as pn
 
     from streamvis.page.panes import literal
@@ -161,7 +159,7 @@ def make_cell(
         error_box.object = message or ""
         error_box.visible = message is not None
 
-    tools = make_tools(plot, session.hub, line_chart, feed, compared) if chart_tools else None
+    tools = make_tools(plot, session.hub, line_chart, feed, compared)
     bar = [tools.row] if tools is not None else []  # log y, CSV, full window
     shown_runs = list(runs or ()) if compared else [session.run]
     streams = [(run, plot.stream) for run in shown_runs]

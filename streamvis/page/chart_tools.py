@@ -19,10 +19,10 @@ import os
 from typing import Any
 
 from streamvis.core.hub import Hub
+from streamvis.kinds.base import under_document_lock
 from streamvis.layout.spec import Plot
 from streamvis.page.chart_csv import csv_cap, csv_text, file_name, run_rows, within
 from streamvis.page.controls import LineChart
-from streamvis.page.group_lines import under_document_lock
 from streamvis.page.lines import LineFeed
 
 FULL_WINDOW = "sv-full-window"
@@ -79,6 +79,8 @@ class ChartTools:
         self.feed = feed
         self.compared = compared
         self.cell: Any = None
+        if feed is not None and chart is not None:  # a figure started at a carried range
+            feed.redraw_on_reset = lambda: under_document_lock(lambda: chart.redraw({}))
         self.log: Any = None
         self.download: Any = None
         self.full: Any = None
@@ -161,7 +163,6 @@ class ChartTools:
         span = feed.requested if feed is not None and not feed.following else None
         if feed is not None:
             feed.carry_span = span  # the new figure starts at the user's range (lines.py)
-            feed.redraw_on_reset = lambda: under_document_lock(lambda: chart.redraw({}))
         # the feed follows the whole run again (LineFeed.restyle) ...
         chart.redraw({"logy": bool(event.new)})
         if feed is not None and span is not None:  # ... unless the user had zoomed or panned

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from streamvis.core.lod import View
-from streamvis.kinds.base import figure_sent, source_name
+from streamvis.kinds.base import figure_sent, source_name, under_document_lock
 from streamvis.layout.spec import Plot
 from streamvis.transforms.groups import (
     ATTRIBUTE_PREFIX,
@@ -467,17 +467,3 @@ def redraw_lines(controls: Any, options: dict[str, Any]) -> None:
     for chart in controls.charts:
         if chart.plot.kind == "line":
             chart.redraw(options)
-
-
-def under_document_lock(change: Callable[[], None]) -> None:
-    """Run `change` at the session's next tick, under its document lock. A text box's value
-    typed in the browser (Enter) reaches its watchers outside that lock, where replacing a
-    figure raises in Bokeh's session ("_pending_writes should be non-None"); a served page's
-    next-tick callback always holds it. Outside a served page `change` runs at once."""
-    import panel as pn
-
-    document = pn.state.curdoc
-    if document is not None and getattr(document, "session_context", None) is not None:
-        document.add_next_tick_callback(change)
-    else:
-        change()

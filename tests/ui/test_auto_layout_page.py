@@ -5,27 +5,17 @@ layout set through the API rules over the automatic one."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamvis.layout.auto import chart_id
-from tests.conftest import LIVE_MODEL, wait_until
+from tests.conftest import COLUMN, LIVE_MODEL, api_json, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
 PAYLOAD = "<img src=x onerror=window.svAutoXss=1>"
-SOURCE = (
-    """([name, column]) => {"""
-    + LIVE_MODEL
-    + """
-    const model = live(name);
-    return model && model.data[column] ? Array.from(model.data[column]) : null;
-}"""
-)
 TITLE = (
     """(name) => {"""
     + LIVE_MODEL
@@ -39,17 +29,6 @@ TITLE = (
 )
 
 
-def call(port: int, method: str, path: str, body: Any) -> int:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return int(response.status)
-
-
 def test_automatic_layout_follows_new_metrics_searches_and_yields_to_an_api_layout(
     panel_server, open_page, tmp_path: Path
 ) -> None:
@@ -57,13 +36,13 @@ def test_automatic_layout_follows_new_metrics_searches_and_yields_to_an_api_layo
     server = panel_server("--run", run, plugins=True)
     port = server.port
     metrics = {"step": [0, 1, 2], "loss": [1.0, 0.5, 0.25], "acc": [0.1, 0.2, 0.3]}
-    assert call(port, "POST", f"runs/{run}/streams/metrics", metrics) == 200
-    assert call(port, "POST", f"runs/{run}/streams/gpu", {"util": [0.5, 0.7]}) == 200
+    api_json(port, "POST", f"runs/{run}/streams/metrics", metrics)
+    api_json(port, "POST", f"runs/{run}/streams/gpu", {"util": [0.5, 0.7]})
     open_, console = open_page
     page = open_(server.url)
 
     def column(name: str, col: str) -> list[Any] | None:
-        return page.evaluate(SOURCE, [name, col])
+        return page.evaluate(COLUMN, [name, col])
 
     def drawn(plot_id: str) -> bool:
         return page.evaluate(TITLE, f"sv-figure:{plot_id}") is not None
@@ -75,7 +54,7 @@ def test_automatic_layout_follows_new_metrics_searches_and_yields_to_an_api_layo
 
     # a metric logged after the page opened gets its chart; rows keep arriving in the others
     new_rows = {"step": [3], "loss": [0.2], "acc": [0.4], "lr": [0.01], PAYLOAD: [1.0]}
-    assert call(port, "POST", f"runs/{run}/streams/metrics", new_rows) == 200
+    api_json(port, "POST", f"runs/{run}/streams/metrics", new_rows)
     # (its earlier rows have no value: gaps)
     wait_until(lambda: (column("sv:metrics.lr:lr", "lr") or [None])[-1] == 0.01, message="lr")
     wait_until(lambda: column("sv:metrics.loss:loss", "loss") == [1.0, 0.5, 0.25, 0.2])
@@ -112,7 +91,7 @@ def test_automatic_layout_follows_new_metrics_searches_and_yields_to_an_api_layo
              "at": [0, 0, 1, 1]},
         ],
     }  # fmt: skip
-    assert call(port, "PUT", f"runs/{run}/layout", layout) == 200
+    api_json(port, "PUT", f"runs/{run}/layout", layout)
     wait_until(lambda: drawn("mine") and not drawn("metrics.loss"), message="the API layout")
     box = page.locator(".sv-chart-search")
     wait_until(lambda: box.count() == 0, message="no search box over a layout set by the API")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LIVE_MODEL, post_json, wait_until
+from tests.conftest import COLUMN, LIVE_MODEL, post_json, wait_until
 from tests.ui.test_lod_lines import SCREEN, box_zoom, plot_state
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
@@ -50,14 +50,6 @@ FIGURE = (
     if (!figure) return null;
     return {scale: figure.y_scale.type, axes: figure.left.map((a) => a.type),
             start: figure.x_range.start, end: figure.x_range.end};
-}"""
-)
-SOURCE = (
-    """([name, column]) => {"""
-    + LIVE_MODEL
-    + """
-    const model = live(name);
-    return model && model.data[column] ? Array.from(model.data[column]) : null;
 }"""
 )
 
@@ -108,7 +100,7 @@ def test_log_toggle_csv_and_full_window(served: Any, open_page: Any, tmp_path: P
     page = open_(f"{served.url}?runs={urllib.parse.quote('a|b')}")
 
     def drawn(run: str) -> list[float] | None:
-        return page.evaluate(SOURCE, [f"sv:loss:{run}/v", "v"])
+        return page.evaluate(COLUMN, [f"sv:loss:{run}/v", "v"])
 
     wait_until(lambda: drawn("a") == VALUES["a"], message="run a drawn")
     wait_until(lambda: drawn("b") == VALUES["b"], message="run b drawn")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LIVE_MODEL, post_json, wait_until
+from tests.conftest import COLUMN, LIVE_MODEL, post_json, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
 
@@ -26,14 +26,6 @@ LAYOUT = textwrap.dedent("""\
 A = [1.0, 3.0, 2.0, 6.0]
 B = [10.0, 8.0, 12.0, 7.0]
 
-SOURCE = (
-    """([name, column]) => {"""
-    + LIVE_MODEL
-    + """
-    const model = live(name);
-    return model && model.data[column] ? Array.from(model.data[column]) : null;
-}"""
-)
 MODELS = """const all = Bokeh.documents[0]._all_models;
     const models = all instanceof Map ? [...all.values()] : [...all];"""
 FIGURE = (
@@ -93,7 +85,7 @@ def test_runs_pattern_overlays_runs_with_their_names_in_the_legend(
     page = open_(f"{served.url}?runs={urllib.parse.quote('a|b')}")
 
     def column(name: str, col: str) -> list[float] | None:
-        return page.evaluate(SOURCE, [name, col])
+        return page.evaluate(COLUMN, [name, col])
 
     wait_until(lambda: column("sv:loss:a/v", "v") == A, message="run a drawn")
     wait_until(lambda: column("sv:loss:b/v", "v") == B, message="run b drawn")
@@ -131,7 +123,7 @@ def test_runs_pattern_overlays_runs_with_their_names_in_the_legend(
 def test_run_parameter_shows_that_run_and_bad_values_say_why(served, open_page) -> None:
     open_, console = open_page
     page = open_(f"{served.url}?run=b")
-    wait_until(lambda: page.evaluate(SOURCE, ["sv:loss:v", "v"]) == B, message="b drawn")
+    wait_until(lambda: page.evaluate(COLUMN, ["sv:loss:v", "v"]) == B, message="b drawn")
     assert page.get_by_text("run: b").count() == 1
 
     bad = open_(f"{served.url}?run={urllib.parse.quote('../x')}")

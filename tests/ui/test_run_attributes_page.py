@@ -5,7 +5,6 @@ characters and never runs (the payload trap of tests/ui/test_xss.py)."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 import urllib.parse
 import urllib.request
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import api_json, wait_until
 from tests.ui.test_xss import FIGURE_TEXT, MODELS, Watched, payload
 
 pytestmark = [pytest.mark.server, pytest.mark.ui]
@@ -45,15 +44,7 @@ SHOTS = Path("/work/shots")
 
 
 def send(port: int, method: str, path: str, body: Any) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs/{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        assert response.status == 200, response.read()
-        return json.loads(response.read())
+    return api_json(port, method, f"runs/{path}", body, timeout=20)
 
 
 def test_attributes_group_runs_on_the_page_and_their_text_never_runs(
